@@ -1,0 +1,66 @@
+/* The command-line front end: shared options, exit codes, and one entry point
+ * per command (src/cli/cmd_<name>.c).  Only the CLI prints. */
+#ifndef TLM_CLI_H
+#define TLM_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+/* Exit codes (DESIGN §5); documented in the README and the man page. */
+enum {
+	TLM_EXIT_OK = 0,
+	TLM_EXIT_FAILED = 1,      /* the workflow failed */
+	TLM_EXIT_USAGE = 2,       /* usage or validation error */
+	TLM_EXIT_UNREACHABLE = 3, /* control plane or NATS unreachable */
+	TLM_EXIT_TEARDOWN = 4,    /* teardown left resources */
+	TLM_EXIT_INTERRUPTED = 130
+};
+
+typedef enum { TLM_OUTPUT_TEXT = 0, TLM_OUTPUT_JSON } tlm_output;
+
+/* Options every command accepts, before or after the command name. */
+typedef struct tlm_cli {
+	tlm_output output;
+	int quiet;
+	int verbose;
+	const char *command;      /* e.g. "plan" */
+} tlm_cli;
+
+#define TLM_CLI_INIT { TLM_OUTPUT_TEXT, 0, 0, NULL }
+
+/* getopt_long entries for the global options; a command's option table
+ * starts with these (TLM_CLI_LONGOPTS) and ends with { 0 }. */
+#define TLM_CLI_OPT_OUTPUT 0x100
+#define TLM_CLI_OPT_HELP 'h'
+#define TLM_CLI_LONGOPTS                                                      \
+	{ "output", required_argument, NULL, TLM_CLI_OPT_OUTPUT },            \
+	{ "help", no_argument, NULL, 'h' },                                    \
+	{ "quiet", no_argument, NULL, 'q' },                                   \
+	{ "verbose", no_argument, NULL, 'v' }
+#define TLM_CLI_SHORTOPTS "hqv"
+
+/* Handles a global option returned by getopt_long.  Returns 1 when handled,
+ * 0 when c is not a global option, -1 on a bad value (message printed). */
+int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg);
+
+/* Prints "telemachy CMD: <msg>" and a hint to use --help; returns
+ * TLM_EXIT_USAGE. */
+int tlm_cli_usage_error(const tlm_cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Each command: argv[0] is the command name; returns an exit code. */
+int tlm_cmd_validate(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_plan(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_schema(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_version(tlm_cli *cli, int argc, char **argv);
+
+#include "telemachy/spec.h"
+
+/* Prints each diagnostic as "FILE:LINE:COL: error: MESSAGE [rule]". */
+void tlm_cli_print_diags(FILE *f, const char *path, const tlm_diags *diags);
+
+/* Loads and validates a spec; on failure prints why to stderr and returns
+ * TLM_EXIT_USAGE (*out NULL), else TLM_EXIT_OK. */
+int tlm_cli_load_spec(tlm_spec **out, const char *path);
+
+#endif

@@ -1,0 +1,76 @@
+/* Options and messages shared by all commands. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg)
+{
+	switch (c) {
+	case TLM_CLI_OPT_OUTPUT:
+		if (strcmp(arg, "text") == 0) {
+			cli->output = TLM_OUTPUT_TEXT;
+		} else if (strcmp(arg, "json") == 0) {
+			cli->output = TLM_OUTPUT_JSON;
+		} else {
+			tlm_cli_usage_error(cli, "--output must be text or json, not \"%s\"", arg);
+			return -1;
+		}
+		return 1;
+	case 'q':
+		cli->quiet = 1;
+		cli->verbose = 0;
+		return 1;
+	case 'v':
+		cli->verbose++;
+		cli->quiet = 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int tlm_cli_usage_error(const tlm_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	const char *cmd = cli->command ? cli->command : "";
+
+	fprintf(stderr, "telemachy%s%s: ", *cmd ? " " : "", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'telemachy %s%s--help' for more information.\n", cmd,
+		*cmd ? " " : "");
+	return TLM_EXIT_USAGE;
+}
+
+void tlm_cli_print_diags(FILE *f, const char *path, const tlm_diags *diags)
+{
+	size_t i;
+
+	for (i = 0; i < diags->count; i++) {
+		const tlm_diag *d = &diags->items[i];
+
+		if (d->pos.line > 0)
+			fprintf(f, "%s:%u:%u: error: %s [%s]\n", path, d->pos.line, d->pos.col,
+				d->message, d->rule);
+		else
+			fprintf(f, "%s: error: %s [%s]\n", path, d->message, d->rule);
+	}
+	if (diags->dropped > 0)
+		fprintf(f, "%s: %zu more errors not shown\n", path, diags->dropped);
+}
+
+int tlm_cli_load_spec(tlm_spec **out, const char *path)
+{
+	tlm_diags diags = TLM_DIAGS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	int rc = tlm_spec_load(out, path, &diags, &err);
+
+	if (rc == TLM_EINVALID)
+		tlm_cli_print_diags(stderr, path, &diags);
+	if (rc != 0)
+		fprintf(stderr, "%s\n", err.message);
+	tlm_diags_clear(&diags);
+	return rc == 0 ? TLM_EXIT_OK : TLM_EXIT_USAGE;
+}
