@@ -12,14 +12,14 @@
 
 enum {
 	TLM_OK = 0,
-	TLM_ERROR = -1,       /* generic failure; the message says what */
-	TLM_ENOTFOUND = -2,   /* a file, run or resource does not exist */
-	TLM_ECONFLICT = -3,   /* the resource exists / is owned by another */
-	TLM_ERATELIMIT = -4,  /* the peer asked us to slow down */
-	TLM_ETIMEOUT = -5,    /* gave up waiting */
-	TLM_ECANCELLED = -6,  /* stopped on request (signal, cancel) */
-	TLM_ETOOBIG = -7,     /* input exceeded a documented cap */
-	TLM_EINVALID = -8     /* input is malformed or breaks a rule */
+	TLM_ERROR = -1,      /* generic failure; the message says what */
+	TLM_ENOTFOUND = -2,  /* a file, run or resource does not exist */
+	TLM_ECONFLICT = -3,  /* the resource exists / is owned by another */
+	TLM_ERATELIMIT = -4, /* the peer asked us to slow down */
+	TLM_ETIMEOUT = -5,   /* gave up waiting */
+	TLM_ECANCELLED = -6, /* stopped on request (signal, cancel) */
+	TLM_ETOOBIG = -7,    /* input exceeded a documented cap */
+	TLM_EINVALID = -8    /* input is malformed or breaks a rule */
 };
 
 #define TLM_ERROR_MSG_MAX 1024
@@ -29,7 +29,13 @@ typedef struct tlm_error {
 	char message[TLM_ERROR_MSG_MAX];
 } tlm_error;
 
-#define TLM_ERROR_INIT { 0, { 0 } }
+#define TLM_ERROR_INIT                                                                             \
+	{                                                                                          \
+		0,                                                                                 \
+		{                                                                                  \
+			0                                                                          \
+		}                                                                                  \
+	}
 
 /* Records code and a printf-style message in err (which may be NULL) and
  * returns code, so callers can write `return tlm_error_set(err, ...)`. */

@@ -19,16 +19,16 @@
 
 #include "telemachy/error.h"
 
-#define TLM_SPEC_API_VERSION "telemachy/v1"
-#define TLM_SPEC_MAX_BYTES ((size_t)64 << 20) /* 64 MiB of YAML */
-#define TLM_SPEC_MAX_DEPTH 64                 /* nested collections */
-#define TLM_SPEC_MAX_DIAGS 1000               /* reported errors per file */
-#define TLM_SPEC_NAME_MAX 63                  /* agent / team names */
-#define TLM_SPEC_SUBJECT_MAX 512              /* control-plane limit */
-#define TLM_SPEC_DESCRIPTION_MAX 4096         /* control-plane limit */
-#define TLM_SPEC_RETRIES_MAX 100
-#define TLM_SPEC_CPUS_MIN 1
-#define TLM_SPEC_CPUS_MAX 256
+#define TLM_SPEC_API_VERSION     "telemachy/v1"
+#define TLM_SPEC_MAX_BYTES       ((size_t)64 << 20) /* 64 MiB of YAML */
+#define TLM_SPEC_MAX_DEPTH       64                 /* nested collections */
+#define TLM_SPEC_MAX_DIAGS       1000               /* reported errors per file */
+#define TLM_SPEC_NAME_MAX        63                 /* agent / team names */
+#define TLM_SPEC_SUBJECT_MAX     512                /* control-plane limit */
+#define TLM_SPEC_DESCRIPTION_MAX 4096               /* control-plane limit */
+#define TLM_SPEC_RETRIES_MAX     100
+#define TLM_SPEC_CPUS_MIN        1
+#define TLM_SPEC_CPUS_MAX        256
 
 /* 1-based position in the source file; 0:0 when the place is the file itself. */
 typedef struct tlm_pos {
@@ -54,11 +54,11 @@ typedef struct tlm_spec_kv {
 typedef struct tlm_spec_agent {
 	const char *name;
 	tlm_pos pos;
-	const char *program;      /* default "claude-code" */
+	const char *program; /* default "claude-code" */
 	const char **args;
 	size_t nargs;
-	const char *model;        /* NULL when unset */
-	const char *working_dir;  /* default "/tmp" */
+	const char *model;       /* NULL when unset */
+	const char *working_dir; /* default "/tmp" */
 	tlm_runtime runtime;
 	const char *docker_image; /* NULL unless runtime is docker */
 	int cpus;                 /* default 2 */
@@ -72,28 +72,28 @@ typedef struct tlm_spec_task {
 	const char *subject;
 	tlm_pos pos;
 	const char *description;
-	size_t team;              /* index into teams[] */
-	size_t agent;             /* index into agents[] (resolved assign_to) */
-	size_t *deps;             /* indices into tasks[], deduplicated, no self */
+	size_t team;  /* index into teams[] */
+	size_t agent; /* index into agents[] (resolved assign_to) */
+	size_t *deps; /* indices into tasks[], deduplicated, no self */
 	size_t ndeps;
-	long timeout_seconds;     /* 0 = no per-task timeout */
-	int retries;              /* default 0 */
+	long timeout_seconds; /* 0 = no per-task timeout */
+	int retries;          /* default 0 */
 } tlm_spec_task;
 
 typedef struct tlm_spec_team {
 	const char *name;
 	tlm_pos pos;
-	size_t *agents;           /* indices into agents[] */
+	size_t *agents; /* indices into agents[] */
 	size_t nagents;
-	size_t first_task;        /* this team's tasks are tasks[first_task ..] */
+	size_t first_task; /* this team's tasks are tasks[first_task ..] */
 	size_t ntasks;
 } tlm_spec_team;
 
 typedef struct tlm_spec {
-	const char *path;         /* as given to the loader */
-	const char *name;         /* metadata.name */
-	const char *description;  /* NULL when unset */
-	tlm_spec_kv *labels;      /* other scalar metadata keys */
+	const char *path;        /* as given to the loader */
+	const char *name;        /* metadata.name */
+	const char *description; /* NULL when unset */
+	tlm_spec_kv *labels;     /* other scalar metadata keys */
 	size_t nlabels;
 	tlm_spec_agent *agents;
 	size_t nagents;
@@ -102,15 +102,15 @@ typedef struct tlm_spec {
 	tlm_spec_task *tasks;
 	size_t ntasks;
 	tlm_teardown teardown;
-	long timeout_seconds;     /* 0 = no workflow timeout */
-	struct tlm_arena *arena;  /* owns everything above */
+	long timeout_seconds;    /* 0 = no workflow timeout */
+	struct tlm_arena *arena; /* owns everything above */
 } tlm_spec;
 
 /* One problem found in a spec. */
 typedef struct tlm_diag {
 	tlm_pos pos;
-	const char *rule;         /* stable identifier, e.g. "unknown-key" */
-	char *message;            /* owned by the tlm_diags */
+	const char *rule; /* stable identifier, e.g. "unknown-key" */
+	char *message;    /* owned by the tlm_diags */
 } tlm_diag;
 
 /* The problems found in one file, sorted by position after a load. */
@@ -118,21 +118,23 @@ typedef struct tlm_diags {
 	tlm_diag *items;
 	size_t count;
 	size_t capacity;
-	size_t dropped;           /* errors beyond TLM_SPEC_MAX_DIAGS */
+	size_t dropped; /* errors beyond TLM_SPEC_MAX_DIAGS */
 } tlm_diags;
 
-#define TLM_DIAGS_INIT { NULL, 0, 0, 0 }
+#define TLM_DIAGS_INIT                                                                             \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 /* Loads and validates the workflow at path.  0: *out is a valid spec (caller
  * frees with tlm_spec_free).  TLM_EINVALID: the spec breaks rules, every error
  * found is in diags.  Other codes (TLM_ENOTFOUND, TLM_ETOOBIG, TLM_ERROR) mean
  * the file could not be read; err says why.  *out is NULL on any failure. */
-int tlm_spec_load(tlm_spec **out, const char *path, tlm_diags *diags,
-		  tlm_error *err);
+int tlm_spec_load(tlm_spec **out, const char *path, tlm_diags *diags, tlm_error *err);
 
 /* As tlm_spec_load, from a buffer; name is used in messages and as path. */
-int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf,
-		   size_t len, tlm_diags *diags, tlm_error *err);
+int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len, tlm_diags *diags,
+		   tlm_error *err);
 
 /* Frees a spec and everything it owns; NULL is a no-op. */
 void tlm_spec_free(tlm_spec *spec);

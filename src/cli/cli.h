@@ -23,20 +23,24 @@ typedef struct tlm_cli {
 	tlm_output output;
 	int quiet;
 	int verbose;
-	const char *command;      /* e.g. "plan" */
+	const char *command; /* e.g. "plan" */
 } tlm_cli;
 
-#define TLM_CLI_INIT { TLM_OUTPUT_TEXT, 0, 0, NULL }
+#define TLM_CLI_INIT                                                                               \
+	{                                                                                          \
+		TLM_OUTPUT_TEXT, 0, 0, NULL                                                        \
+	}
 
 /* getopt_long entries for the global options; a command's option table
  * starts with these (TLM_CLI_LONGOPTS) and ends with { 0 }. */
 #define TLM_CLI_OPT_OUTPUT 0x100
-#define TLM_CLI_OPT_HELP 'h'
-#define TLM_CLI_LONGOPTS                                                      \
-	{ "output", required_argument, NULL, TLM_CLI_OPT_OUTPUT },            \
-	{ "help", no_argument, NULL, 'h' },                                    \
-	{ "quiet", no_argument, NULL, 'q' },                                   \
-	{ "verbose", no_argument, NULL, 'v' }
+#define TLM_CLI_OPT_HELP   'h'
+#define TLM_CLI_LONGOPTS                                                                           \
+	{ "output", required_argument, NULL, TLM_CLI_OPT_OUTPUT },                                 \
+		{ "help", no_argument, NULL, 'h' }, { "quiet", no_argument, NULL, 'q' },           \
+	{                                                                                          \
+		"verbose", no_argument, NULL, 'v'                                                  \
+	}
 #define TLM_CLI_SHORTOPTS "hqv"
 
 /* Handles a global option returned by getopt_long.  Returns 1 when handled,

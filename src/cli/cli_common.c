@@ -25,8 +25,7 @@ int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg)
 		cli->verbose++;
 		cli->quiet = 0;
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 

@@ -29,14 +29,11 @@ static void usage(void)
 }
 
 /* Parses the options; 0 with *file set, or an exit code (-1 for --help). */
-static int parse_args(tlm_cli *cli, int argc, char **argv, graph_kind *graph,
-		      const char **file)
+static int parse_args(tlm_cli *cli, int argc, char **argv, graph_kind *graph, const char **file)
 {
-	static const struct option longopts[] = {
-		TLM_CLI_LONGOPTS,
-		{ "graph", required_argument, NULL, OPT_GRAPH },
-		{ 0 }
-	};
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  { "graph", required_argument, NULL, OPT_GRAPH },
+						  { 0 } };
 	int c;
 
 	opterr = 0;
@@ -54,8 +51,8 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, graph_kind *graph,
 		else if (c == OPT_GRAPH && strcmp(optarg, "mermaid") == 0)
 			*graph = GRAPH_MERMAID;
 		else if (c == OPT_GRAPH)
-			return tlm_cli_usage_error(cli, "--graph must be dot or mermaid, not \"%s\"",
-						   optarg);
+			return tlm_cli_usage_error(
+				cli, "--graph must be dot or mermaid, not \"%s\"", optarg);
 		else if (optopt == OPT_GRAPH || optopt == TLM_CLI_OPT_OUTPUT)
 			return tlm_cli_usage_error(cli, "option '%s' needs a value",
 						   argv[optind - 1]);
@@ -72,8 +69,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, graph_kind *graph,
 	return 0;
 }
 
-static int render(const tlm_plan *plan, tlm_output output, graph_kind graph,
-		  tlm_error *err)
+static int render(const tlm_plan *plan, tlm_output output, graph_kind graph, tlm_error *err)
 {
 	if (graph == GRAPH_DOT)
 		return tlm_plan_render_dot(plan, stdout, err);

@@ -51,8 +51,10 @@ int tlm_cmd_schema(tlm_cli *cli, int argc, char **argv)
 	 * normalises its layout and proves it is well formed. */
 	schema = json_loads(tlm_spec_json_schema(), JSON_REJECT_DUPLICATES, &jerr);
 	if (!schema) {
-		fprintf(stderr, "telemachy schema: internal error: the built-in schema is not "
-				"valid JSON (line %d: %s)\n", jerr.line, jerr.text);
+		fprintf(stderr,
+			"telemachy schema: internal error: the built-in schema is not "
+			"valid JSON (line %d: %s)\n",
+			jerr.line, jerr.text);
 		rc = TLM_EXIT_FAILED;
 		goto done;
 	}

@@ -40,8 +40,8 @@ static int validate_one(const tlm_cli *cli, const char *path, json_t *files)
 	int rc = tlm_spec_load(&spec, path, &diags, &err);
 
 	if (cli->output == TLM_OUTPUT_JSON) {
-		json_t *f = json_pack("{s:s,s:b,s:o,s:I}", "file", path, "valid", rc == 0,
-				      "errors", diags_json(&diags), "error_count",
+		json_t *f = json_pack("{s:s,s:b,s:o,s:I}", "file", path, "valid", rc == 0, "errors",
+				      diags_json(&diags), "error_count",
 				      (json_int_t)(diags.count + diags.dropped));
 
 		if (rc != 0 && rc != TLM_EINVALID)

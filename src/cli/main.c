@@ -22,12 +22,11 @@ static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f,
-		"Usage: telemachy [GLOBAL OPTIONS] COMMAND [ARGS...]\n"
-		"\n"
-		"Declarative multi-agent workflows on an Agamemnon-compatible control plane.\n"
-		"\n"
-		"Commands:\n");
+	fprintf(f, "Usage: telemachy [GLOBAL OPTIONS] COMMAND [ARGS...]\n"
+		   "\n"
+		   "Declarative multi-agent workflows on an Agamemnon-compatible control plane.\n"
+		   "\n"
+		   "Commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
@@ -45,11 +44,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		TLM_CLI_LONGOPTS,
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 }
-	};
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  { "version", no_argument, NULL, 'V' },
+						  { 0 } };
 	tlm_cli cli = TLM_CLI_INIT;
 	int c;
 	size_t i;

@@ -54,9 +54,9 @@ static json_t *agent_json(const tlm_spec_agent *a)
 	bad |= json_object_set_new(o, "cpus", json_integer(a->cpus));
 	bad |= json_object_set_new(o, "memory", str_or_null(a->memory));
 	/* jansson integers are signed 64-bit; no real memory size comes close */
-	bad |= json_object_set_new(o, "memory_bytes",
-				   a->memory_bytes <= INT64_MAX ?
-					   json_integer((json_int_t)a->memory_bytes) : NULL);
+	bad |= json_object_set_new(
+		o, "memory_bytes",
+		a->memory_bytes <= INT64_MAX ? json_integer((json_int_t)a->memory_bytes) : NULL);
 	bad |= json_object_set_new(o, "env", kv_object(a->env, a->nenv));
 	if (bad) {
 		json_decref(o);
@@ -75,8 +75,8 @@ static json_t **task_ids(const tlm_plan *p)
 	if (ids == NULL)
 		return NULL;
 	for (i = 0; i < n; i++) {
-		ids[i] = json_sprintf("%s/%s", tlm_plan__team_name(p, i),
-				      p->spec->tasks[i].subject);
+		ids[i] =
+			json_sprintf("%s/%s", tlm_plan__team_name(p, i), p->spec->tasks[i].subject);
 		if (ids[i] == NULL) {
 			while (i-- > 0)
 				json_decref(ids[i]);
@@ -109,8 +109,7 @@ static json_t *task_json(const tlm_plan *p, size_t i, json_t **ids)
 	bad |= json_object_set_new(o, "team", json_string(tlm_plan__team_name(p, i)));
 	bad |= json_object_set_new(o, "subject", json_string(t->subject));
 	bad |= json_object_set_new(o, "description", str_or_null(t->description));
-	bad |= json_object_set_new(o, "assign_to",
-				   json_string(p->spec->agents[t->agent].name));
+	bad |= json_object_set_new(o, "assign_to", json_string(p->spec->agents[t->agent].name));
 	bad |= json_object_set_new(o, "blocked_by", deps);
 	bad |= json_object_set_new(o, "wave", json_integer((json_int_t)p->wave[i]));
 	bad |= json_object_set_new(o, "timeout_seconds", seconds_or_null(t->timeout_seconds));
@@ -132,8 +131,8 @@ static json_t *team_json(const tlm_spec *spec, const tlm_spec_team *team)
 		bad |= json_array_append_new(members,
 					     json_string(spec->agents[team->agents[k]].name));
 	for (k = 0; k < team->ntasks; k++)
-		bad |= json_array_append_new(tasks,
-					     json_string(spec->tasks[team->first_task + k].subject));
+		bad |= json_array_append_new(
+			tasks, json_string(spec->tasks[team->first_task + k].subject));
 	bad |= json_object_set_new(o, "name", json_string(team->name));
 	bad |= json_object_set_new(o, "agents", members);
 	bad |= json_object_set_new(o, "tasks", tasks);
@@ -214,8 +213,9 @@ int tlm_plan_render_json(const tlm_plan *plan, FILE *out, tlm_error *err)
 		bad |= add_waves(root, plan, ids);
 	}
 	if (bad) {
-		rc = tlm_error_set(err, TLM_ERROR,
-				   "building the JSON plan failed (out of memory or invalid UTF-8)");
+		rc = tlm_error_set(
+			err, TLM_ERROR,
+			"building the JSON plan failed (out of memory or invalid UTF-8)");
 		goto done;
 	}
 	if (json_dumpf(root, out, JSON_INDENT(2)) != 0 || fputc('\n', out) == EOF) {

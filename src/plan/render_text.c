@@ -8,11 +8,11 @@
 
 /* Past these widths a column is not padded further: one long subject must
  * not push every other line off the screen. */
-#define ID_COL_MAX 48
+#define ID_COL_MAX   48
 #define NAME_COL_MAX 24
 
 /* How the engine names an agent it creates, tlm-<run-id>-<name> (DESIGN §1). */
-#define RESOURCE_PREFIX "tlm-<run>-"
+#define RESOURCE_PREFIX     "tlm-<run>-"
 #define RESOURCE_PREFIX_LEN (sizeof(RESOURCE_PREFIX) - 1)
 
 /* Writes s (NULL as "-") with control characters escaped, to out unless out

@@ -14,7 +14,7 @@ enum { WHITE = 0, GREY, BLACK };
 
 typedef struct frame {
 	size_t task;
-	size_t next;              /* next dep to visit */
+	size_t next; /* next dep to visit */
 } frame;
 
 static void append(char *buf, size_t *len, const char *s)
@@ -60,7 +60,8 @@ static void report_cycle(tlm_spec_ctx *ctx, const frame *stack, size_t from, siz
 	append_task(buf, &len, s, stack[from].task);
 	if (tlm_diags__add(ctx->diags, s->tasks[stack[from].task].pos, "cycle",
 			   "dependency cycle (each task is blocked by the next): %s; "
-			   "remove one of these blocked_by entries", buf) != 0)
+			   "remove one of these blocked_by entries",
+			   buf) != 0)
 		ctx->oom = 1;
 	free(buf);
 }

@@ -8,17 +8,19 @@
 
 #define TIMEOUT_MAX 31536000L /* one year, in seconds */
 
-static const char *const top_keys[] = { "apiVersion", "metadata", "agents", "teams",
-					"teardown", "timeout_seconds", NULL };
-static const char *const agent_keys[] = { "name", "program", "args", "model",
-					  "working_dir", "runtime", "docker_image",
-					  "cpus", "memory", "env", NULL };
+static const char *const top_keys[] = { "apiVersion", "metadata",        "agents", "teams",
+					"teardown",   "timeout_seconds", NULL };
+static const char *const agent_keys[] = { "name",         "program",     "args",
+					  "model",        "working_dir", "runtime",
+					  "docker_image", "cpus",        "memory",
+					  "env",          NULL };
 static const char *const team_keys[] = { "name", "agents", "tasks", NULL };
-static const char *const task_keys[] = { "subject", "description", "assign_to",
-					 "blocked_by", "timeout_seconds", "retries", NULL };
+static const char *const task_keys[] = { "subject",    "description",     "assign_to",
+					 "blocked_by", "timeout_seconds", "retries",
+					 NULL };
 static const char *const runtime_names[] = { "local", "docker", NULL };
-static const char *const teardown_names[] = { "on_completion", "on_failure", "always",
-					      "never", NULL };
+static const char *const teardown_names[] = { "on_completion", "on_failure", "always", "never",
+					      NULL };
 
 static int valid_name(const char *s)
 {
@@ -69,8 +71,8 @@ static int parse_memory(const char *s, uint64_t *bytes)
 }
 
 /* Copies a list of scalars into an arena array of strings. */
-static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq,
-				const char *what, size_t *count)
+static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq, const char *what,
+				size_t *count)
 {
 	const char **out;
 	uint32_t i;
@@ -92,8 +94,7 @@ static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq,
 /* A map of scalars (env, labels) into key/value pairs; `skip` are keys that
  * are not part of it (metadata's own keys). */
 static tlm_spec_kv *scalar_map(tlm_spec_ctx *ctx, const tlm_node *map, const char *container,
-			       const char *what, const char *const *skip, int env,
-			       size_t *count)
+			       const char *what, const char *const *skip, int env, size_t *count)
 {
 	tlm_spec_kv *out;
 	uint32_t i;
@@ -122,7 +123,8 @@ static tlm_spec_kv *scalar_map(tlm_spec_ctx *ctx, const tlm_node *map, const cha
 		if (env && !valid_env_name(k->u.str)) {
 			tlm_spec__report(ctx, k, "env-name",
 					 "environment variable name \"%s\" must match "
-					 "[A-Za-z_][A-Za-z0-9_]*", k->u.str);
+					 "[A-Za-z_][A-Za-z0-9_]*",
+					 k->u.str);
 			continue;
 		}
 		snprintf(label, sizeof(label), "%s \"%.64s\"", what, k->u.str);
@@ -135,8 +137,8 @@ static tlm_spec_kv *scalar_map(tlm_spec_ctx *ctx, const tlm_node *map, const cha
 	return out;
 }
 
-static void decode_name(tlm_spec_ctx *ctx, const tlm_node *map, const char *kind,
-			const char *what, const char **name)
+static void decode_name(tlm_spec_ctx *ctx, const tlm_node *map, const char *kind, const char *what,
+			const char **name)
 {
 	if (tlm_field__string(ctx, map, "name", what, 1, name) != 0)
 		return;
@@ -155,12 +157,13 @@ static void decode_memory(tlm_spec_ctx *ctx, const tlm_node *map, const char *wh
 
 	if (v == NULL)
 		return;
-	if (v->kind != TLM_NODE_SCALAR || (v->type != TLM_SCALAR_STR && v->type != TLM_SCALAR_INT) ||
+	if (v->kind != TLM_NODE_SCALAR ||
+	    (v->type != TLM_SCALAR_STR && v->type != TLM_SCALAR_INT) ||
 	    parse_memory(v->u.str, &a->memory_bytes) != 0) {
 		tlm_spec__report(ctx, v, "memory-format",
 				 "\"memory\" of %s must be a size with a unit k, m, g or t "
-				 "(e.g. \"512m\", \"4g\"), got %s%s%s", what,
-				 v->kind == TLM_NODE_SCALAR ? "\"" : "",
+				 "(e.g. \"512m\", \"4g\"), got %s%s%s",
+				 what, v->kind == TLM_NODE_SCALAR ? "\"" : "",
 				 v->kind == TLM_NODE_SCALAR ? v->u.str : tlm_node__kind_name(v),
 				 v->kind == TLM_NODE_SCALAR ? "\"" : "");
 		return;
@@ -194,30 +197,30 @@ static void decode_agent(tlm_spec_ctx *ctx, const tlm_node *map, size_t idx, tlm
 	if (tlm_field__string(ctx, map, "working_dir", what, 0, &a->working_dir) == 0 &&
 	    a->working_dir[0] != '/')
 		tlm_spec__report(ctx, tlm_node__get(map, "working_dir"), "working-dir",
-				 "\"working_dir\" of %s must be an absolute path, got \"%s\"",
-				 what, a->working_dir);
+				 "\"working_dir\" of %s must be an absolute path, got \"%s\"", what,
+				 a->working_dir);
 	tlm_field__enum(ctx, map, "runtime", what, runtime_names, &runtime);
 	a->runtime = (tlm_runtime)runtime;
 	v = tlm_node__get(map, "docker_image");
 	if (tlm_field__string(ctx, map, "docker_image", what, 0, &a->docker_image) == 0 &&
 	    a->runtime != TLM_RUNTIME_DOCKER)
-		tlm_spec__report(ctx, v, "docker-image",
-				 "\"docker_image\" of %s needs runtime: docker; remove it or set the runtime",
-				 what);
+		tlm_spec__report(
+			ctx, v, "docker-image",
+			"\"docker_image\" of %s needs runtime: docker; remove it or set the runtime",
+			what);
 	else if (v == NULL && a->runtime == TLM_RUNTIME_DOCKER)
-		tlm_spec__report(ctx, map, "docker-image",
-				 "%s has runtime: docker but no \"docker_image\"; add the image to run",
-				 what);
+		tlm_spec__report(
+			ctx, map, "docker-image",
+			"%s has runtime: docker but no \"docker_image\"; add the image to run",
+			what);
 	tlm_field__int(ctx, map, "cpus", what, TLM_SPEC_CPUS_MIN, TLM_SPEC_CPUS_MAX, &cpus);
 	a->cpus = (int)cpus;
 	decode_memory(ctx, map, what, a);
 	if ((v = tlm_node__get(map, "env")) != NULL)
-		a->env = scalar_map(ctx, v, "\"env\"", "environment variable", NULL, 1,
-				    &a->nenv);
+		a->env = scalar_map(ctx, v, "\"env\"", "environment variable", NULL, 1, &a->nenv);
 }
 
-static void decode_task(tlm_spec_ctx *ctx, const tlm_node *map, size_t team, size_t ti,
-			size_t idx)
+static void decode_task(tlm_spec_ctx *ctx, const tlm_node *map, size_t team, size_t ti, size_t idx)
 {
 	tlm_spec_task *t = &ctx->spec->tasks[ti];
 	const char *team_name = ctx->spec->teams[team].name;
@@ -363,16 +366,16 @@ static void decode_metadata(tlm_spec_ctx *ctx, const tlm_node *root)
 	tlm_spec *s = ctx->spec;
 
 	if (md == NULL) {
-		tlm_spec__report(ctx, root, "required",
-				 "the workflow is missing required key \"metadata\" (with a \"name\")");
+		tlm_spec__report(
+			ctx, root, "required",
+			"the workflow is missing required key \"metadata\" (with a \"name\")");
 		return;
 	}
 	if (!tlm_field__is_map(ctx, md, "\"metadata\""))
 		return;
 	tlm_field__string(ctx, md, "name", "\"metadata\"", 1, &s->name);
 	tlm_field__string(ctx, md, "description", "\"metadata\"", 0, &s->description);
-	s->labels = scalar_map(ctx, md, "\"metadata\"", "metadata label", own, 0,
-			       &s->nlabels);
+	s->labels = scalar_map(ctx, md, "\"metadata\"", "metadata label", own, 0, &s->nlabels);
 }
 
 static void decode_api_version(tlm_spec_ctx *ctx, const tlm_node *root)

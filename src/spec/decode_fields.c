@@ -9,8 +9,7 @@
 #include "spec/spec_internal.h"
 #include "util/strmap.h"
 
-void tlm_spec__report(tlm_spec_ctx *ctx, const tlm_node *at, const char *rule,
-		      const char *fmt, ...)
+void tlm_spec__report(tlm_spec_ctx *ctx, const tlm_node *at, const char *rule, const char *fmt, ...)
 {
 	char msg[TLM_ERROR_MSG_MAX];
 	va_list ap;
@@ -26,8 +25,7 @@ int tlm_field__is_map(tlm_spec_ctx *ctx, const tlm_node *n, const char *what)
 {
 	if (n->kind == TLM_NODE_MAP)
 		return 1;
-	tlm_spec__report(ctx, n, "type", "%s must be a map, got %s", what,
-			 tlm_node__kind_name(n));
+	tlm_spec__report(ctx, n, "type", "%s must be a map, got %s", what, tlm_node__kind_name(n));
 	return 0;
 }
 
@@ -35,13 +33,12 @@ int tlm_field__is_seq(tlm_spec_ctx *ctx, const tlm_node *n, const char *what)
 {
 	if (n->kind == TLM_NODE_SEQ)
 		return 1;
-	tlm_spec__report(ctx, n, "type", "%s must be a list, got %s", what,
-			 tlm_node__kind_name(n));
+	tlm_spec__report(ctx, n, "type", "%s must be a list, got %s", what, tlm_node__kind_name(n));
 	return 0;
 }
 
-int tlm_field__string(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
-		      const char *what, int required, const char **out)
+int tlm_field__string(tlm_spec_ctx *ctx, const tlm_node *map, const char *key, const char *what,
+		      int required, const char **out)
 {
 	const tlm_node *v = tlm_node__get(map, key);
 
@@ -55,8 +52,8 @@ int tlm_field__string(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
 		const char *hint = v->kind == TLM_NODE_SCALAR && v->type != TLM_SCALAR_NULL
 					   ? "; quote it to make it a string"
 					   : "";
-		tlm_spec__report(ctx, v, "type", "\"%s\" of %s must be a string, got %s%s",
-				 key, what, tlm_node__kind_name(v), hint);
+		tlm_spec__report(ctx, v, "type", "\"%s\" of %s must be a string, got %s%s", key,
+				 what, tlm_node__kind_name(v), hint);
 		return -1;
 	}
 	if (v->u.str[strspn(v->u.str, " \t\r\n")] == '\0') {
@@ -90,8 +87,8 @@ static int parse_int(const char *s, long *out)
 	return 0;
 }
 
-int tlm_field__int(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
-		   const char *what, long min, long max, long *out)
+int tlm_field__int(tlm_spec_ctx *ctx, const tlm_node *map, const char *key, const char *what,
+		   long min, long max, long *out)
 {
 	const tlm_node *v = tlm_node__get(map, key);
 	long n;
@@ -100,23 +97,24 @@ int tlm_field__int(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
 		return 1;
 	if (v->kind != TLM_NODE_SCALAR || v->type != TLM_SCALAR_INT) {
 		const char *hint = v->kind == TLM_NODE_SCALAR && v->type == TLM_SCALAR_STR
-					   ? "; remove the quotes" : "";
-		tlm_spec__report(ctx, v, "type", "\"%s\" of %s must be an integer, got %s%s",
-				 key, what, tlm_node__kind_name(v), hint);
+					   ? "; remove the quotes"
+					   : "";
+		tlm_spec__report(ctx, v, "type", "\"%s\" of %s must be an integer, got %s%s", key,
+				 what, tlm_node__kind_name(v), hint);
 		return -1;
 	}
 	if (parse_int(v->u.str, &n) != 0 || n < min || n > max) {
 		tlm_spec__report(ctx, v, "range",
-				 "\"%s\" of %s must be between %ld and %ld, got %s", key,
-				 what, min, max, v->u.str);
+				 "\"%s\" of %s must be between %ld and %ld, got %s", key, what, min,
+				 max, v->u.str);
 		return -1;
 	}
 	*out = n;
 	return 0;
 }
 
-int tlm_field__enum(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
-		    const char *what, const char *const *names, int *out)
+int tlm_field__enum(tlm_spec_ctx *ctx, const tlm_node *map, const char *key, const char *what,
+		    const char *const *names, int *out)
 {
 	const char *s = NULL;
 	char list[256] = "";
@@ -129,16 +127,15 @@ int tlm_field__enum(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
 			*out = i;
 			return 0;
 		}
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 i ? ", " : "", names[i]);
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 names[i]);
 	}
 	tlm_spec__report(ctx, tlm_node__get(map, key), "enum",
 			 "\"%s\" of %s must be one of %s, got \"%s\"", key, what, list, s);
 	return -1;
 }
 
-int tlm_field__scalar(tlm_spec_ctx *ctx, const tlm_node *v, const char *what,
-		      const char **out)
+int tlm_field__scalar(tlm_spec_ctx *ctx, const tlm_node *v, const char *what, const char **out)
 {
 	if (v->kind != TLM_NODE_SCALAR || v->type == TLM_SCALAR_NULL) {
 		tlm_spec__report(ctx, v, "type", "%s must be a string, number or boolean, got %s",
@@ -167,9 +164,10 @@ static void check_duplicates(tlm_spec_ctx *ctx, const tlm_node *map, const char 
 			break;
 		}
 		if (r > 0)
-			tlm_spec__report(ctx, k, "duplicate-key",
-					 "duplicate key \"%s\" in %s (first at line %u); remove one",
-					 k->u.str, what, map->u.kids[2 * first]->line);
+			tlm_spec__report(
+				ctx, k, "duplicate-key",
+				"duplicate key \"%s\" in %s (first at line %u); remove one",
+				k->u.str, what, map->u.kids[2 * first]->line);
 	}
 	tlm_strmap_clear(&seen);
 }
@@ -188,8 +186,8 @@ void tlm_field__keys(tlm_spec_ctx *ctx, const tlm_node *map, const char *what,
 		size_t j;
 
 		if (k->kind != TLM_NODE_SCALAR || k->type == TLM_SCALAR_NULL) {
-			tlm_spec__report(ctx, k, "type", "keys of %s must be strings, got %s",
-					 what, tlm_node__kind_name(k));
+			tlm_spec__report(ctx, k, "type", "keys of %s must be strings, got %s", what,
+					 tlm_node__kind_name(k));
 			continue;
 		}
 		if (allowed == NULL)

@@ -29,8 +29,8 @@ static int check(tlm_spec_ctx *ctx, const tlm_node *root)
 	return ctx->oom ? -1 : 0;
 }
 
-int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len,
-		   tlm_diags *diags, tlm_error *err)
+int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len, tlm_diags *diags,
+		   tlm_error *err)
 {
 	tlm_spec *spec = calloc(1, sizeof(*spec));
 	tlm_spec_ctx ctx;

@@ -13,11 +13,11 @@
 typedef struct resolver {
 	tlm_spec_ctx *ctx;
 	tlm_spec *spec;
-	tlm_strmap agents;        /* agent name -> index */
-	tlm_strmap teams;         /* team name -> index */
-	tlm_strmap *subjects;     /* per team: subject -> task index */
-	size_t *member_of;        /* per agent: 1 + the team being resolved, if member */
-	size_t *dep_of;           /* per task: 1 + the task whose deps list it */
+	tlm_strmap agents;    /* agent name -> index */
+	tlm_strmap teams;     /* team name -> index */
+	tlm_strmap *subjects; /* per team: subject -> task index */
+	size_t *member_of;    /* per agent: 1 + the team being resolved, if member */
+	size_t *dep_of;       /* per task: 1 + the task whose deps list it */
 } resolver;
 
 static void oom_if(resolver *r, int rc)
@@ -50,8 +50,7 @@ static const char *agent_hint(resolver *r, char *buf, size_t size, const char *w
 	return hint(buf, size, word, pool, n);
 }
 
-static const char *subject_hint(resolver *r, char *buf, size_t size, const char *word,
-				size_t team)
+static const char *subject_hint(resolver *r, char *buf, size_t size, const char *word, size_t team)
 {
 	const tlm_spec_team *tm = &r->spec->teams[team];
 	const char **pool;
@@ -80,10 +79,11 @@ static void unique_agents(resolver *r)
 		rc = tlm_strmap_put(&r->agents, a->name, i, &first);
 		oom_if(r, rc);
 		if (rc > 0)
-			oom_if(r, tlm_diags__add(r->ctx->diags, a->pos, "duplicate-name",
-						 "duplicate agent name \"%s\" (first defined at line %u); "
-						 "agent names must be unique", a->name,
-						 r->spec->agents[first].pos.line));
+			oom_if(r, tlm_diags__add(
+					  r->ctx->diags, a->pos, "duplicate-name",
+					  "duplicate agent name \"%s\" (first defined at line %u); "
+					  "agent names must be unique",
+					  a->name, r->spec->agents[first].pos.line));
 	}
 }
 
@@ -100,10 +100,11 @@ static void unique_teams(resolver *r)
 		rc = tlm_strmap_put(&r->teams, t->name, i, &first);
 		oom_if(r, rc);
 		if (rc > 0)
-			oom_if(r, tlm_diags__add(r->ctx->diags, t->pos, "duplicate-name",
-						 "duplicate team name \"%s\" (first defined at line %u); "
-						 "team names must be unique", t->name,
-						 r->spec->teams[first].pos.line));
+			oom_if(r, tlm_diags__add(
+					  r->ctx->diags, t->pos, "duplicate-name",
+					  "duplicate team name \"%s\" (first defined at line %u); "
+					  "team names must be unique",
+					  t->name, r->spec->teams[first].pos.line));
 	}
 }
 
@@ -121,11 +122,12 @@ static void unique_subjects(resolver *r, size_t team)
 		rc = tlm_strmap_put(&r->subjects[team], t->subject, i, &first);
 		oom_if(r, rc);
 		if (rc > 0)
-			oom_if(r, tlm_diags__add(r->ctx->diags, t->pos, "duplicate-name",
-						 "duplicate task subject \"%s\" in team \"%s\" (first "
-						 "at line %u); subjects must be unique within a team",
-						 t->subject, tm->name ? tm->name : "?",
-						 r->spec->tasks[first].pos.line));
+			oom_if(r,
+			       tlm_diags__add(r->ctx->diags, t->pos, "duplicate-name",
+					      "duplicate task subject \"%s\" in team \"%s\" (first "
+					      "at line %u); subjects must be unique within a team",
+					      t->subject, tm->name ? tm->name : "?",
+					      r->spec->tasks[first].pos.line));
 	}
 }
 
@@ -149,13 +151,16 @@ static void resolve_members(resolver *r, size_t team)
 		size_t a;
 
 		if (v->kind != TLM_NODE_SCALAR || v->type != TLM_SCALAR_STR) {
-			tlm_spec__report(r->ctx, v, "type", "team members must be agent names, got %s",
+			tlm_spec__report(r->ctx, v, "type",
+					 "team members must be agent names, got %s",
 					 tlm_node__kind_name(v));
 		} else if (tlm_strmap_get(&r->agents, v->u.str, &a) != 0) {
-			tlm_spec__report(r->ctx, v, "unknown-agent",
-					 "team \"%s\" lists unknown agent \"%s\"%s; define it under "
-					 "\"agents\"", tm->name ? tm->name : "?", v->u.str,
-					 agent_hint(r, buf, sizeof(buf), v->u.str));
+			tlm_spec__report(
+				r->ctx, v, "unknown-agent",
+				"team \"%s\" lists unknown agent \"%s\"%s; define it under "
+				"\"agents\"",
+				tm->name ? tm->name : "?", v->u.str,
+				agent_hint(r, buf, sizeof(buf), v->u.str));
 		} else if (r->member_of[a] == team + 1) {
 			tlm_spec__report(r->ctx, v, "duplicate-member",
 					 "agent \"%s\" is listed twice in team \"%s\"; remove one",
@@ -180,22 +185,26 @@ static void resolve_assignee(resolver *r, size_t team, size_t ti)
 		if (tm->nagents == 1)
 			t->agent = tm->agents[0];
 		else if (t->subject != NULL)
-			oom_if(r, tlm_diags__add(r->ctx->diags, t->pos, "assign-to",
-						 "task \"%s\" has no \"assign_to\" and team \"%s\" has %zu "
-						 "agents; name the agent that runs it", t->subject, tname,
-						 tm->nagents));
+			oom_if(r,
+			       tlm_diags__add(
+				       r->ctx->diags, t->pos, "assign-to",
+				       "task \"%s\" has no \"assign_to\" and team \"%s\" has %zu "
+				       "agents; name the agent that runs it",
+				       t->subject, tname, tm->nagents));
 		return;
 	}
 	if (tlm_strmap_get(&r->agents, v->u.str, &a) != 0) {
 		char buf[TLM_SPEC_NAME_MAX + 32];
 
 		tlm_spec__report(r->ctx, v, "assign-to",
-				 "task \"%s\" is assigned to unknown agent \"%s\"%s", tsubj, v->u.str,
-				 agent_hint(r, buf, sizeof(buf), v->u.str));
+				 "task \"%s\" is assigned to unknown agent \"%s\"%s", tsubj,
+				 v->u.str, agent_hint(r, buf, sizeof(buf), v->u.str));
 	} else if (r->member_of[a] != team + 1) {
-		tlm_spec__report(r->ctx, v, "assign-to",
-				 "task \"%s\" is assigned to agent \"%s\", which is not a member of "
-				 "team \"%s\"; add it to the team's agents", tsubj, v->u.str, tname);
+		tlm_spec__report(
+			r->ctx, v, "assign-to",
+			"task \"%s\" is assigned to agent \"%s\", which is not a member of "
+			"team \"%s\"; add it to the team's agents",
+			tsubj, v->u.str, tname);
 	} else {
 		t->agent = a;
 	}
@@ -218,9 +227,10 @@ static void unknown_dep(resolver *r, const tlm_node *v, size_t ti, const char *o
 		if (tlm_strmap_get(&r->teams, name, &t) == 0) {
 			const char *subj = other + other_len + 1;
 
-			tlm_spec__report(r->ctx, v, "blocked-by-unknown",
-					 "task \"%s\" is blocked by unknown task \"%s\" in team \"%s\"%s",
-					 self, subj, name, subject_hint(r, buf, sizeof(buf), subj, t));
+			tlm_spec__report(
+				r->ctx, v, "blocked-by-unknown",
+				"task \"%s\" is blocked by unknown task \"%s\" in team \"%s\"%s",
+				self, subj, name, subject_hint(r, buf, sizeof(buf), subj, t));
 			return;
 		}
 	}

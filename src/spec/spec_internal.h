@@ -21,12 +21,12 @@ typedef enum {
 
 /* Kept small (24 bytes): a 100,000-task spec has millions of nodes. */
 typedef struct tlm_node {
-	uint8_t kind;             /* tlm_node_kind */
-	uint8_t type;             /* tlm_scalar_type, scalars only */
+	uint8_t kind; /* tlm_node_kind */
+	uint8_t type; /* tlm_scalar_type, scalars only */
 	uint32_t line, col;
-	uint32_t n;               /* scalar: length; map: pairs; seq: items */
+	uint32_t n; /* scalar: length; map: pairs; seq: items */
 	union {
-		const char *str;      /* scalar text, NUL-terminated, in the spec arena */
+		const char *str;        /* scalar text, NUL-terminated, in the spec arena */
 		struct tlm_node **kids; /* seq: n items; map: 2n (key, value, ...) */
 	} u;
 } tlm_node;
@@ -34,9 +34,8 @@ typedef struct tlm_node {
 /* Parses buf into a tree.  Scalars go to `strings` (they outlive the tree);
  * nodes to `nodes`.  YAML-level problems are fatal: they are added to diags
  * and TLM_EINVALID is returned.  Memory exhaustion: TLM_ERROR. */
-int tlm_spec__tree(tlm_node **root, const char *buf, size_t len,
-		   tlm_arena *nodes, tlm_arena *strings, tlm_diags *diags,
-		   tlm_error *err);
+int tlm_spec__tree(tlm_node **root, const char *buf, size_t len, tlm_arena *nodes,
+		   tlm_arena *strings, tlm_diags *diags, tlm_error *err);
 
 /* Node helpers. */
 tlm_pos tlm_node__pos(const tlm_node *n);
@@ -45,23 +44,22 @@ const char *tlm_node__kind_name(const tlm_node *n);
 
 /* Adds one diagnostic (printf-style message).  Returns 0, or -1 when out of
  * memory.  Past TLM_SPEC_MAX_DIAGS only the count grows. */
-int tlm_diags__add(tlm_diags *d, tlm_pos pos, const char *rule,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int tlm_diags__add(tlm_diags *d, tlm_pos pos, const char *rule, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Sorts by position (stable). */
 void tlm_diags__sort(tlm_diags *d);
 
 /* The closest of candidates[0..n) to word, or NULL if none is close enough
  * to be a plausible typo. */
-const char *tlm_spec__suggest(const char *word, const char *const *candidates,
-			      size_t n);
+const char *tlm_spec__suggest(const char *word, const char *const *candidates, size_t n);
 
 /* Decoding context shared by the decode/resolve/cycle steps. */
 typedef struct tlm_spec_ctx {
 	tlm_spec *spec;
 	tlm_diags *diags;
-	tlm_arena *scratch;       /* freed after loading, with the tree */
-	int oom;                  /* set when an allocation failed */
+	tlm_arena *scratch; /* freed after loading, with the tree */
+	int oom;            /* set when an allocation failed */
 	/* References as written, resolved by tlm_spec__resolve(): */
 	const tlm_node **members;    /* per team: its `agents` seq, or NULL */
 	const tlm_node **assign_to;  /* per task: scalar, or NULL */
@@ -85,15 +83,14 @@ void tlm_spec__cycles(tlm_spec_ctx *ctx);
  * problems as diagnostics at the offending node, and returns 0 when the value
  * is present and valid, 1 when absent (the default applies), -1 when invalid
  * (already reported).  `what` names the enclosing object in messages. */
-int tlm_field__string(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
-		      const char *what, int required, const char **out);
-int tlm_field__int(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
-		   const char *what, long min, long max, long *out);
-int tlm_field__enum(tlm_spec_ctx *ctx, const tlm_node *map, const char *key,
-		    const char *what, const char *const *names, int *out);
+int tlm_field__string(tlm_spec_ctx *ctx, const tlm_node *map, const char *key, const char *what,
+		      int required, const char **out);
+int tlm_field__int(tlm_spec_ctx *ctx, const tlm_node *map, const char *key, const char *what,
+		   long min, long max, long *out);
+int tlm_field__enum(tlm_spec_ctx *ctx, const tlm_node *map, const char *key, const char *what,
+		    const char *const *names, int *out);
 /* A scalar used as a string where any scalar will do (args, env, labels). */
-int tlm_field__scalar(tlm_spec_ctx *ctx, const tlm_node *v, const char *what,
-		      const char **out);
+int tlm_field__scalar(tlm_spec_ctx *ctx, const tlm_node *v, const char *what, const char **out);
 /* Checks that node is a map / a list; reports [type] otherwise. */
 int tlm_field__is_map(tlm_spec_ctx *ctx, const tlm_node *n, const char *what);
 int tlm_field__is_seq(tlm_spec_ctx *ctx, const tlm_node *n, const char *what);
@@ -102,5 +99,5 @@ int tlm_field__is_seq(tlm_spec_ctx *ctx, const tlm_node *n, const char *what);
 void tlm_field__keys(tlm_spec_ctx *ctx, const tlm_node *map, const char *what,
 		     const char *const *allowed);
 /* Reports through ctx->diags, recording OOM in ctx->oom. */
-void tlm_spec__report(tlm_spec_ctx *ctx, const tlm_node *at, const char *rule,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void tlm_spec__report(tlm_spec_ctx *ctx, const tlm_node *at, const char *rule, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));

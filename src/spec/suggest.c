@@ -4,7 +4,7 @@
 
 #include "spec/spec_internal.h"
 
-#define SUGGEST_MAX_LEN 64        /* longer words get no suggestion */
+#define SUGGEST_MAX_LEN        64   /* longer words get no suggestion */
 #define SUGGEST_MAX_CANDIDATES 2000 /* bounds the cost per error */
 
 static int same(char a, char b)

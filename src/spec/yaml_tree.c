@@ -27,7 +27,7 @@ typedef struct builder {
 	int depth;
 	int documents;
 	tlm_node *root;
-	const char *buf;          /* the input, to place reader errors */
+	const char *buf; /* the input, to place reader errors */
 	size_t len;
 } builder;
 
@@ -78,8 +78,9 @@ static int all_digits(const char *s, const char *set)
 static tlm_scalar_type classify(const char *s)
 {
 	static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
-	static const char *const bools[] = { "true", "True", "TRUE", "false",
-					     "False", "FALSE", NULL };
+	static const char *const bools[] = {
+		"true", "True", "TRUE", "false", "False", "FALSE", NULL
+	};
 	static const char *const floats[] = { ".inf", ".Inf", ".INF", "+.inf", "-.inf",
 					      ".nan", ".NaN", ".NAN", NULL };
 	const char *p = s;
@@ -136,9 +137,8 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
 		return 1;
 	}
 	n->n = (uint32_t)len;
-	n->type = (uint8_t)(ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
-				    ? classify(n->u.str)
-				    : TLM_SCALAR_STR);
+	n->type = (uint8_t)(ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? classify(n->u.str)
+									     : TLM_SCALAR_STR);
 	return push(b, n);
 }
 
@@ -197,17 +197,12 @@ static int on_event(builder *b, const yaml_event_t *ev)
 			       "YAML aliases (*%s) are not supported; write the value out",
 			       (const char *)ev->data.alias.anchor);
 		return 1;
-	case YAML_SCALAR_EVENT:
-		return on_scalar(b, ev);
-	case YAML_SEQUENCE_START_EVENT:
-		return on_open(b, TLM_NODE_SEQ, ev);
-	case YAML_MAPPING_START_EVENT:
-		return on_open(b, TLM_NODE_MAP, ev);
+	case YAML_SCALAR_EVENT: return on_scalar(b, ev);
+	case YAML_SEQUENCE_START_EVENT: return on_open(b, TLM_NODE_SEQ, ev);
+	case YAML_MAPPING_START_EVENT: return on_open(b, TLM_NODE_MAP, ev);
 	case YAML_SEQUENCE_END_EVENT:
-	case YAML_MAPPING_END_EVENT:
-		return on_close(b);
-	default:
-		return 0;
+	case YAML_MAPPING_END_EVENT: return on_close(b);
+	default: return 0;
 	}
 }
 
@@ -230,8 +225,7 @@ static void syntax_error(builder *b, const yaml_parser_t *p)
 		}
 		tlm_diags__add(b->diags, pos, "yaml-syntax",
 			       "%s (byte %zu); the file must be UTF-8",
-			       p->problem ? p->problem : "unreadable input",
-			       p->problem_offset);
+			       p->problem ? p->problem : "unreadable input", p->problem_offset);
 		return;
 	}
 	if (p->context != NULL)

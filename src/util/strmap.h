@@ -9,11 +9,14 @@
 typedef struct tlm_strmap {
 	const char **keys;
 	size_t *values;
-	size_t capacity;          /* power of two */
+	size_t capacity; /* power of two */
 	size_t count;
 } tlm_strmap;
 
-#define TLM_STRMAP_INIT { NULL, NULL, 0, 0 }
+#define TLM_STRMAP_INIT                                                                            \
+	{                                                                                          \
+		NULL, NULL, 0, 0                                                                   \
+	}
 
 /* Adds key -> value unless key is present.  0 when added, 1 when the key was
  * already there (*existing, if not NULL, gets its value), -1 out of memory. */

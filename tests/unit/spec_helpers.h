@@ -31,8 +31,8 @@ static inline void dump_diags(const tlm_diags *d)
 
 /* Asserts that a diagnostic with rule at line:col exists whose message
  * contains `text`. */
-static inline void assert_diag(const tlm_diags *d, unsigned line, unsigned col,
-			       const char *rule, const char *text)
+static inline void assert_diag(const tlm_diags *d, unsigned line, unsigned col, const char *rule,
+			       const char *text)
 {
 	size_t i;
 

@@ -16,45 +16,44 @@
 
 /* Task 1's subject holds a quote, a backslash, a newline and the characters
  * Mermaid and HTML treat specially. */
-static const char yaml[] =
-	"apiVersion: telemachy/v1\n"
-	"metadata:\n"
-	"  name: demo\n"
-	"  description: A small plan\n"
-	"  owner: platform\n"
-	"agents:\n"
-	"  - name: planner\n"
-	"    model: claude-opus-4-1\n"
-	"  - name: coder\n"
-	"    runtime: docker\n"
-	"    docker_image: img:1\n"
-	"    cpus: 4\n"
-	"    memory: 8g\n"
-	"    args: [--fast]\n"
-	"    env: {A: '1'}\n"
-	"teams:\n"
-	"  - name: back\n"
-	"    agents: [planner, coder]\n"
-	"    tasks:\n"
-	"      - subject: design\n"
-	"        description: d\n"
-	"        assign_to: planner\n"
-	"      - subject: \"say \\\"hi\\\" \\\\ now\\nthen <b>#1&`x`\"\n"
-	"        description: d\n"
-	"        assign_to: coder\n"
-	"        blocked_by: [design]\n"
-	"        timeout_seconds: 60\n"
-	"        retries: 2\n"
-	"  - name: front\n"
-	"    agents: [coder]\n"
-	"    tasks:\n"
-	"      - subject: ui\n"
-	"        description: d\n"
-	"        blocked_by: [back/design]\n"
-	"teardown: always\n";
+static const char yaml[] = "apiVersion: telemachy/v1\n"
+			   "metadata:\n"
+			   "  name: demo\n"
+			   "  description: A small plan\n"
+			   "  owner: platform\n"
+			   "agents:\n"
+			   "  - name: planner\n"
+			   "    model: claude-opus-4-1\n"
+			   "  - name: coder\n"
+			   "    runtime: docker\n"
+			   "    docker_image: img:1\n"
+			   "    cpus: 4\n"
+			   "    memory: 8g\n"
+			   "    args: [--fast]\n"
+			   "    env: {A: '1'}\n"
+			   "teams:\n"
+			   "  - name: back\n"
+			   "    agents: [planner, coder]\n"
+			   "    tasks:\n"
+			   "      - subject: design\n"
+			   "        description: d\n"
+			   "        assign_to: planner\n"
+			   "      - subject: \"say \\\"hi\\\" \\\\ now\\nthen <b>#1&`x`\"\n"
+			   "        description: d\n"
+			   "        assign_to: coder\n"
+			   "        blocked_by: [design]\n"
+			   "        timeout_seconds: 60\n"
+			   "        retries: 2\n"
+			   "  - name: front\n"
+			   "    agents: [coder]\n"
+			   "    tasks:\n"
+			   "      - subject: ui\n"
+			   "        description: d\n"
+			   "        blocked_by: [back/design]\n"
+			   "teardown: always\n";
 
 #define QUOTED_SUBJECT "say \"hi\" \\ now\nthen <b>#1&`x`"
-#define QUOTED_ID "back/" QUOTED_SUBJECT
+#define QUOTED_ID      "back/" QUOTED_SUBJECT
 
 typedef struct fixture {
 	tlm_spec *spec;
@@ -221,7 +220,8 @@ static void test_mermaid(void **state)
 
 	assert_int_equal(strncmp(s, "flowchart TD\n", 13), 0);
 	assert_contains(s, "  subgraph team0 [\"back\"]\n    t0[\"design\"]\n");
-	assert_contains(s, "    t1[\"say #quot;hi#quot; \\ now then #60;b#62;#35;1#38;#96;x#96;\"]\n");
+	assert_contains(s,
+			"    t1[\"say #quot;hi#quot; \\ now then #60;b#62;#35;1#38;#96;x#96;\"]\n");
 	assert_contains(s, "  end\n  subgraph team1 [\"front\"]\n    t2[\"ui\"]\n  end\n");
 	assert_contains(s, "  t0 --> t1\n");
 	assert_contains(s, "  t0 --> t2\n");
@@ -250,10 +250,8 @@ static void test_write_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text),
-		cmocka_unit_test(test_json),
-		cmocka_unit_test(test_dot),
-		cmocka_unit_test(test_mermaid),
+		cmocka_unit_test(test_text),        cmocka_unit_test(test_json),
+		cmocka_unit_test(test_dot),         cmocka_unit_test(test_mermaid),
 		cmocka_unit_test(test_write_error),
 	};
 

@@ -15,10 +15,10 @@
 #include "telemachy/plan.h"
 #include "telemachy/spec.h"
 
-#define HEAD                                                                   \
-	"apiVersion: telemachy/v1\n"                                           \
-	"metadata: {name: w}\n"                                                \
-	"agents: [{name: a}]\n"                                                \
+#define HEAD                                                                                       \
+	"apiVersion: telemachy/v1\n"                                                               \
+	"metadata: {name: w}\n"                                                                    \
+	"agents: [{name: a}]\n"                                                                    \
 	"teams:\n"
 
 typedef struct fixture {
@@ -35,8 +35,8 @@ static void load(fixture *f, const char *yaml)
 	size_t i;
 
 	for (i = 0; i < diags.count; i++)
-		print_error("t.yaml:%u:%u: %s\n", diags.items[i].pos.line,
-			    diags.items[i].pos.col, diags.items[i].message);
+		print_error("t.yaml:%u:%u: %s\n", diags.items[i].pos.line, diags.items[i].pos.col,
+			    diags.items[i].message);
 	tlm_diags_clear(&diags);
 	assert_int_equal(rc, 0);
 	assert_int_equal(tlm_plan_new(&f->plan, f->spec, &err), 0);
@@ -102,13 +102,15 @@ static void test_chain_of_20(void **state)
 	fixture f = { 0 };
 
 	(void)state;
-	len = (size_t)snprintf(yaml, sizeof(yaml), "%s", HEAD "  - name: t\n    agents: [a]\n"
-							      "    tasks:\n"
-							      "      - {subject: s0, description: d}\n");
+	len = (size_t)snprintf(yaml, sizeof(yaml), "%s",
+			       HEAD "  - name: t\n    agents: [a]\n"
+				    "    tasks:\n"
+				    "      - {subject: s0, description: d}\n");
 	for (i = 1; i < 20; i++)
 		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
 					"      - {subject: s%zu, description: d, "
-					"blocked_by: [s%zu]}\n", i, i - 1);
+					"blocked_by: [s%zu]}\n",
+					i, i - 1);
 	assert_true(len < sizeof(yaml));
 	load(&f, yaml);
 	assert_int_equal(f.plan->nwaves, 20);
@@ -375,7 +377,7 @@ static void test_large_is_linear(void **state)
 	}
 	assert_int_equal(tlm_plan_new(&plan, &spec, &err), 0);
 	assert_int_equal(plan->nwaves, HALF);
-	assert_int_equal(plan->wave_start[1], 2);     /* the two roots */
+	assert_int_equal(plan->wave_start[1], 2); /* the two roots */
 	assert_int_equal(plan->wave_start[2] - plan->wave_start[1], HALF);
 	assert_int_equal(plan->wave[HALF - 1], HALF - 1);
 	tlm_plan_free(plan);

@@ -165,16 +165,11 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_alias_refused),
-		cmocka_unit_test(test_billion_laughs),
-		cmocka_unit_test(test_depth_capped),
-		cmocka_unit_test(test_multiple_documents),
-		cmocka_unit_test(test_invalid_utf8),
-		cmocka_unit_test(test_syntax_error),
-		cmocka_unit_test(test_empty_and_null),
-		cmocka_unit_test(test_embedded_nul),
-		cmocka_unit_test(test_too_big),
-		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_alias_refused),  cmocka_unit_test(test_billion_laughs),
+		cmocka_unit_test(test_depth_capped),   cmocka_unit_test(test_multiple_documents),
+		cmocka_unit_test(test_invalid_utf8),   cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test(test_empty_and_null), cmocka_unit_test(test_embedded_nul),
+		cmocka_unit_test(test_too_big),        cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_garbage),
 	};
 

@@ -67,15 +67,18 @@ static void test_unknown_keys(void **state)
 	tlm_diags d = TLM_DIAGS_INIT;
 	(void)state;
 
-	expect_errors(SPEC_HEAD "agnets: []\n"
-		      AGENT_DEV "    progam: x\n"
-		      "teams:\n  - name: t\n    agents: [dev]\n    taks: []\n"
-		      "    tasks:\n      - subject: s\n        description: d\n"
-		      "        blocked: [x]\n", 4, &d);
-	assert_diag(&d, 4, 1, "unknown-key", "unknown key \"agnets\" in the workflow (did you mean \"agents\"?)");
-	assert_diag(&d, 8, 5, "unknown-key", "unknown key \"progam\" in agent \"dev\" (did you mean \"program\"?)");
+	expect_errors(SPEC_HEAD "agnets: []\n" AGENT_DEV "    progam: x\n"
+				"teams:\n  - name: t\n    agents: [dev]\n    taks: []\n"
+				"    tasks:\n      - subject: s\n        description: d\n"
+				"        blocked: [x]\n",
+		      4, &d);
+	assert_diag(&d, 4, 1, "unknown-key",
+		    "unknown key \"agnets\" in the workflow (did you mean \"agents\"?)");
+	assert_diag(&d, 8, 5, "unknown-key",
+		    "unknown key \"progam\" in agent \"dev\" (did you mean \"program\"?)");
 	assert_diag(&d, 12, 5, "unknown-key", "\"taks\" in team \"t\" (did you mean \"tasks\"?)");
-	assert_diag(&d, 16, 9, "unknown-key", "\"blocked\" in task \"s\" (did you mean \"blocked_by\"?)");
+	assert_diag(&d, 16, 9, "unknown-key",
+		    "\"blocked\" in task \"s\" (did you mean \"blocked_by\"?)");
 	tlm_diags_clear(&d);
 	expect_errors(SPEC_HEAD "zzzzzz: 1\n", 1, &d);
 	assert_string_equal(d.items[0].message, "unknown key \"zzzzzz\" in the workflow");
@@ -93,16 +96,20 @@ static void test_types(void **state)
 	expect_errors(SPEC_HEAD "agents:\n  - dev\n", 1, &d);
 	assert_diag(&d, 5, 5, "type", "an agent must be a map, got a string");
 	tlm_diags_clear(&d);
-	expect_errors(SPEC_HEAD "agents:\n  - name: 42\n    program: [a]\n    cpus: \"2\"\n", 3, &d);
-	assert_diag(&d, 5, 11, "type", "\"name\" of agents[0] must be a string, got an integer; quote it");
+	expect_errors(SPEC_HEAD "agents:\n  - name: 42\n    program: [a]\n    cpus: \"2\"\n", 3,
+		      &d);
+	assert_diag(&d, 5, 11, "type",
+		    "\"name\" of agents[0] must be a string, got an integer; quote it");
 	assert_diag(&d, 6, 14, "type", "\"program\" of agents[0] must be a string, got a list");
-	assert_diag(&d, 7, 11, "type", "\"cpus\" of agents[0] must be an integer, got a string; remove the quotes");
+	assert_diag(&d, 7, 11, "type",
+		    "\"cpus\" of agents[0] must be an integer, got a string; remove the quotes");
 	tlm_diags_clear(&d);
 	expect_errors(SPEC_HEAD "teams: {}\n", 1, &d);
 	assert_diag(&d, 4, 8, "type", "\"teams\" must be a list, got a map");
 	tlm_diags_clear(&d);
 	expect_errors(SPEC_HEAD AGENT_DEV "    args: [a, {b: c}, 3, true]\n", 1, &d);
-	assert_diag(&d, 7, 15, "type", "\"args\" entries must be a string, number or boolean, got a map");
+	assert_diag(&d, 7, 15, "type",
+		    "\"args\" entries must be a string, number or boolean, got a map");
 	tlm_diags_clear(&d);
 	expect_errors("- a\n- b\n", 1, &d);
 	assert_diag(&d, 1, 1, "type", "the workflow must be a map, got a list");
@@ -115,7 +122,8 @@ static void test_duplicate_keys(void **state)
 	(void)state;
 
 	expect_errors(SPEC_HEAD AGENT_DEV "    program: other\n", 1, &d);
-	assert_diag(&d, 7, 5, "duplicate-key", "duplicate key \"program\" in agent \"dev\" (first at line 6)");
+	assert_diag(&d, 7, 5, "duplicate-key",
+		    "duplicate key \"program\" in agent \"dev\" (first at line 6)");
 	tlm_diags_clear(&d);
 }
 
@@ -124,10 +132,14 @@ static void test_agent_names(void **state)
 	tlm_diags d = TLM_DIAGS_INIT;
 	(void)state;
 
-	expect_errors(SPEC_HEAD "agents:\n  - name: dev\n  - name: ok.x-1_2\n  - name: dev\n"
-		      "  - name: \"bad name\"\n  - program: x\n"
-		      "  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 4, &d);
-	assert_diag(&d, 7, 5, "duplicate-name", "duplicate agent name \"dev\" (first defined at line 5)");
+	expect_errors(
+		SPEC_HEAD
+		"agents:\n  - name: dev\n  - name: ok.x-1_2\n  - name: dev\n"
+		"  - name: \"bad name\"\n  - program: x\n"
+		"  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		4, &d);
+	assert_diag(&d, 7, 5, "duplicate-name",
+		    "duplicate agent name \"dev\" (first defined at line 5)");
 	assert_diag(&d, 8, 11, "name-format", "agent name \"bad name\" must be 1 to 63 characters");
 	assert_diag(&d, 9, 5, "required", "agents[4] is missing required key \"name\"");
 	assert_diag(&d, 10, 11, "name-format", "must be 1 to 63 characters");
@@ -140,23 +152,30 @@ static void test_agent_fields(void **state)
 	tlm_spec *spec = NULL;
 	(void)state;
 
-	expect_errors(SPEC_HEAD "agents:\n  - name: a\n    cpus: 0\n  - name: b\n    cpus: 257\n"
+	expect_errors(SPEC_HEAD
+		      "agents:\n  - name: a\n    cpus: 0\n  - name: b\n    cpus: 257\n"
 		      "  - name: c\n    memory: 4x\n  - name: d\n    memory: \"0g\"\n"
 		      "  - name: e\n    runtime: vm\n  - name: f\n    working_dir: relative/dir\n"
-		      "  - name: g\n    env:\n      GOOD: 1\n      bad-name: x\n      EMPTY: ~\n", 8, &d);
+		      "  - name: g\n    env:\n      GOOD: 1\n      bad-name: x\n      EMPTY: ~\n",
+		      8, &d);
 	assert_diag(&d, 6, 11, "range", "\"cpus\" of agent \"a\" must be between 1 and 256, got 0");
 	assert_diag(&d, 8, 11, "range", "must be between 1 and 256, got 257");
-	assert_diag(&d, 10, 13, "memory-format", "must be a size with a unit k, m, g or t (e.g. \"512m\", \"4g\"), got \"4x\"");
+	assert_diag(&d, 10, 13, "memory-format",
+		    "must be a size with a unit k, m, g or t (e.g. \"512m\", \"4g\"), got \"4x\"");
 	assert_diag(&d, 12, 13, "memory-format", "got \"0g\"");
-	assert_diag(&d, 14, 14, "enum", "\"runtime\" of agent \"e\" must be one of local, docker, got \"vm\"");
+	assert_diag(&d, 14, 14, "enum",
+		    "\"runtime\" of agent \"e\" must be one of local, docker, got \"vm\"");
 	assert_diag(&d, 16, 18, "working-dir", "must be an absolute path, got \"relative/dir\"");
 	assert_diag(&d, 20, 7, "env-name", "environment variable name \"bad-name\" must match");
-	assert_diag(&d, 21, 14, "type", "environment variable \"EMPTY\" must be a string, number or boolean, got null");
+	assert_diag(&d, 21, 14, "type",
+		    "environment variable \"EMPTY\" must be a string, number or boolean, got null");
 	tlm_diags_clear(&d);
 
-	assert_int_equal(parse_yaml(SPEC_HEAD "agents:\n  - name: a\n    args: [--port, 8080]\n"
+	assert_int_equal(parse_yaml(SPEC_HEAD
+				    "agents:\n  - name: a\n    args: [--port, 8080]\n"
 				    "    memory: 512m\n    model: opus\n    env: {DEBUG: 1}\n",
-				    &spec, &d), 0);
+				    &spec, &d),
+			 0);
 	assert_string_equal(spec->agents[0].program, "claude-code");
 	assert_string_equal(spec->agents[0].working_dir, "/tmp");
 	assert_int_equal(spec->agents[0].cpus, 2);
@@ -177,13 +196,18 @@ static void test_docker_image(void **state)
 	(void)state;
 
 	expect_errors(SPEC_HEAD "agents:\n  - name: a\n    runtime: docker\n"
-		      "  - name: b\n    docker_image: alpine:3\n", 2, &d);
-	assert_diag(&d, 5, 5, "docker-image", "agent \"a\" has runtime: docker but no \"docker_image\"");
-	assert_diag(&d, 8, 19, "docker-image", "\"docker_image\" of agent \"b\" needs runtime: docker");
+				"  - name: b\n    docker_image: alpine:3\n",
+		      2, &d);
+	assert_diag(&d, 5, 5, "docker-image",
+		    "agent \"a\" has runtime: docker but no \"docker_image\"");
+	assert_diag(&d, 8, 19, "docker-image",
+		    "\"docker_image\" of agent \"b\" needs runtime: docker");
 	tlm_diags_clear(&d);
-	assert_int_equal(parse_yaml(SPEC_HEAD "agents:\n  - name: a\n    runtime: docker\n"
+	assert_int_equal(parse_yaml(SPEC_HEAD
+				    "agents:\n  - name: a\n    runtime: docker\n"
 				    "    docker_image: alpine:3\n    cpus: 4\n    memory: 2Gi\n",
-				    &spec, &d), 0);
+				    &spec, &d),
+			 0);
 	assert_int_equal(spec->agents[0].runtime, TLM_RUNTIME_DOCKER);
 	assert_string_equal(spec->agents[0].docker_image, "alpine:3");
 	assert_int_equal(spec->agents[0].memory_bytes, 2ull << 30);
@@ -197,12 +221,15 @@ static void test_teams(void **state)
 	tlm_diags d = TLM_DIAGS_INIT;
 	(void)state;
 
-	expect_errors(SPEC_HEAD TWO_AGENTS
-		      "teams:\n  - name: core\n    agents: [dev, dve, dev]\n"
-		      "  - name: core\n  - name: \"x/y\"\n  - agents: [qa]\n", 5, &d);
-	assert_diag(&d, 9, 19, "unknown-agent", "team \"core\" lists unknown agent \"dve\" (did you mean \"dev\"?)");
-	assert_diag(&d, 9, 24, "duplicate-member", "agent \"dev\" is listed twice in team \"core\"");
-	assert_diag(&d, 10, 5, "duplicate-name", "duplicate team name \"core\" (first defined at line 8)");
+	expect_errors(SPEC_HEAD TWO_AGENTS "teams:\n  - name: core\n    agents: [dev, dve, dev]\n"
+					   "  - name: core\n  - name: \"x/y\"\n  - agents: [qa]\n",
+		      5, &d);
+	assert_diag(&d, 9, 19, "unknown-agent",
+		    "team \"core\" lists unknown agent \"dve\" (did you mean \"dev\"?)");
+	assert_diag(&d, 9, 24, "duplicate-member",
+		    "agent \"dev\" is listed twice in team \"core\"");
+	assert_diag(&d, 10, 5, "duplicate-name",
+		    "duplicate team name \"core\" (first defined at line 8)");
 	assert_diag(&d, 11, 11, "name-format", "team name \"x/y\"");
 	assert_diag(&d, 12, 5, "required", "teams[3] is missing required key \"name\"");
 	tlm_diags_clear(&d);
@@ -222,14 +249,20 @@ static void test_task_fields(void **state)
 		      "      - subject: b\n"
 		      "      - subject: c\n        description: c\n        timeout_seconds: 0\n"
 		      "        retries: -1\n"
-		      "      - subject: d\n        description: d\n        retries: 101\n", 7, &d);
-	assert_diag(&d, 13, 9, "duplicate-name", "duplicate task subject \"a\" in team \"t\" (first at line 11)");
-	assert_diag(&d, 15, 18, "empty", "\"subject\" of tasks[2] of team \"t\" must not be empty or blank");
-	assert_diag(&d, 17, 9, "required", "tasks[3] of team \"t\" is missing required key \"subject\"");
+		      "      - subject: d\n        description: d\n        retries: 101\n",
+		      7, &d);
+	assert_diag(&d, 13, 9, "duplicate-name",
+		    "duplicate task subject \"a\" in team \"t\" (first at line 11)");
+	assert_diag(&d, 15, 18, "empty",
+		    "\"subject\" of tasks[2] of team \"t\" must not be empty or blank");
+	assert_diag(&d, 17, 9, "required",
+		    "tasks[3] of team \"t\" is missing required key \"subject\"");
 	assert_diag(&d, 18, 9, "required", "task \"b\" is missing required key \"description\"");
 	assert_diag(&d, 21, 26, "range", "\"timeout_seconds\" of task \"c\" must be between 1 and");
-	assert_diag(&d, 22, 18, "range", "\"retries\" of task \"c\" must be between 0 and 100, got -1");
-	assert_diag(&d, 25, 18, "range", "\"retries\" of task \"d\" must be between 0 and 100, got 101");
+	assert_diag(&d, 22, 18, "range",
+		    "\"retries\" of task \"c\" must be between 0 and 100, got -1");
+	assert_diag(&d, 25, 18, "range",
+		    "\"retries\" of task \"d\" must be between 0 and 100, got 101");
 	tlm_diags_clear(&d);
 }
 
@@ -242,9 +275,10 @@ static void test_task_lengths(void **state)
 
 	memset(subject, 's', sizeof(subject) - 1);
 	subject[sizeof(subject) - 1] = '\0';
-	snprintf(yaml, sizeof(yaml), SPEC_HEAD AGENT_DEV
-		 "teams:\n  - name: t\n    agents: [dev]\n    tasks:\n"
-		 "      - subject: %s\n        description: x\n", subject);
+	snprintf(yaml, sizeof(yaml),
+		 SPEC_HEAD AGENT_DEV "teams:\n  - name: t\n    agents: [dev]\n    tasks:\n"
+				     "      - subject: %s\n        description: x\n",
+		 subject);
 	expect_errors(yaml, 1, &d);
 	assert_diag(&d, 11, 18, "too-long", "longer than 512 bytes");
 	tlm_diags_clear(&d);
@@ -256,27 +290,34 @@ static void test_assign_to(void **state)
 	tlm_spec *spec = NULL;
 	(void)state;
 
-	expect_errors(SPEC_HEAD TWO_AGENTS "  - name: ops\n"
+	expect_errors(SPEC_HEAD TWO_AGENTS
+		      "  - name: ops\n"
 		      "teams:\n  - name: t\n    agents: [dev, qa]\n    tasks:\n"
 		      "      - subject: a\n        description: x\n        assign_to: ops\n"
 		      "      - subject: b\n        description: x\n        assign_to: dve\n"
-		      "      - subject: c\n        description: x\n", 3, &d);
-	assert_diag(&d, 14, 20, "assign-to", "task \"a\" is assigned to agent \"ops\", which is not a member of team \"t\"");
-	assert_diag(&d, 17, 20, "assign-to", "task \"b\" is assigned to unknown agent \"dve\" (did you mean \"dev\"?)");
-	assert_diag(&d, 18, 9, "assign-to", "task \"c\" has no \"assign_to\" and team \"t\" has 2 agents");
+		      "      - subject: c\n        description: x\n",
+		      3, &d);
+	assert_diag(&d, 14, 20, "assign-to",
+		    "task \"a\" is assigned to agent \"ops\", which is not a member of team \"t\"");
+	assert_diag(&d, 17, 20, "assign-to",
+		    "task \"b\" is assigned to unknown agent \"dve\" (did you mean \"dev\"?)");
+	assert_diag(&d, 18, 9, "assign-to",
+		    "task \"c\" has no \"assign_to\" and team \"t\" has 2 agents");
 	tlm_diags_clear(&d);
 
 	/* A one-agent team needs no assign_to. */
 	assert_int_equal(parse_yaml(SPEC_HEAD TWO_AGENTS
 				    "teams:\n  - name: t\n    agents: [qa]\n    tasks:\n"
-				    "      - subject: a\n        description: x\n", &spec, &d), 0);
+				    "      - subject: a\n        description: x\n",
+				    &spec, &d),
+			 0);
 	assert_int_equal(spec->tasks[0].agent, 1);
 	tlm_spec_free(spec);
 }
 
 #define TEAM_HEAD(name) "  - name: " name "\n    agents: [dev]\n    tasks:\n"
-#define TASK(s) "      - subject: " s "\n        description: d\n"
-#define DEPS(list) "        blocked_by: " list "\n"
+#define TASK(s)         "      - subject: " s "\n        description: d\n"
+#define DEPS(list)      "        blocked_by: " list "\n"
 
 static void test_blocked_by(void **state)
 {
@@ -284,25 +325,29 @@ static void test_blocked_by(void **state)
 	tlm_spec *spec = NULL;
 	(void)state;
 
-	expect_errors(SPEC_HEAD AGENT_DEV "teams:\n"
-		      TEAM_HEAD("core") TASK("Build") TASK("Deploy") DEPS("[Buld]")
-		      TASK("Test") DEPS("[Test]")
-		      TASK("Ship") DEPS("[web/Styles, nope/x, 3]")
-		      TEAM_HEAD("web") TASK("Style"), 5, &d);
-	assert_diag(&d, 15, 22, "blocked-by-unknown",
-		    "task \"Deploy\" is blocked by unknown task \"Buld\" in team \"core\" (did you mean \"Build\"?)");
+	expect_errors(SPEC_HEAD AGENT_DEV "teams:\n" TEAM_HEAD("core") TASK("Build") TASK("Deploy")
+			      DEPS("[Buld]") TASK("Test") DEPS("[Test]") TASK("Ship")
+				      DEPS("[web/Styles, nope/x, 3]") TEAM_HEAD("web")
+					      TASK("Style"),
+		      5, &d);
+	assert_diag(
+		&d, 15, 22, "blocked-by-unknown",
+		"task \"Deploy\" is blocked by unknown task \"Buld\" in team \"core\" (did you mean \"Build\"?)");
 	assert_diag(&d, 18, 22, "self-dependency", "task \"Test\" is blocked by itself");
-	assert_diag(&d, 21, 22, "blocked-by-unknown",
-		    "task \"Ship\" is blocked by unknown task \"Styles\" in team \"web\" (did you mean \"Style\"?)");
+	assert_diag(
+		&d, 21, 22, "blocked-by-unknown",
+		"task \"Ship\" is blocked by unknown task \"Styles\" in team \"web\" (did you mean \"Style\"?)");
 	assert_diag(&d, 21, 34, "blocked-by-unknown", "unknown task \"nope/x\" in team \"core\"");
-	assert_diag(&d, 21, 42, "type", "\"blocked_by\" entries must be task subjects, got an integer");
+	assert_diag(&d, 21, 42, "type",
+		    "\"blocked_by\" entries must be task subjects, got an integer");
 	tlm_diags_clear(&d);
 
 	/* Same-team subject, cross-team reference, and a duplicate entry,
 	 * which is ignored rather than reported as a cycle. */
-	assert_int_equal(parse_yaml(SPEC_HEAD AGENT_DEV "teams:\n"
-				    TEAM_HEAD("core") TASK("a") TASK("b") DEPS("[a, a, web/c]")
-				    TEAM_HEAD("web") TASK("c"), &spec, &d), 0);
+	assert_int_equal(parse_yaml(SPEC_HEAD AGENT_DEV "teams:\n" TEAM_HEAD("core") TASK("a") TASK(
+					    "b") DEPS("[a, a, web/c]") TEAM_HEAD("web") TASK("c"),
+				    &spec, &d),
+			 0);
 	assert_int_equal(spec->ntasks, 3);
 	assert_int_equal(spec->tasks[1].ndeps, 2);
 	assert_int_equal(spec->tasks[1].deps[0], 0);
@@ -319,9 +364,10 @@ static void test_subject_with_slash(void **state)
 	(void)state;
 
 	/* A same-team subject that contains "/" wins over a team/subject reading. */
-	assert_int_equal(parse_yaml(SPEC_HEAD AGENT_DEV "teams:\n"
-				    TEAM_HEAD("core") TASK("web/c") TASK("b") DEPS("[web/c]")
-				    TEAM_HEAD("web") TASK("c"), &spec, &d), 0);
+	assert_int_equal(parse_yaml(SPEC_HEAD AGENT_DEV "teams:\n" TEAM_HEAD("core") TASK("web/c")
+					    TASK("b") DEPS("[web/c]") TEAM_HEAD("web") TASK("c"),
+				    &spec, &d),
+			 0);
 	assert_int_equal(spec->tasks[1].deps[0], 0);
 	tlm_spec_free(spec);
 }
@@ -331,17 +377,17 @@ static void test_cycles(void **state)
 	tlm_diags d = TLM_DIAGS_INIT;
 	(void)state;
 
-	expect_errors(SPEC_HEAD AGENT_DEV "teams:\n"
-		      TEAM_HEAD("core") TASK("a") DEPS("[b]") TASK("b") DEPS("[c]")
-		      TASK("c") DEPS("[a]") TASK("d") DEPS("[a]"), 1, &d);
+	expect_errors(SPEC_HEAD AGENT_DEV "teams:\n" TEAM_HEAD("core") TASK("a") DEPS("[b]")
+			      TASK("b") DEPS("[c]") TASK("c") DEPS("[a]") TASK("d") DEPS("[a]"),
+		      1, &d);
 	assert_diag(&d, 11, 9, "cycle", "core/a -> core/b -> core/c -> core/a");
 	tlm_diags_clear(&d);
 
 	/* Across teams, and two independent cycles both reported. */
-	expect_errors(SPEC_HEAD AGENT_DEV "teams:\n"
-		      TEAM_HEAD("core") TASK("a") DEPS("[web/b]") TASK("x") DEPS("[y]")
-		      TASK("y") DEPS("[x]")
-		      TEAM_HEAD("web") TASK("b") DEPS("[core/a]"), 2, &d);
+	expect_errors(SPEC_HEAD AGENT_DEV "teams:\n" TEAM_HEAD("core") TASK("a") DEPS("[web/b]")
+			      TASK("x") DEPS("[y]") TASK("y") DEPS("[x]") TEAM_HEAD("web") TASK("b")
+				      DEPS("[core/a]"),
+		      2, &d);
 	assert_diag(&d, 11, 9, "cycle", "core/a -> web/b -> core/a");
 	assert_diag(&d, 14, 9, "cycle", "core/x -> core/y -> core/x");
 	tlm_diags_clear(&d);
@@ -354,10 +400,13 @@ static void test_teardown_and_timeout(void **state)
 	(void)state;
 
 	expect_errors(SPEC_HEAD "teardown: sometimes\ntimeout_seconds: -5\n", 2, &d);
-	assert_diag(&d, 4, 11, "enum", "must be one of on_completion, on_failure, always, never, got \"sometimes\"");
-	assert_diag(&d, 5, 18, "range", "\"timeout_seconds\" of the workflow must be between 1 and");
+	assert_diag(&d, 4, 11, "enum",
+		    "must be one of on_completion, on_failure, always, never, got \"sometimes\"");
+	assert_diag(&d, 5, 18, "range",
+		    "\"timeout_seconds\" of the workflow must be between 1 and");
 	tlm_diags_clear(&d);
-	assert_int_equal(parse_yaml(SPEC_HEAD "teardown: never\ntimeout_seconds: 0x10\n", &spec, &d), 0);
+	assert_int_equal(
+		parse_yaml(SPEC_HEAD "teardown: never\ntimeout_seconds: 0x10\n", &spec, &d), 0);
 	assert_int_equal(spec->teardown, TLM_TEARDOWN_NEVER);
 	assert_int_equal(spec->timeout_seconds, 16);
 	assert_string_equal(tlm_teardown_name(spec->teardown), "never");
