@@ -172,7 +172,8 @@ static int on_close(builder *b)
 	n->u.kids = tlm_arena_calloc(b->nodes, count ? count : 1, sizeof(tlm_node *));
 	if (n->u.kids == NULL)
 		return -1;
-	memcpy(n->u.kids, b->stack + start, count * sizeof(tlm_node *));
+	if (count > 0) /* b->stack is still NULL for an empty first collection */
+		memcpy(n->u.kids, b->stack + start, count * sizeof(tlm_node *));
 	n->n = (uint32_t)(n->kind == TLM_NODE_MAP ? count / 2 : count);
 	b->top = start;
 	b->depth--;

@@ -99,6 +99,13 @@ static void test_empty_and_null(void **state)
 	tlm_diags_clear(&d);
 	expect_errors("# only a comment\n", 1, &d);
 	tlm_diags_clear(&d);
+	/* An empty first collection (found by fuzzing: UB on a NULL stack). */
+	expect_errors("{}", 2, &d);
+	assert_diag(&d, 1, 1, "required", "missing required key \"apiVersion\"");
+	tlm_diags_clear(&d);
+	expect_errors("[]", 1, &d);
+	assert_diag(&d, 1, 1, "type", "the workflow must be a map, got a list");
+	tlm_diags_clear(&d);
 }
 
 static void test_embedded_nul(void **state)
