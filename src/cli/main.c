@@ -15,6 +15,7 @@ static const command commands[] = {
 	{ "validate", tlm_cmd_validate, "check workflow files and report every error" },
 	{ "plan", tlm_cmd_plan, "show what a run would create, in submission waves" },
 	{ "schema", tlm_cmd_schema, "print the JSON Schema of the workflow spec" },
+	{ "serve", tlm_cmd_serve, "run the built-in Agamemnon-compatible control plane" },
 	{ "version", tlm_cmd_version, "print the version" },
 };
 

@@ -1,0 +1,49 @@
+/*
+ * telemachy — the built-in, Agamemnon-compatible control plane.
+ *
+ * `telemachy serve` runs it as a process; `telemachy run` without
+ * AGAMEMNON_URL starts it in-process on loopback.  REST on libmicrohttpd,
+ * events on NATS (optional), agents run as local processes, and fault
+ * injection for tests.  The contract is ../shared/contracts/agamemnon.md;
+ * differences are listed in docs/serve.md.
+ */
+#ifndef TELEMACHY_SERVER_H
+#define TELEMACHY_SERVER_H
+
+#include <stddef.h>
+
+#include "telemachy/error.h"
+
+typedef struct tlm_server tlm_server;
+
+typedef struct tlm_server_opts {
+	const char *listen;        /* "HOST:PORT"; port 0 picks a free one */
+	const char *api_key;       /* NULL or "": no auth */
+	double rate_rps;           /* 0: no rate limit */
+	unsigned rate_burst;       /* 0: 2 x rate_rps */
+	const char *nats_url;      /* NULL: no events */
+	const char *state_path;    /* SQLite file; NULL: in memory */
+	const char *state_dir;     /* task logs; NULL: a new dir under /tmp */
+	const char *const *faults; /* --fault specs, see docs/serve.md */
+	size_t nfaults;
+	unsigned threads; /* HTTP worker threads; 0: 8 */
+	int unique_names; /* 409 on a duplicate agent name */
+} tlm_server_opts;
+
+#define TLM_SERVER_OPTS_INIT                                                                       \
+	{                                                                                          \
+		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0                         \
+	}
+
+/* Starts serving (threads of its own) and returns at once.  The caller frees
+ * with tlm_server_stop().  TLM_EINVALID for bad options (err says which). */
+int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *err);
+
+/* The bound port, and the base URL ("http://127.0.0.1:PORT"). */
+unsigned short tlm_server_port(const tlm_server *srv);
+const char *tlm_server_url(const tlm_server *srv);
+
+/* Stops serving, kills every agent's processes, frees; NULL is a no-op. */
+void tlm_server_stop(tlm_server *srv);
+
+#endif

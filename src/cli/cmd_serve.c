@@ -1,0 +1,216 @@
+/* telemachy serve — the built-in Agamemnon-compatible control plane. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "telemachy/server.h"
+
+#define MAX_FAULTS 64
+
+enum {
+	OPT_LISTEN = 0x200,
+	OPT_API_KEY,
+	OPT_API_KEY_FILE,
+	OPT_RATE,
+	OPT_NATS,
+	OPT_STATE,
+	OPT_STATE_DIR,
+	OPT_FAULT,
+	OPT_THREADS,
+	OPT_UNIQUE
+};
+
+static void usage(void)
+{
+	printf("Usage: telemachy serve [OPTIONS]\n"
+	       "\n"
+	       "Run the built-in Agamemnon-compatible control plane: REST, NATS events,\n"
+	       "local agents and fault injection.  Prints its URL on the first line of\n"
+	       "stdout once it accepts connections; stops on SIGINT or SIGTERM.\n"
+	       "\n"
+	       "Options:\n"
+	       "      --listen HOST:PORT   address to listen on (default 127.0.0.1:0, a free port)\n"
+	       "      --api-key-file FILE  require this key (Bearer or X-API-Key); also\n"
+	       "                           AGAMEMNON_API_KEY / AGAMEMNON_API_KEY_FILE\n"
+	       "      --api-key KEY        the same, on the command line (visible in ps)\n"
+	       "      --rate-limit RPS[:BURST]  429 + Retry-After above RPS per client IP\n"
+	       "      --nats URL           publish events to NATS (also NATS_URL)\n"
+	       "      --state FILE         keep agents, teams and tasks in this SQLite file\n"
+	       "      --state-dir DIR      task logs go to DIR/logs (default: a temporary dir)\n"
+	       "      --fault SPEC         inject a fault, e.g. 'fail:route=POST /v1/agents,nth=2'\n"
+	       "                           (repeatable; see docs/serve.md)\n"
+	       "      --threads N          HTTP worker threads (default 8)\n"
+	       "      --unique-names       answer 409 to a second agent with the same name\n"
+	       "  -h, --help               show this help\n"
+	       "\n"
+	       "Exit codes: 0 stopped by a signal, 2 usage error or bad setting,\n"
+	       "3 cannot listen or start.\n");
+}
+
+/* Reads a key file's first line; the key itself is never printed. */
+static char *read_key_file(const char *path)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+	char *key = NULL;
+
+	if (f == NULL)
+		return NULL;
+	if (fgets(buf, sizeof(buf), f) != NULL) {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		key = strdup(buf);
+	}
+	fclose(f);
+	return key;
+}
+
+typedef struct serve_args {
+	tlm_server_opts opts;
+	const char *faults[MAX_FAULTS];
+	char *key; /* owned */
+	const char *key_file;
+} serve_args;
+
+static int parse_rate(tlm_cli *cli, const char *s, serve_args *a)
+{
+	char *end;
+	double rps;
+	unsigned long burst = 0;
+
+	errno = 0;
+	rps = strtod(s, &end);
+	if (*end == ':')
+		burst = strtoul(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || rps <= 0 || burst > 1000000)
+		return tlm_cli_usage_error(cli, "--rate-limit wants RPS[:BURST], got \"%s\"", s);
+	a->opts.rate_rps = rps;
+	a->opts.rate_burst = (unsigned)burst;
+	return 0;
+}
+
+static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
+{
+	char *end;
+
+	switch (c) {
+	case OPT_LISTEN: a->opts.listen = arg; return 0;
+	case OPT_API_KEY:
+		free(a->key);
+		a->key = strdup(arg);
+		return 0;
+	case OPT_API_KEY_FILE: a->key_file = arg; return 0;
+	case OPT_RATE: return parse_rate(cli, arg, a);
+	case OPT_NATS: a->opts.nats_url = arg; return 0;
+	case OPT_STATE: a->opts.state_path = arg; return 0;
+	case OPT_STATE_DIR: a->opts.state_dir = arg; return 0;
+	case OPT_UNIQUE: a->opts.unique_names = 1; return 0;
+	case OPT_FAULT:
+		if (a->opts.nfaults == MAX_FAULTS)
+			return tlm_cli_usage_error(cli, "at most %d --fault options", MAX_FAULTS);
+		a->faults[a->opts.nfaults++] = arg;
+		return 0;
+	case OPT_THREADS:
+		a->opts.threads = (unsigned)strtoul(arg, &end, 10);
+		if (*end != '\0' || a->opts.threads < 1 || a->opts.threads > 256)
+			return tlm_cli_usage_error(cli, "--threads wants 1..256, got \"%s\"", arg);
+		return 0;
+	default: return tlm_cli_usage_error(cli, "unknown option '%s'", arg ? arg : "?");
+	}
+}
+
+/* Flags override the environment (DESIGN §6). */
+static int apply_env(tlm_cli *cli, serve_args *a)
+{
+	const char *file = a->key_file ? a->key_file : getenv("AGAMEMNON_API_KEY_FILE");
+
+	if (a->opts.nats_url == NULL)
+		a->opts.nats_url = getenv("NATS_URL");
+	if (a->key == NULL && file != NULL && (a->key = read_key_file(file)) == NULL)
+		return tlm_cli_usage_error(cli, "cannot read the API key file %s", file);
+	if (a->key == NULL && getenv("AGAMEMNON_API_KEY") != NULL)
+		a->key = strdup(getenv("AGAMEMNON_API_KEY"));
+	a->opts.api_key = a->key;
+	a->opts.faults = a->faults;
+	return 0;
+}
+
+static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
+{
+	static const struct option longopts[] = {
+		TLM_CLI_LONGOPTS,
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "api-key", required_argument, NULL, OPT_API_KEY },
+		{ "api-key-file", required_argument, NULL, OPT_API_KEY_FILE },
+		{ "rate-limit", required_argument, NULL, OPT_RATE },
+		{ "nats", required_argument, NULL, OPT_NATS },
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "fault", required_argument, NULL, OPT_FAULT },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "unique-names", no_argument, NULL, OPT_UNIQUE },
+		{ 0 }
+	};
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
+		if ((rc = tlm_cli_global_opt(cli, c, optarg)) < 0)
+			return TLM_EXIT_USAGE;
+		if (rc > 0)
+			continue;
+		if (c == 'h')
+			return -1;
+		if (c == '?' || c == ':')
+			return tlm_cli_usage_error(cli, "unknown option or missing value: '%s'",
+						   argv[optind - 1]);
+		if ((rc = parse_opt(cli, c, optarg, a)) != 0)
+			return rc;
+	}
+	if (optind < argc)
+		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
+	return apply_env(cli, a);
+}
+
+int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
+{
+	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, NULL, NULL };
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_server *srv = NULL;
+	sigset_t set;
+	int rc = parse_args(cli, argc, argv, &a), sig;
+
+	if (rc != 0) {
+		free(a.key);
+		if (rc < 0)
+			usage();
+		return rc < 0 ? TLM_EXIT_OK : rc;
+	}
+	/* Block the stop signals before any thread exists, so that only
+	 * sigwait() below sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rc = tlm_server_start(&srv, &a.opts, &err);
+	free(a.key);
+	if (rc != 0) {
+		fprintf(stderr, "telemachy serve: %s\n", err.message);
+		return rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_UNREACHABLE;
+	}
+	printf("%s\n", tlm_server_url(srv));
+	fflush(stdout);
+	if (!cli->quiet)
+		fprintf(stderr, "telemachy serve: listening on %s%s%s\n", tlm_server_url(srv),
+			a.opts.nats_url ? ", events to NATS" : "",
+			a.opts.api_key ? ", auth on" : "");
+	sigwait(&set, &sig);
+	if (!cli->quiet)
+		fprintf(stderr, "telemachy serve: %s, stopping\n",
+			sig == SIGINT ? "SIGINT" : "SIGTERM");
+	tlm_server_stop(srv);
+	return TLM_EXIT_OK;
+}

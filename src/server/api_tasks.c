@@ -1,0 +1,157 @@
+/* /v1/teams/{team}/tasks and /v1/tasks/{id}/complete.  Every status change
+ * goes through tlm_srv__task_update (store, event, runner). */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/fields.h"
+#include "server/runner.h"
+#include "server/server_internal.h"
+
+static const char *const task_types[] = { "general", "research", "implementation",
+					  "review",  "testing",  "hello",
+					  NULL };
+static const char *const task_states[] = { "pending", "running", "completed",
+					   "failed",  "blocked", NULL };
+
+static const tlm_field task_fields[] = {
+	{ "subject", TLM_F_STRING, 512, 1, NULL },
+	{ "description", TLM_F_STRING, 4096, 0, NULL },
+	{ "assigneeAgentId", TLM_F_STRING, 256, 0, NULL },
+	{ "blockedBy", TLM_F_STRINGS, 10000, 0, NULL },
+	{ "type", TLM_F_STRING, 32, 0, task_types },
+	{ NULL, 0, 0, 0, NULL },
+};
+
+static const tlm_field task_update_fields[] = {
+	{ "subject", TLM_F_STRING, 512, 0, NULL },
+	{ "description", TLM_F_STRING, 4096, 0, NULL },
+	{ "assigneeAgentId", TLM_F_STRING, 256, 0, NULL },
+	{ "blockedBy", TLM_F_STRINGS, 10000, 0, NULL },
+	{ "type", TLM_F_STRING, 32, 0, task_types },
+	{ "status", TLM_F_STRING, 32, 0, task_states },
+	{ "statusMessage", TLM_F_STRING, 4096, 0, NULL },
+	{ NULL, 0, 0, 0, NULL },
+};
+
+static const char *str(const json_t *doc, const char *key)
+{
+	const char *s = json_string_value(json_object_get(doc, key));
+
+	return s != NULL ? s : "";
+}
+
+static void answer_task(tlm_srv_response *res, int rc, json_t *task, int status)
+{
+	if (rc == TLM_ENOTFOUND)
+		tlm_srv__error(res, 404, "task not found");
+	else if (rc != 0)
+		tlm_srv__error(res, 500, "store failure");
+	else
+		tlm_srv__json(res, status, json_pack("{s:O}", "task", task));
+}
+
+/* The events upstream publishes for a new task (contract §7). */
+static void publish_created(tlm_server *srv, const json_t *task)
+{
+	char subject[256];
+	const char *type = str(task, "type"), *id = str(task, "id");
+
+	tlm_srv__publish(srv, "hi.tasks.created", json_pack("{s:O}", "task", task));
+	snprintf(subject, sizeof(subject), "hi.myrmidon.%s.%s", type, id);
+	tlm_srv__publish(srv, subject,
+			 json_pack("{s:s,s:s,s:O,s:O,s:s,s:O?}", "task_id", id, "team_id",
+				   str(task, "teamId"), "subject", json_object_get(task, "subject"),
+				   "description", json_object_get(task, "description"), "type",
+				   type, "assignee", json_object_get(task, "assigneeAgentId")));
+	snprintf(subject, sizeof(subject), "hi.myrmidon.pipeline.%s.task.%s", type, id);
+	tlm_srv__publish(srv, subject, json_pack("{s:O}", "task", task));
+}
+
+void tlm_api_task_create(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res)
+{
+	json_t *body = tlm_srv__body_object(req, res), *doc = NULL, *task = NULL, *team = NULL;
+	int rc;
+
+	if (body == NULL || (doc = tlm_srv__fields(body, task_fields, res)) == NULL)
+		goto done;
+	/* Upstream does not check the team; a task in no team could never be
+	 * listed, so we answer 404 (docs/serve.md). */
+	if (tlm_store_get(srv->store, TLM_STORE_TEAMS, NULL, req->params[0], &team) != 0) {
+		tlm_srv__error(res, 404, "team not found");
+		goto done;
+	}
+	if (json_object_get(doc, "type") == NULL)
+		json_object_set_new(doc, "type", json_string("general"));
+	if (json_object_get(doc, "blockedBy") == NULL)
+		json_object_set_new(doc, "blockedBy", json_array());
+	if (json_object_get(doc, "description") == NULL)
+		json_object_set_new(doc, "description", json_string(""));
+	json_object_set_new(doc, "status", json_string("pending"));
+	json_object_set_new(doc, "completedAt", json_null());
+	rc = tlm_store_insert(srv->store, TLM_STORE_TASKS, req->params[0], doc, &task);
+	answer_task(res, rc, task, 201);
+	if (rc == 0) {
+		publish_created(srv, task);
+		tlm_runner_wake(srv->runner);
+	}
+done:
+	json_decref(team);
+	json_decref(task);
+	json_decref(doc);
+	json_decref(body);
+}
+
+void tlm_api_task_list(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res)
+{
+	size_t limit, offset, total;
+	json_t *items;
+
+	if (tlm_srv__paging(req, res, &limit, &offset) != 0)
+		return;
+	if (tlm_store_list(srv->store, TLM_STORE_TASKS, req->params[0], limit, offset, &items,
+			   &total) != 0) {
+		tlm_srv__error(res, 500, "store failure");
+		return;
+	}
+	tlm_srv__json(res, 200,
+		      json_pack("{s:o,s:I,s:I,s:I}", "tasks", items, "total", (json_int_t)total,
+				"limit", (json_int_t)limit, "offset", (json_int_t)offset));
+}
+
+void tlm_api_task_get(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res)
+{
+	json_t *task = NULL;
+	int rc = tlm_store_get(srv->store, TLM_STORE_TASKS, req->params[0], req->params[1], &task);
+
+	answer_task(res, rc, task, 200);
+	json_decref(task);
+}
+
+void tlm_api_task_update(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res)
+{
+	json_t *body = tlm_srv__body_object(req, res), *patch, *task = NULL;
+	int rc;
+
+	if (body == NULL || (patch = tlm_srv__fields(body, task_update_fields, res)) == NULL) {
+		json_decref(body);
+		return;
+	}
+	rc = tlm_srv__task_update(srv, req->params[0], req->params[1], patch, &task);
+	answer_task(res, rc, task, 200);
+	json_decref(task);
+	json_decref(patch);
+	json_decref(body);
+}
+
+void tlm_api_task_complete(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res)
+{
+	json_t *patch = json_pack("{s:s}", "status", "completed");
+	int rc = tlm_srv__task_update(srv, NULL, req->params[0], patch, NULL);
+
+	json_decref(patch);
+	if (rc != 0)
+		answer_task(res, rc, NULL, 200);
+	else
+		tlm_srv__json(res, 200,
+			      json_pack("{s:b,s:s}", "completed", 1, "task_id", req->params[0]));
+}

@@ -1,0 +1,310 @@
+/* The HTTP layer: libmicrohttpd with a thread pool on a listening socket we
+ * open ourselves.  Owning the socket is what makes the refuse fault real:
+ * closing it makes new connections fail with ECONNREFUSED, and a new daemon
+ * on a new socket on the same port takes over when the window ends. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/server_internal.h"
+
+#define MAX_DAEMONS 64 /* one per refuse window; old ones are stopped at the end */
+
+struct tlm_http {
+	tlm_server *srv;
+	unsigned threads;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	pthread_mutex_t lock;
+	struct MHD_Daemon *daemons[MAX_DAEMONS]; /* the last one is live */
+	size_t ndaemons;
+	pthread_t reopen;
+	int have_reopen; /* reopen was started (and must be joined) */
+	int reopening;   /* reopen is still waiting out its window */
+};
+
+/* Per-request state: the body, capped at TLM_SRV_BODY_MAX. */
+typedef struct request {
+	char *body;
+	size_t len;
+	int too_big;
+} request;
+
+static int parse_listen(tlm_http *h, const char *listen, tlm_error *err)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	struct addrinfo hints, *ai = NULL;
+	size_t n;
+	int rc;
+
+	if (colon == NULL || (n = (size_t)(colon - listen)) == 0 || n >= sizeof(host))
+		return tlm_error_set(err, TLM_EINVALID, "--listen wants HOST:PORT, got \"%s\"",
+				     listen);
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	if (host[0] == '[' && host[n - 1] == ']') { /* [::1]:8080 */
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc != 0)
+		return tlm_error_set(err, TLM_EINVALID, "--listen %s: %s", listen,
+				     gai_strerror(rc));
+	memcpy(&h->addr, ai->ai_addr, ai->ai_addrlen);
+	h->addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static int open_socket(tlm_http *h, tlm_error *err)
+{
+	int fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return tlm_error_set(err, TLM_ERROR, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&h->addr, h->addrlen) != 0 || listen(fd, 128) != 0) {
+		int e = errno;
+
+		close(fd);
+		return tlm_error_set(err, TLM_ERROR, "cannot listen: %s", strerror(e));
+	}
+	/* Port 0 became a real port: reopening must get the same one. */
+	getsockname(fd, (struct sockaddr *)&h->addr, &h->addrlen);
+	return fd;
+}
+
+static void client_ip(struct MHD_Connection *c, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(buf, size, "unknown");
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
+			  (socklen_t)size);
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+			  (socklen_t)size);
+	/* Upstream: all loopback clients share one bucket. */
+	if (strncmp(buf, "127.", 4) == 0 || strcmp(buf, "::1") == 0)
+		snprintf(buf, size, "loopback");
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, tlm_srv_response *res)
+{
+	char *text = res->body ? json_dumps(res->body, JSON_COMPACT) : NULL;
+	size_t len = text ? strlen(text) : 0;
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text ? text : (char *)"",
+								 text ? MHD_RESPMEM_MUST_FREE
+								      : MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ok;
+	char retry[16];
+
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	if (text != NULL)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (res->retry_after > 0) {
+		snprintf(retry, sizeof(retry), "%u", res->retry_after);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	}
+	ok = MHD_queue_response(c, (unsigned)res->status, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
+/* Collects the body (capped), then runs the pipeline once it is complete. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_size, void **con_cls)
+{
+	tlm_http *h = cls;
+	request *r = *con_cls;
+	tlm_srv_response res = { 500, NULL, 0 };
+	tlm_srv_request req;
+	char ip[INET6_ADDRSTRLEN + 1];
+	enum MHD_Result ok;
+	int drop = 0;
+
+	(void)version;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!r->too_big && r->len + *upload_size <= TLM_SRV_BODY_MAX) {
+			char *nb = realloc(r->body, r->len + *upload_size + 1);
+
+			if (nb == NULL)
+				return MHD_NO;
+			memcpy(nb + r->len, upload_data, *upload_size);
+			r->body = nb;
+			r->len += *upload_size;
+		} else {
+			r->too_big = 1; /* keep reading, answer 413 at the end */
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_big) {
+		res.status = 413;
+		return send_response(c, &res);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = url;
+	req.body = r->body;
+	req.body_len = r->len;
+	req.conn = c;
+	client_ip(c, ip, sizeof(ip));
+	tlm_srv__handle(h->srv, &req, ip,
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key"), &res, &drop);
+	/* drop: the change is committed, the answer is lost (a fault). */
+	ok = drop ? MHD_NO : send_response(c, &res);
+	json_decref(res.body);
+	return ok;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	request *r = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (r != NULL) {
+		free(r->body);
+		free(r);
+		*con_cls = NULL;
+	}
+}
+
+static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
+{
+	/* ITC lets MHD_quiesce_daemon() hand the listening socket back. */
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+					MHD_USE_SUSPEND_RESUME,
+				0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_THREAD_POOL_SIZE, h->threads,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+}
+
+int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned threads,
+		   unsigned short *port, tlm_error *err)
+{
+	tlm_http *h = calloc(1, sizeof(*h));
+	int fd, rc;
+
+	*out = NULL;
+	if (h == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	h->srv = srv;
+	h->threads = threads ? threads : 8;
+	pthread_mutex_init(&h->lock, NULL);
+	if ((rc = parse_listen(h, listen, err)) != 0 || (rc = fd = open_socket(h, err)) < 0) {
+		tlm_http_stop(h);
+		return rc;
+	}
+	h->daemons[h->ndaemons] = start_daemon(h, fd);
+	if (h->daemons[h->ndaemons] == NULL) {
+		close(fd);
+		tlm_http_stop(h);
+		return tlm_error_set(err, TLM_ERROR, "cannot start the HTTP server");
+	}
+	h->ndaemons++;
+	*port = ntohs(h->addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&h->addr)->sin6_port
+						    : ((struct sockaddr_in *)&h->addr)->sin_port);
+	*out = h;
+	return 0;
+}
+
+typedef struct reopen_arg {
+	tlm_http *h;
+	double seconds;
+} reopen_arg;
+
+/* Waits out the window, then serves again on a new socket, same port. */
+static void *reopen_later(void *arg)
+{
+	reopen_arg a = *(reopen_arg *)arg;
+	struct timespec ts = { (time_t)a.seconds,
+			       (long)((a.seconds - (double)(time_t)a.seconds) * 1e9) };
+	int fd;
+
+	free(arg);
+	nanosleep(&ts, NULL);
+	pthread_mutex_lock(&a.h->lock);
+	fd = open_socket(a.h, NULL);
+	if (fd >= 0 && a.h->ndaemons < MAX_DAEMONS &&
+	    (a.h->daemons[a.h->ndaemons] = start_daemon(a.h, fd)) != NULL)
+		a.h->ndaemons++;
+	else if (fd >= 0)
+		close(fd);
+	a.h->reopening = 0;
+	pthread_mutex_unlock(&a.h->lock);
+	return NULL;
+}
+
+void tlm_http_refuse(tlm_http *h, double seconds)
+{
+	reopen_arg *a;
+	int fd;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->reopening || h->ndaemons == 0 || h->ndaemons == MAX_DAEMONS ||
+	    (a = malloc(sizeof(*a))) == NULL) {
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+	/* Connections already open go on; new ones are refused. */
+	fd = MHD_quiesce_daemon(h->daemons[h->ndaemons - 1]);
+	if (fd >= 0)
+		close(fd);
+	a->h = h;
+	a->seconds = seconds;
+	/* The previous window's thread has finished (reopening is 0): join it. */
+	if (h->have_reopen)
+		pthread_join(h->reopen, NULL);
+	h->have_reopen = pthread_create(&h->reopen, NULL, reopen_later, a) == 0;
+	if (h->have_reopen)
+		h->reopening = 1;
+	else
+		free(a);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void tlm_http_stop(tlm_http *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	if (h->have_reopen)
+		pthread_join(h->reopen, NULL);
+	for (i = 0; i < h->ndaemons; i++)
+		MHD_stop_daemon(h->daemons[i]);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}

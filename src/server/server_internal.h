@@ -1,0 +1,125 @@
+/* Internal to src/server/: the server's state, the request/response types the
+ * API handlers share, and the hooks the pieces use to reach each other. */
+#ifndef TLM_SERVER_INTERNAL_H
+#define TLM_SERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#include "server/store.h"
+#include "telemachy/server.h"
+
+#define TLM_SRV_BODY_MAX   ((size_t)1 << 20) /* contract §1: 1 MiB, then 413 */
+#define TLM_SRV_MAX_PARAMS 4
+
+typedef struct tlm_events tlm_events;
+typedef struct tlm_runner tlm_runner;
+typedef struct tlm_chaos tlm_chaos;
+typedef struct tlm_ratelimit tlm_ratelimit;
+typedef struct tlm_http tlm_http;
+
+struct tlm_server {
+	tlm_store *store;
+	tlm_events *events; /* NULL without --nats */
+	tlm_runner *runner;
+	tlm_chaos *chaos;
+	tlm_ratelimit *ratelimit; /* NULL without --rate-limit */
+	tlm_http *http;
+	char *api_key;     /* NULL: no auth */
+	char *state_dir;   /* task logs live in state_dir/logs */
+	int own_state_dir; /* created by us: removed at stop */
+	char url[96];
+	unsigned short port;
+};
+
+/* One request, as the handlers see it. */
+typedef struct tlm_srv_request {
+	const char *method;
+	const char *path;
+	const char *params[TLM_SRV_MAX_PARAMS]; /* the {} segments of the route */
+	const char *body;
+	size_t body_len;
+	void *conn; /* struct MHD_Connection *, for query args */
+} tlm_srv_request;
+
+/* What a handler answers: status and a JSON body (stolen; NULL = empty). */
+typedef struct tlm_srv_response {
+	int status;
+	json_t *body;
+	unsigned retry_after; /* > 0: a Retry-After header */
+} tlm_srv_response;
+
+typedef void (*tlm_srv_handler)(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res);
+
+/* Routes a request that passed chaos, rate limit and auth. */
+void tlm_srv__route(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res);
+
+/* Runs the whole pipeline for one request (chaos, limits, auth, route); sets
+ * *drop when the connection must close without an answer. */
+void tlm_srv__handle(tlm_server *srv, const tlm_srv_request *req, const char *client,
+		     const char *authorization, const char *api_key_header, tlm_srv_response *res,
+		     int *drop);
+
+/* Response helpers. */
+void tlm_srv__json(tlm_srv_response *res, int status, json_t *body);
+void tlm_srv__error(tlm_srv_response *res, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The request body as a JSON object; on failure answers 400 and returns NULL. */
+json_t *tlm_srv__body_object(const tlm_srv_request *req, tlm_srv_response *res);
+
+/* A query argument ("limit") of the request, or NULL. */
+const char *tlm_srv__query(const tlm_srv_request *req, const char *name);
+
+/* Parses ?limit=&offset= (default 100, clamped to 1..1000); 400 on garbage. */
+int tlm_srv__paging(const tlm_srv_request *req, tlm_srv_response *res, size_t *limit,
+		    size_t *offset);
+
+/* Publishes an event if NATS is configured (payload stolen). */
+void tlm_srv__publish(tlm_server *srv, const char *subject, json_t *payload);
+
+/* Every task change goes through here, so that the store, the events and the
+ * runner never disagree: update the store, publish, wake the runner.
+ * *out (may be NULL) gets the updated task. */
+int tlm_srv__task_update(tlm_server *srv, const char *scope, const char *task_id,
+			 const json_t *patch, json_t **out);
+
+/* Brings a refuse fault into effect: closes the listener for the rest of its
+ * window (nats-off needs nothing: publishing checks it each time). */
+void tlm_srv__apply_windows(tlm_server *srv);
+
+/* Handlers by area (api_*.c). */
+void tlm_api_agent_create(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_agent_list(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_agent_by_name(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_agent_get(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_agent_patch(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_agent_delete(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_agent_start(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_agent_stop(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_team_create(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_team_list(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_team_get(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_team_put(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_team_delete(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_task_create(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_task_list(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_task_get(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_task_update(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_task_complete(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_health(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_version(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_chaos_list(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_chaos_add(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_chaos_remove(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+
+/* The HTTP layer (http.c): libmicrohttpd on a listening socket of our own,
+ * so refusing connections for a while can close and reopen it. */
+int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned threads,
+		   unsigned short *port, tlm_error *err);
+/* Closes the listening socket now and reopens it after `seconds`. */
+void tlm_http_refuse(tlm_http *h, double seconds);
+void tlm_http_stop(tlm_http *h);
+
+#endif

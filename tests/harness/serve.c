@@ -1,0 +1,176 @@
+/* Harness: the real `telemachy serve` binary and a libcurl client. */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness/harness.h"
+#include "harness/serve.h"
+
+static char **build_argv(const char *state_dir, const char *const *args)
+{
+	static const char *const base[] = { TLM_BIN,    "serve",       "-q",
+					    "--listen", "127.0.0.1:0", "--state-dir" };
+	size_t n = 0, i, nb = sizeof(base) / sizeof(base[0]);
+	char **argv;
+
+	while (args != NULL && args[n] != NULL)
+		n++;
+	argv = calloc(nb + 2 + n, sizeof(*argv));
+	assert_non_null(argv);
+	for (i = 0; i < nb; i++)
+		argv[i] = (char *)base[i];
+	argv[nb] = (char *)state_dir;
+	for (i = 0; i < n; i++)
+		argv[nb + 1 + i] = (char *)args[i];
+	return argv;
+}
+
+void tlm_h_serve_start(tlm_h_serve *s, const char *const *args)
+{
+	int out[2];
+	char line[120];
+	char **argv;
+	FILE *f;
+
+	memset(s, 0, sizeof(*s));
+	s->state_dir = tlm_h_tmpdir();
+	argv = build_argv(s->state_dir, args);
+	assert_int_equal(pipe(out), 0);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		close(out[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	free(argv);
+	close(out[1]);
+	f = fdopen(out[0], "r");
+	assert_non_null(f);
+	/* The URL line comes once the server accepts connections; a server that
+	 * dies first closes the pipe, so this cannot hang on a crash.  A stuck
+	 * server is caught by the ctest timeout. */
+	if (fgets(line, sizeof(line), f) == NULL) {
+		fclose(f);
+		fail_msg("telemachy serve did not start");
+	}
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(s->url, sizeof(s->url), "%s", line);
+	assert_int_equal(sscanf(line, "http://127.0.0.1:%hu", &s->port), 1);
+}
+
+int tlm_h_serve_stop(tlm_h_serve *s)
+{
+	int status = -1, i;
+
+	if (s->pid > 0) {
+		kill(s->pid, SIGTERM);
+		for (i = 0; i < 1000 && waitpid(s->pid, &status, WNOHANG) == 0; i++)
+			usleep(10000);
+		if (i == 1000) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &status, 0);
+		}
+		s->pid = 0;
+	}
+	tlm_h_rmrf(s->state_dir);
+	free(s->state_dir);
+	s->state_dir = NULL;
+	return status;
+}
+
+typedef struct body_buf {
+	char *data;
+	size_t len;
+} body_buf;
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	body_buf *b = ud;
+	char *nd = realloc(b->data, b->len + size * n + 1);
+
+	if (nd == NULL)
+		return 0;
+	memcpy(nd + b->len, p, size * n);
+	b->data = nd;
+	b->len += size * n;
+	b->data[b->len] = '\0';
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	long *retry = ud;
+
+	if (retry != NULL && strncasecmp(p, "Retry-After:", 12) == 0)
+		*retry = strtol(p + 12, NULL, 10);
+	return size * n;
+}
+
+long tlm_h_http(const char *method, const char *url, const char *body, const char *const *headers,
+		json_t **json, long *retry_after, int *curl_code)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	body_buf b = { NULL, 0 };
+	long status = 0;
+	CURLcode rc;
+
+	assert_non_null(c);
+	if (retry_after)
+		*retry_after = 0;
+	for (; headers != NULL && *headers; headers++)
+		h = curl_slist_append(h, *headers);
+	if (body != NULL)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	} else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+		/* Content-Length: 0, as the contract asks of bodiless POSTs. */
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, retry_after);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	rc = curl_easy_perform(c);
+	if (curl_code)
+		*curl_code = (int)rc;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (json != NULL)
+		*json = b.len ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+	free(b.data);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+long tlm_h_req(const tlm_h_serve *s, const char *method, const char *path, const char *body,
+	       json_t **json)
+{
+	char url[1024];
+	int code = 0;
+	long status;
+
+	snprintf(url, sizeof(url), "%s%s", s->url, path);
+	status = tlm_h_http(method, url, body, NULL, json, NULL, &code);
+	if (code != 0)
+		fail_msg("%s %s: curl error %d (%s)", method, path, code,
+			 curl_easy_strerror((CURLcode)code));
+	return status;
+}

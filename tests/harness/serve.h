@@ -1,0 +1,37 @@
+/* Harness: `telemachy serve` as a real process, and an HTTP client. */
+#ifndef TLM_TEST_HARNESS_SERVE_H
+#define TLM_TEST_HARNESS_SERVE_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+typedef struct tlm_h_serve {
+	pid_t pid;
+	unsigned short port;
+	char url[128];
+	char *state_dir; /* a temporary dir, removed by stop */
+} tlm_h_serve;
+
+/* Starts the real binary: `telemachy serve --listen 127.0.0.1:0 --state-dir D
+ * ARGS...` (args NULL-terminated, may be NULL) and waits for its URL line
+ * (at most 10 s). */
+void tlm_h_serve_start(tlm_h_serve *s, const char *const *args);
+
+/* SIGTERM, wait (at most 10 s, then SIGKILL), remove the state dir.
+ * Returns the exit status as waitpid reports it. */
+int tlm_h_serve_stop(tlm_h_serve *s);
+
+/* One HTTP request with libcurl (a new connection each time).  body may be
+ * NULL; headers is a NULL-terminated list of "Name: value" (may be NULL).
+ * Returns the status (0 when the connection failed: *curl_code says why);
+ * *json (may be NULL) gets the parsed body or NULL when empty/not JSON;
+ * *retry_after (may be NULL) the Retry-After header or 0. */
+long tlm_h_http(const char *method, const char *url, const char *body, const char *const *headers,
+		json_t **json, long *retry_after, int *curl_code);
+
+/* Convenience: request against s->url + path; fails the test on a
+ * connection error. */
+long tlm_h_req(const tlm_h_serve *s, const char *method, const char *path, const char *body,
+	       json_t **json);
+
+#endif
