@@ -40,17 +40,29 @@ static const char *str(const json_t *doc, const char *key, const char *dflt)
 	return s != NULL ? s : dflt;
 }
 
-/* hi.agents.<host>.<name>.<verb>; NATS tokens cannot hold '.', ' ', '*' or
- * '>', so such characters are replaced by '_'. */
+/* Appends s to buf as one NATS subject token: '.', '*', '>', white space and
+ * control bytes (CR/LF could inject protocol lines) and non-ASCII bytes
+ * become '_'.  host and name are at most 256 bytes (validated), buf 600. */
+static void append_token(char *buf, size_t size, const char *s)
+{
+	size_t n = strlen(buf);
+
+	for (; *s && n + 1 < size; s++)
+		buf[n++] =
+			(unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || strchr(".*>", *s)
+				? '_'
+				: *s;
+	buf[n] = '\0';
+}
+
+/* hi.agents.<host>.<name>.<verb> */
 static void publish_agent(tlm_server *srv, const json_t *agent, const char *verb, json_t *payload)
 {
-	char subject[600], *p;
-	int n = snprintf(subject, sizeof(subject), "hi.agents.%s.", str(agent, "host", "local"));
+	char subject[600] = "hi.agents.";
 
-	snprintf(subject + n, sizeof(subject) - (size_t)n, "%s", str(agent, "name", "unknown"));
-	for (p = subject + n; *p; p++)
-		if (strchr(". *>\t", *p) != NULL)
-			*p = '_';
+	append_token(subject, sizeof(subject), str(agent, "host", "local"));
+	strcat(subject, ".");
+	append_token(subject, sizeof(subject), str(agent, "name", "unknown"));
 	snprintf(subject + strlen(subject), sizeof(subject) - strlen(subject), ".%s", verb);
 	tlm_srv__publish(srv, subject, payload);
 }

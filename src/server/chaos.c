@@ -1,4 +1,4 @@
-/* Fault injection for the built-in control plane (docs/serve-faults.md).
+/* Fault injection for the built-in control plane (docs/serve.md, "Fault injection").
  *
  * Faults live in one fixed array, in the order they were added: that order is
  * their precedence when several match one request, and a fixed array means

@@ -3,7 +3,7 @@
  * 401 without a key; unmatched paths are 404 with an empty body. */
 #include <openssl/crypto.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "server/chaos.h"
 #include "server/ratelimit.h"
@@ -119,6 +119,13 @@ static int is_health(const char *path)
 	return strcmp(path, "/health") == 0 || strcmp(path, "/v1/health") == 0;
 }
 
+/* Health and the fault API are never rate limited: a test must always be
+ * able to look and to remove its faults. */
+static int rate_exempt(const char *path)
+{
+	return is_health(path) || strncmp(path, "/v1/chaos", 9) == 0;
+}
+
 /* Constant-time comparison: the key must not leak through timing. */
 static int key_ok(const char *want, const char *given)
 {
@@ -139,7 +146,15 @@ static int authorized(const char *key, const char *authorization, const char *x_
 static int apply_fault(const tlm_fault_action *f, tlm_srv_response *res, int *drop)
 {
 	switch (f->type) {
-	case TLM_FAULT_DELAY: usleep(f->delay_ms * 1000u); return 0;
+	case TLM_FAULT_DELAY: {
+		/* Holds one worker thread, as a slow upstream would. */
+		struct timespec ts = { (time_t)(f->delay_ms / 1000u),
+				       (long)(f->delay_ms % 1000u) * 1000000L };
+
+		while (nanosleep(&ts, &ts) != 0)
+			;
+		return 0;
+	}
 	case TLM_FAULT_DROP: *drop = 1; return 0;
 	case TLM_FAULT_FAIL:
 		tlm_srv__error(res, f->status, "injected fault: %d", f->status);
@@ -160,7 +175,7 @@ void tlm_srv__handle(tlm_server *srv, const tlm_srv_request *req, const char *cl
 	tlm_chaos_check(srv->chaos, req->method, req->path, &fault);
 	if (apply_fault(&fault, res, drop))
 		return;
-	if (srv->ratelimit != NULL && !is_health(req->path) &&
+	if (srv->ratelimit != NULL && !rate_exempt(req->path) &&
 	    (wait = tlm_ratelimit_take(srv->ratelimit, client)) > 0) {
 		tlm_srv__json(res, 429,
 			      json_pack("{s:s,s:I}", "error", "rate limit exceeded",
