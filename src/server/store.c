@@ -166,6 +166,46 @@ static int fetch_one(tlm_store *st, sqlite3_stmt *q, json_t **out, tlm_error *er
 	return rc;
 }
 
+/* Runs a SELECT doc query with text arguments; the caller holds the lock.
+ * one: the first document or TLM_ENOTFOUND; else an array of all of them. */
+static int query_locked(tlm_store *st, const char *sql, int nargs, const char *const *args, int one,
+			json_t **out)
+{
+	sqlite3_stmt *q = prepare(st, sql, nargs, args);
+	int rc;
+
+	if (q == NULL)
+		return TLM_ERROR;
+	rc = one ? fetch_one(st, q, out, NULL) : fetch_docs(st, q, out, NULL);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int query(tlm_store *st, const char *sql, int nargs, const char *const *args, int one,
+		 json_t **out)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = query_locked(st, sql, nargs, args, one, out);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/* One document by kind and id, within a scope (a team) when given. */
+static int get_locked(tlm_store *st, tlm_store_kind kind, const char *scope, const char *id,
+		      json_t **out)
+{
+	char k[4];
+	const char *args[] = { k, id, scope };
+
+	snprintf(k, sizeof(k), "%d", (int)kind);
+	return query_locked(st,
+			    scope ? "SELECT doc FROM docs WHERE kind = ? AND id = ? AND scope = ?"
+				  : "SELECT doc FROM docs WHERE kind = ? AND id = ?",
+			    scope ? 3 : 2, args, 1, out);
+}
+
 static const char *str_or_null(const json_t *doc, const char *key)
 {
 	return json_string_value(json_object_get(doc, key));
@@ -246,19 +286,10 @@ int tlm_store_insert(tlm_store *st, tlm_store_kind kind, const char *scope, cons
 int tlm_store_get(tlm_store *st, tlm_store_kind kind, const char *scope, const char *id,
 		  json_t **out)
 {
-	char k[4];
-	const char *args[] = { k, id, scope };
-	sqlite3_stmt *q;
 	int rc;
 
-	snprintf(k, sizeof(k), "%d", (int)kind);
 	pthread_mutex_lock(&st->lock);
-	q = prepare(st,
-		    scope ? "SELECT doc FROM docs WHERE kind = ? AND id = ? AND scope = ?"
-			  : "SELECT doc FROM docs WHERE kind = ? AND id = ?",
-		    scope ? 3 : 2, args);
-	rc = q ? fetch_one(st, q, out, NULL) : TLM_ERROR;
-	sqlite3_finalize(q);
+	rc = get_locked(st, kind, scope, id, out);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -266,16 +297,9 @@ int tlm_store_get(tlm_store *st, tlm_store_kind kind, const char *scope, const c
 int tlm_store_find_agent(tlm_store *st, const char *name, json_t **out)
 {
 	const char *args[] = { name };
-	sqlite3_stmt *q;
-	int rc;
 
-	pthread_mutex_lock(&st->lock);
-	q = prepare(st, "SELECT doc FROM docs WHERE kind = 0 AND name = ? ORDER BY seq LIMIT 1", 1,
-		    args);
-	rc = q ? fetch_one(st, q, out, NULL) : TLM_ERROR;
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&st->lock);
-	return rc;
+	return query(st, "SELECT doc FROM docs WHERE kind = 0 AND name = ? ORDER BY seq LIMIT 1", 1,
+		     args, 1, out);
 }
 
 static int count_docs(tlm_store *st, const char *const *args, int nargs, size_t *total)
@@ -365,20 +389,11 @@ static void merge(json_t *doc, const json_t *patch, tlm_store_kind kind)
 int tlm_store_patch(tlm_store *st, tlm_store_kind kind, const char *scope, const char *id,
 		    const json_t *patch, json_t **out)
 {
-	char k[4];
-	const char *args[] = { k, id, scope };
 	json_t *doc = NULL;
-	sqlite3_stmt *q;
 	int rc;
 
-	snprintf(k, sizeof(k), "%d", (int)kind);
 	pthread_mutex_lock(&st->lock);
-	q = prepare(st,
-		    scope ? "SELECT doc FROM docs WHERE kind = ? AND id = ? AND scope = ?"
-			  : "SELECT doc FROM docs WHERE kind = ? AND id = ?",
-		    scope ? 3 : 2, args);
-	rc = q ? fetch_one(st, q, &doc, NULL) : TLM_ERROR;
-	sqlite3_finalize(q);
+	rc = get_locked(st, kind, scope, id, &doc);
 	if (rc == 0) {
 		merge(doc, patch, kind);
 		rc = put_doc(st, kind, doc, doc_seq(st, kind, id), NULL);
@@ -411,14 +426,7 @@ int tlm_store_delete(tlm_store *st, tlm_store_kind kind, const char *id)
 int tlm_store_agent_tasks(tlm_store *st, const char *agent_id, json_t **items)
 {
 	const char *args[] = { agent_id };
-	sqlite3_stmt *q;
-	int rc;
 
-	pthread_mutex_lock(&st->lock);
-	q = prepare(st, "SELECT doc FROM docs WHERE kind = 2 AND assignee = ? ORDER BY seq", 1,
-		    args);
-	rc = q ? fetch_docs(st, q, items, NULL) : TLM_ERROR;
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&st->lock);
-	return rc;
+	return query(st, "SELECT doc FROM docs WHERE kind = 2 AND assignee = ? ORDER BY seq", 1,
+		     args, 0, items);
 }

@@ -7,33 +7,7 @@
 # PATH is not needed, but this one is always there on the project's machines).
 set -euo pipefail
 
-: "${TLM_BIN:?}" "${TLM_SOURCE_DIR:?}"
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-# run WANT_RC ARGS...: runs the plan command, stdout to $tmp/out, stderr to
-# $tmp/err, and fails unless it exits WANT_RC.
-run() {
-	local want=$1 rc=0
-	shift
-	"$TLM_BIN" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		echo "--- stdout" >&2; cat "$tmp/out" >&2
-		echo "--- stderr" >&2; cat "$tmp/err" >&2
-		fail "telemachy $* exited $rc, want $want"
-	fi
-}
-
-# has FILE TEXT: FILE contains the fixed string TEXT.
-has() {
-	grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "no \"$2\" in $(basename "$1")"; }
-}
+. "$(dirname "$0")/lib/common.bash"
 
 # Checks a JSON plan on stdin against the structure of docs/plan.md and checks
 # the waves: every task once, wave = 1 + the latest wave of its dependencies.

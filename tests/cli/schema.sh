@@ -7,15 +7,7 @@
 # (called by path: another python3 earlier in PATH may lack them).
 set -euo pipefail
 
-: "${TLM_BIN:?}" "${TLM_SOURCE_DIR:?}"
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/lib/common.bash"
 
 # --- the command itself -------------------------------------------------------
 "$TLM_BIN" schema >"$tmp/schema.json" || fail "telemachy schema exited $?"

@@ -50,21 +50,36 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* What the server does: patch the store, (publish), wake the runner. */
+/* What the server does: patch the store, (publish), wake the runner.  The
+ * history is written first, so it is complete once the store shows a
+ * status. */
 static int hook_set_status(void *ctx, const char *task_id, const char *status, const char *message)
 {
 	fx *f = ctx;
 	json_t *patch = json_pack("{s:s,s:s?}", "status", status, "statusMessage", message);
 	char line[256];
-	int rc = tlm_store_patch(f->st, TLM_STORE_TASKS, NULL, task_id, patch, NULL);
+	int rc;
 
-	json_decref(patch);
 	snprintf(line, sizeof(line), "%s %s", task_id, status);
 	pthread_mutex_lock(&f->mu);
 	json_array_append_new(f->history, json_string(line));
 	pthread_mutex_unlock(&f->mu);
+	rc = tlm_store_patch(f->st, TLM_STORE_TASKS, NULL, task_id, patch, NULL);
+	json_decref(patch);
 	tlm_runner_wake(atomic_load(&f->wake));
 	return rc;
+}
+
+/* A copy of the history: asserting while holding f->mu would leave it
+ * locked (cmocka longjmps), and the runner's next hook call would hang. */
+static json_t *history(fx *f)
+{
+	json_t *copy;
+
+	pthread_mutex_lock(&f->mu);
+	copy = json_deep_copy(f->history);
+	pthread_mutex_unlock(&f->mu);
+	return copy;
 }
 
 /* A store and a runner; dir NULL: in a new temporary directory. */
@@ -283,15 +298,16 @@ static void test_none_completes(void **state)
 	char *agent = add_agent(f, "a", "none", NULL, NULL, 1);
 	char *task = add_task(f, agent, "s", "d", NULL);
 	char want[2][128];
+	json_t *hist;
 
 	free(wait_status(f, task, "completed", NULL));
 	snprintf(want[0], sizeof(want[0]), "%s running", task);
 	snprintf(want[1], sizeof(want[1]), "%s completed", task);
-	pthread_mutex_lock(&f->mu);
-	assert_int_equal(json_array_size(f->history), 2);
-	assert_string_equal(json_string_value(json_array_get(f->history, 0)), want[0]);
-	assert_string_equal(json_string_value(json_array_get(f->history, 1)), want[1]);
-	pthread_mutex_unlock(&f->mu);
+	hist = history(f);
+	assert_int_equal(json_array_size(hist), 2);
+	assert_string_equal(json_string_value(json_array_get(hist, 0)), want[0]);
+	assert_string_equal(json_string_value(json_array_get(hist, 1)), want[1]);
+	json_decref(hist);
 	free(task);
 	free(agent);
 }
@@ -481,12 +497,13 @@ static void test_offline_runs_nothing(void **state)
 	fx *f = *state;
 	char *agent = add_agent(f, "a", "none", NULL, NULL, 0);
 	char *task = add_task(f, agent, "s", "d", NULL);
+	json_t *hist;
 
 	sleep_ms(700); /* more than two rescans */
 	assert_true(has_status(f, task, "pending"));
-	pthread_mutex_lock(&f->mu);
-	assert_int_equal(json_array_size(f->history), 0);
-	pthread_mutex_unlock(&f->mu);
+	hist = history(f);
+	assert_int_equal(json_array_size(hist), 0);
+	json_decref(hist);
 	patch(f, TLM_STORE_AGENTS, agent, json_pack("{s:s}", "status", "online"));
 	free(wait_status(f, task, "completed", NULL));
 	free(task);
@@ -739,6 +756,9 @@ static void fake_server(const char *dir, const char *pidfile)
 	fx f;
 	char script[4096], *agent;
 
+	/* Dies with the test even when the test fails before killing it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
+		_exit(1);
 	memset(&f, 0, sizeof(f));
 	fx_open(&f, dir, "server-logs");
 	snprintf(script, sizeof(script), "sleep 60 & echo $! > '%s'; wait", pidfile);
