@@ -47,6 +47,14 @@ typedef struct tlm_cli {
  * 0 when c is not a global option, -1 on a bad value (message printed). */
 int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg);
 
+/* Steps through a command's options with getopt_long, handling the global
+ * ones, --help (prints usage, exit 0) and unknown options or missing values
+ * (usage error, exit 2).  Returns the next command-specific option (> 0),
+ * 0 when the options are done (optind is the first operand), or -1 when the
+ * command must return *exit_code now. */
+int tlm_cli_next_opt(tlm_cli *cli, int argc, char **argv, const struct option *longopts,
+		     void (*usage)(void), int *exit_code);
+
 /* Prints "telemachy CMD: <msg>" and a hint to use --help; returns
  * TLM_EXIT_USAGE. */
 int tlm_cli_usage_error(const tlm_cli *cli, const char *fmt, ...)

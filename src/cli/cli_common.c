@@ -29,6 +29,35 @@ int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg)
 	}
 }
 
+int tlm_cli_next_opt(tlm_cli *cli, int argc, char **argv, const struct option *longopts,
+		     void (*usage)(void), int *exit_code)
+{
+	int c, r;
+
+	opterr = 0; /* our messages, not getopt's */
+	while ((c = getopt_long(argc, argv, ":" TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
+		if ((r = tlm_cli_global_opt(cli, c, optarg)) > 0)
+			continue;
+		if (r < 0) {
+			*exit_code = TLM_EXIT_USAGE;
+			return -1;
+		}
+		if (c == 'h') {
+			usage();
+			*exit_code = TLM_EXIT_OK;
+			return -1;
+		}
+		if (c == ':' || c == '?') {
+			*exit_code = tlm_cli_usage_error(
+				cli, c == ':' ? "option '%s' needs a value" : "unknown option '%s'",
+				argv[optind - 1]);
+			return -1;
+		}
+		return c;
+	}
+	return 0;
+}
+
 int tlm_cli_usage_error(const tlm_cli *cli, const char *fmt, ...)
 {
 	va_list ap;

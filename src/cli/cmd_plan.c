@@ -34,31 +34,19 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, graph_kind *graph, co
 	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
 						  { "graph", required_argument, NULL, OPT_GRAPH },
 						  { 0 } };
-	int c;
+	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		int r = tlm_cli_global_opt(cli, c, optarg);
-
-		if (r < 0)
-			return TLM_EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (c == 'h')
-			return -1;
-		if (c == OPT_GRAPH && strcmp(optarg, "dot") == 0)
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {
+		if (strcmp(optarg, "dot") == 0)
 			*graph = GRAPH_DOT;
-		else if (c == OPT_GRAPH && strcmp(optarg, "mermaid") == 0)
+		else if (strcmp(optarg, "mermaid") == 0)
 			*graph = GRAPH_MERMAID;
-		else if (c == OPT_GRAPH)
+		else
 			return tlm_cli_usage_error(
 				cli, "--graph must be dot or mermaid, not \"%s\"", optarg);
-		else if (optopt == OPT_GRAPH || optopt == TLM_CLI_OPT_OUTPUT)
-			return tlm_cli_usage_error(cli, "option '%s' needs a value",
-						   argv[optind - 1]);
-		else
-			return tlm_cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
 	}
+	if (c < 0)
+		return rc == TLM_EXIT_OK ? -1 : rc;
 	if (optind >= argc)
 		return tlm_cli_usage_error(cli, "missing the workflow FILE");
 	if (optind + 1 < argc)
@@ -89,11 +77,8 @@ int tlm_cmd_plan(tlm_cli *cli, int argc, char **argv)
 	const char *file = NULL;
 	int rc = parse_args(cli, argc, argv, &graph, &file);
 
-	if (rc != 0) {
-		if (rc < 0)
-			usage();
-		return rc < 0 ? TLM_EXIT_OK : rc;
-	}
+	if (rc != 0)
+		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
 	/* prints FILE:LINE:COL diagnostics, or why the file is unreadable */
 	rc = tlm_cli_load_spec(&spec, file);
 	if (rc != TLM_EXIT_OK) {

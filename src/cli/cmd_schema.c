@@ -30,20 +30,8 @@ int tlm_cmd_schema(tlm_cli *cli, int argc, char **argv)
 	json_t *schema = NULL;
 	int c, rc = TLM_EXIT_OK;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		int r = tlm_cli_global_opt(cli, c, optarg);
-
-		if (r < 0)
-			return TLM_EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (c == 'h') {
-			help();
-			return TLM_EXIT_OK;
-		}
-		return tlm_cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
-	}
+	if ((c = tlm_cli_next_opt(cli, argc, argv, longopts, help, &rc)) != 0)
+		return c < 0 ? rc : tlm_cli_usage_error(cli, "unexpected option");
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
 

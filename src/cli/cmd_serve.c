@@ -155,20 +155,11 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 	};
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		if ((rc = tlm_cli_global_opt(cli, c, optarg)) < 0)
-			return TLM_EXIT_USAGE;
-		if (rc > 0)
-			continue;
-		if (c == 'h')
-			return -1;
-		if (c == '?' || c == ':')
-			return tlm_cli_usage_error(cli, "unknown option or missing value: '%s'",
-						   argv[optind - 1]);
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
 		if ((rc = parse_opt(cli, c, optarg, a)) != 0)
 			return rc;
-	}
+	if (c < 0)
+		return rc == TLM_EXIT_OK ? -1 : rc;
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
 	return apply_env(cli, a);
@@ -184,9 +175,7 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 
 	if (rc != 0) {
 		free(a.key);
-		if (rc < 0)
-			usage();
-		return rc < 0 ? TLM_EXIT_OK : rc;
+		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
 	}
 	/* Block the stop signals before any thread exists, so that only
 	 * sigwait() below sees them. */

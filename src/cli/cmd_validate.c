@@ -63,22 +63,10 @@ int tlm_cmd_validate(tlm_cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = { TLM_CLI_LONGOPTS, { 0 } };
 	json_t *files;
-	int c, i, ok = 1;
+	int c, i, ok = 1, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		int r = tlm_cli_global_opt(cli, c, optarg);
-
-		if (r < 0)
-			return TLM_EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (c == 'h') {
-			usage();
-			return TLM_EXIT_OK;
-		}
-		return tlm_cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
-	}
+	if ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) != 0)
+		return c < 0 ? rc : tlm_cli_usage_error(cli, "unexpected option");
 	if (optind >= argc)
 		return tlm_cli_usage_error(cli, "no workflow file given");
 	files = json_array();

@@ -4,26 +4,19 @@
 
 #include "cli/cli.h"
 
+static void usage(void)
+{
+	printf("Usage: telemachy version [--output text|json]\n\n"
+	       "Print the version of telemachy.\n");
+}
+
 int tlm_cmd_version(tlm_cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = { TLM_CLI_LONGOPTS, { 0 } };
-	int c;
+	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		int r = tlm_cli_global_opt(cli, c, optarg);
-
-		if (r < 0)
-			return TLM_EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (c == 'h') {
-			printf("Usage: telemachy version [--output text|json]\n\n"
-			       "Print the version of telemachy.\n");
-			return TLM_EXIT_OK;
-		}
-		return tlm_cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
-	}
+	if ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) != 0)
+		return c < 0 ? rc : tlm_cli_usage_error(cli, "unexpected option");
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
 	if (cli->output == TLM_OUTPUT_JSON)
