@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/chaos.h"
 #include "server/server_internal.h"
 
 #define MAX_DAEMONS 64 /* one per refuse window; old ones are stopped at the end */
@@ -25,7 +26,10 @@ struct tlm_http {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	pthread_mutex_t lock;
+	pthread_cond_t wake; /* tlm_http_stop ends a refuse window's wait */
+	int stopping;
 	struct MHD_Daemon *daemons[MAX_DAEMONS]; /* the last one is live */
+	int quiesced[MAX_DAEMONS];               /* their listening sockets, closed at stop */
 	size_t ndaemons;
 	pthread_t reopen;
 	int have_reopen; /* reopen was started (and must be joined) */
@@ -211,6 +215,18 @@ static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
 }
 
+/* A monotonic condition variable: a refuse window must not stretch or shrink
+ * when the wall clock is set. */
+static void init_wake(tlm_http *h)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->wake, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned threads,
 		   unsigned short *port, tlm_error *err)
 {
@@ -223,6 +239,7 @@ int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned
 	h->srv = srv;
 	h->threads = threads ? threads : 8;
 	pthread_mutex_init(&h->lock, NULL);
+	init_wake(h);
 	if ((rc = parse_listen(h, listen, err)) != 0 || (rc = fd = open_socket(h, err)) < 0) {
 		tlm_http_stop(h);
 		return rc;
@@ -245,25 +262,43 @@ typedef struct reopen_arg {
 	double seconds;
 } reopen_arg;
 
-/* Waits out the window, then serves again on a new socket, same port. */
+/* Waits out the window, and any refuse added meanwhile that ends later (the
+ * listing must not show a refuse active while we listen), then serves again
+ * on a new socket, same port.  tlm_http_stop ends the wait at once. */
 static void *reopen_later(void *arg)
 {
 	reopen_arg a = *(reopen_arg *)arg;
-	struct timespec ts = { (time_t)a.seconds,
-			       (long)((a.seconds - (double)(time_t)a.seconds) * 1e9) };
+	tlm_http *h = a.h;
+	double left = a.seconds;
 	int fd;
 
 	free(arg);
-	nanosleep(&ts, NULL);
-	pthread_mutex_lock(&a.h->lock);
-	fd = open_socket(a.h, NULL);
-	if (fd >= 0 && a.h->ndaemons < MAX_DAEMONS &&
-	    (a.h->daemons[a.h->ndaemons] = start_daemon(a.h, fd)) != NULL)
-		a.h->ndaemons++;
-	else if (fd >= 0)
-		close(fd);
-	a.h->reopening = 0;
-	pthread_mutex_unlock(&a.h->lock);
+	pthread_mutex_lock(&h->lock);
+	while (!h->stopping && left > 0) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += (time_t)left;
+		until.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!h->stopping &&
+		       pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT)
+			;
+		left = h->stopping ? 0 : tlm_chaos_refuse_remaining(h->srv->chaos);
+	}
+	if (!h->stopping) {
+		fd = open_socket(h, NULL);
+		if (fd >= 0 && h->ndaemons < MAX_DAEMONS &&
+		    (h->daemons[h->ndaemons] = start_daemon(h, fd)) != NULL)
+			h->ndaemons++;
+		else if (fd >= 0)
+			close(fd);
+	}
+	h->reopening = 0;
+	pthread_mutex_unlock(&h->lock);
 	return NULL;
 }
 
@@ -279,9 +314,13 @@ void tlm_http_refuse(tlm_http *h, double seconds)
 		return;
 	}
 	/* Connections already open go on; new ones are refused. */
+	/* MHD wants a quiesced daemon's socket open until the daemon is
+	 * stopped; shutting it down stops listening, so new connections are
+	 * refused, and the port can be bound again when the window ends. */
 	fd = MHD_quiesce_daemon(h->daemons[h->ndaemons - 1]);
+	h->quiesced[h->ndaemons - 1] = fd;
 	if (fd >= 0)
-		close(fd);
+		shutdown(fd, SHUT_RDWR);
 	a->h = h;
 	a->seconds = seconds;
 	/* The previous window's thread has finished (reopening is 0): join it. */
@@ -301,10 +340,18 @@ void tlm_http_stop(tlm_http *h)
 
 	if (h == NULL)
 		return;
+	pthread_mutex_lock(&h->lock);
+	h->stopping = 1;
+	pthread_cond_broadcast(&h->wake);
+	pthread_mutex_unlock(&h->lock);
 	if (h->have_reopen)
 		pthread_join(h->reopen, NULL);
-	for (i = 0; i < h->ndaemons; i++)
+	for (i = 0; i < h->ndaemons; i++) {
 		MHD_stop_daemon(h->daemons[i]);
+		if (h->quiesced[i] > 0)
+			close(h->quiesced[i]);
+	}
 	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->wake);
 	free(h);
 }
