@@ -167,7 +167,11 @@ void tlm_api_agent_patch(tlm_server *srv, const tlm_srv_request *req, tlm_srv_re
 	rc = tlm_store_patch(srv->store, TLM_STORE_AGENTS, NULL, req->params[0], patch, &agent);
 	if (rc == 0) {
 		publish_agent(srv, agent, "updated", json_incref(agent));
-		tlm_runner_wake(srv->runner);
+		/* Only the status matters to the runner (online/offline); other
+		 * fields are read when the agent's next task starts.  A wake
+		 * makes the runner rescan every agent. */
+		if (json_object_get(patch, "status") != NULL)
+			tlm_runner_wake(srv->runner);
 	}
 	answer_agent(res, rc, agent);
 	json_decref(patch);

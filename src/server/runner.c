@@ -27,7 +27,6 @@
 
 #define SCAN_INTERVAL_MS 250
 #define GRACE_MS         2000
-#define AGENT_PAGE       1000
 #define DEFAULT_CWD      "/tmp"
 #define DEFAULT_PATH     "/usr/local/bin:/usr/bin:/bin"
 
@@ -711,27 +710,20 @@ static void run_agent(tlm_runner *r, const json_t *agent)
 
 static void scan(tlm_runner *r)
 {
-	size_t offset = 0, total = 0, n, i;
 	json_t *items = NULL, *agent;
-	const char *status, *id;
+	const char *id;
+	size_t i;
 
 	check_slots(r);
-	do {
-		if (tlm_store_list(r->store, TLM_STORE_AGENTS, NULL, AGENT_PAGE, offset, &items,
-				   &total) != 0)
-			return; /* try again at the next scan */
-		n = json_array_size(items);
-		json_array_foreach(items, i, agent)
-		{
-			status = str_field(agent, "status");
-			id = str_field(agent, "id");
-			if (id != NULL && status != NULL && strcmp(status, "online") == 0 &&
-			    find_slot(r, id) == NULL)
-				run_agent(r, agent);
-		}
-		json_decref(items);
-		offset += n;
-	} while (n > 0 && offset < total);
+	if (tlm_store_online_agents(r->store, &items) != 0)
+		return; /* try again at the next scan */
+	json_array_foreach(items, i, agent)
+	{
+		id = str_field(agent, "id");
+		if (id != NULL && find_slot(r, id) == NULL)
+			run_agent(r, agent);
+	}
+	json_decref(items);
 	r->scanned = 1;
 }
 

@@ -11,11 +11,19 @@
 
 #include "server/store.h"
 
+#define STMT_CACHE 32
+
 struct tlm_store {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	int unique_names;
 	long long seq; /* creation order; kept here: MAX(seq) per insert would scan */
+	/* Prepared statements, by the address of their SQL text (a literal):
+	 * preparing costs more than running most of them.  Under lock. */
+	struct {
+		const char *sql;
+		sqlite3_stmt *q;
+	} cache[STMT_CACHE];
 };
 
 static const char schema[] =
@@ -25,7 +33,8 @@ static const char schema[] =
 	"  PRIMARY KEY (kind, id));"
 	"CREATE INDEX IF NOT EXISTS docs_name ON docs (kind, name, seq);"
 	"CREATE INDEX IF NOT EXISTS docs_scope ON docs (kind, scope, id);"
-	"CREATE INDEX IF NOT EXISTS docs_assignee ON docs (kind, assignee, seq);";
+	"CREATE INDEX IF NOT EXISTS docs_assignee ON docs (kind, assignee, seq);"
+	"CREATE INDEX IF NOT EXISTS docs_status ON docs (kind, json_extract(doc, '$.status'));";
 
 void tlm_store_now(char *buf, size_t size)
 {
@@ -111,23 +120,59 @@ void tlm_store_close(tlm_store *st)
 {
 	if (st == NULL)
 		return;
+	for (size_t i = 0; i < STMT_CACHE; i++)
+		sqlite3_finalize(st->cache[i].q);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
 
-/* Prepares sql and binds the NULL-terminated text arguments (NULL entries
- * bind SQL NULL up to nargs). */
+/* Prepares sql (or takes it from the cache: sql must be a string literal)
+ * and binds the NULL-terminated text arguments (NULL entries bind SQL NULL
+ * up to nargs).  Give it back with release(). */
 static sqlite3_stmt *prepare(tlm_store *st, const char *sql, int nargs, const char *const *args)
 {
-	sqlite3_stmt *q;
-	int i;
+	sqlite3_stmt *q = NULL;
+	int i, slot = -1;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
-		return NULL;
+	for (i = 0; i < STMT_CACHE; i++) {
+		if (st->cache[i].sql == sql) {
+			q = st->cache[i].q;
+			break;
+		}
+		if (st->cache[i].sql == NULL && slot < 0)
+			slot = i;
+	}
+	if (q == NULL) {
+		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) !=
+		    SQLITE_OK)
+			return NULL;
+		if (slot >= 0) {
+			st->cache[slot].sql = sql;
+			st->cache[slot].q = q;
+		}
+	}
 	for (i = 0; i < nargs; i++)
 		sqlite3_bind_text(q, i + 1, args[i], -1, SQLITE_STATIC);
 	return q;
+}
+
+/* Done with a statement from prepare(): reset for its next use, or
+ * finalized when the cache had no room for it. */
+static void release(tlm_store *st, sqlite3_stmt *q)
+{
+	size_t i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < STMT_CACHE; i++) {
+		if (st->cache[i].q == q) {
+			sqlite3_reset(q);
+			sqlite3_clear_bindings(q);
+			return;
+		}
+	}
+	sqlite3_finalize(q);
 }
 
 /* Runs a query returning one doc column: every row goes into an array. */
@@ -177,7 +222,7 @@ static int query_locked(tlm_store *st, const char *sql, int nargs, const char *c
 	if (q == NULL)
 		return TLM_ERROR;
 	rc = one ? fetch_one(st, q, out, NULL) : fetch_docs(st, q, out, NULL);
-	sqlite3_finalize(q);
+	release(st, q);
 	return rc;
 }
 
@@ -221,10 +266,11 @@ static int put_doc(tlm_store *st, tlm_store_kind kind, const json_t *doc, long l
 
 	if (text == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
-	if (sqlite3_prepare_v2(st->db,
-			       "INSERT OR REPLACE INTO docs (kind, id, scope, name, assignee, seq, "
-			       "doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			       -1, &q, NULL) != SQLITE_OK) {
+	q = prepare(st,
+		    "INSERT OR REPLACE INTO docs (kind, id, scope, name, assignee, seq, doc) "
+		    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+		    0, NULL);
+	if (q == NULL) {
 		free(text);
 		return db_error(st, err, "prepare");
 	}
@@ -237,7 +283,7 @@ static int put_doc(tlm_store *st, tlm_store_kind kind, const json_t *doc, long l
 	sqlite3_bind_text(q, 7, text, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		rc = db_error(st, err, "write");
-	sqlite3_finalize(q);
+	release(st, q);
 	free(text);
 	return rc;
 }
@@ -248,7 +294,7 @@ static int name_taken(tlm_store *st, const char *name)
 	sqlite3_stmt *q = prepare(st, "SELECT 1 FROM docs WHERE kind = 0 AND name = ?", 1, args);
 	int taken = q != NULL && sqlite3_step(q) == SQLITE_ROW;
 
-	sqlite3_finalize(q);
+	release(st, q);
 	return taken;
 }
 
@@ -313,7 +359,7 @@ static int count_docs(tlm_store *st, const char *const *args, int nargs, size_t 
 
 	if (rc == 0)
 		*total = (size_t)sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	release(st, q);
 	return rc;
 }
 
@@ -341,7 +387,7 @@ int tlm_store_list(tlm_store *st, tlm_store_kind kind, const char *scope, size_t
 	} else {
 		rc = TLM_ERROR;
 	}
-	sqlite3_finalize(q);
+	release(st, q);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -357,7 +403,7 @@ static long long doc_seq(tlm_store *st, tlm_store_kind kind, const char *id)
 	q = prepare(st, "SELECT seq FROM docs WHERE kind = ? AND id = ?", 2, args);
 	if (q != NULL && sqlite3_step(q) == SQLITE_ROW)
 		seq = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	release(st, q);
 	return seq;
 }
 
@@ -418,7 +464,7 @@ int tlm_store_delete(tlm_store *st, tlm_store_kind kind, const char *id)
 	rc = q != NULL && sqlite3_step(q) == SQLITE_DONE ? 0 : TLM_ERROR;
 	if (rc == 0 && sqlite3_changes(st->db) == 0)
 		rc = TLM_ENOTFOUND;
-	sqlite3_finalize(q);
+	release(st, q);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -429,4 +475,12 @@ int tlm_store_agent_tasks(tlm_store *st, const char *agent_id, json_t **items)
 
 	return query(st, "SELECT doc FROM docs WHERE kind = 2 AND assignee = ? ORDER BY seq", 1,
 		     args, 0, items);
+}
+
+int tlm_store_online_agents(tlm_store *st, json_t **items)
+{
+	return query(st,
+		     "SELECT doc FROM docs WHERE kind = 0 AND json_extract(doc, '$.status') = "
+		     "'online' ORDER BY seq",
+		     0, NULL, 0, items);
 }
