@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness/harness.h"
 #include "harness/nats.h"
 
 #define NATS_READY_MS   5000
@@ -26,21 +27,6 @@ struct tlm_h_sub {
 	natsConnection *nc;
 	natsSubscription *sub;
 };
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* The nats-server binary, or NULL: $TLM_NATS_SERVER, PATH, then the sbin
  * directories Debian uses but a non-root PATH may lack. */
@@ -133,15 +119,15 @@ static int server_greets(unsigned short port)
 /* 1 ready, 0 the child exited (e.g. the port was taken), -1 timed out. */
 static int wait_ready(pid_t pid, unsigned short port)
 {
-	long deadline = now_ms() + NATS_READY_MS;
+	long deadline = tlm_h_now_ms() + NATS_READY_MS;
 	int status;
 
-	while (now_ms() < deadline) {
+	while (tlm_h_now_ms() < deadline) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return 0;
 		if (server_greets(port))
 			return 1;
-		sleep_ms(20);
+		tlm_h_sleep_ms(20);
 	}
 	return -1;
 }
@@ -191,14 +177,14 @@ pid_t tlm_h_nats_start(unsigned short *port)
 
 static void reap(pid_t pid, long timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = tlm_h_now_ms() + timeout_ms;
 
-	while (now_ms() < deadline) {
+	while (tlm_h_now_ms() < deadline) {
 		pid_t r = waitpid(pid, NULL, WNOHANG);
 
 		if (r == pid || (r < 0 && errno == ECHILD))
 			return;
-		sleep_ms(10);
+		tlm_h_sleep_ms(10);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -284,11 +270,11 @@ static int prefix_match(const char *subject, const char *prefix)
 int tlm_h_sub_wait(tlm_h_sub *s, const char *subject_prefix, int timeout_ms, char **subject_out,
 		   json_t **payload_out)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = tlm_h_now_ms() + timeout_ms;
 	natsMsg *m = NULL;
 
 	for (;;) {
-		long left = deadline - now_ms();
+		long left = deadline - tlm_h_now_ms();
 
 		if (left <= 0 || natsSubscription_NextMsg(&m, s->sub, left) != NATS_OK)
 			return -1;
@@ -311,15 +297,15 @@ int tlm_h_sub_wait(tlm_h_sub *s, const char *subject_prefix, int timeout_ms, cha
 
 int tlm_h_sub_ready(tlm_h_sub *s, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = tlm_h_now_ms() + timeout_ms;
 
-	while (now_ms() < deadline) {
+	while (tlm_h_now_ms() < deadline) {
 		/* The flush's PONG comes after the server processed the SUB that
 		 * libnats resends on reconnect. */
 		if (natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED &&
 		    natsConnection_FlushTimeout(s->nc, 500) == NATS_OK)
 			return 0;
-		sleep_ms(20);
+		tlm_h_sleep_ms(20);
 	}
 	return -1;
 }

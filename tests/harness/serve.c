@@ -174,3 +174,35 @@ long tlm_h_req(const tlm_h_serve *s, const char *method, const char *path, const
 			 curl_easy_strerror((CURLcode)code));
 	return status;
 }
+
+const char *tlm_h_dump(const json_t *o)
+{
+	static char buf[2048];
+	size_t n;
+
+	if (o == NULL)
+		return "(null)";
+	n = json_dumpb(o, buf, sizeof(buf) - 1, JSON_COMPACT | JSON_SORT_KEYS);
+	if (n == 0 || n >= sizeof(buf) - 1)
+		return "(too long)";
+	buf[n] = '\0';
+	return buf;
+}
+
+const char *tlm_h_str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	if (s == NULL)
+		fail_msg("no string \"%s\" in %s", k, tlm_h_dump(o));
+	return s;
+}
+
+json_int_t tlm_h_int(const json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (!json_is_integer(v))
+		fail_msg("no integer \"%s\" in %s", k, tlm_h_dump(o));
+	return json_integer_value(v);
+}

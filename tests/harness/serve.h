@@ -34,4 +34,12 @@ long tlm_h_http(const char *method, const char *url, const char *body, const cha
 long tlm_h_req(const tlm_h_serve *s, const char *method, const char *path, const char *body,
 	       json_t **json);
 
+/* o as compact JSON (keys sorted) in a static buffer, for failure messages. */
+const char *tlm_h_dump(const json_t *o);
+
+/* The string / integer member k of o; fails the test when it is missing or
+ * of another type. */
+const char *tlm_h_str(const json_t *o, const char *k);
+json_int_t tlm_h_int(const json_t *o, const char *k);
+
 #endif

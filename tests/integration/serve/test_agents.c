@@ -35,21 +35,6 @@ static size_t nwatched;
 
 /* ---- time and processes ------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* A zombie has ended too: it only waits for its parent (init, or us as
  * subreaper) to collect it. */
 static int is_zombie(pid_t pid)
@@ -79,15 +64,15 @@ static int pid_gone(pid_t pid, int strict)
 /* Waits until pid is gone; returns how long that took (ms). */
 static int64_t wait_gone(pid_t pid, int strict, int64_t limit_ms)
 {
-	int64_t start = now_ms();
+	int64_t start = tlm_h_now_ms();
 
 	while (!pid_gone(pid, strict)) {
-		if (now_ms() - start > limit_ms)
+		if (tlm_h_now_ms() - start > limit_ms)
 			fail_msg("process %d still alive after %lld ms", (int)pid,
 				 (long long)limit_ms);
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
-	return now_ms() - start;
+	return tlm_h_now_ms() - start;
 }
 
 /* ---- files -------------------------------------------------------------- */
@@ -127,7 +112,7 @@ static void watch(pid_t pid)
  * the test must see die: it is also killed in the teardown). */
 static pid_t wait_pidfile(const char *path)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 	char *text;
 	long pid;
 
@@ -136,9 +121,9 @@ static pid_t wait_pidfile(const char *path)
 		if (text != NULL && strchr(text, '\n') != NULL)
 			break;
 		free(text);
-		if (now_ms() > end)
+		if (tlm_h_now_ms() > end)
 			fail_msg("no pid in %s after %d ms", path, WAIT_MS);
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 	pid = strtol(text, NULL, 10);
 	free(text);
@@ -194,18 +179,6 @@ static int teardown(void **state)
 
 /* ---- REST helpers ------------------------------------------------------- */
 
-static const char *s_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	if (s == NULL) {
-		char *dump = json_dumps(o, 0);
-
-		fail_msg("no string \"%s\" in %s", k, dump ? dump : "(null)");
-	}
-	return s;
-}
-
 /* A request with a JSON body (stolen; NULL: none) that must answer want;
  * returns the answer (caller decrefs; NULL when empty). */
 static json_t *call(const char *method, const char *path, json_t *body, long want)
@@ -233,9 +206,9 @@ static char *sh_agent(const char *name, const char *script)
 			 json_pack("{s:s,s:s,s:[s,s],s:s}", "name", name, "program", "/bin/sh",
 				   "programArgs", "-c", script, "workingDirectory", dir),
 			 201);
-	char *id = strdup(s_of(j, "id"));
+	char *id = strdup(tlm_h_str(j, "id"));
 
-	assert_string_equal(s_of(json_object_get(j, "agent"), "status"), "offline");
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "status"), "offline");
 	json_decref(j);
 	return id;
 }
@@ -244,7 +217,7 @@ static char *none_agent(const char *name)
 {
 	json_t *j = call("POST", "/v1/agents",
 			 json_pack("{s:s,s:s}", "name", name, "program", "none"), 201);
-	char *id = strdup(s_of(j, "id"));
+	char *id = strdup(tlm_h_str(j, "id"));
 
 	json_decref(j);
 	return id;
@@ -259,7 +232,7 @@ static char *make_team(const char *name, const char *const *agents)
 	for (; *agents != NULL; agents++)
 		json_array_append_new(ids, json_string(*agents));
 	j = call("POST", "/v1/teams", json_pack("{s:s,s:o}", "name", name, "agentIds", ids), 201);
-	id = strdup(s_of(json_object_get(j, "team"), "id"));
+	id = strdup(tlm_h_str(json_object_get(j, "team"), "id"));
 	json_decref(j);
 	return id;
 }
@@ -278,8 +251,8 @@ static char *make_task(const char *team, const char *agent, const char *subject,
 			   blocked_by != NULL ? blocked_by : json_array()),
 		 201);
 	t = json_object_get(j, "task");
-	assert_string_equal(s_of(t, "status"), "pending");
-	id = strdup(s_of(t, "id"));
+	assert_string_equal(tlm_h_str(t, "status"), "pending");
+	id = strdup(tlm_h_str(t, "id"));
 	json_decref(j);
 	return id;
 }
@@ -292,7 +265,8 @@ static void agent_do(const char *agent, const char *action)
 
 	snprintf(path, sizeof(path), "/v1/agents/%s/%s", agent, action);
 	j = call("POST", path, NULL, 200);
-	assert_string_equal(s_of(j, "status"), strcmp(action, "start") == 0 ? "online" : "offline");
+	assert_string_equal(tlm_h_str(j, "status"),
+			    strcmp(action, "start") == 0 ? "online" : "offline");
 	json_decref(j);
 }
 
@@ -311,7 +285,7 @@ static json_t *get_task(const char *team, const char *task)
 
 static const char *status_of(const json_t *task)
 {
-	return s_of(task, "status");
+	return tlm_h_str(task, "status");
 }
 
 static int terminal(const char *status)
@@ -324,7 +298,7 @@ static int terminal(const char *status)
  * final status.  Returns the task (caller decrefs). */
 static json_t *wait_task(const char *team, const char *task, const char *status, const char *msg)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 	json_t *t;
 
 	for (;;) {
@@ -339,14 +313,14 @@ static json_t *wait_task(const char *team, const char *task, const char *status,
 			if (m != NULL && strstr(m, msg) != NULL)
 				return t;
 		}
-		if ((terminal(st) && strcmp(st, status) != 0) || now_ms() > end) {
+		if ((terminal(st) && strcmp(st, status) != 0) || tlm_h_now_ms() > end) {
 			char *dump = json_dumps(t, 0);
 
 			fail_msg("task %s: wanted \"%s\"%s%s, got %s", task, status,
 				 msg ? " with message containing " : "", msg ? msg : "", dump);
 		}
 		json_decref(t);
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 }
 
@@ -447,7 +421,7 @@ static void test_program_fails(void **state)
 	good = make_task(team, agent, "good", "", NULL);
 	agent_do(agent, "start");
 	t = wait_task(team, bad, "failed", NULL);
-	assert_string_equal(s_of(t, "statusMessage"), "exited with status 3");
+	assert_string_equal(tlm_h_str(t, "statusMessage"), "exited with status 3");
 	assert_true(json_is_null(json_object_get(t, "completedAt")));
 	json_decref(t);
 	json_decref(wait_task(team, good, "completed", NULL));
@@ -469,7 +443,7 @@ static void test_program_missing(void **state)
 			 json_pack("{s:s,s:s}", "name", "tlm-it-missing", "program",
 				   "/nonexistent/tlm-no-such-program"),
 			 201);
-	char *agent = strdup(s_of(j, "id")), *team, *task;
+	char *agent = strdup(tlm_h_str(j, "id")), *team, *task;
 	const char *members[] = { agent, NULL };
 	(void)state;
 
@@ -549,7 +523,7 @@ static void test_blocked_by(void **state)
 	json_decref(wait_task(team, ta, "running", NULL));
 	/* B is free and its task is first in line, but its blocker runs: it
 	 * must wait (1 s: four rescans of the runner). */
-	sleep_ms(1000);
+	tlm_h_sleep_ms(1000);
 	assert_pending(team, tb);
 	assert_null(slurp(shared));
 	f = fopen(gate, "w");
@@ -569,7 +543,7 @@ static void test_blocked_by(void **state)
 	tc = make_task(team, b, "c", "", json_pack("[s]", tfail));
 	json_decref(wait_task(team, tfail, "failed", "exited with status 3"));
 	t = wait_task(team, tc, "failed", tfail);
-	assert_non_null(strstr(s_of(t, "statusMessage"), "blocked by"));
+	assert_non_null(strstr(tlm_h_str(t, "statusMessage"), "blocked by"));
 	json_decref(t);
 	/* An unknown blocker too. */
 	td = make_task(team, b, "d", "", json_pack("[s]", "tlm-no-such-task"));
@@ -601,7 +575,7 @@ static void test_offline_runs_nothing(void **state)
 	team = make_team("tlm-it-offline-team", members);
 	t1 = make_task(team, agent, "one", "", NULL);
 	/* The runner rescans every 250 ms: 1 s is four chances to misbehave. */
-	sleep_ms(1000);
+	tlm_h_sleep_ms(1000);
 	assert_pending(team, t1);
 	assert_null(slurp(marker));
 
@@ -609,7 +583,7 @@ static void test_offline_runs_nothing(void **state)
 	json_decref(wait_task(team, t1, "completed", NULL));
 	agent_do(agent, "stop");
 	t2 = make_task(team, agent, "two", "", NULL);
-	sleep_ms(1000);
+	tlm_h_sleep_ms(1000);
 	assert_pending(team, t2);
 	text = slurp(marker);
 	assert_string_equal(text, "one\n");
@@ -650,12 +624,12 @@ static void test_stop_ignores_sigterm(void **state)
 	watch(child);
 	json_decref(wait_task(team, task, "running", NULL));
 
-	start = now_ms();
+	start = tlm_h_now_ms();
 	agent_do(agent, "stop");
 	json_decref(wait_task(team, task, "failed", "agent stopped"));
 	wait_gone(sh, 1, 5000);
 	wait_gone(child, 1, 5000);
-	took = now_ms() - start;
+	took = tlm_h_now_ms() - start;
 	print_message("program ignoring SIGTERM gone %lld ms after the stop\n", (long long)took);
 	assert_true(took < 5000);
 	free(task);
@@ -687,7 +661,7 @@ static void test_delete_kills_grandchild(void **state)
 
 	snprintf(path, sizeof(path), "/v1/agents/%s", agent);
 	j = call("DELETE", path, NULL, 200);
-	assert_string_equal(s_of(j, "deleted"), agent);
+	assert_string_equal(tlm_h_str(j, "deleted"), agent);
 	json_decref(j);
 	/* The server lives: the task's supervisor reaps the grandchild. */
 	took = wait_gone(gc, 1, 5000);
@@ -728,7 +702,7 @@ static void test_server_sigkilled(void **state)
 	/* Orphans of the dead server come to us, not to an init that may not
 	 * reap them: then we can see the supervisor exit too. */
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	start = now_ms();
+	start = tlm_h_now_ms();
 	assert_int_equal(kill(srv.pid, SIGKILL), 0);
 	assert_int_equal(waitpid(srv.pid, &status, 0), srv.pid);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -736,13 +710,13 @@ static void test_server_sigkilled(void **state)
 	wait_gone(prog, 0, 5000);
 	wait_gone(gc, 0, 5000);
 	print_message("program and grandchild gone %lld ms after the server's SIGKILL\n",
-		      (long long)(now_ms() - start));
+		      (long long)(tlm_h_now_ms() - start));
 	/* Whatever else came to us (the task's supervisor) exits as well. */
-	end = now_ms() + WAIT_MS;
+	end = tlm_h_now_ms() + WAIT_MS;
 	while (waitpid(-1, &status, WNOHANG) >= 0) {
-		if (now_ms() > end)
+		if (tlm_h_now_ms() > end)
 			fail_msg("a process of the killed server is still alive");
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 	assert_int_equal(errno, ECHILD);
 	assert_int_equal(kill(prog, 0), -1);
@@ -792,18 +766,18 @@ static void test_state_survives_restart(void **state)
 	srv.pid = 0;
 	tlm_h_serve_stop(&srv); /* removes the old state dir, not the file */
 	wait_gone(pid, 0, 5000);
-	end = now_ms() + WAIT_MS;
+	end = tlm_h_now_ms() + WAIT_MS;
 	while (waitpid(-1, &status, WNOHANG) >= 0) { /* the orphaned supervisor */
-		if (now_ms() > end)
+		if (tlm_h_now_ms() > end)
 			fail_msg("a process of the killed server is still alive");
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
 	tlm_h_serve_start(&srv, args);
 
 	j = call("GET", "/v1/agents/by-name/tlm-it-persist", NULL, 200);
-	assert_string_equal(s_of(json_object_get(j, "agent"), "id"), agent);
-	assert_string_equal(s_of(json_object_get(j, "agent"), "program"), "none");
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "id"), agent);
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "program"), "none");
 	json_decref(j);
 	snprintf(path, sizeof(path), "/v1/agents/%s", sleeper);
 	json_decref(call("GET", path, NULL, 200));

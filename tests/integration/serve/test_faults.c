@@ -43,62 +43,14 @@ static long held_status;
 
 /* ---- time ---------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* ---- JSON ---------------------------------------------------------------- */
-
-/* j as compact JSON in a static buffer, for failure messages. */
-static const char *dump(const json_t *j)
-{
-	static char buf[2048];
-	size_t n;
-
-	if (j == NULL)
-		return "(null)";
-	n = json_dumpb(j, buf, sizeof(buf) - 1, JSON_COMPACT | JSON_SORT_KEYS);
-	if (n == 0 || n >= sizeof(buf) - 1)
-		return "(too long)";
-	buf[n] = '\0';
-	return buf;
-}
-
-static const char *s_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	if (s == NULL)
-		fail_msg("no string \"%s\" in %s", k, dump(o));
-	return s;
-}
-
-static json_int_t i_of(const json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	if (!json_is_integer(v))
-		fail_msg("no integer \"%s\" in %s", k, dump(o));
-	return json_integer_value(v);
-}
 
 static int b_of(const json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
 
 	if (!json_is_boolean(v))
-		fail_msg("no boolean \"%s\" in %s", k, dump(o));
+		fail_msg("no boolean \"%s\" in %s", k, tlm_h_dump(o));
 	return json_is_true(v);
 }
 
@@ -178,10 +130,10 @@ static void chaos_add(const char *type, const char *body, char *id, size_t size)
 	snprintf(path, sizeof(path), "/v1/chaos/%s", type);
 	st = tlm_h_req(&srv, "POST", path, body, &j);
 	if (st != 201)
-		fail_msg("POST %s %s: %ld %s", path, body ? body : "(no body)", st, dump(j));
-	assert_string_equal(s_of(j, "type"), type);
+		fail_msg("POST %s %s: %ld %s", path, body ? body : "(no body)", st, tlm_h_dump(j));
+	assert_string_equal(tlm_h_str(j, "type"), type);
 	assert_int_equal(json_object_size(j), 2);
-	snprintf(id, size, "%s", s_of(j, "id"));
+	snprintf(id, size, "%s", tlm_h_str(j, "id"));
 	json_decref(j);
 }
 
@@ -195,9 +147,9 @@ static void chaos_bad(const char *type, const char *body, const char *want)
 
 	snprintf(path, sizeof(path), "/v1/chaos/%s", type);
 	st = tlm_h_req(&srv, "POST", path, body, &j);
-	if (st != 400 || strstr(s_of(j, "error"), want) == NULL)
-		fail_msg("POST %s %s: %ld %s (wanted 400 with \"%s\")", path, body, st, dump(j),
-			 want);
+	if (st != 400 || strstr(tlm_h_str(j, "error"), want) == NULL)
+		fail_msg("POST %s %s: %ld %s (wanted 400 with \"%s\")", path, body, st,
+			 tlm_h_dump(j), want);
 	json_decref(j);
 }
 
@@ -210,11 +162,11 @@ static json_t *chaos_get(const char *id)
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &j), 200);
 	json_array_foreach(json_object_get(j, "faults"), i, f)
 	{
-		if (strcmp(s_of(f, "id"), id) == 0)
+		if (strcmp(tlm_h_str(f, "id"), id) == 0)
 			found = json_incref(f);
 	}
 	if (found == NULL)
-		fail_msg("no fault %s in %s", id, dump(j));
+		fail_msg("no fault %s in %s", id, tlm_h_dump(j));
 	json_decref(j);
 	return found;
 }
@@ -236,10 +188,10 @@ static void expect_counts(const char *id, json_int_t matched, json_int_t fired, 
 {
 	json_t *f = chaos_get(id);
 
-	if (i_of(f, "matched") != matched || i_of(f, "fired") != fired ||
+	if (tlm_h_int(f, "matched") != matched || tlm_h_int(f, "fired") != fired ||
 	    b_of(f, "active") != active)
 		fail_msg("fault %s: wanted matched %lld, fired %lld, active %d: %s", id,
-			 (long long)matched, (long long)fired, active, dump(f));
+			 (long long)matched, (long long)fired, active, tlm_h_dump(f));
 	json_decref(f);
 }
 
@@ -250,7 +202,7 @@ static void chaos_delete(const char *id)
 
 	snprintf(path, sizeof(path), "/v1/chaos/%s", id);
 	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, &j), 200);
-	assert_string_equal(s_of(j, "deleted"), id);
+	assert_string_equal(tlm_h_str(j, "deleted"), id);
 	json_decref(j);
 }
 
@@ -264,7 +216,7 @@ static long create(const char *name, long *retry_after, int *code)
 	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
 	st = raw("POST", "/v1/agents", body, &j, retry_after, code);
 	if (st == 201)
-		assert_string_equal(s_of(json_object_get(j, "agent"), "name"), name);
+		assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "name"), name);
 	json_decref(j);
 	return st;
 }
@@ -289,10 +241,10 @@ static size_t agents_named(const char *name)
 	do {
 		snprintf(path, sizeof(path), "/v1/agents?limit=1000&offset=%zu", off);
 		assert_int_equal(tlm_h_req(&srv, "GET", path, NULL, &j), 200);
-		total = (size_t)i_of(j, "total");
+		total = (size_t)tlm_h_int(j, "total");
 		json_array_foreach(json_object_get(j, "agents"), i, a)
 		{
-			if (strcmp(s_of(a, "name"), name) == 0)
+			if (strcmp(tlm_h_str(a, "name"), name) == 0)
 				n++;
 		}
 		off += json_array_size(json_object_get(j, "agents"));
@@ -318,7 +270,7 @@ static void test_fail_statuses(void **state)
 	assert_string_equal(id, "f1");
 	assert_int_equal(raw("POST", "/v1/agents", "{\"name\":\"x500\"}", &j, &retry, &code), 500);
 	assert_int_equal(code, 0);
-	assert_string_equal(s_of(j, "error"), "injected fault: 500");
+	assert_string_equal(tlm_h_str(j, "error"), "injected fault: 500");
 	assert_int_equal(retry, 0); /* no Retry-After for a 500 by default */
 	json_decref(j);
 	assert_int_equal(agents_named("x500"), 0); /* nothing was created */
@@ -419,9 +371,9 @@ static void test_precedence(void **state)
 	assert_string_equal(f3, "f3");
 	assert_int_equal(create_ok("p"), 500);
 	assert_int_equal(create_ok("p"), 500); /* f1, not f2's drop */
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	assert_int_equal(create_ok("p"), 201);
-	assert_true(now_ms() - t0 >= 300);
+	assert_true(tlm_h_now_ms() - t0 >= 300);
 	assert_int_equal(create_ok("p"), 201);
 	expect_counts(f1, 2, 2, 0);
 	expect_counts(f2, 2, 0, 0);
@@ -448,42 +400,42 @@ static void test_delay(void **state)
 
 	start_serve(NULL, 0);
 	chaos_add("delay", "{\"route\":\"GET /v1/agents\",\"ms\":400}", id, sizeof(id));
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents", NULL, NULL), 200);
-	took = now_ms() - t0;
+	took = tlm_h_now_ms() - t0;
 	print_message("delay ms=400: the call took %lld ms\n", (long long)took);
 	assert_true(took >= 400);
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents", NULL, NULL), 200);
-	assert_true(now_ms() - t0 < 400); /* count 1: used up */
+	assert_true(tlm_h_now_ms() - t0 < 400); /* count 1: used up */
 	expect_counts(id, 1, 1, 0);
 
 	/* A delayed create still creates: after the delay, once. */
 	chaos_add("delay", "{\"route\":\"POST /v1/agents\",\"ms\":250}", id, sizeof(id));
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	assert_int_equal(create_ok("slow"), 201);
-	assert_true(now_ms() - t0 >= 250);
+	assert_true(tlm_h_now_ms() - t0 >= 250);
 	assert_int_equal(agents_named("slow"), 1);
 
 	/* The delay holds one request, not the server. */
 	chaos_add("delay", "{\"route\":\"GET /v1/teams\",\"ms\":2000}", id, sizeof(id));
 	assert_int_equal(pthread_create(&held, NULL, held_call, NULL), 0);
 	held_started = 1;
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	for (;;) { /* until the held call has reached the server */
 		json_t *f = chaos_get(id);
-		json_int_t m = i_of(f, "matched");
+		json_int_t m = tlm_h_int(f, "matched");
 
 		json_decref(f);
 		if (m == 1)
 			break;
-		if (now_ms() - t0 > WAIT_MS)
+		if (tlm_h_now_ms() - t0 > WAIT_MS)
 			fail_msg("the delayed call never reached the server");
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/health", NULL, NULL), 200);
-	took = now_ms() - t0;
+	took = tlm_h_now_ms() - t0;
 	assert_true(took < 1000);
 	pthread_join(held, NULL);
 	held_started = 0;
@@ -510,7 +462,7 @@ static void test_drop(void **state)
 	assert_int_equal(st, 0);
 	assert_int_not_equal(code, CURLE_OK);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents/by-name/tlm-lost-1", NULL, &j), 200);
-	assert_string_equal(s_of(json_object_get(j, "agent"), "name"), "tlm-lost-1");
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "name"), "tlm-lost-1");
 	json_decref(j);
 	assert_int_equal(agents_named("tlm-lost-1"), 1);
 	expect_counts(id, 1, 1, 0);
@@ -519,13 +471,13 @@ static void test_drop(void **state)
 	/* drop on start: the agent is online although the client heard nothing */
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents/by-name/tlm-lost-2", NULL, &j), 200);
 	snprintf(path, sizeof(path), "/v1/agents/%s/start",
-		 s_of(json_object_get(j, "agent"), "id"));
+		 tlm_h_str(json_object_get(j, "agent"), "id"));
 	json_decref(j);
 	chaos_add("drop", "{\"route\":\"POST /v1/agents/*/start\"}", id, sizeof(id));
 	assert_int_equal(raw("POST", path, NULL, NULL, NULL, &code), 0);
 	assert_int_not_equal(code, CURLE_OK);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents/by-name/tlm-lost-2", NULL, &j), 200);
-	assert_string_equal(s_of(json_object_get(j, "agent"), "status"), "online");
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "status"), "online");
 	json_decref(j);
 }
 
@@ -585,7 +537,7 @@ static long kept_req(kept *k, const char *method, const char *path, const char *
  * CURLE_COULDNT_CONNECT). */
 static int64_t wait_accepting(int *refused)
 {
-	int64_t t0 = now_ms();
+	int64_t t0 = tlm_h_now_ms();
 
 	*refused = 0;
 	for (;;) {
@@ -593,15 +545,15 @@ static int64_t wait_accepting(int *refused)
 		long st = raw("GET", "/v1/health", NULL, NULL, NULL, &code);
 
 		if (st == 200)
-			return now_ms() - t0;
+			return tlm_h_now_ms() - t0;
 		if (code != CURLE_COULDNT_CONNECT)
 			fail_msg("during refuse: status %ld, curl %d (%s), wanted "
 				 "CURLE_COULDNT_CONNECT",
 				 st, code, curl_easy_strerror((CURLcode)code));
 		(*refused)++;
-		if (now_ms() - t0 > WAIT_MS)
+		if (tlm_h_now_ms() - t0 > WAIT_MS)
 			fail_msg("still refused after %d ms", WAIT_MS);
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 }
 
@@ -631,7 +583,8 @@ static void test_refuse(void **state)
 	assert_int_equal(kept_req(&k, "GET", "/v1/chaos", NULL, &conns), 200);
 	assert_int_equal(conns, 0);
 	f = json_loads(k.body, 0, NULL);
-	snprintf(id, sizeof(id), "%s", s_of(json_array_get(json_object_get(f, "faults"), 0), "id"));
+	snprintf(id, sizeof(id), "%s",
+		 tlm_h_str(json_array_get(json_object_get(f, "faults"), 0), "id"));
 	assert_true(b_of(json_array_get(json_object_get(f, "faults"), 0), "active"));
 	json_decref(f);
 	curl_easy_cleanup(k.c);
@@ -643,7 +596,7 @@ static void test_refuse(void **state)
 		      refused + 1, (long long)took);
 	assert_true(took >= 1000); /* the window, less the time to see it start */
 	f = chaos_get(id);
-	assert_string_equal(s_of(f, "type"), "refuse");
+	assert_string_equal(tlm_h_str(f, "type"), "refuse");
 	assert_false(b_of(f, "active"));
 	json_decref(f);
 	assert_int_equal(create_ok("after-refuse"), 201);
@@ -683,14 +636,14 @@ static void test_refuse_overlap(void **state)
 	took = wait_accepting(&refused);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &j), 200);
 	print_message("refuse 0.3 s + 1.5 s: accepting after %lld ms; %s\n", (long long)took,
-		      dump(j));
+		      tlm_h_dump(j));
 	json_array_foreach(json_object_get(j, "faults"), i, f)
 	{
 		if (b_of(f, "active") &&
 		    json_number_value(json_object_get(f, "remaining")) > 0.05) {
 			char msg[2048];
 
-			snprintf(msg, sizeof(msg), "%s", dump(f));
+			snprintf(msg, sizeof(msg), "%s", tlm_h_dump(f));
 			json_decref(j);
 			fail_msg("connections accepted after %lld ms while %s is listed active",
 				 (long long)took, msg);
@@ -713,11 +666,11 @@ static void test_stop_during_refuse(void **state)
 
 	start_serve(NULL, 0);
 	chaos_add("refuse", "{\"seconds\":60}", id, sizeof(id));
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	assert_int_equal(kill(srv.pid, SIGTERM), 0);
-	while ((r = waitpid(srv.pid, &status, WNOHANG)) == 0 && now_ms() - t0 < 5000)
-		sleep_ms(POLL_MS);
-	took = now_ms() - t0;
+	while ((r = waitpid(srv.pid, &status, WNOHANG)) == 0 && tlm_h_now_ms() - t0 < 5000)
+		tlm_h_sleep_ms(POLL_MS);
+	took = tlm_h_now_ms() - t0;
 	if (r == 0) {
 		kill(srv.pid, SIGKILL);
 		waitpid(srv.pid, NULL, 0);
@@ -762,28 +715,28 @@ static json_t *health_nats(void)
  * paused, and nats.dropped at least min_dropped; returns dropped. */
 static json_int_t wait_health(int paused, json_int_t min_dropped)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 
 	for (;;) {
 		json_t *n = health_nats();
-		int ok = strcmp(s_of(n, "state"), "connected") == 0 &&
-			 b_of(n, "paused") == paused && i_of(n, "dropped") >= min_dropped;
-		json_int_t dropped = i_of(n, "dropped");
+		int ok = strcmp(tlm_h_str(n, "state"), "connected") == 0 &&
+			 b_of(n, "paused") == paused && tlm_h_int(n, "dropped") >= min_dropped;
+		json_int_t dropped = tlm_h_int(n, "dropped");
 
 		if (ok) {
 			json_decref(n);
 			return dropped;
 		}
-		if (now_ms() > end) {
+		if (tlm_h_now_ms() > end) {
 			char msg[2048];
 
-			snprintf(msg, sizeof(msg), "%s", dump(n));
+			snprintf(msg, sizeof(msg), "%s", tlm_h_dump(n));
 			json_decref(n);
 			fail_msg("health never showed connected, paused %d, dropped >= %lld: %s",
 				 paused, (long long)min_dropped, msg);
 		}
 		json_decref(n);
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 }
 
@@ -839,10 +792,10 @@ static void test_nats_off(void **state)
 
 	/* A window ends by itself. */
 	chaos_add("nats-off", "{\"seconds\":0.5}", id, sizeof(id));
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	wait_health(1, 0);
 	wait_health(0, 0);
-	assert_true(now_ms() - t0 >= 300);
+	assert_true(tlm_h_now_ms() - t0 >= 300);
 	f = chaos_get(id);
 	assert_false(b_of(f, "active"));
 	json_decref(f);
@@ -903,21 +856,21 @@ static void test_startup_faults(void **state)
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &list), 200);
 	assert_int_equal(json_array_size(json_object_get(list, "faults")), 3);
 	f = json_array_get(json_object_get(list, "faults"), 0);
-	assert_string_equal(s_of(f, "id"), "f1");
-	assert_string_equal(s_of(f, "type"), "fail");
-	assert_string_equal(s_of(f, "route"), "POST /v1/agents");
-	assert_int_equal(i_of(f, "nth"), 2);
-	assert_int_equal(i_of(f, "count"), 1);
-	assert_int_equal(i_of(f, "status"), 503);
-	assert_int_equal(i_of(f, "retry_after"), 1);
+	assert_string_equal(tlm_h_str(f, "id"), "f1");
+	assert_string_equal(tlm_h_str(f, "type"), "fail");
+	assert_string_equal(tlm_h_str(f, "route"), "POST /v1/agents");
+	assert_int_equal(tlm_h_int(f, "nth"), 2);
+	assert_int_equal(tlm_h_int(f, "count"), 1);
+	assert_int_equal(tlm_h_int(f, "status"), 503);
+	assert_int_equal(tlm_h_int(f, "retry_after"), 1);
 	f = json_array_get(json_object_get(list, "faults"), 1);
-	assert_string_equal(s_of(f, "id"), "f2");
-	assert_string_equal(s_of(f, "type"), "drop");
-	assert_string_equal(s_of(f, "route"), "POST /v1/agents/*/start"); /* normalised */
+	assert_string_equal(tlm_h_str(f, "id"), "f2");
+	assert_string_equal(tlm_h_str(f, "type"), "drop");
+	assert_string_equal(tlm_h_str(f, "route"), "POST /v1/agents/*/start"); /* normalised */
 	f = json_array_get(json_object_get(list, "faults"), 2);
-	assert_string_equal(s_of(f, "type"), "delay");
-	assert_int_equal(i_of(f, "ms"), 300);
-	assert_int_equal(i_of(f, "count"), 0);
+	assert_string_equal(tlm_h_str(f, "type"), "delay");
+	assert_int_equal(tlm_h_int(f, "ms"), 300);
+	assert_int_equal(tlm_h_int(f, "count"), 0);
 	json_decref(list);
 
 	assert_int_equal(create_ok("s1"), 201);
@@ -925,15 +878,15 @@ static void test_startup_faults(void **state)
 	assert_int_equal(retry, 1);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents/by-name/s1", NULL, &j), 200);
 	snprintf(path, sizeof(path), "/v1/agents/%s/start",
-		 s_of(json_object_get(j, "agent"), "id"));
+		 tlm_h_str(json_object_get(j, "agent"), "id"));
 	json_decref(j);
 	assert_int_equal(raw("POST", path, NULL, NULL, NULL, &code), 0);
 	assert_int_not_equal(code, CURLE_OK);
 	assert_int_equal(tlm_h_req(&srv, "POST", path, NULL, NULL), 200); /* used up */
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/teams", NULL, NULL), 200);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/teams", NULL, NULL), 200);
-	assert_true(now_ms() - t0 >= 600);
+	assert_true(tlm_h_now_ms() - t0 >= 600);
 	expect_counts("f1", 2, 1, 0);
 	expect_counts("f2", 1, 1, 0);
 	expect_counts("f3", 2, 2, 1);
@@ -963,27 +916,27 @@ static void test_list_and_delete(void **state)
 	a = json_object_get(j, "faults");
 	assert_int_equal(json_array_size(a), 5);
 	/* f1: fail, every route */
-	assert_string_equal(s_of(json_array_get(a, 0), "id"), "f1");
+	assert_string_equal(tlm_h_str(json_array_get(a, 0), "id"), "f1");
 	assert_true(json_is_null(json_object_get(json_array_get(a, 0), "route")));
-	assert_int_equal(i_of(json_array_get(a, 0), "status"), 500);
-	assert_int_equal(i_of(json_array_get(a, 0), "retry_after"), 0);
-	assert_int_equal(i_of(json_array_get(a, 0), "fired"), 1);
+	assert_int_equal(tlm_h_int(json_array_get(a, 0), "status"), 500);
+	assert_int_equal(tlm_h_int(json_array_get(a, 0), "retry_after"), 0);
+	assert_int_equal(tlm_h_int(json_array_get(a, 0), "fired"), 1);
 	assert_false(b_of(json_array_get(a, 0), "active"));
 	assert_int_equal(json_object_size(json_array_get(a, 0)), 10);
 	/* f2: delay, any method */
-	assert_string_equal(s_of(json_array_get(a, 1), "route"), "* /v1/teams/**");
-	assert_int_equal(i_of(json_array_get(a, 1), "nth"), 5);
-	assert_int_equal(i_of(json_array_get(a, 1), "ms"), 10);
+	assert_string_equal(tlm_h_str(json_array_get(a, 1), "route"), "* /v1/teams/**");
+	assert_int_equal(tlm_h_int(json_array_get(a, 1), "nth"), 5);
+	assert_int_equal(tlm_h_int(json_array_get(a, 1), "ms"), 10);
 	assert_null(json_object_get(json_array_get(a, 1), "status"));
 	assert_int_equal(json_object_size(json_array_get(a, 1)), 9);
 	/* f3: drop */
-	assert_int_equal(i_of(json_array_get(a, 2), "count"), 4);
+	assert_int_equal(tlm_h_int(json_array_get(a, 2), "count"), 4);
 	assert_int_equal(json_object_size(json_array_get(a, 2)), 8);
 	/* f4: refuse, ended; f5: nats-off, running */
-	assert_string_equal(s_of(json_array_get(a, 3), "type"), "refuse");
+	assert_string_equal(tlm_h_str(json_array_get(a, 3), "type"), "refuse");
 	assert_false(b_of(json_array_get(a, 3), "active"));
 	assert_true(json_number_value(json_object_get(json_array_get(a, 3), "remaining")) == 0);
-	assert_string_equal(s_of(json_array_get(a, 4), "type"), "nats-off");
+	assert_string_equal(tlm_h_str(json_array_get(a, 4), "type"), "nats-off");
 	assert_true(b_of(json_array_get(a, 4), "active"));
 	assert_true(json_number_value(json_object_get(json_array_get(a, 4), "remaining")) > 0);
 	assert_true(json_number_value(json_object_get(json_array_get(a, 4), "seconds")) == 30);
@@ -991,10 +944,10 @@ static void test_list_and_delete(void **state)
 
 	chaos_delete("f2");
 	assert_int_equal(tlm_h_req(&srv, "DELETE", "/v1/chaos/f2", NULL, &j), 404);
-	assert_string_equal(s_of(j, "error"), "no fault f2");
+	assert_string_equal(tlm_h_str(j, "error"), "no fault f2");
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "DELETE", "/v1/chaos/f99", NULL, &j), 404);
-	assert_string_equal(s_of(j, "error"), "no fault f99");
+	assert_string_equal(tlm_h_str(j, "error"), "no fault f99");
 	json_decref(j);
 	assert_int_equal(chaos_count(), 4);
 	chaos_add("fail", "{\"route\":\"GET /nowhere\"}", id, sizeof(id));
@@ -1026,13 +979,13 @@ static void test_chaos_never_faulted(void **state)
 	assert_int_equal(raw("GET", "/v1/health", NULL, NULL, NULL, &code), 0);
 	chaos_add("delay", "{\"route\":\"/**\",\"count\":0,\"ms\":5000}", delay_id,
 		  sizeof(delay_id));
-	t0 = now_ms();
+	t0 = tlm_h_now_ms();
 	assert_int_equal(chaos_count(), 2);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos?x=1", NULL, NULL), 200);
 	expect_counts(drop_id, 1, 1, 1);
 	chaos_delete(delay_id);
 	chaos_delete(drop_id);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(tlm_h_now_ms() - t0 < 2000);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/health", NULL, NULL), 200);
 }
 
@@ -1078,14 +1031,14 @@ static void test_bad_bodies(void **state)
 	assert_string_equal(id, "f1");
 	f = chaos_get(id);
 	assert_true(json_is_null(json_object_get(f, "route")));
-	assert_int_equal(i_of(f, "nth"), 1);
-	assert_int_equal(i_of(f, "count"), 1);
-	assert_int_equal(i_of(f, "status"), 500);
+	assert_int_equal(tlm_h_int(f, "nth"), 1);
+	assert_int_equal(tlm_h_int(f, "count"), 1);
+	assert_int_equal(tlm_h_int(f, "status"), 500);
 	json_decref(f);
 	chaos_delete(id);
 	chaos_add("delay", "{}", id, sizeof(id));
 	f = chaos_get(id);
-	assert_int_equal(i_of(f, "ms"), 1000);
+	assert_int_equal(tlm_h_int(f, "ms"), 1000);
 	json_decref(f);
 	chaos_delete(id);
 	chaos_add("refuse", "{}", id, sizeof(id));
@@ -1101,7 +1054,7 @@ static void expect_bad_spec(const char *spec, const char *want)
 {
 	int out[2], err[2], status = 0;
 	char obuf[512] = "", ebuf[2048] = "", quoted[1200];
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 	ssize_t n;
 
 	assert_int_equal(pipe(out), 0);
@@ -1123,12 +1076,12 @@ static void expect_bad_spec(const char *spec, const char *want)
 	close(out[1]);
 	close(err[1]);
 	while (waitpid(child, &status, WNOHANG) == 0) {
-		if (now_ms() > end) {
+		if (tlm_h_now_ms() > end) {
 			close(out[0]);
 			close(err[0]);
 			fail_msg("serve --fault '%s' is still running after %d ms", spec, WAIT_MS);
 		}
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 	child = 0;
 	n = read(out[0], obuf, sizeof(obuf) - 1);

@@ -36,14 +36,6 @@ static int nats_frozen; /* SIGSTOPped: the teardown sends SIGCONT */
 
 /* ---- time ---------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static double now_sec(void)
 {
 	struct timespec ts;
@@ -52,39 +44,7 @@ static double now_sec(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* ---- JSON ---------------------------------------------------------------- */
-
-/* j as compact JSON in a static buffer, for failure messages (which end the
- * test, so nothing may be left to free). */
-static const char *dump(const json_t *j)
-{
-	static char buf[2048];
-	size_t n;
-
-	if (j == NULL)
-		return "(null)";
-	n = json_dumpb(j, buf, sizeof(buf) - 1, JSON_COMPACT | JSON_SORT_KEYS);
-	if (n == 0 || n >= sizeof(buf) - 1)
-		return "(too long)";
-	buf[n] = '\0';
-	return buf;
-}
-
-static const char *s_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	if (s == NULL)
-		fail_msg("no string \"%s\" in %s", k, dump(o));
-	return s;
-}
 
 /* Fails unless obj is an object with exactly the keys given (NULL-ended). */
 static void keys_exactly(const json_t *obj, ...)
@@ -99,13 +59,13 @@ static void keys_exactly(const json_t *obj, ...)
 	while ((k = va_arg(ap, const char *)) != NULL) {
 		if (json_object_get(obj, k) == NULL) {
 			va_end(ap);
-			fail_msg("no \"%s\" in %s", k, dump(obj));
+			fail_msg("no \"%s\" in %s", k, tlm_h_dump(obj));
 		}
 		n++;
 	}
 	va_end(ap);
 	if (json_object_size(obj) != n)
-		fail_msg("expected exactly %zu keys in %s", n, dump(obj));
+		fail_msg("expected exactly %zu keys in %s", n, tlm_h_dump(obj));
 }
 
 /* ---- processes ----------------------------------------------------------- */
@@ -140,7 +100,7 @@ static json_t *health_nats(void)
 	json_t *j = NULL, *n;
 
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/health", NULL, &j), 200);
-	assert_string_equal(s_of(j, "status"), "ok");
+	assert_string_equal(tlm_h_str(j, "status"), "ok");
 	n = json_incref(json_object_get(j, "nats"));
 	json_decref(j);
 	assert_non_null(n);
@@ -164,14 +124,14 @@ static json_int_t health_counter(const char *name)
  * the value. */
 static json_int_t wait_counter(const char *name, json_int_t min)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 	json_int_t v;
 
 	while ((v = health_counter(name)) < min) {
-		if (now_ms() > end)
+		if (tlm_h_now_ms() > end)
 			fail_msg("nats.%s stayed %lld for %d ms (wanted >= %lld)", name,
 				 (long long)v, WAIT_MS, (long long)min);
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 	return v;
 }
@@ -180,22 +140,22 @@ static json_int_t wait_counter(const char *name, json_int_t min)
  * state; fails after WAIT_MS. */
 static void wait_nats_state(const char *state, int want_equal)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 	char last[32] = "";
 
 	for (;;) {
 		json_t *n = health_nats();
 		int eq;
 
-		snprintf(last, sizeof(last), "%s", s_of(n, "state"));
+		snprintf(last, sizeof(last), "%s", tlm_h_str(n, "state"));
 		json_decref(n);
 		eq = strcmp(last, state) == 0;
 		if (eq == want_equal)
 			return;
-		if (now_ms() > end)
+		if (tlm_h_now_ms() > end)
 			fail_msg("nats.state stayed \"%s\" for %d ms (wanted %s\"%s\")", last,
 				 WAIT_MS, want_equal ? "" : "not ", state);
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 }
 
@@ -238,7 +198,7 @@ static json_t *take_event(const char *prefix, const char *subject, char *got, si
 	if (subject != NULL && strcmp(buf, subject) != 0) {
 		char msg[2048];
 
-		snprintf(msg, sizeof(msg), "%s", dump(payload));
+		snprintf(msg, sizeof(msg), "%s", tlm_h_dump(payload));
 		json_decref(payload);
 		fail_msg("expected event %s, got %s %s", subject, buf, msg);
 	}
@@ -278,7 +238,7 @@ static char *make_team(const char *name, const char *agent_id)
 
 	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"agentIds\":[\"%s\"]}", name, agent_id);
 	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/teams", body, &j), 201);
-	id = strdup(s_of(json_object_get(j, "team"), "id"));
+	id = strdup(tlm_h_str(json_object_get(j, "team"), "id"));
 	json_decref(j);
 	return id;
 }
@@ -295,7 +255,7 @@ static char *make_task(const char *team, const char *subject, const char *type,
 		 "\"assigneeAgentId\":\"%s\"}",
 		 subject, subject, type, assignee);
 	assert_int_equal(tlm_h_req(&srv, "POST", path, body, &j), 201);
-	id = strdup(s_of(json_object_get(j, "task"), "id"));
+	id = strdup(tlm_h_str(json_object_get(j, "task"), "id"));
 	json_decref(j);
 	return id;
 }
@@ -307,7 +267,7 @@ static char *task_status(const char *team, const char *task)
 
 	snprintf(path, sizeof(path), "/v1/teams/%s/tasks/%s", team, task);
 	assert_int_equal(tlm_h_req(&srv, "GET", path, NULL, &j), 200);
-	st = strdup(s_of(json_object_get(j, "task"), "status"));
+	st = strdup(tlm_h_str(json_object_get(j, "task"), "status"));
 	json_decref(j);
 	return st;
 }
@@ -315,7 +275,7 @@ static char *task_status(const char *team, const char *task)
 /* Polls GET until the task has status; fails after WAIT_MS. */
 static void wait_task_status(const char *team, const char *task, const char *status)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 
 	for (;;) {
 		char *st = task_status(team, task), last[128];
@@ -324,10 +284,10 @@ static void wait_task_status(const char *team, const char *task, const char *sta
 		free(st);
 		if (strcmp(last, status) == 0)
 			return;
-		if (now_ms() > end)
+		if (tlm_h_now_ms() > end)
 			fail_msg("task %s stayed \"%s\" for %d ms (wanted \"%s\")", task, last,
 				 WAIT_MS, status);
-		sleep_ms(POLL_MS);
+		tlm_h_sleep_ms(POLL_MS);
 	}
 }
 
@@ -370,17 +330,17 @@ static void test_agent_events(void **state)
 
 	start_all();
 	j = create_agent("{\"name\":\"tlm-n1-dev\",\"program\":\"none\",\"host\":\"box1\"}");
-	id = strdup(s_of(j, "id"));
+	id = strdup(tlm_h_str(j, "id"));
 	json_decref(j);
 
 	e = next_event("hi.agents.box1.tlm-n1-dev.created");
 	keys_exactly(e, "agent", "id", NULL);
 	a = json_object_get(e, "agent");
-	assert_string_equal(s_of(e, "id"), id);
-	assert_string_equal(s_of(a, "id"), id);
-	assert_string_equal(s_of(a, "name"), "tlm-n1-dev");
-	assert_string_equal(s_of(a, "host"), "box1");
-	assert_string_equal(s_of(a, "status"), "offline");
+	assert_string_equal(tlm_h_str(e, "id"), id);
+	assert_string_equal(tlm_h_str(a, "id"), id);
+	assert_string_equal(tlm_h_str(a, "name"), "tlm-n1-dev");
+	assert_string_equal(tlm_h_str(a, "host"), "box1");
+	assert_string_equal(tlm_h_str(a, "status"), "offline");
 	json_decref(e);
 
 	/* start/stop: the agent's own subject (upstream: the literal
@@ -389,31 +349,31 @@ static void test_agent_events(void **state)
 	assert_int_equal(tlm_h_req(&srv, "POST", path, NULL, NULL), 200);
 	e = next_event("hi.agents.box1.tlm-n1-dev.updated");
 	keys_exactly(e, "id", "status", NULL);
-	assert_string_equal(s_of(e, "id"), id);
-	assert_string_equal(s_of(e, "status"), "online");
+	assert_string_equal(tlm_h_str(e, "id"), id);
+	assert_string_equal(tlm_h_str(e, "status"), "online");
 	json_decref(e);
 	snprintf(path, sizeof(path), "/v1/agents/%s/stop", id);
 	assert_int_equal(tlm_h_req(&srv, "POST", path, NULL, NULL), 200);
 	e = next_event("hi.agents.box1.tlm-n1-dev.updated");
 	keys_exactly(e, "id", "status", NULL);
-	assert_string_equal(s_of(e, "status"), "offline");
+	assert_string_equal(tlm_h_str(e, "status"), "offline");
 	json_decref(e);
 
 	/* patch: the whole agent, as it is now */
 	snprintf(path, sizeof(path), "/v1/agents/%s", id);
 	assert_int_equal(tlm_h_req(&srv, "PATCH", path, "{\"label\":\"patched\"}", NULL), 200);
 	e = next_event("hi.agents.box1.tlm-n1-dev.updated");
-	assert_string_equal(s_of(e, "id"), id);
-	assert_string_equal(s_of(e, "name"), "tlm-n1-dev");
-	assert_string_equal(s_of(e, "label"), "patched");
-	assert_string_equal(s_of(e, "status"), "offline");
+	assert_string_equal(tlm_h_str(e, "id"), id);
+	assert_string_equal(tlm_h_str(e, "name"), "tlm-n1-dev");
+	assert_string_equal(tlm_h_str(e, "label"), "patched");
+	assert_string_equal(tlm_h_str(e, "status"), "offline");
 	assert_null(json_object_get(e, "agent"));
 	json_decref(e);
 
 	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, NULL), 200);
 	e = next_event("hi.agents.box1.tlm-n1-dev.deleted");
 	keys_exactly(e, "id", NULL);
-	assert_string_equal(s_of(e, "id"), id);
+	assert_string_equal(tlm_h_str(e, "id"), id);
 	json_decref(e);
 
 	/* Failed requests publish nothing: the next event is the next create. */
@@ -423,7 +383,7 @@ static void test_agent_events(void **state)
 	j = create_agent("{\"name\":\"a.b c*d>e\"}");
 	json_decref(j);
 	e = next_event("hi.agents.local.a_b_c_d_e.created");
-	assert_string_equal(s_of(json_object_get(e, "agent"), "name"), "a.b c*d>e");
+	assert_string_equal(tlm_h_str(json_object_get(e, "agent"), "name"), "a.b c*d>e");
 	json_decref(e);
 	j = create_agent("{\"name\":\"n\",\"host\":\"lab.1\"}");
 	json_decref(j);
@@ -440,7 +400,7 @@ static void test_team_events(void **state)
 
 	start_all();
 	j = create_agent("{\"name\":\"tlm-n2-a\"}");
-	agent = strdup(s_of(j, "id"));
+	agent = strdup(tlm_h_str(j, "id"));
 	json_decref(j);
 	json_decref(next_event("hi.agents.local.tlm-n2-a.created"));
 
@@ -448,8 +408,8 @@ static void test_team_events(void **state)
 	e = next_event("hi.agents.team.created");
 	keys_exactly(e, "team", NULL);
 	t = json_object_get(e, "team");
-	assert_string_equal(s_of(t, "id"), team);
-	assert_string_equal(s_of(t, "name"), "tlm-n2-core");
+	assert_string_equal(tlm_h_str(t, "id"), team);
+	assert_string_equal(tlm_h_str(t, "name"), "tlm-n2-core");
 	assert_int_equal(json_array_size(json_object_get(t, "agentIds")), 1);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(t, "agentIds"), 0)),
 			    agent);
@@ -460,15 +420,15 @@ static void test_team_events(void **state)
 		tlm_h_req(&srv, "PUT", path, "{\"name\":\"renamed\",\"agentIds\":[]}", NULL), 200);
 	e = next_event("hi.agents.team.updated");
 	assert_null(json_object_get(e, "team")); /* the bare T */
-	assert_string_equal(s_of(e, "id"), team);
-	assert_string_equal(s_of(e, "name"), "renamed");
+	assert_string_equal(tlm_h_str(e, "id"), team);
+	assert_string_equal(tlm_h_str(e, "name"), "renamed");
 	assert_int_equal(json_array_size(json_object_get(e, "agentIds")), 0);
 	json_decref(e);
 
 	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, NULL), 200);
 	e = next_event("hi.agents.team.deleted");
 	keys_exactly(e, "id", NULL);
-	assert_string_equal(s_of(e, "id"), team);
+	assert_string_equal(tlm_h_str(e, "id"), team);
 	json_decref(e);
 
 	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, NULL), 404);
@@ -489,7 +449,7 @@ static void test_task_events(void **state)
 
 	start_all();
 	j = create_agent("{\"name\":\"tlm-n3-a\"}"); /* offline: runs nothing */
-	agent = strdup(s_of(j, "id"));
+	agent = strdup(tlm_h_str(j, "id"));
 	json_decref(j);
 	team = make_team("tlm-n3", agent);
 	json_decref(next_event("hi.agents.local.tlm-n3-a.created"));
@@ -499,31 +459,31 @@ static void test_task_events(void **state)
 	e = next_event("hi.tasks.created");
 	keys_exactly(e, "task", NULL);
 	k = json_object_get(e, "task");
-	assert_string_equal(s_of(k, "id"), task);
-	assert_string_equal(s_of(k, "teamId"), team);
-	assert_string_equal(s_of(k, "subject"), "Build it");
-	assert_string_equal(s_of(k, "status"), "pending");
-	assert_string_equal(s_of(k, "type"), "implementation");
-	assert_string_equal(s_of(k, "assigneeAgentId"), agent);
+	assert_string_equal(tlm_h_str(k, "id"), task);
+	assert_string_equal(tlm_h_str(k, "teamId"), team);
+	assert_string_equal(tlm_h_str(k, "subject"), "Build it");
+	assert_string_equal(tlm_h_str(k, "status"), "pending");
+	assert_string_equal(tlm_h_str(k, "type"), "implementation");
+	assert_string_equal(tlm_h_str(k, "assigneeAgentId"), agent);
 	assert_true(json_is_null(json_object_get(k, "completedAt")));
 	json_decref(e);
 
 	snprintf(subject, sizeof(subject), "hi.myrmidon.implementation.%s", task);
 	e = next_event(subject);
 	keys_exactly(e, "task_id", "team_id", "subject", "description", "type", "assignee", NULL);
-	assert_string_equal(s_of(e, "task_id"), task);
-	assert_string_equal(s_of(e, "team_id"), team);
-	assert_string_equal(s_of(e, "subject"), "Build it");
-	assert_string_equal(s_of(e, "description"), "desc of Build it");
-	assert_string_equal(s_of(e, "type"), "implementation");
-	assert_string_equal(s_of(e, "assignee"), agent);
+	assert_string_equal(tlm_h_str(e, "task_id"), task);
+	assert_string_equal(tlm_h_str(e, "team_id"), team);
+	assert_string_equal(tlm_h_str(e, "subject"), "Build it");
+	assert_string_equal(tlm_h_str(e, "description"), "desc of Build it");
+	assert_string_equal(tlm_h_str(e, "type"), "implementation");
+	assert_string_equal(tlm_h_str(e, "assignee"), agent);
 	json_decref(e);
 
 	snprintf(subject, sizeof(subject), "hi.myrmidon.pipeline.implementation.task.%s", task);
 	e = next_event(subject);
 	keys_exactly(e, "task", NULL);
-	assert_string_equal(s_of(json_object_get(e, "task"), "id"), task);
-	assert_string_equal(s_of(json_object_get(e, "task"), "status"), "pending");
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "id"), task);
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "status"), "pending");
 	json_decref(e);
 
 	/* Every change, status or not, is an update with the new task. */
@@ -532,17 +492,17 @@ static void test_task_events(void **state)
 	assert_int_equal(tlm_h_req(&srv, "PATCH", path, "{\"status\":\"running\"}", NULL), 200);
 	e = next_event(subject);
 	keys_exactly(e, "task", NULL);
-	assert_string_equal(s_of(json_object_get(e, "task"), "status"), "running");
-	assert_string_equal(s_of(json_object_get(e, "task"), "id"), task);
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "status"), "running");
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "id"), task);
 	json_decref(e);
 	assert_int_equal(tlm_h_req(&srv, "PUT", path, "{\"description\":\"new\"}", NULL), 200);
 	e = next_event(subject);
-	assert_string_equal(s_of(json_object_get(e, "task"), "description"), "new");
-	assert_string_equal(s_of(json_object_get(e, "task"), "status"), "running");
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "description"), "new");
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "status"), "running");
 	json_decref(e);
 	assert_int_equal(tlm_h_req(&srv, "PATCH", path, "{\"status\":\"completed\"}", NULL), 200);
 	e = next_event(subject);
-	assert_string_equal(s_of(json_object_get(e, "task"), "status"), "completed");
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "status"), "completed");
 	assert_non_null(
 		json_string_value(json_object_get(json_object_get(e, "task"), "completedAt")));
 	json_decref(e);
@@ -553,13 +513,13 @@ static void test_task_events(void **state)
 	snprintf(path, sizeof(path), "/v1/teams/%s/tasks", team);
 	assert_int_equal(tlm_h_req(&srv, "POST", path, "{\"subject\":\"plain\"}", &j), 201);
 	free(task);
-	task = strdup(s_of(json_object_get(j, "task"), "id"));
+	task = strdup(tlm_h_str(json_object_get(j, "task"), "id"));
 	json_decref(j);
 	json_decref(next_event("hi.tasks.created"));
 	snprintf(subject, sizeof(subject), "hi.myrmidon.general.%s", task);
 	e = next_event(subject);
 	assert_true(json_is_null(json_object_get(e, "assignee")));
-	assert_string_equal(s_of(e, "description"), "");
+	assert_string_equal(tlm_h_str(e, "description"), "");
 	json_decref(e);
 	snprintf(subject, sizeof(subject), "hi.myrmidon.pipeline.general.task.%s", task);
 	json_decref(next_event(subject));
@@ -577,7 +537,7 @@ static void test_inbound_completion(void **state)
 
 	start_all();
 	j = create_agent("{\"name\":\"tlm-n4-a\"}");
-	agent = strdup(s_of(j, "id"));
+	agent = strdup(tlm_h_str(j, "id"));
 	json_decref(j);
 	team = make_team("tlm-n4", agent);
 	t1 = make_task(team, "one", "general", agent);
@@ -592,7 +552,7 @@ static void test_inbound_completion(void **state)
 	/* ours publishes the change (upstream publishes nothing back) */
 	snprintf(subject, sizeof(subject), "hi.tasks.%s.%s.updated", team, t1);
 	e = wait_event(subject);
-	assert_string_equal(s_of(json_object_get(e, "task"), "status"), "completed");
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "status"), "completed");
 	json_decref(e);
 
 	/* {"data":{"task_id":ID}}: the id in the payload wins over the subject's
@@ -608,7 +568,7 @@ static void test_inbound_completion(void **state)
 	wait_task_status(team, t3, "failed");
 	snprintf(subject, sizeof(subject), "hi.tasks.%s.%s.updated", team, t3);
 	e = wait_event(subject);
-	assert_string_equal(s_of(json_object_get(e, "task"), "status"), "failed");
+	assert_string_equal(tlm_h_str(json_object_get(e, "task"), "status"), "failed");
 	json_decref(e);
 	free(agent);
 	free(team);
@@ -631,7 +591,7 @@ static void test_outage(void **state)
 	json_decref(next_event("hi.agents.local.tlm-n5-before.created"));
 	wait_counter("published", 1);
 	n = health_nats();
-	assert_string_equal(s_of(n, "state"), "connected");
+	assert_string_equal(tlm_h_str(n, "state"), "connected");
 	assert_int_equal(json_integer_value(json_object_get(n, "dropped")), 0);
 	assert_true(json_is_false(json_object_get(n, "paused")));
 	json_decref(n);
@@ -646,7 +606,7 @@ static void test_outage(void **state)
 	/* Every event of the outage dropped and counted, none published. */
 	drop1 = wait_counter("dropped", drop0 + DOWN_CREATES);
 	n = health_nats();
-	assert_string_not_equal(s_of(n, "state"), "connected");
+	assert_string_not_equal(tlm_h_str(n, "state"), "connected");
 	pub1 = json_integer_value(json_object_get(n, "published"));
 	json_decref(n);
 	assert_int_equal(pub1, pub0);
@@ -694,7 +654,7 @@ static void test_nats_late(void **state)
 	nats_port = tlm_h_free_port();
 	start_serve();
 	n = health_nats();
-	st = s_of(n, "state");
+	st = tlm_h_str(n, "state");
 	assert_true(strcmp(st, "connecting") == 0 || strcmp(st, "reconnecting") == 0);
 	json_decref(n);
 	j = create_agent("{\"name\":\"tlm-n6-early\"}");
@@ -719,7 +679,7 @@ static void test_local_run(void **state)
 
 	start_all();
 	j = create_agent("{\"name\":\"tlm-n7-none\",\"program\":\"none\"}");
-	agent = strdup(s_of(j, "id"));
+	agent = strdup(tlm_h_str(j, "id"));
 	json_decref(j);
 	team = make_team("tlm-n7", agent);
 	task = make_task(team, "work", "testing", agent);
@@ -744,17 +704,17 @@ static void test_local_run(void **state)
 			fail_msg("task statuses on NATS:%s", seen);
 		e = take_event("", NULL, got, sizeof(got));
 		if (strcmp(got, "hi.agents.local.tlm-n7-none.updated") == 0) {
-			assert_string_equal(s_of(e, "status"), "online");
+			assert_string_equal(tlm_h_str(e, "status"), "online");
 			online++;
 		} else if (strcmp(got, subject) == 0) {
 			k = json_object_get(e, "task");
 			strcat(seen, " ");
-			strcat(seen, s_of(k, "status"));
-			if (strcmp(s_of(k, "status"), "completed") == 0)
+			strcat(seen, tlm_h_str(k, "status"));
+			if (strcmp(tlm_h_str(k, "status"), "completed") == 0)
 				assert_non_null(
 					json_string_value(json_object_get(k, "completedAt")));
 		} else {
-			fail_msg("unexpected event %s %s", got, dump(e));
+			fail_msg("unexpected event %s %s", got, tlm_h_dump(e));
 		}
 		json_decref(e);
 	}

@@ -23,18 +23,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const char *s_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	if (s == NULL) {
-		char *dump = json_dumps(o, 0);
-
-		fail_msg("no string \"%s\" in %s", k, dump ? dump : "(null)");
-	}
-	return s;
-}
-
 /* Creates an agent; returns its id (caller frees). */
 static char *make_agent(const char *name)
 {
@@ -44,7 +32,7 @@ static char *make_agent(const char *name)
 
 	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"program\":\"none\"}", name);
 	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/agents", body, &j), 201);
-	id = strdup(s_of(j, "id"));
+	id = strdup(tlm_h_str(j, "id"));
 	json_decref(j);
 	return id;
 }
@@ -55,12 +43,12 @@ static void test_health_and_version(void **state)
 	(void)state;
 
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/health", NULL, &j), 200);
-	assert_string_equal(s_of(j, "status"), "ok");
-	assert_string_equal(s_of(json_object_get(j, "nats"), "state"), "disabled");
+	assert_string_equal(tlm_h_str(j, "status"), "ok");
+	assert_string_equal(tlm_h_str(json_object_get(j, "nats"), "state"), "disabled");
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/health", NULL, NULL), 200);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/version", NULL, &j), 200);
-	assert_string_equal(s_of(j, "name"), "telemachy");
+	assert_string_equal(tlm_h_str(j, "name"), "telemachy");
 	assert_non_null(json_object_get(j, "version"));
 	json_decref(j);
 }
@@ -78,10 +66,10 @@ static void test_agent_lifecycle(void **state)
 
 	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/agents", body, &j), 201);
 	a = json_object_get(j, "agent");
-	id = strdup(s_of(j, "id"));
-	assert_string_equal(s_of(a, "id"), id);
-	assert_string_equal(s_of(a, "name"), "tlm-r1-dev");
-	assert_string_equal(s_of(a, "status"), "offline");
+	id = strdup(tlm_h_str(j, "id"));
+	assert_string_equal(tlm_h_str(a, "id"), id);
+	assert_string_equal(tlm_h_str(a, "name"), "tlm-r1-dev");
+	assert_string_equal(tlm_h_str(a, "status"), "offline");
 	assert_int_equal(json_array_size(json_object_get(a, "programArgs")), 2);
 	assert_null(json_object_get(a, "bogus")); /* unknown keys dropped */
 	assert_non_null(json_object_get(a, "createdAt"));
@@ -89,34 +77,34 @@ static void test_agent_lifecycle(void **state)
 
 	snprintf(path, sizeof(path), "/v1/agents/%s", id);
 	assert_int_equal(tlm_h_req(&srv, "GET", path, NULL, &j), 200);
-	assert_string_equal(s_of(json_object_get(j, "agent"), "label"), "dev");
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "label"), "dev");
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents/by-name/tlm-r1-dev", NULL, &j), 200);
-	assert_string_equal(s_of(json_object_get(j, "agent"), "id"), id);
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "id"), id);
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents/by-name/nobody", NULL, &j), 404);
 	assert_non_null(json_object_get(j, "error"));
 	json_decref(j);
 
 	assert_int_equal(tlm_h_req(&srv, "PATCH", path, "{\"label\":\"new\"}", &j), 200);
-	assert_string_equal(s_of(json_object_get(j, "agent"), "label"), "new");
-	assert_string_equal(s_of(json_object_get(j, "agent"), "name"), "tlm-r1-dev");
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "label"), "new");
+	assert_string_equal(tlm_h_str(json_object_get(j, "agent"), "name"), "tlm-r1-dev");
 	json_decref(j);
 
 	snprintf(path, sizeof(path), "/v1/agents/%s/start", id);
 	assert_int_equal(tlm_h_req(&srv, "POST", path, NULL, &j), 200);
-	assert_string_equal(s_of(j, "status"), "online");
-	assert_string_equal(s_of(j, "id"), id);
+	assert_string_equal(tlm_h_str(j, "status"), "online");
+	assert_string_equal(tlm_h_str(j, "id"), id);
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "POST", path, NULL, NULL), 200); /* idempotent */
 	snprintf(path, sizeof(path), "/v1/agents/%s/stop", id);
 	assert_int_equal(tlm_h_req(&srv, "POST", path, NULL, &j), 200);
-	assert_string_equal(s_of(j, "status"), "offline");
+	assert_string_equal(tlm_h_str(j, "status"), "offline");
 	json_decref(j);
 
 	snprintf(path, sizeof(path), "/v1/agents/%s", id);
 	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, &j), 200);
-	assert_string_equal(s_of(j, "deleted"), id);
+	assert_string_equal(tlm_h_str(j, "deleted"), id);
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "GET", path, NULL, NULL), 404);
 	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, NULL), 404);
@@ -152,7 +140,7 @@ static void test_agent_validation(void **state)
 	big[257] = '\0';
 	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", big);
 	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/agents", body, &j), 400);
-	assert_non_null(strstr(s_of(j, "error"), "at most 256"));
+	assert_non_null(strstr(tlm_h_str(j, "error"), "at most 256"));
 	json_decref(j);
 }
 
@@ -201,8 +189,8 @@ static void test_paging(void **state)
 		assert_int_equal(json_integer_value(json_object_get(j, "offset")), (json_int_t)off);
 		json_array_foreach(json_object_get(j, "agents"), i, a)
 		{
-			assert_true(strcmp(prev, s_of(a, "id")) < 0); /* sorted by id */
-			prev = s_of(a, "id");
+			assert_true(strcmp(prev, tlm_h_str(a, "id")) < 0); /* sorted by id */
+			prev = tlm_h_str(a, "id");
 			json_object_set_new(seen, prev, json_true());
 		}
 		json_decref(j);
@@ -226,8 +214,8 @@ static void test_teams(void **state)
 		 a2);
 	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/teams", body, &j), 201);
 	t = json_object_get(j, "team");
-	tid = strdup(s_of(t, "id"));
-	assert_string_equal(s_of(t, "name"), "tlm-r1-core");
+	tid = strdup(tlm_h_str(t, "id"));
+	assert_string_equal(tlm_h_str(t, "name"), "tlm-r1-core");
 	assert_int_equal(json_array_size(json_object_get(t, "agentIds")), 2);
 	assert_non_null(json_object_get(t, "createdAt"));
 	assert_non_null(json_object_get(t, "updatedAt"));
@@ -241,14 +229,14 @@ static void test_teams(void **state)
 	assert_int_equal(tlm_h_req(&srv, "PUT", path, "{\"agentIds\":[]}", &j), 200);
 	assert_int_equal(json_array_size(json_object_get(json_object_get(j, "team"), "agentIds")),
 			 0);
-	assert_string_equal(s_of(json_object_get(j, "team"), "name"), "tlm-r1-core");
+	assert_string_equal(tlm_h_str(json_object_get(j, "team"), "name"), "tlm-r1-core");
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/teams", NULL, &j), 200);
 	assert_true(json_integer_value(json_object_get(j, "total")) >= 1);
 	assert_true(json_is_array(json_object_get(j, "teams")));
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, &j), 200);
-	assert_string_equal(s_of(j, "deleted"), tid);
+	assert_string_equal(tlm_h_str(j, "deleted"), tid);
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "GET", path, NULL, NULL), 404);
 	free(tid);
@@ -263,7 +251,7 @@ static char *make_team(const char *name)
 
 	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"agentIds\":[]}", name);
 	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/teams", body, &j), 201);
-	id = strdup(s_of(json_object_get(j, "team"), "id"));
+	id = strdup(tlm_h_str(json_object_get(j, "team"), "id"));
 	json_decref(j);
 	return id;
 }
@@ -290,10 +278,10 @@ static void test_tasks(void **state)
 	for (k = keys; *k; k++)
 		if (json_object_get(t, *k) == NULL)
 			fail_msg("task has no \"%s\"", *k);
-	assert_string_equal(s_of(t, "status"), "pending");
-	assert_string_equal(s_of(t, "teamId"), team);
+	assert_string_equal(tlm_h_str(t, "status"), "pending");
+	assert_string_equal(tlm_h_str(t, "teamId"), team);
 	assert_true(json_is_null(json_object_get(t, "completedAt")));
-	kid = strdup(s_of(t, "id"));
+	kid = strdup(tlm_h_str(t, "id"));
 	json_decref(j);
 
 	assert_int_equal(tlm_h_req(&srv, "POST", path, "{\"subject\":\" \"}", NULL), 400);
@@ -311,21 +299,21 @@ static void test_tasks(void **state)
 	json_decref(j);
 	snprintf(path, sizeof(path), "/v1/teams/%s/tasks/%s", team, kid);
 	assert_int_equal(tlm_h_req(&srv, "GET", path, NULL, &j), 200);
-	assert_string_equal(s_of(json_object_get(j, "task"), "subject"), "Build");
+	assert_string_equal(tlm_h_str(json_object_get(j, "task"), "subject"), "Build");
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "PATCH", path, "{\"status\":\"running\"}", &j), 200);
-	assert_string_equal(s_of(json_object_get(j, "task"), "status"), "running");
+	assert_string_equal(tlm_h_str(json_object_get(j, "task"), "status"), "running");
 	json_decref(j);
 	assert_int_equal(tlm_h_req(&srv, "PUT", path, "{\"status\":\"done\"}", NULL), 400);
 
 	snprintf(path, sizeof(path), "/v1/tasks/%s/complete", kid);
 	assert_int_equal(tlm_h_req(&srv, "POST", path, "{}", &j), 200);
 	assert_true(json_is_true(json_object_get(j, "completed")));
-	assert_string_equal(s_of(j, "task_id"), kid);
+	assert_string_equal(tlm_h_str(j, "task_id"), kid);
 	json_decref(j);
 	snprintf(path, sizeof(path), "/v1/teams/%s/tasks/%s", team, kid);
 	assert_int_equal(tlm_h_req(&srv, "GET", path, NULL, &j), 200);
-	assert_string_equal(s_of(json_object_get(j, "task"), "status"), "completed");
+	assert_string_equal(tlm_h_str(json_object_get(j, "task"), "status"), "completed");
 	assert_non_null(
 		json_string_value(json_object_get(json_object_get(j, "task"), "completedAt")));
 	json_decref(j);

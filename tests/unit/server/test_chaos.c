@@ -11,6 +11,8 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "harness/harness.h"
+
 #include "server/chaos.h"
 
 static tlm_chaos *new_chaos(void)
@@ -78,13 +80,6 @@ static long long field(tlm_chaos *c, const char *id, const char *key)
 	out = json_is_boolean(v) ? json_is_true(v) : (long long)json_integer_value(v);
 	json_decref(list);
 	return out;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 static void test_fail_defaults(void **state)
@@ -741,7 +736,7 @@ static long wait_until_zero(double (*cond)(tlm_chaos *), tlm_chaos *c)
 	long waited = 0;
 
 	while (cond(c) > 0 && waited < 2000) {
-		sleep_ms(10);
+		tlm_h_sleep_ms(10);
 		waited += 10;
 	}
 	return waited;
@@ -797,7 +792,7 @@ static void test_nats_off_window(void **state)
 	assert_int_equal(field(c, "f2", "active"), 0);
 	/* Without seconds it lasts until removed. */
 	add(c, "nats-off:seconds=0");
-	sleep_ms(250);
+	tlm_h_sleep_ms(250);
 	assert_int_equal(tlm_chaos_nats_off(c), 1);
 	assert_int_equal(field(c, "f3", "active"), 1);
 	assert_int_equal(tlm_chaos_remove(c, "f3"), 0);

@@ -38,27 +38,12 @@ struct fx {
 	struct seen seen;
 };
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000L;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 static void on_task(void *ctx, const char *task_id, const char *status)
@@ -78,13 +63,13 @@ static void on_task(void *ctx, const char *task_id, const char *status)
 /* Waits until the callback has been called n times in all; returns the count. */
 static int seen_wait(struct seen *s, int n)
 {
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = tlm_h_now_ms() + WAIT_MS;
 	int got;
 
 	pthread_mutex_lock(&s->mu);
-	while (s->n < n && now_ms() < deadline) {
+	while (s->n < n && tlm_h_now_ms() < deadline) {
 		pthread_mutex_unlock(&s->mu);
-		sleep_ms(5);
+		tlm_h_sleep_ms(5);
 		pthread_mutex_lock(&s->mu);
 	}
 	got = s->n;
@@ -150,21 +135,21 @@ static void events_new(struct fx *f)
 
 static void wait_state(tlm_events *ev, const char *want)
 {
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = tlm_h_now_ms() + WAIT_MS;
 
-	while (strcmp(tlm_events_state(ev), want) != 0 && now_ms() < deadline)
-		sleep_ms(10);
+	while (strcmp(tlm_events_state(ev), want) != 0 && tlm_h_now_ms() < deadline)
+		tlm_h_sleep_ms(10);
 	assert_string_equal(tlm_events_state(ev), want);
 }
 
 static void wait_dropped(tlm_events *ev, uint64_t want)
 {
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = tlm_h_now_ms() + WAIT_MS;
 	uint64_t dropped = 0;
 
 	do {
 		tlm_events_stats(ev, NULL, &dropped);
-	} while (dropped < want && now_ms() < deadline && (sleep_ms(5), 1));
+	} while (dropped < want && tlm_h_now_ms() < deadline && (tlm_h_sleep_ms(5), 1));
 	assert_int_equal(dropped, want);
 }
 
@@ -180,9 +165,9 @@ static void publish_n(tlm_events *ev, const char *subject, int n)
  * schedule after an outage); fails the test after WAIT_MS. */
 static void probe_until_delivered(struct fx *f)
 {
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = tlm_h_now_ms() + WAIT_MS;
 
-	while (now_ms() < deadline) {
+	while (tlm_h_now_ms() < deadline) {
 		tlm_events_publish(f->ev, "hi.probe", json_pack("{s:b}", "probe", 1));
 		if (tlm_h_sub_wait(f->sub, "hi.probe", 200, NULL, NULL) == 0)
 			return;
@@ -337,7 +322,7 @@ static void test_late_nats_gets_connected(void **state)
 	events_new(f);
 	publish_n(f->ev, "hi.early", 10);
 	wait_dropped(f->ev, 10);
-	sleep_ms(600); /* a few failed connect attempts first */
+	tlm_h_sleep_ms(600); /* a few failed connect attempts first */
 	assert_string_equal(tlm_events_state(f->ev), "connecting");
 	t0 = now_s();
 	f->nats = tlm_h_nats_start(&f->port);
@@ -491,7 +476,7 @@ static void test_inbound_malformed_ignored(void **state)
 	tlm_h_sub_publish_str(f->sub, "hi.tasks.t.k.completed", "{\"task_id\":\"good-1\"}");
 	tlm_h_sub_publish_str(f->sub, "hi.tasks.t.k.failed", "{\"task_id\":\"good-2\"}");
 	assert_int_equal(seen_wait(&f->seen, 2), 2);
-	sleep_ms(50);
+	tlm_h_sleep_ms(50);
 	pthread_mutex_lock(&f->seen.mu);
 	assert_int_equal(f->seen.n, 2);
 	pthread_mutex_unlock(&f->seen.mu);
@@ -621,7 +606,7 @@ static void test_tls_scheme_requires_tls(void **state)
 		print_message("refused at once: %s\n", err.message);
 		return;
 	}
-	sleep_ms(1000);
+	tlm_h_sleep_ms(1000);
 	assert_string_not_equal(tlm_events_state(f->ev), "connected");
 }
 

@@ -11,16 +11,11 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "harness/harness.h"
+
 #include "server/ratelimit.h"
 
 #define MAX_CLIENTS 4096 /* the cap documented in ratelimit.h */
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static void test_new_rejects_bad_rates(void **state)
 {
@@ -87,10 +82,10 @@ static void test_refill(void **state)
 	assert_int_equal(tlm_ratelimit_take(rl, "10.0.0.1"), 0);
 	assert_int_equal(tlm_ratelimit_take(rl, "10.0.0.1"), 0);
 	assert_int_not_equal(tlm_ratelimit_take(rl, "10.0.0.1"), 0);
-	sleep_ms(150); /* 3 tokens' worth at 20 rps */
+	tlm_h_sleep_ms(150); /* 3 tokens' worth at 20 rps */
 	assert_int_equal(tlm_ratelimit_take(rl, "10.0.0.1"), 0);
 	/* Refill stops at burst, however long the client was away. */
-	sleep_ms(300);
+	tlm_h_sleep_ms(300);
 	assert_int_equal(tlm_ratelimit_take(rl, "10.0.0.1"), 0);
 	assert_int_equal(tlm_ratelimit_take(rl, "10.0.0.1"), 0);
 	assert_int_not_equal(tlm_ratelimit_take(rl, "10.0.0.1"), 0);

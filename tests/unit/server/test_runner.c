@@ -35,21 +35,6 @@ typedef struct fx {
 	json_t *history; /* ["<task id> <status>", ...] in the order set */
 } fx;
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* What the server does: patch the store, (publish), wake the runner.  The
  * history is written first, so it is complete once the store shows a
  * status. */
@@ -200,19 +185,19 @@ static int has_status(fx *f, const char *id, const char *status)
  * none) and returns it (caller frees) for further checks. */
 static char *wait_status(fx *f, const char *id, const char *status, const char *message)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 	json_t *doc;
 	const char *got;
 	char *msg;
 
 	while (!has_status(f, id, status)) {
-		if (now_ms() > end) {
+		if (tlm_h_now_ms() > end) {
 			doc = get_task(f, id);
 			fail_msg("task %s: status %s (%s), expected %s", id,
 				 json_string_value(json_object_get(doc, "status")),
 				 json_string_value(json_object_get(doc, "statusMessage")), status);
 		}
-		sleep_ms(10);
+		tlm_h_sleep_ms(10);
 	}
 	doc = get_task(f, id);
 	got = json_string_value(json_object_get(doc, "statusMessage"));
@@ -253,7 +238,7 @@ static char *log_of(fx *f, const char *task_id, const char *ext)
 /* Waits for a file holding a pid and a newline; returns the pid. */
 static pid_t wait_pidfile(const char *path)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tlm_h_now_ms() + WAIT_MS;
 	char *text;
 	pid_t pid = 0;
 
@@ -264,25 +249,25 @@ static pid_t wait_pidfile(const char *path)
 		free(text);
 		if (pid > 0)
 			return pid;
-		assert_true(now_ms() < end);
-		sleep_ms(10);
+		assert_true(tlm_h_now_ms() < end);
+		tlm_h_sleep_ms(10);
 	}
 }
 
 /* Waits until pid is gone (not even a zombie of ours); returns the ms waited. */
 static int64_t wait_gone(pid_t pid, int64_t limit_ms)
 {
-	int64_t start = now_ms();
+	int64_t start = tlm_h_now_ms();
 
 	while (kill(pid, 0) == 0) {
 		waitpid(pid, NULL, WNOHANG); /* an orphan of ours, as subreaper */
-		if (now_ms() - start > limit_ms)
+		if (tlm_h_now_ms() - start > limit_ms)
 			fail_msg("process %d still alive after %lld ms", (int)pid,
 				 (long long)limit_ms);
-		sleep_ms(5);
+		tlm_h_sleep_ms(5);
 	}
 	assert_int_equal(errno, ESRCH);
-	return now_ms() - start;
+	return tlm_h_now_ms() - start;
 }
 
 static void path_in(fx *f, const char *name, char *buf, size_t size)
@@ -435,7 +420,7 @@ static void test_blocked_waits(void **state)
 	ta = add_task(f, a, "a", "d", NULL);
 	tb = add_task(f, b, "b", "d", json_pack("[s]", ta));
 	patch(f, TLM_STORE_AGENTS, b, json_pack("{s:s}", "status", "online"));
-	sleep_ms(600); /* b is online, its task must still wait */
+	tlm_h_sleep_ms(600); /* b is online, its task must still wait */
 	assert_true(has_status(f, tb, "pending"));
 	patch(f, TLM_STORE_AGENTS, a, json_pack("{s:s}", "status", "online"));
 	free(wait_status(f, tb, "completed", NULL));
@@ -499,7 +484,7 @@ static void test_offline_runs_nothing(void **state)
 	char *task = add_task(f, agent, "s", "d", NULL);
 	json_t *hist;
 
-	sleep_ms(700); /* more than two rescans */
+	tlm_h_sleep_ms(700); /* more than two rescans */
 	assert_true(has_status(f, task, "pending"));
 	hist = history(f);
 	assert_int_equal(json_array_size(hist), 0);
@@ -532,10 +517,10 @@ static void test_stop_ignores_sigterm(void **state)
 	task = add_task(f, agent, "s", "d", NULL);
 	pid = wait_pidfile(pidfile);
 	free(wait_status(f, task, "running", NULL));
-	start = now_ms();
+	start = tlm_h_now_ms();
 	stop_agent(f, agent);
 	free(wait_status(f, task, "failed", "agent stopped"));
-	took = now_ms() - start;
+	took = tlm_h_now_ms() - start;
 	print_message("stop latency, SIGTERM ignored: %lld ms\n", (long long)took);
 	assert_true(took >= 1900 && took < 4000);
 	wait_gone(pid, 100);
@@ -556,10 +541,10 @@ static void test_stop_kills_grandchild(void **state)
 	agent = add_agent(f, "a", "/bin/sh", sh(script), NULL, 1);
 	task = add_task(f, agent, "s", "d", NULL);
 	pid = wait_pidfile(pidfile);
-	start = now_ms();
+	start = tlm_h_now_ms();
 	stop_agent(f, agent);
 	free(wait_status(f, task, "failed", "agent stopped"));
-	took = now_ms() - start;
+	took = tlm_h_now_ms() - start;
 	print_message("stop latency, grandchild: %lld ms\n", (long long)took);
 	assert_true(took < 1000);
 	wait_gone(pid, 100);
@@ -736,11 +721,11 @@ static void test_free_kills_everything(void **state)
 	}
 	for (i = 0; i < 2; i++)
 		pids[i] = wait_pidfile(pidfile[i]);
-	start = now_ms();
+	start = tlm_h_now_ms();
 	tlm_runner_free(f->runner);
 	f->runner = NULL;
-	print_message("runner free with 2 tasks: %lld ms\n", (long long)(now_ms() - start));
-	assert_true(now_ms() - start < 3000);
+	print_message("runner free with 2 tasks: %lld ms\n", (long long)(tlm_h_now_ms() - start));
+	assert_true(tlm_h_now_ms() - start < 3000);
 	for (i = 0; i < 2; i++) {
 		wait_gone(pids[i], 100);
 		free(wait_status(f, tasks[i], "failed", "server stopped"));
@@ -793,10 +778,10 @@ static void test_server_sigkilled(void **state)
 	assert_int_equal(waitpid(server, &status, 0), server);
 	took = wait_gone(pid, 5000);
 	print_message("grandchild gone %lld ms after the server's SIGKILL\n", (long long)took);
-	end = now_ms() + WAIT_MS;
+	end = tlm_h_now_ms() + WAIT_MS;
 	while (waitpid(-1, &status, WNOHANG) >= 0) {
-		assert_true(now_ms() < end);
-		sleep_ms(5);
+		assert_true(tlm_h_now_ms() < end);
+		tlm_h_sleep_ms(5);
 	}
 	assert_int_equal(errno, ECHILD);
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
