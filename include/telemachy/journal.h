@@ -1,0 +1,176 @@
+/*
+ * telemachy — the write-ahead journal (DESIGN §1).
+ *
+ * One SQLite database per state directory (WAL, synchronous=FULL) that knows
+ * every remote resource from before it might exist until it is deleted:
+ * runs, resources (agents and teams) and task attempts.  Each call that
+ * writes is one transaction, committed and fsynced before it returns, so a
+ * crash at any instruction leaves a journal that recovery can trust.
+ *
+ * The journal stores no credentials of telemachy's own: the API key and NATS
+ * credentials never go in, and callers must not pass secrets in names, remote
+ * ids, errors or statuses.  The spec copy is the YAML as the user wrote it
+ * (resume needs it), which is one reason the file is 0600.
+ *
+ * A tlm_journal is used by one thread at a time (the engine thread).  Other
+ * processes (`status`, `list`) may open the same directory concurrently.
+ * See docs/internals/journal.md for the record format and recovery rules.
+ */
+#ifndef TELEMACHY_JOURNAL_H
+#define TELEMACHY_JOURNAL_H
+
+#include <stddef.h>
+
+#include "telemachy/error.h"
+
+#define TLM_JOURNAL_SCHEMA_VERSION 1
+#define TLM_JOURNAL_FILE           "journal.db"
+#define TLM_JOURNAL_RUN_ID_LEN     8    /* [a-z0-9]{8}, part of every resource name */
+#define TLM_JOURNAL_NAME_MAX       255  /* resource names, teams, subjects */
+#define TLM_JOURNAL_TEXT_MAX       4096 /* remote ids, states, last errors */
+
+typedef struct tlm_journal tlm_journal;
+
+typedef enum tlm_journal_kind { TLM_JOURNAL_AGENT = 0, TLM_JOURNAL_TEAM } tlm_journal_kind;
+
+/* The life of a remote resource.  intent: the create may have been sent,
+ * outcome unknown; created: remote id known; absent: looked up by name and not
+ * found; abandoned: the operator gave up on it (`abandon`). */
+typedef enum tlm_journal_state {
+	TLM_JOURNAL_INTENT = 0,
+	TLM_JOURNAL_CREATED,
+	TLM_JOURNAL_STARTED,
+	TLM_JOURNAL_DELETING,
+	TLM_JOURNAL_DELETED,
+	TLM_JOURNAL_ABSENT,
+	TLM_JOURNAL_ABANDONED
+} tlm_journal_state;
+
+/* One resource row as read back; strings live until the callback returns. */
+typedef struct tlm_journal_resource {
+	tlm_journal_kind kind;
+	const char *name;
+	const char *remote_id; /* NULL while only an intent */
+	tlm_journal_state state;
+	const char *last_error; /* NULL when none */
+	const char *updated_at; /* ISO-8601 UTC with milliseconds */
+} tlm_journal_resource;
+
+/* One task attempt as read back; strings live until the callback returns. */
+typedef struct tlm_journal_task {
+	const char *team;
+	const char *subject;
+	int attempt;
+	const char *remote_id; /* NULL until submitted */
+	const char *status;
+	const char *updated_at;
+} tlm_journal_task;
+
+/* A run as read back (tlm_journal_run_get); release with tlm_journal_run_clear. */
+typedef struct tlm_journal_run {
+	char id[TLM_JOURNAL_RUN_ID_LEN + 1];
+	char *workflow;
+	char *spec_hash; /* SHA-256 of the spec text, lowercase hex */
+	char *spec;
+	char *state;
+	char *created_at;
+	char *updated_at;
+	char *owner_host;
+	long owner_pid;
+	char *heartbeat_at;
+} tlm_journal_run;
+
+/* A visitor over rows; a non-zero return stops the walk and is returned. */
+typedef int (*tlm_journal_resource_cb)(const tlm_journal_resource *r, void *ctx);
+typedef int (*tlm_journal_task_cb)(const tlm_journal_task *t, void *ctx);
+
+/* Names for logs and the database, and back ("agent", "intent", ...).
+ * _parse returns TLM_EINVALID for an unknown name. */
+const char *tlm_journal_kind_name(tlm_journal_kind kind);
+const char *tlm_journal_state_name(tlm_journal_state state);
+int tlm_journal_kind_parse(const char *s, tlm_journal_kind *out);
+int tlm_journal_state_parse(const char *s, tlm_journal_state *out);
+
+/* The default state directory: $TELEMACHY_STATE_DIR, else
+ * $XDG_STATE_HOME/telemachy, else ~/.local/state/telemachy (HOME, then the
+ * password database).  *out is malloc'd; the caller frees it. */
+int tlm_journal_default_dir(char **out, tlm_error *err);
+
+/* Opens the journal in dir (NULL: tlm_journal_default_dir), creating missing
+ * directories 0700 and the database 0600, and migrating the schema up to
+ * TLM_JOURNAL_SCHEMA_VERSION.  A newer schema than this build knows is
+ * TLM_ECONFLICT: an old binary must not write a journal it does not understand. */
+int tlm_journal_open(tlm_journal **out, const char *dir, tlm_error *err);
+
+/* Closes the journal; NULL is a no-op.  Nothing is lost by not calling it:
+ * every write is already durable. */
+void tlm_journal_close(tlm_journal *j);
+
+/* The database file's path, for messages (owned by j). */
+const char *tlm_journal_path(const tlm_journal *j);
+
+/* The schema version recorded in the database. */
+int tlm_journal_schema_version(tlm_journal *j, int *out, tlm_error *err);
+
+/* Records a new run in state "pending", owned by this process (pid, host,
+ * heartbeat now), with a copy of the spec and its SHA-256.  run_id receives a
+ * fresh random id, unique in this journal; it goes into every resource name. */
+int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_text,
+			char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err);
+
+/* Sets a run's state (one of DESIGN §4's run states, else TLM_EINVALID);
+ * TLM_ENOTFOUND for an unknown run. */
+int tlm_journal_run_set_state(tlm_journal *j, const char *run_id, const char *state,
+			      tlm_error *err);
+
+/* Refreshes the run's heartbeat (and owner pid/host, so a resumed run is owned
+ * by its new process).  Recovery tells a live owner from a dead one by it. */
+int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err);
+
+/* Reads a run; clear *out with tlm_journal_run_clear.  TLM_ENOTFOUND if none. */
+int tlm_journal_run_get(tlm_journal *j, const char *run_id, tlm_journal_run *out, tlm_error *err);
+void tlm_journal_run_clear(tlm_journal_run *r);
+
+/* Records the intent to create (kind, name) for run: durable before
+ * returning, because the caller sends the create right after, and recovery
+ * after a crash relies on this row existing to look the name up.  A name
+ * already journaled for the run is TLM_ECONFLICT; an unknown run TLM_ENOTFOUND. */
+int tlm_journal_intent(tlm_journal *j, const char *run_id, tlm_journal_kind kind, const char *name,
+		       tlm_error *err);
+
+/* The intents of a whole wave in one transaction and one fsync (group
+ * commit): all n rows are written or none is (a duplicate, inside the batch
+ * or already journaled, is TLM_ECONFLICT and writes nothing). */
+int tlm_journal_intents(tlm_journal *j, const char *run_id, tlm_journal_kind kind,
+			const char *const *names, size_t n, tlm_error *err);
+
+/* Records the remote id of a created resource (state "created"): durable
+ * before returning, because the caller's next request about the resource (a
+ * start, a delete) may fail, and teardown must still find it.  TLM_ENOTFOUND
+ * when no intent was journaled: that would break the write-ahead order. */
+int tlm_journal_created(tlm_journal *j, const char *run_id, tlm_journal_kind kind, const char *name,
+			const char *remote_id, tlm_error *err);
+
+/* Moves a resource to state, recording last_error (NULL clears it).
+ * TLM_ENOTFOUND when the resource was never journaled. */
+int tlm_journal_set_resource_state(tlm_journal *j, const char *run_id, tlm_journal_kind kind,
+				   const char *name, tlm_journal_state state,
+				   const char *last_error, tlm_error *err);
+
+/* Calls cb for every resource of run, in the order they were journaled
+ * (teardown reads this, not memory).  A run with none is not an error. */
+int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resource_cb cb, void *ctx,
+			  tlm_error *err);
+
+/* Records a task attempt (attempt >= 1; a retry is a new attempt) or updates
+ * its remote id and status.  remote_id NULL keeps the one recorded.  status is
+ * one of DESIGN §4's task states, else TLM_EINVALID. */
+int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team,
+			    const char *subject, int attempt, const char *remote_id,
+			    const char *status, tlm_error *err);
+
+/* Calls cb for every task attempt of run, by team, subject and attempt. */
+int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,
+		      tlm_error *err);
+
+#endif

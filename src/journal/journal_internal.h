@@ -1,0 +1,38 @@
+/* Shared by the files of src/journal/: the handle and the error helpers. */
+#ifndef TLM_JOURNAL_INTERNAL_H
+#define TLM_JOURNAL_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "telemachy/journal.h"
+
+struct tlm_journal {
+	sqlite3 *db;
+	char *path; /* the database file, named in every message */
+};
+
+/* Fails with a message naming the database, what was being done and SQLite's
+ * own words; maps constraint failures to TLM_ECONFLICT. */
+int tlm_journal__db_error(tlm_journal *j, tlm_error *err, const char *what);
+
+/* Prepares sql, failing through tlm_journal__db_error. */
+int tlm_journal__prepare(tlm_journal *j, const char *sql, sqlite3_stmt **q, tlm_error *err);
+
+/* Checks a caller's string: non-NULL, non-empty, at most max bytes. */
+int tlm_journal__check_text(tlm_journal *j, const char *s, size_t max, const char *what,
+			    tlm_error *err);
+
+/* Checks a run id has the shape tlm_journal_run_new gives. */
+int tlm_journal__check_run_id(tlm_journal *j, const char *run_id, tlm_error *err);
+
+/* Creates dir and its missing parents 0700; a non-directory in the way fails. */
+int tlm_journal__make_dir(const char *dir, tlm_error *err);
+
+/* Creates (or tightens) the database file at path with mode 0600 before
+ * SQLite opens it, so it is never readable by others, even for an instant. */
+int tlm_journal__make_db_file(const char *path, tlm_error *err);
+
+/* Brings the schema up to TLM_JOURNAL_SCHEMA_VERSION. */
+int tlm_journal__migrate(tlm_journal *j, tlm_error *err);
+
+#endif

@@ -1,0 +1,274 @@
+/* Opening the journal: files, pragmas, schema and its migrations, and the
+ * helpers every other file of the module shares. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journal/journal_internal.h"
+
+/* Another process (`status`, a second run) may hold the write lock briefly;
+ * waiting this long beats failing a write the engine cannot do without. */
+#define BUSY_TIMEOUT_MS 10000
+
+/* Version 1.  A later version adds a step to migrations[] below; never edit
+ * this text once released, since migrations start from it. */
+static const char schema_v1[] =
+	"CREATE TABLE runs ("
+	"  id TEXT PRIMARY KEY, workflow TEXT NOT NULL, spec_hash TEXT NOT NULL,"
+	"  spec TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL, owner_pid INTEGER, owner_host TEXT, heartbeat_at TEXT);"
+	"CREATE INDEX runs_created ON runs (created_at);"
+	"CREATE TABLE resources ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id),"
+	"  kind TEXT NOT NULL CHECK (kind IN ('agent', 'team')),"
+	"  name TEXT NOT NULL, remote_id TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('intent', 'created', 'started', 'deleting',"
+	"    'deleted', 'absent', 'abandoned')),"
+	"  last_error TEXT, updated_at TEXT NOT NULL,"
+	"  PRIMARY KEY (run_id, kind, name));"
+	"CREATE TABLE tasks ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id), team TEXT NOT NULL,"
+	"  subject TEXT NOT NULL, attempt INTEGER NOT NULL CHECK (attempt >= 1),"
+	"  remote_id TEXT, status TEXT NOT NULL, updated_at TEXT NOT NULL,"
+	"  PRIMARY KEY (run_id, team, subject, attempt));";
+
+/* migrations[v - 1] takes the schema from version v - 1 to v. */
+static const char *const migrations[] = { schema_v1 };
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int tlm_journal__db_error(tlm_journal *j, tlm_error *err, const char *what)
+{
+	int code = sqlite3_errcode(j->db) == SQLITE_CONSTRAINT ? TLM_ECONFLICT : TLM_ERROR;
+
+	return tlm_error_set(err, code, "journal %s: %s: %s", j->path, what, sqlite3_errmsg(j->db));
+}
+
+int tlm_journal__prepare(tlm_journal *j, const char *sql, sqlite3_stmt **q, tlm_error *err)
+{
+	if (sqlite3_prepare_v2(j->db, sql, -1, q, NULL) != SQLITE_OK)
+		return tlm_journal__db_error(j, err, "preparing a statement");
+	return 0;
+}
+
+int tlm_journal__check_text(tlm_journal *j, const char *s, size_t max, const char *what,
+			    tlm_error *err)
+{
+	if (s == NULL || s[0] == '\0')
+		return tlm_error_set(err, TLM_EINVALID, "journal %s: empty %s", j->path, what);
+	if (strlen(s) > max)
+		return tlm_error_set(err, TLM_ETOOBIG, "journal %s: %s longer than %zu bytes",
+				     j->path, what, max);
+	return 0;
+}
+
+int tlm_journal__check_run_id(tlm_journal *j, const char *run_id, tlm_error *err)
+{
+	size_t i;
+
+	for (i = 0; run_id != NULL && i < TLM_JOURNAL_RUN_ID_LEN; i++) {
+		char c = run_id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+			break;
+	}
+	if (run_id == NULL || i != TLM_JOURNAL_RUN_ID_LEN || run_id[i] != '\0')
+		return tlm_error_set(err, TLM_EINVALID, "journal %s: malformed run id \"%s\"",
+				     j->path, run_id ? run_id : "(null)");
+	return 0;
+}
+
+static int exec(tlm_journal *j, const char *sql, const char *what, tlm_error *err)
+{
+	if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return tlm_journal__db_error(j, err, what);
+	return 0;
+}
+
+int tlm_journal_schema_version(tlm_journal *j, int *out, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	*out = 0;
+	rc = tlm_journal__prepare(j, "SELECT COALESCE(MAX(version), 0) FROM schema_version", &q,
+				  err);
+	if (rc != 0)
+		goto done;
+	if (sqlite3_step(q) != SQLITE_ROW) {
+		rc = tlm_journal__db_error(j, err, "reading the schema version");
+		goto done;
+	}
+	*out = sqlite3_column_int(q, 0);
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Each step and its version row commit together, so a crash mid-migration
+ * leaves the previous version intact, and two processes opening a fresh
+ * journal at once do not both migrate (BEGIN IMMEDIATE serialises them). */
+int tlm_journal__migrate(tlm_journal *j, tlm_error *err)
+{
+	char sql[96];
+	int rc, version = 0;
+
+	rc = exec(j, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
+		  "creating schema_version", err);
+	if (rc != 0)
+		return rc;
+	for (;;) {
+		if ((rc = exec(j, "BEGIN IMMEDIATE", "starting a migration", err)) != 0)
+			return rc;
+		if ((rc = tlm_journal_schema_version(j, &version, err)) != 0)
+			goto fail;
+		if (version > NMIGRATIONS) {
+			rc = tlm_error_set(err, TLM_ECONFLICT,
+					   "journal %s: schema version %d is newer than this build "
+					   "understands (%d); use a newer telemachy",
+					   j->path, version, NMIGRATIONS);
+			goto fail;
+		}
+		if (version == NMIGRATIONS)
+			return exec(j, "COMMIT", "ending the schema check", err);
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_version (version) VALUES (%d)",
+			 version + 1);
+		if ((rc = exec(j, migrations[version], "migrating the schema", err)) != 0 ||
+		    (rc = exec(j, sql, "recording the schema version", err)) != 0 ||
+		    (rc = exec(j, "COMMIT", "committing a migration", err)) != 0)
+			goto fail;
+	}
+fail:
+	sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* The database file's directory entry must itself be durable, or a power
+ * loss right after the first run could lose the whole file. */
+static int sync_dir(const char *dir, tlm_error *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0 || fsync(fd) != 0)
+		rc = tlm_error_set(err, TLM_ERROR, "journal: cannot sync state directory %s: %s",
+				   dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int tlm_journal_open(tlm_journal **out, const char *dir, tlm_error *err)
+{
+	tlm_journal *j = NULL;
+	char *owned_dir = NULL;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	if (dir == NULL) {
+		if ((rc = tlm_journal_default_dir(&owned_dir, err)) != 0)
+			goto done;
+		dir = owned_dir;
+	}
+	if ((rc = tlm_journal__make_dir(dir, err)) != 0)
+		goto done;
+	j = calloc(1, sizeof(*j));
+	n = strlen(dir) + sizeof("/" TLM_JOURNAL_FILE);
+	if (j == NULL || (j->path = malloc(n)) == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "journal: out of memory");
+		goto done;
+	}
+	snprintf(j->path, n, "%s/%s", dir, TLM_JOURNAL_FILE);
+	if ((rc = tlm_journal__make_db_file(j->path, err)) != 0 || (rc = sync_dir(dir, err)) != 0)
+		goto done;
+	if (sqlite3_open_v2(j->path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		rc = tlm_error_set(err, TLM_ERROR, "journal %s: cannot open: %s", j->path,
+				   j->db ? sqlite3_errmsg(j->db) : "out of memory");
+		goto done;
+	}
+	sqlite3_extended_result_codes(j->db, 0);
+	sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
+	/* WAL + FULL: every commit fsyncs the WAL before returning, which is what
+	 * makes "durable before returning" true.  journal_mode reports the mode it
+	 * got, so a filesystem without WAL support is caught, not ignored. */
+	{
+		sqlite3_stmt *q = NULL;
+		const char *mode;
+
+		if ((rc = tlm_journal__prepare(j, "PRAGMA journal_mode=WAL", &q, err)) != 0)
+			goto done;
+		mode = sqlite3_step(q) == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0)
+						     : NULL;
+		if (mode == NULL || strcmp(mode, "wal") != 0) {
+			rc = tlm_error_set(err, TLM_ERROR, "journal %s: cannot use WAL mode: %s",
+					   j->path, mode ? mode : sqlite3_errmsg(j->db));
+			sqlite3_finalize(q);
+			goto done;
+		}
+		sqlite3_finalize(q);
+	}
+	if ((rc = exec(j, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "setting pragmas",
+		       err)) != 0 ||
+	    (rc = tlm_journal__migrate(j, err)) != 0)
+		goto done;
+	*out = j;
+	j = NULL;
+done:
+	tlm_journal_close(j);
+	free(owned_dir);
+	return rc;
+}
+
+void tlm_journal_close(tlm_journal *j)
+{
+	if (j == NULL)
+		return;
+	sqlite3_close(j->db);
+	free(j->path);
+	free(j);
+}
+
+const char *tlm_journal_path(const tlm_journal *j)
+{
+	return j->path;
+}
+
+static const char *const kind_names[] = { "agent", "team" };
+static const char *const state_names[] = { "intent",  "created", "started",  "deleting",
+					   "deleted", "absent",  "abandoned" };
+
+const char *tlm_journal_kind_name(tlm_journal_kind kind)
+{
+	return (unsigned)kind < 2 ? kind_names[kind] : "?";
+}
+
+const char *tlm_journal_state_name(tlm_journal_state state)
+{
+	return (unsigned)state < 7 ? state_names[state] : "?";
+}
+
+int tlm_journal_kind_parse(const char *s, tlm_journal_kind *out)
+{
+	for (int i = 0; s != NULL && i < 2; i++) {
+		if (strcmp(s, kind_names[i]) == 0) {
+			*out = (tlm_journal_kind)i;
+			return 0;
+		}
+	}
+	return TLM_EINVALID;
+}
+
+int tlm_journal_state_parse(const char *s, tlm_journal_state *out)
+{
+	for (int i = 0; s != NULL && i < 7; i++) {
+		if (strcmp(s, state_names[i]) == 0) {
+			*out = (tlm_journal_state)i;
+			return 0;
+		}
+	}
+	return TLM_EINVALID;
+}

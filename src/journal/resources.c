@@ -1,0 +1,191 @@
+/* Resources: the write-ahead rows for agents and teams.  An intent is a row
+ * before the create is sent; the remote id is written into it as soon as the
+ * create answers; every later state (started, deleting, deleted, ...) is an
+ * update of that same row, so teardown and recovery read one table. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal/journal_internal.h"
+
+#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+static int check_key(tlm_journal *j, const char *run_id, tlm_journal_kind kind, const char *name,
+		     tlm_error *err)
+{
+	int rc;
+
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
+		return rc;
+	if (kind != TLM_JOURNAL_AGENT && kind != TLM_JOURNAL_TEAM)
+		return tlm_error_set(err, TLM_EINVALID, "journal %s: unknown resource kind %d",
+				     j->path, (int)kind);
+	return tlm_journal__check_text(j, name, TLM_JOURNAL_NAME_MAX, "resource name", err);
+}
+
+/* An insert that failed on the run's foreign key means the run is unknown;
+ * one that failed on the primary key means the name is already journaled. */
+static int insert_error(tlm_journal *j, const char *run_id, const char *name, tlm_error *err)
+{
+	if (sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
+	if (sqlite3_errcode(j->db) == SQLITE_CONSTRAINT)
+		return tlm_error_set(err, TLM_ECONFLICT,
+				     "journal %s: resource %s of run %s is already journaled: %s",
+				     j->path, name, run_id, sqlite3_errmsg(j->db));
+	return tlm_journal__db_error(j, err, "recording an intent");
+}
+
+int tlm_journal_intents(tlm_journal *j, const char *run_id, tlm_journal_kind kind,
+			const char *const *names, size_t n, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = 0, open_tx = 0;
+	size_t i;
+
+	assert(names != NULL || n == 0);
+	for (i = 0; i < n && rc == 0; i++)
+		rc = check_key(j, run_id, kind, names[i], err);
+	if (rc != 0 || n == 0)
+		return rc;
+	if ((rc = tlm_journal__prepare(
+		     j,
+		     "INSERT INTO resources (run_id, kind, name, state, updated_at)"
+		     " VALUES (?1, ?2, ?3, 'intent', " NOW ")",
+		     &q, err)) != 0)
+		goto done;
+	/* One transaction, one WAL fsync at COMMIT, for the whole wave. */
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = tlm_journal__db_error(j, err, "starting a transaction");
+		goto done;
+	}
+	open_tx = 1;
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, tlm_journal_kind_name(kind), -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, names[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(q) != SQLITE_DONE) {
+			rc = insert_error(j, run_id, names[i], err);
+			goto done;
+		}
+		sqlite3_reset(q);
+	}
+	if (sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = tlm_journal__db_error(j, err, "committing intents");
+		goto done;
+	}
+	open_tx = 0;
+done:
+	sqlite3_finalize(q);
+	if (open_tx)
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int tlm_journal_intent(tlm_journal *j, const char *run_id, tlm_journal_kind kind, const char *name,
+		       tlm_error *err)
+{
+	const char *names[1] = { name };
+
+	return tlm_journal_intents(j, run_id, kind, names, 1, err);
+}
+
+/* One UPDATE of a journaled resource: ?1..?3 the key, ?4 and ?5 the values. */
+static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
+			   tlm_journal_kind kind, const char *name, const char *v4, const char *v5,
+			   const char *what, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	if ((rc = check_key(j, run_id, kind, name, err)) != 0 ||
+	    (rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
+		goto done;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, tlm_journal_kind_name(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, v4, -1, SQLITE_STATIC);
+	if (v5 != NULL)
+		sqlite3_bind_text(q, 5, v5, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = tlm_journal__db_error(j, err, what);
+	else if (sqlite3_changes(j->db) == 0)
+		rc = tlm_error_set(err, TLM_ENOTFOUND,
+				   "journal %s: %s %s of run %s was never journaled", j->path,
+				   tlm_journal_kind_name(kind), name, run_id);
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int tlm_journal_created(tlm_journal *j, const char *run_id, tlm_journal_kind kind, const char *name,
+			const char *remote_id, tlm_error *err)
+{
+	int rc = tlm_journal__check_text(j, remote_id, TLM_JOURNAL_TEXT_MAX, "remote id", err);
+
+	if (rc != 0)
+		return rc;
+	return update_resource(j,
+			       "UPDATE resources SET remote_id = ?4, state = 'created',"
+			       " last_error = NULL, updated_at = " NOW
+			       " WHERE run_id = ?1 AND kind = ?2 AND name = ?3",
+			       run_id, kind, name, remote_id, NULL, "recording a remote id", err);
+}
+
+int tlm_journal_set_resource_state(tlm_journal *j, const char *run_id, tlm_journal_kind kind,
+				   const char *name, tlm_journal_state state,
+				   const char *last_error, tlm_error *err)
+{
+	tlm_journal_state check;
+	const char *s = tlm_journal_state_name(state);
+
+	if (tlm_journal_state_parse(s, &check) != 0)
+		return tlm_error_set(err, TLM_EINVALID, "journal %s: unknown resource state %d",
+				     j->path, (int)state);
+	if (last_error != NULL && strlen(last_error) > TLM_JOURNAL_TEXT_MAX)
+		return tlm_error_set(err, TLM_ETOOBIG,
+				     "journal %s: last error longer than %d bytes", j->path,
+				     TLM_JOURNAL_TEXT_MAX);
+	return update_resource(j,
+			       "UPDATE resources SET state = ?4, last_error = ?5, updated_at = " NOW
+			       " WHERE run_id = ?1 AND kind = ?2 AND name = ?3",
+			       run_id, kind, name, s, last_error, "setting a resource's state",
+			       err);
+}
+
+int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resource_cb cb, void *ctx,
+			  tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, step;
+
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
+	    (rc = tlm_journal__prepare(j,
+				       "SELECT kind, name, remote_id, state, last_error, updated_at"
+				       " FROM resources WHERE run_id = ?1 ORDER BY rowid",
+				       &q, err)) != 0)
+		goto done;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		tlm_journal_resource r;
+
+		if (tlm_journal_kind_parse((const char *)sqlite3_column_text(q, 0), &r.kind) != 0 ||
+		    tlm_journal_state_parse((const char *)sqlite3_column_text(q, 3), &r.state) !=
+			    0) {
+			rc = tlm_error_set(err, TLM_ERROR, "journal %s: corrupt resource row",
+					   j->path);
+			goto done;
+		}
+		r.name = (const char *)sqlite3_column_text(q, 1);
+		r.remote_id = (const char *)sqlite3_column_text(q, 2);
+		r.last_error = (const char *)sqlite3_column_text(q, 4);
+		r.updated_at = (const char *)sqlite3_column_text(q, 5);
+		if ((rc = cb(&r, ctx)) != 0)
+			goto done;
+	}
+	if (step != SQLITE_DONE)
+		rc = tlm_journal__db_error(j, err, "listing resources");
+done:
+	sqlite3_finalize(q);
+	return rc;
+}

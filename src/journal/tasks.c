@@ -1,0 +1,97 @@
+/* Tasks: one row per attempt, so a retry (a new remote task) never hides the
+ * attempt before it, and resume can tell completed work from unfinished. */
+#include <string.h>
+
+#include "journal/journal_internal.h"
+
+#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+static const char *const task_states[] = { "pending", "submitted", "running",   "completed",
+					   "failed",  "skipped",   "cancelled", "timed_out" };
+
+int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team,
+			    const char *subject, int attempt, const char *remote_id,
+			    const char *status, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	size_t i, n = sizeof(task_states) / sizeof(task_states[0]);
+	int rc;
+
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
+	    (rc = tlm_journal__check_text(j, team, TLM_JOURNAL_NAME_MAX, "team", err)) != 0 ||
+	    (rc = tlm_journal__check_text(j, subject, TLM_JOURNAL_NAME_MAX * 2 + 2, "subject",
+					  err)) != 0)
+		goto done;
+	if (remote_id != NULL && (rc = tlm_journal__check_text(j, remote_id, TLM_JOURNAL_TEXT_MAX,
+							       "remote id", err)) != 0)
+		goto done;
+	for (i = 0; status != NULL && i < n; i++)
+		if (strcmp(status, task_states[i]) == 0)
+			break;
+	if (status == NULL || i == n || attempt < 1) {
+		rc = tlm_error_set(err, TLM_EINVALID,
+				   "journal %s: bad task record (status \"%s\", attempt %d)",
+				   j->path, status ? status : "(null)", attempt);
+		goto done;
+	}
+	rc = tlm_journal__prepare(
+		j,
+		"INSERT INTO tasks (run_id, team, subject, attempt, remote_id, status,"
+		" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " NOW ")"
+		" ON CONFLICT (run_id, team, subject, attempt) DO UPDATE SET"
+		" remote_id = COALESCE(excluded.remote_id, remote_id),"
+		" status = excluded.status, updated_at = excluded.updated_at",
+		&q, err);
+	if (rc != 0)
+		goto done;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, team, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, attempt);
+	if (remote_id != NULL)
+		sqlite3_bind_text(q, 5, remote_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, status, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+			rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path,
+					   run_id);
+		else
+			rc = tlm_journal__db_error(j, err, "recording a task");
+	}
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,
+		      tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, step;
+
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
+	    (rc = tlm_journal__prepare(
+		     j,
+		     "SELECT team, subject, attempt, remote_id, status, updated_at"
+		     " FROM tasks WHERE run_id = ?1 ORDER BY team, subject, attempt",
+		     &q, err)) != 0)
+		goto done;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		tlm_journal_task t;
+
+		t.team = (const char *)sqlite3_column_text(q, 0);
+		t.subject = (const char *)sqlite3_column_text(q, 1);
+		t.attempt = sqlite3_column_int(q, 2);
+		t.remote_id = (const char *)sqlite3_column_text(q, 3);
+		t.status = (const char *)sqlite3_column_text(q, 4);
+		t.updated_at = (const char *)sqlite3_column_text(q, 5);
+		if ((rc = cb(&t, ctx)) != 0)
+			goto done;
+	}
+	if (step != SQLITE_DONE)
+		rc = tlm_journal__db_error(j, err, "listing tasks");
+done:
+	sqlite3_finalize(q);
+	return rc;
+}

@@ -1,0 +1,476 @@
+/* The journal: files and modes, schema version, run ids, the write-ahead
+ * rows and their states, group commit (all or nothing), durability across a
+ * crashed process, listing per run, task attempts, and clear errors. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness/harness.h"
+#include "telemachy/journal.h"
+
+#define SPEC "apiVersion: telemachy/v1\nmetadata:\n  name: demo\n"
+
+struct collected {
+	int n;
+	char name[16][64];
+	char remote[16][64];
+	tlm_journal_state state[16];
+	tlm_journal_kind kind[16];
+	char last_error[16][64];
+};
+
+static int collect(const tlm_journal_resource *r, void *ctx)
+{
+	struct collected *c = ctx;
+
+	if (c->n >= 16)
+		return -100;
+	snprintf(c->name[c->n], 64, "%s", r->name);
+	snprintf(c->remote[c->n], 64, "%s", r->remote_id ? r->remote_id : "");
+	snprintf(c->last_error[c->n], 64, "%s", r->last_error ? r->last_error : "");
+	c->state[c->n] = r->state;
+	c->kind[c->n] = r->kind;
+	c->n++;
+	return 0;
+}
+
+static char *subdir(const char *base, const char *rel)
+{
+	size_t n = strlen(base) + strlen(rel) + 2;
+	char *p = malloc(n);
+
+	assert_non_null(p);
+	snprintf(p, n, "%s/%s", base, rel);
+	return p;
+}
+
+static void test_open_modes_and_schema(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), *dir = subdir(tmp, "a/b/state"),
+	     *db = subdir(dir, "journal.db");
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	struct stat st;
+	int version = 0;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, dir, &err), 0);
+	assert_string_equal(tlm_journal_path(j), db);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(stat(db, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
+	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
+	assert_int_equal(version, 1);
+	/* The -wal file inherits the database's mode: no window where the
+	 * journal's content is readable by others. */
+	{
+		char *wal = subdir(dir, "journal.db-wal");
+		char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+
+		assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+		assert_int_equal(stat(wal, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		free(wal);
+	}
+	/* WAL is recorded in the file itself; another connection sees it. */
+	{
+		sqlite3 *raw = NULL;
+		sqlite3_stmt *q = NULL;
+
+		assert_int_equal(
+			sqlite3_open_v2(tlm_journal_path(j), &raw, SQLITE_OPEN_READONLY, NULL),
+			SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(raw, "PRAGMA journal_mode", -1, &q, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+		sqlite3_finalize(q);
+		sqlite3_close(raw);
+	}
+	tlm_journal_close(j);
+	/* Reopening does not migrate twice. */
+	assert_int_equal(tlm_journal_open(&j, dir, &err), 0);
+	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
+	assert_int_equal(version, 1);
+	tlm_journal_close(j);
+	tlm_journal_close(NULL);
+	free(db);
+	free(dir);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+static void test_default_dir(void **state)
+{
+	char *dir = NULL, *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+	(void)state;
+
+	setenv("TELEMACHY_STATE_DIR", "/x/state", 1);
+	assert_int_equal(tlm_journal_default_dir(&dir, NULL), 0);
+	assert_string_equal(dir, "/x/state");
+	free(dir);
+	unsetenv("TELEMACHY_STATE_DIR");
+	setenv("XDG_STATE_HOME", "/y", 1);
+	assert_int_equal(tlm_journal_default_dir(&dir, NULL), 0);
+	assert_string_equal(dir, "/y/telemachy");
+	free(dir);
+	setenv("XDG_STATE_HOME", "relative", 1); /* invalid per XDG: ignored */
+	setenv("HOME", "/home/z", 1);
+	assert_int_equal(tlm_journal_default_dir(&dir, NULL), 0);
+	assert_string_equal(dir, "/home/z/.local/state/telemachy");
+	free(dir);
+	unsetenv("XDG_STATE_HOME");
+	if (home != NULL)
+		setenv("HOME", home, 1);
+	free(home);
+}
+
+static void test_run_ids(void **state)
+{
+	char *tmp = tlm_h_tmpdir();
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char ids[50][TLM_JOURNAL_RUN_ID_LEN + 1];
+	tlm_journal_run r;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, ids[i], &err), 0);
+		assert_int_equal(strlen(ids[i]), 8);
+		assert_int_equal(strspn(ids[i], "abcdefghijklmnopqrstuvwxyz0123456789"), 8);
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(ids[i], ids[k]);
+	}
+	assert_int_equal(tlm_journal_run_get(j, ids[0], &r, &err), 0);
+	assert_string_equal(r.workflow, "demo");
+	assert_string_equal(r.spec, SPEC);
+	assert_string_equal(r.state, "pending");
+	assert_int_equal(strlen(r.spec_hash), 64);
+	assert_int_equal(r.owner_pid, (long)getpid());
+	assert_non_null(r.heartbeat_at);
+	tlm_journal_run_clear(&r);
+	assert_int_equal(tlm_journal_run_set_state(j, ids[0], "provisioning", &err), 0);
+	assert_int_equal(tlm_journal_run_heartbeat(j, ids[0], &err), 0);
+	assert_int_equal(tlm_journal_run_get(j, ids[0], &r, &err), 0);
+	assert_string_equal(r.state, "provisioning");
+	tlm_journal_run_clear(&r);
+	assert_int_equal(tlm_journal_run_set_state(j, ids[0], "bogus", &err), TLM_EINVALID);
+	assert_int_equal(tlm_journal_run_set_state(j, "zzzzzzzz", "failed", &err), TLM_ENOTFOUND);
+	assert_non_null(strstr(err.message, tlm_journal_path(j)));
+	assert_int_equal(tlm_journal_run_get(j, "zzzzzzzz", &r, &err), TLM_ENOTFOUND);
+	assert_int_equal(tlm_journal_run_set_state(j, "BAD", "failed", &err), TLM_EINVALID);
+	tlm_journal_close(j);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+static void test_resource_round_trip(void **state)
+{
+	char *tmp = tlm_h_tmpdir();
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1], name[64];
+	struct collected c = { 0 };
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	snprintf(name, sizeof(name), "tlm-%s-writer", run);
+	/* created before intent breaks the write-ahead order: refused. */
+	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, name, "id-1", &err),
+			 TLM_ENOTFOUND);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, name, &err), 0);
+	assert_int_equal(tlm_journal_resources(j, run, collect, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.state[0], TLM_JOURNAL_INTENT);
+	assert_string_equal(c.remote[0], "");
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, name, &err), TLM_ECONFLICT);
+	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, name, "id-1", &err), 0);
+	assert_int_equal(tlm_journal_set_resource_state(j, run, TLM_JOURNAL_AGENT, name,
+							TLM_JOURNAL_STARTED, NULL, &err),
+			 0);
+	assert_int_equal(tlm_journal_set_resource_state(j, run, TLM_JOURNAL_AGENT, name,
+							TLM_JOURNAL_DELETING, "HTTP 503", &err),
+			 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tlm_journal_resources(j, run, collect, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.kind[0], TLM_JOURNAL_AGENT);
+	assert_string_equal(c.name[0], name);
+	assert_string_equal(c.remote[0], "id-1");
+	assert_int_equal(c.state[0], TLM_JOURNAL_DELETING);
+	assert_string_equal(c.last_error[0], "HTTP 503");
+	assert_int_equal(tlm_journal_set_resource_state(j, run, TLM_JOURNAL_AGENT, name,
+							TLM_JOURNAL_DELETED, NULL, &err),
+			 0);
+	/* Same name, other kind: a different resource. */
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_TEAM, name, &err), 0);
+	/* Unknown run, bad state, bad name. */
+	assert_int_equal(tlm_journal_intent(j, "zzzzzzzz", TLM_JOURNAL_AGENT, "x", &err),
+			 TLM_ENOTFOUND);
+	assert_non_null(strstr(err.message, "zzzzzzzz"));
+	assert_int_equal(tlm_journal_set_resource_state(j, run, TLM_JOURNAL_AGENT, name,
+							(tlm_journal_state)42, NULL, &err),
+			 TLM_EINVALID);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "", &err), TLM_EINVALID);
+	assert_int_equal(tlm_journal_set_resource_state(j, run, TLM_JOURNAL_AGENT, "nope",
+							TLM_JOURNAL_DELETED, NULL, &err),
+			 TLM_ENOTFOUND);
+	tlm_journal_close(j);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+static void test_group_intents_all_or_nothing(void **state)
+{
+	char *tmp = tlm_h_tmpdir();
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	const char *wave[] = { "tlm-a", "tlm-b", "tlm-c" };
+	const char *dup[] = { "tlm-d", "tlm-e", "tlm-d" };
+	const char *clash[] = { "tlm-f", "tlm-a" };
+	struct collected c = { 0 };
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_intents(j, run, TLM_JOURNAL_AGENT, wave, 3, &err), 0);
+	assert_int_equal(tlm_journal_intents(j, run, TLM_JOURNAL_AGENT, dup, 3, &err),
+			 TLM_ECONFLICT);
+	assert_non_null(strstr(err.message, "tlm-d"));
+	assert_non_null(strstr(err.message, tlm_journal_path(j)));
+	assert_int_equal(tlm_journal_intents(j, run, TLM_JOURNAL_AGENT, clash, 2, &err),
+			 TLM_ECONFLICT);
+	assert_int_equal(tlm_journal_intents(j, run, TLM_JOURNAL_AGENT, wave, 0, &err), 0);
+	assert_int_equal(tlm_journal_resources(j, run, collect, &c, &err), 0);
+	assert_int_equal(c.n, 3); /* nothing of the failed batches */
+	for (int i = 0; i < 3; i++) {
+		assert_string_equal(c.name[i], wave[i]);
+		assert_int_equal(c.state[i], TLM_JOURNAL_INTENT);
+	}
+	/* The journal is usable after a rolled-back batch. */
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-d", &err), 0);
+	tlm_journal_close(j);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+/* The crash case: a child journals an intent and a remote id, then is
+ * SIGKILLed without closing anything; the parent must see both rows. */
+static void test_durable_across_crash(void **state)
+{
+	char *tmp = tlm_h_tmpdir();
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1] = "";
+	struct collected c = { 0 };
+	int fds[2], status = 0;
+	pid_t pid;
+	(void)state;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tlm_journal *cj = NULL;
+		char id[TLM_JOURNAL_RUN_ID_LEN + 1];
+
+		close(fds[0]);
+		if (tlm_journal_open(&cj, tmp, NULL) != 0 ||
+		    tlm_journal_run_new(cj, "demo", SPEC, id, NULL) != 0 ||
+		    tlm_journal_intent(cj, id, TLM_JOURNAL_AGENT, "tlm-crash-a", NULL) != 0 ||
+		    tlm_journal_intent(cj, id, TLM_JOURNAL_TEAM, "tlm-crash-t", NULL) != 0 ||
+		    tlm_journal_created(cj, id, TLM_JOURNAL_TEAM, "tlm-crash-t", "team-9", NULL) !=
+			    0 ||
+		    write(fds[1], id, sizeof(id)) != (ssize_t)sizeof(id))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], run, sizeof(run)), (ssize_t)sizeof(run));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_resources(j, run, collect, &c, &err), 0);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.name[0], "tlm-crash-a");
+	assert_int_equal(c.state[0], TLM_JOURNAL_INTENT);
+	assert_string_equal(c.name[1], "tlm-crash-t");
+	assert_int_equal(c.kind[1], TLM_JOURNAL_TEAM);
+	assert_string_equal(c.remote[1], "team-9");
+	assert_int_equal(c.state[1], TLM_JOURNAL_CREATED);
+	tlm_journal_close(j);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+static void test_reopen_and_per_run_listing(void **state)
+{
+	char *tmp = tlm_h_tmpdir();
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char r1[TLM_JOURNAL_RUN_ID_LEN + 1], r2[TLM_JOURNAL_RUN_ID_LEN + 1];
+	struct collected c = { 0 };
+	tlm_journal_run r;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "one", SPEC, r1, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "two", SPEC, r2, &err), 0);
+	assert_int_equal(tlm_journal_intent(j, r1, TLM_JOURNAL_AGENT, "tlm-1-a", &err), 0);
+	assert_int_equal(tlm_journal_intent(j, r2, TLM_JOURNAL_AGENT, "tlm-2-a", &err), 0);
+	assert_int_equal(tlm_journal_intent(j, r2, TLM_JOURNAL_AGENT, "tlm-2-b", &err), 0);
+	assert_int_equal(tlm_journal_run_set_state(j, r1, "completed", &err), 0);
+	tlm_journal_close(j);
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_resources(j, r1, collect, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.name[0], "tlm-1-a");
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tlm_journal_resources(j, r2, collect, &c, &err), 0);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.name[0], "tlm-2-a");
+	assert_string_equal(c.name[1], "tlm-2-b");
+	assert_int_equal(tlm_journal_run_get(j, r1, &r, &err), 0);
+	assert_string_equal(r.state, "completed");
+	assert_string_equal(r.workflow, "one");
+	tlm_journal_run_clear(&r);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tlm_journal_resources(j, "00000000", collect, &c, &err), 0);
+	assert_int_equal(c.n, 0);
+	tlm_journal_close(j);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+struct tasks_seen {
+	int n;
+	char line[8][128];
+};
+
+static int collect_task(const tlm_journal_task *t, void *ctx)
+{
+	struct tasks_seen *s = ctx;
+
+	if (s->n >= 8)
+		return -100;
+	snprintf(s->line[s->n++], 128, "%s/%s#%d %s %s", t->team, t->subject, t->attempt,
+		 t->remote_id ? t->remote_id : "-", t->status);
+	return 0;
+}
+
+static void test_task_attempts(void **state)
+{
+	char *tmp = tlm_h_tmpdir();
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	struct tasks_seen s = { 0 };
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	/* Two teams with the same subject must not collide (LESSONS 11). */
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, NULL, "pending", &err),
+			 0);
+	assert_int_equal(tlm_journal_task_record(j, run, "t2", "build", 1, "x2", "submitted", &err),
+			 0);
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, "x1", "submitted", &err),
+			 0);
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, NULL, "failed", &err),
+			 0);
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 2, "x3", "completed", &err),
+			 0);
+	assert_int_equal(tlm_journal_tasks(j, run, collect_task, &s, &err), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.line[0], "t1/build#1 x1 failed");
+	assert_string_equal(s.line[1], "t1/build#2 x3 completed");
+	assert_string_equal(s.line[2], "t2/build#1 x2 submitted");
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 0, NULL, "pending", &err),
+			 TLM_EINVALID);
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, NULL, "done", &err),
+			 TLM_EINVALID);
+	assert_int_equal(
+		tlm_journal_task_record(j, "zzzzzzzz", "t1", "build", 1, NULL, "pending", &err),
+		TLM_ENOTFOUND);
+	tlm_journal_close(j);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+static void test_bad_state_dir(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), *file = subdir(tmp, "blocker"), *below = subdir(file, "state");
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	FILE *f = fopen(file, "w");
+	(void)state;
+
+	assert_non_null(f);
+	fclose(f);
+	/* The state directory itself is a file. */
+	assert_int_equal(tlm_journal_open(&j, file, &err), TLM_EINVALID);
+	assert_null(j);
+	assert_non_null(strstr(err.message, file));
+	assert_non_null(strstr(err.message, "not a directory"));
+	assert_int_equal(tlm_journal_open(&j, "", &err), TLM_EINVALID);
+	assert_null(j);
+	/* A file in the way of a parent. */
+	assert_int_not_equal(tlm_journal_open(&j, below, &err), 0);
+	assert_null(j);
+	assert_non_null(strstr(err.message, file));
+	free(below);
+	free(file);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+static void test_corrupt_db_names_path(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), *db = subdir(tmp, "journal.db");
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	FILE *f = fopen(db, "w");
+	(void)state;
+
+	assert_non_null(f);
+	fputs("this is not a database, but it is long enough to have a header.....\n", f);
+	fclose(f);
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), TLM_ERROR);
+	assert_null(j);
+	assert_non_null(strstr(err.message, db));
+	assert_non_null(strstr(err.message, "not a database"));
+	free(db);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_modes_and_schema),
+		cmocka_unit_test(test_default_dir),
+		cmocka_unit_test(test_run_ids),
+		cmocka_unit_test(test_resource_round_trip),
+		cmocka_unit_test(test_group_intents_all_or_nothing),
+		cmocka_unit_test(test_durable_across_crash),
+		cmocka_unit_test(test_reopen_and_per_run_listing),
+		cmocka_unit_test(test_task_attempts),
+		cmocka_unit_test(test_bad_state_dir),
+		cmocka_unit_test(test_corrupt_db_names_path),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
