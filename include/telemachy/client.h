@@ -1,0 +1,116 @@
+/*
+ * telemachy — the control-plane (Agamemnon) REST client, network half.
+ *
+ * One curl multi handle driven by the caller's thread: requests are queued
+ * with tlm_client_submit() (at most max_in_flight on the wire, the rest wait
+ * in a FIFO) and progress only inside tlm_client_run().  Retry-safe failures
+ * are retried with jittered backoff (Retry-After honoured) without blocking
+ * the loop.  A create (POST-create) whose outcome is unknown is never sent
+ * again by the transport: the callback gets TLM_CLIENT_UNKNOWN and the caller
+ * resolves it (tlm_client_create_agent() does so for agents by name).
+ *
+ * The API key is sent as `Authorization: Bearer` and never appears in any
+ * log or error message.  A tlm_client is not thread-safe.
+ */
+#ifndef TELEMACHY_CLIENT_H
+#define TELEMACHY_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "telemachy/error.h"
+
+typedef struct tlm_client tlm_client;
+
+typedef struct tlm_client_opts {
+	const char *base_url;    /* "http://127.0.0.1:8080"; copied */
+	const char *api_key;     /* NULL: no auth header; copied, never logged */
+	long timeout_ms;         /* whole request, per attempt (0: no limit) */
+	long connect_timeout_ms; /* per attempt */
+	unsigned max_in_flight;  /* requests on the wire at once (and connections) */
+	int fresh_connection;    /* one request per connection: the upstream Nagle stall (§1) */
+	int require_tls;         /* plain http:// only to loopback hosts */
+	const char *ca_file;     /* NULL: the system store; copied */
+	uint32_t retry_base_ms;  /* backoff: ceiling of the first delay */
+	uint32_t retry_cap_ms;   /* backoff: ceiling of any jittered delay */
+	uint64_t retry_max_total_ms; /* backoff: all delays of one request together */
+	uint32_t retry_max_attempts; /* attempts per request, the first included */
+} tlm_client_opts;
+
+#define TLM_CLIENT_OPTS_INIT                                                                       \
+	{                                                                                          \
+		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, 200, 10000, 120000, 8                     \
+	}
+
+/* What a request does, which decides whether it may be retried.  Same order
+ * as the library's retry classifier. */
+typedef enum tlm_client_kind {
+	TLM_CLIENT_GET = 0,
+	TLM_CLIENT_PUT,
+	TLM_CLIENT_DELETE,
+	TLM_CLIENT_PATCH,
+	TLM_CLIENT_POST_ACTION, /* /start, /stop, /complete: idempotent */
+	TLM_CLIENT_POST_CREATE  /* not idempotent: never re-sent on an unknown outcome */
+} tlm_client_kind;
+
+typedef enum tlm_client_outcome {
+	TLM_CLIENT_DONE = 0, /* 2xx */
+	TLM_CLIENT_GONE,     /* 404 on DELETE: already deleted */
+	TLM_CLIENT_FAILED,   /* permanent error, or retries exhausted: see rc and err */
+	TLM_CLIENT_UNKNOWN   /* a create may or may not have happened: resolve before re-POSTing */
+} tlm_client_outcome;
+
+typedef struct tlm_client_result {
+	tlm_client_outcome outcome;
+	int rc;          /* 0 for DONE/GONE, a TLM_E* code otherwise */
+	long status;     /* last HTTP status, 0 when none arrived */
+	json_t *body;    /* parsed reply or NULL; borrowed for the callback's duration */
+	const char *raw; /* raw reply bytes (NUL-terminated), borrowed */
+	size_t raw_len;
+	unsigned attempts;    /* attempts made */
+	const tlm_error *err; /* message for FAILED/UNKNOWN; never contains the API key */
+} tlm_client_result;
+
+/* Called once per submitted request, from inside tlm_client_run().  It may
+ * submit new requests, but must not call tlm_client_run() or free c. */
+typedef void (*tlm_client_cb)(void *ctx, const tlm_client_result *res);
+
+/* *out gets a new client (free with tlm_client_free).  TLM_EINVALID for a
+ * missing or malformed base_url, or plain http:// to a non-loopback host with
+ * require_tls. */
+int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err);
+
+/* Frees c and every request still queued (their callbacks are not called);
+ * NULL is a no-op. */
+void tlm_client_free(tlm_client *c);
+
+/* Queues METHOD base_url+path.  method is "GET", "PUT", "DELETE", "PATCH" or
+ * "POST"; json_body (copied) may be NULL.  Nothing is sent until
+ * tlm_client_run(). */
+int tlm_client_submit(tlm_client *c, const char *method, const char *path, const char *json_body,
+		      tlm_client_kind kind, tlm_client_cb cb, void *ctx, tlm_error *err);
+
+/* Drives transfers and scheduled retries until nothing is left (0) or
+ * timeout_ms passed (TLM_ETIMEOUT; the rest stays queued).  timeout_ms < 0:
+ * until done, which is bounded by the per-request timeouts and retry budget. */
+int tlm_client_run(tlm_client *c, long timeout_ms, tlm_error *err);
+
+/* Synchronous: creates agent `name` (body: the other fields; "name" is set
+ * from name) and gives its id (*id_out, caller frees).  On an unknown outcome
+ * it looks the name up (GET /v1/agents/by-name/{name}) and adopts the agent
+ * found; only when none exists does it POST again, within the retry budget.
+ * Names must be deterministic and unique to the caller for this to be exact. */
+int tlm_client_create_agent(tlm_client *c, const char *name, const json_t *body, char **id_out,
+			    tlm_error *err);
+
+/* Called for each item of a list; a non-zero return stops the walk (and is
+ * returned by tlm_client_list_all). */
+typedef int (*tlm_client_item_cb)(void *ctx, json_t *item);
+
+/* Synchronous: pages through GET path (e.g. "/v1/agents") with limit 100,
+ * calling cb for each element of key ("agents", "teams", "tasks"). */
+int tlm_client_list_all(tlm_client *c, const char *path, const char *key, tlm_client_item_cb cb,
+			void *ctx, tlm_error *err);
+
+#endif

@@ -1,0 +1,833 @@
+/* The libcurl engine of the control-plane client: one multi handle driven by
+ * the caller's thread, our own FIFO above max_in_flight, and retries kept in a
+ * list sorted by due time so that a backoff never blocks other transfers.
+ * At the end, the synchronous helpers built on it: creating an agent exactly
+ * once despite lost replies, and walking a paged list.
+ * Verdicts come from tlm_client__classify(); a create with an unknown outcome
+ * goes back to the caller rather than out again (LESSONS 3). */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <curl/curl.h>
+
+#include "client/client_internal.h"
+#include "telemachy/client.h"
+
+typedef struct tlm_req tlm_req;
+
+struct tlm_req {
+	tlm_client *c;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char method[8];
+	char *path;
+	char *url;
+	char *body; /* NULL: no body */
+	tlm_client_kind kind;
+	tlm_client_cb cb;
+	void *ctx;
+	tlm_backoff bo;
+	unsigned attempts;
+	char *buf; /* reply, capped at TLM_CLIENT_MAX_BODY */
+	size_t len, cap;
+	int too_big;
+	long retry_after; /* from the header, -1 when absent */
+	uint64_t due_ms;  /* when sleeping before a retry */
+	tlm_req *next;
+};
+
+struct tlm_client {
+	CURLM *multi;
+	char *base_url;
+	char *auth; /* "Authorization: Bearer ..." or NULL */
+	char *ca_file;
+	tlm_client_opts opts;
+	tlm_backoff_opts bo_opts;
+	tlm_req *wait_head, *wait_tail; /* FIFO, not yet started */
+	tlm_req *sleeping;              /* sorted by due_ms */
+	tlm_req *active;                /* on the wire (for tlm_client_free) */
+	unsigned in_flight;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static char *dupstr(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+static int host_is_loopback(const char *host)
+{
+	return strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+	       strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+}
+
+/* Scheme and TLS policy.  The URL itself is never quoted back in full (it may
+ * carry credentials in its userinfo); the host is. */
+static int check_url(const char *url, int require_tls, tlm_error *err)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	int rc = 0;
+
+	if (u == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		rc = tlm_error_set(err, TLM_EINVALID, "client: base_url is not a valid URL");
+		goto done;
+	}
+	if (strcasecmp(scheme, "https") == 0)
+		goto done;
+	if (strcasecmp(scheme, "http") != 0) {
+		rc = tlm_error_set(err, TLM_EINVALID,
+				   "client: base_url scheme \"%s\" is not http or https", scheme);
+		goto done;
+	}
+	if (require_tls && !host_is_loopback(host))
+		rc = tlm_error_set(err, TLM_EINVALID,
+				   "client: plain http:// to non-loopback host \"%s\" refused "
+				   "(require_tls): use https:// or turn require_tls off",
+				   host);
+done:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err)
+{
+	tlm_client *c = NULL;
+	size_t n;
+	int rc = 0;
+
+	assert(out != NULL && opts != NULL);
+	*out = NULL;
+	if (opts->base_url == NULL || opts->base_url[0] == '\0')
+		return tlm_error_set(err, TLM_EINVALID, "client: base_url is required");
+	if (opts->max_in_flight == 0)
+		return tlm_error_set(err, TLM_EINVALID, "client: max_in_flight must be at least 1");
+	if (opts->api_key != NULL && strpbrk(opts->api_key, "\r\n") != NULL)
+		return tlm_error_set(err, TLM_EINVALID,
+				     "client: the API key contains a line break");
+	rc = check_url(opts->base_url, opts->require_tls, err);
+	if (rc != 0)
+		return rc;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	c->opts = *opts;
+	c->base_url = dupstr(opts->base_url);
+	c->multi = curl_multi_init();
+	if (c->base_url == NULL || c->multi == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+		goto done;
+	}
+	n = strlen(c->base_url);
+	while (n > 0 && c->base_url[n - 1] == '/')
+		c->base_url[--n] = '\0';
+	if (opts->api_key != NULL) {
+		n = strlen(opts->api_key) + sizeof("Authorization: Bearer ");
+		c->auth = malloc(n);
+		if (c->auth == NULL) {
+			rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+			goto done;
+		}
+		snprintf(c->auth, n, "Authorization: Bearer %s", opts->api_key);
+	}
+	if (opts->ca_file != NULL && (c->ca_file = dupstr(opts->ca_file)) == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+		goto done;
+	}
+	/* The copies are ours; do not keep the caller's pointers around. */
+	c->opts.base_url = c->base_url;
+	c->opts.api_key = NULL;
+	c->opts.ca_file = c->ca_file;
+	c->bo_opts.base_ms = opts->retry_base_ms;
+	c->bo_opts.cap_ms = opts->retry_cap_ms;
+	c->bo_opts.max_total_ms = opts->retry_max_total_ms;
+	c->bo_opts.max_attempts = opts->retry_max_attempts == 0 ? 1 : opts->retry_max_attempts;
+	/* Upstream has a listen backlog of 5 and 8 workers (§1): the connection
+	 * count follows max_in_flight, never more. */
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)opts->max_in_flight);
+	*out = c;
+	c = NULL;
+done:
+	tlm_client_free(c);
+	return rc;
+}
+
+static void req_reset_transfer(tlm_req *r)
+{
+	if (r->easy != NULL) {
+		curl_multi_remove_handle(r->c->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+	}
+	curl_slist_free_all(r->hdrs);
+	r->hdrs = NULL;
+	free(r->buf);
+	r->buf = NULL;
+	r->len = r->cap = 0;
+	r->too_big = 0;
+	r->retry_after = -1;
+}
+
+static void req_free(tlm_req *r)
+{
+	if (r == NULL)
+		return;
+	req_reset_transfer(r);
+	free(r->path);
+	free(r->url);
+	free(r->body);
+	free(r);
+}
+
+static void free_list(tlm_req *r)
+{
+	while (r != NULL) {
+		tlm_req *next = r->next;
+
+		req_free(r);
+		r = next;
+	}
+}
+
+void tlm_client_free(tlm_client *c)
+{
+	if (c == NULL)
+		return;
+	free_list(c->active);
+	if (c->multi != NULL)
+		curl_multi_cleanup(c->multi);
+	free_list(c->wait_head);
+	free_list(c->sleeping);
+	if (c->auth != NULL) {
+		/* Do not leave the key in freed memory. */
+		volatile char *p = c->auth;
+
+		while (*p != '\0')
+			*p++ = '\0';
+		free(c->auth);
+	}
+	free(c->base_url);
+	free(c->ca_file);
+	free(c);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	tlm_req *r = ud;
+	size_t n = size * nmemb;
+	char *p;
+
+	if (r->len + n > TLM_CLIENT_MAX_BODY) {
+		r->too_big = 1;
+		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t want = r->cap == 0 ? 4096 : r->cap;
+		while (want < r->len + n + 1)
+			want *= 2;
+		if (want > TLM_CLIENT_MAX_BODY + 1)
+			want = TLM_CLIENT_MAX_BODY + 1;
+		p = realloc(r->buf, want);
+		if (p == NULL)
+			return 0;
+		r->buf = p;
+		r->cap = want;
+	}
+	memcpy(r->buf + r->len, data, n);
+	r->len += n;
+	r->buf[r->len] = '\0';
+	return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+	tlm_req *r = ud;
+	size_t n = size * nmemb;
+	static const char name[] = "retry-after:";
+
+	if (n > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+		char value[32];
+		size_t vl = n - (sizeof(name) - 1);
+
+		if (vl >= sizeof(value))
+			vl = sizeof(value) - 1;
+		memcpy(value, data + sizeof(name) - 1, vl);
+		value[vl] = '\0';
+		/* trim spaces and CRLF */
+		while (vl > 0 &&
+		       (value[vl - 1] == '\r' || value[vl - 1] == '\n' || value[vl - 1] == ' '))
+			value[--vl] = '\0';
+		r->retry_after = tlm_client__parse_retry_after(value + strspn(value, " \t"));
+	}
+	return n;
+}
+
+static int req_start(tlm_req *r, tlm_error *err)
+{
+	tlm_client *c = r->c;
+	CURL *e;
+	int rc = 0;
+
+	req_reset_transfer(r);
+	e = curl_easy_init();
+	if (e == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	r->easy = e;
+	r->hdrs = curl_slist_append(r->hdrs, "Accept: application/json");
+	/* No 100-continue round trip: upstream does not answer it. */
+	r->hdrs = curl_slist_append(r->hdrs, "Expect:");
+	/* Bodiless POSTs too: curl would otherwise announce a form. */
+	if (r->body != NULL || (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0))
+		r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
+	if (c->auth != NULL)
+		r->hdrs = curl_slist_append(r->hdrs, c->auth);
+	if (r->hdrs == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+		goto done;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	if (c->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (c->opts.fresh_connection) {
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	}
+	/* Content-Length always, 0 for bodiless POST/PUT/PATCH (§1). */
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(r->body != NULL ? strlen(r->body) : 0));
+	} else if (r->body != NULL) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->body));
+	}
+	if (strcmp(r->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+		rc = tlm_error_set(err, TLM_ERROR, "client: cannot add a transfer");
+		goto done;
+	}
+	r->attempts++;
+	c->in_flight++;
+	r->next = c->active;
+	c->active = r;
+done:
+	return rc;
+}
+
+int tlm_client_submit(tlm_client *c, const char *method, const char *path, const char *json_body,
+		      tlm_client_kind kind, tlm_client_cb cb, void *ctx, tlm_error *err)
+{
+	tlm_req *r;
+	size_t n;
+	int rc = 0;
+
+	assert(c != NULL && method != NULL && path != NULL && cb != NULL);
+	if (strlen(method) >= sizeof(r->method) || path[0] != '/')
+		return tlm_error_set(err, TLM_EINVALID, "client: bad method or path");
+	if (json_body != NULL && strlen(json_body) > TLM_CLIENT_MAX_BODY)
+		return tlm_error_set(err, TLM_ETOOBIG, "client: request body over 1 MiB");
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	r->c = c;
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	r->kind = kind;
+	r->cb = cb;
+	r->ctx = ctx;
+	r->retry_after = -1;
+	r->path = dupstr(path);
+	n = strlen(c->base_url) + strlen(path) + 1;
+	r->url = malloc(n);
+	if (json_body != NULL)
+		r->body = dupstr(json_body);
+	if (r->path == NULL || r->url == NULL || (json_body != NULL && r->body == NULL)) {
+		req_free(r);
+		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+		goto done;
+	}
+	snprintf(r->url, n, "%s%s", c->base_url, path);
+	tlm_client__backoff_init(&r->bo, &c->bo_opts, NULL, NULL);
+	if (c->wait_tail != NULL)
+		c->wait_tail->next = r;
+	else
+		c->wait_head = r;
+	c->wait_tail = r;
+done:
+	return rc;
+}
+
+static tlm_xfer map_curl(CURLcode cc, CURL *e)
+{
+	curl_off_t connect_time = 0;
+
+	switch (cc) {
+	case CURLE_OK: return TLM_XFER_OK;
+	case CURLE_COULDNT_CONNECT: return TLM_XFER_CONNECT_REFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY: return TLM_XFER_RESOLVE;
+	case CURLE_OPERATION_TIMEDOUT:
+		/* Not connected yet means not sent. */
+		curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_time);
+		return connect_time == 0 ? TLM_XFER_CONNECT_TIMEOUT : TLM_XFER_TIMEOUT;
+	case CURLE_GOT_NOTHING: return TLM_XFER_EMPTY_REPLY;
+	case CURLE_RECV_ERROR: return TLM_XFER_RESET;
+	case CURLE_SEND_ERROR: return TLM_XFER_SEND_ERROR;
+	default: return TLM_XFER_OTHER;
+	}
+}
+
+static void sleep_insert(tlm_client *c, tlm_req *r)
+{
+	tlm_req **pp = &c->sleeping;
+
+	while (*pp != NULL && (*pp)->due_ms <= r->due_ms)
+		pp = &(*pp)->next;
+	r->next = *pp;
+	*pp = r;
+}
+
+/* Reports r to its owner and frees it. */
+static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status, tlm_error *err)
+{
+	tlm_client_result res;
+	json_error_t jerr;
+
+	memset(&res, 0, sizeof(res));
+	res.outcome = outcome;
+	res.rc = rc;
+	res.status = status;
+	res.raw = r->buf != NULL ? r->buf : "";
+	res.raw_len = r->len;
+	res.attempts = r->attempts;
+	res.err = err;
+	if (r->len > 0)
+		res.body = json_loadb(r->buf, r->len, JSON_DECODE_ANY, &jerr);
+	if (outcome == TLM_CLIENT_DONE && r->len > 0 && res.body == NULL) {
+		res.outcome = TLM_CLIENT_FAILED;
+		res.rc = tlm_error_set(err, TLM_EINVALID, "%s %s: HTTP %ld: reply is not JSON",
+				       r->method, r->path, status);
+	}
+	r->cb(r->ctx, &res);
+	json_decref(res.body);
+	req_free(r);
+}
+
+static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	char text[TLM_CLIENT_ERRTEXT_MAX + 64];
+	long status = 0, ra;
+	tlm_xfer xfer;
+	tlm_verdict v;
+	uint64_t delay;
+	int rc, code;
+
+	tlm_req **pp = &c->active;
+
+	while (*pp != NULL && *pp != r)
+		pp = &(*pp)->next;
+	if (*pp == r)
+		*pp = r->next;
+	r->next = NULL;
+	c->in_flight--;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK && r->too_big) {
+		tlm_error_set(&err, TLM_ETOOBIG, "%s %s: reply over 1 MiB, transfer aborted",
+			      r->method, r->path);
+		req_reset_transfer(r);
+		deliver(r, TLM_CLIENT_FAILED, TLM_ETOOBIG, status, &err);
+		return;
+	}
+	xfer = map_curl(cc, r->easy);
+	if (xfer != TLM_XFER_OK)
+		status = 0;
+	v = tlm_client__classify((tlm_http_method)r->kind, xfer, (int)status);
+	code = xfer == TLM_XFER_OK ? tlm_client__http_code((int)status) : TLM_ERROR;
+	if (xfer == TLM_XFER_OK)
+		tlm_client__error_text(text, sizeof(text), r->buf, r->len);
+	else
+		snprintf(text, sizeof(text), "%s", curl_easy_strerror(cc));
+	switch (v) {
+	case TLM_VERDICT_SUCCESS: deliver(r, TLM_CLIENT_DONE, 0, status, &err); return;
+	case TLM_VERDICT_GONE: deliver(r, TLM_CLIENT_GONE, 0, status, &err); return;
+	case TLM_VERDICT_UNKNOWN:
+		tlm_error_set(&err, TLM_ERROR,
+			      "%s %s: unknown outcome (%s): the create may have happened",
+			      r->method, r->path, text);
+		deliver(r, TLM_CLIENT_UNKNOWN, TLM_ERROR, status, &err);
+		return;
+	case TLM_VERDICT_PERMANENT:
+		if (xfer == TLM_XFER_OK)
+			tlm_error_set(&err, code, "%s %s: HTTP %ld: %s", r->method, r->path, status,
+				      text);
+		else
+			tlm_error_set(&err, code, "%s %s: %s", r->method, r->path, text);
+		deliver(r, TLM_CLIENT_FAILED, code, status, &err);
+		return;
+	case TLM_VERDICT_RETRY: break;
+	}
+	ra = r->retry_after;
+	if (ra < 0 && status == 429)
+		ra = tlm_client__body_retry_after(r->buf, r->len);
+	rc = tlm_client__backoff_next(&r->bo, ra, &delay, &err);
+	if (rc != 0) {
+		char why[TLM_ERROR_MSG_MAX];
+
+		snprintf(why, sizeof(why), "%s", err.message);
+		if (xfer == TLM_XFER_OK)
+			tlm_error_set(&err, code, "%s %s: HTTP %ld: %s (%s)", r->method, r->path,
+				      status, text, why);
+		else
+			tlm_error_set(&err, code, "%s %s: %s (%s)", r->method, r->path, text, why);
+		deliver(r, TLM_CLIENT_FAILED, code, status, &err);
+		return;
+	}
+	req_reset_transfer(r);
+	r->due_ms = now_ms() + delay;
+	sleep_insert(c, r);
+}
+
+/* Starts waiting requests (retries that are due first) up to max_in_flight.
+ * A request that cannot even start is reported at once. */
+static void start_more(tlm_client *c)
+{
+	uint64_t now = now_ms();
+
+	/* Due retries go to the head of the FIFO: they are the oldest work. */
+	while (c->sleeping != NULL && c->sleeping->due_ms <= now) {
+		tlm_req *r = c->sleeping;
+
+		c->sleeping = r->next;
+		r->next = c->wait_head;
+		c->wait_head = r;
+		if (c->wait_tail == NULL)
+			c->wait_tail = r;
+	}
+	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight) {
+		tlm_req *r = c->wait_head;
+		tlm_error err = TLM_ERROR_INIT;
+
+		c->wait_head = r->next;
+		if (c->wait_head == NULL)
+			c->wait_tail = NULL;
+		r->next = NULL;
+		if (req_start(r, &err) != 0)
+			deliver(r, TLM_CLIENT_FAILED, err.code, 0, &err);
+	}
+}
+
+int tlm_client_run(tlm_client *c, long timeout_ms, tlm_error *err)
+{
+	uint64_t start = now_ms(), now;
+	int running = 0, left;
+	long wait;
+
+	assert(c != NULL);
+	for (;;) {
+		start_more(c);
+		if (c->in_flight == 0 && c->wait_head == NULL && c->sleeping == NULL)
+			return 0;
+		if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+			return tlm_error_set(err, TLM_ERROR, "client: curl_multi_perform failed");
+		CURLMsg *m;
+
+		while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+			tlm_req *r = NULL;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+			finish(c, r, m->data.result);
+		}
+		start_more(c);
+		if (c->in_flight == 0 && c->wait_head == NULL && c->sleeping == NULL)
+			return 0;
+		now = now_ms();
+		if (timeout_ms >= 0 && now - start >= (uint64_t)timeout_ms)
+			return tlm_error_set(err, TLM_ETIMEOUT,
+					     "client: requests still pending after %ld ms",
+					     timeout_ms);
+		wait = 1000;
+		if (timeout_ms >= 0 && (long)(start + (uint64_t)timeout_ms - now) < wait)
+			wait = (long)(start + (uint64_t)timeout_ms - now);
+		if (c->sleeping != NULL && c->in_flight < c->opts.max_in_flight) {
+			uint64_t due = c->sleeping->due_ms;
+			long until = due > now ? (long)(due - now) : 0;
+
+			if (until < wait)
+				wait = until;
+		}
+		if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
+			return tlm_error_set(err, TLM_ERROR, "client: curl_multi_poll failed");
+	}
+}
+
+/* ---- synchronous helpers ---------------------------------------------- */
+
+/* One finished request, copied out of the callback. */
+typedef struct sync_res {
+	int done;
+	tlm_client_outcome outcome;
+	int rc;
+	long status;
+	char *raw;
+	size_t len;
+	tlm_error err;
+} sync_res;
+
+static void sync_cb(void *ctx, const tlm_client_result *res)
+{
+	sync_res *s = ctx;
+
+	s->done = 1;
+	s->outcome = res->outcome;
+	s->rc = res->rc;
+	s->status = res->status;
+	s->len = res->raw_len;
+	s->raw = malloc(res->raw_len + 1);
+	if (s->raw != NULL) {
+		memcpy(s->raw, res->raw, res->raw_len);
+		s->raw[res->raw_len] = '\0';
+	} else if (s->rc == 0) {
+		s->outcome = TLM_CLIENT_FAILED;
+		s->rc = tlm_error_set(&s->err, TLM_ERROR, "out of memory");
+		return;
+	}
+	if (res->err != NULL && res->rc != 0)
+		s->err = *res->err;
+}
+
+/* Sends one request and drives the loop until it is done.  Bounded: every
+ * attempt has its timeouts and the retries a budget. */
+static int sync_req(tlm_client *c, const char *method, const char *path, const char *body,
+		    tlm_client_kind kind, sync_res *s, tlm_error *err)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = tlm_client_submit(c, method, path, body, kind, sync_cb, s, err);
+	while (rc == 0 && !s->done)
+		rc = tlm_client_run(c, -1, err);
+	return rc;
+}
+
+static void sync_clear(sync_res *s)
+{
+	free(s->raw);
+	s->raw = NULL;
+}
+
+/* Waits ms while still driving other queued requests of c (their timeouts
+ * and retries keep running); sleeps once nothing else is pending. */
+static void wait_ms(tlm_client *c, uint64_t ms)
+{
+	uint64_t end = now_ms() + ms, now;
+	struct timespec ts;
+
+	while ((now = now_ms()) < end) {
+		if (tlm_client_run(c, (long)(end - now), NULL) == 0) {
+			now = now_ms();
+			if (now >= end)
+				break;
+			ts.tv_sec = (time_t)((end - now) / 1000);
+			ts.tv_nsec = (long)((end - now) % 1000) * 1000000L;
+			(void)nanosleep(&ts, NULL); /* a signal only shortens the wait */
+		}
+	}
+}
+
+/* Looks name up after an unknown outcome.  0 and *id when found,
+ * TLM_ENOTFOUND when the server has no such agent. */
+static int find_by_name(tlm_client *c, const char *name, char **id, tlm_error *err)
+{
+	tlm_client_resource res = TLM_CLIENT_RESOURCE_INIT;
+	sync_res s;
+	char *esc = NULL, *path = NULL;
+	size_t n;
+	int rc;
+
+	esc = curl_easy_escape(NULL, name, 0);
+	if (esc == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	n = strlen(esc) + sizeof("/v1/agents/by-name/");
+	path = malloc(n);
+	if (path == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+		goto done;
+	}
+	snprintf(path, n, "/v1/agents/by-name/%s", esc);
+	rc = sync_req(c, "GET", path, NULL, TLM_CLIENT_GET, &s, err);
+	if (rc != 0)
+		goto done;
+	if (s.outcome == TLM_CLIENT_DONE) {
+		rc = tlm_client__parse_agent(&res, s.raw, s.len, err);
+		if (rc == 0) {
+			*id = res.id;
+			res.id = NULL;
+		}
+	} else if (s.status == 404) {
+		rc = TLM_ENOTFOUND;
+	} else {
+		rc = s.rc != 0 ? s.rc : TLM_ERROR;
+		if (err != NULL)
+			*err = s.err;
+	}
+	sync_clear(&s);
+done:
+	tlm_client__resource_clear(&res);
+	curl_free(esc);
+	free(path);
+	return rc;
+}
+
+int tlm_client_create_agent(tlm_client *c, const char *name, const json_t *body, char **id_out,
+			    tlm_error *err)
+{
+	tlm_client_resource res = TLM_CLIENT_RESOURCE_INIT;
+	tlm_backoff bo;
+	json_t *obj = NULL;
+	char *text = NULL;
+	sync_res s;
+	uint64_t delay;
+	int rc = 0;
+
+	assert(c != NULL && name != NULL && id_out != NULL);
+	*id_out = NULL;
+	obj = body != NULL ? json_deep_copy(body) : json_object();
+	if (obj == NULL || !json_is_object(obj) ||
+	    json_object_set_new(obj, "name", json_string(name)) != 0 ||
+	    (text = json_dumps(obj, JSON_COMPACT)) == NULL) {
+		rc = tlm_error_set(err, TLM_EINVALID, "create agent: body must be a JSON object");
+		goto done;
+	}
+	tlm_client__backoff_init(&bo, &c->bo_opts, NULL, NULL);
+	for (;;) {
+		rc = sync_req(c, "POST", "/v1/agents", text, TLM_CLIENT_POST_CREATE, &s, err);
+		if (rc != 0)
+			goto done;
+		if (s.outcome == TLM_CLIENT_DONE) {
+			rc = tlm_client__parse_agent_create(&res, s.raw, s.len, err);
+			sync_clear(&s);
+			if (rc == 0) {
+				*id_out = res.id;
+				res.id = NULL;
+			}
+			goto done;
+		}
+		if (s.outcome != TLM_CLIENT_UNKNOWN) {
+			rc = s.rc != 0 ? s.rc : TLM_ERROR;
+			if (err != NULL)
+				*err = s.err;
+			sync_clear(&s);
+			goto done;
+		}
+		sync_clear(&s);
+		/* The create may have happened: adopt what exists before any new
+		 * POST.  A 404 right away does not prove it did not: the server
+		 * may still be working on it (that is how the request timed out),
+		 * so look again after one more request timeout before posting.
+		 * What still slips through (a server slower than that) is found
+		 * by name at teardown and reconcile, which delete every agent with
+		 * the run's names, not only the recorded ids. */
+		rc = find_by_name(c, name, id_out, err);
+		if (rc == TLM_ENOTFOUND) {
+			wait_ms(c, (uint64_t)c->opts.timeout_ms);
+			rc = find_by_name(c, name, id_out, err);
+		}
+		if (rc != TLM_ENOTFOUND)
+			goto done;
+		rc = tlm_client__backoff_next(&bo, -1, &delay, err);
+		if (rc != 0)
+			goto done;
+		wait_ms(c, delay);
+	}
+done:
+	tlm_client__resource_clear(&res);
+	free(text);
+	json_decref(obj);
+	return rc;
+}
+
+int tlm_client_list_all(tlm_client *c, const char *path, const char *key, tlm_client_item_cb cb,
+			void *ctx, tlm_error *err)
+{
+	tlm_client_pager p;
+	json_t *items = NULL, *it;
+	char *url = NULL;
+	sync_res s;
+	size_t n, i;
+	int more = 1, rc = 0;
+
+	assert(c != NULL && path != NULL && key != NULL && cb != NULL);
+	tlm_client__pager_init(&p, key, 100);
+	n = strlen(path) + 64;
+	url = malloc(n);
+	if (url == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+		goto done;
+	}
+	while (more) {
+		snprintf(url, n, "%s%climit=%zu&offset=%zu", path, strchr(path, '?') ? '&' : '?',
+			 p.limit, p.offset);
+		rc = sync_req(c, "GET", url, NULL, TLM_CLIENT_GET, &s, err);
+		if (rc != 0)
+			goto done;
+		if (s.outcome != TLM_CLIENT_DONE) {
+			rc = s.rc != 0 ? s.rc : TLM_ERROR;
+			if (err != NULL)
+				*err = s.err;
+			sync_clear(&s);
+			goto done;
+		}
+		rc = tlm_client__pager_feed(&p, s.raw, s.len, &items, &more, err);
+		sync_clear(&s);
+		if (rc != 0)
+			goto done;
+		json_array_foreach(items, i, it)
+		{
+			rc = cb(ctx, it);
+			if (rc != 0)
+				goto done;
+		}
+		json_decref(items);
+		items = NULL;
+	}
+done:
+	json_decref(items);
+	tlm_client__pager_clear(&p);
+	free(url);
+	return rc;
+}

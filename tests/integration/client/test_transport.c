@@ -1,0 +1,458 @@
+/* The network half of the control-plane client against the real
+ * `telemachy serve` with injected faults: retries (503, 429 + Retry-After,
+ * refused connections), a dropped create reply that must not duplicate the
+ * agent, permanent errors that never leak the key, the TLS policy,
+ * max_in_flight and paging.  Each test starts its own server; the teardown
+ * stops it and frees the client, also after a failure.  Every wait is bounded
+ * by the client's timeouts and retry budget, and run() by RUN_MS. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/harness.h"
+#include "harness/serve.h"
+#include "telemachy/client.h"
+
+#define RUN_MS 20000
+
+static tlm_h_serve srv;
+static tlm_client *cli;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&srv, 0, sizeof(srv));
+	cli = NULL;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tlm_client_free(cli);
+	cli = NULL;
+	if (srv.pid != 0)
+		tlm_h_serve_stop(&srv);
+	memset(&srv, 0, sizeof(srv));
+	return 0;
+}
+
+static void start(const char *const *args, const char *key, unsigned max_in_flight)
+{
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+
+	tlm_h_serve_start(&srv, args);
+	o.base_url = srv.url;
+	o.api_key = key;
+	o.timeout_ms = 10000;
+	o.connect_timeout_ms = 2000;
+	o.retry_base_ms = 100;
+	o.retry_cap_ms = 500;
+	o.retry_max_total_ms = 15000;
+	o.retry_max_attempts = 30;
+	if (max_in_flight != 0)
+		o.max_in_flight = max_in_flight;
+	if (tlm_client_new(&cli, &o, &err) != 0)
+		fail_msg("tlm_client_new: %s", err.message);
+}
+
+/* One finished request, as the tests look at it. */
+typedef struct got {
+	int calls;
+	tlm_client_outcome outcome;
+	int rc;
+	long status;
+	unsigned attempts;
+	char msg[TLM_ERROR_MSG_MAX];
+	char id[128];
+} got;
+
+static void on_done(void *ctx, const tlm_client_result *res)
+{
+	got *g = ctx;
+	json_t *a;
+
+	g->calls++;
+	g->outcome = res->outcome;
+	g->rc = res->rc;
+	g->status = res->status;
+	g->attempts = res->attempts;
+	snprintf(g->msg, sizeof(g->msg), "%s", res->err != NULL ? res->err->message : "");
+	a = res->body != NULL ? json_object_get(res->body, "agent") : NULL;
+	if (a != NULL && json_is_string(json_object_get(a, "id")))
+		snprintf(g->id, sizeof(g->id), "%s", json_string_value(json_object_get(a, "id")));
+}
+
+static void request(const char *method, const char *path, const char *body, tlm_client_kind kind,
+		    got *g)
+{
+	tlm_error err = TLM_ERROR_INIT;
+
+	memset(g, 0, sizeof(*g));
+	if (tlm_client_submit(cli, method, path, body, kind, on_done, g, &err) != 0 ||
+	    tlm_client_run(cli, RUN_MS, &err) != 0)
+		fail_msg("%s %s: %s", method, path, err.message);
+	assert_int_equal(g->calls, 1);
+}
+
+static char *create(const char *name)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	json_t *body = json_pack("{s:s}", "label", "test");
+	char *id = NULL;
+	int rc = tlm_client_create_agent(cli, name, body, &id, &err);
+
+	json_decref(body);
+	if (rc != 0)
+		fail_msg("create %s: %s", name, err.message);
+	assert_non_null(id);
+	return id;
+}
+
+typedef struct named {
+	const char *name, *id;
+	size_t count, other_id;
+} named;
+
+static int count_name(void *ctx, json_t *item)
+{
+	named *w = ctx;
+	const char *n = json_string_value(json_object_get(item, "name"));
+	const char *id = json_string_value(json_object_get(item, "id"));
+
+	if (n != NULL && strcmp(n, w->name) == 0) {
+		w->count++;
+		if (id == NULL || strcmp(id, w->id) != 0)
+			w->other_id++;
+	}
+	return 0;
+}
+
+/* Agents named name, via the client's own paging; all must have id. */
+static size_t agents_named(const char *name, const char *id)
+{
+	named w = { name, id, 0, 0 };
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (tlm_client_list_all(cli, "/v1/agents", "agents", count_name, &w, &err) != 0)
+		fail_msg("list: %s", err.message);
+	assert_int_equal(w.other_id, 0);
+	return w.count;
+}
+
+static void test_create_get(void **state)
+{
+	char path[256], *id;
+	got g;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	id = create("plain");
+	snprintf(path, sizeof(path), "/v1/agents/%s", id);
+	request("GET", path, NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+	assert_int_equal(g.status, 200);
+	assert_string_equal(g.id, id);
+	assert_int_equal(g.attempts, 1);
+	snprintf(path, sizeof(path), "/v1/agents/%s/start", id);
+	request("POST", path, NULL, TLM_CLIENT_POST_ACTION,
+		&g); /* bodiless POST: Content-Length 0 */
+	assert_int_equal(g.status, 200);
+	snprintf(path, sizeof(path), "/v1/agents/%s", id);
+	request("PATCH", path, "{\"label\":\"x\"}", TLM_CLIENT_PATCH, &g);
+	assert_int_equal(g.status, 200);
+	request("DELETE", path, NULL, TLM_CLIENT_DELETE, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+	free(id);
+}
+
+static void test_503_twice(void **state)
+{
+	const char *args[] = {
+		"--fault", "fail:route=GET /v1/agents,status=503,count=2,retry_after=0", "--fault",
+		"fail:route=POST /v1/agents,status=503,count=2,retry_after=0", NULL
+	};
+	char *id;
+	got g;
+
+	(void)state;
+	start(args, NULL, 0);
+	request("GET", "/v1/agents", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+	assert_int_equal(g.attempts, 3);
+	/* On a create a 5xx is an unknown outcome: looked up, then re-sent. */
+	id = create("after503");
+	assert_int_equal(agents_named("after503", id), 1);
+	free(id);
+}
+
+static void test_429_retry_after(void **state)
+{
+	const char *args[] = { "--fault", "fail:route=GET /v1/agents,status=429,retry_after=1",
+			       NULL };
+	int64_t t0;
+	got g;
+
+	(void)state;
+	start(args, NULL, 0);
+	t0 = tlm_h_now_ms();
+	request("GET", "/v1/agents", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+	assert_int_equal(g.attempts, 2);
+	assert_true(tlm_h_now_ms() - t0 >= 1000);
+}
+
+static void test_drop_create(void **state)
+{
+	const char *args[] = { "--fault", "drop:route=POST /v1/agents", NULL };
+	json_t *j = NULL, *f;
+	char *id;
+	got g;
+
+	(void)state;
+	start(args, NULL, 0);
+	/* The transport alone reports the lost reply and does not re-POST. */
+	request("POST", "/v1/agents", "{\"name\":\"raw\"}", TLM_CLIENT_POST_CREATE, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_UNKNOWN);
+	assert_int_equal(g.attempts, 1);
+	assert_non_null(strstr(g.msg, "unknown outcome"));
+	assert_int_equal(tlm_h_req(&srv, "DELETE", "/v1/chaos/f1", NULL, NULL), 200);
+	assert_int_equal(
+		tlm_h_req(&srv, "POST", "/v1/chaos/drop", "{\"route\":\"POST /v1/agents\"}", NULL),
+		201);
+	id = create("dropped");
+	assert_int_equal(agents_named("dropped", id), 1);
+	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &j), 200);
+	/* The drop really fired: the agent was committed and its reply lost. */
+	f = json_array_get(json_object_get(j, "faults"), 0);
+	assert_string_equal(tlm_h_str(f, "id"), "f2");
+	assert_int_equal(tlm_h_int(f, "fired"), 1);
+	json_decref(j);
+	free(id);
+}
+
+static void test_refuse(void **state)
+{
+	got g;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/chaos/refuse", "{\"seconds\":1}", NULL), 201);
+	request("GET", "/v1/agents", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+	assert_true(g.attempts >= 2);
+}
+
+static void test_delete_gone(void **state)
+{
+	got g;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	request("DELETE", "/v1/agents/no-such-id", NULL, TLM_CLIENT_DELETE, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_GONE);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal(g.status, 404);
+	request("GET", "/v1/agents/no-such-id", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_FAILED);
+	assert_int_equal(g.rc, TLM_ENOTFOUND);
+	assert_int_equal(g.attempts, 1);
+}
+
+static void test_bad_key(void **state)
+{
+	const char *args[] = { "--api-key", "right-key-0123", NULL };
+	const char *wrong = "wrong-key-s3cr3t";
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	got g;
+
+	(void)state;
+	start(args, wrong, 0);
+	request("GET", "/v1/agents", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_FAILED);
+	assert_int_equal(g.status, 401);
+	assert_int_equal(g.rc, TLM_EINVALID);
+	assert_int_equal(g.attempts, 1);
+	assert_null(strstr(g.msg, wrong));
+	assert_null(strstr(g.msg, "s3cr3t"));
+	assert_non_null(strstr(g.msg, "unauthorized"));
+	tlm_client_free(cli);
+	o.base_url = srv.url;
+	o.api_key = "right-key-0123";
+	assert_int_equal(tlm_client_new(&cli, &o, &err), 0);
+	request("GET", "/v1/agents", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+}
+
+static void test_require_tls(void **state)
+{
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_client *c = NULL;
+
+	(void)state;
+	o.require_tls = 1;
+	o.base_url = "http://example.com";
+	assert_int_equal(tlm_client_new(&c, &o, &err), TLM_EINVALID);
+	assert_null(c);
+	assert_non_null(strstr(err.message, "require_tls"));
+	o.base_url = "http://127.0.0.1:1";
+	assert_int_equal(tlm_client_new(&c, &o, &err), 0);
+	tlm_client_free(c);
+	o.base_url = "http://localhost:8080/";
+	assert_int_equal(tlm_client_new(&c, &o, &err), 0);
+	tlm_client_free(c);
+	o.base_url = "https://example.com";
+	assert_int_equal(tlm_client_new(&c, &o, &err), 0);
+	tlm_client_free(c);
+	o.require_tls = 0;
+	o.base_url = "http://example.com";
+	assert_int_equal(tlm_client_new(&c, &o, &err), 0);
+	tlm_client_free(c);
+	o.base_url = "ftp://example.com";
+	assert_int_equal(tlm_client_new(&c, &o, &err), TLM_EINVALID);
+}
+
+static void count_done(void *ctx, const tlm_client_result *res)
+{
+	int *n = ctx;
+
+	if (res->outcome == TLM_CLIENT_DONE)
+		(*n)++;
+}
+
+static void test_max_in_flight(void **state)
+{
+	const char *args[] = { "--fault", "delay:route=GET /v1/agents,ms=100,count=0", NULL };
+	tlm_error err = TLM_ERROR_INIT;
+	int64_t t0, took;
+	int i, n = 0;
+
+	(void)state;
+	start(args, NULL, 4);
+	t0 = tlm_h_now_ms();
+	for (i = 0; i < 50; i++)
+		assert_int_equal(tlm_client_submit(cli, "GET", "/v1/agents", NULL, TLM_CLIENT_GET,
+						   count_done, &n, &err),
+				 0);
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	took = tlm_h_now_ms() - t0;
+	assert_int_equal(n, 50);
+	/* 50 requests of >= 100 ms, 4 at a time: at least 13 rounds.  With the
+	 * server's 8 workers and no limit it would take about 700 ms. */
+	if (took < 1250)
+		fail_msg("50 delayed GETs took %lld ms: more than 4 in flight", (long long)took);
+	/* And they did overlap: one at a time would take 5 s. */
+	if (took > 4500)
+		fail_msg("50 delayed GETs took %lld ms: not concurrent", (long long)took);
+}
+
+static int count_all(void *ctx, json_t *item)
+{
+	(void)item;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static void test_paging(void **state)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	char body[64];
+	size_t seen = 0;
+	int i, n = 0;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	for (i = 0; i < 250; i++) {
+		snprintf(body, sizeof(body), "{\"name\":\"p%03d\"}", i);
+		assert_int_equal(tlm_client_submit(cli, "POST", "/v1/agents", body,
+						   TLM_CLIENT_POST_CREATE, count_done, &n, &err),
+				 0);
+	}
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	assert_int_equal(n, 250);
+	assert_int_equal(tlm_client_list_all(cli, "/v1/agents", "agents", count_all, &seen, &err),
+			 0);
+	assert_int_equal(seen, 250);
+}
+
+/* A reply over 1 MiB aborts the transfer: TLM_ETOOBIG, never a bigger buffer.
+ * 300 agents with a 4000-byte description listed at once are ~1.2 MB. */
+static void test_too_big(void **state)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	char desc[4001];
+	int i, n = 0;
+	got g;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	memset(desc, 'd', sizeof(desc) - 1);
+	desc[sizeof(desc) - 1] = '\0';
+	for (i = 0; i < 300; i++) {
+		json_t *o = json_pack("{s:s,s:s}", "name", "big", "taskDescription", desc);
+		char *body = json_dumps(o, JSON_COMPACT);
+
+		json_decref(o);
+		assert_non_null(body);
+		assert_int_equal(tlm_client_submit(cli, "POST", "/v1/agents", body,
+						   TLM_CLIENT_POST_CREATE, count_done, &n, &err),
+				 0);
+		free(body);
+	}
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	assert_int_equal(n, 300);
+	request("GET", "/v1/agents?limit=1000", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_FAILED);
+	assert_int_equal(g.rc, TLM_ETOOBIG);
+	assert_int_equal(g.attempts, 1);
+	request("GET", "/v1/agents?limit=100", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+}
+
+/* A GET that times out is sent again; a create that times out is reported
+ * as an unknown outcome and not sent again by the transport. */
+static void test_timeout(void **state)
+{
+	const char *args[] = { "--fault", "delay:route=GET /v1/agents,ms=1500", "--fault",
+			       "delay:route=POST /v1/agents,ms=1500", NULL };
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	got g;
+
+	(void)state;
+	start(args, NULL, 0);
+	tlm_client_free(cli);
+	o.base_url = srv.url;
+	o.timeout_ms = 400;
+	o.retry_base_ms = 50;
+	assert_int_equal(tlm_client_new(&cli, &o, &err), 0);
+	request("GET", "/v1/agents", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+	assert_int_equal(g.attempts, 2);
+	request("POST", "/v1/agents", "{\"name\":\"slow\"}", TLM_CLIENT_POST_CREATE, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_UNKNOWN);
+	assert_int_equal(g.attempts, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_503_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_429_retry_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_require_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
