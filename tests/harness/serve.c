@@ -88,14 +88,9 @@ int tlm_h_serve_stop(tlm_h_serve *s)
 	return status;
 }
 
-typedef struct body_buf {
-	char *data;
-	size_t len;
-} body_buf;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
+size_t tlm_h_curl_body(char *p, size_t size, size_t n, void *ud)
 {
-	body_buf *b = ud;
+	tlm_h_body *b = ud;
 	char *nd = realloc(b->data, b->len + size * n + 1);
 
 	if (nd == NULL)
@@ -121,7 +116,7 @@ long tlm_h_http(const char *method, const char *url, const char *body, const cha
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
-	body_buf b = { NULL, 0 };
+	tlm_h_body b = { NULL, 0 };
 	long status = 0;
 	CURLcode rc;
 
@@ -141,7 +136,7 @@ long tlm_h_http(const char *method, const char *url, const char *body, const cha
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tlm_h_curl_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, retry_after);

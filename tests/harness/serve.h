@@ -34,6 +34,15 @@ long tlm_h_http(const char *method, const char *url, const char *body, const cha
 long tlm_h_req(const tlm_h_serve *s, const char *method, const char *path, const char *body,
 	       json_t **json);
 
+/* A growing, NUL-terminated response body, and the libcurl write callback
+ * that fills it (CURLOPT_WRITEDATA: a tlm_h_body *). */
+typedef struct tlm_h_body {
+	char *data;
+	size_t len;
+} tlm_h_body;
+
+size_t tlm_h_curl_body(char *p, size_t size, size_t n, void *ud);
+
 /* o as compact JSON (keys sorted) in a static buffer, for failure messages. */
 const char *tlm_h_dump(const json_t *o);
 

@@ -485,23 +485,8 @@ static void test_drop(void **state)
 
 typedef struct kept {
 	CURL *c;
-	char *body;
-	size_t len;
+	tlm_h_body b;
 } kept;
-
-static size_t kept_data(char *p, size_t size, size_t n, void *ud)
-{
-	kept *k = ud;
-	char *nb = realloc(k->body, k->len + size * n + 1);
-
-	if (nb == NULL)
-		return 0;
-	memcpy(nb + k->len, p, size * n);
-	k->body = nb;
-	k->len += size * n;
-	k->body[k->len] = '\0';
-	return size * n;
-}
 
 /* A request on a keep-alive handle; *new_conns: connections it opened. */
 static long kept_req(kept *k, const char *method, const char *path, const char *body,
@@ -512,17 +497,17 @@ static long kept_req(kept *k, const char *method, const char *path, const char *
 	CURLcode rc;
 
 	snprintf(url, sizeof(url), "%s%s", srv.url, path);
-	free(k->body);
-	k->body = NULL;
-	k->len = 0;
+	free(k->b.data);
+	k->b.data = NULL;
+	k->b.len = 0;
 	curl_easy_setopt(k->c, CURLOPT_URL, url);
 	if (body == NULL)
 		curl_easy_setopt(k->c, CURLOPT_HTTPGET, 1L);
 	else
 		curl_easy_setopt(k->c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(k->c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(k->c, CURLOPT_WRITEFUNCTION, kept_data);
-	curl_easy_setopt(k->c, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(k->c, CURLOPT_WRITEFUNCTION, tlm_h_curl_body);
+	curl_easy_setopt(k->c, CURLOPT_WRITEDATA, &k->b);
 	curl_easy_setopt(k->c, CURLOPT_TIMEOUT, 20L);
 	rc = curl_easy_perform(k->c);
 	if (rc != CURLE_OK)
@@ -559,7 +544,7 @@ static int64_t wait_accepting(int *refused)
 
 static void test_refuse(void **state)
 {
-	kept k = { NULL, NULL, 0 };
+	kept k = { NULL, { NULL, 0 } };
 	long conns = -1;
 	int refused = 0, code = 0;
 	int64_t took;
@@ -582,13 +567,13 @@ static void test_refuse(void **state)
 	/* ... one kept open is still served */
 	assert_int_equal(kept_req(&k, "GET", "/v1/chaos", NULL, &conns), 200);
 	assert_int_equal(conns, 0);
-	f = json_loads(k.body, 0, NULL);
+	f = json_loads(k.b.data, 0, NULL);
 	snprintf(id, sizeof(id), "%s",
 		 tlm_h_str(json_array_get(json_object_get(f, "faults"), 0), "id"));
 	assert_true(b_of(json_array_get(json_object_get(f, "faults"), 0), "active"));
 	json_decref(f);
 	curl_easy_cleanup(k.c);
-	free(k.body);
+	free(k.b.data);
 
 	took = wait_accepting(&refused);
 	print_message("refuse seconds=1.5: refused %d new connections, accepting again after "
@@ -615,7 +600,7 @@ static void test_refuse(void **state)
  * listed "active" while connections are accepted.) */
 static void test_refuse_overlap(void **state)
 {
-	kept k = { NULL, NULL, 0 };
+	kept k = { NULL, { NULL, 0 } };
 	long conns = -1;
 	int refused = 0;
 	int64_t took;
@@ -632,7 +617,7 @@ static void test_refuse_overlap(void **state)
 			 201);
 	assert_int_equal(conns, 0);
 	curl_easy_cleanup(k.c);
-	free(k.body);
+	free(k.b.data);
 	took = wait_accepting(&refused);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &j), 200);
 	print_message("refuse 0.3 s + 1.5 s: accepting after %lld ms; %s\n", (long long)took,
