@@ -36,11 +36,13 @@ typedef struct tlm_client_opts {
 	uint32_t retry_cap_ms;   /* backoff: ceiling of any jittered delay */
 	uint64_t retry_max_total_ms; /* backoff: all delays of one request together */
 	uint32_t retry_max_attempts; /* attempts per request, the first included */
+	double rate_rps;             /* client-side token bucket: requests/s (0: none) */
+	unsigned rate_burst;         /* bucket size (0: max(1, rate_rps)) */
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, 200, 10000, 120000, 8                     \
+		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, 200, 10000, 120000, 8, 0, 0               \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order
@@ -96,6 +98,36 @@ int tlm_client_submit(tlm_client *c, const char *method, const char *path, const
  * until done, which is bounded by the per-request timeouts and retry budget. */
 int tlm_client_run(tlm_client *c, long timeout_ms, tlm_error *err);
 
+/* Drives transfers once and then waits up to max_wait_ms for network
+ * activity, a due retry or tlm_client_wakeup(); returns after that one wait
+ * (0), also when nothing is pending.  The engine's loop is built on it. */
+int tlm_client_step(tlm_client *c, long max_wait_ms, tlm_error *err);
+
+/* Makes a tlm_client_step() that is waiting (or the next one) return at once.
+ * The only call that is safe from another thread (libnats' callbacks). */
+void tlm_client_wakeup(tlm_client *c);
+
+/* Requests queued, sleeping before a retry, or on the wire. */
+unsigned tlm_client_pending(const tlm_client *c);
+
+/* The two kinds of named resources the engine creates. */
+typedef enum tlm_client_res { TLM_CLIENT_AGENT = 0, TLM_CLIENT_TEAM } tlm_client_res;
+
+/* Synchronous: the id of a resource named name (*id_out, caller frees), or
+ * TLM_ENOTFOUND.  Agents through GET /v1/agents/by-name/{name}, teams by
+ * paging GET /v1/teams (first match). */
+int tlm_client_find(tlm_client *c, tlm_client_res kind, const char *name, char **id_out,
+		    tlm_error *err);
+
+/* Synchronous: creates kind `name` (body: the other fields, "name" is set
+ * from name) exactly once and gives its id.  lookup_first: a create of this
+ * name may already have happened (an earlier unknown outcome, a crashed
+ * run), so adopt what exists before posting.  On an unknown outcome it looks
+ * the name up, again after one request timeout, and only then posts again,
+ * within the retry budget.  Names must be unique to the caller. */
+int tlm_client_create(tlm_client *c, tlm_client_res kind, const char *name, const json_t *body,
+		      int lookup_first, char **id_out, tlm_error *err);
+
 /* Synchronous: creates agent `name` (body: the other fields; "name" is set
  * from name) and gives its id (*id_out, caller frees).  On an unknown outcome
  * it looks the name up (GET /v1/agents/by-name/{name}) and adopts the agent
@@ -103,6 +135,12 @@ int tlm_client_run(tlm_client *c, long timeout_ms, tlm_error *err);
  * Names must be deterministic and unique to the caller for this to be exact. */
 int tlm_client_create_agent(tlm_client *c, const char *name, const json_t *body, char **id_out,
 			    tlm_error *err);
+
+/* Synchronous GET path: 0 on 2xx (*body_out, if not NULL, gets the parsed
+ * reply; caller json_decrefs), else the failure's TLM_E* code and message.
+ * *http_status (may be NULL) gets the last HTTP status, 0 when none came. */
+int tlm_client_get(tlm_client *c, const char *path, json_t **body_out, long *http_status,
+		   tlm_error *err);
 
 /* Called for each item of a list; a non-zero return stops the walk (and is
  * returned by tlm_client_list_all). */

@@ -6,6 +6,7 @@
  * Verdicts come from tlm_client__classify(); a create with an unknown outcome
  * goes back to the caller rather than out again (LESSONS 3). */
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "client/client_internal.h"
+#include "client/sync.h"
 #include "telemachy/client.h"
 
 typedef struct tlm_req tlm_req;
@@ -50,6 +52,8 @@ struct tlm_client {
 	tlm_req *sleeping;              /* sorted by due_ms */
 	tlm_req *active;                /* on the wire (for tlm_client_free) */
 	unsigned in_flight;
+	double tokens;      /* client-side rate limit (opts.rate_rps > 0) */
+	uint64_t tokens_ms; /* when tokens was last refilled */
 };
 
 static uint64_t now_ms(void)
@@ -166,6 +170,14 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 	/* Upstream has a listen backlog of 5 and 8 workers (§1): the connection
 	 * count follows max_in_flight, never more. */
 	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)opts->max_in_flight);
+	if (opts->rate_rps < 0 || isnan(opts->rate_rps)) {
+		rc = tlm_error_set(err, TLM_EINVALID, "client: rate_rps must not be negative");
+		goto done;
+	}
+	if (c->opts.rate_burst == 0)
+		c->opts.rate_burst = opts->rate_rps < 1 ? 1 : (unsigned)opts->rate_rps;
+	c->tokens = c->opts.rate_burst;
+	c->tokens_ms = now_ms();
 	*out = c;
 	c = NULL;
 done:
@@ -520,11 +532,33 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 	sleep_insert(c, r);
 }
 
-/* Starts waiting requests (retries that are due first) up to max_in_flight.
- * A request that cannot even start is reported at once. */
-static void start_more(tlm_client *c)
+/* The client-side token bucket: 1 when a request may start now (a token is
+ * taken), else 0 and *wait_ms until the next token. */
+static int take_token(tlm_client *c, uint64_t now, long *wait_ms)
+{
+	double rps = c->opts.rate_rps;
+
+	if (rps <= 0)
+		return 1;
+	c->tokens += (double)(now - c->tokens_ms) * rps / 1000.0;
+	if (c->tokens > c->opts.rate_burst)
+		c->tokens = c->opts.rate_burst;
+	c->tokens_ms = now;
+	if (c->tokens >= 1) {
+		c->tokens -= 1;
+		return 1;
+	}
+	*wait_ms = (long)ceil((1 - c->tokens) * 1000.0 / rps);
+	return 0;
+}
+
+/* Starts waiting requests (retries that are due first) up to max_in_flight
+ * and the rate limit.  A request that cannot even start is reported at once.
+ * Returns how long to wait for the next token (-1: no wait needed). */
+static long start_more(tlm_client *c)
 {
 	uint64_t now = now_ms();
+	long token_wait = -1;
 
 	/* Due retries go to the head of the FIFO: they are the oldest work. */
 	while (c->sleeping != NULL && c->sleeping->due_ms <= now) {
@@ -536,7 +570,8 @@ static void start_more(tlm_client *c)
 		if (c->wait_tail == NULL)
 			c->wait_tail = r;
 	}
-	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight) {
+	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
+	       take_token(c, now, &token_wait)) {
 		tlm_req *r = c->wait_head;
 		tlm_error err = TLM_ERROR_INIT;
 
@@ -547,66 +582,103 @@ static void start_more(tlm_client *c)
 		if (req_start(r, &err) != 0)
 			deliver(r, TLM_CLIENT_FAILED, err.code, 0, &err);
 	}
+	return token_wait;
+}
+
+static int idle(const tlm_client *c)
+{
+	return c->in_flight == 0 && c->wait_head == NULL && c->sleeping == NULL;
+}
+
+/* One round: start what may start, let curl work, report what finished.
+ * *wait gets the longest poll that misses nothing (capped by its input). */
+static int pump(tlm_client *c, long *wait, tlm_error *err)
+{
+	long token_wait;
+	int running = 0, left;
+	CURLMsg *m;
+
+	start_more(c);
+	if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+		return tlm_error_set(err, TLM_ERROR, "client: curl_multi_perform failed");
+	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+		tlm_req *r = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		finish(c, r, m->data.result);
+	}
+	token_wait = start_more(c);
+	if (token_wait >= 0 && token_wait < *wait)
+		*wait = token_wait;
+	if (c->sleeping != NULL && c->in_flight < c->opts.max_in_flight) {
+		uint64_t due = c->sleeping->due_ms, now = now_ms();
+		long until = due > now ? (long)(due - now) : 0;
+
+		if (until < *wait)
+			*wait = until;
+	}
+	return 0;
+}
+
+int tlm_client_step(tlm_client *c, long max_wait_ms, tlm_error *err)
+{
+	long wait = max_wait_ms < 0 ? 0 : max_wait_ms;
+	int rc;
+
+	assert(c != NULL);
+	if ((rc = pump(c, &wait, err)) != 0)
+		return rc;
+	if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
+		return tlm_error_set(err, TLM_ERROR, "client: curl_multi_poll failed");
+	return pump(c, &wait, err);
+}
+
+void tlm_client_wakeup(tlm_client *c)
+{
+	if (c != NULL)
+		(void)curl_multi_wakeup(c->multi);
+}
+
+unsigned tlm_client_pending(const tlm_client *c)
+{
+	unsigned n = c->in_flight;
+	const tlm_req *r;
+
+	for (r = c->wait_head; r != NULL; r = r->next)
+		n++;
+	for (r = c->sleeping; r != NULL; r = r->next)
+		n++;
+	return n;
 }
 
 int tlm_client_run(tlm_client *c, long timeout_ms, tlm_error *err)
 {
 	uint64_t start = now_ms(), now;
-	int running = 0, left;
 	long wait;
+	int rc;
 
 	assert(c != NULL);
 	for (;;) {
-		start_more(c);
-		if (c->in_flight == 0 && c->wait_head == NULL && c->sleeping == NULL)
-			return 0;
-		if (curl_multi_perform(c->multi, &running) != CURLM_OK)
-			return tlm_error_set(err, TLM_ERROR, "client: curl_multi_perform failed");
-		CURLMsg *m;
-
-		while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
-			tlm_req *r = NULL;
-
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-			finish(c, r, m->data.result);
-		}
-		start_more(c);
-		if (c->in_flight == 0 && c->wait_head == NULL && c->sleeping == NULL)
+		wait = 1000;
+		if ((rc = pump(c, &wait, err)) != 0)
+			return rc;
+		if (idle(c))
 			return 0;
 		now = now_ms();
 		if (timeout_ms >= 0 && now - start >= (uint64_t)timeout_ms)
 			return tlm_error_set(err, TLM_ETIMEOUT,
 					     "client: requests still pending after %ld ms",
 					     timeout_ms);
-		wait = 1000;
 		if (timeout_ms >= 0 && (long)(start + (uint64_t)timeout_ms - now) < wait)
 			wait = (long)(start + (uint64_t)timeout_ms - now);
-		if (c->sleeping != NULL && c->in_flight < c->opts.max_in_flight) {
-			uint64_t due = c->sleeping->due_ms;
-			long until = due > now ? (long)(due - now) : 0;
-
-			if (until < wait)
-				wait = until;
-		}
 		if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
 			return tlm_error_set(err, TLM_ERROR, "client: curl_multi_poll failed");
 	}
 }
 
 /* ---- synchronous helpers ---------------------------------------------- */
-
-/* One finished request, copied out of the callback. */
-typedef struct sync_res {
-	int done;
-	tlm_client_outcome outcome;
-	int rc;
-	long status;
-	char *raw;
-	size_t len;
-	tlm_error err;
-} sync_res;
 
 static void sync_cb(void *ctx, const tlm_client_result *res)
 {
@@ -632,8 +704,8 @@ static void sync_cb(void *ctx, const tlm_client_result *res)
 
 /* Sends one request and drives the loop until it is done.  Bounded: every
  * attempt has its timeouts and the retries a budget. */
-static int sync_req(tlm_client *c, const char *method, const char *path, const char *body,
-		    tlm_client_kind kind, sync_res *s, tlm_error *err)
+int tlm_client__sync_req(tlm_client *c, const char *method, const char *path, const char *body,
+			 tlm_client_kind kind, sync_res *s, tlm_error *err)
 {
 	int rc;
 
@@ -644,7 +716,7 @@ static int sync_req(tlm_client *c, const char *method, const char *path, const c
 	return rc;
 }
 
-static void sync_clear(sync_res *s)
+void tlm_client__sync_clear(sync_res *s)
 {
 	free(s->raw);
 	s->raw = NULL;
@@ -652,7 +724,7 @@ static void sync_clear(sync_res *s)
 
 /* Waits ms while still driving other queued requests of c (their timeouts
  * and retries keep running); sleeps once nothing else is pending. */
-static void wait_ms(tlm_client *c, uint64_t ms)
+void tlm_client__wait_ms(tlm_client *c, uint64_t ms)
 {
 	uint64_t end = now_ms() + ms, now;
 	struct timespec ts;
@@ -667,118 +739,6 @@ static void wait_ms(tlm_client *c, uint64_t ms)
 			(void)nanosleep(&ts, NULL); /* a signal only shortens the wait */
 		}
 	}
-}
-
-/* Looks name up after an unknown outcome.  0 and *id when found,
- * TLM_ENOTFOUND when the server has no such agent. */
-static int find_by_name(tlm_client *c, const char *name, char **id, tlm_error *err)
-{
-	tlm_client_resource res = TLM_CLIENT_RESOURCE_INIT;
-	sync_res s;
-	char *esc = NULL, *path = NULL;
-	size_t n;
-	int rc;
-
-	esc = curl_easy_escape(NULL, name, 0);
-	if (esc == NULL)
-		return tlm_error_set(err, TLM_ERROR, "out of memory");
-	n = strlen(esc) + sizeof("/v1/agents/by-name/");
-	path = malloc(n);
-	if (path == NULL) {
-		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
-		goto done;
-	}
-	snprintf(path, n, "/v1/agents/by-name/%s", esc);
-	rc = sync_req(c, "GET", path, NULL, TLM_CLIENT_GET, &s, err);
-	if (rc != 0)
-		goto done;
-	if (s.outcome == TLM_CLIENT_DONE) {
-		rc = tlm_client__parse_agent(&res, s.raw, s.len, err);
-		if (rc == 0) {
-			*id = res.id;
-			res.id = NULL;
-		}
-	} else if (s.status == 404) {
-		rc = TLM_ENOTFOUND;
-	} else {
-		rc = s.rc != 0 ? s.rc : TLM_ERROR;
-		if (err != NULL)
-			*err = s.err;
-	}
-	sync_clear(&s);
-done:
-	tlm_client__resource_clear(&res);
-	curl_free(esc);
-	free(path);
-	return rc;
-}
-
-int tlm_client_create_agent(tlm_client *c, const char *name, const json_t *body, char **id_out,
-			    tlm_error *err)
-{
-	tlm_client_resource res = TLM_CLIENT_RESOURCE_INIT;
-	tlm_backoff bo;
-	json_t *obj = NULL;
-	char *text = NULL;
-	sync_res s;
-	uint64_t delay;
-	int rc = 0;
-
-	assert(c != NULL && name != NULL && id_out != NULL);
-	*id_out = NULL;
-	obj = body != NULL ? json_deep_copy(body) : json_object();
-	if (obj == NULL || !json_is_object(obj) ||
-	    json_object_set_new(obj, "name", json_string(name)) != 0 ||
-	    (text = json_dumps(obj, JSON_COMPACT)) == NULL) {
-		rc = tlm_error_set(err, TLM_EINVALID, "create agent: body must be a JSON object");
-		goto done;
-	}
-	tlm_client__backoff_init(&bo, &c->bo_opts, NULL, NULL);
-	for (;;) {
-		rc = sync_req(c, "POST", "/v1/agents", text, TLM_CLIENT_POST_CREATE, &s, err);
-		if (rc != 0)
-			goto done;
-		if (s.outcome == TLM_CLIENT_DONE) {
-			rc = tlm_client__parse_agent_create(&res, s.raw, s.len, err);
-			sync_clear(&s);
-			if (rc == 0) {
-				*id_out = res.id;
-				res.id = NULL;
-			}
-			goto done;
-		}
-		if (s.outcome != TLM_CLIENT_UNKNOWN) {
-			rc = s.rc != 0 ? s.rc : TLM_ERROR;
-			if (err != NULL)
-				*err = s.err;
-			sync_clear(&s);
-			goto done;
-		}
-		sync_clear(&s);
-		/* The create may have happened: adopt what exists before any new
-		 * POST.  A 404 right away does not prove it did not: the server
-		 * may still be working on it (that is how the request timed out),
-		 * so look again after one more request timeout before posting.
-		 * What still slips through (a server slower than that) is found
-		 * by name at teardown and reconcile, which delete every agent with
-		 * the run's names, not only the recorded ids. */
-		rc = find_by_name(c, name, id_out, err);
-		if (rc == TLM_ENOTFOUND) {
-			wait_ms(c, (uint64_t)c->opts.timeout_ms);
-			rc = find_by_name(c, name, id_out, err);
-		}
-		if (rc != TLM_ENOTFOUND)
-			goto done;
-		rc = tlm_client__backoff_next(&bo, -1, &delay, err);
-		if (rc != 0)
-			goto done;
-		wait_ms(c, delay);
-	}
-done:
-	tlm_client__resource_clear(&res);
-	free(text);
-	json_decref(obj);
-	return rc;
 }
 
 int tlm_client_list_all(tlm_client *c, const char *path, const char *key, tlm_client_item_cb cb,
@@ -802,18 +762,18 @@ int tlm_client_list_all(tlm_client *c, const char *path, const char *key, tlm_cl
 	while (more) {
 		snprintf(url, n, "%s%climit=%zu&offset=%zu", path, strchr(path, '?') ? '&' : '?',
 			 p.limit, p.offset);
-		rc = sync_req(c, "GET", url, NULL, TLM_CLIENT_GET, &s, err);
+		rc = tlm_client__sync_req(c, "GET", url, NULL, TLM_CLIENT_GET, &s, err);
 		if (rc != 0)
 			goto done;
 		if (s.outcome != TLM_CLIENT_DONE) {
 			rc = s.rc != 0 ? s.rc : TLM_ERROR;
 			if (err != NULL)
 				*err = s.err;
-			sync_clear(&s);
+			tlm_client__sync_clear(&s);
 			goto done;
 		}
 		rc = tlm_client__pager_feed(&p, s.raw, s.len, &items, &more, err);
-		sync_clear(&s);
+		tlm_client__sync_clear(&s);
 		if (rc != 0)
 			goto done;
 		json_array_foreach(items, i, it)
@@ -829,5 +789,40 @@ done:
 	json_decref(items);
 	tlm_client__pager_clear(&p);
 	free(url);
+	return rc;
+}
+
+const tlm_backoff_opts *tlm_client__backoff_opts(const tlm_client *c)
+{
+	return &c->bo_opts;
+}
+
+long tlm_client__timeout_ms(const tlm_client *c)
+{
+	return c->opts.timeout_ms;
+}
+
+int tlm_client_get(tlm_client *c, const char *path, json_t **body_out, long *http_status,
+		   tlm_error *err)
+{
+	json_error_t jerr;
+	sync_res s;
+	int rc;
+
+	if (body_out != NULL)
+		*body_out = NULL;
+	rc = tlm_client__sync_req(c, "GET", path, NULL, TLM_CLIENT_GET, &s, err);
+	if (rc != 0)
+		return rc;
+	if (http_status != NULL)
+		*http_status = s.status;
+	if (s.outcome != TLM_CLIENT_DONE) {
+		rc = s.rc != 0 ? s.rc : TLM_ERROR;
+		if (err != NULL)
+			*err = s.err;
+	} else if (body_out != NULL && (*body_out = json_loadb(s.raw, s.len, 0, &jerr)) == NULL) {
+		rc = tlm_error_set(err, TLM_EINVALID, "GET %s: reply is not a JSON object", path);
+	}
+	tlm_client__sync_clear(&s);
 	return rc;
 }

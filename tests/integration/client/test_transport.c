@@ -5,6 +5,7 @@
  * max_in_flight and paging.  Each test starts its own server; the teardown
  * stops it and frees the client, also after a failure.  Every wait is bounded
  * by the client's timeouts and retry budget, and run() by RUN_MS. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +438,137 @@ static void test_timeout(void **state)
 	assert_int_equal(g.attempts, 1);
 }
 
+typedef struct team_count {
+	const char *name;
+	size_t count;
+} team_count;
+
+static int count_team(void *ctx, json_t *item)
+{
+	team_count *t = ctx;
+	const char *n = json_string_value(json_object_get(item, "name"));
+
+	if (n != NULL && strcmp(n, t->name) == 0)
+		t->count++;
+	return 0;
+}
+
+/* Teams have no by-name lookup upstream: a lost reply is resolved by paging
+ * the team list, and exactly one team results. */
+static void test_drop_team_create(void **state)
+{
+	const char *args[] = { "--fault", "drop:route=POST /v1/teams", NULL };
+	tlm_error err = TLM_ERROR_INIT;
+	team_count tc = { "tlm-x-t-core", 0 };
+	char *id = NULL, *again = NULL;
+	json_t *j = NULL;
+
+	(void)state;
+	start(args, NULL, 0);
+	assert_int_equal(
+		tlm_client_create(cli, TLM_CLIENT_TEAM, "tlm-x-t-core", NULL, 0, &id, &err), 0);
+	assert_non_null(id);
+	assert_int_equal(tlm_client_list_all(cli, "/v1/teams", "teams", count_team, &tc, &err), 0);
+	assert_int_equal(tc.count, 1);
+	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &j), 200);
+	assert_int_equal(tlm_h_int(json_array_get(json_object_get(j, "faults"), 0), "fired"), 1);
+	json_decref(j);
+	/* lookup_first adopts what exists instead of posting. */
+	assert_int_equal(
+		tlm_client_create(cli, TLM_CLIENT_TEAM, "tlm-x-t-core", NULL, 1, &again, &err), 0);
+	assert_string_equal(again, id);
+	free(again);
+	assert_int_equal(tlm_client_find(cli, TLM_CLIENT_TEAM, "tlm-x-t-core", &again, &err), 0);
+	assert_string_equal(again, id);
+	free(again);
+	free(id);
+}
+
+static void test_find(void **state)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	char *id, *found = NULL;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	assert_int_equal(tlm_client_find(cli, TLM_CLIENT_AGENT, "nobody", &found, &err),
+			 TLM_ENOTFOUND);
+	assert_null(found);
+	assert_int_equal(tlm_client_find(cli, TLM_CLIENT_TEAM, "nobody", &found, &err),
+			 TLM_ENOTFOUND);
+	id = create("somebody");
+	assert_int_equal(tlm_client_find(cli, TLM_CLIENT_AGENT, "somebody", &found, &err), 0);
+	assert_string_equal(found, id);
+	free(found);
+	/* lookup_first: the existing agent is adopted, nothing new is made. */
+	assert_int_equal(
+		tlm_client_create(cli, TLM_CLIENT_AGENT, "somebody", NULL, 1, &found, &err), 0);
+	assert_string_equal(found, id);
+	assert_int_equal(agents_named("somebody", id), 1);
+	free(found);
+	free(id);
+}
+
+/* The client-side token bucket: 11 requests at 20/s with a burst of 1 need
+ * at least 10 intervals of 50 ms.  (Only the lower bound is a property of
+ * the limiter; how much longer it takes depends on the machine.) */
+static void test_rate_limit(void **state)
+{
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	uint64_t t0;
+	got g[11];
+	int i;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	tlm_client_free(cli);
+	o.base_url = srv.url;
+	o.rate_rps = 20;
+	o.rate_burst = 1;
+	assert_int_equal(tlm_client_new(&cli, &o, &err), 0);
+	t0 = tlm_h_now_ms();
+	for (i = 0; i < 11; i++) {
+		memset(&g[i], 0, sizeof(g[i]));
+		assert_int_equal(tlm_client_submit(cli, "GET", "/v1/agents", NULL, TLM_CLIENT_GET,
+						   on_done, &g[i], &err),
+				 0);
+	}
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	assert_true(tlm_h_now_ms() - t0 >= 490);
+	for (i = 0; i < 11; i++)
+		assert_int_equal(g[i].outcome, TLM_CLIENT_DONE);
+	o.rate_rps = -1;
+	tlm_client_free(cli);
+	cli = NULL;
+	assert_int_equal(tlm_client_new(&cli, &o, &err), TLM_EINVALID);
+}
+
+static void *wake_later(void *arg)
+{
+	tlm_h_sleep_ms(100);
+	tlm_client_wakeup(arg);
+	return NULL;
+}
+
+/* tlm_client_step returns when woken, long before its wait is over: the
+ * engine relies on this to see NATS events at once. */
+static void test_step_wakeup(void **state)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	pthread_t th;
+	uint64_t t0;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	assert_int_equal(tlm_client_pending(cli), 0);
+	t0 = tlm_h_now_ms();
+	assert_int_equal(pthread_create(&th, NULL, wake_later, cli), 0);
+	assert_int_equal(tlm_client_step(cli, 20000, &err), 0);
+	assert_true(tlm_h_now_ms() - t0 < 15000);
+	pthread_join(th, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +584,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_team_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_wakeup, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,198 @@
+/* Creating a named resource exactly once although replies get lost
+ * (LESSONS 3): a create whose outcome is unknown is never sent again before
+ * the name has been looked up — by GET /v1/agents/by-name/{name} for agents,
+ * by paging GET /v1/teams for teams (upstream has no by-name for them). */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+
+#include "client/client_internal.h"
+#include "client/sync.h"
+#include "telemachy/client.h"
+
+typedef int (*parse_fn)(tlm_client_resource *out, const char *body, size_t len, tlm_error *err);
+
+/* Takes the id out of a parsed reply. */
+static int take_id(parse_fn parse, const sync_res *s, char **id, tlm_error *err)
+{
+	tlm_client_resource res = TLM_CLIENT_RESOURCE_INIT;
+	int rc = parse(&res, s->raw, s->len, err);
+
+	if (rc == 0) {
+		*id = res.id;
+		res.id = NULL;
+	}
+	tlm_client__resource_clear(&res);
+	return rc;
+}
+
+static int find_agent(tlm_client *c, const char *name, char **id, tlm_error *err)
+{
+	char *esc = NULL, *path = NULL;
+	sync_res s;
+	size_t n;
+	int rc;
+
+	esc = curl_easy_escape(NULL, name, 0);
+	n = esc != NULL ? strlen(esc) + sizeof("/v1/agents/by-name/") : 0;
+	if (esc == NULL || (path = malloc(n)) == NULL) {
+		curl_free(esc);
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	}
+	snprintf(path, n, "/v1/agents/by-name/%s", esc);
+	rc = tlm_client__sync_req(c, "GET", path, NULL, TLM_CLIENT_GET, &s, err);
+	if (rc == 0) {
+		if (s.outcome == TLM_CLIENT_DONE) {
+			rc = take_id(tlm_client__parse_agent, &s, id, err);
+		} else if (s.status == 404) {
+			rc = TLM_ENOTFOUND;
+		} else {
+			rc = s.rc != 0 ? s.rc : TLM_ERROR;
+			if (err != NULL)
+				*err = s.err;
+		}
+		tlm_client__sync_clear(&s);
+	}
+	curl_free(esc);
+	free(path);
+	return rc;
+}
+
+typedef struct team_match {
+	const char *name;
+	char *id;
+	int oom;
+} team_match;
+
+static int match_team(void *ctx, json_t *item)
+{
+	team_match *m = ctx;
+	const char *name = json_string_value(json_object_get(item, "name"));
+	const char *id = json_string_value(json_object_get(item, "id"));
+
+	if (name == NULL || id == NULL || strcmp(name, m->name) != 0)
+		return 0;
+	m->id = strdup(id);
+	m->oom = m->id == NULL;
+	return 1; /* stop paging: found */
+}
+
+static int find_team(tlm_client *c, const char *name, char **id, tlm_error *err)
+{
+	team_match m = { name, NULL, 0 };
+	int rc = tlm_client_list_all(c, "/v1/teams", "teams", match_team, &m, err);
+
+	if (rc == 1 && !m.oom) {
+		*id = m.id;
+		return 0;
+	}
+	if (rc == 1)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	return rc != 0 ? rc : TLM_ENOTFOUND;
+}
+
+int tlm_client_find(tlm_client *c, tlm_client_res kind, const char *name, char **id_out,
+		    tlm_error *err)
+{
+	assert(c != NULL && name != NULL && id_out != NULL);
+	*id_out = NULL;
+	return kind == TLM_CLIENT_AGENT ? find_agent(c, name, id_out, err)
+					: find_team(c, name, id_out, err);
+}
+
+/* After an unknown outcome: adopt what exists.  A 404 right away does not
+ * prove the create did not happen — the server may still be working on it
+ * (that is how the request timed out) — so look again after settle_ms. */
+static int resolve(tlm_client *c, tlm_client_res kind, const char *name, long settle_ms,
+		   char **id_out, tlm_error *err)
+{
+	int rc = tlm_client_find(c, kind, name, id_out, err);
+
+	if (rc == TLM_ENOTFOUND && settle_ms > 0) {
+		tlm_client__wait_ms(c, (uint64_t)settle_ms);
+		rc = tlm_client_find(c, kind, name, id_out, err);
+	}
+	return rc;
+}
+
+/* One POST.  0 with *id, TLM_ENOTFOUND-free: the caller sees UNKNOWN as
+ * *unknown = 1 and rc 0 without an id. */
+static int post_once(tlm_client *c, tlm_client_res kind, const char *text, char **id_out,
+		     int *unknown, tlm_error *err)
+{
+	const char *path = kind == TLM_CLIENT_AGENT ? "/v1/agents" : "/v1/teams";
+	parse_fn parse =
+		kind == TLM_CLIENT_AGENT ? tlm_client__parse_agent_create : tlm_client__parse_team;
+	sync_res s;
+	int rc;
+
+	*unknown = 0;
+	rc = tlm_client__sync_req(c, "POST", path, text, TLM_CLIENT_POST_CREATE, &s, err);
+	if (rc != 0)
+		return rc;
+	if (s.outcome == TLM_CLIENT_DONE) {
+		rc = take_id(parse, &s, id_out, err);
+	} else if (s.outcome == TLM_CLIENT_UNKNOWN) {
+		*unknown = 1;
+	} else {
+		rc = s.rc != 0 ? s.rc : TLM_ERROR;
+		if (err != NULL)
+			*err = s.err;
+	}
+	tlm_client__sync_clear(&s);
+	return rc;
+}
+
+int tlm_client_create(tlm_client *c, tlm_client_res kind, const char *name, const json_t *body,
+		      int lookup_first, char **id_out, tlm_error *err)
+{
+	tlm_backoff bo;
+	json_t *obj = NULL;
+	char *text = NULL;
+	uint64_t delay;
+	int rc = 0, unknown = 0;
+
+	assert(c != NULL && name != NULL && id_out != NULL);
+	*id_out = NULL;
+	obj = body != NULL ? json_deep_copy(body) : json_object();
+	if (obj == NULL || !json_is_object(obj) ||
+	    json_object_set_new(obj, "name", json_string(name)) != 0 ||
+	    (text = json_dumps(obj, JSON_COMPACT)) == NULL) {
+		rc = tlm_error_set(err, TLM_EINVALID, "create %s: body must be a JSON object",
+				   name);
+		goto done;
+	}
+	tlm_client__backoff_init(&bo, tlm_client__backoff_opts(c), NULL, NULL);
+	if (lookup_first) {
+		rc = resolve(c, kind, name, 0, id_out, err);
+		if (rc != TLM_ENOTFOUND)
+			goto done;
+	}
+	for (;;) {
+		rc = post_once(c, kind, text, id_out, &unknown, err);
+		if (rc != 0 || !unknown)
+			goto done;
+		/* What slips through (a server slower than settle) is found by
+		 * name at teardown and reconcile, which delete every resource
+		 * with the run's names, not only the recorded ids. */
+		rc = resolve(c, kind, name, tlm_client__timeout_ms(c), id_out, err);
+		if (rc != TLM_ENOTFOUND)
+			goto done;
+		rc = tlm_client__backoff_next(&bo, -1, &delay, err);
+		if (rc != 0)
+			goto done;
+		tlm_client__wait_ms(c, delay);
+	}
+done:
+	free(text);
+	json_decref(obj);
+	return rc;
+}
+
+int tlm_client_create_agent(tlm_client *c, const char *name, const json_t *body, char **id_out,
+			    tlm_error *err)
+{
+	return tlm_client_create(c, TLM_CLIENT_AGENT, name, body, 0, id_out, err);
+}
