@@ -308,12 +308,12 @@ static const char *field_text(const json_t *doc, const char *key, const char *df
 	return dflt;
 }
 
-/* docker run --rm -i --cpus C --memory M -e NAME... IMAGE: the variables go
+/* docker run --rm -i --cpus C --memory M [-w DIR] -e NAME... IMAGE: the variables go
  * by name, taking their values from the docker client's environment, so
  * values (secrets) never show in ps.  The program and its arguments follow. */
 static int docker_argv(job *j, const json_t *agent, char *msg, size_t size)
 {
-	const char *image = str_field(agent, "image");
+	const char *image = str_field(agent, "image"), *wd = str_field(agent, "workingDirectory");
 	char cpus[64], mem[64];
 	const char *head[] = { "docker",   "run",
 			       "--rm",     "-i",
@@ -332,6 +332,10 @@ static int docker_argv(job *j, const json_t *agent, char *msg, size_t size)
 		if (push(&j->argv, &j->argc, &j->argcap, xstrdup(head[i])) != 0)
 			return -1;
 	}
+	if (wd != NULL && wd[0] == '/' &&
+	    (push(&j->argv, &j->argc, &j->argcap, xstrdup("-w")) != 0 ||
+	     push(&j->argv, &j->argc, &j->argcap, xstrdup(wd)) != 0))
+		return -1;
 	for (i = 0; i < j->nover; i++) {
 		if (push(&j->argv, &j->argc, &j->argcap, xstrdup("-e")) != 0 ||
 		    push(&j->argv, &j->argc, &j->argcap,
@@ -451,7 +455,9 @@ static slot *slot_new(const json_t *agent, const json_t *task, const char *progr
 	s->agent_id = xstrdup(str_field(agent, "id"));
 	s->task_id = xstrdup(str_field(task, "id"));
 	s->program = xstrdup(program);
-	s->cwd = xstrdup(cwd != NULL && cwd[0] != '\0' ? cwd : DEFAULT_CWD);
+	/* A docker agent's working directory is inside its container (docker
+	 * run -w); on the host it runs from /. */
+	s->cwd = xstrdup(docker ? "/" : cwd != NULL && cwd[0] != '\0' ? cwd : DEFAULT_CWD);
 	s->docker = docker;
 	s->pidfd = s->report_fd = -1;
 	if (s->agent_id == NULL || s->task_id == NULL || s->program == NULL || s->cwd == NULL) {
