@@ -66,6 +66,7 @@ int tlm_cmd_plan(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_schema(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_version(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_run(tlm_cli *cli, int argc, char **argv);
 
 #include "telemachy/spec.h"
 

@@ -12,6 +12,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+	{ "run", tlm_cmd_run, "run a workflow: provision, submit tasks, follow, tear down" },
 	{ "validate", tlm_cmd_validate, "check workflow files and report every error" },
 	{ "plan", tlm_cmd_plan, "show what a run would create, in submission waves" },
 	{ "schema", tlm_cmd_schema, "print the JSON Schema of the workflow spec" },

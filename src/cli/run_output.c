@@ -1,0 +1,147 @@
+/* What `telemachy run` shows: log lines (stderr), a live progress line when
+ * stderr is a terminal, and the final summary (stdout) as a table or JSON. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/run_output.h"
+
+void tlm_run_output_init(tlm_run_output *out, const tlm_cli *cli)
+{
+	memset(out, 0, sizeof(*out));
+	out->cli = cli;
+	out->tty = isatty(STDERR_FILENO) && !cli->quiet && getenv("TERM") != NULL &&
+		   strcmp(getenv("TERM"), "dumb") != 0;
+}
+
+static void draw(tlm_run_output *out, const tlm_engine_progress *p)
+{
+	fprintf(stderr,
+		"\r\033[K%s  agents %zu/%zu  tasks %zu done, %zu failed, %zu running, %zu pending  %.1fs",
+		p->phase, p->agents_ready, p->agents_total, p->tasks_completed, p->tasks_failed,
+		p->tasks_running, p->tasks_pending, (double)p->elapsed_ms / 1000.0);
+	out->drawn = 1;
+	fflush(stderr);
+}
+
+void tlm_run_output_observe(void *ctx, tlm_engine_level level, const char *message,
+			    const tlm_engine_progress *p)
+{
+	static const char *const names[] = { "debug", "info", "warning", "error" };
+	tlm_run_output *out = ctx;
+	const tlm_cli *cli = out->cli;
+	int show = message != NULL &&
+		   (level >= TLM_ENGINE_WARN || (level == TLM_ENGINE_INFO && !cli->quiet) ||
+		    (level == TLM_ENGINE_DEBUG && cli->verbose));
+
+	if (show) {
+		if (out->drawn)
+			fputs("\r\033[K", stderr);
+		if (level == TLM_ENGINE_INFO || level == TLM_ENGINE_DEBUG)
+			fprintf(stderr, "[%6.2fs] %s\n", (double)p->elapsed_ms / 1000.0, message);
+		else
+			fprintf(stderr, "[%6.2fs] %s: %s\n", (double)p->elapsed_ms / 1000.0,
+				names[level], message);
+		out->drawn = 0;
+	}
+	if (out->tty)
+		draw(out, p);
+}
+
+void tlm_run_output_done(tlm_run_output *out)
+{
+	if (out->drawn)
+		fputs("\r\033[K", stderr);
+	out->drawn = 0;
+	out->tty = 0;
+}
+
+static void print_text(const tlm_engine_result *r)
+{
+	size_t i, w = 4;
+
+	printf("run %s: %s in %.1f s", r->run_id[0] ? r->run_id : "-", r->state,
+	       (double)r->elapsed_ms / 1000.0);
+	if (r->error != NULL)
+		printf(" — %s", r->error);
+	putchar('\n');
+	for (i = 0; i < r->ntasks; i++) {
+		size_t n = strlen(r->tasks[i].team) + 1 + strlen(r->tasks[i].subject);
+
+		if (n > w)
+			w = n;
+	}
+	if (w > 60)
+		w = 60;
+	if (r->ntasks > 0)
+		printf("\n%-*s  %-9s  %8s  %8s  %s\n", (int)w, "TASK", "STATUS", "ATTEMPTS", "TIME",
+		       "MESSAGE");
+	for (i = 0; i < r->ntasks; i++) {
+		const tlm_engine_task_result *t = &r->tasks[i];
+		char name[1100];
+
+		snprintf(name, sizeof(name), "%s/%s", t->team, t->subject);
+		printf("%-*.*s  %-9s  %8d  %7.1fs  %s\n", (int)w, (int)w, name, t->status,
+		       t->attempts, (double)t->elapsed_ms / 1000.0,
+		       t->message != NULL ? t->message : "");
+	}
+	if (r->dry_run) {
+		printf("\ndry run: nothing was created on any control plane, nothing ran\n");
+		return;
+	}
+	if (r->nleftovers > 0) {
+		printf("\n%s:\n", r->torn_down ? "NOT DELETED (teardown left these)" : "kept");
+		for (i = 0; i < r->nleftovers; i++)
+			printf("  %s %s (id %s): %s\n", r->leftovers[i].kind, r->leftovers[i].name,
+			       r->leftovers[i].remote_id ? r->leftovers[i].remote_id : "unknown",
+			       r->leftovers[i].error);
+	} else if (r->torn_down) {
+		printf("\nteardown: everything the run created was deleted\n");
+	}
+}
+
+static json_t *to_json(const tlm_engine_result *r, int exit_code)
+{
+	json_t *tasks = json_array(), *left = json_array();
+	size_t i;
+
+	for (i = 0; i < r->ntasks; i++) {
+		const tlm_engine_task_result *t = &r->tasks[i];
+
+		json_array_append_new(tasks, json_pack("{s:s, s:s, s:s, s:i, s:s?, s:s?, s:I}",
+						       "team", t->team, "subject", t->subject,
+						       "status", t->status, "attempts", t->attempts,
+						       "id", t->remote_id, "message", t->message,
+						       "elapsed_ms", (json_int_t)t->elapsed_ms));
+	}
+	for (i = 0; i < r->nleftovers; i++)
+		json_array_append_new(left,
+				      json_pack("{s:s, s:s, s:s?, s:s}", "kind",
+						r->leftovers[i].kind, "name", r->leftovers[i].name,
+						"id", r->leftovers[i].remote_id, "reason",
+						r->leftovers[i].error));
+	return json_pack("{s:s?, s:s, s:s, s:s?, s:i, s:b, s:b, s:I, s:I, s:o, s:o, s:s?}",
+			 "run_id", r->run_id[0] ? r->run_id : NULL, "outcome",
+			 tlm_engine_outcome_name(r->outcome), "state", r->state, "error", r->error,
+			 "exit_code", exit_code, "dry_run", r->dry_run, "torn_down", r->torn_down,
+			 "elapsed_ms", (json_int_t)r->elapsed_ms, "agents_created",
+			 (json_int_t)r->agents_created, "tasks", tasks, "leftovers", left,
+			 "journal", r->journal_path);
+}
+
+int tlm_run_output_result(const tlm_run_output *out, const tlm_engine_result *r, int exit_code)
+{
+	json_t *j;
+	int rc;
+
+	if (out->cli->output != TLM_OUTPUT_JSON) {
+		print_text(r);
+		return fflush(stdout) == 0 ? 0 : -1;
+	}
+	j = to_json(r, exit_code);
+	rc = j != NULL ? json_dumpf(j, stdout, JSON_INDENT(2)) : -1;
+	json_decref(j);
+	putchar('\n');
+	return rc == 0 && fflush(stdout) == 0 ? 0 : -1;
+}

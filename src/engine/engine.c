@@ -1,0 +1,267 @@
+/* tlm_engine_run: the phases of a run in order (DESIGN §4), the teardown
+ * decision of docs/spec.md, and the result handed to the CLI. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+const char *tlm_engine_outcome_name(tlm_engine_outcome o)
+{
+	static const char *const names[] = { "completed", "failed", "timed_out", "cancelled",
+					     "preflight_failed" };
+
+	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
+}
+
+static void name_res(eng *e, eng_res *r, tlm_client_res kind, size_t idx, const char *name)
+{
+	r->e = e;
+	r->kind = kind;
+	r->idx = idx;
+	/* The kind is part of the name: an agent and a team may share one. */
+	snprintf(r->name, sizeof(r->name), "%s%c-%s", e->prefix,
+		 kind == TLM_CLIENT_AGENT ? 'a' : 't', name);
+}
+
+static int build(eng *e, tlm_error *err)
+{
+	const tlm_spec *s = e->spec;
+	size_t i;
+	int rc;
+
+	if ((rc = tlm_plan_new(&e->plan, s, err)) != 0)
+		return rc;
+	e->agents = calloc(s->nagents + 1, sizeof(*e->agents));
+	e->teams = calloc(s->nteams + 1, sizeof(*e->teams));
+	e->tasks = calloc(s->ntasks + 1, sizeof(*e->tasks));
+	e->ready = calloc(s->ntasks + 1, sizeof(*e->ready));
+	if (e->agents == NULL || e->teams == NULL || e->tasks == NULL || e->ready == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	snprintf(e->prefix, sizeof(e->prefix), "tlm-%s-", e->run_id);
+	for (i = 0; i < s->nagents; i++)
+		name_res(e, &e->agents[i], TLM_CLIENT_AGENT, i, s->agents[i].name);
+	for (i = 0; i < s->nteams; i++)
+		name_res(e, &e->teams[i], TLM_CLIENT_TEAM, i, s->teams[i].name);
+	for (i = 0; i < s->ntasks; i++) {
+		e->tasks[i].e = e;
+		e->tasks[i].idx = i;
+		e->tasks[i].deps_left = s->tasks[i].ndeps;
+	}
+	return 0;
+}
+
+/* docs/spec.md, "teardown": cancelled and timed-out runs, and runs that
+ * failed before any task, are torn down under every policy but never (and
+ * the last even under never). */
+static int wants_teardown(const eng *e)
+{
+	tlm_teardown p = e->spec->teardown;
+
+	if (!e->any_submitted && e->outcome != TLM_ENGINE_COMPLETED)
+		return 1;
+	if (p == TLM_TEARDOWN_NEVER)
+		return 0;
+	switch (e->outcome) {
+	case TLM_ENGINE_COMPLETED: return p != TLM_TEARDOWN_ON_FAILURE;
+	case TLM_ENGINE_FAILED: return p != TLM_TEARDOWN_ON_COMPLETION;
+	default: return 1;
+	}
+}
+
+static const char *final_state(const eng *e)
+{
+	if (e->res->nleftovers > 0 && e->res->torn_down)
+		return "teardown_failed";
+	switch (e->outcome) {
+	case TLM_ENGINE_COMPLETED: return "completed";
+	case TLM_ENGINE_CANCELLED: return "cancelled";
+	default: return "failed";
+	}
+}
+
+static void collect(eng *e)
+{
+	tlm_engine_result *r = e->res;
+	size_t i;
+
+	r->tasks = calloc(e->spec->ntasks + 1, sizeof(*r->tasks));
+	if (r->tasks == NULL)
+		return;
+	r->ntasks = e->spec->ntasks;
+	for (i = 0; i < e->spec->ntasks; i++) {
+		eng_task *t = &e->tasks[i];
+		tlm_engine_task_result *o = &r->tasks[i];
+
+		o->team = e->spec->teams[e->spec->tasks[i].team].name;
+		o->subject = e->spec->tasks[i].subject;
+		o->status = tlm_eng__task_state_name(t->st);
+		o->attempts = t->attempt;
+		o->remote_id = t->id != NULL ? strdup(t->id)
+			       : t->nold > 0 ? strdup(t->old_ids[t->nold - 1])
+					     : NULL;
+		o->message = t->message != NULL ? strdup(t->message) : NULL;
+		o->elapsed_ms = t->first_ms != 0 && t->finished_ms >= t->first_ms
+					? t->finished_ms - t->first_ms
+					: 0;
+	}
+	for (i = 0; i < e->spec->nagents; i++)
+		if (e->agents[i].id != NULL)
+			r->agents_created++;
+}
+
+/* The phases; every path after the run row exists ends in the teardown
+ * decision. */
+static void run_phases(eng *e)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	const char *why;
+
+	tlm_eng__journal_check(e, tlm_journal_run_set_state(e->j, e->run_id, "provisioning", &err),
+			       &err);
+	if (!e->ending)
+		tlm_eng__provision_agents(e);
+	if (!e->ending)
+		tlm_eng__provision_teams(e);
+	if (!e->ending)
+		tlm_eng__run_tasks(e);
+	tlm_eng__drain(e);
+	if (e->abandoned)
+		return;
+	tlm_eng__cancel_rest(e);
+	if (wants_teardown(e)) {
+		e->res->torn_down = 1;
+		tlm_eng__teardown(e);
+		return;
+	}
+	why = e->srv != NULL
+		      ? "kept by the teardown policy until the built-in control plane stopped"
+		      : "kept by the teardown policy";
+	tlm_eng__log(e, TLM_ENGINE_INFO, "teardown %s: resources are kept",
+		     tlm_teardown_name(e->spec->teardown));
+	tlm_eng__list_kept(e, why);
+}
+
+static void free_run(eng *e)
+{
+	size_t i, k;
+
+	for (i = 0; e->agents != NULL && i < e->spec->nagents; i++)
+		free(e->agents[i].id);
+	for (i = 0; e->teams != NULL && i < e->spec->nteams; i++)
+		free(e->teams[i].id);
+	for (i = 0; e->tasks != NULL && i < e->spec->ntasks; i++) {
+		free(e->tasks[i].id);
+		for (k = 0; k < e->tasks[i].nold; k++)
+			free(e->tasks[i].old_ids[k]);
+		free(e->tasks[i].old_ids);
+		free(e->tasks[i].message);
+	}
+	free(e->agents);
+	free(e->teams);
+	free(e->tasks);
+	free(e->ready);
+	tlm_strmap_clear(&e->by_id);
+	tlm_plan_free(e->plan);
+	free(e->error);
+}
+
+static void init(eng *e, const tlm_engine_opts *o, tlm_engine_result *res)
+{
+	memset(e, 0, sizeof(*e));
+	memset(res, 0, sizeof(*res));
+	e->o = o;
+	e->spec = o->spec;
+	e->res = res;
+	e->phase = "preflight";
+	e->maxc = o->max_concurrent ? o->max_concurrent : ENG_DEFAULT_CONCURRENCY;
+	e->t0 = tlm_eng__now_ms();
+	e->outcome = TLM_ENGINE_COMPLETED;
+}
+
+static void set_reconcile(eng *e)
+{
+	/* Without events REST is the only source: poll fast, back off while
+	 * nothing changes.  With events it is the safety net. */
+	e->reconcile_min = e->w != NULL ? 1000 : 100;
+	e->reconcile_max = e->w != NULL ? 15000 : 2000;
+	/* Our in-process server is a loopback call away and cheap to ask. */
+	if (e->srv != NULL && e->w == NULL) {
+		e->reconcile_min = 20;
+		e->reconcile_max = 250;
+	}
+	if (e->o->reconcile_ms > 0)
+		e->reconcile_max = e->o->reconcile_ms;
+	if (e->reconcile_min > e->reconcile_max)
+		e->reconcile_min = e->reconcile_max;
+	e->reconcile_gap = e->reconcile_min;
+}
+
+int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *err)
+{
+	eng e;
+	int rc;
+
+	init(&e, o, res);
+	if (o->spec == NULL || o->spec_text == NULL)
+		return tlm_error_set(err, TLM_EINVALID, "engine: a spec and its text are required");
+	if ((rc = tlm_eng__setup(&e, err)) != 0)
+		goto out;
+	res->journal_path = strdup(tlm_journal_path(e.j));
+	tlm_eng__progress(&e, "preflight");
+	if (tlm_eng__preflight(&e, err) != 0) {
+		/* Nothing was created: a result, not an engine error. */
+		res->outcome = TLM_ENGINE_PREFLIGHT_FAILED;
+		res->state = "preflight_failed";
+		res->error = strdup(err->message);
+		goto out;
+	}
+	set_reconcile(&e);
+	if ((rc = tlm_journal_run_new(e.j, o->spec->name, o->spec_text, e.run_id, err)) != 0)
+		goto out;
+	memcpy(res->run_id, e.run_id, sizeof(e.run_id));
+	if (o->spec->timeout_seconds > 0)
+		e.deadline = e.t0 + (uint64_t)o->spec->timeout_seconds * 1000u;
+	if ((rc = build(&e, err)) != 0)
+		goto out;
+	tlm_eng__log(&e, TLM_ENGINE_INFO, "run %s of workflow %s%s", e.run_id, o->spec->name,
+		     o->dry_run ? " (dry run: nothing is created, nothing runs)" : "");
+	run_phases(&e);
+	collect(&e);
+	res->outcome = e.outcome;
+	res->abandoned = e.abandoned;
+	res->dry_run = o->dry_run;
+	res->error = e.error != NULL ? strdup(e.error) : NULL;
+	res->state = e.abandoned ? "interrupted" : final_state(&e);
+	if (!e.abandoned)
+		(void)tlm_journal_run_set_state(e.j, e.run_id, res->state, NULL);
+	tlm_eng__progress(&e, res->state);
+out:
+	res->elapsed_ms = tlm_eng__now_ms() - e.t0;
+	tlm_eng__cleanup(&e);
+	free_run(&e);
+	return rc;
+}
+
+void tlm_engine_result_clear(tlm_engine_result *res)
+{
+	size_t i;
+
+	if (res == NULL)
+		return;
+	for (i = 0; i < res->ntasks; i++) {
+		free(res->tasks[i].remote_id);
+		free(res->tasks[i].message);
+	}
+	free(res->tasks);
+	for (i = 0; i < res->nleftovers; i++) {
+		free(res->leftovers[i].kind);
+		free(res->leftovers[i].name);
+		free(res->leftovers[i].remote_id);
+		free(res->leftovers[i].error);
+	}
+	free(res->leftovers);
+	free(res->error);
+	free(res->journal_path);
+	memset(res, 0, sizeof(*res));
+}

@@ -1,0 +1,149 @@
+/*
+ * The engine's run state, shared by the files of src/engine (one phase per
+ * file).  One thread owns all of it: libnats hands events over through the
+ * watcher's queue and wakes the client's poll, nothing else touches a run.
+ */
+#ifndef TLM_ENGINE_INTERNAL_H
+#define TLM_ENGINE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/client_internal.h"
+#include "telemachy/client.h"
+#include "telemachy/engine.h"
+#include "telemachy/events.h"
+#include "telemachy/journal.h"
+#include "telemachy/plan.h"
+#include "telemachy/server.h"
+#include "util/strmap.h"
+
+#define ENG_DEFAULT_CONCURRENCY 16
+#define ENG_HEARTBEAT_MS        5000
+#define ENG_TICK_MS             200 /* longest wait: signals and timers are checked this often */
+
+/* An agent or a team on its way to existing. */
+typedef enum eng_res_state {
+	RES_NEW = 0, /* nothing sent */
+	RES_BUSY,    /* a request about it is in flight */
+	RES_UNKNOWN, /* the create's outcome is unknown: resolve by name */
+	RES_CREATED, /* remote id known and journaled (agents: not started yet) */
+	RES_READY,   /* agents: started; teams: created */
+	RES_FAILED
+} eng_res_state;
+
+typedef struct eng eng;
+
+typedef struct eng_res {
+	eng *e;
+	tlm_client_res kind;
+	size_t idx; /* into spec agents[] or teams[] */
+	char name[TLM_JOURNAL_NAME_MAX + 1];
+	char *id;
+	eng_res_state st;
+} eng_res;
+
+typedef enum eng_task_state {
+	TASK_WAITING = 0, /* dependencies not complete */
+	TASK_READY,       /* in the ready queue */
+	TASK_SUBMITTING,  /* create in flight */
+	TASK_UNKNOWN,     /* the create's outcome is unknown */
+	TASK_SUBMITTED,
+	TASK_RUNNING,
+	TASK_COMPLETED, /* terminal from here on */
+	TASK_FAILED,
+	TASK_TIMED_OUT,
+	TASK_SKIPPED,
+	TASK_CANCELLED
+} eng_task_state;
+
+typedef struct eng_task {
+	eng *e;
+	size_t idx;
+	eng_task_state st;
+	int attempt;    /* attempts made so far (1-based once submitted) */
+	char *id;       /* remote id of the current attempt */
+	char **old_ids; /* ids of earlier attempts (their events are ignored) */
+	size_t nold;
+	size_t deps_left;
+	int polling; /* a reconcile GET is in flight */
+	uint64_t submitted_ms, finished_ms, first_ms;
+	char *message;
+} eng_task;
+
+struct eng {
+	const tlm_engine_opts *o;
+	const tlm_spec *spec;
+	tlm_plan *plan;
+	tlm_engine_result *res;
+	tlm_server *srv; /* in-process control plane, or NULL */
+	tlm_client *c;
+	tlm_journal *j;
+	tlm_watcher *w;
+	char *tmp_dir; /* dry run: the throwaway journal */
+	char run_id[TLM_JOURNAL_RUN_ID_LEN + 1];
+	char prefix[32]; /* "tlm-<run>-" */
+	unsigned maxc;
+	eng_res *agents, *teams;
+	eng_task *tasks;
+	tlm_strmap by_id; /* remote id of any attempt -> task index (keys: t->id, old_ids) */
+	size_t *ready;    /* FIFO of task indices, capacity ntasks */
+	size_t ready_head, ready_tail;
+	unsigned busy; /* our requests in flight */
+	int ending;    /* decided to end: submit nothing more */
+	int abandoned; /* second signal */
+	int prov_failed;
+	int any_submitted;
+	tlm_engine_outcome outcome;
+	char *error; /* the run's first error */
+	uint64_t t0, deadline, next_heartbeat, next_reconcile;
+	long reconcile_gap, reconcile_min, reconcile_max;
+	size_t agents_ready, nterminal;
+	const char *phase; /* for progress reports */
+};
+
+/* ---- report.c ---- */
+uint64_t tlm_eng__now_ms(void);
+void tlm_eng__log(eng *e, tlm_engine_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void tlm_eng__progress(eng *e, const char *phase);
+/* Records the run's first error (later ones are only logged) and fails it. */
+void tlm_eng__fail(eng *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Journals; a journal error is fatal to the run (logged, run failed). */
+int tlm_eng__journal_check(eng *e, int rc, const tlm_error *err);
+const char *tlm_eng__task_name(eng *e, size_t i, char *buf, size_t cap);
+
+/* ---- loop.c ---- */
+/* One turn of the engine loop: network, events, signals, timers.  Returns 1
+ * while the run may go on, 0 once a second signal abandoned it. */
+int tlm_eng__turn(eng *e, long max_wait_ms);
+/* Drives requests until none of ours is in flight (or abandoned). */
+void tlm_eng__drain(eng *e);
+void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
+
+/* ---- setup.c ---- */
+int tlm_eng__setup(eng *e, tlm_error *err);
+int tlm_eng__preflight(eng *e, tlm_error *err);
+void tlm_eng__cleanup(eng *e);
+
+/* ---- provision.c ---- */
+void tlm_eng__provision_agents(eng *e);
+void tlm_eng__provision_teams(eng *e);
+
+/* ---- tasks.c ---- */
+void tlm_eng__run_tasks(eng *e);
+/* Tasks not finished when the run ends are cancelled (never submitted ones too). */
+void tlm_eng__cancel_rest(eng *e);
+void tlm_eng__task_status(eng *e, eng_task *t, const char *status, const char *message);
+void tlm_eng__reconcile(eng *e);
+void tlm_eng__check_timeouts(eng *e, uint64_t now);
+int tlm_eng__task_terminal(const eng_task *t);
+const char *tlm_eng__task_state_name(eng_task_state st);
+
+/* ---- teardown.c ---- */
+void tlm_eng__teardown(eng *e);
+/* Lists what the journal still counts as existing as leftovers (kept by policy). */
+void tlm_eng__list_kept(eng *e, const char *why);
+
+#endif

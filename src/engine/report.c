@@ -1,0 +1,106 @@
+/* What the engine tells its observer (the CLI prints; the library never
+ * does), and the run's first error, which teardown must never hide. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/engine_internal.h"
+
+uint64_t tlm_eng__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void snapshot(eng *e, const char *phase, tlm_engine_progress *p)
+{
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->phase = phase;
+	p->run_id = e->run_id;
+	p->agents_total = e->spec->nagents;
+	p->agents_ready = e->agents_ready;
+	p->tasks_total = e->spec->ntasks;
+	for (i = 0; e->tasks != NULL && i < e->spec->ntasks; i++) {
+		switch (e->tasks[i].st) {
+		case TASK_COMPLETED: p->tasks_completed++; break;
+		case TASK_SUBMITTING:
+		case TASK_UNKNOWN:
+		case TASK_SUBMITTED:
+		case TASK_RUNNING: p->tasks_running++; break;
+		case TASK_WAITING:
+		case TASK_READY: p->tasks_pending++; break;
+		default: p->tasks_failed++; break;
+		}
+	}
+	p->elapsed_ms = tlm_eng__now_ms() - e->t0;
+}
+
+void tlm_eng__progress(eng *e, const char *phase)
+{
+	tlm_engine_progress p;
+
+	if (phase != NULL)
+		e->phase = phase;
+	if (e->o->observe == NULL)
+		return;
+	snapshot(e, e->phase, &p);
+	e->o->observe(e->o->observe_ctx, TLM_ENGINE_INFO, NULL, &p);
+}
+
+static void vlog(eng *e, tlm_engine_level level, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	tlm_engine_progress p;
+
+	if (e->o->observe == NULL)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	snapshot(e, e->phase, &p);
+	e->o->observe(e->o->observe_ctx, level, msg, &p);
+}
+
+void tlm_eng__log(eng *e, tlm_engine_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(e, level, fmt, ap);
+	va_end(ap);
+}
+
+void tlm_eng__fail(eng *e, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	tlm_eng__log(e, TLM_ENGINE_ERROR, "%s", msg);
+	if (e->error == NULL)
+		e->error = strdup(msg);
+	if (e->outcome == TLM_ENGINE_COMPLETED)
+		e->outcome = TLM_ENGINE_FAILED;
+}
+
+int tlm_eng__journal_check(eng *e, int rc, const tlm_error *err)
+{
+	if (rc != 0) {
+		tlm_eng__fail(e, "journal: %s", err->message);
+		e->ending = 1;
+	}
+	return rc;
+}
+
+const char *tlm_eng__task_name(eng *e, size_t i, char *buf, size_t cap)
+{
+	const tlm_spec_task *t = &e->spec->tasks[i];
+
+	snprintf(buf, cap, "%s/%s", e->spec->teams[t->team].name, t->subject);
+	return buf;
+}

@@ -1,0 +1,201 @@
+/* `telemachy run` as a real process for the engine tests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness/harness.h"
+#include "harness/run.h"
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 4096, n = 0, got;
+	char *buf = malloc(cap + 1);
+
+	assert_non_null(buf);
+	if (f == NULL) {
+		buf[0] = '\0';
+		return buf;
+	}
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			assert_non_null(buf);
+		}
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void child(const tlm_h_run *r, const char *const *env, const char *const *args,
+		  const char *file)
+{
+	char path[4096], state[4096];
+	const char *argv[64];
+	size_t n = 0, i;
+	int fd;
+
+	unsetenv("AGAMEMNON_URL");
+	unsetenv("NATS_URL");
+	unsetenv("AGAMEMNON_API_KEY");
+	unsetenv("AGAMEMNON_API_KEY_FILE");
+	unsetenv("TELEMACHY_STATE_DIR");
+	for (i = 0; env != NULL && env[i] != NULL; i++)
+		putenv((char *)env[i]);
+	snprintf(path, sizeof(path), "%s/stdout", r->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 1);
+	snprintf(path, sizeof(path), "%s/stderr", r->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 2);
+	snprintf(state, sizeof(state), "%s/state", r->dir);
+	argv[n++] = TLM_BIN;
+	argv[n++] = "run";
+	argv[n++] = "--output";
+	argv[n++] = "json";
+	argv[n++] = "--state-dir";
+	argv[n++] = state;
+	for (i = 0; args != NULL && args[i] != NULL && n < 60; i++)
+		argv[n++] = args[i];
+	argv[n++] = file;
+	argv[n] = NULL;
+	execv(TLM_BIN, (char *const *)argv);
+	_exit(127);
+}
+
+void tlm_h_run_start(tlm_h_run *r, const char *const *env, const char *const *args,
+		     const char *file)
+{
+	memset(r, 0, sizeof(*r));
+	r->dir = tlm_h_tmpdir();
+	r->pid = fork();
+	assert_true(r->pid >= 0);
+	if (r->pid == 0)
+		child(r, env, args, file);
+}
+
+void tlm_h_run_wait(tlm_h_run *r, int timeout_ms)
+{
+	int64_t end = tlm_h_now_ms() + timeout_ms;
+	char path[4096];
+	json_error_t jerr;
+	int status = 0;
+	pid_t p;
+
+	while ((p = waitpid(r->pid, &status, WNOHANG)) == 0 && tlm_h_now_ms() < end)
+		tlm_h_sleep_ms(10);
+	if (p == 0) {
+		kill(r->pid, SIGKILL);
+		waitpid(r->pid, &status, 0);
+	}
+	snprintf(path, sizeof(path), "%s/stdout", r->dir);
+	r->out = slurp(path);
+	snprintf(path, sizeof(path), "%s/stderr", r->dir);
+	r->err = slurp(path);
+	if (p == 0)
+		fail_msg("telemachy run did not end within %d ms; stderr:\n%s", timeout_ms, r->err);
+	r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	r->result = json_loads(r->out, 0, &jerr);
+	r->pid = 0;
+}
+
+void tlm_h_run_wf(tlm_h_run *r, const char *const *env, const char *const *args, const char *file,
+		  int timeout_ms)
+{
+	tlm_h_run_start(r, env, args, file);
+	tlm_h_run_wait(r, timeout_ms);
+}
+
+int tlm_h_run_wait_for(tlm_h_run *r, const char *text, int timeout_ms)
+{
+	int64_t end = tlm_h_now_ms() + timeout_ms;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/stderr", r->dir);
+	while (tlm_h_now_ms() < end) {
+		char *s = slurp(path);
+		int found = strstr(s, text) != NULL;
+
+		free(s);
+		if (found)
+			return 0;
+		tlm_h_sleep_ms(10);
+	}
+	return -1;
+}
+
+void tlm_h_run_clear(tlm_h_run *r)
+{
+	if (r->pid > 0) {
+		kill(r->pid, SIGKILL);
+		waitpid(r->pid, NULL, 0);
+	}
+	json_decref(r->result);
+	free(r->out);
+	free(r->err);
+	if (r->dir != NULL)
+		tlm_h_rmrf(r->dir);
+	free(r->dir);
+	memset(r, 0, sizeof(*r));
+}
+
+char *tlm_h_write_file(const char *dir, const char *name, const char *text)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(n);
+	FILE *f;
+
+	assert_non_null(path);
+	snprintf(path, n, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+size_t tlm_h_count_prefixed(const tlm_h_serve *s, const char *kind, const char *prefix)
+{
+	size_t count = 0, offset = 0, total, i, n;
+	char path[256];
+
+	do {
+		json_t *j = NULL, *items, *it;
+
+		snprintf(path, sizeof(path), "/v1/%s?limit=1000&offset=%zu", kind, offset);
+		if (tlm_h_req(s, "GET", path, NULL, &j) != 200)
+			fail_msg("GET %s failed", path);
+		items = json_object_get(j, kind);
+		json_array_foreach(items, i, it)
+		{
+			const char *name = json_string_value(json_object_get(it, "name"));
+
+			if (name != NULL && strncmp(name, prefix, strlen(prefix)) == 0)
+				count++;
+		}
+		n = json_array_size(items);
+		offset += n;
+		total = (size_t)json_integer_value(json_object_get(j, "total"));
+		json_decref(j);
+		if (n == 0)
+			break;
+	} while (offset < total);
+	return count;
+}
+
+const char *tlm_h_task_status(const tlm_h_run *r, size_t i)
+{
+	json_t *t = json_array_get(json_object_get(r->result, "tasks"), i);
+
+	if (t == NULL)
+		fail_msg("no task %zu in the summary:\n%s\nstderr:\n%s", i, r->out, r->err);
+	return tlm_h_str(t, "status");
+}

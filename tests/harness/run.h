@@ -1,0 +1,50 @@
+/* Harness: `telemachy run` as a real process against a test's control plane,
+ * its JSON summary, and what the control plane still holds afterwards. */
+#ifndef TLM_TEST_HARNESS_RUN_H
+#define TLM_TEST_HARNESS_RUN_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "harness/serve.h"
+
+typedef struct tlm_h_run {
+	pid_t pid;
+	int exit_code;   /* exit status, or 128 + signal */
+	json_t *result;  /* the --output json summary (NULL when stdout was not JSON) */
+	char *out, *err; /* captured stdout and stderr, NUL-terminated */
+	char *dir;       /* the run's temporary dir: state (journal), output files */
+} tlm_h_run;
+
+/* Starts `telemachy run --output json --state-dir DIR/state ARGS... FILE`
+ * with env (NULL-terminated "NAME=VALUE" list, may be NULL) added to the
+ * environment, AGAMEMNON_URL / NATS_URL / AGAMEMNON_API_KEY removed first so
+ * only what the test passes counts.  Returns at once. */
+void tlm_h_run_start(tlm_h_run *r, const char *const *env, const char *const *args,
+		     const char *file);
+
+/* Waits for it (at most timeout_ms, then SIGKILL and a test failure), reads
+ * its output and parses the summary. */
+void tlm_h_run_wait(tlm_h_run *r, int timeout_ms);
+
+/* Start + wait. */
+void tlm_h_run_wf(tlm_h_run *r, const char *const *env, const char *const *args, const char *file,
+		  int timeout_ms);
+
+/* Waits (at most timeout_ms) until the run's stderr contains text; 0 or -1. */
+int tlm_h_run_wait_for(tlm_h_run *r, const char *text, int timeout_ms);
+
+/* Frees the output and removes the run's dir. */
+void tlm_h_run_clear(tlm_h_run *r);
+
+/* Writes text to DIR/name (dir from tlm_h_tmpdir); returns the path (caller frees). */
+char *tlm_h_write_file(const char *dir, const char *name, const char *text);
+
+/* The agents ("agents") or teams ("teams") on s whose name starts with
+ * prefix, paging through every list; fails the test if the list fails. */
+size_t tlm_h_count_prefixed(const tlm_h_serve *s, const char *kind, const char *prefix);
+
+/* The status of task i of the summary ("completed", "skipped", ...). */
+const char *tlm_h_task_status(const tlm_h_run *r, size_t i);
+
+#endif
