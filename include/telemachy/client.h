@@ -38,11 +38,12 @@ typedef struct tlm_client_opts {
 	uint32_t retry_max_attempts; /* attempts per request, the first included */
 	double rate_rps;             /* client-side token bucket: requests/s (0: none) */
 	unsigned rate_burst;         /* bucket size (0: max(1, rate_rps)) */
+	unsigned max_connections;    /* open at once (0: max_in_flight); more requests wait */
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, 200, 10000, 120000, 8, 0, 0               \
+		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, 200, 10000, 120000, 8, 0, 0, 0            \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order

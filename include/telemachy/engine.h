@@ -48,9 +48,10 @@ typedef struct tlm_engine_opts {
 	const char *api_key;   /* never logged or journaled */
 	const char *nats_url;  /* NULL: REST reconcile is the only source */
 	const char *nats_creds_file;
-	const char *state_dir;   /* journal; NULL: tlm_journal_default_dir() */
-	unsigned max_concurrent; /* provisioning and submit requests in flight; 0: 16 */
-	int fresh_connection;    /* -1: default (on for a remote server, off for ours) */
+	const char *state_dir;    /* journal; NULL: tlm_journal_default_dir() */
+	unsigned max_concurrent;  /* provisioning and submit requests in flight; 0: 16 */
+	int fresh_connection;     /* -1: default (on for a remote server, off for ours) */
+	unsigned max_connections; /* 0: 8 to a remote server (upstream has 8 workers) */
 	int require_tls;
 	const char *ca_file;
 	long request_timeout_ms; /* 0: 30000 */
@@ -65,7 +66,7 @@ typedef struct tlm_engine_opts {
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 1, NULL, 0, 0, 0, 0, 0, NULL,     \
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0, 1, NULL, 0, 0, 0, 0, 0, NULL,  \
 			NULL, NULL                                                                 \
 	}
 

@@ -19,6 +19,8 @@
 #define OPT_CONTROL_PLANE 0x104
 #define OPT_NATS          0x105
 #define OPT_TIMEOUT       0x106
+#define OPT_CONNECTIONS   0x107
+#define OPT_CONN_MODE     0x108
 #define KEY_FILE_MAX      4096
 
 static volatile sig_atomic_t interrupts;
@@ -46,6 +48,10 @@ static void usage(void)
 	       "      --nats URL            overrides NATS_URL\n"
 	       "      --state-dir DIR       the journal's directory (TELEMACHY_STATE_DIR)\n"
 	       "      --request-timeout S   seconds per control-plane request (default 30)\n"
+	       "      --max-connections N   connections open at once (default 8 to a remote\n"
+	       "                            control plane, else --max-concurrent)\n"
+	       "      --connection MODE     fresh (one request per connection; the default\n"
+	       "                            for a remote control plane) or reuse\n"
 	       "      --output FORMAT       text (default) or json (the summary on stdout)\n"
 	       "  -q, --quiet               only warnings, errors and the summary\n"
 	       "  -v, --verbose             debug lines too\n"
@@ -87,6 +93,8 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 		{ "control-plane", required_argument, NULL, OPT_CONTROL_PLANE },
 		{ "nats", required_argument, NULL, OPT_NATS },
 		{ "request-timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "max-connections", required_argument, NULL, OPT_CONNECTIONS },
+		{ "connection", required_argument, NULL, OPT_CONN_MODE },
 		{ 0 }
 	};
 	unsigned long v;
@@ -112,6 +120,20 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 					"--request-timeout must be 1 to 3600 seconds, not \"%s\"",
 					optarg);
 			a->eo.request_timeout_ms = (long)v * 1000;
+			break;
+		case OPT_CONNECTIONS:
+			if (parse_uint(optarg, 1024, &v) != 0)
+				return tlm_cli_usage_error(
+					cli, "--max-connections must be 1 to 1024, not \"%s\"",
+					optarg);
+			a->eo.max_connections = (unsigned)v;
+			break;
+		case OPT_CONN_MODE:
+			if (strcmp(optarg, "fresh") != 0 && strcmp(optarg, "reuse") != 0)
+				return tlm_cli_usage_error(
+					cli, "--connection must be fresh or reuse, not \"%s\"",
+					optarg);
+			a->eo.fresh_connection = strcmp(optarg, "fresh") == 0;
 			break;
 		}
 	}

@@ -169,7 +169,11 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 	c->bo_opts.max_attempts = opts->retry_max_attempts == 0 ? 1 : opts->retry_max_attempts;
 	/* Upstream has a listen backlog of 5 and 8 workers (§1): the connection
 	 * count follows max_in_flight, never more. */
-	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)opts->max_in_flight);
+	curl_multi_setopt(
+		c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+		(long)(opts->max_connections != 0 && opts->max_connections < opts->max_in_flight
+			       ? opts->max_connections
+			       : opts->max_in_flight));
 	if (opts->rate_rps < 0 || isnan(opts->rate_rps)) {
 		rc = tlm_error_set(err, TLM_EINVALID, "client: rate_rps must not be negative");
 		goto done;

@@ -39,6 +39,9 @@ static void client_opts(eng *e, const char *url, tlm_client_opts *co)
 	/* Upstream stalls ~42 ms on a reused connection (contract §1); ours
 	 * does not, so reuse is only the default with our own server. */
 	co->fresh_connection = o->fresh_connection >= 0 ? o->fresh_connection : e->srv == NULL;
+	/* Upstream v2 has 8 workers and a listen backlog of 5 (contract §1):
+	 * more requests may be in flight, but they queue for a connection. */
+	co->max_connections = o->max_connections != 0 ? o->max_connections : e->srv == NULL ? 8 : 0;
 	co->require_tls = o->require_tls;
 	co->ca_file = o->ca_file;
 	if (o->request_timeout_ms > 0)
