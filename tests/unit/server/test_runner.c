@@ -644,9 +644,11 @@ static void test_docker_command(void **state)
 	task = add_task(f, agent, "s", "d", NULL);
 	free(wait_status(f, task, "completed", NULL));
 	out = log_of(f, task, "out");
+	/* The working directory is the container's (-w), not a host path. */
 	snprintf(want, sizeof(want),
-		 "run --rm -i --cpus 1 --memory 256m -e TLM_TASK_ID -e TLM_TASK_SUBJECT "
-		 "-e TLM_TEAM_ID -e TLM_AGENT_NAME -e PATH alpine:3 echo hi there\n");
+		 "run --rm -i --cpus 1 --memory 256m -w %s -e TLM_TASK_ID -e TLM_TASK_SUBJECT "
+		 "-e TLM_TEAM_ID -e TLM_AGENT_NAME -e PATH alpine:3 echo hi there\n",
+		 f->dir);
 	assert_string_equal(out, want);
 	free(out);
 	free(task);
