@@ -52,6 +52,7 @@ struct tlm_client {
 	tlm_req *sleeping;              /* sorted by due_ms */
 	tlm_req *active;                /* on the wire (for tlm_client_free) */
 	unsigned in_flight;
+	uint64_t delivered; /* callbacks made so far */
 	double tokens;      /* client-side rate limit (opts.rate_rps > 0) */
 	uint64_t tokens_ms; /* when tokens was last refilled */
 };
@@ -456,6 +457,7 @@ static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status,
 		res.rc = tlm_error_set(err, TLM_EINVALID, "%s %s: HTTP %ld: reply is not JSON",
 				       r->method, r->path, status);
 	}
+	r->c->delivered++;
 	r->cb(r->ctx, &res);
 	json_decref(res.body);
 	req_free(r);
@@ -629,11 +631,17 @@ static int pump(tlm_client *c, long *wait, tlm_error *err)
 int tlm_client_step(tlm_client *c, long max_wait_ms, tlm_error *err)
 {
 	long wait = max_wait_ms < 0 ? 0 : max_wait_ms;
+	uint64_t delivered = c->delivered;
 	int rc;
 
 	assert(c != NULL);
 	if ((rc = pump(c, &wait, err)) != 0)
 		return rc;
+	/* A reply can be read in the same pump that sent its request (our own
+	 * server answers within microseconds): the caller acts on it before
+	 * any wait, or a whole max_wait_ms is lost. */
+	if (c->delivered != delivered)
+		return 0;
 	if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
 		return tlm_error_set(err, TLM_ERROR, "client: curl_multi_poll failed");
 	return pump(c, &wait, err);
