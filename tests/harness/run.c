@@ -199,3 +199,61 @@ const char *tlm_h_task_status(const tlm_h_run *r, size_t i)
 		fail_msg("no task %zu in the summary:\n%s\nstderr:\n%s", i, r->out, r->err);
 	return tlm_h_str(t, "status");
 }
+
+void tlm_h_run_on(tlm_h_run *r, const tlm_h_serve *s, const char *file,
+		  const char *const *env_extra, const char *const *args)
+{
+	char url[160];
+	const char *env[16];
+	size_t n = 0, i;
+
+	snprintf(url, sizeof(url), "AGAMEMNON_URL=%s", s->url);
+	env[n++] = url;
+	for (i = 0; env_extra != NULL && env_extra[i] != NULL && n < 15; i++)
+		env[n++] = env_extra[i];
+	env[n] = NULL;
+	/* putenv keeps the pointer: the child copies it before url goes */
+	tlm_h_run_start(r, env, args, file);
+}
+
+int tlm_h_run_finish(tlm_h_run *r, int timeout_ms)
+{
+	tlm_h_run_wait(r, timeout_ms);
+	if (getenv("TLM_TEST_VERBOSE") != NULL)
+		print_message("stderr:\n%s", r->err);
+	if (r->result == NULL)
+		fail_msg("no JSON summary; exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_code, r->out,
+			 r->err);
+	return r->exit_code;
+}
+
+void tlm_h_assert_no_tlm(const tlm_h_serve *s)
+{
+	assert_int_equal(tlm_h_count_prefixed(s, "agents", "tlm-"), 0);
+	assert_int_equal(tlm_h_count_prefixed(s, "teams", "tlm-"), 0);
+}
+
+void tlm_h_assert_all_completed(const tlm_h_run *r)
+{
+	json_t *tasks = json_object_get(r->result, "tasks"), *t;
+	size_t i;
+
+	assert_true(json_array_size(tasks) > 0);
+	json_array_foreach(tasks, i, t)
+	{
+		if (strcmp(tlm_h_str(t, "status"), "completed") != 0)
+			fail_msg("task %s is %s\nstdout:\n%s\nstderr:\n%s", tlm_h_str(t, "subject"),
+				 tlm_h_str(t, "status"), r->out, r->err);
+	}
+}
+
+json_int_t tlm_h_fault_fired(const tlm_h_serve *s, size_t i)
+{
+	json_t *j = NULL;
+	json_int_t n;
+
+	assert_int_equal(tlm_h_req(s, "GET", "/v1/chaos", NULL, &j), 200);
+	n = tlm_h_int(json_array_get(json_object_get(j, "faults"), i), "fired");
+	json_decref(j);
+	return n;
+}

@@ -34,6 +34,25 @@ void tlm_h_run_wf(tlm_h_run *r, const char *const *env, const char *const *args,
 /* Waits (at most timeout_ms) until the run's stderr contains text; 0 or -1. */
 int tlm_h_run_wait_for(tlm_h_run *r, const char *text, int timeout_ms);
 
+/* Starts file against the control plane s (AGAMEMNON_URL) with the extra
+ * environment and args (both may be NULL); returns at once. */
+void tlm_h_run_on(tlm_h_run *r, const tlm_h_serve *s, const char *file,
+		  const char *const *env_extra, const char *const *args);
+
+/* Waits for a started run (tlm_h_run_wait), prints its stderr when
+ * TLM_TEST_VERBOSE is set, fails the test without a JSON summary; returns the
+ * exit code. */
+int tlm_h_run_finish(tlm_h_run *r, int timeout_ms);
+
+/* The server holds no agent and no team whose name starts with "tlm-". */
+void tlm_h_assert_no_tlm(const tlm_h_serve *s);
+
+/* Every task of the summary completed (fails with the run's stderr if not). */
+void tlm_h_assert_all_completed(const tlm_h_run *r);
+
+/* How often fault i (in the order added) of s has fired. */
+json_int_t tlm_h_fault_fired(const tlm_h_serve *s, size_t i);
+
 /* Frees the output and removes the run's dir. */
 void tlm_h_run_clear(tlm_h_run *r);
 

@@ -104,59 +104,12 @@ static char *sh_workflow(const char *name, const char *script)
 	return tlm_h_write_file(dir, "w.yaml", text);
 }
 
-/* Starts file against srv with AGAMEMNON_URL, the extra environment (may be
- * NULL) and the extra args (may be NULL); returns at once. */
-static void start_on_srv(const char *file, const char *const *env_extra, const char *const *extra)
-{
-	static char url[160];
-	const char *env[16];
-	size_t n = 0, i;
-
-	snprintf(url, sizeof(url), "AGAMEMNON_URL=%s", srv.url);
-	env[n++] = url;
-	for (i = 0; env_extra != NULL && env_extra[i] != NULL && n < 15; i++)
-		env[n++] = env_extra[i];
-	env[n] = NULL;
-	tlm_h_run_start(&run, env, extra, file);
-}
-
-/* Waits for the started run; fails without a JSON summary; returns the
- * exit code. */
-static int finish(int timeout_ms)
-{
-	tlm_h_run_wait(&run, timeout_ms);
-	if (getenv("TLM_TEST_VERBOSE") != NULL)
-		print_message("stderr:\n%s", run.err);
-	if (run.result == NULL)
-		fail_msg("no JSON summary; exit %d\nstdout:\n%s\nstderr:\n%s", run.exit_code,
-			 run.out, run.err);
-	return run.exit_code;
-}
-
 /* Runs file against srv with the extra environment and args; returns the
  * exit code. */
 static int run_on_srv(const char *file, const char *const *env_extra, const char *const *extra)
 {
-	start_on_srv(file, env_extra, extra);
-	return finish(RUN_MS);
-}
-
-static void assert_nothing_left(void)
-{
-	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 0);
-	assert_int_equal(tlm_h_count_prefixed(&srv, "teams", "tlm-"), 0);
-}
-
-static void assert_all_completed(void)
-{
-	json_t *tasks = json_object_get(run.result, "tasks");
-	size_t i;
-
-	assert_true(json_array_size(tasks) > 0);
-	for (i = 0; i < json_array_size(tasks); i++)
-		if (strcmp(tlm_h_task_status(&run, i), "completed") != 0)
-			fail_msg("task %zu is %s\nstdout:\n%s\nstderr:\n%s", i,
-				 tlm_h_task_status(&run, i), run.out, run.err);
+	tlm_h_run_on(&run, &srv, file, env_extra, extra);
+	return tlm_h_run_finish(&run, RUN_MS);
 }
 
 /* A run that must complete: exit 0, every task completed, torn down, and
@@ -166,21 +119,10 @@ static void assert_completed_clean(int rc)
 	if (rc != 0)
 		fail_msg("exit %d\nstdout:\n%s\nstderr:\n%s", rc, run.out, run.err);
 	assert_string_equal(tlm_h_str(run.result, "outcome"), "completed");
-	assert_all_completed();
+	tlm_h_assert_all_completed(&run);
 	assert_true(json_is_true(json_object_get(run.result, "torn_down")));
 	assert_int_equal(json_array_size(json_object_get(run.result, "leftovers")), 0);
-	assert_nothing_left();
-}
-
-static json_int_t fault_fired(int i)
-{
-	json_t *j = NULL;
-	json_int_t n;
-
-	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &j), 200);
-	n = tlm_h_int(json_array_get(json_object_get(j, "faults"), (size_t)i), "fired");
-	json_decref(j);
-	return n;
+	tlm_h_assert_no_tlm(&srv);
 }
 
 static void wait_err(const char *text, int ms)
@@ -203,7 +145,7 @@ static void test_429_retry_after(void **state)
 	(void)state;
 	tlm_h_serve_start(&srv, args);
 	assert_completed_clean(run_on_srv(file, NULL, NULL));
-	assert_int_equal(fault_fired(0), 2);
+	assert_int_equal(tlm_h_fault_fired(&srv, 0), 2);
 	/* Retry-After: 1, twice */
 	assert_true(tlm_h_int(run.result, "elapsed_ms") >= 1500);
 	free(file);
@@ -220,8 +162,9 @@ static void test_503_bursts(void **state)
 	(void)state;
 	tlm_h_serve_start(&srv, args);
 	assert_completed_clean(run_on_srv(file, NULL, NULL));
-	assert_int_equal(fault_fired(0), 3);
-	print_message("503 on GET /v1/teams/*/tasks/*: fired %lld\n", (long long)fault_fired(1));
+	assert_int_equal(tlm_h_fault_fired(&srv, 0), 3);
+	print_message("503 on GET /v1/teams/*/tasks/*: fired %lld\n",
+		      (long long)tlm_h_fault_fired(&srv, 1));
 	free(file);
 }
 
@@ -233,11 +176,11 @@ static void test_refused_mid_run(void **state)
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
-	start_on_srv(file, NULL, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
 	wait_err("submitted", 20000);
 	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/chaos/refuse", "{\"seconds\":2}", &j), 201);
 	json_decref(j);
-	assert_completed_clean(finish(RUN_MS));
+	assert_completed_clean(tlm_h_run_finish(&run, RUN_MS));
 	free(file);
 }
 
@@ -286,13 +229,13 @@ static void test_nats_killed_and_restarted(void **state)
 	(void)state;
 	start_nats_and_srv();
 	snprintf(nenv, sizeof(nenv), "NATS_URL=%s", tlm_h_nats_url(nurl, sizeof(nurl), nats_port));
-	start_on_srv(file, env, NULL);
+	tlm_h_run_on(&run, &srv, file, env, NULL);
 	wait_err("submitted", 20000);
 	tlm_h_nats_kill(nats_pid);
 	nats_pid = 0;
 	tlm_h_sleep_ms(500);
 	nats_pid = tlm_h_nats_restart(0, nats_port);
-	assert_completed_clean(finish(RUN_MS));
+	assert_completed_clean(tlm_h_run_finish(&run, RUN_MS));
 	free(file);
 }
 
@@ -307,7 +250,7 @@ static void test_nats_unreachable(void **state)
 	tlm_h_serve_start(&srv, NULL);
 	tlm_h_nats_url(nurl, sizeof(nurl), tlm_h_free_port());
 	snprintf(nenv, sizeof(nenv), "NATS_URL=%s", nurl);
-	start_on_srv(file, env, NULL);
+	tlm_h_run_on(&run, &srv, file, env, NULL);
 	tlm_h_run_wait(&run, RUN_MS);
 	if (run.exit_code != 3)
 		fail_msg("exit %d, expected 3\nstdout:\n%s\nstderr:\n%s", run.exit_code, run.out,
@@ -319,7 +262,7 @@ static void test_nats_unreachable(void **state)
 	assert_string_equal(tlm_h_str(run.result, "outcome"), "preflight_failed");
 	assert_int_equal(tlm_h_int(run.result, "agents_created"), 0);
 	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 0);
-	assert_nothing_left();
+	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
 
@@ -343,15 +286,15 @@ static void test_sigint_during_provisioning(void **state)
 
 	(void)state;
 	tlm_h_serve_start(&srv, args);
-	start_on_srv(file, NULL, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
 	wait_err("created as", 20000);
 	assert_int_equal(kill(run.pid, SIGINT), 0);
-	assert_int_equal(finish(20000), 130);
+	assert_int_equal(tlm_h_run_finish(&run, 20000), 130);
 	assert_string_equal(tlm_h_str(run.result, "outcome"), "cancelled");
 	assert_true(json_is_true(json_object_get(run.result, "torn_down")));
 	assert_int_equal(json_array_size(json_object_get(run.result, "leftovers")), 0);
 	assert_null(strstr(run.err, "task t/s submitted"));
-	assert_nothing_left();
+	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
 
@@ -387,7 +330,7 @@ static void test_sigint_during_tasks(void **state)
 	snprintf(script, sizeof(script), "echo $$ > %s; exec sleep 30", pidfile);
 	file = sh_workflow("taskint", script);
 	tlm_h_serve_start(&srv, NULL);
-	start_on_srv(file, NULL, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
 	wait_err("submitted", 20000);
 	pid = read_pid(pidfile, 10000);
 	if (pid == 0) {
@@ -397,11 +340,11 @@ static void test_sigint_during_tasks(void **state)
 	assert_int_equal(kill(pid, 0), 0);
 	t0 = tlm_h_now_ms();
 	assert_int_equal(kill(run.pid, SIGINT), 0);
-	assert_int_equal(finish(10000), 130);
+	assert_int_equal(tlm_h_run_finish(&run, 10000), 130);
 	print_message("exit 130 %lld ms after SIGINT\n", (long long)(tlm_h_now_ms() - t0));
 	assert_string_equal(tlm_h_str(run.result, "outcome"), "cancelled");
 	assert_true(json_is_true(json_object_get(run.result, "torn_down")));
-	assert_nothing_left();
+	tlm_h_assert_no_tlm(&srv);
 	end = tlm_h_now_ms() + 5000;
 	while (tlm_h_now_ms() < end) {
 		if (kill(pid, 0) == -1 && errno == ESRCH) {
@@ -426,7 +369,7 @@ static void test_second_sigint(void **state)
 
 	(void)state;
 	tlm_h_serve_start(&srv, args);
-	start_on_srv(file, NULL, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
 	wait_err("submitted", 20000);
 	tlm_h_sleep_ms(200);
 	assert_int_equal(kill(run.pid, SIGINT), 0);
@@ -458,9 +401,9 @@ static void test_dry_run(void **state)
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
 	assert_int_equal(run_on_srv(file, NULL, extra), 0);
-	assert_all_completed();
+	tlm_h_assert_all_completed(&run);
 	assert_int_equal(json_array_size(json_object_get(run.result, "tasks")), 3);
-	assert_nothing_left();
+	tlm_h_assert_no_tlm(&srv);
 	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/agents", NULL, &j), 200);
 	assert_int_equal(tlm_h_int(j, "total"), 0);
 	json_decref(j);
@@ -474,7 +417,7 @@ static void test_dry_run(void **state)
 	if (run.exit_code != 0 || run.result == NULL)
 		fail_msg("dry run against a dead URL: exit %d\nstdout:\n%s\nstderr:\n%s",
 			 run.exit_code, run.out, run.err);
-	assert_all_completed();
+	tlm_h_assert_all_completed(&run);
 	free(file);
 }
 
@@ -510,7 +453,7 @@ static void test_api_key(void **state)
 	snprintf(kenv, sizeof(kenv), "AGAMEMNON_API_KEY_FILE=%s", keyfile);
 	if (run_on_srv(file, env, NULL) != 0)
 		fail_msg("exit %d\nstdout:\n%s\nstderr:\n%s", run.exit_code, run.out, run.err);
-	assert_all_completed();
+	tlm_h_assert_all_completed(&run);
 	assert_true(json_is_true(json_object_get(run.result, "torn_down")));
 	assert_int_equal(total_with_key("agents", "s3cr3t-key"), 0);
 	assert_int_equal(total_with_key("teams", "s3cr3t-key"), 0);
@@ -518,7 +461,7 @@ static void test_api_key(void **state)
 	assert_null(strstr(run.err, "s3cr3t-key"));
 	tlm_h_run_clear(&run);
 
-	start_on_srv(file, wrong, NULL);
+	tlm_h_run_on(&run, &srv, file, wrong, NULL);
 	tlm_h_run_wait(&run, RUN_MS);
 	if (run.exit_code != 3)
 		fail_msg("exit %d, expected 3\nstdout:\n%s\nstderr:\n%s", run.exit_code, run.out,

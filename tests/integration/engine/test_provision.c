@@ -53,34 +53,8 @@ static int teardown(void **state)
 /* Runs file against srv with the extra args; returns the exit code. */
 static int run_on_srv(const char *file, const char *const *extra)
 {
-	char url[160];
-	const char *env[] = { url, NULL };
-
-	snprintf(url, sizeof(url), "AGAMEMNON_URL=%s", srv.url);
-	tlm_h_run_wf(&run, env, extra, file, RUN_MS);
-	if (run.result == NULL)
-		fail_msg("no JSON summary; exit %d\nstdout:\n%s\nstderr:\n%s", run.exit_code,
-			 run.out, run.err);
-	return run.exit_code;
-}
-
-static void assert_nothing_left(void)
-{
-	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 0);
-	assert_int_equal(tlm_h_count_prefixed(&srv, "teams", "tlm-"), 0);
-}
-
-static const char *fault_fired(int i)
-{
-	static char buf[32];
-	json_t *j = NULL;
-
-	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &j), 200);
-	snprintf(buf, sizeof(buf), "%lld",
-		 (long long)tlm_h_int(json_array_get(json_object_get(j, "faults"), (size_t)i),
-				      "fired"));
-	json_decref(j);
-	return buf;
+	tlm_h_run_on(&run, &srv, file, NULL, extra);
+	return tlm_h_run_finish(&run, RUN_MS);
 }
 
 /* The predecessor's bug, deterministically: the create succeeds, the start
@@ -100,7 +74,7 @@ static void test_start_fails_after_create(void **state)
 	assert_int_equal(tlm_h_int(run.result, "agents_created"), 3);
 	assert_non_null(strstr(tlm_h_str(run.result, "error"), "start failed"));
 	assert_string_equal(tlm_h_task_status(&run, 0), "cancelled");
-	assert_nothing_left();
+	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
 
@@ -117,9 +91,9 @@ static void test_partial_fanout(void **state)
 	assert_int_equal(run_on_srv(file, extra), 1);
 	assert_int_equal(tlm_h_int(run.result, "agents_created"), 2);
 	assert_non_null(strstr(tlm_h_str(run.result, "error"), "agent b: create failed"));
-	assert_string_equal(fault_fired(0), "1");
+	assert_int_equal(tlm_h_fault_fired(&srv, 0), 1);
 	assert_non_null(strstr(run.err, "tlm-"));
-	assert_nothing_left();
+	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
 
@@ -142,7 +116,7 @@ static void lost_reply(const char *route)
 	snprintf(fault, sizeof(fault), "drop:route=%s", route);
 	tlm_h_serve_start(&srv, args);
 	assert_int_equal(run_on_srv(file, NULL), 0);
-	assert_string_equal(fault_fired(0), "1");
+	assert_int_equal(tlm_h_fault_fired(&srv, 0), 1);
 	assert_string_equal(tlm_h_task_status(&run, 0), "completed");
 	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 1);
 	assert_int_equal(tlm_h_count_prefixed(&srv, "teams", "tlm-"), 1);
@@ -173,9 +147,9 @@ static void test_lost_replies_torn_down(void **state)
 	(void)state;
 	tlm_h_serve_start(&srv, args);
 	assert_int_equal(run_on_srv(file, NULL), 0);
-	assert_string_equal(fault_fired(0), "1");
-	assert_string_equal(fault_fired(1), "1");
-	assert_nothing_left();
+	assert_int_equal(tlm_h_fault_fired(&srv, 0), 1);
+	assert_int_equal(tlm_h_fault_fired(&srv, 1), 1);
+	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
 

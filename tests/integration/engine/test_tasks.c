@@ -82,23 +82,13 @@ static void wf_order_agent(const char *name)
 /* Runs the workflow wf against srv with the extra args; returns the exit code. */
 static int run_on_srv(const char *const *extra)
 {
-	char url[160];
-	const char *env[] = { url, NULL };
 	char *file = tlm_h_write_file(dir, "w.yaml", wf);
+	int rc;
 
-	snprintf(url, sizeof(url), "AGAMEMNON_URL=%s", srv.url);
-	tlm_h_run_wf(&run, env, extra, file, RUN_MS);
+	tlm_h_run_on(&run, &srv, file, NULL, extra);
+	rc = tlm_h_run_finish(&run, RUN_MS);
 	free(file);
-	if (run.result == NULL)
-		fail_msg("no JSON summary; exit %d\nstdout:\n%s\nstderr:\n%s", run.exit_code,
-			 run.out, run.err);
-	return run.exit_code;
-}
-
-static void assert_nothing_left(void)
-{
-	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 0);
-	assert_int_equal(tlm_h_count_prefixed(&srv, "teams", "tlm-"), 0);
+	return rc;
 }
 
 /* Task i of the summary; its subject must be `subject` (spec order). */
@@ -129,19 +119,6 @@ static const char *task_message(size_t i, const char *subject)
 	const char *m = json_string_value(json_object_get(task(i, subject), "message"));
 
 	return m != NULL ? m : "";
-}
-
-static void assert_all_completed(void)
-{
-	json_t *tasks = json_object_get(run.result, "tasks"), *t;
-	size_t i;
-
-	json_array_foreach(tasks, i, t)
-	{
-		if (strcmp(tlm_h_str(t, "status"), "completed") != 0)
-			fail_msg("task %s is %s\nstderr:\n%s", tlm_h_str(t, "subject"),
-				 tlm_h_str(t, "status"), run.err);
-	}
 }
 
 /* The lines of DIR/order, at most max of them (copied into lines[]); returns
@@ -188,7 +165,7 @@ static void assert_torn_down(void)
 {
 	assert_true(json_is_true(json_object_get(run.result, "torn_down")));
 	assert_int_equal(json_array_size(json_object_get(run.result, "leftovers")), 0);
-	assert_nothing_left();
+	tlm_h_assert_no_tlm(&srv);
 }
 
 /* ---- dependency order ----------------------------------------------------- */
@@ -257,7 +234,7 @@ static void test_chain(void **state)
 	chain("  - {name: p, program: none}\n");
 	assert_int_equal(run_on_srv(NULL), 0);
 	assert_int_equal(json_array_size(json_object_get(run.result, "tasks")), 20);
-	assert_all_completed();
+	tlm_h_assert_all_completed(&run);
 	assert_torn_down();
 
 	/* The same chain with a program that records the order. */
@@ -272,7 +249,7 @@ static void test_chain(void **state)
 		chain(agent);
 	}
 	assert_int_equal(run_on_srv(NULL), 0);
-	assert_all_completed();
+	tlm_h_assert_all_completed(&run);
 	assert_int_equal(read_order(lines, 32), 20);
 	for (i = 0; i < 20; i++) {
 		snprintf(subject, sizeof(subject), "t%zu", i + 1);
