@@ -23,11 +23,13 @@
 
 #include "telemachy/error.h"
 
-#define TLM_JOURNAL_SCHEMA_VERSION 1
+#define TLM_JOURNAL_SCHEMA_VERSION 2
 #define TLM_JOURNAL_FILE           "journal.db"
-#define TLM_JOURNAL_RUN_ID_LEN     8    /* [a-z0-9]{8}, part of every resource name */
-#define TLM_JOURNAL_NAME_MAX       255  /* resource names, teams, subjects */
-#define TLM_JOURNAL_TEXT_MAX       4096 /* remote ids, states, last errors */
+#define TLM_JOURNAL_RUN_ID_LEN     8         /* [a-z0-9]{8}, part of every resource name */
+#define TLM_JOURNAL_NAME_MAX       255       /* resource names, teams, subjects */
+#define TLM_JOURNAL_TEXT_MAX       4096      /* remote ids, states, last errors */
+#define TLM_JOURNAL_STALE_MS       15000     /* an older heartbeat: the owner is presumed dead */
+#define TLM_JOURNAL_BUILTIN        "builtin" /* control_plane of a run on the in-process server */
 
 typedef struct tlm_journal tlm_journal;
 
@@ -78,11 +80,35 @@ typedef struct tlm_journal_run {
 	char *owner_host;
 	long owner_pid;
 	char *heartbeat_at;
+	long heartbeat_age_ms;     /* now - heartbeat_at, computed when read (-1: none) */
+	char *control_plane;       /* the URL, TLM_JOURNAL_BUILTIN, or NULL (not recorded) */
+	char *cancel_requested_at; /* NULL unless `telemachy cancel` asked */
 } tlm_journal_run;
+
+/* What a run's owner looks like from here. */
+typedef enum tlm_journal_owner {
+	TLM_JOURNAL_OWNER_NONE = 0, /* the run is in a final state: nobody needs to own it */
+	TLM_JOURNAL_OWNER_ALIVE,    /* heartbeat fresh, and (same host) the pid exists */
+	TLM_JOURNAL_OWNER_DEAD      /* heartbeat stale, or (same host) no such pid */
+} tlm_journal_owner;
+
+/* One audit entry as read back; strings live until the callback returns. */
+typedef struct tlm_journal_audit_entry {
+	long long seq;
+	const char *at;     /* ISO-8601 UTC with milliseconds */
+	const char *run_id; /* NULL for entries about no run */
+	const char *action; /* e.g. "abandon", "teardown", "reconcile-delete", "cancel" */
+	const char *detail;
+	const char *user; /* login name of the process that wrote it */
+	const char *host;
+	long pid;
+} tlm_journal_audit_entry;
 
 /* A visitor over rows; a non-zero return stops the walk and is returned. */
 typedef int (*tlm_journal_resource_cb)(const tlm_journal_resource *r, void *ctx);
 typedef int (*tlm_journal_task_cb)(const tlm_journal_task *t, void *ctx);
+typedef int (*tlm_journal_run_cb)(const tlm_journal_run *r, void *ctx);
+typedef int (*tlm_journal_audit_cb)(const tlm_journal_audit_entry *a, void *ctx);
 
 /* Names for logs and the database, and back ("agent", "intent", ...).
  * _parse returns TLM_EINVALID for an unknown name. */
@@ -126,6 +152,56 @@ int tlm_journal_run_set_state(tlm_journal *j, const char *run_id, const char *st
 /* Refreshes the run's heartbeat (and owner pid/host, so a resumed run is owned
  * by its new process).  Recovery tells a live owner from a dead one by it. */
 int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err);
+
+/* Records where the run's resources live: the control plane's URL (no
+ * credentials in it: a URL with user:password@ is TLM_EINVALID), or
+ * TLM_JOURNAL_BUILTIN for the in-process server. */
+int tlm_journal_run_set_control_plane(tlm_journal *j, const char *run_id, const char *url,
+				      tlm_error *err);
+
+/* Takes ownership of a run for this process (pid, host, heartbeat now),
+ * atomically (BEGIN IMMEDIATE), unless another owner is alive
+ * (tlm_journal_run_owner): then TLM_ECONFLICT naming its pid and host.  A
+ * run this process already owns is claimed again without error.  `resume`,
+ * `teardown` and `cancel` of a dead owner's run claim it first. */
+int tlm_journal_run_claim(tlm_journal *j, const char *run_id, tlm_error *err);
+
+/* Whether r's owner lives: NONE for final states (completed, failed,
+ * cancelled, teardown_failed); otherwise DEAD when the heartbeat is older
+ * than TLM_JOURNAL_STALE_MS or, on this host, the pid does not exist
+ * (kill(pid, 0) fails with ESRCH); ALIVE otherwise. */
+tlm_journal_owner tlm_journal_run_owner(const tlm_journal_run *r);
+const char *tlm_journal_owner_name(tlm_journal_owner o); /* "-", "alive", "dead" */
+
+/* Asks the run's owner to cancel (sets cancel_requested_at); the engine
+ * polls it.  *yes gets 1 once requested. */
+int tlm_journal_run_request_cancel(tlm_journal *j, const char *run_id, tlm_error *err);
+int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *yes, tlm_error *err);
+
+/* Calls cb for each run, newest first (created_at, then id), optionally only
+ * those in state and/or of workflow (NULL: any).  r->spec is NULL here (the
+ * spec text is not loaded by listings); other fields as tlm_journal_run_get. */
+int tlm_journal_runs(tlm_journal *j, const char *state, const char *workflow, tlm_journal_run_cb cb,
+		     void *ctx, tlm_error *err);
+
+/* The newest run's id; TLM_ENOTFOUND when the journal has none. */
+int tlm_journal_latest_run(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err);
+
+/* Appends an audit entry (who: this process's pid, host, login name; when:
+ * now).  run_id may be NULL.  action: a short word; detail: free text
+ * (capped at TLM_JOURNAL_TEXT_MAX, never a secret). */
+int tlm_journal_audit(tlm_journal *j, const char *run_id, const char *action, const char *detail,
+		      tlm_error *err);
+
+/* Calls cb for the audit entries of run_id (NULL: all), oldest first. */
+int tlm_journal_audits(tlm_journal *j, const char *run_id, tlm_journal_audit_cb cb, void *ctx,
+		       tlm_error *err);
+
+/* A resource that is deleted or absent goes back to "intent" (remote id
+ * cleared), so that a resumed run may create it again under its name.
+ * TLM_ENOTFOUND if never journaled; TLM_ECONFLICT from any other state. */
+int tlm_journal_reintent(tlm_journal *j, const char *run_id, tlm_journal_kind kind,
+			 const char *name, tlm_error *err);
 
 /* Reads a run; clear *out with tlm_journal_run_clear.  TLM_ENOTFOUND if none. */
 int tlm_journal_run_get(tlm_journal *j, const char *run_id, tlm_journal_run *out, tlm_error *err);

@@ -16,6 +16,7 @@
 
 #include "client/client_internal.h"
 #include "client/sync.h"
+#include "util/crashpoint.h"
 #include "telemachy/client.h"
 
 typedef struct tlm_req tlm_req;
@@ -303,9 +304,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 static int req_start(tlm_req *r, tlm_error *err)
 {
 	tlm_client *c = r->c;
+	char point[64];
 	CURL *e;
 	int rc = 0;
 
+	snprintf(point, sizeof(point), "send %s %.48s", r->method, r->path);
+	tlm_crashpoint(point);
 	req_reset_transfer(r);
 	e = curl_easy_init();
 	if (e == NULL)
@@ -475,6 +479,9 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 
 	tlm_req **pp = &c->active;
 
+	/* The server has acted; we have not yet: the lost-reply crash. */
+	snprintf(text, sizeof(text), "reply %s %.48s", r->method, r->path);
+	tlm_crashpoint(text);
 	while (*pp != NULL && *pp != r)
 		pp = &(*pp)->next;
 	if (*pp == r)

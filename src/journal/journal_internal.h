@@ -11,6 +11,15 @@ struct tlm_journal {
 	char *path; /* the database file, named in every message */
 };
 
+/* SQL for the current time, as every row stores it: ISO-8601 UTC, milliseconds. */
+#define TLM_JOURNAL__NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+/* Room for a host name (owner_host, audit host), terminator included. */
+#define TLM_JOURNAL__HOST_MAX 256
+
+/* This machine's name into buf (empty if unknown), always terminated. */
+void tlm_journal__hostname(char *buf, size_t size);
+
 /* Fails with a message naming the database, what was being done and SQLite's
  * own words; maps constraint failures to TLM_ECONFLICT. */
 int tlm_journal__db_error(tlm_journal *j, tlm_error *err, const char *what);

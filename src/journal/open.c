@@ -35,9 +35,33 @@ static const char schema_v1[] =
 	"  remote_id TEXT, status TEXT NOT NULL, updated_at TEXT NOT NULL,"
 	"  PRIMARY KEY (run_id, team, subject, attempt));";
 
+/* Version 2 (recovery, issue 6): where a run's resources live, cancel
+ * requests through the journal, the audit trail of operator actions, and an
+ * index for listing runs by state.  ALTER TABLE ... ADD COLUMN leaves existing
+ * rows with NULLs, which every reader takes as "not recorded". */
+static const char schema_v2[] =
+	"ALTER TABLE runs ADD COLUMN control_plane TEXT;"
+	"ALTER TABLE runs ADD COLUMN cancel_requested_at TEXT;"
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, run_id TEXT,"
+	"  action TEXT NOT NULL, detail TEXT, pid INTEGER, host TEXT, user TEXT);"
+	"CREATE INDEX audit_run ON audit (run_id);"
+	"CREATE INDEX runs_state ON runs (state);";
+
 /* migrations[v - 1] takes the schema from version v - 1 to v. */
-static const char *const migrations[] = { schema_v1 };
+static const char *const migrations[] = { schema_v1, schema_v2 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
+
+void tlm_journal__hostname(char *buf, size_t size)
+{
+	/* gethostname need not terminate a truncated name */
+	if (size == 0)
+		return;
+	if (gethostname(buf, size - 1) != 0)
+		buf[0] = '\0';
+	buf[size - 1] = '\0';
+}
 
 int tlm_journal__db_error(tlm_journal *j, tlm_error *err, const char *what)
 {

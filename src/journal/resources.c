@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "journal/journal_internal.h"
+#include "util/crashpoint.h"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -79,6 +80,8 @@ done:
 	sqlite3_finalize(q);
 	if (open_tx)
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc == 0)
+		tlm_crashpoint("journal intents");
 	return rc;
 }
 
@@ -115,6 +118,8 @@ static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
 				   tlm_journal_kind_name(kind), name, run_id);
 done:
 	sqlite3_finalize(q);
+	if (rc == 0)
+		tlm_crashpoint(what);
 	return rc;
 }
 
@@ -186,6 +191,46 @@ int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resour
 	if (step != SQLITE_DONE)
 		rc = tlm_journal__db_error(j, err, "listing resources");
 done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Only a resource known to be gone may be created again: from any other
+ * state a remote one may exist, and a second create under its name would
+ * orphan it.  abandoned stays abandoned: the operator's word is final. */
+int tlm_journal_reintent(tlm_journal *j, const char *run_id, tlm_journal_kind kind,
+			 const char *name, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, step;
+
+	rc = update_resource(j,
+			     "UPDATE resources SET state = 'intent', remote_id = NULL,"
+			     " last_error = NULL, updated_at = " NOW
+			     " WHERE run_id = ?1 AND kind = ?2 AND name = ?3"
+			     " AND state IN (?4, 'absent')",
+			     run_id, kind, name, "deleted", NULL, "journaling an intent again",
+			     err);
+	if (rc != TLM_ENOTFOUND)
+		return rc;
+	/* Nothing changed: unknown, or in a state that forbids it.  Only a read. */
+	if (tlm_journal__prepare(j,
+				 "SELECT state FROM resources WHERE run_id = ?1 AND kind = ?2"
+				 " AND name = ?3",
+				 &q, NULL) != 0)
+		return rc; /* keep update_resource's message */
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, tlm_journal_kind_name(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
+	step = sqlite3_step(q);
+	if (step == SQLITE_ROW)
+		rc = tlm_error_set(err, TLM_ECONFLICT,
+				   "journal %s: %s %s of run %s is %s; only a deleted or absent"
+				   " resource can be created again",
+				   j->path, tlm_journal_kind_name(kind), name, run_id,
+				   (const char *)sqlite3_column_text(q, 0));
+	else if (step != SQLITE_DONE)
+		rc = tlm_journal__db_error(j, err, "reading a resource");
 	sqlite3_finalize(q);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "journal/journal_internal.h"
+#include "util/crashpoint.h"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -98,6 +99,8 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 	}
 done:
 	sqlite3_finalize(q);
+	if (rc == 0)
+		tlm_crashpoint("journal run_new");
 	return rc;
 }
 
@@ -120,6 +123,8 @@ static int update_run(tlm_journal *j, const char *sql, const char *run_id, const
 		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
 done:
 	sqlite3_finalize(q);
+	if (rc == 0)
+		tlm_crashpoint(what);
 	return rc;
 }
 
@@ -163,11 +168,118 @@ done:
 	return rc;
 }
 
+/* Whether url names credentials in its authority (scheme://user:pass@host/):
+ * those would then sit in the journal, which must hold no secrets. */
+static int url_has_userinfo(const char *url)
+{
+	const char *a = strstr(url, "://");
+	size_t n;
+
+	a = a ? a + 3 : url;
+	n = strcspn(a, "/?#");
+	return memchr(a, '@', n) != NULL;
+}
+
+int tlm_journal_run_set_control_plane(tlm_journal *j, const char *run_id, const char *url,
+				      tlm_error *err)
+{
+	int rc = tlm_journal__check_text(j, url, TLM_JOURNAL_TEXT_MAX, "control plane", err);
+
+	if (rc != 0)
+		return rc;
+	/* the message must not repeat the URL: it is the secret */
+	if (url_has_userinfo(url))
+		return tlm_error_set(err, TLM_EINVALID,
+				     "journal %s: run %s: the control plane URL carries credentials"
+				     " (user:password@); they must not be journaled",
+				     j->path, run_id ? run_id : "(null)");
+	return update_run(j, "UPDATE runs SET control_plane = ?2 WHERE id = ?1", run_id, url,
+			  "recording a run's control plane", err);
+}
+
+/* Idempotent: the first request's time is the one that counts. */
+int tlm_journal_run_request_cancel(tlm_journal *j, const char *run_id, tlm_error *err)
+{
+	return update_run(j,
+			  "UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, " NOW
+			  ") WHERE id = ?1",
+			  run_id, NULL, "requesting a cancel", err);
+}
+
+int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *yes, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, step;
+
+	*yes = 0;
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
+	    (rc = tlm_journal__prepare(j,
+				       "SELECT cancel_requested_at IS NOT NULL FROM runs"
+				       " WHERE id = ?1",
+				       &q, err)) != 0)
+		goto done;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	step = sqlite3_step(q);
+	if (step == SQLITE_DONE)
+		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
+	else if (step != SQLITE_ROW)
+		rc = tlm_journal__db_error(j, err, "reading a cancel request");
+	else
+		*yes = sqlite3_column_int(q, 0);
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
 static char *dup_col(sqlite3_stmt *q, int col)
 {
 	const unsigned char *s = sqlite3_column_text(q, col);
 
 	return s ? strdup((const char *)s) : NULL;
+}
+
+/* The columns read_row expects, after the spec column (?): the heartbeat's
+ * age is computed by SQLite so that it and heartbeat_at share one clock.  A
+ * heartbeat in the future (another host's clock ahead) counts as fresh, so
+ * -1 only ever means "none". */
+#define RUN_COLUMNS(spec)                                                                          \
+	"SELECT id, workflow, spec_hash, " spec ", state, created_at, updated_at,"                 \
+	" owner_host, owner_pid, heartbeat_at,"                                                    \
+	" CASE WHEN heartbeat_at IS NULL THEN -1 ELSE MAX(0, CAST(ROUND("                          \
+	"  (julianday('now') - julianday(heartbeat_at)) * 86400000.0) AS INTEGER)) END,"           \
+	" control_plane, cancel_requested_at FROM runs"
+
+/* Fills *out from a row of RUN_COLUMNS; *out is cleared first. */
+static int read_row(tlm_journal *j, sqlite3_stmt *q, int with_spec, tlm_journal_run *out,
+		    tlm_error *err)
+{
+	const unsigned char *id = sqlite3_column_text(q, 0);
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "%s", id ? (const char *)id : "");
+	out->workflow = dup_col(q, 1);
+	out->spec_hash = dup_col(q, 2);
+	out->spec = with_spec ? dup_col(q, 3) : NULL;
+	out->state = dup_col(q, 4);
+	out->created_at = dup_col(q, 5);
+	out->updated_at = dup_col(q, 6);
+	out->owner_host = dup_col(q, 7);
+	out->owner_pid = (long)sqlite3_column_int64(q, 8);
+	out->heartbeat_at = dup_col(q, 9);
+	out->heartbeat_age_ms = (long)sqlite3_column_int64(q, 10);
+	out->control_plane = dup_col(q, 11);
+	out->cancel_requested_at = dup_col(q, 12);
+	if (!out->workflow || !out->spec_hash || (with_spec && !out->spec) || !out->state ||
+	    !out->created_at || !out->updated_at ||
+	    (sqlite3_column_type(q, 7) != SQLITE_NULL && !out->owner_host) ||
+	    (sqlite3_column_type(q, 9) != SQLITE_NULL && !out->heartbeat_at) ||
+	    (sqlite3_column_type(q, 11) != SQLITE_NULL && !out->control_plane) ||
+	    (sqlite3_column_type(q, 12) != SQLITE_NULL && !out->cancel_requested_at)) {
+		tlm_journal_run_clear(out);
+		return tlm_error_set(err, TLM_ERROR, "journal %s: out of memory reading a run",
+				     j->path);
+	}
+	return 0;
 }
 
 int tlm_journal_run_get(tlm_journal *j, const char *run_id, tlm_journal_run *out, tlm_error *err)
@@ -177,38 +289,73 @@ int tlm_journal_run_get(tlm_journal *j, const char *run_id, tlm_journal_run *out
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
-	    (rc = tlm_journal__prepare(
-		     j,
-		     "SELECT workflow, spec_hash, spec, state, created_at, updated_at,"
-		     " owner_host, owner_pid, heartbeat_at FROM runs WHERE id = ?1",
-		     &q, err)) != 0)
+	    (rc = tlm_journal__prepare(j, RUN_COLUMNS("spec") " WHERE id = ?1", &q, err)) != 0)
 		goto done;
 	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
 	step = sqlite3_step(q);
-	if (step == SQLITE_DONE) {
+	if (step == SQLITE_DONE)
 		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
-		goto done;
-	}
-	if (step != SQLITE_ROW) {
+	else if (step != SQLITE_ROW)
 		rc = tlm_journal__db_error(j, err, "reading a run");
+	else
+		rc = read_row(j, q, 1, out, err);
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int tlm_journal_runs(tlm_journal *j, const char *state, const char *workflow, tlm_journal_run_cb cb,
+		     void *ctx, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	tlm_journal_run r;
+	int rc, step;
+
+	memset(&r, 0, sizeof(r));
+	if ((rc = tlm_journal__prepare(j,
+				       RUN_COLUMNS("NULL") " WHERE (?1 IS NULL OR state = ?1)"
+							   " AND (?2 IS NULL OR workflow = ?2)"
+							   " ORDER BY created_at DESC, id DESC",
+				       &q, err)) != 0)
 		goto done;
+	if (state != NULL)
+		sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
+	if (workflow != NULL)
+		sqlite3_bind_text(q, 2, workflow, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		if ((rc = read_row(j, q, 0, &r, err)) != 0)
+			goto done;
+		rc = cb(&r, ctx);
+		tlm_journal_run_clear(&r);
+		if (rc != 0)
+			goto done;
 	}
-	memcpy(out->id, run_id, TLM_JOURNAL_RUN_ID_LEN + 1);
-	out->workflow = dup_col(q, 0);
-	out->spec_hash = dup_col(q, 1);
-	out->spec = dup_col(q, 2);
-	out->state = dup_col(q, 3);
-	out->created_at = dup_col(q, 4);
-	out->updated_at = dup_col(q, 5);
-	out->owner_host = dup_col(q, 6);
-	out->owner_pid = (long)sqlite3_column_int64(q, 7);
-	out->heartbeat_at = dup_col(q, 8);
-	if (!out->workflow || !out->spec_hash || !out->spec || !out->state || !out->created_at ||
-	    !out->updated_at) {
-		tlm_journal_run_clear(out);
-		rc = tlm_error_set(err, TLM_ERROR, "journal %s: out of memory reading run %s",
-				   j->path, run_id);
-	}
+	if (step != SQLITE_DONE)
+		rc = tlm_journal__db_error(j, err, "listing runs");
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int tlm_journal_latest_run(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, step;
+
+	run_id[0] = '\0';
+	if ((rc = tlm_journal__prepare(j,
+				       "SELECT id FROM runs ORDER BY created_at DESC, id DESC"
+				       " LIMIT 1",
+				       &q, err)) != 0)
+		goto done;
+	step = sqlite3_step(q);
+	if (step == SQLITE_DONE)
+		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no runs yet", j->path);
+	else if (step != SQLITE_ROW)
+		rc = tlm_journal__db_error(j, err, "finding the newest run");
+	else
+		snprintf(run_id, TLM_JOURNAL_RUN_ID_LEN + 1, "%s",
+			 sqlite3_column_text(q, 0) ? (const char *)sqlite3_column_text(q, 0) : "");
 done:
 	sqlite3_finalize(q);
 	return rc;
@@ -226,5 +373,7 @@ void tlm_journal_run_clear(tlm_journal_run *r)
 	free(r->updated_at);
 	free(r->owner_host);
 	free(r->heartbeat_at);
+	free(r->control_plane);
+	free(r->cancel_requested_at);
 	memset(r, 0, sizeof(*r));
 }

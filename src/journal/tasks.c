@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "journal/journal_internal.h"
+#include "util/crashpoint.h"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -60,6 +61,8 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 	}
 done:
 	sqlite3_finalize(q);
+	if (rc == 0)
+		tlm_crashpoint("journal task");
 	return rc;
 }
 
