@@ -120,14 +120,22 @@ typedef enum tlm_client_res { TLM_CLIENT_AGENT = 0, TLM_CLIENT_TEAM } tlm_client
 int tlm_client_find(tlm_client *c, tlm_client_res kind, const char *name, char **id_out,
 		    tlm_error *err);
 
+/* How tlm_client_create starts. */
+typedef enum tlm_client_lookup {
+	TLM_CLIENT_POST_FIRST = 0, /* nothing of this name can exist yet */
+	TLM_CLIENT_LOOKUP_FIRST,   /* a create may be in flight: look, wait one timeout, look */
+	TLM_CLIENT_LOOKUP_ONCE     /* a create may have happened long ago: look once */
+} tlm_client_lookup;
+
 /* Synchronous: creates kind `name` (body: the other fields, "name" is set
- * from name) exactly once and gives its id.  lookup_first: a create of this
- * name may already have happened (an earlier unknown outcome, a crashed
- * run), so adopt what exists before posting.  On an unknown outcome it looks
- * the name up, again after one request timeout, and only then posts again,
- * within the retry budget.  Names must be unique to the caller. */
+ * from name) exactly once and gives its id.  lookup: whether a create of
+ * this name may already have happened (an earlier unknown outcome, a crashed
+ * run), so that what exists is adopted before posting.  On an unknown
+ * outcome it looks the name up, again after one request timeout, and only
+ * then posts again, within the retry budget.  Names must be unique to the
+ * caller. */
 int tlm_client_create(tlm_client *c, tlm_client_res kind, const char *name, const json_t *body,
-		      int lookup_first, char **id_out, tlm_error *err);
+		      tlm_client_lookup lookup, char **id_out, tlm_error *err);
 
 /* Synchronous: creates agent `name` (body: the other fields; "name" is set
  * from name) and gives its id (*id_out, caller frees).  On an unknown outcome

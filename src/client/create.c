@@ -146,7 +146,7 @@ static int post_once(tlm_client *c, tlm_client_res kind, const char *text, char 
 }
 
 int tlm_client_create(tlm_client *c, tlm_client_res kind, const char *name, const json_t *body,
-		      int lookup_first, char **id_out, tlm_error *err)
+		      tlm_client_lookup lookup, char **id_out, tlm_error *err)
 {
 	tlm_backoff bo;
 	json_t *obj = NULL;
@@ -165,8 +165,10 @@ int tlm_client_create(tlm_client *c, tlm_client_res kind, const char *name, cons
 		goto done;
 	}
 	tlm_client__backoff_init(&bo, tlm_client__backoff_opts(c), NULL, NULL);
-	if (lookup_first) {
-		rc = resolve(c, kind, name, 0, id_out, err);
+	if (lookup != TLM_CLIENT_POST_FIRST) {
+		rc = resolve(c, kind, name,
+			     lookup == TLM_CLIENT_LOOKUP_FIRST ? tlm_client__timeout_ms(c) : 0,
+			     id_out, err);
 		if (rc != TLM_ENOTFOUND)
 			goto done;
 	}
@@ -194,5 +196,6 @@ done:
 int tlm_client_create_agent(tlm_client *c, const char *name, const json_t *body, char **id_out,
 			    tlm_error *err)
 {
-	return tlm_client_create(c, TLM_CLIENT_AGENT, name, body, 0, id_out, err);
+	return tlm_client_create(c, TLM_CLIENT_AGENT, name, body, TLM_CLIENT_POST_FIRST, id_out,
+				 err);
 }

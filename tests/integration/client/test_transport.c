@@ -465,8 +465,9 @@ static void test_drop_team_create(void **state)
 
 	(void)state;
 	start(args, NULL, 0);
-	assert_int_equal(
-		tlm_client_create(cli, TLM_CLIENT_TEAM, "tlm-x-t-core", NULL, 0, &id, &err), 0);
+	assert_int_equal(tlm_client_create(cli, TLM_CLIENT_TEAM, "tlm-x-t-core", NULL,
+					   TLM_CLIENT_POST_FIRST, &id, &err),
+			 0);
 	assert_non_null(id);
 	assert_int_equal(tlm_client_list_all(cli, "/v1/teams", "teams", count_team, &tc, &err), 0);
 	assert_int_equal(tc.count, 1);
@@ -474,8 +475,9 @@ static void test_drop_team_create(void **state)
 	assert_int_equal(tlm_h_int(json_array_get(json_object_get(j, "faults"), 0), "fired"), 1);
 	json_decref(j);
 	/* lookup_first adopts what exists instead of posting. */
-	assert_int_equal(
-		tlm_client_create(cli, TLM_CLIENT_TEAM, "tlm-x-t-core", NULL, 1, &again, &err), 0);
+	assert_int_equal(tlm_client_create(cli, TLM_CLIENT_TEAM, "tlm-x-t-core", NULL,
+					   TLM_CLIENT_LOOKUP_ONCE, &again, &err),
+			 0);
 	assert_string_equal(again, id);
 	free(again);
 	assert_int_equal(tlm_client_find(cli, TLM_CLIENT_TEAM, "tlm-x-t-core", &again, &err), 0);
@@ -501,8 +503,9 @@ static void test_find(void **state)
 	assert_string_equal(found, id);
 	free(found);
 	/* lookup_first: the existing agent is adopted, nothing new is made. */
-	assert_int_equal(
-		tlm_client_create(cli, TLM_CLIENT_AGENT, "somebody", NULL, 1, &found, &err), 0);
+	assert_int_equal(tlm_client_create(cli, TLM_CLIENT_AGENT, "somebody", NULL,
+					   TLM_CLIENT_LOOKUP_ONCE, &found, &err),
+			 0);
 	assert_string_equal(found, id);
 	assert_int_equal(agents_named("somebody", id), 1);
 	free(found);
