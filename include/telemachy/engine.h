@@ -60,6 +60,7 @@ typedef struct tlm_engine_opts {
 	int dry_run;       /* in-memory control plane, nothing executed, journal discarded */
 	long reconcile_ms; /* longest REST reconcile period; 0: default */
 	const volatile sig_atomic_t *interrupts; /* signals received so far; NULL: none */
+	const char *resume_run_id; /* continue this journaled run instead of a new one */
 	tlm_engine_observer observe;
 	void *observe_ctx;
 } tlm_engine_opts;
@@ -67,7 +68,7 @@ typedef struct tlm_engine_opts {
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
 		NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0, 1, NULL, 0, 0, 0, 0, 0, NULL,  \
-			NULL, NULL                                                                 \
+			NULL, NULL, NULL                                                           \
 	}
 
 /* Why the run ended. */
@@ -118,8 +119,53 @@ int tlm_engine_run(const tlm_engine_opts *opts, tlm_engine_result *res, tlm_erro
 
 void tlm_engine_result_clear(tlm_engine_result *res);
 
+/* `telemachy teardown RUN`: deletes everything the journal knows of run_id
+ * on the control plane of opts (base_url NULL: the run used the in-process
+ * server, whose resources died with it, and are recorded absent), resolving
+ * intents by name and sweeping the run's names.  Claims the run first (a
+ * live owner is TLM_ECONFLICT).  opts->spec may be NULL.  The outcome is in
+ * *res (leftovers, state); 0 unless it could not start. */
+int tlm_engine_teardown(const tlm_engine_opts *opts, const char *run_id, tlm_engine_result *res,
+			tlm_error *err);
+
 /* The outcome's name ("completed", "failed", "timed_out", "cancelled",
  * "preflight_failed"). */
 const char *tlm_engine_outcome_name(tlm_engine_outcome o);
+
+/* ---- telemachy reconcile --------------------------------------------- */
+
+/* A tlm- resource on the control plane that no live run accounts for. */
+typedef struct tlm_engine_orphan {
+	char *kind; /* "agent" or "team" */
+	char *name, *remote_id;
+	char *run_id;  /* from the name; NULL when the name carries none */
+	char *why;     /* why it is an orphan, or why it is only reported */
+	int deletable; /* --delete deletes it (stranded and abandoned ones are only reported) */
+	int deleted;   /* deleted by this reconcile */
+	char *error;   /* the delete failed: why */
+} tlm_engine_orphan;
+
+typedef struct tlm_engine_reconcile_result {
+	tlm_engine_orphan *orphans;
+	size_t norphans;
+	size_t scanned;   /* tlm- resources seen on the control plane */
+	size_t live;      /* of them, accounted for by a live run */
+	size_t too_young; /* left out by older_than_s */
+} tlm_engine_reconcile_result;
+
+/* Lists every agent and team named tlm-* on opts' control plane (all pages)
+ * and compares them with the journal: a resource is an orphan when no
+ * journal run has its run id, when its run has ended (kept by policy,
+ * teardown failed, or a duplicate the journal never had), or when the run
+ * says it was deleted.  Resources of a run whose owner died are reported as
+ * stranded (resume or teardown that run) and never deleted here; abandoned
+ * ones are reported only.  older_than_s > 0 leaves out resources created
+ * less than that long ago.  With do_delete, the deletable orphans are
+ * deleted (agents stopped first), the journal updated and audited; without
+ * it nothing is changed. */
+int tlm_engine_reconcile(const tlm_engine_opts *opts, long older_than_s, int do_delete,
+			 tlm_engine_reconcile_result *res, tlm_error *err);
+
+void tlm_engine_reconcile_clear(tlm_engine_reconcile_result *res);
 
 #endif

@@ -43,6 +43,14 @@ typedef struct tlm_cli {
 	}
 #define TLM_CLI_SHORTOPTS "hqv"
 
+/* --state-dir DIR (the journal's directory), shared by every command that
+ * reads or writes the journal. */
+#define TLM_CLI_OPT_STATE_DIR 0x161
+#define TLM_CLI_STATE_DIR_LONGOPT                                                                  \
+	{                                                                                          \
+		"state-dir", required_argument, NULL, TLM_CLI_OPT_STATE_DIR                        \
+	}
+
 /* Handles a global option returned by getopt_long.  Returns 1 when handled,
  * 0 when c is not a global option, -1 on a bad value (message printed). */
 int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg);
@@ -67,8 +75,24 @@ int tlm_cmd_schema(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_version(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_run(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_status(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_list(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_cancel(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
 
+#include "telemachy/engine.h"
 #include "telemachy/spec.h"
+
+/* Runs the engine with eo — a run, a resume (eo->resume_run_id), or with
+ * teardown_run set `telemachy teardown` of that run — handling signals, the
+ * observer, the summary and the exit code.  Returns the exit code. */
+int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char *teardown_run);
+
+/* DESIGN §5's exit code for an engine result. */
+int tlm_cli_exit_code(const tlm_engine_result *r);
 
 /* Prints each diagnostic as "FILE:LINE:COL: error: MESSAGE [rule]". */
 void tlm_cli_print_diags(FILE *f, const char *path, const tlm_diags *diags);

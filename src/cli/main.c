@@ -13,6 +13,13 @@ typedef struct command {
 
 static const command commands[] = {
 	{ "run", tlm_cmd_run, "run a workflow: provision, submit tasks, follow, tear down" },
+	{ "status", tlm_cmd_status, "show a run: state, owner, resources, tasks, leftovers" },
+	{ "list", tlm_cmd_list, "list the journal's runs, newest first" },
+	{ "cancel", tlm_cmd_cancel, "cancel a run (its owner, or tear it down if the owner died)" },
+	{ "resume", tlm_cmd_resume, "continue a run after a crash or an interruption" },
+	{ "teardown", tlm_cmd_teardown, "delete everything the journal knows of a run" },
+	{ "reconcile", tlm_cmd_reconcile, "find tlm- resources no live run accounts for" },
+	{ "abandon", tlm_cmd_abandon, "forget a resource that cannot be deleted (audited)" },
 	{ "validate", tlm_cmd_validate, "check workflow files and report every error" },
 	{ "plan", tlm_cmd_plan, "show what a run would create, in submission waves" },
 	{ "schema", tlm_cmd_schema, "print the JSON Schema of the workflow spec" },

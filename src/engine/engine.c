@@ -179,6 +179,59 @@ static void init(eng *e, const tlm_engine_opts *o, tlm_engine_result *res)
 	e->outcome = TLM_ENGINE_COMPLETED;
 }
 
+static int new_run(eng *e, tlm_error *err)
+{
+	const tlm_engine_opts *o = e->o;
+	int rc;
+
+	if ((rc = tlm_journal_run_new(e->j, o->spec->name, o->spec_text, e->run_id, err)) != 0)
+		return rc;
+	memcpy(e->res->run_id, e->run_id, sizeof(e->run_id));
+	/* Where the resources live, for teardown and reconcile after a crash. */
+	rc = tlm_journal_run_set_control_plane(
+		e->j, e->run_id, e->srv != NULL ? TLM_JOURNAL_BUILTIN : o->base_url, err);
+	if (rc == 0)
+		rc = build(e, err);
+	if (rc == 0)
+		tlm_eng__log(e, TLM_ENGINE_INFO, "run %s of workflow %s%s", e->run_id,
+			     o->spec->name,
+			     o->dry_run ? " (dry run: nothing is created, nothing runs)" : "");
+	if (o->spec->timeout_seconds > 0)
+		e->deadline = e->t0 + (uint64_t)o->spec->timeout_seconds * 1000u;
+	return rc;
+}
+
+/* The run is taken over from a dead owner (or an interrupted one) and its
+ * state rebuilt from the journal; the workflow timeout starts again. */
+static int resume_run(eng *e, tlm_error *err)
+{
+	const tlm_engine_opts *o = e->o;
+	tlm_journal_run run;
+	int rc;
+
+	if (strlen(o->resume_run_id) != TLM_JOURNAL_RUN_ID_LEN)
+		return tlm_error_set(err, TLM_EINVALID, "no run \"%s\"", o->resume_run_id);
+	memcpy(e->run_id, o->resume_run_id, sizeof(e->run_id));
+	memcpy(e->res->run_id, e->run_id, sizeof(e->run_id));
+	if ((rc = tlm_journal_run_claim(e->j, e->run_id, err)) != 0)
+		return rc;
+	if ((rc = tlm_journal_run_get(e->j, e->run_id, &run, err)) != 0)
+		return rc;
+	e->resumed = 1;
+	rc = build(e, err);
+	if (rc == 0)
+		rc = tlm_eng__restore(e, run.control_plane, run.heartbeat_age_ms, err);
+	if (rc == 0 && e->srv != NULL)
+		rc = tlm_journal_run_set_control_plane(e->j, e->run_id, TLM_JOURNAL_BUILTIN, err);
+	if (rc == 0)
+		tlm_eng__log(e, TLM_ENGINE_INFO, "resuming run %s of workflow %s (it was %s)",
+			     e->run_id, o->spec->name, run.state);
+	tlm_journal_run_clear(&run);
+	if (o->spec->timeout_seconds > 0)
+		e->deadline = e->t0 + (uint64_t)o->spec->timeout_seconds * 1000u;
+	return rc;
+}
+
 static void set_reconcile(eng *e)
 {
 	/* Without events REST is the only source: poll fast, back off while
@@ -217,15 +270,8 @@ int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *
 		goto out;
 	}
 	set_reconcile(&e);
-	if ((rc = tlm_journal_run_new(e.j, o->spec->name, o->spec_text, e.run_id, err)) != 0)
+	if ((rc = o->resume_run_id != NULL ? resume_run(&e, err) : new_run(&e, err)) != 0)
 		goto out;
-	memcpy(res->run_id, e.run_id, sizeof(e.run_id));
-	if (o->spec->timeout_seconds > 0)
-		e.deadline = e.t0 + (uint64_t)o->spec->timeout_seconds * 1000u;
-	if ((rc = build(&e, err)) != 0)
-		goto out;
-	tlm_eng__log(&e, TLM_ENGINE_INFO, "run %s of workflow %s%s", e.run_id, o->spec->name,
-		     o->dry_run ? " (dry run: nothing is created, nothing runs)" : "");
 	run_phases(&e);
 	collect(&e);
 	res->outcome = e.outcome;
@@ -264,4 +310,101 @@ void tlm_engine_result_clear(tlm_engine_result *res)
 	free(res->error);
 	free(res->journal_path);
 	memset(res, 0, sizeof(*res));
+}
+
+/* ---- telemachy teardown RUN ------------------------------------------- */
+
+static int is_final(const char *state)
+{
+	return strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
+	       strcmp(state, "cancelled") == 0;
+}
+
+static int mark_absent(const tlm_journal_resource *r, void *ctx)
+{
+	eng *e = ctx;
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (r->state == TLM_JOURNAL_DELETED || r->state == TLM_JOURNAL_ABSENT ||
+	    r->state == TLM_JOURNAL_ABANDONED)
+		return 0;
+	tlm_eng__log(e, TLM_ENGINE_INFO, "%s %s: gone with the in-process control plane",
+		     tlm_journal_kind_name(r->kind), r->name);
+	return tlm_journal_set_resource_state(e->j, e->run_id, r->kind, r->name, TLM_JOURNAL_ABSENT,
+					      "the in-process control plane stopped with its run",
+					      &err);
+}
+
+/* The run's resources: on its control plane, or gone with the in-process one. */
+static int teardown_run(eng *e, const tlm_journal_run *run, tlm_error *err)
+{
+	tlm_client_opts co = TLM_CLIENT_OPTS_INIT;
+	int rc;
+
+	if (e->o->base_url == NULL) {
+		if (run->control_plane == NULL ||
+		    strcmp(run->control_plane, TLM_JOURNAL_BUILTIN) != 0)
+			return tlm_error_set(
+				err, TLM_EINVALID,
+				"run %s: the journal does not say where its control plane is; pass --control-plane URL",
+				e->run_id);
+		return tlm_journal_resources(e->j, e->run_id, mark_absent, e, err);
+	}
+	co.base_url = e->o->base_url;
+	co.api_key = e->o->api_key;
+	co.max_in_flight = e->maxc;
+	co.max_connections = e->o->max_connections != 0 ? e->o->max_connections : 8;
+	co.fresh_connection = e->o->fresh_connection >= 0 ? e->o->fresh_connection : 1;
+	co.require_tls = e->o->require_tls;
+	co.ca_file = e->o->ca_file;
+	if (e->o->request_timeout_ms > 0)
+		co.timeout_ms = e->o->request_timeout_ms;
+	if ((rc = tlm_client_new(&e->c, &co, err)) != 0)
+		return rc;
+	tlm_eng__teardown(e);
+	return 0;
+}
+
+int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine_result *res,
+			tlm_error *err)
+{
+	tlm_journal_run run;
+	eng e;
+	int rc;
+
+	init(&e, o, res);
+	res->torn_down = 1;
+	if (strlen(run_id) != TLM_JOURNAL_RUN_ID_LEN)
+		return tlm_error_set(err, TLM_EINVALID, "no run \"%s\"", run_id);
+	memcpy(e.run_id, run_id, sizeof(e.run_id));
+	memcpy(res->run_id, run_id, sizeof(e.run_id));
+	snprintf(e.prefix, sizeof(e.prefix), "tlm-%s-", e.run_id);
+	if ((rc = tlm_journal_open(&e.j, o->state_dir, err)) != 0)
+		goto out;
+	res->journal_path = strdup(tlm_journal_path(e.j));
+	if ((rc = tlm_journal_run_claim(e.j, e.run_id, err)) != 0 ||
+	    (rc = tlm_journal_run_get(e.j, e.run_id, &run, err)) != 0)
+		goto out;
+	e.outcome = is_final(run.state) && strcmp(run.state, "cancelled") != 0
+			    ? (strcmp(run.state, "completed") == 0 ? TLM_ENGINE_COMPLETED
+								   : TLM_ENGINE_FAILED)
+			    : TLM_ENGINE_CANCELLED;
+	rc = teardown_run(&e, &run, err);
+	if (rc == 0 && (e.abandoned || (e.o->interrupts != NULL && *e.o->interrupts > 0)))
+		res->abandoned = 1;
+	if (rc == 0 && !res->abandoned) {
+		res->outcome = e.outcome;
+		res->state = final_state(&e);
+		(void)tlm_journal_run_set_state(e.j, e.run_id, res->state, NULL);
+		(void)tlm_journal_audit(e.j, e.run_id, "teardown",
+					res->nleftovers == 0 ? "everything deleted"
+							     : "teardown left resources",
+					NULL);
+	}
+	tlm_journal_run_clear(&run);
+out:
+	res->elapsed_ms = tlm_eng__now_ms() - e.t0;
+	tlm_eng__cleanup(&e);
+	free_run(&e);
+	return rc;
 }

@@ -22,6 +22,7 @@
 #define ENG_DEFAULT_CONCURRENCY 16
 #define ENG_HEARTBEAT_MS        5000
 #define ENG_TICK_MS             200 /* longest wait: signals and timers are checked this often */
+#define ENG_CANCEL_CHECK_MS     250 /* how often the journal is asked for a cancel request */
 
 /* An agent or a team on its way to existing. */
 typedef enum eng_res_state {
@@ -42,6 +43,8 @@ typedef struct eng_res {
 	char name[TLM_JOURNAL_NAME_MAX + 1];
 	char *id;
 	eng_res_state st;
+	int journaled; /* its intent is in the journal already (a resumed run) */
+	int settle;    /* resolving: wait one request timeout before a create */
 } eng_res;
 
 typedef enum eng_task_state {
@@ -62,9 +65,11 @@ typedef struct eng_task {
 	eng *e;
 	size_t idx;
 	eng_task_state st;
-	int attempt;    /* attempts made so far (1-based once submitted) */
-	char *id;       /* remote id of the current attempt */
-	char **old_ids; /* ids of earlier attempts (their events are ignored) */
+	int attempt;      /* attempts made so far (1-based once submitted) */
+	int attempt_base; /* attempts made before this process (a resumed run) */
+	int poll_attempt; /* the attempt a reconcile GET in flight is about */
+	char *id;         /* remote id of the current attempt */
+	char **old_ids;   /* ids of earlier attempts (their events are ignored) */
 	size_t nold;
 	size_t deps_left;
 	int polling; /* a reconcile GET is in flight */
@@ -95,6 +100,8 @@ struct eng {
 	int abandoned; /* second signal */
 	int prov_failed;
 	int any_submitted;
+	int resumed;
+	uint64_t next_cancel_check;
 	tlm_engine_outcome outcome;
 	char *error; /* the run's first error */
 	uint64_t t0, deadline, next_heartbeat, next_reconcile;
@@ -140,6 +147,13 @@ void tlm_eng__reconcile(eng *e);
 void tlm_eng__check_timeouts(eng *e, uint64_t now);
 int tlm_eng__task_terminal(const eng_task *t);
 const char *tlm_eng__task_state_name(eng_task_state st);
+
+/* ---- resume.c ---- */
+/* Rebuilds the run's state from the journal (a resumed run): resources with
+ * ids are adopted, intents resolved by name, deleted ones created again;
+ * completed tasks stay completed, the others go again as new attempts.
+ * Returns 0 or an error for the caller (the run cannot be resumed). */
+int tlm_eng__restore(eng *e, const char *control_plane, long heartbeat_age_ms, tlm_error *err);
 
 /* ---- teardown.c ---- */
 void tlm_eng__teardown(eng *e);

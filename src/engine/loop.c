@@ -83,6 +83,16 @@ int tlm_eng__turn(eng *e, long max_wait_ms)
 			 e->spec->timeout_seconds);
 		tlm_eng__end(e, TLM_ENGINE_TIMED_OUT, why);
 	}
+	if (e->run_id[0] != '\0' && !e->ending && now >= e->next_cancel_check) {
+		int yes = 0;
+
+		/* `telemachy cancel` from another process, maybe another host. */
+		e->next_cancel_check = now + ENG_CANCEL_CHECK_MS;
+		if (tlm_journal_run_cancel_requested(e->j, e->run_id, &yes, &err) == 0 && yes)
+			tlm_eng__end(
+				e, TLM_ENGINE_CANCELLED,
+				"cancelled by `telemachy cancel`: nothing more is submitted; tearing down");
+	}
 	if (e->run_id[0] != '\0' && now >= e->next_heartbeat) {
 		e->next_heartbeat = now + ENG_HEARTBEAT_MS;
 		if (tlm_journal_run_heartbeat(e->j, e->run_id, &err) != 0)

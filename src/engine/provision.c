@@ -106,12 +106,27 @@ static void on_started(void *ctx, const tlm_client_result *res)
 	tlm_eng__log(e, TLM_ENGINE_INFO, "agent %s started", spec_name(r));
 }
 
+static void start_agent(eng_res *r)
+{
+	eng *e = r->e;
+	tlm_error err = TLM_ERROR_INIT;
+	char path[TLM_JOURNAL_TEXT_MAX + 64];
+
+	snprintf(path, sizeof(path), "/v1/agents/%s/start", r->id);
+	r->st = RES_BUSY;
+	if (tlm_client_submit(e->c, "POST", path, NULL, TLM_CLIENT_POST_ACTION, on_started, r,
+			      &err) != 0) {
+		r->st = RES_FAILED;
+		e->prov_failed = 1;
+		tlm_eng__fail(e, "agent %s: %s", spec_name(r), err.message);
+	}
+}
+
 /* The id is known: journal it before anything else, then start agents. */
 static void adopt(eng_res *r, char *id)
 {
 	eng *e = r->e;
 	tlm_error err = TLM_ERROR_INIT;
-	char path[TLM_JOURNAL_TEXT_MAX + 64];
 
 	r->id = id;
 	r->st = RES_CREATED;
@@ -125,16 +140,8 @@ static void adopt(eng_res *r, char *id)
 		r->st = RES_READY;
 		return;
 	}
-	if (e->ending)
-		return; /* nothing is started once the run decided to end */
-	snprintf(path, sizeof(path), "/v1/agents/%s/start", id);
-	r->st = RES_BUSY;
-	if (tlm_client_submit(e->c, "POST", path, NULL, TLM_CLIENT_POST_ACTION, on_started, r,
-			      &err) != 0) {
-		r->st = RES_FAILED;
-		e->prov_failed = 1;
-		tlm_eng__fail(e, "agent %s: %s", spec_name(r), err.message);
-	}
+	if (!e->ending) /* nothing is started once the run decided to end */
+		start_agent(r);
 }
 
 static void on_created(void *ctx, const tlm_client_result *res)
@@ -160,8 +167,10 @@ static void on_created(void *ctx, const tlm_client_result *res)
 		     ? tlm_client__parse_agent_create(&parsed, res->raw, res->raw_len, &err)
 		     : tlm_client__parse_team(&parsed, res->raw, res->raw_len, &err);
 	if (rc != 0 || parsed.id == NULL) {
-		/* It may exist: the loop looks the name up (outside callbacks). */
+		/* It may exist: the loop looks the name up (outside callbacks),
+		 * and the server may still be working on it. */
 		r->st = RES_UNKNOWN;
+		r->settle = 1;
 		tlm_eng__log(e, TLM_ENGINE_WARN, "%s %s: %s; looking it up by name", kind_name(r),
 			     spec_name(r),
 			     res->err != NULL && res->rc != 0 ? res->err->message : err.message);
@@ -209,7 +218,9 @@ static void resolve_unknown(eng_res *r)
 	if (r->e->ending)
 		return;
 	b = res_body(r);
-	rc = tlm_client_create(r->e->c, r->kind, r->name, b, 1, &id, &err);
+	rc = tlm_client_create(r->e->c, r->kind, r->name, b,
+			       r->settle ? TLM_CLIENT_LOOKUP_FIRST : TLM_CLIENT_LOOKUP_ONCE, &id,
+			       &err);
 	json_decref(b);
 	if (rc == 0) {
 		adopt(r, id);
@@ -220,11 +231,13 @@ static void resolve_unknown(eng_res *r)
 	tlm_eng__fail(r->e, "%s %s: create failed: %s", kind_name(r), spec_name(r), err.message);
 }
 
+/* The wave's intents in one transaction (those a resumed run journaled
+ * already are skipped). */
 static int journal_intents(eng *e, eng_res *items, size_t n)
 {
 	tlm_error err = TLM_ERROR_INIT;
 	const char **names = calloc(n + 1, sizeof(*names));
-	size_t i;
+	size_t i, k = 0;
 	int rc;
 
 	if (names == NULL) {
@@ -232,10 +245,23 @@ static int journal_intents(eng *e, eng_res *items, size_t n)
 		return TLM_ERROR;
 	}
 	for (i = 0; i < n; i++)
-		names[i] = items[i].name;
-	rc = n == 0 ? 0 : tlm_journal_intents(e->j, e->run_id, jkind(&items[0]), names, n, &err);
+		if (!items[i].journaled)
+			names[k++] = items[i].name;
+	rc = k == 0 ? 0 : tlm_journal_intents(e->j, e->run_id, jkind(&items[0]), names, k, &err);
 	free(names);
+	for (i = 0; rc == 0 && i < n; i++)
+		items[i].journaled = 1;
 	return tlm_eng__journal_check(e, rc, &err);
+}
+
+/* A resumed run's agents that exist are started again (idempotent). */
+static void start_existing(eng *e, eng_res *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && !e->ending; i++)
+		if (items[i].kind == TLM_CLIENT_AGENT && items[i].st == RES_CREATED)
+			start_agent(&items[i]);
 }
 
 static void provision(eng *e, eng_res *items, size_t n)
@@ -244,9 +270,15 @@ static void provision(eng *e, eng_res *items, size_t n)
 
 	if (journal_intents(e, items, n) != 0)
 		return;
+	start_existing(e, items, n);
 	while (!e->abandoned) {
-		while (!e->ending && next < n && tlm_client_pending(e->c) < e->maxc)
+		while (next < n && items[next].st != RES_NEW)
+			next++;
+		while (!e->ending && next < n && tlm_client_pending(e->c) < e->maxc) {
 			submit_create(&items[next++]);
+			while (next < n && items[next].st != RES_NEW)
+				next++;
+		}
 		for (i = 0; i < next; i++)
 			if (items[i].st == RES_UNKNOWN)
 				resolve_unknown(&items[i]);

@@ -22,10 +22,10 @@ static void snapshot(eng *e, const char *phase, tlm_engine_progress *p)
 	memset(p, 0, sizeof(*p));
 	p->phase = phase;
 	p->run_id = e->run_id;
-	p->agents_total = e->spec->nagents;
+	p->agents_total = e->spec != NULL ? e->spec->nagents : 0;
 	p->agents_ready = e->agents_ready;
-	p->tasks_total = e->spec->ntasks;
-	for (i = 0; e->tasks != NULL && i < e->spec->ntasks; i++) {
+	p->tasks_total = e->spec != NULL ? e->spec->ntasks : 0;
+	for (i = 0; e->tasks != NULL && i < p->tasks_total; i++) {
 		switch (e->tasks[i].st) {
 		case TASK_COMPLETED: p->tasks_completed++; break;
 		case TASK_SUBMITTING:

@@ -121,7 +121,7 @@ static void attempt_failed(eng *e, eng_task *t, eng_task_state why, const char *
 	int retries = e->spec->tasks[t->idx].retries;
 
 	journal_task(e, t, state_names[why]);
-	if (t->attempt > retries || e->ending) {
+	if (t->attempt - t->attempt_base > retries || e->ending) {
 		finish(e, t, why, msg);
 		return;
 	}
@@ -182,6 +182,10 @@ static void adopt_task(eng *e, eng_task *t, char *id)
 		t->first_ms = t->submitted_ms;
 	(void)tlm_strmap_put(&e->by_id, t->id, t->idx, NULL);
 	e->any_submitted = 1;
+	/* New work may finish at once: ask soon, then back off again. */
+	e->reconcile_gap = e->reconcile_min;
+	if (e->next_reconcile > t->submitted_ms + (uint64_t)e->reconcile_min)
+		e->next_reconcile = t->submitted_ms + (uint64_t)e->reconcile_min;
 	journal_task(e, t, "submitted");
 	tlm_eng__log(e, TLM_ENGINE_INFO, "task %s submitted (id %s, attempt %d)",
 		     tlm_eng__task_name(e, t->idx, name, sizeof(name)), id, t->attempt);
@@ -301,6 +305,12 @@ static void on_polled(void *ctx, const tlm_client_result *res)
 	const char *msg;
 
 	t->polling = 0;
+	if (res->status == 404 && t->poll_attempt == t->attempt &&
+	    (t->st == TASK_SUBMITTED || t->st == TASK_RUNNING)) {
+		/* Gone: a control plane restarted without its state, say. */
+		attempt_failed(t->e, t, TASK_FAILED, "the task is gone from the control plane");
+		goto done;
+	}
 	if (res->outcome != TLM_CLIENT_DONE ||
 	    tlm_client__parse_task(&k, res->raw, res->raw_len, &err) != 0 || k.status == NULL)
 		goto done;
@@ -325,8 +335,10 @@ static void start_poll(eng *e, eng_task *t)
 		return;
 	snprintf(path, sizeof(path), "/v1/teams/%s/tasks/%s",
 		 e->teams[e->spec->tasks[t->idx].team].id, id);
-	if (tlm_client_submit(e->c, "GET", path, NULL, TLM_CLIENT_GET, on_polled, t, &err) == 0)
+	if (tlm_client_submit(e->c, "GET", path, NULL, TLM_CLIENT_GET, on_polled, t, &err) == 0) {
 		t->polling = 1;
+		t->poll_attempt = t->attempt;
+	}
 }
 
 /* REST truth for every task in flight: events can be lost (LESSONS 9). */
@@ -427,7 +439,7 @@ void tlm_eng__run_tasks(eng *e)
 			       &err);
 	tlm_eng__progress(e, "running");
 	for (i = 0; i < e->spec->ntasks; i++)
-		if (e->tasks[i].deps_left == 0)
+		if (e->tasks[i].st == TASK_WAITING && e->tasks[i].deps_left == 0)
 			push_ready(e, &e->tasks[i]);
 	e->next_reconcile = tlm_eng__now_ms() + (uint64_t)e->reconcile_gap;
 	while (!e->abandoned && !e->ending && e->nterminal < e->spec->ntasks) {

@@ -1,0 +1,83 @@
+/* Opening the journal for the recovery commands, and shared judgements. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli_journal.h"
+
+int tlm_cli_journal_open(const tlm_cli *cli, const char *dir, tlm_journal **out)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	char *owned = NULL, *db = NULL;
+	const char *path;
+	struct stat st;
+	size_t n;
+	int rc = TLM_EXIT_OK;
+
+	*out = NULL;
+	if (dir == NULL && tlm_journal_default_dir(&owned, &err) != 0) {
+		fprintf(stderr, "telemachy %s: %s\n", cli->command, err.message);
+		rc = TLM_EXIT_FAILED;
+		goto done;
+	}
+	path = dir != NULL ? dir : owned;
+	/* Looking must not create: a typo in --state-dir would otherwise leave an
+	 * empty journal behind and report "no runs" forever after. */
+	n = strlen(path) + sizeof("/" TLM_JOURNAL_FILE);
+	if ((db = malloc(n)) == NULL) {
+		fprintf(stderr, "telemachy %s: out of memory\n", cli->command);
+		rc = TLM_EXIT_FAILED;
+		goto done;
+	}
+	snprintf(db, n, "%s/%s", path, TLM_JOURNAL_FILE);
+	if (stat(db, &st) != 0 && errno == ENOENT)
+		goto done;
+	if (tlm_journal_open(out, path, &err) != 0) {
+		fprintf(stderr, "telemachy %s: %s\n", cli->command, err.message);
+		rc = TLM_EXIT_FAILED;
+	}
+done:
+	free(db);
+	free(owned);
+	return rc;
+}
+
+int tlm_cli_resource_live(tlm_journal_state s)
+{
+	return s == TLM_JOURNAL_INTENT || s == TLM_JOURNAL_CREATED || s == TLM_JOURNAL_STARTED ||
+	       s == TLM_JOURNAL_DELETING;
+}
+
+static int count_cb(const tlm_journal_resource *r, void *ctx)
+{
+	long *n = ctx;
+
+	*n += tlm_cli_resource_live(r->state);
+	return 0;
+}
+
+int tlm_cli_count_live(tlm_journal *j, const char *run_id, long *n, tlm_error *err)
+{
+	*n = 0;
+	return tlm_journal_resources(j, run_id, count_cb, n, err);
+}
+
+void tlm_cli_format_age(char *buf, size_t size, long ms)
+{
+	long s = ms / 1000;
+
+	if (ms < 0)
+		snprintf(buf, size, "-");
+	else if (ms < 1000)
+		snprintf(buf, size, "%ldms", ms);
+	else if (s < 60)
+		snprintf(buf, size, "%ld.%lds", s, (ms % 1000) / 100);
+	else if (s < 3600)
+		snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+	else
+		snprintf(buf, size, "%ldd%02ldh", s / 86400, (s % 86400) / 3600);
+}

@@ -1,0 +1,147 @@
+/* telemachy list — the journal's runs, newest first, with whether each one's
+ * owner lives and how many of its resources may still exist remotely.  Reads
+ * the journal only; contacts nothing. */
+#include <jansson.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cli_journal.h"
+
+#define OPT_STATE    0x101
+#define OPT_WORKFLOW 0x102
+
+typedef struct list_args {
+	const char *dir, *state, *workflow;
+} list_args;
+
+typedef struct list_ctx {
+	const tlm_cli *cli;
+	tlm_journal *j;
+	json_t *runs; /* --output json: the array being filled */
+	tlm_error *err;
+	long n;
+} list_ctx;
+
+static void usage(void)
+{
+	printf("Usage: telemachy list [--state-dir DIR] [--state STATE] [--workflow NAME]\n"
+	       "                      [--output text|json] [-q]\n"
+	       "\n"
+	       "List the runs in the journal, newest first: state, creation time, whether\n"
+	       "the owning process is alive, and how many resources may still exist\n"
+	       "remotely (LIVE: intent, created, started or deleting).  Contacts nothing.\n"
+	       "\n"
+	       "Options:\n"
+	       "      --state-dir DIR  the journal's directory (default: $TELEMACHY_STATE_DIR,\n"
+	       "                       else $XDG_STATE_HOME/telemachy)\n"
+	       "      --state STATE    only runs in STATE (e.g. running, teardown_failed)\n"
+	       "      --workflow NAME  only runs of the workflow NAME\n"
+	       "      --output FORMAT  text (default) or json\n"
+	       "  -q, --quiet          print the run ids only\n"
+	       "  -h, --help           show this help\n"
+	       "\n"
+	       "Exit codes: 0 listed (also when there are no runs), 1 the journal could\n"
+	       "not be read, 2 usage error.\n");
+}
+
+static int parse_args(tlm_cli *cli, int argc, char **argv, list_args *a)
+{
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_STATE_DIR_LONGOPT,
+						  { "state", required_argument, NULL, OPT_STATE },
+						  { "workflow", required_argument, NULL,
+						    OPT_WORKFLOW },
+						  { 0 } };
+	int c, rc;
+
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {
+		if (c == TLM_CLI_OPT_STATE_DIR)
+			a->dir = optarg;
+		else if (c == OPT_STATE)
+			a->state = optarg;
+		else
+			a->workflow = optarg;
+	}
+	if (c < 0)
+		return rc == TLM_EXIT_OK ? -1 : rc;
+	if (optind < argc)
+		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
+	return 0;
+}
+
+static int list_cb(const tlm_journal_run *r, void *ctx)
+{
+	list_ctx *l = ctx;
+	tlm_journal_owner o = tlm_journal_run_owner(r);
+	long live = 0;
+	int rc;
+
+	if ((rc = tlm_cli_count_live(l->j, r->id, &live, l->err)) != 0)
+		return rc;
+	l->n++;
+	if (l->runs != NULL) {
+		json_t *owner = json_pack("{s:I, s:s?, s:s, s:I}", "pid", (json_int_t)r->owner_pid,
+					  "host", r->owner_host, "state", tlm_journal_owner_name(o),
+					  "heartbeat_age_ms", (json_int_t)r->heartbeat_age_ms);
+
+		return json_array_append_new(
+			       l->runs,
+			       json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:I}", "id", r->id,
+					 "workflow", r->workflow, "state", r->state, "created_at",
+					 r->created_at, "updated_at", r->updated_at, "owner", owner,
+					 "control_plane", r->control_plane, "live_resources",
+					 (json_int_t)live)) == 0
+			       ? 0
+			       : TLM_ERROR;
+	}
+	if (l->cli->quiet) {
+		printf("%s\n", r->id);
+		return 0;
+	}
+	if (l->n == 1)
+		printf("%-8s  %-24s  %-15s  %-24s  %-5s  %s\n", "RUN", "WORKFLOW", "STATE",
+		       "CREATED", "OWNER", "LIVE");
+	printf("%-8s  %-24s  %-15s  %-24s  %-5s  %ld\n", r->id, r->workflow, r->state,
+	       r->created_at, tlm_journal_owner_name(o), live);
+	return 0;
+}
+
+int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	list_args a = { NULL, NULL, NULL };
+	list_ctx l = { cli, NULL, NULL, &err, 0 };
+	int rc = parse_args(cli, argc, argv, &a);
+
+	if (rc != 0)
+		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
+	if ((rc = tlm_cli_journal_open(cli, a.dir, &l.j)) != TLM_EXIT_OK)
+		return rc;
+	if (cli->output == TLM_OUTPUT_JSON && (l.runs = json_array()) == NULL) {
+		rc = TLM_EXIT_FAILED;
+		goto done;
+	}
+	if (l.j != NULL && tlm_journal_runs(l.j, a.state, a.workflow, list_cb, &l, &err) != 0) {
+		fprintf(stderr, "telemachy list: %s\n",
+			err.message[0] ? err.message : "out of memory");
+		rc = TLM_EXIT_FAILED;
+		goto done;
+	}
+	if (l.runs != NULL) {
+		json_t *doc = json_pack("{s:O}", "runs", l.runs);
+
+		if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
+			rc = TLM_EXIT_FAILED;
+		else
+			putchar('\n');
+		json_decref(doc);
+	} else if (l.n == 0 && !cli->quiet) {
+		printf("no runs\n");
+	}
+	if (fflush(stdout) != 0)
+		rc = TLM_EXIT_FAILED;
+done:
+	json_decref(l.runs);
+	tlm_journal_close(l.j);
+	return rc;
+}

@@ -1,0 +1,91 @@
+/* telemachy resume RUN — continue a run after a crash or an interruption,
+ * from what the journal knows (docs/recovery.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/engine_env.h"
+#include "cli/run_journal.h"
+
+static void usage(void)
+{
+	printf("Usage: telemachy resume [OPTIONS] RUN\n"
+	       "\n"
+	       "Continue run RUN after a crash or an interruption: every create whose\n"
+	       "outcome is unknown is resolved by name, what exists is reused, completed\n"
+	       "tasks are kept, the others are submitted again (a new attempt), then the\n"
+	       "run goes on and ends as `telemachy run` does.  The spec is the journal's\n"
+	       "copy; the control plane the one the run used.\n"
+	       "\n"
+	       "Options: --control-plane URL (the run's control plane moved), --nats URL,\n"
+	       "--state-dir DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
+	       "--connection fresh|reuse, --output text|json, -q, -v, -h.\n"
+	       "\n"
+	       "Exit codes: as `telemachy run`; 2 also for an unknown run, a run that\n"
+	       "completed, or one whose owner is still alive.\n");
+}
+
+static int parse(tlm_cli *cli, int argc, char **argv, tlm_engine_opts *eo, const char **run_id)
+{
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_ENGINE_LONGOPTS,
+						  { 0 } };
+	int c, rc;
+
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
+		if ((rc = tlm_cli_engine_opt(cli, c, optarg, eo)) != 0)
+			return rc;
+	if (c < 0)
+		return rc == TLM_EXIT_OK ? -1 : rc;
+	if (optind + 1 != argc)
+		return tlm_cli_usage_error(cli, optind >= argc ? "missing the RUN id"
+							       : "one RUN id, please");
+	*run_id = argv[optind];
+	return 0;
+}
+
+int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
+{
+	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
+	tlm_diags diags = TLM_DIAGS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_journal_run run;
+	tlm_spec *spec = NULL;
+	const char *run_id = NULL, *flag;
+	char *key = NULL;
+	int rc = parse(cli, argc, argv, &eo, &run_id);
+
+	if (rc != 0)
+		return rc < 0 ? TLM_EXIT_OK : rc;
+	flag = eo.base_url;
+	if (tlm_cli_engine_env("resume", &eo, &key) != 0)
+		return TLM_EXIT_USAGE;
+	if ((rc = tlm_cli_journal_run(cli, eo.state_dir, run_id, &run)) != TLM_EXIT_OK)
+		goto done;
+	if (strcmp(run.state, "completed") == 0) {
+		fprintf(stderr, "telemachy resume: run %s completed: there is nothing to resume\n",
+			run.id);
+		rc = TLM_EXIT_USAGE;
+		goto clear;
+	}
+	if (tlm_spec_parse(&spec, "the journal's copy of the spec", run.spec, strlen(run.spec),
+			   &diags, &err) != 0) {
+		fprintf(stderr, "telemachy resume: run %s: its spec no longer loads: %s\n", run.id,
+			diags.count > 0 ? diags.items[0].message : err.message);
+		rc = TLM_EXIT_USAGE;
+		goto clear;
+	}
+	eo.base_url = tlm_cli_run_control_plane(&run, flag, eo.base_url);
+	eo.spec = spec;
+	eo.spec_text = run.spec;
+	eo.resume_run_id = run.id;
+	rc = tlm_cli_drive(cli, "resume", &eo, NULL);
+clear:
+	tlm_journal_run_clear(&run);
+done:
+	tlm_diags_clear(&diags);
+	tlm_spec_free(spec);
+	free(key);
+	return rc;
+}

@@ -1,0 +1,276 @@
+/* telemachy status — one run as the journal knows it: state, owner (alive or
+ * dead), resources, every task attempt, leftovers, the audit trail, and what
+ * to do next when something was left behind.  Reads the journal only. */
+#include <jansson.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cli_journal.h"
+
+#define AGE_MAX 32
+
+typedef struct status_ctx {
+	const tlm_cli *cli;
+	json_t *resources, *tasks, *audit; /* --output json only */
+	long leftovers;
+	int rows;
+} status_ctx;
+
+static void usage(void)
+{
+	printf("Usage: telemachy status [--state-dir DIR] [--output text|json] [-q] [RUN]\n"
+	       "\n"
+	       "Show a run (default: the newest): its state, its owner (pid@host, alive or\n"
+	       "dead) and heartbeat, its control plane, every resource and task attempt\n"
+	       "the journal holds, the resources that may still exist remotely\n"
+	       "(leftovers) and what to do about them.  Contacts nothing.\n"
+	       "\n"
+	       "Options:\n"
+	       "      --state-dir DIR  the journal's directory (default: $TELEMACHY_STATE_DIR,\n"
+	       "                       else $XDG_STATE_HOME/telemachy)\n"
+	       "      --output FORMAT  text (default) or json\n"
+	       "  -q, --quiet          no hints\n"
+	       "  -h, --help           show this help\n"
+	       "\n"
+	       "Exit codes: 0 shown, 1 the journal could not be read, 2 usage error or no\n"
+	       "such run.\n");
+}
+
+static int parse_args(tlm_cli *cli, int argc, char **argv, const char **dir, const char **run)
+{
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_STATE_DIR_LONGOPT,
+						  { 0 } };
+	int c, rc;
+
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
+		*dir = optarg; /* the only command-specific option: --state-dir */
+	if (c < 0)
+		return rc == TLM_EXIT_OK ? -1 : rc;
+	if (optind < argc)
+		*run = argv[optind];
+	if (optind + 1 < argc)
+		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind + 1]);
+	return 0;
+}
+
+static int append(json_t *array, json_t *item)
+{
+	return json_array_append_new(array, item) == 0 ? 0 : TLM_ERROR;
+}
+
+static int resource_cb(const tlm_journal_resource *r, void *ctx)
+{
+	status_ctx *s = ctx;
+
+	s->leftovers += tlm_cli_resource_live(r->state);
+	if (s->resources != NULL)
+		return append(s->resources,
+			      json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s}", "kind",
+					tlm_journal_kind_name(r->kind), "name", r->name,
+					"remote_id", r->remote_id, "state",
+					tlm_journal_state_name(r->state), "last_error",
+					r->last_error, "updated_at", r->updated_at));
+	if (s->rows++ == 0)
+		printf("\n%-5s  %-32s  %-36s  %-9s  %s\n", "KIND", "NAME", "REMOTE ID", "STATE",
+		       "LAST ERROR");
+	printf("%-5s  %-32s  %-36s  %-9s  %s\n", tlm_journal_kind_name(r->kind), r->name,
+	       r->remote_id ? r->remote_id : "-", tlm_journal_state_name(r->state),
+	       r->last_error ? r->last_error : "-");
+	return 0;
+}
+
+static int task_cb(const tlm_journal_task *t, void *ctx)
+{
+	status_ctx *s = ctx;
+	char who[2 * TLM_JOURNAL_NAME_MAX + 2];
+
+	if (s->tasks != NULL)
+		return append(s->tasks, json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s}", "team",
+						  t->team, "subject", t->subject, "attempt",
+						  t->attempt, "remote_id", t->remote_id, "status",
+						  t->status, "updated_at", t->updated_at));
+	if (s->rows++ == 0)
+		printf("\n%-40s  %-7s  %-36s  %s\n", "TEAM/SUBJECT", "ATTEMPT", "REMOTE ID",
+		       "STATUS");
+	snprintf(who, sizeof(who), "%s/%s", t->team, t->subject);
+	printf("%-40s  %-7d  %-36s  %s\n", who, t->attempt, t->remote_id ? t->remote_id : "-",
+	       t->status);
+	return 0;
+}
+
+static int audit_cb(const tlm_journal_audit_entry *a, void *ctx)
+{
+	status_ctx *s = ctx;
+
+	if (s->audit != NULL)
+		return append(s->audit, json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:I}", "seq",
+						  (json_int_t)a->seq, "at", a->at, "action",
+						  a->action, "detail", a->detail, "user", a->user,
+						  "host", a->host, "pid", (json_int_t)a->pid));
+	if (s->rows++ == 0)
+		printf("\naudit:\n");
+	printf("  %s  %s by %s@%s (pid %ld): %s\n", a->at, a->action, a->user ? a->user : "?",
+	       a->host ? a->host : "?", a->pid, a->detail ? a->detail : "");
+	return 0;
+}
+
+static int is_final(const tlm_journal_run *r)
+{
+	return tlm_journal_run_owner(r) == TLM_JOURNAL_OWNER_NONE;
+}
+
+static void print_header(const tlm_journal_run *r, tlm_journal_owner o)
+{
+	char age[AGE_MAX];
+
+	tlm_cli_format_age(age, sizeof(age), r->heartbeat_age_ms);
+	printf("run            %s\n", r->id);
+	printf("workflow       %s\n", r->workflow);
+	printf("state          %s\n", r->state);
+	printf("created        %s\n", r->created_at);
+	printf("updated        %s\n", r->updated_at);
+	if (r->owner_pid > 0)
+		printf("owner          pid %ld@%s (%s)\n", r->owner_pid,
+		       r->owner_host ? r->owner_host : "?", tlm_journal_owner_name(o));
+	else
+		printf("owner          - (%s)\n", tlm_journal_owner_name(o));
+	printf("heartbeat      %s%s\n", age, r->heartbeat_age_ms >= 0 ? " ago" : "");
+	printf("control plane  %s\n", r->control_plane ? r->control_plane : "(not recorded)");
+	printf("cancel         %s%s\n", r->cancel_requested_at ? "requested at " : "not requested",
+	       r->cancel_requested_at ? r->cancel_requested_at : "");
+}
+
+static void print_footer(const tlm_cli *cli, const tlm_journal_run *r, tlm_journal_owner o,
+			 long leftovers)
+{
+	printf("\nleftovers: %ld resource%s may still exist remotely\n", leftovers,
+	       leftovers == 1 ? "" : "s");
+	if (cli->quiet)
+		return;
+	if (is_final(r) && leftovers > 0)
+		printf("hint: delete them with `telemachy teardown %s`\n", r->id);
+	if (o == TLM_JOURNAL_OWNER_DEAD)
+		printf("hint: its owner died: `telemachy resume %s` or `telemachy teardown %s`\n",
+		       r->id, r->id);
+}
+
+static json_t *run_json(const tlm_journal_run *r, tlm_journal_owner o)
+{
+	json_t *owner =
+		json_pack("{s:I, s:s?, s:s, s:I, s:s?}", "pid", (json_int_t)r->owner_pid, "host",
+			  r->owner_host, "state", tlm_journal_owner_name(o), "heartbeat_age_ms",
+			  (json_int_t)r->heartbeat_age_ms, "heartbeat_at", r->heartbeat_at);
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:s?}", "id", r->id, "workflow",
+			 r->workflow, "state", r->state, "spec_hash", r->spec_hash, "created_at",
+			 r->created_at, "updated_at", r->updated_at, "owner", owner,
+			 "control_plane", r->control_plane, "cancel_requested_at",
+			 r->cancel_requested_at);
+}
+
+/* Walks the run's rows, printing (text) or collecting (json). */
+static int walk(tlm_journal *j, const char *id, status_ctx *s, tlm_error *err)
+{
+	int rc;
+
+	s->rows = 0;
+	if ((rc = tlm_journal_resources(j, id, resource_cb, s, err)) != 0)
+		return rc;
+	s->rows = 0;
+	if ((rc = tlm_journal_tasks(j, id, task_cb, s, err)) != 0)
+		return rc;
+	return 0;
+}
+
+static int show(const tlm_cli *cli, tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
+{
+	status_ctx s = { cli, NULL, NULL, NULL, 0, 0 };
+	tlm_journal_owner o = tlm_journal_run_owner(r);
+	json_t *doc = NULL;
+	int rc;
+
+	if (cli->output == TLM_OUTPUT_JSON) {
+		s.resources = json_array();
+		s.tasks = json_array();
+		s.audit = json_array();
+		if (!s.resources || !s.tasks || !s.audit) {
+			rc = TLM_ERROR;
+			goto done;
+		}
+	} else {
+		print_header(r, o);
+	}
+	if ((rc = walk(j, r->id, &s, err)) != 0)
+		goto done;
+	if (cli->output == TLM_OUTPUT_TEXT)
+		print_footer(cli, r, o, s.leftovers);
+	s.rows = 0;
+	if ((rc = tlm_journal_audits(j, r->id, audit_cb, &s, err)) != 0)
+		goto done;
+	if (cli->output == TLM_OUTPUT_JSON) {
+		doc = json_pack("{s:o, s:O, s:O, s:I, s:O}", "run", run_json(r, o), "resources",
+				s.resources, "tasks", s.tasks, "leftovers", (json_int_t)s.leftovers,
+				"audit", s.audit);
+		if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
+			rc = TLM_ERROR;
+		else
+			putchar('\n');
+	}
+done:
+	json_decref(doc);
+	json_decref(s.resources);
+	json_decref(s.tasks);
+	json_decref(s.audit);
+	return rc;
+}
+
+int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_journal *j = NULL;
+	tlm_journal_run r;
+	char latest[TLM_JOURNAL_RUN_ID_LEN + 1];
+	const char *dir = NULL, *run = NULL;
+	int j_empty = 0, rc = parse_args(cli, argc, argv, &dir, &run);
+
+	memset(&r, 0, sizeof(r));
+	if (rc != 0)
+		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
+	if ((rc = tlm_cli_journal_open(cli, dir, &j)) != TLM_EXIT_OK)
+		return rc;
+	if (j != NULL && run == NULL) {
+		int lrc = tlm_journal_latest_run(j, latest, &err);
+
+		if (lrc == 0)
+			run = latest;
+		else if (lrc != TLM_ENOTFOUND)
+			goto journal_error;
+		else
+			j_empty = 1;
+	}
+	if (j == NULL || j_empty) {
+		if (run != NULL)
+			fprintf(stderr, "telemachy status: no run %s\n", run);
+		else
+			fprintf(stderr, "telemachy status: no runs yet\n");
+		rc = TLM_EXIT_USAGE;
+		goto done;
+	}
+	if ((rc = tlm_journal_run_get(j, run, &r, &err)) == TLM_ENOTFOUND || rc == TLM_EINVALID) {
+		fprintf(stderr, "telemachy status: no run %s\n", run);
+		rc = TLM_EXIT_USAGE;
+		goto done;
+	}
+	if (rc != 0 || show(cli, j, &r, &err) != 0)
+		goto journal_error;
+	rc = fflush(stdout) == 0 ? TLM_EXIT_OK : TLM_EXIT_FAILED;
+	goto done;
+journal_error:
+	fprintf(stderr, "telemachy status: %s\n", err.message[0] ? err.message : "out of memory");
+	rc = TLM_EXIT_FAILED;
+done:
+	tlm_journal_run_clear(&r);
+	tlm_journal_close(j);
+	return rc;
+}

@@ -1,0 +1,59 @@
+/* telemachy teardown RUN — delete everything the journal knows of a run,
+ * resolving unknown creates by name first (docs/recovery.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/engine_env.h"
+#include "cli/run_journal.h"
+
+static void usage(void)
+{
+	printf("Usage: telemachy teardown [OPTIONS] RUN\n"
+	       "\n"
+	       "Delete every agent and team of run RUN: those the journal knows by id,\n"
+	       "those whose create had an unknown outcome (looked up by name), and any\n"
+	       "other resource on the control plane named after the run (tlm-RUN-...).\n"
+	       "Agents are stopped, then deleted; 404 counts as deleted.  The run must\n"
+	       "not have a live owner (cancel it instead).\n"
+	       "\n"
+	       "Options: --control-plane URL (the run's control plane moved), --state-dir\n"
+	       "DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
+	       "--connection fresh|reuse, --output text|json, -q, -v, -h.\n"
+	       "\n"
+	       "Exit codes: 0 nothing of the run is left, 2 unknown run or a live owner,\n"
+	       "4 some resources could not be deleted (listed), 130 interrupted.\n");
+}
+
+int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_ENGINE_LONGOPTS,
+						  { 0 } };
+	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
+	tlm_journal_run run;
+	const char *flag;
+	char *key = NULL;
+	int c, rc;
+
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
+		if ((rc = tlm_cli_engine_opt(cli, c, optarg, &eo)) != 0)
+			return rc;
+	if (c < 0)
+		return rc;
+	if (optind + 1 != argc)
+		return tlm_cli_usage_error(cli, optind >= argc ? "missing the RUN id"
+							       : "one RUN id, please");
+	flag = eo.base_url;
+	if (tlm_cli_engine_env("teardown", &eo, &key) != 0)
+		return TLM_EXIT_USAGE;
+	rc = tlm_cli_journal_run(cli, eo.state_dir, argv[optind], &run);
+	if (rc == TLM_EXIT_OK) {
+		eo.base_url = tlm_cli_run_control_plane(&run, flag, eo.base_url);
+		rc = tlm_cli_drive(cli, "teardown", &eo, run.id);
+		tlm_journal_run_clear(&run);
+	}
+	free(key);
+	return rc;
+}

@@ -1,0 +1,152 @@
+/* The engine's settings from the environment (DESIGN §6), shared by run,
+ * resume, teardown, cancel and reconcile: flags set before the call win, and
+ * a bad value is an error of the command that reads it (LESSONS 18). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/cli.h"
+#include "cli/engine_env.h"
+
+#define KEY_FILE_MAX 4096
+
+static int parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && s[0] != '-' && *out >= 1 && *out <= max
+		       ? 0
+		       : -1;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* The key file's first line; its content never appears in a message. */
+static int read_key_file(const char *cmd, const char *path, char **out)
+{
+	char buf[KEY_FILE_MAX + 2];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "telemachy %s: AGAMEMNON_API_KEY_FILE %s: %s\n", cmd, path,
+			strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (n > KEY_FILE_MAX || buf[0] == '\0') {
+		fprintf(stderr, "telemachy %s: AGAMEMNON_API_KEY_FILE %s: %s\n", cmd, path,
+			buf[0] == '\0' ? "empty" : "over 4096 bytes");
+		return -1;
+	}
+	*out = strdup(buf);
+	return *out != NULL ? 0 : -1;
+}
+
+static int parse_bool(const char *cmd, const char *name, const char *v, int *out)
+{
+	if (strcasecmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
+		*out = 1;
+	else if (strcasecmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
+		*out = 0;
+	else {
+		fprintf(stderr, "telemachy %s: %s must be true or false, not \"%s\"\n", cmd, name,
+			v);
+		return -1;
+	}
+	return 0;
+}
+
+/* Settings from the environment, below the flags; a bad one is an error of
+ * this command only (LESSONS 18). */
+int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key)
+{
+	const char *v;
+	char *end;
+
+	if (eo->base_url == NULL)
+		eo->base_url = env("AGAMEMNON_URL");
+	if (eo->nats_url == NULL)
+		eo->nats_url = env("NATS_URL");
+	eo->nats_creds_file = env("NATS_CREDS");
+	eo->ca_file = env("AGAMEMNON_CA_FILE");
+	eo->api_key = env("AGAMEMNON_API_KEY");
+	if (eo->api_key == NULL && (v = env("AGAMEMNON_API_KEY_FILE")) != NULL) {
+		if (read_key_file(cmd, v, key) != 0)
+			return -1;
+		eo->api_key = *key;
+	}
+	if ((v = env("REQUIRE_TLS")) != NULL &&
+	    parse_bool(cmd, "REQUIRE_TLS", v, &eo->require_tls) != 0)
+		return -1;
+	if ((v = env("AGAMEMNON_RATE_LIMIT_RPS")) != NULL) {
+		eo->rate_rps = strtod(v, &end);
+		if (*end != '\0' || end == v || !(eo->rate_rps > 0 && eo->rate_rps <= 100000)) {
+			fprintf(stderr,
+				"telemachy run: AGAMEMNON_RATE_LIMIT_RPS must be a number above 0, not \"%s\"\n",
+				v);
+			return -1;
+		}
+	}
+	if ((v = env("AGAMEMNON_RATE_LIMIT_BURST")) != NULL) {
+		unsigned long b;
+
+		if (parse_count(v, 1000000, &b) != 0) {
+			fprintf(stderr,
+				"telemachy run: AGAMEMNON_RATE_LIMIT_BURST must be a whole number above 0, not \"%s\"\n",
+				v);
+			return -1;
+		}
+		eo->rate_burst = (unsigned)b;
+	}
+	return 0;
+}
+
+int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo)
+{
+	unsigned long v;
+
+	switch (c) {
+	case TLM_CLI_OPT_MAX_CONC:
+		if (parse_count(arg, 1024, &v) != 0)
+			return tlm_cli_usage_error(
+				cli, "--max-concurrent must be 1 to 1024, not \"%s\"", arg);
+		eo->max_concurrent = (unsigned)v;
+		return 0;
+	case TLM_CLI_OPT_STATE_DIR: eo->state_dir = arg; return 0;
+	case TLM_CLI_OPT_CONTROL_PLANE: eo->base_url = arg; return 0;
+	case TLM_CLI_OPT_NATS: eo->nats_url = arg; return 0;
+	case TLM_CLI_OPT_TIMEOUT:
+		if (parse_count(arg, 3600, &v) != 0)
+			return tlm_cli_usage_error(
+				cli, "--request-timeout must be 1 to 3600 seconds, not \"%s\"",
+				arg);
+		eo->request_timeout_ms = (long)v * 1000;
+		return 0;
+	case TLM_CLI_OPT_CONNECTIONS:
+		if (parse_count(arg, 1024, &v) != 0)
+			return tlm_cli_usage_error(
+				cli, "--max-connections must be 1 to 1024, not \"%s\"", arg);
+		eo->max_connections = (unsigned)v;
+		return 0;
+	case TLM_CLI_OPT_CONN_MODE:
+		if (strcmp(arg, "fresh") != 0 && strcmp(arg, "reuse") != 0)
+			return tlm_cli_usage_error(
+				cli, "--connection must be fresh or reuse, not \"%s\"", arg);
+		eo->fresh_connection = strcmp(arg, "fresh") == 0;
+		return 0;
+	default: return tlm_cli_usage_error(cli, "unknown option");
+	}
+}

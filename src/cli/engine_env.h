@@ -1,0 +1,41 @@
+/* Engine settings from the environment for the commands that reach a
+ * control plane (run, resume, teardown, cancel, reconcile). */
+#ifndef TLM_CLI_ENGINE_ENV_H
+#define TLM_CLI_ENGINE_ENV_H
+
+#include <getopt.h>
+
+#include "cli/cli.h"
+#include "telemachy/engine.h"
+
+/* Fills eo from AGAMEMNON_URL, AGAMEMNON_API_KEY / _FILE (*key gets the
+ * file's key, owned by the caller), AGAMEMNON_CA_FILE, REQUIRE_TLS,
+ * AGAMEMNON_RATE_LIMIT_RPS / _BURST, NATS_URL, NATS_CREDS.  Fields a flag set
+ * already (base_url, nats_url) are kept.  0, or -1 after printing
+ * "telemachy CMD: ..." for a bad value. */
+int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key);
+
+/* The flags every command that reaches a control plane takes (getopt_long
+ * entries, values 0x160-0x16f). */
+#define TLM_CLI_OPT_MAX_CONC      0x160
+#define TLM_CLI_OPT_CONTROL_PLANE 0x162
+#define TLM_CLI_OPT_NATS          0x163
+#define TLM_CLI_OPT_TIMEOUT       0x164
+#define TLM_CLI_OPT_CONNECTIONS   0x165
+#define TLM_CLI_OPT_CONN_MODE     0x166
+#define TLM_CLI_ENGINE_LONGOPTS                                                                    \
+	{ "max-concurrent", required_argument, NULL, TLM_CLI_OPT_MAX_CONC },                       \
+		TLM_CLI_STATE_DIR_LONGOPT,                                                         \
+		{ "control-plane", required_argument, NULL, TLM_CLI_OPT_CONTROL_PLANE },           \
+		{ "nats", required_argument, NULL, TLM_CLI_OPT_NATS },                             \
+		{ "request-timeout", required_argument, NULL, TLM_CLI_OPT_TIMEOUT },               \
+		{ "max-connections", required_argument, NULL, TLM_CLI_OPT_CONNECTIONS },           \
+	{                                                                                          \
+		"connection", required_argument, NULL, TLM_CLI_OPT_CONN_MODE                       \
+	}
+
+/* Applies one of those flags to eo: 0, or the usage error's exit code
+ * (message printed).  An option that is none of them is a usage error. */
+int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo);
+
+#endif

@@ -1,0 +1,308 @@
+/* telemachy reconcile (LESSONS 8): the control plane's tlm- agents and teams
+ * against the journal.  The name says which run made a resource
+ * (tlm-<run>-<a|t>-<name>); the journal says whether that run is alive,
+ * ended, or unknown.  Only resources no live or resumable run accounts for
+ * are deleted, and only when asked. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/client_internal.h"
+#include "telemachy/client.h"
+#include "telemachy/engine.h"
+#include "telemachy/journal.h"
+
+typedef struct rec {
+	const tlm_engine_opts *o;
+	tlm_client *c;
+	tlm_journal *j;
+	tlm_engine_reconcile_result *res;
+	long older_than_s;
+	time_t now;
+	tlm_journal_kind kind;
+	tlm_error *err;
+} rec;
+
+/* The run id a resource name carries, or 0. */
+static int name_run(const char *name, char run[TLM_JOURNAL_RUN_ID_LEN + 1])
+{
+	size_t i;
+
+	if (strncmp(name, "tlm-", 4) != 0 || strlen(name) < 4 + TLM_JOURNAL_RUN_ID_LEN + 1 ||
+	    name[4 + TLM_JOURNAL_RUN_ID_LEN] != '-')
+		return 0;
+	for (i = 0; i < TLM_JOURNAL_RUN_ID_LEN; i++) {
+		char ch = name[4 + i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')))
+			return 0;
+		run[i] = ch;
+	}
+	run[TLM_JOURNAL_RUN_ID_LEN] = '\0';
+	return 1;
+}
+
+/* Seconds since createdAt ("YYYY-MM-DDTHH:MM:SS..."), -1 when unreadable. */
+static long age_s(const json_t *item, time_t now)
+{
+	const char *at = json_string_value(json_object_get(item, "createdAt"));
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (at == NULL || sscanf(at, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+				 &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (long)(now - timegm(&tm));
+}
+
+typedef struct row_match {
+	tlm_journal_kind kind;
+	const char *name, *id;
+	int found, same_id;
+	tlm_journal_state state;
+} row_match;
+
+static int match_row(const tlm_journal_resource *r, void *ctx)
+{
+	row_match *m = ctx;
+
+	if (r->kind != m->kind || strcmp(r->name, m->name) != 0)
+		return 0;
+	m->found = 1;
+	m->state = r->state;
+	m->same_id = r->remote_id != NULL && strcmp(r->remote_id, m->id) == 0;
+	return 1;
+}
+
+/* Why the resource is (or is not) an orphan; *deletable, *live set. */
+static const char *classify(rec *r, const char *run_id, const char *name, const char *id,
+			    int *deletable, int *live, char *buf, size_t cap)
+{
+	row_match m = { r->kind, name, id, 0, 0, TLM_JOURNAL_INTENT };
+	tlm_journal_run run;
+	tlm_error err = TLM_ERROR_INIT;
+
+	*deletable = 0;
+	*live = 0;
+	if (run_id == NULL) {
+		*deletable = 1;
+		return "named tlm- but carries no run id";
+	}
+	if (tlm_journal_run_get(r->j, run_id, &run, &err) != 0) {
+		*deletable = 1;
+		return "no run of this journal made it";
+	}
+	switch (tlm_journal_run_owner(&run)) {
+	case TLM_JOURNAL_OWNER_ALIVE:
+		*live = 1;
+		snprintf(buf, cap, "run %s is live", run_id);
+		break;
+	case TLM_JOURNAL_OWNER_DEAD:
+		snprintf(
+			buf, cap,
+			"stranded: run %s (%s) lost its owner; `telemachy resume %s` or `telemachy teardown %s`",
+			run_id, run.state, run_id, run_id);
+		break;
+	case TLM_JOURNAL_OWNER_NONE:
+		(void)tlm_journal_resources(r->j, run_id, match_row, &m, &err);
+		*deletable = !(m.found && m.state == TLM_JOURNAL_ABANDONED);
+		if (!m.found || !m.same_id)
+			snprintf(buf, cap, "run %s (%s) never recorded it (a duplicate)", run_id,
+				 run.state);
+		else if (m.state == TLM_JOURNAL_ABANDONED)
+			snprintf(buf, cap, "abandoned in run %s; not deleted", run_id);
+		else
+			snprintf(buf, cap, "left by run %s, which ended %s (%s)", run_id, run.state,
+				 tlm_journal_state_name(m.state));
+		break;
+	}
+	tlm_journal_run_clear(&run);
+	return buf;
+}
+
+static int add_orphan(rec *r, const char *name, const char *id, const char *run_id, const char *why,
+		      int deletable)
+{
+	tlm_engine_reconcile_result *res = r->res;
+	tlm_engine_orphan *p = realloc(res->orphans, (res->norphans + 1) * sizeof(*p));
+
+	if (p == NULL)
+		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
+	res->orphans = p;
+	p = &p[res->norphans++];
+	memset(p, 0, sizeof(*p));
+	p->kind = strdup(tlm_journal_kind_name(r->kind));
+	p->name = strdup(name);
+	p->remote_id = strdup(id);
+	p->run_id = run_id != NULL ? strdup(run_id) : NULL;
+	p->why = strdup(why);
+	p->deletable = deletable;
+	return 0;
+}
+
+static int on_item(void *ctx, json_t *item)
+{
+	rec *r = ctx;
+	const char *name = json_string_value(json_object_get(item, "name"));
+	const char *id = json_string_value(json_object_get(item, "id"));
+	char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], buf[512];
+	const char *why;
+	int has_run, deletable, live;
+	long age;
+
+	if (name == NULL || id == NULL || strncmp(name, "tlm-", 4) != 0)
+		return 0;
+	r->res->scanned++;
+	age = age_s(item, r->now);
+	if (r->older_than_s > 0 && age >= 0 && age < r->older_than_s) {
+		r->res->too_young++;
+		return 0;
+	}
+	has_run = name_run(name, run_id);
+	why = classify(r, has_run ? run_id : NULL, name, id, &deletable, &live, buf, sizeof(buf));
+	if (live) {
+		r->res->live++;
+		return 0;
+	}
+	return add_orphan(r, name, id, has_run ? run_id : NULL, why, deletable);
+}
+
+/* ---- deleting --------------------------------------------------------- */
+
+typedef struct del {
+	rec *r;
+	tlm_engine_orphan *o;
+} del;
+
+static void record_deleted(rec *r, tlm_engine_orphan *o)
+{
+	tlm_journal_kind kind =
+		strcmp(o->kind, "agent") == 0 ? TLM_JOURNAL_AGENT : TLM_JOURNAL_TEAM;
+	row_match m = { kind, o->name, o->remote_id, 0, 0, TLM_JOURNAL_INTENT };
+	char detail[512];
+
+	if (o->run_id != NULL && tlm_journal_resources(r->j, o->run_id, match_row, &m, NULL) >= 0 &&
+	    m.found && m.same_id)
+		(void)tlm_journal_set_resource_state(r->j, o->run_id, kind, o->name,
+						     TLM_JOURNAL_DELETED, NULL, NULL);
+	snprintf(detail, sizeof(detail), "%s %s (id %s): %s", o->kind, o->name, o->remote_id,
+		 o->why);
+	(void)tlm_journal_audit(r->j, o->run_id, "reconcile-delete", detail, NULL);
+}
+
+static void on_deleted(void *ctx, const tlm_client_result *res)
+{
+	del *d = ctx;
+
+	if (res->outcome == TLM_CLIENT_DONE || res->outcome == TLM_CLIENT_GONE) {
+		d->o->deleted = 1;
+		record_deleted(d->r, d->o);
+	} else {
+		d->o->error = strdup(res->err->message);
+	}
+}
+
+static void on_stopped(void *ctx, const tlm_client_result *res)
+{
+	del *d = ctx;
+	char path[TLM_JOURNAL_TEXT_MAX + 32];
+
+	(void)res; /* a failed stop does not prevent the delete */
+	snprintf(path, sizeof(path), "/v1/agents/%s", d->o->remote_id);
+	if (tlm_client_submit(d->r->c, "DELETE", path, NULL, TLM_CLIENT_DELETE, on_deleted, d,
+			      NULL) != 0)
+		d->o->error = strdup("cannot queue the delete");
+}
+
+static int delete_all(rec *r)
+{
+	tlm_engine_reconcile_result *res = r->res;
+	del *ds = calloc(res->norphans + 1, sizeof(*ds));
+	char path[TLM_JOURNAL_TEXT_MAX + 32];
+	size_t i;
+	int rc;
+
+	if (ds == NULL)
+		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
+	for (i = 0; i < res->norphans; i++) {
+		tlm_engine_orphan *o = &res->orphans[i];
+		int agent = strcmp(o->kind, "agent") == 0;
+
+		if (!o->deletable)
+			continue;
+		ds[i] = (del){ r, o };
+		snprintf(path, sizeof(path), agent ? "/v1/agents/%s/stop" : "/v1/teams/%s",
+			 o->remote_id);
+		(void)tlm_client_submit(r->c, agent ? "POST" : "DELETE", path, NULL,
+					agent ? TLM_CLIENT_POST_ACTION : TLM_CLIENT_DELETE,
+					agent ? on_stopped : on_deleted, &ds[i], NULL);
+	}
+	rc = tlm_client_run(r->c, -1, r->err);
+	free(ds);
+	return rc;
+}
+
+static int open_client(rec *r)
+{
+	tlm_client_opts co = TLM_CLIENT_OPTS_INIT;
+	const tlm_engine_opts *o = r->o;
+
+	if (o->base_url == NULL)
+		return tlm_error_set(
+			r->err, TLM_EINVALID,
+			"reconcile needs a control plane: set AGAMEMNON_URL or pass --control-plane URL (the in-process one keeps nothing after its run)");
+	co.base_url = o->base_url;
+	co.api_key = o->api_key;
+	co.max_in_flight = o->max_concurrent ? o->max_concurrent : 8;
+	co.max_connections = o->max_connections ? o->max_connections : 8;
+	co.fresh_connection = o->fresh_connection >= 0 ? o->fresh_connection : 1;
+	co.require_tls = o->require_tls;
+	co.ca_file = o->ca_file;
+	if (o->request_timeout_ms > 0)
+		co.timeout_ms = o->request_timeout_ms;
+	return tlm_client_new(&r->c, &co, r->err);
+}
+
+int tlm_engine_reconcile(const tlm_engine_opts *o, long older_than_s, int do_delete,
+			 tlm_engine_reconcile_result *res, tlm_error *err)
+{
+	rec r = { o, NULL, NULL, res, older_than_s, time(NULL), TLM_JOURNAL_AGENT, err };
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = open_client(&r)) != 0 || (rc = tlm_journal_open(&r.j, o->state_dir, err)) != 0)
+		goto out;
+	rc = tlm_client_list_all(r.c, "/v1/agents", "agents", on_item, &r, err);
+	r.kind = TLM_JOURNAL_TEAM;
+	if (rc == 0)
+		rc = tlm_client_list_all(r.c, "/v1/teams", "teams", on_item, &r, err);
+	if (rc == 0 && do_delete)
+		rc = delete_all(&r);
+out:
+	tlm_client_free(r.c);
+	tlm_journal_close(r.j);
+	return rc;
+}
+
+void tlm_engine_reconcile_clear(tlm_engine_reconcile_result *res)
+{
+	size_t i;
+
+	for (i = 0; res != NULL && i < res->norphans; i++) {
+		tlm_engine_orphan *o = &res->orphans[i];
+
+		free(o->kind);
+		free(o->name);
+		free(o->remote_id);
+		free(o->run_id);
+		free(o->why);
+		free(o->error);
+	}
+	if (res != NULL) {
+		free(res->orphans);
+		memset(res, 0, sizeof(*res));
+	}
+}
