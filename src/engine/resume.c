@@ -118,6 +118,15 @@ static int on_task(const tlm_journal_task *row, void *ctx)
 	return 0;
 }
 
+static void close_attempt(eng *e, eng_task *t, const char *id)
+{
+	const tlm_spec_task *st = &e->spec->tasks[t->idx];
+	tlm_error err = TLM_ERROR_INIT;
+
+	(void)tlm_journal_task_record(e->j, e->run_id, e->spec->teams[st->team].name, st->subject,
+				      t->attempt, id, "cancelled", &err);
+}
+
 /* The last attempt's status decides where the task goes on from. */
 static void settle_task(restore *r, eng_task *t)
 {
@@ -142,6 +151,10 @@ static void settle_task(restore *r, eng_task *t)
 	} else if (!r->builtin && strcmp(status, "pending") == 0) {
 		t->st = TASK_UNKNOWN; /* the create's outcome is unknown */
 		r->e->any_submitted = 1;
+	} else if (strcmp(status, "submitted") == 0 || strcmp(status, "running") == 0 ||
+		   strcmp(status, "pending") == 0) {
+		/* Gone with the old control plane: that attempt is over. */
+		close_attempt(r->e, t, last);
 	}
 	free(t->message);
 	t->message = NULL;
