@@ -137,8 +137,10 @@ static void settle_task(restore *r, eng_task *t)
 		return; /* never journaled: a fresh task */
 	last = t->nold > 0 ? t->old_ids[t->nold - 1] : NULL;
 	if (strcmp(status, "completed") == 0) {
-		t->st = TASK_COMPLETED; /* its id is its dependents' blockedBy */
-		t->id = last != NULL ? strdup(last) : NULL;
+		/* Its id is its dependents' blockedBy, unless it lived on an
+		 * in-process control plane that is gone: then no blocker. */
+		t->st = TASK_COMPLETED;
+		t->id = last != NULL && !r->builtin ? strdup(last) : NULL;
 		r->e->nterminal++;
 	} else if (!r->builtin && last != NULL &&
 		   (strcmp(status, "submitted") == 0 || strcmp(status, "running") == 0 ||

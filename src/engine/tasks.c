@@ -222,7 +222,8 @@ static char *task_body(eng *e, eng_task *t)
 	size_t k;
 
 	for (k = 0; k < st->ndeps; k++)
-		json_array_append_new(blocked, json_string(e->tasks[st->deps[k]].id));
+		if (e->tasks[st->deps[k]].id != NULL) /* NULL: completed on a lost control plane */
+			json_array_append_new(blocked, json_string(e->tasks[st->deps[k]].id));
 	b = json_pack("{s:s, s:s, s:s, s:o, s:s}", "subject", st->subject, "description",
 		      st->description, "assigneeAgentId", e->agents[st->agent].id, "blockedBy",
 		      blocked, "type", "general");

@@ -16,6 +16,7 @@ typedef struct td_item {
 	char *name, *id;
 	int journaled; /* a journal row (else found only by the sweep) */
 	int settled;   /* deleted, gone, or proven absent */
+	int abandoned; /* the operator gave up on it: left alone, not a leftover */
 	char *error;
 } td_item;
 
@@ -51,10 +52,16 @@ static td_item *add(td *t, tlm_journal_kind kind, const char *name, const char *
 
 static int from_journal(const tlm_journal_resource *r, void *ctx)
 {
-	if (r->state == TLM_JOURNAL_DELETED || r->state == TLM_JOURNAL_ABSENT ||
-	    r->state == TLM_JOURNAL_ABANDONED)
+	td_item *it;
+
+	if (r->state == TLM_JOURNAL_DELETED || r->state == TLM_JOURNAL_ABSENT)
 		return 0;
-	return add(ctx, r->kind, r->name, r->remote_id, 1) != NULL ? 0 : TLM_ERROR;
+	if ((it = add(ctx, r->kind, r->name, r->remote_id, 1)) == NULL)
+		return TLM_ERROR;
+	/* Kept in the list so that the sweep recognises it and leaves it. */
+	if (r->state == TLM_JOURNAL_ABANDONED)
+		it->abandoned = it->settled = 1;
+	return 0;
 }
 
 typedef struct sweep_ctx {
@@ -77,9 +84,10 @@ static int from_sweep(void *ctx, json_t *item)
 	if (name == NULL || id == NULL || strncmp(name, e->prefix, strlen(e->prefix)) != 0)
 		return 0;
 	for (i = 0; i < t->n; i++)
-		if (t->items[i].kind == s->kind && t->items[i].id != NULL &&
-		    strcmp(t->items[i].id, id) == 0)
-			return 0;
+		if (t->items[i].kind == s->kind &&
+		    ((t->items[i].id != NULL && strcmp(t->items[i].id, id) == 0) ||
+		     (t->items[i].abandoned && strcmp(t->items[i].name, name) == 0)))
+			return 0; /* known, or abandoned by the operator */
 	for (i = 0; i < t->n; i++) {
 		td_item *it = &t->items[i];
 
@@ -212,6 +220,8 @@ void tlm_eng__list_kept(eng *e, const char *why)
 
 	(void)tlm_journal_resources(e->j, e->run_id, from_journal, &t, &err);
 	for (i = 0; i < t.n; i++) {
+		if (t.items[i].abandoned)
+			continue;
 		add_leftover(e, &t.items[i], why);
 		/* The in-process control plane stops with the run and takes
 		 * them along: the journal must not list them as existing. */
@@ -235,6 +245,8 @@ void tlm_eng__teardown(eng *e)
 	sweep(&t, TLM_JOURNAL_AGENT);
 	sweep(&t, TLM_JOURNAL_TEAM);
 	for (i = 0; i < t.n && !e->abandoned; i++) {
+		if (t.items[i].abandoned)
+			continue;
 		if (t.items[i].id != NULL)
 			start_item(&t.items[i]);
 		else if (t.swept[t.items[i].kind]) {

@@ -1,0 +1,932 @@
+/* The recovery commands (issue 6) through the real binary against the real
+ * `telemachy serve`: `cancel` of a live run and of one whose owner died,
+ * `teardown` refused while the owner lives and idempotent after a crash,
+ * `resume` of a crashed run (also on the in-process control plane) and its
+ * refusals, `reconcile` (orphans, runs kept by policy, live and stranded
+ * runs, --older-than, usage errors) and `abandon`.  Crashed runs are made
+ * deterministically with TLM_CRASH_AT (src/util/crashpoint.h): one run
+ * counts the crash points (TLM_CRASH_LOG), the next is SIGKILLed at the
+ * chosen one.  After every test the server holds no `tlm-` resource the
+ * test did not expect. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness/harness.h"
+#include "harness/run.h"
+#include "harness/serve.h"
+
+#define RUN_MS 60000
+#define CMD_MS 30000
+
+static tlm_h_serve srv;
+static tlm_h_run run;
+static char *dir;
+
+/* s1 then s2, both on agents that complete at once. */
+static const char two_tasks[] = "apiVersion: telemachy/v1\n"
+				"metadata: {name: rec}\n"
+				"agents:\n"
+				"  - {name: a, program: none}\n"
+				"  - {name: b, program: none}\n"
+				"teams:\n"
+				"  - name: t\n"
+				"    agents: [a, b]\n"
+				"    tasks:\n"
+				"      - {subject: s1, description: d, assign_to: a}\n"
+				"      - {subject: s2, description: d, assign_to: b,\n"
+				"         blocked_by: [s1]}\n";
+
+/* One agent and one team, kept after the run by policy. */
+static const char kept[] = "apiVersion: telemachy/v1\n"
+			   "metadata: {name: kept}\n"
+			   "teardown: never\n"
+			   "agents: [{name: a, program: none}]\n"
+			   "teams:\n"
+			   "  - {name: t, agents: [a], tasks: [{subject: s, description: d}]}\n";
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&srv, 0, sizeof(srv));
+	memset(&run, 0, sizeof(run));
+	dir = tlm_h_tmpdir();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tlm_h_run_clear(&run);
+	if (srv.pid != 0)
+		tlm_h_serve_stop(&srv);
+	tlm_h_rmrf(dir);
+	free(dir);
+	return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 4096, n = 0, got;
+	char *buf = malloc(cap + 1);
+
+	assert_non_null(buf);
+	if (f == NULL) {
+		buf[0] = '\0';
+		return buf;
+	}
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			assert_non_null(buf);
+		}
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A recovery command's captured result. */
+typedef struct cmd_out {
+	int exit_code; /* exit status or 128 + signal */
+	int64_t ms;    /* how long it took */
+	char *out, *err;
+	json_t *json; /* stdout parsed, or NULL */
+} cmd_out;
+
+static void cmd_free(cmd_out *c)
+{
+	free(c->out);
+	free(c->err);
+	json_decref(c->json);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Runs `telemachy SUB --state-dir STATE ARGS...` (args NULL-terminated, may
+ * be NULL) with the engine's variables removed and AGAMEMNON_URL = url when
+ * url is not NULL.  Bounded by timeout_ms (then SIGKILL and a test
+ * failure). */
+static void cmd(const char *url, const char *state, const char *sub, const char *const *args,
+		int timeout_ms, cmd_out *c)
+{
+	char outp[4096], errp[4096], urlenv[200];
+	const char *argv[32];
+	int64_t start = tlm_h_now_ms(), end = start + timeout_ms;
+	size_t n = 0, i;
+	int status = 0;
+	json_error_t jerr;
+	pid_t pid, p;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(outp, sizeof(outp), "%s/cmd.out", dir);
+	snprintf(errp, sizeof(errp), "%s/cmd.err", dir);
+	snprintf(urlenv, sizeof(urlenv), "AGAMEMNON_URL=%s", url != NULL ? url : "");
+	argv[n++] = TLM_BIN;
+	argv[n++] = sub;
+	argv[n++] = "--state-dir";
+	argv[n++] = state;
+	for (i = 0; args != NULL && args[i] != NULL && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		unsetenv("TLM_CRASH_AT");
+		unsetenv("TLM_CRASH_LOG");
+		unsetenv("AGAMEMNON_URL");
+		unsetenv("NATS_URL");
+		unsetenv("AGAMEMNON_API_KEY");
+		unsetenv("AGAMEMNON_API_KEY_FILE");
+		unsetenv("TELEMACHY_STATE_DIR");
+		if (url != NULL)
+			putenv(urlenv);
+		fd = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 1);
+		fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 2);
+		execv(TLM_BIN, (char *const *)argv);
+		_exit(127);
+	}
+	while ((p = waitpid(pid, &status, WNOHANG)) == 0 && tlm_h_now_ms() < end)
+		tlm_h_sleep_ms(10);
+	if (p == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	c->ms = tlm_h_now_ms() - start;
+	c->out = slurp(outp);
+	c->err = slurp(errp);
+	if (p == 0)
+		fail_msg("telemachy %s did not end within %d ms\nstdout:\n%s\nstderr:\n%s", sub,
+			 timeout_ms, c->out, c->err);
+	c->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	c->json = json_loads(c->out, 0, &jerr);
+	if (getenv("TLM_TEST_VERBOSE") != NULL)
+		print_message("telemachy %s: exit %d in %lld ms\nstdout:\n%s\nstderr:\n%s", sub,
+			      c->exit_code, (long long)c->ms, c->out, c->err);
+}
+
+static char *state_dir(const tlm_h_run *r)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/state", r->dir);
+	return path;
+}
+
+/* Runs a command on run's state dir against srv and checks its exit code. */
+static void rcmd(const char *url, const char *sub, const char *const *args, int want, cmd_out *c)
+{
+	cmd(url, state_dir(&run), sub, args, CMD_MS, c);
+	if (c->exit_code != want)
+		fail_msg("telemachy %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", sub,
+			 c->exit_code, want, c->out, c->err);
+}
+
+/* The run id from "run ID of workflow" on the run's stderr. */
+static void run_id_of(tlm_h_run *r, char *id, size_t size)
+{
+	char path[4096], *err, *p;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/stderr", r->dir);
+	err = slurp(path);
+	p = strstr(err, "] run ");
+	if (p == NULL)
+		fail_msg("no run id on stderr:\n%s", err);
+	p += strlen("] run ");
+	while (p[n] != '\0' && p[n] != ' ' && n + 1 < size) {
+		id[n] = p[n];
+		n++;
+	}
+	id[n] = '\0';
+	free(err);
+	assert_true(n > 0);
+}
+
+static void wait_err(const char *text, int ms)
+{
+	if (tlm_h_run_wait_for(&run, text, ms) != 0) {
+		tlm_h_run_wait(&run, 100);
+		fail_msg("no \"%s\" on stderr within %d ms; stderr:\n%s", text, ms, run.err);
+	}
+}
+
+/* A workflow with one agent that runs `/bin/sh -c SCRIPT` for its one task. */
+static char *sh_workflow(const char *name, const char *script)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "apiVersion: telemachy/v1\n"
+		 "metadata: {name: %s}\n"
+		 "agents:\n"
+		 "  - name: a\n"
+		 "    program: /bin/sh\n"
+		 "    args: [\"-c\", \"%s\"]\n"
+		 "teams:\n"
+		 "  - {name: t, agents: [a], tasks: [{subject: s, description: d}]}\n",
+		 name, script);
+	return tlm_h_write_file(dir, "w.yaml", text);
+}
+
+/* `status RUN --output json` of run's journal (the caller decrefs). */
+static json_t *status_of(const char *id)
+{
+	const char *args[] = { "--output", "json", id, NULL };
+	cmd_out c;
+	json_t *j;
+
+	rcmd(NULL, "status", args, 0, &c);
+	if (c.json == NULL)
+		fail_msg("status: not JSON:\n%s", c.out);
+	j = json_incref(c.json);
+	cmd_free(&c);
+	return j;
+}
+
+static const char *run_state(const json_t *st)
+{
+	return tlm_h_str(json_object_get(st, "run"), "state");
+}
+
+/* The audit entry with action, or NULL. */
+static json_t *audit_entry(const json_t *st, const char *action)
+{
+	json_t *a;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "audit"), i, a)
+	{
+		const char *act = json_string_value(json_object_get(a, "action"));
+
+		if (act != NULL && strcmp(act, action) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* The journal resource named name, or NULL. */
+static json_t *resource(const json_t *st, const char *name)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "resources"), i, r)
+	{
+		if (strcmp(tlm_h_str(r, "name"), name) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* Crashes file's run deterministically: a crash-free counting run (against
+ * srv when url is not NULL, else on the in-process control plane) lists the
+ * points; the run is started again in the global run with TLM_CRASH_AT = the
+ * nth point whose name starts with prefix, must die of SIGKILL there, and
+ * its id is stored in id. */
+static void crash_run(const char *file, const char *url, const char *prefix, int nth, char *id,
+		      size_t idsize)
+{
+	char logenv[4200], atenv[64], urlenv[200], logpath[4096], line[512];
+	const char *env[4];
+	tlm_h_run count;
+	long k = 0, last = 0;
+	int seen = 0;
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(urlenv, sizeof(urlenv), "AGAMEMNON_URL=%s", url != NULL ? url : "");
+	snprintf(logpath, sizeof(logpath), "%s/count.log", dir);
+	snprintf(logenv, sizeof(logenv), "TLM_CRASH_LOG=%s", logpath);
+	if (url != NULL)
+		env[n++] = urlenv;
+	env[n++] = logenv;
+	env[n] = NULL;
+	tlm_h_run_wf(&count, env, NULL, file, RUN_MS);
+	if (count.exit_code != 0)
+		fail_msg("counting run: exit %d\nstderr:\n%s", count.exit_code, count.err);
+	tlm_h_run_clear(&count);
+	f = fopen(logpath, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *sp = strchr(line, ' ');
+
+		if (sp != NULL && strncmp(sp + 1, prefix, strlen(prefix)) == 0 && ++seen == nth) {
+			k = strtol(line, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	if (k == 0)
+		fail_msg("no point #%d named \"%s...\" in %s", nth, prefix, logpath);
+
+	snprintf(logpath, sizeof(logpath), "%s/crash.log", dir);
+	snprintf(logenv, sizeof(logenv), "TLM_CRASH_LOG=%s", logpath);
+	snprintf(atenv, sizeof(atenv), "TLM_CRASH_AT=%ld", k);
+	n = 0;
+	if (url != NULL)
+		env[n++] = urlenv;
+	env[n++] = logenv;
+	env[n++] = atenv;
+	env[n] = NULL;
+	tlm_h_run_wf(&run, env, NULL, file, RUN_MS);
+	if (run.exit_code != 128 + SIGKILL)
+		fail_msg("run with TLM_CRASH_AT=%ld: exit %d, want 137\nstderr:\n%s", k,
+			 run.exit_code, run.err);
+	/* it died where meant: the last point logged is k and named prefix */
+	f = fopen(logpath, "r");
+	assert_non_null(f);
+	line[0] = '\0';
+	{
+		char cur[512];
+
+		while (fgets(cur, sizeof(cur), f) != NULL)
+			memcpy(line, cur, sizeof(line));
+	}
+	fclose(f);
+	last = strtol(line, NULL, 10);
+	if (last != k || strncmp(strchr(line, ' ') + 1, prefix, strlen(prefix)) != 0)
+		fail_msg("crashed at \"%s\", want point %ld \"%s...\"", line, k, prefix);
+	run_id_of(&run, id, idsize);
+}
+
+static size_t tlm_count(void)
+{
+	return tlm_h_count_prefixed(&srv, "agents", "tlm-") +
+	       tlm_h_count_prefixed(&srv, "teams", "tlm-");
+}
+
+/* The orphans of a reconcile JSON report belonging to run id ("" for none). */
+static size_t orphans_of(const json_t *rep, const char *id)
+{
+	json_t *o;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(rep, "orphans"), i, o)
+	{
+		json_t *rid = json_object_get(o, "run_id");
+		const char *r = json_is_string(rid) ? json_string_value(rid) : "";
+
+		if (strcmp(r, id) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* ---- 1, 2, 3: cancel and teardown --------------------------------------- */
+
+/* 1. A live run is cancelled through the journal: cancel returns once the
+ * run has ended, which exits 130 and leaves nothing. */
+static void test_cancel_live(void **state)
+{
+	char *file = sh_workflow("cancel", "sleep 30");
+	char id[64], *idp = id;
+	const char *args[] = { "--wait", "20", idp, NULL };
+	cmd_out c;
+	json_t *st;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	wait_err("submitted", 20000);
+	run_id_of(&run, id, sizeof(id));
+	rcmd(srv.url, "cancel", args, 0, &c);
+	print_message("cancel of a live run took %lld ms\n", (long long)c.ms);
+	assert_true(c.ms < 10000);
+	cmd_free(&c);
+	assert_int_equal(tlm_h_run_finish(&run, 10000), 130);
+	assert_string_equal(tlm_h_str(run.result, "outcome"), "cancelled");
+	tlm_h_assert_no_tlm(&srv);
+	st = status_of(id);
+	assert_string_equal(run_state(st), "cancelled");
+	if (audit_entry(st, "cancel") == NULL)
+		fail_msg("no cancel audit entry: %s", tlm_h_dump(st));
+	json_decref(st);
+	free(file);
+}
+
+/* 2. A run whose owner died is torn down by cancel itself. */
+static void test_cancel_dead(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
+	char id[64], *idp = id;
+	const char *largs[] = { "--output", "json", NULL };
+	const char *args[] = { idp, NULL };
+	cmd_out c;
+	json_t *runs, *r, *st;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	crash_run(file, srv.url, "reply POST /v1/teams/", 1, id, sizeof(id));
+	assert_true(tlm_count() > 0);
+	rcmd(NULL, "list", largs, 0, &c);
+	runs = json_object_get(c.json, "runs");
+	assert_int_equal(json_array_size(runs), 1);
+	r = json_array_get(runs, 0);
+	assert_string_equal(tlm_h_str(r, "id"), id);
+	assert_string_equal(tlm_h_str(json_object_get(r, "owner"), "state"), "dead");
+	cmd_free(&c);
+	rcmd(srv.url, "cancel", args, 0, &c);
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+	st = status_of(id);
+	assert_string_equal(run_state(st), "cancelled");
+	assert_int_equal(tlm_h_int(st, "leftovers"), 0);
+	json_decref(st);
+	free(file);
+}
+
+/* 3. teardown refuses a run whose owner is alive; the run goes on. */
+static void test_teardown_live_refused(void **state)
+{
+	char *file = sh_workflow("tdlive", "sleep 2");
+	char id[64], *idp = id;
+	const char *args[] = { idp, NULL };
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	wait_err("submitted", 20000);
+	run_id_of(&run, id, sizeof(id));
+	rcmd(srv.url, "teardown", args, 2, &c);
+	cmd_free(&c);
+	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 1);
+	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
+	assert_string_equal(tlm_h_str(run.result, "outcome"), "completed");
+	tlm_h_assert_all_completed(&run);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
+/* ---- 4, 5: resume -------------------------------------------------------- */
+
+/* 4a. Crashed as s2 is submitted (s1 completed): resume completes s2 and
+ * keeps s1 (one attempt, same remote task). */
+static void test_resume_crashed(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
+	char id[64], s1_id[128], *idp = id;
+	const char *args[] = { "--output", "json", idp, NULL };
+	cmd_out c;
+	json_t *st, *t;
+	size_t i, s1_rows = 0;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	crash_run(file, srv.url, "send POST /v1/teams/", 2, id, sizeof(id));
+	st = status_of(id);
+	s1_id[0] = '\0';
+	json_array_foreach(json_object_get(st, "tasks"), i, t)
+	{
+		if (strcmp(tlm_h_str(t, "subject"), "s1") == 0) {
+			assert_string_equal(tlm_h_str(t, "status"), "completed");
+			snprintf(s1_id, sizeof(s1_id), "%s", tlm_h_str(t, "remote_id"));
+		}
+	}
+	assert_true(s1_id[0] != '\0');
+	json_decref(st);
+
+	rcmd(srv.url, "resume", args, 0, &c);
+	if (c.json == NULL)
+		fail_msg("resume: no JSON summary\n%s\n%s", c.out, c.err);
+	assert_string_equal(tlm_h_str(c.json, "outcome"), "completed");
+	json_array_foreach(json_object_get(c.json, "tasks"), i, t)
+	{
+		if (strcmp(tlm_h_str(t, "status"), "completed") != 0)
+			fail_msg("task %s is %s\n%s", tlm_h_str(t, "subject"),
+				 tlm_h_str(t, "status"), c.out);
+	}
+	assert_int_equal(json_array_size(json_object_get(c.json, "tasks")), 2);
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+
+	st = status_of(id);
+	assert_string_equal(run_state(st), "completed");
+	assert_int_equal(tlm_h_int(st, "leftovers"), 0);
+	json_array_foreach(json_object_get(st, "tasks"), i, t)
+	{
+		const char *subj = tlm_h_str(t, "subject");
+
+		if (strcmp(subj, "s1") == 0) {
+			s1_rows++;
+			assert_int_equal(tlm_h_int(t, "attempt"), 1);
+			assert_string_equal(tlm_h_str(t, "remote_id"), s1_id);
+		}
+		print_message("task %s attempt %lld: %s\n", subj,
+			      (long long)tlm_h_int(t, "attempt"), tlm_h_str(t, "status"));
+	}
+	assert_int_equal(s1_rows, 1);
+	/* the server saw s1 once (a deleted team's tasks stay listed) */
+	{
+		const char *team_id = NULL;
+		json_t *r, *j = NULL;
+		char path[256];
+		size_t n1 = 0, n2 = 0;
+
+		json_array_foreach(json_object_get(st, "resources"), i, r)
+		{
+			if (strcmp(tlm_h_str(r, "kind"), "team") == 0)
+				team_id = tlm_h_str(r, "remote_id");
+		}
+		assert_non_null(team_id);
+		snprintf(path, sizeof(path), "/v1/teams/%s/tasks?limit=1000", team_id);
+		assert_int_equal(tlm_h_req(&srv, "GET", path, NULL, &j), 200);
+		json_array_foreach(json_object_get(j, "tasks"), i, t)
+		{
+			const char *subj = tlm_h_str(t, "subject");
+
+			n1 += strcmp(subj, "s1") == 0;
+			n2 += strcmp(subj, "s2") == 0;
+		}
+		if (n1 != 1 || n2 != 1)
+			fail_msg("server tasks: s1 x%zu, s2 x%zu, want 1 each: %s", n1, n2,
+				 tlm_h_dump(j));
+		json_decref(j);
+	}
+	json_decref(st);
+	free(file);
+}
+
+/* 4b, 4c. A completed run and an unknown one cannot be resumed. */
+static void test_resume_refused(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
+	char id[64], *idp = id;
+	const char *args[] = { idp, NULL };
+	const char *unknown[] = { "zzzzzzzz", NULL };
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
+	snprintf(id, sizeof(id), "%s", tlm_h_str(run.result, "run_id"));
+	rcmd(srv.url, "resume", args, 2, &c);
+	cmd_free(&c);
+	rcmd(srv.url, "resume", unknown, 2, &c);
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
+/* 4d. resume refuses a run whose owner is alive and names its pid. */
+static void test_resume_live_refused(void **state)
+{
+	char *file = sh_workflow("rslive", "sleep 5");
+	char id[64], pid[32], *idp = id;
+	const char *args[] = { idp, NULL };
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	wait_err("submitted", 20000);
+	run_id_of(&run, id, sizeof(id));
+	rcmd(srv.url, "resume", args, 2, &c);
+	snprintf(pid, sizeof(pid), "%ld", (long)run.pid);
+	if (strstr(c.err, pid) == NULL)
+		fail_msg("resume's refusal does not name pid %s:\n%s", pid, c.err);
+	cmd_free(&c);
+	/* the owner is unharmed: cancel it to save the wait */
+	rcmd(srv.url, "cancel", args, 0, &c);
+	cmd_free(&c);
+	assert_int_equal(tlm_h_run_finish(&run, 10000), 130);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
+/* 5. No AGAMEMNON_URL: the in-process control plane died with the run, so
+ * resume (also without one) makes everything again and completes. */
+static void test_resume_in_process(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
+	char id[64], *idp = id;
+	const char *args[] = { "--output", "json", idp, NULL };
+	cmd_out c;
+	json_t *st, *t;
+	size_t i;
+
+	(void)state;
+	crash_run(file, NULL, "send POST /v1/teams/", 2, id, sizeof(id));
+	rcmd(NULL, "resume", args, 0, &c);
+	if (c.json == NULL)
+		fail_msg("resume: no JSON summary\n%s\n%s", c.out, c.err);
+	assert_string_equal(tlm_h_str(c.json, "outcome"), "completed");
+	assert_int_equal(json_array_size(json_object_get(c.json, "tasks")), 2);
+	json_array_foreach(json_object_get(c.json, "tasks"), i, t)
+	{
+		if (strcmp(tlm_h_str(t, "status"), "completed") != 0)
+			fail_msg("task %s is %s\n%s\n%s", tlm_h_str(t, "subject"),
+				 tlm_h_str(t, "status"), c.out, c.err);
+	}
+	cmd_free(&c);
+	st = status_of(id);
+	assert_string_equal(run_state(st), "completed");
+	assert_int_equal(tlm_h_int(st, "leftovers"), 0);
+	json_decref(st);
+	free(file);
+}
+
+/* ---- 6: teardown of a crashed run --------------------------------------- */
+
+static void test_teardown_crashed(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
+	char id[64], *idp = id;
+	const char *args[] = { idp, NULL };
+	cmd_out c;
+	json_t *st, *r;
+	size_t i;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	crash_run(file, srv.url, "reply POST /v1/teams/", 1, id, sizeof(id));
+	assert_true(tlm_count() > 0);
+	rcmd(srv.url, "teardown", args, 0, &c);
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+	st = status_of(id);
+	assert_int_equal(tlm_h_int(st, "leftovers"), 0);
+	assert_true(json_array_size(json_object_get(st, "resources")) >= 3);
+	json_array_foreach(json_object_get(st, "resources"), i, r)
+	{
+		const char *s = tlm_h_str(r, "state");
+
+		if (strcmp(s, "deleted") != 0 && strcmp(s, "absent") != 0)
+			fail_msg("resource %s is %s after teardown", tlm_h_str(r, "name"), s);
+	}
+	json_decref(st);
+	rcmd(srv.url, "teardown", args, 0, &c);
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
+/* ---- 7: reconcile -------------------------------------------------------- */
+
+/* reconcile --output json on run's journal (or dir/state without a run). */
+static void reconcile(const char *const *extra, int want, cmd_out *c)
+{
+	char sd[4096];
+	const char *args[8];
+	size_t n = 0, i;
+
+	args[n++] = "--output";
+	args[n++] = "json";
+	for (i = 0; extra != NULL && extra[i] != NULL && n < 7; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	if (run.dir != NULL)
+		snprintf(sd, sizeof(sd), "%s/state", run.dir);
+	else
+		snprintf(sd, sizeof(sd), "%s/state", dir);
+	cmd(srv.url, sd, "reconcile", args, CMD_MS, c);
+	if (c->exit_code != want)
+		fail_msg("reconcile: exit %d, want %d\n%s\n%s", c->exit_code, want, c->out, c->err);
+	if (want == 0 && c->json == NULL)
+		fail_msg("reconcile: not JSON:\n%s\n%s", c->out, c->err);
+}
+
+/* 7a. An agent no run made is an orphan, deletable, and --delete deletes it. */
+static void test_reconcile_stray(void **state)
+{
+	const char *del[] = { "--delete", NULL };
+	json_t *j = NULL, *o;
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	assert_int_equal(tlm_h_req(&srv, "POST", "/v1/agents",
+				   "{\"name\":\"tlm-zzzzzzzz-a-stray\",\"program\":\"none\"}", &j),
+			 201);
+	json_decref(j);
+	reconcile(NULL, 0, &c);
+	assert_int_equal(tlm_h_int(c.json, "scanned"), 1);
+	assert_int_equal(json_array_size(json_object_get(c.json, "orphans")), 1);
+	o = json_array_get(json_object_get(c.json, "orphans"), 0);
+	assert_string_equal(tlm_h_str(o, "name"), "tlm-zzzzzzzz-a-stray");
+	assert_string_equal(tlm_h_str(o, "kind"), "agent");
+	if (strstr(tlm_h_str(o, "why"), "no run of this journal made it") == NULL)
+		fail_msg("why: %s", tlm_h_str(o, "why"));
+	assert_true(json_is_true(json_object_get(o, "deletable")));
+	assert_true(json_is_false(json_object_get(o, "deleted")));
+	assert_int_equal(tlm_count(), 1); /* a plan only */
+	cmd_free(&c);
+	reconcile(del, 0, &c);
+	o = json_array_get(json_object_get(c.json, "orphans"), 0);
+	assert_true(json_is_true(json_object_get(c.json, "deleting")));
+	assert_true(json_is_true(json_object_get(o, "deleted")));
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+}
+
+/* 7b. What a completed run kept by policy is an orphan of that run. */
+static void test_reconcile_kept(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", kept);
+	const char *del[] = { "--delete", NULL };
+	char why[256];
+	json_t *o;
+	size_t i;
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
+	assert_int_equal(tlm_count(), 2);
+	snprintf(why, sizeof(why), "left by run %s, which ended completed",
+		 tlm_h_str(run.result, "run_id"));
+	reconcile(NULL, 0, &c);
+	assert_int_equal(json_array_size(json_object_get(c.json, "orphans")), 2);
+	json_array_foreach(json_object_get(c.json, "orphans"), i, o)
+	{
+		if (strstr(tlm_h_str(o, "why"), why) == NULL)
+			fail_msg("why: %s, want \"%s\"", tlm_h_str(o, "why"), why);
+		assert_true(json_is_true(json_object_get(o, "deletable")));
+	}
+	cmd_free(&c);
+	reconcile(del, 0, &c);
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
+/* 7c. A live run's resources are left alone (counted as live). */
+static void test_reconcile_live(void **state)
+{
+	char *file = sh_workflow("rclive", "sleep 5");
+	const char *del[] = { "--delete", NULL };
+	char id[64], *idp = id;
+	const char *args[] = { idp, NULL };
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	wait_err("submitted", 20000);
+	run_id_of(&run, id, sizeof(id));
+	reconcile(del, 0, &c);
+	assert_int_equal(tlm_h_int(c.json, "live"), 2);
+	assert_int_equal(json_array_size(json_object_get(c.json, "orphans")), 0);
+	cmd_free(&c);
+	assert_int_equal(tlm_count(), 2);
+	rcmd(srv.url, "cancel", args, 0, &c);
+	cmd_free(&c);
+	assert_int_equal(tlm_h_run_finish(&run, 10000), 130);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
+/* 7d. A crashed run's resources are stranded: listed, not deletable, kept. */
+static void test_reconcile_stranded(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
+	const char *del[] = { "--delete", NULL };
+	char id[64], *idp = id;
+	const char *args[] = { idp, NULL };
+	json_t *o;
+	size_t i, before;
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	crash_run(file, srv.url, "reply POST /v1/teams/", 1, id, sizeof(id));
+	before = tlm_count();
+	assert_int_equal(before, 3);
+	reconcile(NULL, 0, &c);
+	assert_int_equal(orphans_of(c.json, id), before);
+	json_array_foreach(json_object_get(c.json, "orphans"), i, o)
+	{
+		if (strstr(tlm_h_str(o, "why"), "stranded") == NULL)
+			fail_msg("why: %s", tlm_h_str(o, "why"));
+		assert_true(json_is_false(json_object_get(o, "deletable")));
+	}
+	cmd_free(&c);
+	reconcile(del, 0, &c);
+	json_array_foreach(json_object_get(c.json, "orphans"), i, o)
+	{
+		assert_true(json_is_false(json_object_get(o, "deleted")));
+	}
+	cmd_free(&c);
+	assert_int_equal(tlm_count(), before);
+	rcmd(srv.url, "teardown", args, 0, &c);
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
+/* 7e, 7f. --older-than spares what is younger; usage errors exit 2. */
+static void test_reconcile_older_than_and_usage(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", kept);
+	const char *old[] = { "--older-than", "1h", "--delete", NULL };
+	const char *bad[] = { "--older-than", "x", NULL };
+	const char *plain[] = { "--output", "json", NULL };
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
+	assert_int_equal(tlm_count(), 2);
+	reconcile(old, 0, &c);
+	assert_int_equal(json_array_size(json_object_get(c.json, "orphans")), 0);
+	assert_int_equal(tlm_h_int(c.json, "too_young"), 2);
+	cmd_free(&c);
+	assert_int_equal(tlm_count(), 2);
+	reconcile(bad, 2, &c);
+	cmd_free(&c);
+	/* no AGAMEMNON_URL and no --control-plane */
+	cmd(NULL, state_dir(&run), "reconcile", plain, CMD_MS, &c);
+	if (c.exit_code != 2)
+		fail_msg("reconcile without a control plane: exit %d, want 2\n%s", c.exit_code,
+			 c.err);
+	cmd_free(&c);
+	reconcile((const char *const[]){ "--delete", NULL }, 0, &c);
+	cmd_free(&c);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
+/* ---- 8: abandon ---------------------------------------------------------- */
+
+/* An abandoned agent is marked so with an audit entry; teardown leaves it
+ * alone (abandon --help: "teardown and resume leave it alone", "The resource
+ * is NOT deleted"). */
+static void test_abandon(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
+	char id[64], name[128], *idp = id;
+	const char *args[] = { "--reason", "stuck", idp, "agent/a", NULL };
+	const char *td[] = { idp, NULL };
+	json_t *st, *r, *a;
+	cmd_out c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	crash_run(file, srv.url, "reply POST /v1/teams/", 1, id, sizeof(id));
+	snprintf(name, sizeof(name), "tlm-%s-a-a", id);
+	rcmd(NULL, "abandon", args, 0, &c);
+	cmd_free(&c);
+	st = status_of(id);
+	r = resource(st, name);
+	if (r == NULL)
+		fail_msg("no resource %s: %s", name, tlm_h_dump(st));
+	assert_string_equal(tlm_h_str(r, "state"), "abandoned");
+	assert_string_equal(tlm_h_str(r, "last_error"), "stuck");
+	a = audit_entry(st, "abandon");
+	if (a == NULL)
+		fail_msg("no abandon audit entry: %s", tlm_h_dump(st));
+	assert_non_null(strstr(tlm_h_str(a, "detail"), "stuck"));
+	json_decref(st);
+
+	rcmd(srv.url, "teardown", td, 0, &c);
+	print_message("teardown after abandon: stderr:\n%s", c.err);
+	cmd_free(&c);
+	st = status_of(id);
+	assert_string_equal(tlm_h_str(resource(st, name), "state"), "abandoned");
+	json_decref(st);
+	/* everything else of the run is gone; the abandoned agent is left alone */
+	assert_int_equal(tlm_h_count_prefixed(&srv, "teams", "tlm-"), 0);
+	if (tlm_h_count_prefixed(&srv, "agents", name) != 1)
+		fail_msg("teardown deleted the abandoned agent %s", name);
+	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 1);
+	free(file);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_cancel_live, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_dead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_teardown_live_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_crashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_live_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_in_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_teardown_crashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_stray, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_live, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_stranded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_older_than_and_usage, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_abandon, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
