@@ -110,6 +110,30 @@ static void collect(eng *e)
 			r->agents_created++;
 }
 
+/* Intents whose create was never sent (the run ended first) are absent for
+ * sure: teardown must not wait for them to land. */
+static void forget_unsent_of(eng *e, eng_res *items, size_t n)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (items[i].st == RES_NEW && items[i].journaled)
+			(void)tlm_journal_set_resource_state(
+				e->j, e->run_id,
+				items[i].kind == TLM_CLIENT_AGENT ? TLM_JOURNAL_AGENT
+								  : TLM_JOURNAL_TEAM,
+				items[i].name, TLM_JOURNAL_ABSENT,
+				"never sent: the run ended first", &err);
+}
+
+static void forget_unsent(eng *e)
+{
+	forget_unsent_of(e, e->agents, e->spec->nagents);
+	forget_unsent_of(e, e->teams, e->spec->nteams);
+	e->settle_ms = tlm_eng__request_timeout(e);
+}
+
 /* The phases; every path after the run row exists ends in the teardown
  * decision. */
 static void run_phases(eng *e)
@@ -129,6 +153,7 @@ static void run_phases(eng *e)
 	if (e->abandoned)
 		return;
 	tlm_eng__cancel_rest(e);
+	forget_unsent(e);
 	if (wants_teardown(e)) {
 		e->res->torn_down = 1;
 		tlm_eng__teardown(e);
@@ -385,6 +410,10 @@ int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine
 	if ((rc = tlm_journal_run_claim(e.j, e.run_id, err)) != 0 ||
 	    (rc = tlm_journal_run_get(e.j, e.run_id, &run, err)) != 0)
 		goto out;
+	/* Creates the last owner sent may land until one request timeout
+	 * after it was last alive. */
+	if (run.heartbeat_age_ms >= 0 && run.heartbeat_age_ms < tlm_eng__request_timeout(&e))
+		e.settle_ms = tlm_eng__request_timeout(&e) - run.heartbeat_age_ms;
 	e.outcome = is_final(run.state) && strcmp(run.state, "cancelled") != 0
 			    ? (strcmp(run.state, "completed") == 0 ? TLM_ENGINE_COMPLETED
 								   : TLM_ENGINE_FAILED)

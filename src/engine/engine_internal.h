@@ -106,6 +106,7 @@ struct eng {
 	char *error; /* the run's first error */
 	uint64_t t0, deadline, next_heartbeat, next_reconcile;
 	long reconcile_gap, reconcile_min, reconcile_max;
+	long settle_ms; /* teardown: how long a create of unknown outcome may still land */
 	size_t agents_ready, nterminal;
 	const char *phase; /* for progress reports */
 };
@@ -127,6 +128,10 @@ const char *tlm_eng__task_name(eng *e, size_t i, char *buf, size_t cap);
 int tlm_eng__turn(eng *e, long max_wait_ms);
 /* Drives requests until none of ours is in flight (or abandoned). */
 void tlm_eng__drain(eng *e);
+/* Waits ms while driving the loop (signals still count). */
+void tlm_eng__wait(eng *e, long ms);
+/* The request timeout in force (a create's outcome may stay open so long). */
+long tlm_eng__request_timeout(const eng *e);
 void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
 
 /* ---- setup.c ---- */

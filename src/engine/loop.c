@@ -106,3 +106,16 @@ void tlm_eng__drain(eng *e)
 	while (tlm_client_pending(e->c) > 0 && tlm_eng__turn(e, ENG_TICK_MS))
 		;
 }
+
+void tlm_eng__wait(eng *e, long ms)
+{
+	uint64_t end = tlm_eng__now_ms() + (uint64_t)(ms > 0 ? ms : 0), now;
+
+	while ((now = tlm_eng__now_ms()) < end && tlm_eng__turn(e, (long)(end - now)))
+		;
+}
+
+long tlm_eng__request_timeout(const eng *e)
+{
+	return e->o->request_timeout_ms > 0 ? e->o->request_timeout_ms : 30000;
+}

@@ -15,7 +15,6 @@
 typedef struct restore {
 	eng *e;
 	int builtin;      /* the old control plane died with the old process */
-	int settle;       /* the old owner may have a create in flight: wait before posting */
 	tlm_strmap tasks; /* "team/subject" -> task index */
 	char **keys;
 	tlm_error *err;
@@ -64,7 +63,6 @@ static int on_resource(const tlm_journal_resource *row, void *ctx)
 	case TLM_JOURNAL_INTENT:
 	case TLM_JOURNAL_DELETING:
 		x->st = RES_UNKNOWN; /* exists or not: the name decides */
-		x->settle = r->settle;
 		return 0;
 	case TLM_JOURNAL_DELETED:
 	case TLM_JOURNAL_ABSENT:
@@ -192,9 +190,30 @@ static void restore_free(restore *r)
 	tlm_strmap_clear(&r->tasks);
 }
 
+/* A create the dead owner sent may still land until one request timeout
+ * after it was last alive: when some outcome is open, wait that out once
+ * for all of them; then one lookup each is enough. */
+static void settle_open(eng *e, long heartbeat_age_ms)
+{
+	size_t i, open = 0;
+
+	for (i = 0; i < e->spec->nagents; i++)
+		open += e->agents[i].st == RES_UNKNOWN;
+	for (i = 0; i < e->spec->nteams; i++)
+		open += e->teams[i].st == RES_UNKNOWN;
+	if (open == 0 || heartbeat_age_ms < 0 || heartbeat_age_ms >= tlm_eng__request_timeout(e))
+		return;
+	tlm_eng__log(
+		e, TLM_ENGINE_INFO,
+		"%zu create(s) of the previous owner (alive %.1f s ago) may still land: waiting %.1f s",
+		open, (double)heartbeat_age_ms / 1000.0,
+		(double)(tlm_eng__request_timeout(e) - heartbeat_age_ms) / 1000.0);
+	tlm_eng__wait(e, tlm_eng__request_timeout(e) - heartbeat_age_ms);
+}
+
 int tlm_eng__restore(eng *e, const char *control_plane, long heartbeat_age_ms, tlm_error *err)
 {
-	restore r = { e, 0, 0, TLM_STRMAP_INIT, NULL, err };
+	restore r = { e, 0, TLM_STRMAP_INIT, NULL, err };
 	const tlm_spec *s = e->spec;
 	size_t i, k;
 	int rc;
@@ -202,14 +221,13 @@ int tlm_eng__restore(eng *e, const char *control_plane, long heartbeat_age_ms, t
 	r.builtin = control_plane != NULL && strcmp(control_plane, TLM_JOURNAL_BUILTIN) == 0;
 	/* A create the dead owner sent within the last request timeout may
 	 * still be committed by the server: look, wait, look before posting. */
-	r.settle = heartbeat_age_ms >= 0 &&
-		   heartbeat_age_ms <
-			   (e->o->request_timeout_ms > 0 ? e->o->request_timeout_ms : 30000);
 	if (index_tasks(&r) != 0) {
 		restore_free(&r);
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	}
 	rc = tlm_journal_resources(e->j, e->run_id, on_resource, &r, err);
+	if (rc == 0)
+		settle_open(e, heartbeat_age_ms);
 	if (rc == 0)
 		rc = tlm_journal_tasks(e->j, e->run_id, on_task, &r, err);
 	for (i = 0; rc == 0 && i < s->ntasks; i++)

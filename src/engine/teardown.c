@@ -117,6 +117,27 @@ static void sweep(td *t, tlm_journal_kind kind)
 		tlm_eng__log(t->e, TLM_ENGINE_WARN, "listing %s: %s", path + 4, err.message);
 }
 
+/* A create whose outcome is unknown and that the sweep did not find may
+ * still be committed by a slow server (it is how the request timed out, or
+ * the process that sent it died a moment ago): look again once it cannot
+ * land any more, before calling it absent. */
+static void settle(td *t)
+{
+	size_t i, open = 0;
+
+	for (i = 0; i < t->n; i++)
+		if (t->items[i].id == NULL && !t->items[i].abandoned)
+			open++;
+	if (open == 0 || t->e->settle_ms <= 0 || t->e->abandoned)
+		return;
+	tlm_eng__log(t->e, TLM_ENGINE_INFO,
+		     "%zu create(s) of unknown outcome not found; looking again in %.1f s", open,
+		     (double)t->e->settle_ms / 1000.0);
+	tlm_eng__wait(t->e, t->e->settle_ms);
+	sweep(t, TLM_JOURNAL_AGENT);
+	sweep(t, TLM_JOURNAL_TEAM);
+}
+
 static void mark(td_item *it, tlm_journal_state st, const char *error)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -244,6 +265,7 @@ void tlm_eng__teardown(eng *e)
 		tlm_eng__log(e, TLM_ENGINE_ERROR, "journal: %s", err.message);
 	sweep(&t, TLM_JOURNAL_AGENT);
 	sweep(&t, TLM_JOURNAL_TEAM);
+	settle(&t);
 	for (i = 0; i < t.n && !e->abandoned; i++) {
 		if (t.items[i].abandoned)
 			continue;
