@@ -11,7 +11,7 @@
 #include "harness/harness.h"
 #include "harness/run.h"
 
-static char *slurp(const char *path)
+char *tlm_h_slurp(const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	size_t cap = 4096, n = 0, got;
@@ -35,27 +35,93 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-static void child(const tlm_h_run *r, const char *const *env, const char *const *args,
-		  const char *file)
+/* Forks TLM_BIN argv (argv[0] included) with a clean engine environment plus
+ * env, stdout and stderr to outp and errp; returns the child's pid. */
+static pid_t spawn(const char *outp, const char *errp, const char *const *env,
+		   const char *const *argv)
 {
-	char path[4096], state[4096];
-	const char *argv[64];
-	size_t n = 0, i;
+	static const char *const cleared[] = { "AGAMEMNON_URL",       "NATS_URL",
+					       "AGAMEMNON_API_KEY",   "AGAMEMNON_API_KEY_FILE",
+					       "TELEMACHY_STATE_DIR", "TLM_CRASH_AT",
+					       "TLM_CRASH_LOG",       NULL };
+	pid_t pid = fork();
+	size_t i;
 	int fd;
 
-	unsetenv("AGAMEMNON_URL");
-	unsetenv("NATS_URL");
-	unsetenv("AGAMEMNON_API_KEY");
-	unsetenv("AGAMEMNON_API_KEY_FILE");
-	unsetenv("TELEMACHY_STATE_DIR");
+	assert_true(pid >= 0);
+	if (pid != 0)
+		return pid;
+	for (i = 0; cleared[i] != NULL; i++)
+		unsetenv(cleared[i]);
 	for (i = 0; env != NULL && env[i] != NULL; i++)
 		putenv((char *)env[i]);
-	snprintf(path, sizeof(path), "%s/stdout", r->dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	fd = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	dup2(fd, 1);
-	snprintf(path, sizeof(path), "%s/stderr", r->dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	dup2(fd, 2);
+	execv(TLM_BIN, (char *const *)argv);
+	_exit(127);
+}
+
+/* Waits for pid until end_ms; its exit code, 128 + signal, or -1 after a
+ * SIGKILL at the deadline. */
+static int reap(pid_t pid, int64_t end_ms)
+{
+	int status = 0;
+	pid_t p;
+
+	while ((p = waitpid(pid, &status, WNOHANG)) == 0 && tlm_h_now_ms() < end_ms)
+		tlm_h_sleep_ms(5);
+	if (p == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		return -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void tlm_h_cmd_run(tlm_h_cmd *c, const char *dir, const char *const *env, const char *const *args,
+		   int timeout_ms)
+{
+	char outp[4096], errp[4096];
+	const char *argv[64];
+	int64_t start = tlm_h_now_ms();
+	json_error_t jerr;
+	size_t n = 0, i;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(outp, sizeof(outp), "%s/cmd.out", dir);
+	snprintf(errp, sizeof(errp), "%s/cmd.err", dir);
+	argv[n++] = TLM_BIN;
+	for (i = 0; args[i] != NULL && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	c->exit_code = reap(spawn(outp, errp, env, argv), start + timeout_ms);
+	c->ms = tlm_h_now_ms() - start;
+	c->out = tlm_h_slurp(outp);
+	c->err = tlm_h_slurp(errp);
+	c->json = json_loads(c->out, 0, &jerr);
+}
+
+void tlm_h_cmd_free(tlm_h_cmd *c)
+{
+	free(c->out);
+	free(c->err);
+	json_decref(c->json);
+	memset(c, 0, sizeof(*c));
+}
+
+void tlm_h_run_start(tlm_h_run *r, const char *const *env, const char *const *args,
+		     const char *file)
+{
+	char outp[4096], errp[4096], state[4096];
+	const char *argv[64];
+	size_t n = 0, i;
+
+	memset(r, 0, sizeof(*r));
+	r->dir = tlm_h_tmpdir();
+	snprintf(outp, sizeof(outp), "%s/stdout", r->dir);
+	snprintf(errp, sizeof(errp), "%s/stderr", r->dir);
 	snprintf(state, sizeof(state), "%s/state", r->dir);
 	argv[n++] = TLM_BIN;
 	argv[n++] = "run";
@@ -63,48 +129,27 @@ static void child(const tlm_h_run *r, const char *const *env, const char *const 
 	argv[n++] = "json";
 	argv[n++] = "--state-dir";
 	argv[n++] = state;
-	for (i = 0; args != NULL && args[i] != NULL && n < 60; i++)
+	for (i = 0; args != NULL && args[i] != NULL && n < 62; i++)
 		argv[n++] = args[i];
 	argv[n++] = file;
 	argv[n] = NULL;
-	execv(TLM_BIN, (char *const *)argv);
-	_exit(127);
-}
-
-void tlm_h_run_start(tlm_h_run *r, const char *const *env, const char *const *args,
-		     const char *file)
-{
-	memset(r, 0, sizeof(*r));
-	r->dir = tlm_h_tmpdir();
-	r->pid = fork();
-	assert_true(r->pid >= 0);
-	if (r->pid == 0)
-		child(r, env, args, file);
+	r->pid = spawn(outp, errp, env, argv);
 }
 
 void tlm_h_run_wait(tlm_h_run *r, int timeout_ms)
 {
-	int64_t end = tlm_h_now_ms() + timeout_ms;
 	char path[4096];
 	json_error_t jerr;
-	int status = 0;
-	pid_t p;
 
-	while ((p = waitpid(r->pid, &status, WNOHANG)) == 0 && tlm_h_now_ms() < end)
-		tlm_h_sleep_ms(10);
-	if (p == 0) {
-		kill(r->pid, SIGKILL);
-		waitpid(r->pid, &status, 0);
-	}
-	snprintf(path, sizeof(path), "%s/stdout", r->dir);
-	r->out = slurp(path);
-	snprintf(path, sizeof(path), "%s/stderr", r->dir);
-	r->err = slurp(path);
-	if (p == 0)
-		fail_msg("telemachy run did not end within %d ms; stderr:\n%s", timeout_ms, r->err);
-	r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	r->result = json_loads(r->out, 0, &jerr);
+	r->exit_code = reap(r->pid, tlm_h_now_ms() + timeout_ms);
 	r->pid = 0;
+	snprintf(path, sizeof(path), "%s/stdout", r->dir);
+	r->out = tlm_h_slurp(path);
+	snprintf(path, sizeof(path), "%s/stderr", r->dir);
+	r->err = tlm_h_slurp(path);
+	if (r->exit_code < 0)
+		fail_msg("telemachy run did not end within %d ms; stderr:\n%s", timeout_ms, r->err);
+	r->result = json_loads(r->out, 0, &jerr);
 }
 
 void tlm_h_run_wf(tlm_h_run *r, const char *const *env, const char *const *args, const char *file,
@@ -121,7 +166,7 @@ int tlm_h_run_wait_for(tlm_h_run *r, const char *text, int timeout_ms)
 
 	snprintf(path, sizeof(path), "%s/stderr", r->dir);
 	while (tlm_h_now_ms() < end) {
-		char *s = slurp(path);
+		char *s = tlm_h_slurp(path);
 		int found = strstr(s, text) != NULL;
 
 		free(s);
@@ -162,9 +207,10 @@ char *tlm_h_write_file(const char *dir, const char *name, const char *text)
 	return path;
 }
 
-size_t tlm_h_count_prefixed(const tlm_h_serve *s, const char *kind, const char *prefix)
+json_t *tlm_h_list_prefixed(const tlm_h_serve *s, const char *kind, const char *prefix)
 {
-	size_t count = 0, offset = 0, total, i, n;
+	json_t *all = json_array();
+	size_t offset = 0, total, i, n;
 	char path[256];
 
 	do {
@@ -177,9 +223,12 @@ size_t tlm_h_count_prefixed(const tlm_h_serve *s, const char *kind, const char *
 		json_array_foreach(items, i, it)
 		{
 			const char *name = json_string_value(json_object_get(it, "name"));
+			const char *id = json_string_value(json_object_get(it, "id"));
 
-			if (name != NULL && strncmp(name, prefix, strlen(prefix)) == 0)
-				count++;
+			if (name != NULL && id != NULL &&
+			    strncmp(name, prefix, strlen(prefix)) == 0)
+				json_array_append_new(
+					all, json_pack("{s:s, s:s}", "name", name, "id", id));
 		}
 		n = json_array_size(items);
 		offset += n;
@@ -188,7 +237,33 @@ size_t tlm_h_count_prefixed(const tlm_h_serve *s, const char *kind, const char *
 		if (n == 0)
 			break;
 	} while (offset < total);
-	return count;
+	return all;
+}
+
+size_t tlm_h_count_prefixed(const tlm_h_serve *s, const char *kind, const char *prefix)
+{
+	json_t *l = tlm_h_list_prefixed(s, kind, prefix);
+	size_t n = json_array_size(l);
+
+	json_decref(l);
+	return n;
+}
+
+char *tlm_h_sh_workflow(const char *dir, const char *name, const char *script)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "apiVersion: telemachy/v1\n"
+		 "metadata: {name: %s}\n"
+		 "agents:\n"
+		 "  - name: a\n"
+		 "    program: /bin/sh\n"
+		 "    args: [\"-c\", \"%s\"]\n"
+		 "teams:\n"
+		 "  - {name: t, agents: [a], tasks: [{subject: s, description: d}]}\n",
+		 name, script);
+	return tlm_h_write_file(dir, "w.yaml", text);
 }
 
 const char *tlm_h_task_status(const tlm_h_run *r, size_t i)

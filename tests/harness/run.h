@@ -53,6 +53,26 @@ void tlm_h_assert_all_completed(const tlm_h_run *r);
 /* How often fault i (in the order added) of s has fired. */
 json_int_t tlm_h_fault_fired(const tlm_h_serve *s, size_t i);
 
+/* Any telemachy command, captured. */
+typedef struct tlm_h_cmd {
+	int exit_code;   /* exit status, 128 + signal, or -1 when it ran out of time */
+	int64_t ms;      /* how long it took */
+	char *out, *err; /* stdout and stderr, NUL-terminated */
+	json_t *json;    /* stdout parsed, or NULL */
+} tlm_h_cmd;
+
+/* Runs TLM_BIN ARGS... (NULL-terminated) with the engine's variables
+ * (AGAMEMNON_URL, NATS_URL, the API key ones, TELEMACHY_STATE_DIR, TLM_CRASH_*)
+ * removed and env ("NAME=VALUE", may be NULL) added; stdout and stderr go
+ * through files in dir.  Killed after timeout_ms (exit_code -1; no test
+ * failure: the caller decides).  Free with tlm_h_cmd_free. */
+void tlm_h_cmd_run(tlm_h_cmd *c, const char *dir, const char *const *env, const char *const *args,
+		   int timeout_ms);
+void tlm_h_cmd_free(tlm_h_cmd *c);
+
+/* A whole file, NUL-terminated ("" when it cannot be read); caller frees. */
+char *tlm_h_slurp(const char *path);
+
 /* Frees the output and removes the run's dir. */
 void tlm_h_run_clear(tlm_h_run *r);
 
@@ -62,6 +82,14 @@ char *tlm_h_write_file(const char *dir, const char *name, const char *text);
 /* The agents ("agents") or teams ("teams") on s whose name starts with
  * prefix, paging through every list; fails the test if the list fails. */
 size_t tlm_h_count_prefixed(const tlm_h_serve *s, const char *kind, const char *prefix);
+
+/* The same resources as [{"name", "id"}] (caller json_decrefs). */
+json_t *tlm_h_list_prefixed(const tlm_h_serve *s, const char *kind, const char *prefix);
+
+/* Writes DIR/w.yaml: workflow name with one agent `a` running
+ * /bin/sh -c SCRIPT (no double quotes in it) for its one task t/s; returns
+ * the path (caller frees). */
+char *tlm_h_sh_workflow(const char *dir, const char *name, const char *script);
 
 /* The status of task i of the summary ("completed", "skipped", ...). */
 const char *tlm_h_task_status(const tlm_h_run *r, size_t i);

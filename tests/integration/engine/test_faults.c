@@ -86,24 +86,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A workflow with one agent that runs `/bin/sh -c SCRIPT` for its one task. */
-static char *sh_workflow(const char *name, const char *script)
-{
-	char text[2048];
-
-	snprintf(text, sizeof(text),
-		 "apiVersion: telemachy/v1\n"
-		 "metadata: {name: %s}\n"
-		 "agents:\n"
-		 "  - name: a\n"
-		 "    program: /bin/sh\n"
-		 "    args: [\"-c\", \"%s\"]\n"
-		 "teams:\n"
-		 "  - {name: t, agents: [a], tasks: [{subject: s, description: d}]}\n",
-		 name, script);
-	return tlm_h_write_file(dir, "w.yaml", text);
-}
-
 /* Runs file against srv with the extra environment and args; returns the
  * exit code. */
 static int run_on_srv(const char *file, const char *const *env_extra, const char *const *extra)
@@ -171,7 +153,7 @@ static void test_503_bursts(void **state)
 /* 3. The listener goes away for 2 s while a task runs. */
 static void test_refused_mid_run(void **state)
 {
-	char *file = sh_workflow("refused", "sleep 1");
+	char *file = tlm_h_sh_workflow(dir, "refused", "sleep 1");
 	json_t *j = NULL;
 
 	(void)state;
@@ -224,7 +206,7 @@ static void test_nats_killed_and_restarted(void **state)
 {
 	char nenv[80], nurl[64];
 	const char *env[] = { nenv, NULL };
-	char *file = sh_workflow("natskill", "sleep 2");
+	char *file = tlm_h_sh_workflow(dir, "natskill", "sleep 2");
 
 	(void)state;
 	start_nats_and_srv();
@@ -328,7 +310,7 @@ static void test_sigint_during_tasks(void **state)
 	(void)state;
 	pidfile = tlm_h_write_file(dir, "pid", "");
 	snprintf(script, sizeof(script), "echo $$ > %s; exec sleep 30", pidfile);
-	file = sh_workflow("taskint", script);
+	file = tlm_h_sh_workflow(dir, "taskint", script);
 	tlm_h_serve_start(&srv, NULL);
 	tlm_h_run_on(&run, &srv, file, NULL, NULL);
 	wait_err("submitted", 20000);
@@ -364,7 +346,7 @@ static void test_sigint_during_tasks(void **state)
 static void test_second_sigint(void **state)
 {
 	const char *args[] = { "--fault", "delay:route=DELETE /v1/agents/*,ms=3000,count=0", NULL };
-	char *file = sh_workflow("twice", "sleep 30");
+	char *file = tlm_h_sh_workflow(dir, "twice", "sleep 30");
 	int64_t t1;
 
 	(void)state;

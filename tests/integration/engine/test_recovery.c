@@ -8,12 +8,10 @@
  * counts the crash points (TLM_CRASH_LOG), the next is SIGKILLed at the
  * chosen one.  After every test the server holds no `tlm-` resource the
  * test did not expect. */
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness/harness.h"
@@ -71,107 +69,27 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	size_t cap = 4096, n = 0, got;
-	char *buf = malloc(cap + 1);
-
-	assert_non_null(buf);
-	if (f == NULL) {
-		buf[0] = '\0';
-		return buf;
-	}
-	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += got;
-		if (n == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-	}
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* A recovery command's captured result. */
-typedef struct cmd_out {
-	int exit_code; /* exit status or 128 + signal */
-	int64_t ms;    /* how long it took */
-	char *out, *err;
-	json_t *json; /* stdout parsed, or NULL */
-} cmd_out;
-
-static void cmd_free(cmd_out *c)
-{
-	free(c->out);
-	free(c->err);
-	json_decref(c->json);
-	memset(c, 0, sizeof(*c));
-}
-
 /* Runs `telemachy SUB --state-dir STATE ARGS...` (args NULL-terminated, may
- * be NULL) with the engine's variables removed and AGAMEMNON_URL = url when
- * url is not NULL.  Bounded by timeout_ms (then SIGKILL and a test
- * failure). */
+ * be NULL), AGAMEMNON_URL = url when url is not NULL.  Bounded by timeout_ms
+ * (then a test failure). */
 static void cmd(const char *url, const char *state, const char *sub, const char *const *args,
-		int timeout_ms, cmd_out *c)
+		int timeout_ms, tlm_h_cmd *c)
 {
-	char outp[4096], errp[4096], urlenv[200];
-	const char *argv[32];
-	int64_t start = tlm_h_now_ms(), end = start + timeout_ms;
+	char urlenv[200];
+	const char *env[] = { urlenv, NULL }, *argv[32];
 	size_t n = 0, i;
-	int status = 0;
-	json_error_t jerr;
-	pid_t pid, p;
 
-	memset(c, 0, sizeof(*c));
-	snprintf(outp, sizeof(outp), "%s/cmd.out", dir);
-	snprintf(errp, sizeof(errp), "%s/cmd.err", dir);
 	snprintf(urlenv, sizeof(urlenv), "AGAMEMNON_URL=%s", url != NULL ? url : "");
-	argv[n++] = TLM_BIN;
 	argv[n++] = sub;
 	argv[n++] = "--state-dir";
 	argv[n++] = state;
 	for (i = 0; args != NULL && args[i] != NULL && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd;
-
-		unsetenv("TLM_CRASH_AT");
-		unsetenv("TLM_CRASH_LOG");
-		unsetenv("AGAMEMNON_URL");
-		unsetenv("NATS_URL");
-		unsetenv("AGAMEMNON_API_KEY");
-		unsetenv("AGAMEMNON_API_KEY_FILE");
-		unsetenv("TELEMACHY_STATE_DIR");
-		if (url != NULL)
-			putenv(urlenv);
-		fd = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(fd, 1);
-		fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(fd, 2);
-		execv(TLM_BIN, (char *const *)argv);
-		_exit(127);
-	}
-	while ((p = waitpid(pid, &status, WNOHANG)) == 0 && tlm_h_now_ms() < end)
-		tlm_h_sleep_ms(10);
-	if (p == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	c->ms = tlm_h_now_ms() - start;
-	c->out = slurp(outp);
-	c->err = slurp(errp);
-	if (p == 0)
+	tlm_h_cmd_run(c, dir, url != NULL ? env : NULL, argv, timeout_ms);
+	if (c->exit_code < 0)
 		fail_msg("telemachy %s did not end within %d ms\nstdout:\n%s\nstderr:\n%s", sub,
 			 timeout_ms, c->out, c->err);
-	c->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	c->json = json_loads(c->out, 0, &jerr);
 	if (getenv("TLM_TEST_VERBOSE") != NULL)
 		print_message("telemachy %s: exit %d in %lld ms\nstdout:\n%s\nstderr:\n%s", sub,
 			      c->exit_code, (long long)c->ms, c->out, c->err);
@@ -186,7 +104,7 @@ static char *state_dir(const tlm_h_run *r)
 }
 
 /* Runs a command on run's state dir against srv and checks its exit code. */
-static void rcmd(const char *url, const char *sub, const char *const *args, int want, cmd_out *c)
+static void rcmd(const char *url, const char *sub, const char *const *args, int want, tlm_h_cmd *c)
 {
 	cmd(url, state_dir(&run), sub, args, CMD_MS, c);
 	if (c->exit_code != want)
@@ -201,7 +119,7 @@ static void run_id_of(tlm_h_run *r, char *id, size_t size)
 	size_t n = 0;
 
 	snprintf(path, sizeof(path), "%s/stderr", r->dir);
-	err = slurp(path);
+	err = tlm_h_slurp(path);
 	p = strstr(err, "] run ");
 	if (p == NULL)
 		fail_msg("no run id on stderr:\n%s", err);
@@ -223,36 +141,18 @@ static void wait_err(const char *text, int ms)
 	}
 }
 
-/* A workflow with one agent that runs `/bin/sh -c SCRIPT` for its one task. */
-static char *sh_workflow(const char *name, const char *script)
-{
-	char text[2048];
-
-	snprintf(text, sizeof(text),
-		 "apiVersion: telemachy/v1\n"
-		 "metadata: {name: %s}\n"
-		 "agents:\n"
-		 "  - name: a\n"
-		 "    program: /bin/sh\n"
-		 "    args: [\"-c\", \"%s\"]\n"
-		 "teams:\n"
-		 "  - {name: t, agents: [a], tasks: [{subject: s, description: d}]}\n",
-		 name, script);
-	return tlm_h_write_file(dir, "w.yaml", text);
-}
-
 /* `status RUN --output json` of run's journal (the caller decrefs). */
 static json_t *status_of(const char *id)
 {
 	const char *args[] = { "--output", "json", id, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 	json_t *j;
 
 	rcmd(NULL, "status", args, 0, &c);
 	if (c.json == NULL)
 		fail_msg("status: not JSON:\n%s", c.out);
 	j = json_incref(c.json);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	return j;
 }
 
@@ -391,10 +291,10 @@ static size_t orphans_of(const json_t *rep, const char *id)
  * run has ended, which exits 130 and leaves nothing. */
 static void test_cancel_live(void **state)
 {
-	char *file = sh_workflow("cancel", "sleep 30");
+	char *file = tlm_h_sh_workflow(dir, "cancel", "sleep 30");
 	char id[64], *idp = id;
 	const char *args[] = { "--wait", "20", idp, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 	json_t *st;
 
 	(void)state;
@@ -405,7 +305,7 @@ static void test_cancel_live(void **state)
 	rcmd(srv.url, "cancel", args, 0, &c);
 	print_message("cancel of a live run took %lld ms\n", (long long)c.ms);
 	assert_true(c.ms < 10000);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	assert_int_equal(tlm_h_run_finish(&run, 10000), 130);
 	assert_string_equal(tlm_h_str(run.result, "outcome"), "cancelled");
 	tlm_h_assert_no_tlm(&srv);
@@ -424,7 +324,7 @@ static void test_cancel_dead(void **state)
 	char id[64], *idp = id;
 	const char *largs[] = { "--output", "json", NULL };
 	const char *args[] = { idp, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 	json_t *runs, *r, *st;
 
 	(void)state;
@@ -437,9 +337,9 @@ static void test_cancel_dead(void **state)
 	r = json_array_get(runs, 0);
 	assert_string_equal(tlm_h_str(r, "id"), id);
 	assert_string_equal(tlm_h_str(json_object_get(r, "owner"), "state"), "dead");
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	rcmd(srv.url, "cancel", args, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 	st = status_of(id);
 	assert_string_equal(run_state(st), "cancelled");
@@ -451,10 +351,10 @@ static void test_cancel_dead(void **state)
 /* 3. teardown refuses a run whose owner is alive; the run goes on. */
 static void test_teardown_live_refused(void **state)
 {
-	char *file = sh_workflow("tdlive", "sleep 2");
+	char *file = tlm_h_sh_workflow(dir, "tdlive", "sleep 2");
 	char id[64], *idp = id;
 	const char *args[] = { idp, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
@@ -462,7 +362,7 @@ static void test_teardown_live_refused(void **state)
 	wait_err("submitted", 20000);
 	run_id_of(&run, id, sizeof(id));
 	rcmd(srv.url, "teardown", args, 2, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 1);
 	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
 	assert_string_equal(tlm_h_str(run.result, "outcome"), "completed");
@@ -480,7 +380,7 @@ static void test_resume_crashed(void **state)
 	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
 	char id[64], s1_id[128], *idp = id;
 	const char *args[] = { "--output", "json", idp, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 	json_t *st, *t;
 	size_t i, s1_rows = 0;
 
@@ -510,7 +410,7 @@ static void test_resume_crashed(void **state)
 				 tlm_h_str(t, "status"), c.out);
 	}
 	assert_int_equal(json_array_size(json_object_get(c.json, "tasks")), 2);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 
 	st = status_of(id);
@@ -567,7 +467,7 @@ static void test_resume_refused(void **state)
 	char id[64], *idp = id;
 	const char *args[] = { idp, NULL };
 	const char *unknown[] = { "zzzzzzzz", NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
@@ -575,9 +475,9 @@ static void test_resume_refused(void **state)
 	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
 	snprintf(id, sizeof(id), "%s", tlm_h_str(run.result, "run_id"));
 	rcmd(srv.url, "resume", args, 2, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	rcmd(srv.url, "resume", unknown, 2, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
@@ -585,10 +485,10 @@ static void test_resume_refused(void **state)
 /* 4d. resume refuses a run whose owner is alive and names its pid. */
 static void test_resume_live_refused(void **state)
 {
-	char *file = sh_workflow("rslive", "sleep 5");
+	char *file = tlm_h_sh_workflow(dir, "rslive", "sleep 5");
 	char id[64], pid[32], *idp = id;
 	const char *args[] = { idp, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
@@ -599,10 +499,10 @@ static void test_resume_live_refused(void **state)
 	snprintf(pid, sizeof(pid), "%ld", (long)run.pid);
 	if (strstr(c.err, pid) == NULL)
 		fail_msg("resume's refusal does not name pid %s:\n%s", pid, c.err);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	/* the owner is unharmed: cancel it to save the wait */
 	rcmd(srv.url, "cancel", args, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	assert_int_equal(tlm_h_run_finish(&run, 10000), 130);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
@@ -615,7 +515,7 @@ static void test_resume_in_process(void **state)
 	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
 	char id[64], *idp = id;
 	const char *args[] = { "--output", "json", idp, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 	json_t *st, *t;
 	size_t i;
 
@@ -632,7 +532,7 @@ static void test_resume_in_process(void **state)
 			fail_msg("task %s is %s\n%s\n%s", tlm_h_str(t, "subject"),
 				 tlm_h_str(t, "status"), c.out, c.err);
 	}
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	st = status_of(id);
 	assert_string_equal(run_state(st), "completed");
 	assert_int_equal(tlm_h_int(st, "leftovers"), 0);
@@ -647,7 +547,7 @@ static void test_teardown_crashed(void **state)
 	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
 	char id[64], *idp = id;
 	const char *args[] = { idp, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 	json_t *st, *r;
 	size_t i;
 
@@ -656,7 +556,7 @@ static void test_teardown_crashed(void **state)
 	crash_run(file, srv.url, "reply POST /v1/teams/", 1, id, sizeof(id));
 	assert_true(tlm_count() > 0);
 	rcmd(srv.url, "teardown", args, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 	st = status_of(id);
 	assert_int_equal(tlm_h_int(st, "leftovers"), 0);
@@ -670,7 +570,7 @@ static void test_teardown_crashed(void **state)
 	}
 	json_decref(st);
 	rcmd(srv.url, "teardown", args, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
@@ -678,7 +578,7 @@ static void test_teardown_crashed(void **state)
 /* ---- 7: reconcile -------------------------------------------------------- */
 
 /* reconcile --output json on run's journal (or dir/state without a run). */
-static void reconcile(const char *const *extra, int want, cmd_out *c)
+static void reconcile(const char *const *extra, int want, tlm_h_cmd *c)
 {
 	char sd[4096];
 	const char *args[8];
@@ -705,7 +605,7 @@ static void test_reconcile_stray(void **state)
 {
 	const char *del[] = { "--delete", NULL };
 	json_t *j = NULL, *o;
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
@@ -724,12 +624,12 @@ static void test_reconcile_stray(void **state)
 	assert_true(json_is_true(json_object_get(o, "deletable")));
 	assert_true(json_is_false(json_object_get(o, "deleted")));
 	assert_int_equal(tlm_count(), 1); /* a plan only */
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	reconcile(del, 0, &c);
 	o = json_array_get(json_object_get(c.json, "orphans"), 0);
 	assert_true(json_is_true(json_object_get(c.json, "deleting")));
 	assert_true(json_is_true(json_object_get(o, "deleted")));
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 }
 
@@ -741,7 +641,7 @@ static void test_reconcile_kept(void **state)
 	char why[256];
 	json_t *o;
 	size_t i;
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
@@ -758,9 +658,9 @@ static void test_reconcile_kept(void **state)
 			fail_msg("why: %s, want \"%s\"", tlm_h_str(o, "why"), why);
 		assert_true(json_is_true(json_object_get(o, "deletable")));
 	}
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	reconcile(del, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
@@ -768,11 +668,11 @@ static void test_reconcile_kept(void **state)
 /* 7c. A live run's resources are left alone (counted as live). */
 static void test_reconcile_live(void **state)
 {
-	char *file = sh_workflow("rclive", "sleep 5");
+	char *file = tlm_h_sh_workflow(dir, "rclive", "sleep 5");
 	const char *del[] = { "--delete", NULL };
 	char id[64], *idp = id;
 	const char *args[] = { idp, NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
@@ -782,10 +682,10 @@ static void test_reconcile_live(void **state)
 	reconcile(del, 0, &c);
 	assert_int_equal(tlm_h_int(c.json, "live"), 2);
 	assert_int_equal(json_array_size(json_object_get(c.json, "orphans")), 0);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	assert_int_equal(tlm_count(), 2);
 	rcmd(srv.url, "cancel", args, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	assert_int_equal(tlm_h_run_finish(&run, 10000), 130);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
@@ -800,7 +700,7 @@ static void test_reconcile_stranded(void **state)
 	const char *args[] = { idp, NULL };
 	json_t *o;
 	size_t i, before;
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
@@ -815,16 +715,16 @@ static void test_reconcile_stranded(void **state)
 			fail_msg("why: %s", tlm_h_str(o, "why"));
 		assert_true(json_is_false(json_object_get(o, "deletable")));
 	}
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	reconcile(del, 0, &c);
 	json_array_foreach(json_object_get(c.json, "orphans"), i, o)
 	{
 		assert_true(json_is_false(json_object_get(o, "deleted")));
 	}
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	assert_int_equal(tlm_count(), before);
 	rcmd(srv.url, "teardown", args, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
@@ -836,7 +736,7 @@ static void test_reconcile_older_than_and_usage(void **state)
 	const char *old[] = { "--older-than", "1h", "--delete", NULL };
 	const char *bad[] = { "--older-than", "x", NULL };
 	const char *plain[] = { "--output", "json", NULL };
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
@@ -846,18 +746,18 @@ static void test_reconcile_older_than_and_usage(void **state)
 	reconcile(old, 0, &c);
 	assert_int_equal(json_array_size(json_object_get(c.json, "orphans")), 0);
 	assert_int_equal(tlm_h_int(c.json, "too_young"), 2);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	assert_int_equal(tlm_count(), 2);
 	reconcile(bad, 2, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	/* no AGAMEMNON_URL and no --control-plane */
 	cmd(NULL, state_dir(&run), "reconcile", plain, CMD_MS, &c);
 	if (c.exit_code != 2)
 		fail_msg("reconcile without a control plane: exit %d, want 2\n%s", c.exit_code,
 			 c.err);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	reconcile((const char *const[]){ "--delete", NULL }, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
 }
@@ -874,14 +774,14 @@ static void test_abandon(void **state)
 	const char *args[] = { "--reason", "stuck", idp, "agent/a", NULL };
 	const char *td[] = { idp, NULL };
 	json_t *st, *r, *a;
-	cmd_out c;
+	tlm_h_cmd c;
 
 	(void)state;
 	tlm_h_serve_start(&srv, NULL);
 	crash_run(file, srv.url, "reply POST /v1/teams/", 1, id, sizeof(id));
 	snprintf(name, sizeof(name), "tlm-%s-a-a", id);
 	rcmd(NULL, "abandon", args, 0, &c);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	st = status_of(id);
 	r = resource(st, name);
 	if (r == NULL)
@@ -896,7 +796,7 @@ static void test_abandon(void **state)
 
 	rcmd(srv.url, "teardown", td, 0, &c);
 	print_message("teardown after abandon: stderr:\n%s", c.err);
-	cmd_free(&c);
+	tlm_h_cmd_free(&c);
 	st = status_of(id);
 	assert_string_equal(tlm_h_str(resource(st, name), "state"), "abandoned");
 	json_decref(st);
