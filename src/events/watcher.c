@@ -28,6 +28,7 @@
 
 #include "client/client_internal.h"
 #include "telemachy/events.h"
+#include "util/nats_life.h"
 
 #define W_URL_MAX          4096u
 #define W_URL_SHOWN        512u  /* an URL quoted in an error message */
@@ -68,11 +69,8 @@ struct tlm_watcher {
 	atomic_uint_fast64_t received, queued, dropped, ignored, reconnects;
 
 	/* tlm_watcher_free waits for libnats' last call into w. */
-	pthread_mutex_t life_mu;
-	pthread_cond_t life_cond;
-	int subs_open;
-	int closed;
-	int locks_ready; /* 1: initialised; -1: leaked on purpose */
+	tlm_nats_life life; /* libnats' last callbacks into w */
+	int locks_ready;    /* 1: initialised; -1: leaked on purpose */
 };
 
 /* ---- URLs in messages ---- */
@@ -301,20 +299,12 @@ static void on_closed(natsConnection *nc, void *closure)
 
 	(void)nc;
 	atomic_store(&w->connected, 0);
-	pthread_mutex_lock(&w->life_mu);
-	w->closed = 1;
-	pthread_cond_broadcast(&w->life_cond);
-	pthread_mutex_unlock(&w->life_mu);
+	tlm_nats_life_closed(&w->life);
 }
 
 static void on_sub_complete(void *closure)
 {
-	tlm_watcher *w = closure;
-
-	pthread_mutex_lock(&w->life_mu);
-	w->subs_open--;
-	pthread_cond_broadcast(&w->life_cond);
-	pthread_mutex_unlock(&w->life_mu);
+	tlm_nats_life_sub_done(&((tlm_watcher *)closure)->life);
 }
 
 /* ---- connecting ---- */
@@ -403,8 +393,7 @@ static int init_locks(tlm_watcher *w)
 	/* Timed waits must not stretch when the wall clock steps. */
 	rc |= pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	rc |= pthread_mutex_init(&w->mu, NULL);
-	rc |= pthread_mutex_init(&w->life_mu, NULL);
-	rc |= pthread_cond_init(&w->life_cond, &ca);
+	rc |= tlm_nats_life_init(&w->life);
 	pthread_condattr_destroy(&ca);
 	w->locks_ready = rc == 0;
 	return rc == 0 ? 0 : -1;
@@ -501,9 +490,7 @@ static natsStatus subscribe_tracked(tlm_watcher *w, const char *subject, natsSub
 		*out = NULL;
 		return s;
 	}
-	pthread_mutex_lock(&w->life_mu);
-	w->subs_open++;
-	pthread_mutex_unlock(&w->life_mu);
+	tlm_nats_life_sub_opened(&w->life);
 	return NATS_OK;
 }
 
@@ -616,21 +603,6 @@ void tlm_watcher_stats_get(const tlm_watcher *w, tlm_watcher_stats *out)
 
 /* ---- lifecycle ---- */
 
-/* Waits until libnats has made its last call into w; 0 if it did. */
-static int wait_released(tlm_watcher *w)
-{
-	struct timespec deadline;
-	int rc = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += W_CLOSE_WAIT_MS / 1000;
-	pthread_mutex_lock(&w->life_mu);
-	while (rc == 0 && (w->subs_open > 0 || !w->closed))
-		rc = pthread_cond_timedwait(&w->life_cond, &w->life_mu, &deadline);
-	pthread_mutex_unlock(&w->life_mu);
-	return rc == 0 ? 0 : -1;
-}
-
 static void close_nats(tlm_watcher *w)
 {
 	size_t i;
@@ -641,7 +613,7 @@ static void close_nats(tlm_watcher *w)
 	/* Close ends the subscriptions' delivery threads and queues the closed
 	 * callback behind every other callback of this connection. */
 	natsConnection_Close(w->nc);
-	released = wait_released(w) == 0;
+	released = tlm_nats_life_wait(&w->life, W_CLOSE_WAIT_MS) == 0;
 	for (i = 0; i < w->nteams; i++)
 		natsSubscription_Destroy(w->subs[i]);
 	natsConnection_Destroy(w->nc);
@@ -666,8 +638,7 @@ void tlm_watcher_free(tlm_watcher *w)
 	free(w->subs);
 	if (w->locks_ready) {
 		pthread_mutex_destroy(&w->mu);
-		pthread_mutex_destroy(&w->life_mu);
-		pthread_cond_destroy(&w->life_cond);
+		tlm_nats_life_destroy(&w->life);
 	}
 	free(w);
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "server/events.h"
+#include "util/nats_life.h"
 
 #define EV_QUEUE_MAX       10000u      /* messages waiting for the publisher thread */
 #define EV_QUEUE_BYTES_MAX (64u << 20) /* ... and their bytes: payloads may be 1 MiB each */
@@ -70,10 +71,7 @@ struct tlm_events {
 
 	/* libnats calls back into this struct from its threads; tlm_events_free
 	 * waits for the last callback (closed, subscriptions complete). */
-	pthread_mutex_t life_mu;
-	pthread_cond_t life_cond;
-	int subs_open;
-	int closed;
+	tlm_nats_life life;
 	int locks_ready;
 };
 
@@ -326,23 +324,13 @@ static void on_task_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 
 static void on_sub_complete(void *closure)
 {
-	tlm_events *ev = closure;
-
-	pthread_mutex_lock(&ev->life_mu);
-	ev->subs_open--;
-	pthread_cond_broadcast(&ev->life_cond);
-	pthread_mutex_unlock(&ev->life_mu);
+	tlm_nats_life_sub_done(&((tlm_events *)closure)->life);
 }
 
 static void on_closed(natsConnection *nc, void *closure)
 {
-	tlm_events *ev = closure;
-
 	(void)nc;
-	pthread_mutex_lock(&ev->life_mu);
-	ev->closed = 1;
-	pthread_cond_broadcast(&ev->life_cond);
-	pthread_mutex_unlock(&ev->life_mu);
+	tlm_nats_life_closed(&((tlm_events *)closure)->life);
 }
 
 /* Connected (needed to make the first connect asynchronous) or reconnected:
@@ -354,20 +342,6 @@ static void on_connected(natsConnection *nc, void *closure)
 
 	(void)nc;
 	atomic_store(&ev->confirm, 1);
-}
-
-/* Waits until libnats has made its last call into ev; 0 if it did. */
-static int wait_released(tlm_events *ev)
-{
-	struct timespec deadline;
-	int rc = 0;
-
-	deadline_in(&deadline, EV_CLOSE_WAIT_MS);
-	pthread_mutex_lock(&ev->life_mu);
-	while (rc == 0 && (ev->subs_open > 0 || !ev->closed))
-		rc = pthread_cond_timedwait(&ev->life_cond, &ev->life_mu, &deadline);
-	pthread_mutex_unlock(&ev->life_mu);
-	return rc == 0 ? 0 : -1;
 }
 
 /* ---- outbound ---- */
@@ -577,9 +551,8 @@ static int init_locks(tlm_events *ev)
 	rc |= pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	rc |= pthread_mutex_init(&ev->mu, NULL);
 	rc |= pthread_mutex_init(&ev->cb_mu, NULL);
-	rc |= pthread_mutex_init(&ev->life_mu, NULL);
+	rc |= tlm_nats_life_init(&ev->life);
 	rc |= pthread_cond_init(&ev->cond, &ca);
-	rc |= pthread_cond_init(&ev->life_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	ev->locks_ready = rc == 0;
 	return rc == 0 ? 0 : -1;
@@ -655,7 +628,7 @@ static int subscribe_tasks(tlm_events *ev, tlm_error *err)
 	for (i = 0; i < EV_NSUBS && s == NATS_OK; i++) {
 		s = natsConnection_Subscribe(&ev->subs[i], ev->nc, subjects[i], on_task_msg, ev);
 		if (s == NATS_OK) {
-			ev->subs_open++;
+			tlm_nats_life_sub_opened(&ev->life);
 			s = natsSubscription_SetOnCompleteCB(ev->subs[i], on_sub_complete, ev);
 		}
 	}
@@ -760,7 +733,7 @@ static void close_nats(tlm_events *ev)
 	/* Close ends the subscriptions' delivery threads and queues the closed
 	 * callback behind every other callback of this connection. */
 	natsConnection_Close(ev->nc);
-	released = wait_released(ev) == 0;
+	released = tlm_nats_life_wait(&ev->life, EV_CLOSE_WAIT_MS) == 0;
 	for (i = 0; i < EV_NSUBS; i++)
 		natsSubscription_Destroy(ev->subs[i]);
 	natsConnection_Destroy(ev->nc);
@@ -789,9 +762,8 @@ void tlm_events_free(tlm_events *ev)
 	if (ev->locks_ready) {
 		pthread_mutex_destroy(&ev->mu);
 		pthread_mutex_destroy(&ev->cb_mu);
-		pthread_mutex_destroy(&ev->life_mu);
 		pthread_cond_destroy(&ev->cond);
-		pthread_cond_destroy(&ev->life_cond);
+		tlm_nats_life_destroy(&ev->life);
 	}
 	free(ev);
 }
