@@ -44,6 +44,7 @@ typedef struct eng_res {
 	char *id;
 	eng_res_state st;
 	int journaled; /* its intent is in the journal already (a resumed run) */
+	int checking;  /* a GET about it is in flight (is the agent still there?) */
 	int settle;    /* resolving: wait one request timeout before a create */
 } eng_res;
 

@@ -343,13 +343,49 @@ static void start_poll(eng *e, eng_task *t)
 }
 
 /* REST truth for every task in flight: events can be lost (LESSONS 9). */
+/* The agent's GET: a 404 means it was deleted behind the run's back, and
+ * its tasks would wait for it forever (a pending task has no worker). */
+static void on_agent(void *ctx, const tlm_client_result *res)
+{
+	eng_res *a = ctx;
+	eng *e = a->e;
+	char why[TLM_JOURNAL_NAME_MAX + 64];
+	size_t i;
+
+	a->checking = 0;
+	if (res->status != 404)
+		return;
+	snprintf(why, sizeof(why), "its agent %s is gone from the control plane", a->name);
+	for (i = 0; i < e->spec->ntasks; i++) {
+		eng_task *t = &e->tasks[i];
+
+		if (e->spec->tasks[i].agent == a->idx &&
+		    (t->st == TASK_SUBMITTED || t->st == TASK_RUNNING))
+			attempt_failed(e, t, TASK_FAILED, why);
+	}
+}
+
+static void check_agent(eng *e, size_t idx)
+{
+	eng_res *a = &e->agents[idx];
+	char path[TLM_JOURNAL_TEXT_MAX + 32];
+
+	if (a->checking || a->id == NULL)
+		return;
+	snprintf(path, sizeof(path), "/v1/agents/%s", a->id);
+	if (tlm_client_submit(e->c, "GET", path, NULL, TLM_CLIENT_GET, on_agent, a, NULL) == 0)
+		a->checking = 1;
+}
+
 void tlm_eng__reconcile(eng *e)
 {
 	size_t i;
 
 	for (i = 0; i < e->spec->ntasks; i++)
-		if (e->tasks[i].st == TASK_SUBMITTED || e->tasks[i].st == TASK_RUNNING)
+		if (e->tasks[i].st == TASK_SUBMITTED || e->tasks[i].st == TASK_RUNNING) {
 			start_poll(e, &e->tasks[i]);
+			check_agent(e, e->spec->tasks[i].agent);
+		}
 	e->reconcile_gap *= 2;
 	if (e->reconcile_gap > e->reconcile_max)
 		e->reconcile_gap = e->reconcile_max;

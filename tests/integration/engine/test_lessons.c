@@ -209,6 +209,45 @@ static void test_15_args_are_an_array(void **state)
 	free(file);
 }
 
+/* Not a lesson of the predecessor, the same kind of hang: an agent deleted
+ * behind the run's back leaves its pending tasks without a worker.  The
+ * reconcile sees the agent gone and fails them (exit 1) instead of waiting
+ * forever. */
+static void test_agent_deleted_under_the_run(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml",
+				      "apiVersion: telemachy/v1\n"
+				      "metadata: {name: agent-gone}\n"
+				      "teardown: always\n"
+				      "agents:\n"
+				      "  - {name: a, program: /bin/sh, args: ['-c', 'sleep 30']}\n"
+				      "teams:\n"
+				      "  - name: t\n"
+				      "    agents: [a]\n"
+				      "    tasks:\n"
+				      "      - {subject: first, description: d}\n"
+				      "      - {subject: second, description: d}\n");
+	char path[160];
+	json_t *list;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	if (tlm_h_run_wait_for(&run, "task t/second submitted", 20000) != 0)
+		fail_msg("the tasks were not submitted");
+	list = tlm_h_list_prefixed(&srv, "agents", "tlm-");
+	assert_int_equal(json_array_size(list), 1);
+	snprintf(path, sizeof(path), "/v1/agents/%s", tlm_h_str(json_array_get(list, 0), "id"));
+	json_decref(list);
+	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, NULL), 200);
+	assert_int_equal(tlm_h_run_finish(&run, 25000), 1);
+	assert_string_equal(tlm_h_task_status(&run, 0), "failed");
+	assert_string_equal(tlm_h_task_status(&run, 1), "failed");
+	assert_non_null(strstr(run.out, "is gone from the control plane"));
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +256,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_7_two_runs_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_11_same_subject_two_teams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_15_args_are_an_array, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_deleted_under_the_run, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
