@@ -4,21 +4,26 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "util/crashpoint.h"
 
 static int loaded;
-static long crash_at; /* 0: never */
+static long crash_at;        /* 0: never */
+static const char *crash_on; /* a point-name prefix, or NULL */
+static long crash_on_nth, seen_on;
 static const char *log_path;
 static long passed;
 
 static void load(void)
 {
-	const char *v = getenv("TLM_CRASH_AT");
+	const char *v = getenv("TLM_CRASH_AT"), *n = getenv("TLM_CRASH_ON_NTH");
 
 	loaded = 1;
 	crash_at = v != NULL ? strtol(v, NULL, 10) : 0;
+	crash_on = getenv("TLM_CRASH_ON");
+	crash_on_nth = n != NULL ? strtol(n, NULL, 10) : 1;
 	log_path = getenv("TLM_CRASH_LOG");
 }
 
@@ -28,13 +33,15 @@ void tlm_crashpoint(const char *what)
 
 	if (!loaded)
 		load();
-	if (crash_at <= 0 && log_path == NULL)
+	if (crash_at <= 0 && crash_on == NULL && log_path == NULL)
 		return;
 	passed++;
 	if (log_path != NULL && (f = fopen(log_path, "a")) != NULL) {
 		fprintf(f, "%ld %s\n", passed, what);
 		fclose(f);
 	}
-	if (passed == crash_at)
+	if (passed == crash_at ||
+	    (crash_on != NULL && strncmp(what, crash_on, strlen(crash_on)) == 0 &&
+	     ++seen_on == crash_on_nth))
 		kill(getpid(), SIGKILL);
 }

@@ -3,7 +3,10 @@
  * so the crash test can stop the engine between any two journal writes or
  * requests (docs/internals/recovery.md).  TLM_CRASH_LOG=FILE appends one line
  * per point ("k what"), which is how the test learns how many points a run
- * has.  Without either variable a point costs one branch.  Internal. */
+ * has.  TLM_CRASH_ON=PREFIX (and TLM_CRASH_ON_NTH=n, default 1) kills at the
+ * n-th point whose name starts with PREFIX instead: the order of points of
+ * concurrent requests varies between runs, a name does not.  Without these
+ * variables a point costs one branch.  Internal. */
 #ifndef TLM_UTIL_CRASHPOINT_H
 #define TLM_UTIL_CRASHPOINT_H
 
