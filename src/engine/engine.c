@@ -375,15 +375,7 @@ static int teardown_run(eng *e, const tlm_journal_run *run, tlm_error *err)
 				e->run_id);
 		return tlm_journal_resources(e->j, e->run_id, mark_absent, e, err);
 	}
-	co.base_url = e->o->base_url;
-	co.api_key = e->o->api_key;
-	co.max_in_flight = e->maxc;
-	co.max_connections = e->o->max_connections != 0 ? e->o->max_connections : 8;
-	co.fresh_connection = e->o->fresh_connection >= 0 ? e->o->fresh_connection : 1;
-	co.require_tls = e->o->require_tls;
-	co.ca_file = e->o->ca_file;
-	if (e->o->request_timeout_ms > 0)
-		co.timeout_ms = e->o->request_timeout_ms;
+	tlm_eng__client_opts(e->o, e->o->base_url, 0, e->maxc, &co);
 	if ((rc = tlm_client_new(&e->c, &co, err)) != 0)
 		return rc;
 	tlm_eng__teardown(e);

@@ -137,6 +137,11 @@ void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
 
 /* ---- setup.c ---- */
 int tlm_eng__setup(eng *e, tlm_error *err);
+/* The client options for o's control plane at url (ours: the in-process
+ * server, which needs no key and keeps connections); shared by the run,
+ * teardown and reconcile so that every setting applies to all of them. */
+void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
+			  unsigned max_in_flight, tlm_client_opts *co);
 int tlm_eng__preflight(eng *e, tlm_error *err);
 void tlm_eng__cleanup(eng *e);
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "client/client_internal.h"
+#include "engine/engine_internal.h"
 #include "telemachy/client.h"
 #include "telemachy/engine.h"
 #include "telemachy/journal.h"
@@ -254,15 +255,7 @@ static int open_client(rec *r)
 		return tlm_error_set(
 			r->err, TLM_EINVALID,
 			"reconcile needs a control plane: set AGAMEMNON_URL or pass --control-plane URL (the in-process one keeps nothing after its run)");
-	co.base_url = o->base_url;
-	co.api_key = o->api_key;
-	co.max_in_flight = o->max_concurrent ? o->max_concurrent : 8;
-	co.max_connections = o->max_connections ? o->max_connections : 8;
-	co.fresh_connection = o->fresh_connection >= 0 ? o->fresh_connection : 1;
-	co.require_tls = o->require_tls;
-	co.ca_file = o->ca_file;
-	if (o->request_timeout_ms > 0)
-		co.timeout_ms = o->request_timeout_ms;
+	tlm_eng__client_opts(o, o->base_url, 0, o->max_concurrent ? o->max_concurrent : 8, &co);
 	return tlm_client_new(&r->c, &co, r->err);
 }
 

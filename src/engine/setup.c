@@ -29,19 +29,18 @@ static int start_local_plane(eng *e, tlm_error *err)
 	return rc;
 }
 
-static void client_opts(eng *e, const char *url, tlm_client_opts *co)
+void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
+			  unsigned max_in_flight, tlm_client_opts *co)
 {
-	const tlm_engine_opts *o = e->o;
-
 	co->base_url = url;
-	co->api_key = e->srv != NULL ? NULL : o->api_key;
-	co->max_in_flight = e->maxc;
+	co->api_key = ours ? NULL : o->api_key;
+	co->max_in_flight = max_in_flight;
 	/* Upstream stalls ~42 ms on a reused connection (contract §1); ours
 	 * does not, so reuse is only the default with our own server. */
-	co->fresh_connection = o->fresh_connection >= 0 ? o->fresh_connection : e->srv == NULL;
+	co->fresh_connection = o->fresh_connection >= 0 ? o->fresh_connection : !ours;
 	/* Upstream v2 has 8 workers and a listen backlog of 5 (contract §1):
 	 * more requests may be in flight, but they queue for a connection. */
-	co->max_connections = o->max_connections != 0 ? o->max_connections : e->srv == NULL ? 8 : 0;
+	co->max_connections = o->max_connections != 0 ? o->max_connections : ours ? 0 : 8;
 	co->require_tls = o->require_tls;
 	co->ca_file = o->ca_file;
 	if (o->request_timeout_ms > 0)
@@ -68,7 +67,7 @@ int tlm_eng__setup(eng *e, tlm_error *err)
 					     "dry run: cannot make a temporary directory");
 		state = e->tmp_dir;
 	}
-	client_opts(e, url, &co);
+	tlm_eng__client_opts(e->o, url, e->srv != NULL, e->maxc, &co);
 	if ((rc = tlm_client_new(&e->c, &co, err)) != 0)
 		return rc;
 	return tlm_journal_open(&e->j, state, err);
@@ -85,7 +84,7 @@ static int check_control_plane(eng *e, tlm_error *err)
 	long status = 0;
 	int rc;
 
-	client_opts(e, url, &co);
+	tlm_eng__client_opts(e->o, url, e->srv != NULL, e->maxc, &co);
 	co.max_in_flight = 1;
 	co.timeout_ms = 10000;
 	co.retry_max_attempts = 4;
