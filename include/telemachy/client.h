@@ -3,11 +3,17 @@
  *
  * One curl multi handle driven by the caller's thread: requests are queued
  * with tlm_client_submit() (at most max_in_flight on the wire, the rest wait
- * in a FIFO) and progress only inside tlm_client_run().  Retry-safe failures
- * are retried with jittered backoff (Retry-After honoured) without blocking
- * the loop.  A create (POST-create) whose outcome is unknown is never sent
- * again by the transport: the callback gets TLM_CLIENT_UNKNOWN and the caller
- * resolves it (tlm_client_create_agent() does so for agents by name).
+ * in a FIFO) and progress only inside tlm_client_step() / tlm_client_run().
+ * Retry-safe failures are retried with jittered backoff (Retry-After
+ * honoured) without blocking the loop.  A create (POST-create) whose outcome
+ * is unknown is never sent again by the transport: the callback gets
+ * TLM_CLIENT_UNKNOWN and the caller resolves it by name.
+ *
+ * Two layers: asynchronous operations that only ever queue work and report
+ * through callbacks (requests, timers, paged lists, lookups by name) — what
+ * the engine uses, so that its thread never blocks — and synchronous helpers
+ * built on them for one-shot commands (tlm_client_get, _find, _list_all,
+ * _create), which drive the client until their answer is in.
  *
  * The API key is sent as `Authorization: Bearer` and never appears in any
  * log or error message.  A tlm_client is not thread-safe.
@@ -29,7 +35,7 @@ typedef struct tlm_client_opts {
 	long timeout_ms;         /* whole request, per attempt (0: no limit) */
 	long connect_timeout_ms; /* per attempt */
 	unsigned max_in_flight;  /* requests on the wire at once (and connections) */
-	int fresh_connection;    /* one request per connection: the upstream Nagle stall (§1) */
+	int fresh_connection;    /* one request per connection: the upstream Nagle stall (docs/contract.md §1) */
 	int require_tls;         /* plain http:// only to loopback hosts */
 	const char *ca_file;     /* NULL: the system store; copied */
 	uint32_t retry_base_ms;  /* backoff: ceiling of the first delay */
@@ -39,11 +45,17 @@ typedef struct tlm_client_opts {
 	double rate_rps;             /* client-side token bucket: requests/s (0: none) */
 	unsigned rate_burst;         /* bucket size (0: max(1, rate_rps)) */
 	unsigned max_connections;    /* open at once (0: max_in_flight); more requests wait */
+	/* Asked before every request leaves (NULL: always yes).  Non-zero (and
+	 * *err filled) closes the client: nothing more is sent, and every later
+	 * step or run returns that error.  The engine's fencing check. */
+	int (*gate)(void *ctx, tlm_error *err);
+	void *gate_ctx;
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, 200, 10000, 120000, 8, 0, 0, 0            \
+		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, 200, 10000, 120000, 8, 0, 0, 0, NULL,     \
+			NULL                                                                       \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order
@@ -108,11 +120,64 @@ int tlm_client_step(tlm_client *c, long max_wait_ms, tlm_error *err);
  * The only call that is safe from another thread (libnats' callbacks). */
 void tlm_client_wakeup(tlm_client *c);
 
-/* Requests queued, sleeping before a retry, or on the wire. */
+/* Requests queued, sleeping before a retry, or on the wire, and timers. */
 unsigned tlm_client_pending(const tlm_client *c);
+
+/* Every later request carries "X-Telemachy-Owner: RUN/EPOCH", so a control
+ * plane's request log can tell which owner of a run sent what. */
+int tlm_client_set_owner(tlm_client *c, const char *run_id, long long epoch, tlm_error *err);
+
+/* Builds the request path p1 id1 [p2 id2 [p3]] into out (id2, p2, p3 may
+ * be NULL), each id percent-encoded — everything but letters, digits and
+ * "-._~" — so that an id from a control plane can never address another
+ * path ("/", "?", "#", spaces; "." and ".." are refused).  TLM_EINVALID for an
+ * empty or unaddressable id, TLM_ETOOBIG past cap. */
+int tlm_client_path(char *out, size_t cap, const char *p1, const char *id1, const char *p2,
+		    const char *id2, const char *p3, tlm_error *err);
+
+/* ---- asynchronous operations (callbacks run inside step/run) ---------- */
+
+typedef void (*tlm_client_timer_cb)(void *ctx);
+
+/* cb(ctx) once ms have passed, from inside a step; counts as pending until
+ * then.  A wait that never blocks the caller's loop. */
+int tlm_client_after(tlm_client *c, long ms, tlm_client_timer_cb cb, void *ctx, tlm_error *err);
+
+/* Called for each item of a list; a non-zero return stops the walk (and is
+ * the operation's result). */
+typedef int (*tlm_client_item_cb)(void *ctx, json_t *item);
+
+/* The end of an operation: rc 0 (or an item callback's non-zero value), or
+ * a TLM_E* code with err (never containing the API key). */
+typedef void (*tlm_client_done_cb)(void *ctx, int rc, const tlm_error *err);
+
+/* Paging bounds: a hostile or broken server cannot keep a walk going for
+ * ever (TLM_ETOOBIG past the items, TLM_ETIMEOUT past the time). */
+#define TLM_CLIENT_LIST_MAX_ITEMS 1000000
+#define TLM_CLIENT_LIST_MAX_MS    (10L * 60 * 1000)
+
+/* Pages through GET path (limit 100) asynchronously: each(ctx, item) for
+ * every element of key ("agents", "teams", "tasks"), then done(ctx, rc,
+ * err) once.  Returns 0 when started (done will be called). */
+int tlm_client_list(tlm_client *c, const char *path, const char *key, tlm_client_item_cb each,
+		    tlm_client_done_cb done, void *ctx, tlm_error *err);
 
 /* The two kinds of named resources the engine creates. */
 typedef enum tlm_client_res { TLM_CLIENT_AGENT = 0, TLM_CLIENT_TEAM } tlm_client_res;
+
+/* The end of a lookup by name: rc 0 with id (borrowed for the call),
+ * TLM_ENOTFOUND, or another TLM_E* code with err. */
+typedef void (*tlm_client_found_cb)(void *ctx, int rc, const char *id, const tlm_error *err);
+
+/* Looks kind `name` up asynchronously: agents by GET
+ * /v1/agents/by-name/{name}, teams by paging GET /v1/teams (first match).
+ * settle_ms > 0: a first "not found" is not believed at once — a create may
+ * still be landing — but asked again after settle_ms.  Returns 0 when
+ * started (cb will be called once). */
+int tlm_client_find_start(tlm_client *c, tlm_client_res kind, const char *name, long settle_ms,
+			  tlm_client_found_cb cb, void *ctx, tlm_error *err);
+
+/* ---- synchronous helpers (one-shot commands, tests) ------------------- */
 
 /* Synchronous: the id of a resource named name (*id_out, caller frees), or
  * TLM_ENOTFOUND.  Agents through GET /v1/agents/by-name/{name}, teams by
@@ -150,10 +215,6 @@ int tlm_client_create_agent(tlm_client *c, const char *name, const json_t *body,
  * *http_status (may be NULL) gets the last HTTP status, 0 when none came. */
 int tlm_client_get(tlm_client *c, const char *path, json_t **body_out, long *http_status,
 		   tlm_error *err);
-
-/* Called for each item of a list; a non-zero return stops the walk (and is
- * returned by tlm_client_list_all). */
-typedef int (*tlm_client_item_cb)(void *ctx, json_t *item);
 
 /* Synchronous: pages through GET path (e.g. "/v1/agents") with limit 100,
  * calling cb for each element of key ("agents", "teams", "tasks"). */

@@ -1,12 +1,19 @@
 /*
  * telemachy — the engine: one run of a workflow, from preflight to teardown
- * (DESIGN §4).  docs/engine.md explains the lifecycle and its guarantees.
+ * (docs/design.md §4), and the operator's commands on journaled runs
+ * (teardown, cancel, abandon, reconcile).  docs/engine.md explains the
+ * lifecycle and its guarantees, docs/internals/engine.md how it works.
  *
  * tlm_engine_run() owns the whole run on the calling thread: it writes the
  * journal ahead of every create, provisions agents and teams, submits tasks
  * as their dependencies complete, follows completion through NATS and REST,
- * and tears down by policy on every exit path.  It never prints: what
- * happens is reported through the observer, the outcome in tlm_engine_result.
+ * and tears down by policy on every exit path.  Its thread never blocks on
+ * the network: every wait is a turn of one loop that also keeps the run's
+ * heartbeat, watches for signals and cancel requests, and checks before
+ * every request that the run is still its own (fencing).  It never prints:
+ * what happens is reported through the observer, the outcome in
+ * tlm_engine_result.  It starts no server: the caller hands it a control
+ * plane (telemachy's CLI starts the in-process one when there is no other).
  */
 #ifndef TELEMACHY_ENGINE_H
 #define TELEMACHY_ENGINE_H
@@ -44,9 +51,13 @@ typedef void (*tlm_engine_observer)(void *ctx, tlm_engine_level level, const cha
 typedef struct tlm_engine_opts {
 	const tlm_spec *spec;  /* validated; borrowed */
 	const char *spec_text; /* the YAML as written, journaled with the run */
-	const char *base_url;  /* NULL: start the built-in control plane in-process */
-	const char *api_key;   /* never logged or journaled */
-	const char *nats_url;  /* NULL: REST reconcile is the only source */
+	/* The control plane's URL.  run and resume need one.  For teardown and
+	 * cancel, NULL means the run's control plane was an in-process one that
+	 * is gone: its resources went with it. */
+	const char *control_plane;
+	int in_process;       /* control_plane is a server of this process, made for this run */
+	const char *api_key;  /* never logged or journaled */
+	const char *nats_url; /* NULL: REST reconcile is the only source */
 	const char *nats_creds_file;
 	const char *state_dir;    /* journal; NULL: tlm_journal_default_dir() */
 	unsigned max_concurrent;  /* provisioning and submit requests in flight; 0: 16 */
@@ -57,32 +68,34 @@ typedef struct tlm_engine_opts {
 	long request_timeout_ms; /* 0: 30000 */
 	double rate_rps;         /* client-side limit (AGAMEMNON_RATE_LIMIT_RPS); 0: none */
 	unsigned rate_burst;
-	int dry_run;       /* in-memory control plane, nothing executed, journal discarded */
-	long reconcile_ms; /* longest REST reconcile period; 0: default */
+	int dry_run; /* agents run "none", journal discarded (the caller gives an in-memory plane) */
+	long reconcile_ms;                       /* longest REST reconcile period; 0: default */
 	const volatile sig_atomic_t *interrupts; /* signals received so far; NULL: none */
 	const char *resume_run_id; /* continue this journaled run instead of a new one */
+	unsigned claim_flags;      /* resume, teardown, cancel: TLM_JOURNAL_CLAIM_FORCE */
 	tlm_engine_observer observe;
 	void *observe_ctx;
 } tlm_engine_opts;
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0, 1, NULL, 0, 0, 0, 0, 0, NULL,  \
-			NULL, NULL, NULL                                                           \
+		NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, 0, -1, 0, 1, NULL, 0, 0, 0, 0, 0,     \
+			NULL, NULL, 0, NULL, NULL                                                  \
 	}
 
 /* Why the run ended. */
 typedef enum tlm_engine_outcome {
-	TLM_ENGINE_COMPLETED = 0,   /* every task completed */
-	TLM_ENGINE_FAILED,          /* a task or a provisioning step failed */
-	TLM_ENGINE_TIMED_OUT,       /* the workflow's timeout_seconds */
-	TLM_ENGINE_CANCELLED,       /* a signal */
-	TLM_ENGINE_PREFLIGHT_FAILED /* nothing was created */
+	TLM_ENGINE_COMPLETED = 0,    /* every task completed */
+	TLM_ENGINE_FAILED,           /* a task or a provisioning step failed */
+	TLM_ENGINE_TIMED_OUT,        /* the workflow's timeout_seconds */
+	TLM_ENGINE_CANCELLED,        /* a signal, or `telemachy cancel` */
+	TLM_ENGINE_PREFLIGHT_FAILED, /* nothing was created */
+	TLM_ENGINE_TAKEN_OVER        /* another process claimed the run: this one stopped */
 } tlm_engine_outcome;
 
 typedef struct tlm_engine_task_result {
 	const char *team, *subject;
-	const char *status; /* DESIGN §4 task state */
+	const char *status; /* docs/design.md §4 task state */
 	int attempts;
 	char *remote_id; /* last attempt's, NULL if never submitted */
 	char *message;   /* why it failed or was skipped, NULL otherwise */
@@ -97,10 +110,12 @@ typedef struct tlm_engine_leftover {
 typedef struct tlm_engine_result {
 	char run_id[TLM_JOURNAL_RUN_ID_LEN + 1]; /* "" when no run was recorded */
 	tlm_engine_outcome outcome;
-	const char *state;             /* the journal's final run state */
+	const char *state;             /* the journal's final run state, or "interrupted",
+					  "taken_over", "preflight_failed" */
 	char *error;                   /* the run's own error, NULL when completed */
 	int torn_down;                 /* teardown ran (the policy asked for it) */
 	int abandoned;                 /* a second signal cut the run short */
+	int taken_over;                /* fenced: another process owns the run now */
 	int dry_run;                   /* nothing was created anywhere */
 	size_t agents_created;         /* agents that existed on the control plane */
 	tlm_engine_task_result *tasks; /* spec order */
@@ -120,17 +135,65 @@ int tlm_engine_run(const tlm_engine_opts *opts, tlm_engine_result *res, tlm_erro
 void tlm_engine_result_clear(tlm_engine_result *res);
 
 /* `telemachy teardown RUN`: deletes everything the journal knows of run_id
- * on the control plane of opts (base_url NULL: the run used the in-process
- * server, whose resources died with it, and are recorded absent), resolving
- * intents by name and sweeping the run's names.  Claims the run first (a
- * live owner is TLM_ECONFLICT).  opts->spec may be NULL.  The outcome is in
- * *res (leftovers, state); 0 unless it could not start. */
+ * on the control plane of opts (control_plane NULL: the run used an
+ * in-process server, whose resources died with it, and are recorded absent),
+ * resolving intents by name and sweeping the run's names.  Claims the run
+ * first (a live owner is TLM_ECONFLICT unless opts->claim_flags has
+ * TLM_JOURNAL_CLAIM_FORCE).  opts->spec may be NULL.  The outcome is in *res
+ * (leftovers, state); 0 unless it could not start. */
 int tlm_engine_teardown(const tlm_engine_opts *opts, const char *run_id, tlm_engine_result *res,
 			tlm_error *err);
 
 /* The outcome's name ("completed", "failed", "timed_out", "cancelled",
- * "preflight_failed"). */
+ * "preflight_failed", "taken_over"). */
 const char *tlm_engine_outcome_name(tlm_engine_outcome o);
+
+/* ---- telemachy cancel ------------------------------------------------ */
+
+typedef enum tlm_engine_cancel_how {
+	TLM_CANCEL_HAD_ENDED = 0, /* the run was already in a final state */
+	TLM_CANCEL_OWNER_STOPPED, /* its live owner was asked and ended the run */
+	TLM_CANCEL_STILL_RUNNING, /* its live owner was asked; wait_ms ran out first */
+	TLM_CANCEL_TORN_DOWN      /* no live owner (or forced): torn down here (teardown) */
+} tlm_engine_cancel_how;
+
+typedef struct tlm_engine_cancel_result {
+	tlm_engine_cancel_how how;
+	tlm_run_state state; /* the run's state at the end */
+	long owner_pid;      /* the owner that was asked (OWNER_STOPPED, STILL_RUNNING) */
+	char owner_host[256];
+	tlm_engine_result teardown; /* TORN_DOWN: the teardown's result */
+} tlm_engine_cancel_result;
+
+/* Cancels run_id: a live owner is asked through the journal (it notices
+ * within a second, from any host, and tears down by policy) and this waits
+ * up to wait_ms for the run to end; a dead owner's run (or any, with
+ * TLM_JOURNAL_CLAIM_FORCE in opts->claim_flags) is torn down here as by
+ * tlm_engine_teardown.  Waiting stops early on opts->interrupts.  Release
+ * *res with tlm_engine_cancel_clear.  0 unless it could not start. */
+int tlm_engine_cancel(const tlm_engine_opts *opts, const char *run_id, long wait_ms,
+		      tlm_engine_cancel_result *res, tlm_error *err);
+void tlm_engine_cancel_clear(tlm_engine_cancel_result *res);
+
+/* ---- telemachy abandon ----------------------------------------------- */
+
+typedef struct tlm_engine_abandoned {
+	tlm_journal_kind kind;
+	tlm_journal_state was;
+	char name[TLM_JOURNAL_NAME_MAX + 1];
+	char remote_id[TLM_JOURNAL_TEXT_MAX + 1]; /* "" when none was known */
+	int audited; /* the audit entry was written (else err says why) */
+} tlm_engine_abandoned;
+
+/* Gives up on one resource of run_id (`resource` is a full name such as
+ * tlm-RUN-a-NAME, or agent/NAME, team/NAME): claims the run (a live owner is
+ * TLM_ECONFLICT unless flags has TLM_JOURNAL_CLAIM_FORCE), marks the resource
+ * abandoned with why as its last error, and writes an audit entry.  Unknown
+ * run or resource TLM_ENOTFOUND; one already gone or abandoned TLM_EINVALID.
+ * When the resource was abandoned but the audit entry failed, the result is
+ * TLM_ERROR with out->audited 0. */
+int tlm_engine_abandon(const char *state_dir, const char *run_id, const char *resource,
+		       const char *why, unsigned flags, tlm_engine_abandoned *out, tlm_error *err);
 
 /* ---- telemachy reconcile --------------------------------------------- */
 

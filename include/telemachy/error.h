@@ -19,7 +19,8 @@ enum {
 	TLM_ETIMEOUT = -5,   /* gave up waiting */
 	TLM_ECANCELLED = -6, /* stopped on request (signal, cancel) */
 	TLM_ETOOBIG = -7,    /* input exceeded a documented cap */
-	TLM_EINVALID = -8    /* input is malformed or breaks a rule */
+	TLM_EINVALID = -8,   /* input is malformed or breaks a rule */
+	TLM_EFENCED = -9     /* another process has taken the run over: stop at once */
 };
 
 #define TLM_ERROR_MSG_MAX 1024

@@ -1,5 +1,5 @@
 /*
- * telemachy — the write-ahead journal (DESIGN §1).
+ * telemachy — the write-ahead journal (docs/design.md §1).
  *
  * One SQLite database per state directory (WAL, synchronous=FULL) that knows
  * every remote resource from before it might exist until it is deleted:
@@ -23,7 +23,7 @@
 
 #include "telemachy/error.h"
 
-#define TLM_JOURNAL_SCHEMA_VERSION 2
+#define TLM_JOURNAL_SCHEMA_VERSION 3
 #define TLM_JOURNAL_FILE           "journal.db"
 #define TLM_JOURNAL_RUN_ID_LEN     8         /* [a-z0-9]{8}, part of every resource name */
 #define TLM_JOURNAL_NAME_MAX       255       /* resource names, teams, subjects */
@@ -32,6 +32,48 @@
 #define TLM_JOURNAL_BUILTIN        "builtin" /* control_plane of a run on the in-process server */
 
 typedef struct tlm_journal tlm_journal;
+
+/* A run's life (docs/design.md §4).  The engine moves a run between these
+ * with one transition function (src/engine/states.c); the journal checks
+ * that a state is one of them. */
+typedef enum tlm_run_state {
+	TLM_RUN_PENDING = 0,
+	TLM_RUN_PROVISIONING,
+	TLM_RUN_RUNNING,
+	TLM_RUN_TEARING_DOWN,
+	TLM_RUN_COMPLETED, /* final from here on */
+	TLM_RUN_FAILED,
+	TLM_RUN_CANCELLED,
+	TLM_RUN_TEARDOWN_FAILED
+} tlm_run_state;
+
+#define TLM_RUN_STATE_COUNT 8
+
+/* "pending", "provisioning", ...; "?" for a value out of range. */
+const char *tlm_run_state_name(tlm_run_state s);
+/* TLM_EINVALID for a name that is none of the above. */
+int tlm_run_state_parse(const char *name, tlm_run_state *out);
+/* The one definition of "the run has ended": completed, failed, cancelled,
+ * teardown_failed.  An ended run needs no owner. */
+int tlm_run_state_is_final(tlm_run_state s);
+
+/* The status of one task attempt as journaled (docs/design.md §4's task
+ * states). */
+typedef enum tlm_attempt_status {
+	TLM_ATTEMPT_PENDING = 0, /* journaled before its create is sent */
+	TLM_ATTEMPT_SUBMITTED,
+	TLM_ATTEMPT_RUNNING,
+	TLM_ATTEMPT_COMPLETED, /* terminal from here on */
+	TLM_ATTEMPT_FAILED,
+	TLM_ATTEMPT_SKIPPED,
+	TLM_ATTEMPT_CANCELLED,
+	TLM_ATTEMPT_TIMED_OUT
+} tlm_attempt_status;
+
+#define TLM_ATTEMPT_STATUS_COUNT 8
+
+const char *tlm_attempt_status_name(tlm_attempt_status s);
+int tlm_attempt_status_parse(const char *name, tlm_attempt_status *out);
 
 typedef enum tlm_journal_kind { TLM_JOURNAL_AGENT = 0, TLM_JOURNAL_TEAM } tlm_journal_kind;
 
@@ -64,7 +106,7 @@ typedef struct tlm_journal_task {
 	const char *subject;
 	int attempt;
 	const char *remote_id; /* NULL until submitted */
-	const char *status;
+	tlm_attempt_status status;
 	const char *updated_at;
 } tlm_journal_task;
 
@@ -74,11 +116,14 @@ typedef struct tlm_journal_run {
 	char *workflow;
 	char *spec_hash; /* SHA-256 of the spec text, lowercase hex */
 	char *spec;
-	char *state;
+	tlm_run_state state;
 	char *created_at;
 	char *updated_at;
-	char *owner_host;
+	char *owner_host; /* for people: the owner's host name */
 	long owner_pid;
+	long long owner_epoch;          /* bumped by every claim (fencing token) */
+	char *owner_domain;             /* where owner_pid means something; NULL: not recorded */
+	unsigned long long owner_start; /* the owner process's start time; 0: not recorded */
 	char *heartbeat_at;
 	long heartbeat_age_ms;     /* now - heartbeat_at, computed when read (-1: none) */
 	char *control_plane;       /* the URL, TLM_JOURNAL_BUILTIN, or NULL (not recorded) */
@@ -88,8 +133,8 @@ typedef struct tlm_journal_run {
 /* What a run's owner looks like from here. */
 typedef enum tlm_journal_owner {
 	TLM_JOURNAL_OWNER_NONE = 0, /* the run is in a final state: nobody needs to own it */
-	TLM_JOURNAL_OWNER_ALIVE,    /* heartbeat fresh, and (same host) the pid exists */
-	TLM_JOURNAL_OWNER_DEAD      /* heartbeat stale, or (same host) no such pid */
+	TLM_JOURNAL_OWNER_ALIVE,    /* same host: that very process runs; else heartbeat fresh */
+	TLM_JOURNAL_OWNER_DEAD      /* same host: it does not; else heartbeat stale */
 } tlm_journal_owner;
 
 /* One audit entry as read back; strings live until the callback returns. */
@@ -139,19 +184,38 @@ const char *tlm_journal_path(const tlm_journal *j);
 int tlm_journal_schema_version(tlm_journal *j, int *out, tlm_error *err);
 
 /* Records a new run in state "pending", owned by this process (pid, host,
- * heartbeat now), with a copy of the spec and its SHA-256.  run_id receives a
- * fresh random id, unique in this journal; it goes into every resource name. */
+ * start time, heartbeat now, epoch 1: the handle holds the run), with a copy
+ * of the spec and its SHA-256.  run_id receives a fresh random id, unique in
+ * this journal; it goes into every resource name. */
 int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_text,
 			char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err);
 
-/* Sets a run's state (one of DESIGN §4's run states, else TLM_EINVALID);
- * TLM_ENOTFOUND for an unknown run. */
-int tlm_journal_run_set_state(tlm_journal *j, const char *run_id, const char *state,
+/* ---- Fencing (docs/internals/journal.md, "One owner per run") ----------
+ * A handle holds the runs it created or claimed, each with the epoch its
+ * claim wrote.  Every write about a held run checks, inside its own
+ * transaction, that the run's epoch is still that one; a run claimed by
+ * someone else since is TLM_EFENCED, and nothing is written.  Writes about
+ * a run the handle does not hold are TLM_EFENCED too (a programming error).
+ * Exceptions, on purpose: tlm_journal_run_request_cancel (anyone may ask)
+ * and tlm_journal_audit (an append-only record of who did what). */
+
+/* Sets a run's state (TLM_EINVALID for a value out of range); TLM_ENOTFOUND
+ * for an unknown run; fenced. */
+int tlm_journal_run_set_state(tlm_journal *j, const char *run_id, tlm_run_state state,
 			      tlm_error *err);
 
-/* Refreshes the run's heartbeat (and owner pid/host, so a resumed run is owned
- * by its new process).  Recovery tells a live owner from a dead one by it. */
+/* Refreshes the run's heartbeat: the lease other hosts judge liveness by.
+ * Compare-and-set on the epoch: a run taken over is TLM_EFENCED, and the
+ * owner columns are never overwritten (only a claim writes them). */
 int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err);
+
+/* A read of the run's epoch only: 0 while this handle still holds run_id,
+ * TLM_EFENCED (message naming the new owner) once it does not.  Cheap (one
+ * prepared SELECT); the engine asks before every request it sends. */
+int tlm_journal_fence_check(tlm_journal *j, const char *run_id, tlm_error *err);
+
+/* The epoch this handle holds run_id at (0 when it holds it not). */
+long long tlm_journal_held_epoch(const tlm_journal *j, const char *run_id);
 
 /* Records where the run's resources live: the control plane's URL (no
  * credentials in it: a URL with user:password@ is TLM_EINVALID), or
@@ -159,17 +223,24 @@ int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err
 int tlm_journal_run_set_control_plane(tlm_journal *j, const char *run_id, const char *url,
 				      tlm_error *err);
 
-/* Takes ownership of a run for this process (pid, host, heartbeat now),
- * atomically (BEGIN IMMEDIATE), unless another owner is alive
- * (tlm_journal_run_owner): then TLM_ECONFLICT naming its pid and host.  A
- * run this process already owns is claimed again without error.  `resume`,
- * `teardown` and `cancel` of a dead owner's run claim it first. */
-int tlm_journal_run_claim(tlm_journal *j, const char *run_id, tlm_error *err);
+/* Claim flags. */
+#define TLM_JOURNAL_CLAIM_FORCE 1u /* take the run even from an owner that looks alive */
 
-/* Whether r's owner lives: NONE for final states (completed, failed,
- * cancelled, teardown_failed); otherwise DEAD when the heartbeat is older
- * than TLM_JOURNAL_STALE_MS or, on this host, the pid does not exist
- * (kill(pid, 0) fails with ESRCH); ALIVE otherwise. */
+/* Takes ownership of a run for this process, atomically (BEGIN IMMEDIATE):
+ * the epoch goes up by one and this handle holds the run at the new epoch;
+ * owner pid, host, domain, start time and heartbeat are this process's.
+ * An owner that looks alive (tlm_journal_run_owner) and is not this very
+ * process is TLM_ECONFLICT naming its pid and host, unless flags has
+ * TLM_JOURNAL_CLAIM_FORCE.  A run this handle holds at the current epoch is
+ * claimed again without a new epoch.  `resume`, `teardown`, `cancel` of a
+ * dead owner's run, `abandon` and `reconcile --delete` claim first. */
+int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tlm_error *err);
+
+/* Whether r's owner lives: NONE for final states; on the same host (the same
+ * boot and pid namespace, and a recorded start time) ALIVE exactly while
+ * that process (pid and start time) runs — a stopped or slow one too, a
+ * reused pid not; elsewhere (or for a journal that recorded no start time)
+ * DEAD once the heartbeat is older than TLM_JOURNAL_STALE_MS, ALIVE before. */
 tlm_journal_owner tlm_journal_run_owner(const tlm_journal_run *r);
 const char *tlm_journal_owner_name(tlm_journal_owner o); /* "-", "alive", "dead" */
 
@@ -179,10 +250,10 @@ int tlm_journal_run_request_cancel(tlm_journal *j, const char *run_id, tlm_error
 int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *yes, tlm_error *err);
 
 /* Calls cb for each run, newest first (created_at, then id), optionally only
- * those in state and/or of workflow (NULL: any).  r->spec is NULL here (the
+ * those in *state and/or of workflow (NULL: any).  r->spec is NULL here (the
  * spec text is not loaded by listings); other fields as tlm_journal_run_get. */
-int tlm_journal_runs(tlm_journal *j, const char *state, const char *workflow, tlm_journal_run_cb cb,
-		     void *ctx, tlm_error *err);
+int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *workflow,
+		     tlm_journal_run_cb cb, void *ctx, tlm_error *err);
 
 /* The newest run's id; TLM_ENOTFOUND when the journal has none. */
 int tlm_journal_latest_run(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err);
@@ -239,11 +310,11 @@ int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resour
 			  tlm_error *err);
 
 /* Records a task attempt (attempt >= 1; a retry is a new attempt) or updates
- * its remote id and status.  remote_id NULL keeps the one recorded.  status is
- * one of DESIGN §4's task states, else TLM_EINVALID. */
+ * its remote id and status.  remote_id NULL keeps the one recorded.  A status
+ * out of range is TLM_EINVALID; fenced. */
 int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team,
 			    const char *subject, int attempt, const char *remote_id,
-			    const char *status, tlm_error *err);
+			    tlm_attempt_status status, tlm_error *err);
 
 /* Calls cb for every task attempt of run, by team, subject and attempt. */
 int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,

@@ -6,13 +6,14 @@
 #include <getopt.h>
 #include <stdio.h>
 
-/* Exit codes (DESIGN §5); documented in the README and the man page. */
+/* Exit codes (docs/design.md §5); documented in the README. */
 enum {
 	TLM_EXIT_OK = 0,
 	TLM_EXIT_FAILED = 1,      /* the workflow failed */
 	TLM_EXIT_USAGE = 2,       /* usage or validation error */
 	TLM_EXIT_UNREACHABLE = 3, /* control plane or NATS unreachable */
 	TLM_EXIT_TEARDOWN = 4,    /* teardown left resources */
+	TLM_EXIT_TAKEN_OVER = 5,  /* another process took the run over: this one stopped */
 	TLM_EXIT_INTERRUPTED = 130
 };
 
@@ -91,7 +92,11 @@ int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
  * observer, the summary and the exit code.  Returns the exit code. */
 int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char *teardown_run);
 
-/* DESIGN §5's exit code for an engine result. */
+/* Installs the handlers for SIGINT and SIGTERM (the first asks to stop,
+ * the second to leave at once) and points eo->interrupts at their count. */
+void tlm_cli_catch_signals(tlm_engine_opts *eo);
+
+/* The exit code for an engine result (docs/design.md §5). */
 int tlm_cli_exit_code(const tlm_engine_result *r);
 
 /* Prints each diagnostic as "FILE:LINE:COL: error: MESSAGE [rule]". */

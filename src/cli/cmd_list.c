@@ -85,12 +85,12 @@ static int list_cb(const tlm_journal_run *r, void *ctx)
 					  "heartbeat_age_ms", (json_int_t)r->heartbeat_age_ms);
 
 		return json_array_append_new(
-			       l->runs,
-			       json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:I}", "id", r->id,
-					 "workflow", r->workflow, "state", r->state, "created_at",
-					 r->created_at, "updated_at", r->updated_at, "owner", owner,
-					 "control_plane", r->control_plane, "live_resources",
-					 (json_int_t)live)) == 0
+			       l->runs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:I}", "id",
+						  r->id, "workflow", r->workflow, "state",
+						  tlm_run_state_name(r->state), "created_at",
+						  r->created_at, "updated_at", r->updated_at,
+						  "owner", owner, "control_plane", r->control_plane,
+						  "live_resources", (json_int_t)live)) == 0
 			       ? 0
 			       : TLM_ERROR;
 	}
@@ -101,8 +101,8 @@ static int list_cb(const tlm_journal_run *r, void *ctx)
 	if (l->n == 1)
 		printf("%-8s  %-24s  %-15s  %-24s  %-5s  %s\n", "RUN", "WORKFLOW", "STATE",
 		       "CREATED", "OWNER", "LIVE");
-	printf("%-8s  %-24s  %-15s  %-24s  %-5s  %ld\n", r->id, r->workflow, r->state,
-	       r->created_at, tlm_journal_owner_name(o), live);
+	printf("%-8s  %-24s  %-15s  %-24s  %-5s  %ld\n", r->id, r->workflow,
+	       tlm_run_state_name(r->state), r->created_at, tlm_journal_owner_name(o), live);
 	return 0;
 }
 
@@ -111,17 +111,21 @@ int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
 	tlm_error err = TLM_ERROR_INIT;
 	list_args a = { NULL, NULL, NULL };
 	list_ctx l = { cli, NULL, NULL, &err, 0 };
+	tlm_run_state state = TLM_RUN_PENDING;
 	int rc = parse_args(cli, argc, argv, &a);
 
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
+	if (a.state != NULL && tlm_run_state_parse(a.state, &state) != 0)
+		return tlm_cli_usage_error(cli, "--state: no run state \"%s\"", a.state);
 	if ((rc = tlm_cli_journal_open(cli, a.dir, &l.j)) != TLM_EXIT_OK)
 		return rc;
 	if (cli->output == TLM_OUTPUT_JSON && (l.runs = json_array()) == NULL) {
 		rc = TLM_EXIT_FAILED;
 		goto done;
 	}
-	if (l.j != NULL && tlm_journal_runs(l.j, a.state, a.workflow, list_cb, &l, &err) != 0) {
+	if (l.j != NULL && tlm_journal_runs(l.j, a.state != NULL ? &state : NULL, a.workflow,
+					    list_cb, &l, &err) != 0) {
 		fprintf(stderr, "telemachy list: %s\n",
 			err.message[0] ? err.message : "out of memory");
 		rc = TLM_EXIT_FAILED;

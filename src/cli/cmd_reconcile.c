@@ -139,7 +139,7 @@ int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv)
 		if (cli->output == TLM_OUTPUT_JSON)
 			print_json(&res, do_delete);
 		else
-			print_text(&res, eo.base_url, do_delete);
+			print_text(&res, eo.control_plane, do_delete);
 		for (i = 0; do_delete && i < res.norphans; i++)
 			if (res.orphans[i].deletable && !res.orphans[i].deleted)
 				rc = TLM_EXIT_TEARDOWN;

@@ -18,19 +18,23 @@ static void usage(void)
 	       "run goes on and ends as `telemachy run` does.  The spec is the journal's\n"
 	       "copy; the control plane the one the run used.\n"
 	       "\n"
+	       "A run whose owner is alive is refused; --force takes it over anyway (the\n"
+	       "owner is fenced off: it stops before its next request and exits 5).\n"
+	       "\n"
 	       "Options: --control-plane URL (the run's control plane moved), --nats URL,\n"
 	       "--state-dir DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
-	       "--connection fresh|reuse, --output text|json, -q, -v, -h.\n"
+	       "--connection fresh|reuse, --force, --output text|json, -q, -v, -h.\n"
 	       "\n"
 	       "Exit codes: as `telemachy run`; 2 also for an unknown run, a run that\n"
-	       "completed, or one whose owner is still alive.\n");
+	       "completed, or one whose owner is still alive; 5 another process took the\n"
+	       "run over meanwhile.\n");
 }
 
 static int parse(tlm_cli *cli, int argc, char **argv, tlm_engine_opts *eo, const char **run_id)
 {
-	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
-						  TLM_CLI_ENGINE_LONGOPTS,
-						  { 0 } };
+	static const struct option longopts[] = {
+		TLM_CLI_LONGOPTS, TLM_CLI_ENGINE_LONGOPTS, TLM_CLI_FORCE_LONGOPT, { 0 }
+	};
 	int c, rc;
 
 	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
@@ -58,12 +62,12 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
-	flag = eo.base_url;
+	flag = eo.control_plane;
 	if (tlm_cli_engine_env("resume", &eo, &key) != 0)
 		return TLM_EXIT_USAGE;
 	if ((rc = tlm_cli_journal_run(cli, eo.state_dir, run_id, &run)) != TLM_EXIT_OK)
 		goto done;
-	if (strcmp(run.state, "completed") == 0) {
+	if (run.state == TLM_RUN_COMPLETED) {
 		fprintf(stderr, "telemachy resume: run %s completed: there is nothing to resume\n",
 			run.id);
 		rc = TLM_EXIT_USAGE;
@@ -76,7 +80,9 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 		rc = TLM_EXIT_USAGE;
 		goto clear;
 	}
-	eo.base_url = tlm_cli_run_control_plane(&run, flag, eo.base_url);
+	if (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)
+		tlm_cli_warn_force(cli, &run);
+	eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
 	eo.spec = spec;
 	eo.spec_text = run.spec;
 	eo.resume_run_id = run.id;

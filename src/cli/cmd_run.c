@@ -45,7 +45,8 @@ static void usage(void)
 	       "\n"
 	       "Exit codes: 0 every task completed, 1 the workflow failed or timed out,\n"
 	       "2 usage or validation error, 3 control plane or NATS unreachable,\n"
-	       "4 teardown left resources, 130 interrupted.\n");
+	       "4 teardown left resources, 5 another process took the run over (this one\n"
+	       "stopped at once), 130 interrupted.\n");
 }
 
 typedef struct run_args {

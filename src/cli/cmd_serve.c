@@ -121,7 +121,7 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	}
 }
 
-/* Flags override the environment (DESIGN §6). */
+/* Flags override the environment (docs/design.md §6). */
 static int apply_env(tlm_cli *cli, serve_args *a)
 {
 	const char *file = a->key_file ? a->key_file : getenv("AGAMEMNON_API_KEY_FILE");

@@ -86,16 +86,17 @@ static int task_cb(const tlm_journal_task *t, void *ctx)
 	char who[2 * TLM_JOURNAL_NAME_MAX + 2];
 
 	if (s->tasks != NULL)
-		return append(s->tasks, json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s}", "team",
-						  t->team, "subject", t->subject, "attempt",
-						  t->attempt, "remote_id", t->remote_id, "status",
-						  t->status, "updated_at", t->updated_at));
+		return append(s->tasks,
+			      json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s}", "team", t->team,
+					"subject", t->subject, "attempt", t->attempt, "remote_id",
+					t->remote_id, "status", tlm_attempt_status_name(t->status),
+					"updated_at", t->updated_at));
 	if (s->rows++ == 0)
 		printf("\n%-40s  %-7s  %-36s  %s\n", "TEAM/SUBJECT", "ATTEMPT", "REMOTE ID",
 		       "STATUS");
 	snprintf(who, sizeof(who), "%s/%s", t->team, t->subject);
 	printf("%-40s  %-7d  %-36s  %s\n", who, t->attempt, t->remote_id ? t->remote_id : "-",
-	       t->status);
+	       tlm_attempt_status_name(t->status));
 	return 0;
 }
 
@@ -115,11 +116,6 @@ static int audit_cb(const tlm_journal_audit_entry *a, void *ctx)
 	return 0;
 }
 
-static int is_final(const tlm_journal_run *r)
-{
-	return tlm_journal_run_owner(r) == TLM_JOURNAL_OWNER_NONE;
-}
-
 static void print_header(const tlm_journal_run *r, tlm_journal_owner o)
 {
 	char age[AGE_MAX];
@@ -127,12 +123,13 @@ static void print_header(const tlm_journal_run *r, tlm_journal_owner o)
 	tlm_cli_format_age(age, sizeof(age), r->heartbeat_age_ms);
 	printf("run            %s\n", r->id);
 	printf("workflow       %s\n", r->workflow);
-	printf("state          %s\n", r->state);
+	printf("state          %s\n", tlm_run_state_name(r->state));
 	printf("created        %s\n", r->created_at);
 	printf("updated        %s\n", r->updated_at);
 	if (r->owner_pid > 0)
-		printf("owner          pid %ld@%s (%s)\n", r->owner_pid,
-		       r->owner_host ? r->owner_host : "?", tlm_journal_owner_name(o));
+		printf("owner          pid %ld@%s (%s, epoch %lld)\n", r->owner_pid,
+		       r->owner_host ? r->owner_host : "?", tlm_journal_owner_name(o),
+		       r->owner_epoch);
 	else
 		printf("owner          - (%s)\n", tlm_journal_owner_name(o));
 	printf("heartbeat      %s%s\n", age, r->heartbeat_age_ms >= 0 ? " ago" : "");
@@ -148,7 +145,7 @@ static void print_footer(const tlm_cli *cli, const tlm_journal_run *r, tlm_journ
 	       leftovers == 1 ? "" : "s");
 	if (cli->quiet)
 		return;
-	if (is_final(r) && leftovers > 0)
+	if (tlm_run_state_is_final(r->state) && leftovers > 0)
 		printf("hint: delete them with `telemachy teardown %s`\n", r->id);
 	if (o == TLM_JOURNAL_OWNER_DEAD)
 		printf("hint: its owner died: `telemachy resume %s` or `telemachy teardown %s`\n",
@@ -158,14 +155,15 @@ static void print_footer(const tlm_cli *cli, const tlm_journal_run *r, tlm_journ
 static json_t *run_json(const tlm_journal_run *r, tlm_journal_owner o)
 {
 	json_t *owner =
-		json_pack("{s:I, s:s?, s:s, s:I, s:s?}", "pid", (json_int_t)r->owner_pid, "host",
-			  r->owner_host, "state", tlm_journal_owner_name(o), "heartbeat_age_ms",
-			  (json_int_t)r->heartbeat_age_ms, "heartbeat_at", r->heartbeat_at);
+		json_pack("{s:I, s:s?, s:s, s:I, s:s?, s:I}", "pid", (json_int_t)r->owner_pid,
+			  "host", r->owner_host, "state", tlm_journal_owner_name(o),
+			  "heartbeat_age_ms", (json_int_t)r->heartbeat_age_ms, "heartbeat_at",
+			  r->heartbeat_at, "epoch", (json_int_t)r->owner_epoch);
 
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:s?}", "id", r->id, "workflow",
-			 r->workflow, "state", r->state, "spec_hash", r->spec_hash, "created_at",
-			 r->created_at, "updated_at", r->updated_at, "owner", owner,
-			 "control_plane", r->control_plane, "cancel_requested_at",
+			 r->workflow, "state", tlm_run_state_name(r->state), "spec_hash",
+			 r->spec_hash, "created_at", r->created_at, "updated_at", r->updated_at,
+			 "owner", owner, "control_plane", r->control_plane, "cancel_requested_at",
 			 r->cancel_requested_at);
 }
 

@@ -16,21 +16,23 @@ static void usage(void)
 	       "those whose create had an unknown outcome (looked up by name), and any\n"
 	       "other resource on the control plane named after the run (tlm-RUN-...).\n"
 	       "Agents are stopped, then deleted; 404 counts as deleted.  The run must\n"
-	       "not have a live owner (cancel it instead).\n"
+	       "not have a live owner (cancel it instead), unless --force: then the owner\n"
+	       "is fenced off (it stops before its next request and exits 5).\n"
 	       "\n"
 	       "Options: --control-plane URL (the run's control plane moved), --state-dir\n"
 	       "DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
-	       "--connection fresh|reuse, --output text|json, -q, -v, -h.\n"
+	       "--connection fresh|reuse, --force, --output text|json, -q, -v, -h.\n"
 	       "\n"
 	       "Exit codes: 0 nothing of the run is left, 2 unknown run or a live owner,\n"
-	       "4 some resources could not be deleted (listed), 130 interrupted.\n");
+	       "4 some resources could not be deleted (listed), 5 another process took the\n"
+	       "run over meanwhile, 130 interrupted.\n");
 }
 
 int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
-						  TLM_CLI_ENGINE_LONGOPTS,
-						  { 0 } };
+	static const struct option longopts[] = {
+		TLM_CLI_LONGOPTS, TLM_CLI_ENGINE_LONGOPTS, TLM_CLI_FORCE_LONGOPT, { 0 }
+	};
 	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
 	tlm_journal_run run;
 	const char *flag;
@@ -45,12 +47,14 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 	if (optind + 1 != argc)
 		return tlm_cli_usage_error(cli, optind >= argc ? "missing the RUN id"
 							       : "one RUN id, please");
-	flag = eo.base_url;
+	flag = eo.control_plane;
 	if (tlm_cli_engine_env("teardown", &eo, &key) != 0)
 		return TLM_EXIT_USAGE;
 	rc = tlm_cli_journal_run(cli, eo.state_dir, argv[optind], &run);
 	if (rc == TLM_EXIT_OK) {
-		eo.base_url = tlm_cli_run_control_plane(&run, flag, eo.base_url);
+		if (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)
+			tlm_cli_warn_force(cli, &run);
+		eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
 		rc = tlm_cli_drive(cli, "teardown", &eo, run.id);
 		tlm_journal_run_clear(&run);
 	}

@@ -1,6 +1,7 @@
-/* The engine's settings from the environment (DESIGN §6), shared by run,
- * resume, teardown, cancel and reconcile: flags set before the call win, and
- * a bad value is an error of the command that reads it (LESSONS 18). */
+/* The engine's settings from the environment (docs/design.md §6), shared by
+ * run, resume, teardown, cancel and reconcile: flags set before the call
+ * win, and a bad value is an error of the command that reads it
+ * (docs/lessons.md #18). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,14 +71,14 @@ static int parse_bool(const char *cmd, const char *name, const char *v, int *out
 }
 
 /* Settings from the environment, below the flags; a bad one is an error of
- * this command only (LESSONS 18). */
+ * this command only (docs/lessons.md #18). */
 int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key)
 {
 	const char *v;
 	char *end;
 
-	if (eo->base_url == NULL)
-		eo->base_url = env("AGAMEMNON_URL");
+	if (eo->control_plane == NULL)
+		eo->control_plane = env("AGAMEMNON_URL");
 	if (eo->nats_url == NULL)
 		eo->nats_url = env("NATS_URL");
 	eo->nats_creds_file = env("NATS_CREDS");
@@ -126,7 +127,8 @@ int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo
 		eo->max_concurrent = (unsigned)v;
 		return 0;
 	case TLM_CLI_OPT_STATE_DIR: eo->state_dir = arg; return 0;
-	case TLM_CLI_OPT_CONTROL_PLANE: eo->base_url = arg; return 0;
+	case TLM_CLI_OPT_FORCE: eo->claim_flags |= TLM_JOURNAL_CLAIM_FORCE; return 0;
+	case TLM_CLI_OPT_CONTROL_PLANE: eo->control_plane = arg; return 0;
 	case TLM_CLI_OPT_NATS: eo->nats_url = arg; return 0;
 	case TLM_CLI_OPT_TIMEOUT:
 		if (parse_count(arg, 3600, &v) != 0)
@@ -149,4 +151,16 @@ int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo
 		return 0;
 	default: return tlm_cli_usage_error(cli, "unknown option");
 	}
+}
+
+void tlm_cli_warn_force(const tlm_cli *cli, const tlm_journal_run *run)
+{
+	if (tlm_journal_run_owner(run) != TLM_JOURNAL_OWNER_ALIVE)
+		return;
+	fprintf(stderr,
+		"telemachy %s: --force: taking run %s over from pid %ld on %s, which looks alive.\n"
+		"  If it is still running, it stops before its next request and exits with code 5;\n"
+		"  requests it already sent may still land (creates are resolved by name).  If it\n"
+		"  is only slow, it loses the run.\n",
+		cli->command, run->id, run->owner_pid, run->owner_host ? run->owner_host : "?");
 }

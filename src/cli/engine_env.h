@@ -11,7 +11,7 @@
 /* Fills eo from AGAMEMNON_URL, AGAMEMNON_API_KEY / _FILE (*key gets the
  * file's key, owned by the caller), AGAMEMNON_CA_FILE, REQUIRE_TLS,
  * AGAMEMNON_RATE_LIMIT_RPS / _BURST, NATS_URL, NATS_CREDS.  Fields a flag set
- * already (base_url, nats_url) are kept.  0, or -1 after printing
+ * already (control_plane, nats_url) are kept.  0, or -1 after printing
  * "telemachy CMD: ..." for a bad value. */
 int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key);
 
@@ -23,6 +23,17 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key);
 #define TLM_CLI_OPT_TIMEOUT       0x164
 #define TLM_CLI_OPT_CONNECTIONS   0x165
 #define TLM_CLI_OPT_CONN_MODE     0x166
+#define TLM_CLI_OPT_FORCE         0x167
+/* --force, for the commands that take a run over (resume, teardown, cancel). */
+#define TLM_CLI_FORCE_LONGOPT                                                                      \
+	{                                                                                          \
+		"force", no_argument, NULL, TLM_CLI_OPT_FORCE                                      \
+	}
+
+/* Before a forced takeover of a run whose owner looks alive: says on stderr
+ * what it risks (the owner stops at its next request; what it already sent
+ * may still land and is resolved by name). */
+void tlm_cli_warn_force(const tlm_cli *cli, const tlm_journal_run *run);
 #define TLM_CLI_ENGINE_LONGOPTS                                                                    \
 	{ "max-concurrent", required_argument, NULL, TLM_CLI_OPT_MAX_CONC },                       \
 		TLM_CLI_STATE_DIR_LONGOPT,                                                         \

@@ -1,12 +1,14 @@
-/* Driving the engine for run, resume and teardown: signals (the first asks
- * the engine to stop and tear down, the second makes it leave at once), the
- * observer, the summary, and the exit code of DESIGN §5. */
+/* Driving the engine for run, resume and teardown: the in-process control
+ * plane when there is no other, signals (the first asks the engine to stop
+ * and tear down, the second makes it leave at once), the observer, the
+ * summary, and the exit code of docs/design.md §5. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/run_output.h"
+#include "telemachy/server.h"
 
 static volatile sig_atomic_t interrupts;
 
@@ -17,7 +19,7 @@ static void on_signal(int sig)
 		interrupts++;
 }
 
-static void install_signals(void)
+void tlm_cli_catch_signals(tlm_engine_opts *eo)
 {
 	struct sigaction sa;
 
@@ -27,10 +29,13 @@ static void install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	eo->interrupts = &interrupts;
 }
 
 int tlm_cli_exit_code(const tlm_engine_result *r)
 {
+	if (r->taken_over)
+		return TLM_EXIT_TAKEN_OVER;
 	if (r->abandoned)
 		return TLM_EXIT_INTERRUPTED;
 	if (r->outcome == TLM_ENGINE_PREFLIGHT_FAILED)
@@ -52,6 +57,32 @@ static void after_abandon(const tlm_engine_result *r)
 		r->run_id, r->journal_path ? r->journal_path : "(none)", r->run_id, r->run_id);
 }
 
+static void after_takeover(const char *cmd, const tlm_engine_result *r)
+{
+	fprintf(stderr,
+		"telemachy %s: %s; this process stopped without another request or journal write\n",
+		cmd, r->error != NULL ? r->error : "the run was taken over");
+}
+
+/* The in-process control plane, for a run or resume with no other (and
+ * every dry run): in memory, on loopback, stopped when the command ends. */
+static int start_plane(const char *cmd, tlm_engine_opts *eo, tlm_server **srv)
+{
+	tlm_server_opts so = TLM_SERVER_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+
+	/* A dry run publishes nothing: no NATS, and no program runs (the
+	 * engine sends program "none"). */
+	so.nats_url = eo->dry_run ? NULL : eo->nats_url;
+	if (tlm_server_start(srv, &so, &err) != 0) {
+		fprintf(stderr, "telemachy %s: the built-in control plane: %s\n", cmd, err.message);
+		return TLM_EXIT_FAILED;
+	}
+	eo->control_plane = tlm_server_url(*srv);
+	eo->in_process = 1;
+	return TLM_EXIT_OK;
+}
+
 /* What could not even start: a bad setting or a run that is not ours to
  * take is a usage error, a live owner a conflict (also 2), the rest 1. */
 static int start_failure(const char *cmd, int rc, const tlm_error *err)
@@ -66,23 +97,27 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_engine_result res;
 	tlm_run_output out;
+	tlm_server *srv = NULL;
 	int rc;
 
+	if (teardown_run == NULL && (eo->control_plane == NULL || eo->dry_run) &&
+	    (rc = start_plane(cmd, eo, &srv)) != TLM_EXIT_OK)
+		return rc;
 	tlm_run_output_init(&out, cli);
-	eo->interrupts = &interrupts;
 	eo->observe = tlm_run_output_observe;
 	eo->observe_ctx = &out;
-	install_signals();
+	tlm_cli_catch_signals(eo);
 	rc = teardown_run != NULL ? tlm_engine_teardown(eo, teardown_run, &res, &err)
 				  : tlm_engine_run(eo, &res, &err);
 	tlm_run_output_done(&out);
+	tlm_server_stop(srv);
 	if (rc != 0) {
 		rc = start_failure(cmd, rc, &err);
 	} else {
 		rc = tlm_cli_exit_code(&res);
 		/* A teardown that deleted everything succeeded, whatever the
 		 * run's own outcome was. */
-		if (teardown_run != NULL && !res.abandoned)
+		if (teardown_run != NULL && !res.abandoned && !res.taken_over)
 			rc = res.nleftovers > 0 ? TLM_EXIT_TEARDOWN : TLM_EXIT_OK;
 		if (res.outcome == TLM_ENGINE_PREFLIGHT_FAILED)
 			fprintf(stderr, "telemachy %s: preflight failed, nothing was created: %s\n",
@@ -91,6 +126,8 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 			rc = TLM_EXIT_FAILED;
 		if (res.abandoned)
 			after_abandon(&res);
+		if (res.taken_over)
+			after_takeover(cmd, &res);
 	}
 	tlm_engine_result_clear(&res);
 	eo->observe = NULL; /* out lives on this stack only */

@@ -1,6 +1,6 @@
 /*
  * The pure (no network) part of the control-plane client: tolerant parsers for
- * both generations of the Agamemnon contract (docs: /work/shared/contracts,
+ * both generations of the Agamemnon contract (docs/contract.md
  * §4–§8) and the retry policy.  Kept free of I/O so that every reply shape and
  * every retry verdict can be tested exhaustively; the libcurl engine builds on
  * these.  Internal to the library (tlm_client__ prefix).
@@ -65,7 +65,7 @@ int tlm_client__parse_task(tlm_client_resource *out, const char *body, size_t le
 int tlm_client__resource_from_json(tlm_client_resource *out, const char *kind, json_t *obj,
 				   tlm_error *err);
 
-/* ---- list paging (§5) ------------------------------------------------ */
+/* ---- list paging (docs/contract.md §5) ------------------------------------------------ */
 
 /* Walks a list over pages for both generations.  v2 replies carry total:
  * continue while offset + len < total.  v1 replies have no total: continue
@@ -94,7 +94,7 @@ void tlm_client__pager_clear(tlm_client_pager *p);
 int tlm_client__pager_feed(tlm_client_pager *p, const char *body, size_t len, json_t **items,
 			   int *more, tlm_error *err);
 
-/* ---- error bodies (§4) ----------------------------------------------- */
+/* ---- error bodies (docs/contract.md §4) ----------------------------------------------- */
 
 /* A message for users from an error reply: "error", else "detail", else the
  * raw text; cut to ~TLM_CLIENT_ERRTEXT_MAX bytes with control characters and
@@ -106,7 +106,7 @@ void tlm_client__error_text(char *out, size_t cap, const char *body, size_t len)
  * garbage gives -1), capped at a day.  NULL gives -1. */
 long tlm_client__parse_retry_after(const char *value);
 
-/* The retry_after_seconds of a 429 body (§3), for when the header is missing
+/* The retry_after_seconds of a 429 body (docs/contract.md §3), for when the header is missing
  * or unreadable; -1 when absent, not a non-negative integer, or not JSON.
  * Capped at a day. */
 long tlm_client__body_retry_after(const char *body, size_t len);
@@ -117,7 +117,7 @@ long tlm_client__body_retry_after(const char *body, size_t len);
  * anything else -> TLM_ERROR.  2xx gives 0. */
 int tlm_client__http_code(int http_status);
 
-/* ---- task status (§7, §8) -------------------------------------------- */
+/* ---- task status (docs/contract.md §7, §8) -------------------------------------------- */
 
 typedef enum tlm_task_state {
 	TLM_TASK_UNKNOWN = 0, /* not in the vocabulary: not terminal, but flagged */
@@ -129,7 +129,7 @@ typedef enum tlm_task_state {
 /* Classifies a status word (exact, lower case as the contract spells them). */
 tlm_task_state tlm_client__task_state(const char *status);
 
-/* 1 for the terminal vocabulary of §8, 0 otherwise. */
+/* 1 for the terminal vocabulary of docs/contract.md §8, 0 otherwise. */
 int tlm_client__status_is_terminal(const char *status);
 
 /* One task event from NATS, as the watcher needs it.  Owned strings. */
@@ -148,7 +148,7 @@ typedef struct tlm_client_event {
 void tlm_client__event_clear(tlm_client_event *ev);
 
 /* Parses hi.tasks.<team>.<task>.<verb> and its payload.  Status precedence
- * (§7): task.status, status, data.status, newStatus, else the verb (completed,
+ * (docs/contract.md §7): task.status, status, data.status, newStatus, else the verb (completed,
  * failed, started -> running).  TLM_ENOTFOUND when the subject is not a task
  * event of that form (e.g. hi.tasks.created) or when no status can be found
  * (an "updated" event without one); TLM_EINVALID/TLM_ETOOBIG for payloads.
@@ -191,7 +191,7 @@ typedef enum tlm_verdict {
 
 /* Classifies one attempt: transport result and, when xfer is TLM_XFER_OK, the
  * HTTP status.  Never answers RETRY for a create whose request may have reached
- * the server (LESSONS 3, 16). */
+ * the server (docs/lessons.md #3, #16). */
 tlm_verdict tlm_client__classify(tlm_http_method method, tlm_xfer xfer, int http_status);
 
 const char *tlm_client__verdict_name(tlm_verdict v);

@@ -1,7 +1,7 @@
 /* Creating a named resource exactly once although replies get lost
- * (LESSONS 3): a create whose outcome is unknown is never sent again before
- * the name has been looked up — by GET /v1/agents/by-name/{name} for agents,
- * by paging GET /v1/teams for teams (upstream has no by-name for them). */
+ * (docs/lessons.md #3), synchronously, for one-shot commands and tests: a
+ * create whose outcome is unknown is never sent again before the name has
+ * been looked up (ops.c).  The engine does the same asynchronously. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,93 +28,13 @@ static int take_id(parse_fn parse, const sync_res *s, char **id, tlm_error *err)
 	return rc;
 }
 
-static int find_agent(tlm_client *c, const char *name, char **id, tlm_error *err)
-{
-	char *esc = NULL, *path = NULL;
-	sync_res s;
-	size_t n;
-	int rc;
-
-	esc = curl_easy_escape(NULL, name, 0);
-	n = esc != NULL ? strlen(esc) + sizeof("/v1/agents/by-name/") : 0;
-	if (esc == NULL || (path = malloc(n)) == NULL) {
-		curl_free(esc);
-		return tlm_error_set(err, TLM_ERROR, "out of memory");
-	}
-	snprintf(path, n, "/v1/agents/by-name/%s", esc);
-	rc = tlm_client__sync_req(c, "GET", path, NULL, TLM_CLIENT_GET, &s, err);
-	if (rc == 0) {
-		if (s.outcome == TLM_CLIENT_DONE) {
-			rc = take_id(tlm_client__parse_agent, &s, id, err);
-		} else if (s.status == 404) {
-			rc = TLM_ENOTFOUND;
-		} else {
-			rc = s.rc != 0 ? s.rc : TLM_ERROR;
-			if (err != NULL)
-				*err = s.err;
-		}
-		tlm_client__sync_clear(&s);
-	}
-	curl_free(esc);
-	free(path);
-	return rc;
-}
-
-typedef struct team_match {
-	const char *name;
-	char *id;
-	int oom;
-} team_match;
-
-static int match_team(void *ctx, json_t *item)
-{
-	team_match *m = ctx;
-	const char *name = json_string_value(json_object_get(item, "name"));
-	const char *id = json_string_value(json_object_get(item, "id"));
-
-	if (name == NULL || id == NULL || strcmp(name, m->name) != 0)
-		return 0;
-	m->id = strdup(id);
-	m->oom = m->id == NULL;
-	return 1; /* stop paging: found */
-}
-
-static int find_team(tlm_client *c, const char *name, char **id, tlm_error *err)
-{
-	team_match m = { name, NULL, 0 };
-	int rc = tlm_client_list_all(c, "/v1/teams", "teams", match_team, &m, err);
-
-	if (rc == 1 && !m.oom) {
-		*id = m.id;
-		return 0;
-	}
-	if (rc == 1)
-		return tlm_error_set(err, TLM_ERROR, "out of memory");
-	return rc != 0 ? rc : TLM_ENOTFOUND;
-}
-
-int tlm_client_find(tlm_client *c, tlm_client_res kind, const char *name, char **id_out,
-		    tlm_error *err)
-{
-	assert(c != NULL && name != NULL && id_out != NULL);
-	*id_out = NULL;
-	return kind == TLM_CLIENT_AGENT ? find_agent(c, name, id_out, err)
-					: find_team(c, name, id_out, err);
-}
-
 /* After an unknown outcome: adopt what exists.  A 404 right away does not
  * prove the create did not happen — the server may still be working on it
  * (that is how the request timed out) — so look again after settle_ms. */
 static int resolve(tlm_client *c, tlm_client_res kind, const char *name, long settle_ms,
 		   char **id_out, tlm_error *err)
 {
-	int rc = tlm_client_find(c, kind, name, id_out, err);
-
-	if (rc == TLM_ENOTFOUND && settle_ms > 0) {
-		tlm_client__wait_ms(c, (uint64_t)settle_ms);
-		rc = tlm_client_find(c, kind, name, id_out, err);
-	}
-	return rc;
+	return tlm_client__find_settled(c, kind, name, settle_ms, id_out, err);
 }
 
 /* One POST.  0 with *id, TLM_ENOTFOUND-free: the caller sees UNKNOWN as

@@ -1,7 +1,7 @@
 /* The retry policy as pure functions: which outcomes may be retried, and how
  * long to wait.  The Python predecessor retried POSTs blindly and made
- * duplicate, untracked resources (LESSONS 3); it also ignored Retry-After and
- * had no jitter (LESSONS 16).  Both rules live here so they can be tested
+ * duplicate, untracked resources (docs/lessons.md #3); it also ignored Retry-After and
+ * had no jitter (docs/lessons.md #16).  Both rules live here so they can be tested
  * without a network. */
 #include <time.h>
 

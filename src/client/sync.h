@@ -31,6 +31,11 @@ int tlm_client__sync_req(tlm_client *c, const char *method, const char *path, co
 			 tlm_client_kind kind, sync_res *s, tlm_error *err);
 void tlm_client__sync_clear(sync_res *s);
 
+/* A lookup by name (tlm_client_find_start) driven to its end: *id_out
+ * (caller frees) or TLM_ENOTFOUND. */
+int tlm_client__find_settled(tlm_client *c, tlm_client_res kind, const char *name, long settle_ms,
+			     char **id_out, tlm_error *err);
+
 /* Waits ms while still driving c's other requests. */
 void tlm_client__wait_ms(tlm_client *c, uint64_t ms);
 

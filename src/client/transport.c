@@ -4,7 +4,7 @@
  * At the end, the synchronous helpers built on it: creating an agent exactly
  * once despite lost replies, and walking a paged list.
  * Verdicts come from tlm_client__classify(); a create with an unknown outcome
- * goes back to the caller rather than out again (LESSONS 3). */
+ * goes back to the caller rather than out again (docs/lessons.md #3). */
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,15 +37,17 @@ struct tlm_req {
 	char *buf; /* reply, capped at TLM_CLIENT_MAX_BODY */
 	size_t len, cap;
 	int too_big;
-	long retry_after; /* from the header, -1 when absent */
-	uint64_t due_ms;  /* when sleeping before a retry */
+	long retry_after;          /* from the header, -1 when absent */
+	uint64_t due_ms;           /* when sleeping before a retry, or a timer's time */
+	tlm_client_timer_cb timer; /* non-NULL: a timer (tlm_client_after), no request */
 	tlm_req *next;
 };
 
 struct tlm_client {
 	CURLM *multi;
 	char *base_url;
-	char *auth; /* "Authorization: Bearer ..." or NULL */
+	char *auth;  /* "Authorization: Bearer ..." or NULL */
+	char *owner; /* "X-Telemachy-Owner: RUN/EPOCH" or NULL */
 	char *ca_file;
 	tlm_client_opts opts;
 	tlm_backoff_opts bo_opts;
@@ -56,6 +58,7 @@ struct tlm_client {
 	uint64_t delivered; /* callbacks made so far */
 	double tokens;      /* client-side rate limit (opts.rate_rps > 0) */
 	uint64_t tokens_ms; /* when tokens was last refilled */
+	tlm_error closed;   /* code != 0: the gate refused; nothing is sent any more */
 };
 
 static uint64_t now_ms(void)
@@ -169,7 +172,7 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 	c->bo_opts.cap_ms = opts->retry_cap_ms;
 	c->bo_opts.max_total_ms = opts->retry_max_total_ms;
 	c->bo_opts.max_attempts = opts->retry_max_attempts == 0 ? 1 : opts->retry_max_attempts;
-	/* Upstream has a listen backlog of 5 and 8 workers (§1): the connection
+	/* Upstream has a listen backlog of 5 and 8 workers (docs/contract.md §1): the connection
 	 * count follows max_in_flight, never more. */
 	curl_multi_setopt(
 		c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
@@ -247,7 +250,21 @@ void tlm_client_free(tlm_client *c)
 	}
 	free(c->base_url);
 	free(c->ca_file);
+	free(c->owner);
 	free(c);
+}
+
+int tlm_client_set_owner(tlm_client *c, const char *run_id, long long epoch, tlm_error *err)
+{
+	char buf[128];
+	char *p;
+
+	snprintf(buf, sizeof(buf), "X-Telemachy-Owner: %.16s/%lld", run_id, epoch);
+	if ((p = dupstr(buf)) == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	free(c->owner);
+	c->owner = p;
+	return 0;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
@@ -323,6 +340,8 @@ static int req_start(tlm_req *r, tlm_error *err)
 		r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
 	if (c->auth != NULL)
 		r->hdrs = curl_slist_append(r->hdrs, c->auth);
+	if (c->owner != NULL)
+		r->hdrs = curl_slist_append(r->hdrs, c->owner);
 	if (r->hdrs == NULL) {
 		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
 		goto done;
@@ -338,6 +357,9 @@ static int req_start(tlm_req *r, tlm_error *err)
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Paths are built from percent-encoded ids (tlm_client_path): never let
+	 * curl squash dot segments into another path. */
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	if (c->ca_file != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
@@ -345,7 +367,7 @@ static int req_start(tlm_req *r, tlm_error *err)
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	}
-	/* Content-Length always, 0 for bodiless POST/PUT/PATCH (§1). */
+	/* Content-Length always, 0 for bodiless POST/PUT/PATCH (docs/contract.md §1). */
 	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -565,26 +587,54 @@ static int take_token(tlm_client *c, uint64_t now, long *wait_ms)
 	return 0;
 }
 
+/* Fires a due timer: off the list first, so its callback may add more. */
+static void fire(tlm_client *c, tlm_req *r)
+{
+	tlm_client_timer_cb cb = r->timer;
+	void *ctx = r->ctx;
+
+	(void)c;
+	req_free(r);
+	cb(ctx);
+}
+
+/* Whether the caller's gate lets r go out (the engine's fencing check: a
+ * process that lost its run sends nothing more).  A refusal closes the
+ * client for good. */
+static int gate_open(tlm_client *c)
+{
+	if (c->closed.code == 0 && c->opts.gate != NULL &&
+	    c->opts.gate(c->opts.gate_ctx, &c->closed) != 0 && c->closed.code == 0)
+		c->closed.code = TLM_ERROR;
+	return c->closed.code == 0;
+}
+
 /* Starts waiting requests (retries that are due first) up to max_in_flight
- * and the rate limit.  A request that cannot even start is reported at once.
- * Returns how long to wait for the next token (-1: no wait needed). */
+ * and the rate limit, and fires due timers.  A request that cannot even
+ * start is reported at once.  Returns how long to wait for the next token
+ * (-1: no wait needed). */
 static long start_more(tlm_client *c)
 {
 	uint64_t now = now_ms();
 	long token_wait = -1;
 
 	/* Due retries go to the head of the FIFO: they are the oldest work. */
-	while (c->sleeping != NULL && c->sleeping->due_ms <= now) {
+	while (c->closed.code == 0 && c->sleeping != NULL && c->sleeping->due_ms <= now) {
 		tlm_req *r = c->sleeping;
 
 		c->sleeping = r->next;
+		r->next = NULL;
+		if (r->timer != NULL) {
+			fire(c, r);
+			continue;
+		}
 		r->next = c->wait_head;
 		c->wait_head = r;
 		if (c->wait_tail == NULL)
 			c->wait_tail = r;
 	}
 	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
-	       take_token(c, now, &token_wait)) {
+	       take_token(c, now, &token_wait) && gate_open(c)) {
 		tlm_req *r = c->wait_head;
 		tlm_error err = TLM_ERROR_INIT;
 
@@ -596,6 +646,40 @@ static long start_more(tlm_client *c)
 			deliver(r, TLM_CLIENT_FAILED, err.code, 0, &err);
 	}
 	return token_wait;
+}
+
+int tlm_client_after(tlm_client *c, long ms, tlm_client_timer_cb cb, void *ctx, tlm_error *err)
+{
+	tlm_req *r;
+
+	assert(c != NULL && cb != NULL);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	r->c = c;
+	r->timer = cb;
+	r->ctx = ctx;
+	r->due_ms = now_ms() + (uint64_t)(ms > 0 ? ms : 0);
+	sleep_insert(c, r);
+	return 0;
+}
+
+/* Lowers *wait to the next due timer, and to the next due retry when a
+ * slot is free for it (a retry that cannot start yet must not spin us). */
+static void next_due(const tlm_client *c, long *wait)
+{
+	uint64_t now = now_ms();
+	const tlm_req *r;
+
+	for (r = c->sleeping; r != NULL; r = r->next) {
+		long until;
+
+		if (r->timer == NULL && c->in_flight >= c->opts.max_in_flight)
+			continue;
+		until = r->due_ms > now ? (long)(r->due_ms - now) : 0;
+		if (until < *wait)
+			*wait = until;
+		break; /* sorted: the first eligible one is the soonest */
+	}
 }
 
 static int idle(const tlm_client *c)
@@ -612,6 +696,11 @@ static int pump(tlm_client *c, long *wait, tlm_error *err)
 	CURLMsg *m;
 
 	start_more(c);
+	if (c->closed.code != 0) {
+		if (err != NULL)
+			*err = c->closed;
+		return c->closed.code;
+	}
 	if (curl_multi_perform(c->multi, &running) != CURLM_OK)
 		return tlm_error_set(err, TLM_ERROR, "client: curl_multi_perform failed");
 	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
@@ -625,13 +714,7 @@ static int pump(tlm_client *c, long *wait, tlm_error *err)
 	token_wait = start_more(c);
 	if (token_wait >= 0 && token_wait < *wait)
 		*wait = token_wait;
-	if (c->sleeping != NULL && c->in_flight < c->opts.max_in_flight) {
-		uint64_t due = c->sleeping->due_ms, now = now_ms();
-		long until = due > now ? (long)(due - now) : 0;
-
-		if (until < *wait)
-			*wait = until;
-	}
+	next_due(c, wait);
 	return 0;
 }
 
@@ -758,57 +841,6 @@ void tlm_client__wait_ms(tlm_client *c, uint64_t ms)
 			(void)nanosleep(&ts, NULL); /* a signal only shortens the wait */
 		}
 	}
-}
-
-int tlm_client_list_all(tlm_client *c, const char *path, const char *key, tlm_client_item_cb cb,
-			void *ctx, tlm_error *err)
-{
-	tlm_client_pager p;
-	json_t *items = NULL, *it;
-	char *url = NULL;
-	sync_res s;
-	size_t n, i;
-	int more = 1, rc = 0;
-
-	assert(c != NULL && path != NULL && key != NULL && cb != NULL);
-	tlm_client__pager_init(&p, key, 100);
-	n = strlen(path) + 64;
-	url = malloc(n);
-	if (url == NULL) {
-		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
-		goto done;
-	}
-	while (more) {
-		snprintf(url, n, "%s%climit=%zu&offset=%zu", path, strchr(path, '?') ? '&' : '?',
-			 p.limit, p.offset);
-		rc = tlm_client__sync_req(c, "GET", url, NULL, TLM_CLIENT_GET, &s, err);
-		if (rc != 0)
-			goto done;
-		if (s.outcome != TLM_CLIENT_DONE) {
-			rc = s.rc != 0 ? s.rc : TLM_ERROR;
-			if (err != NULL)
-				*err = s.err;
-			tlm_client__sync_clear(&s);
-			goto done;
-		}
-		rc = tlm_client__pager_feed(&p, s.raw, s.len, &items, &more, err);
-		tlm_client__sync_clear(&s);
-		if (rc != 0)
-			goto done;
-		json_array_foreach(items, i, it)
-		{
-			rc = cb(ctx, it);
-			if (rc != 0)
-				goto done;
-		}
-		json_decref(items);
-		items = NULL;
-	}
-done:
-	json_decref(items);
-	tlm_client__pager_clear(&p);
-	free(url);
-	return rc;
 }
 
 const tlm_backoff_opts *tlm_client__backoff_opts(const tlm_client *c)

@@ -1,5 +1,5 @@
-/* tlm_engine_run: the phases of a run in order (DESIGN §4), the teardown
- * decision of docs/spec.md, and the result handed to the CLI. */
+/* tlm_engine_run: the phases of a run in order (docs/design.md §4), the
+ * teardown decision of docs/spec.md, and the result handed to the CLI. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,28 +8,33 @@
 
 const char *tlm_engine_outcome_name(tlm_engine_outcome o)
 {
-	static const char *const names[] = { "completed", "failed", "timed_out", "cancelled",
-					     "preflight_failed" };
+	static const char *const names[] = { "completed", "failed",           "timed_out",
+					     "cancelled", "preflight_failed", "taken_over" };
 
 	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
 }
 
-static void name_res(eng *e, eng_res *r, tlm_client_res kind, size_t idx, const char *name)
+static int name_res(eng *e, eng_res *r, tlm_journal_kind kind, size_t idx, const char *name,
+		    tlm_error *err)
 {
 	r->e = e;
-	r->kind = kind;
 	r->idx = idx;
-	/* The kind is part of the name: an agent and a team may share one. */
-	snprintf(r->name, sizeof(r->name), "%s%c-%s", e->prefix,
-		 kind == TLM_CLIENT_AGENT ? 'a' : 't', name);
+	r->rs.kind = kind;
+	r->settle = -1; /* a fresh intent: nothing to look up */
+	return tlm_name_build(r->rs.name, sizeof(r->rs.name), e->run_id,
+			      kind == TLM_JOURNAL_AGENT ? TLM_NAME_AGENT : TLM_NAME_TEAM, name,
+			      err);
 }
 
-static int build(eng *e, tlm_error *err)
+int tlm_eng__build(eng *e, tlm_error *err)
 {
 	const tlm_spec *s = e->spec;
 	size_t i;
 	int rc;
 
+	tlm_name_prefix(e->prefix, sizeof(e->prefix), e->run_id);
+	if (s == NULL)
+		return 0; /* teardown of a run: the journal is enough */
 	if ((rc = tlm_plan_new(&e->plan, s, err)) != 0)
 		return rc;
 	e->agents = calloc(s->nagents + 1, sizeof(*e->agents));
@@ -38,11 +43,14 @@ static int build(eng *e, tlm_error *err)
 	e->ready = calloc(s->ntasks + 1, sizeof(*e->ready));
 	if (e->agents == NULL || e->teams == NULL || e->tasks == NULL || e->ready == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
-	snprintf(e->prefix, sizeof(e->prefix), "tlm-%s-", e->run_id);
 	for (i = 0; i < s->nagents; i++)
-		name_res(e, &e->agents[i], TLM_CLIENT_AGENT, i, s->agents[i].name);
+		if ((rc = name_res(e, &e->agents[i], TLM_JOURNAL_AGENT, i, s->agents[i].name,
+				   err)) != 0)
+			return rc;
 	for (i = 0; i < s->nteams; i++)
-		name_res(e, &e->teams[i], TLM_CLIENT_TEAM, i, s->teams[i].name);
+		if ((rc = name_res(e, &e->teams[i], TLM_JOURNAL_TEAM, i, s->teams[i].name, err)) !=
+		    0)
+			return rc;
 	for (i = 0; i < s->ntasks; i++) {
 		e->tasks[i].e = e;
 		e->tasks[i].idx = i;
@@ -54,7 +62,7 @@ static int build(eng *e, tlm_error *err)
 /* docs/spec.md, "teardown": cancelled and timed-out runs, and runs that
  * failed before any task, are torn down under every policy but never (and
  * the last even under never). */
-static int wants_teardown(const eng *e)
+int tlm_eng__wants_teardown(const eng *e)
 {
 	tlm_teardown p = e->spec->teardown;
 
@@ -69,15 +77,34 @@ static int wants_teardown(const eng *e)
 	}
 }
 
-static const char *final_state(const eng *e)
+static tlm_run_state final_state(const eng *e)
 {
 	if (e->res->nleftovers > 0 && e->res->torn_down)
-		return "teardown_failed";
+		return TLM_RUN_TEARDOWN_FAILED;
 	switch (e->outcome) {
-	case TLM_ENGINE_COMPLETED: return "completed";
-	case TLM_ENGINE_CANCELLED: return "cancelled";
-	default: return "failed";
+	case TLM_ENGINE_COMPLETED: return TLM_RUN_COMPLETED;
+	case TLM_ENGINE_CANCELLED: return TLM_RUN_CANCELLED;
+	default: return TLM_RUN_FAILED;
 	}
+}
+
+static int collect_task(eng *e, size_t i, tlm_engine_task_result *o)
+{
+	eng_task *t = &e->tasks[i];
+	const char *id = t->id != NULL ? t->id : t->nold > 0 ? t->old_ids[t->nold - 1] : NULL;
+
+	o->team = e->spec->teams[e->spec->tasks[i].team].name;
+	o->subject = e->spec->tasks[i].subject;
+	o->status = tlm_eng__task_state_name(t->st);
+	o->attempts = t->attempt;
+	o->remote_id = id != NULL ? strdup(id) : NULL;
+	o->message = t->message != NULL ? strdup(t->message) : NULL;
+	o->elapsed_ms = t->first_ms != 0 && t->finished_ms >= t->first_ms
+				? t->finished_ms - t->first_ms
+				: 0;
+	return (id != NULL && o->remote_id == NULL) || (t->message != NULL && o->message == NULL)
+		       ? -1
+		       : 0;
 }
 
 static void collect(eng *e)
@@ -85,28 +112,16 @@ static void collect(eng *e)
 	tlm_engine_result *r = e->res;
 	size_t i;
 
-	r->tasks = calloc(e->spec->ntasks + 1, sizeof(*r->tasks));
-	if (r->tasks == NULL)
+	if ((r->tasks = calloc(e->spec->ntasks + 1, sizeof(*r->tasks))) == NULL) {
+		tlm_eng__oom(e);
 		return;
-	r->ntasks = e->spec->ntasks;
-	for (i = 0; i < e->spec->ntasks; i++) {
-		eng_task *t = &e->tasks[i];
-		tlm_engine_task_result *o = &r->tasks[i];
-
-		o->team = e->spec->teams[e->spec->tasks[i].team].name;
-		o->subject = e->spec->tasks[i].subject;
-		o->status = tlm_eng__task_state_name(t->st);
-		o->attempts = t->attempt;
-		o->remote_id = t->id != NULL ? strdup(t->id)
-			       : t->nold > 0 ? strdup(t->old_ids[t->nold - 1])
-					     : NULL;
-		o->message = t->message != NULL ? strdup(t->message) : NULL;
-		o->elapsed_ms = t->first_ms != 0 && t->finished_ms >= t->first_ms
-					? t->finished_ms - t->first_ms
-					: 0;
 	}
+	r->ntasks = e->spec->ntasks;
+	for (i = 0; i < e->spec->ntasks; i++)
+		if (collect_task(e, i, &r->tasks[i]) != 0)
+			tlm_eng__oom(e);
 	for (i = 0; i < e->spec->nagents; i++)
-		if (e->agents[i].id != NULL)
+		if (e->agents[i].rs.id != NULL)
 			r->agents_created++;
 }
 
@@ -114,17 +129,13 @@ static void collect(eng *e)
  * sure: teardown must not wait for them to land. */
 static void forget_unsent_of(eng *e, eng_res *items, size_t n)
 {
-	tlm_error err = TLM_ERROR_INIT;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		if (items[i].st == RES_NEW && items[i].journaled)
-			(void)tlm_journal_set_resource_state(
-				e->j, e->run_id,
-				items[i].kind == TLM_CLIENT_AGENT ? TLM_JOURNAL_AGENT
-								  : TLM_JOURNAL_TEAM,
-				items[i].name, TLM_JOURNAL_ABSENT,
-				"never sent: the run ended first", &err);
+	for (i = 0; i < n && e->stop == STOP_NONE; i++)
+		if (items[i].step == STEP_NEW && items[i].rs.journaled &&
+		    items[i].rs.st == TLM_JOURNAL_INTENT)
+			(void)tlm_eng__res_to(e, &items[i].rs, TLM_JOURNAL_ABSENT, NULL,
+					      "never sent: the run ended first");
 }
 
 static void forget_unsent(eng *e)
@@ -135,46 +146,46 @@ static void forget_unsent(eng *e)
 }
 
 /* The phases; every path after the run row exists ends in the teardown
- * decision. */
+ * decision, unless the engine had to stop (abandoned, taken over). */
 static void run_phases(eng *e)
 {
-	tlm_error err = TLM_ERROR_INIT;
 	const char *why;
 
-	tlm_eng__journal_check(e, tlm_journal_run_set_state(e->j, e->run_id, "provisioning", &err),
-			       &err);
+	if (tlm_eng__run_to(e, TLM_RUN_PROVISIONING) != 0)
+		e->ending = 1;
 	if (!e->ending)
-		tlm_eng__provision_agents(e);
+		(void)tlm_eng__provision_agents(e);
 	if (!e->ending)
-		tlm_eng__provision_teams(e);
+		(void)tlm_eng__provision_teams(e);
 	if (!e->ending)
-		tlm_eng__run_tasks(e);
+		(void)tlm_eng__run_tasks(e);
 	tlm_eng__drain(e);
-	if (e->abandoned)
+	if (e->stop != STOP_NONE || tlm_eng__cancel_rest(e) != 0)
 		return;
-	tlm_eng__cancel_rest(e);
 	forget_unsent(e);
-	if (wants_teardown(e)) {
+	if (e->stop != STOP_NONE)
+		return;
+	if (tlm_eng__wants_teardown(e)) {
 		e->res->torn_down = 1;
-		tlm_eng__teardown(e);
+		(void)tlm_eng__teardown(e);
 		return;
 	}
-	why = e->srv != NULL
+	why = e->o->in_process
 		      ? "kept by the teardown policy until the built-in control plane stopped"
 		      : "kept by the teardown policy";
 	tlm_eng__log(e, TLM_ENGINE_INFO, "teardown %s: resources are kept",
 		     tlm_teardown_name(e->spec->teardown));
-	tlm_eng__list_kept(e, why);
+	(void)tlm_eng__list_kept(e, why);
 }
 
-static void free_run(eng *e)
+void tlm_eng__free_run(eng *e)
 {
 	size_t i, k;
 
 	for (i = 0; e->agents != NULL && i < e->spec->nagents; i++)
-		free(e->agents[i].id);
+		free(e->agents[i].rs.id);
 	for (i = 0; e->teams != NULL && i < e->spec->nteams; i++)
-		free(e->teams[i].id);
+		free(e->teams[i].rs.id);
 	for (i = 0; e->tasks != NULL && i < e->spec->ntasks; i++) {
 		free(e->tasks[i].id);
 		for (k = 0; k < e->tasks[i].nold; k++)
@@ -191,7 +202,7 @@ static void free_run(eng *e)
 	free(e->error);
 }
 
-static void init(eng *e, const tlm_engine_opts *o, tlm_engine_result *res)
+void tlm_eng__init(eng *e, const tlm_engine_opts *o, tlm_engine_result *res)
 {
 	memset(e, 0, sizeof(*e));
 	memset(res, 0, sizeof(*res));
@@ -202,6 +213,13 @@ static void init(eng *e, const tlm_engine_opts *o, tlm_engine_result *res)
 	e->maxc = o->max_concurrent ? o->max_concurrent : ENG_DEFAULT_CONCURRENCY;
 	e->t0 = tlm_eng__now_ms();
 	e->outcome = TLM_ENGINE_COMPLETED;
+	e->run_state = TLM_RUN_PENDING;
+}
+
+/* The client tells the control plane which owner of the run sends. */
+static int tag_requests(eng *e, tlm_error *err)
+{
+	return tlm_client_set_owner(e->c, e->run_id, tlm_journal_held_epoch(e->j, e->run_id), err);
 }
 
 static int new_run(eng *e, tlm_error *err)
@@ -214,9 +232,11 @@ static int new_run(eng *e, tlm_error *err)
 	memcpy(e->res->run_id, e->run_id, sizeof(e->run_id));
 	/* Where the resources live, for teardown and reconcile after a crash. */
 	rc = tlm_journal_run_set_control_plane(
-		e->j, e->run_id, e->srv != NULL ? TLM_JOURNAL_BUILTIN : o->base_url, err);
+		e->j, e->run_id, o->in_process ? TLM_JOURNAL_BUILTIN : o->control_plane, err);
 	if (rc == 0)
-		rc = build(e, err);
+		rc = tlm_eng__build(e, err);
+	if (rc == 0)
+		rc = tag_requests(e, err);
 	if (rc == 0)
 		tlm_eng__log(e, TLM_ENGINE_INFO, "run %s of workflow %s%s", e->run_id,
 			     o->spec->name,
@@ -238,19 +258,22 @@ static int resume_run(eng *e, tlm_error *err)
 		return tlm_error_set(err, TLM_EINVALID, "no run \"%s\"", o->resume_run_id);
 	memcpy(e->run_id, o->resume_run_id, sizeof(e->run_id));
 	memcpy(e->res->run_id, e->run_id, sizeof(e->run_id));
-	if ((rc = tlm_journal_run_claim(e->j, e->run_id, err)) != 0)
+	if ((rc = tlm_journal_run_claim(e->j, e->run_id, o->claim_flags, err)) != 0)
 		return rc;
 	if ((rc = tlm_journal_run_get(e->j, e->run_id, &run, err)) != 0)
 		return rc;
 	e->resumed = 1;
-	rc = build(e, err);
+	e->run_state = run.state;
+	rc = tlm_eng__build(e, err);
+	if (rc == 0)
+		rc = tag_requests(e, err);
 	if (rc == 0)
 		rc = tlm_eng__restore(e, run.control_plane, run.heartbeat_age_ms, err);
-	if (rc == 0 && e->srv != NULL)
+	if (rc == 0 && o->in_process)
 		rc = tlm_journal_run_set_control_plane(e->j, e->run_id, TLM_JOURNAL_BUILTIN, err);
 	if (rc == 0)
 		tlm_eng__log(e, TLM_ENGINE_INFO, "resuming run %s of workflow %s (it was %s)",
-			     e->run_id, o->spec->name, run.state);
+			     e->run_id, o->spec->name, tlm_run_state_name(run.state));
 	tlm_journal_run_clear(&run);
 	if (o->spec->timeout_seconds > 0)
 		e->deadline = e->t0 + (uint64_t)o->spec->timeout_seconds * 1000u;
@@ -264,7 +287,7 @@ static void set_reconcile(eng *e)
 	e->reconcile_min = e->w != NULL ? 1000 : 100;
 	e->reconcile_max = e->w != NULL ? 15000 : 2000;
 	/* Our in-process server is a loopback call away and cheap to ask. */
-	if (e->srv != NULL && e->w == NULL) {
+	if (e->o->in_process && e->w == NULL) {
 		e->reconcile_min = 20;
 		e->reconcile_max = 250;
 	}
@@ -275,17 +298,51 @@ static void set_reconcile(eng *e)
 	e->reconcile_gap = e->reconcile_min;
 }
 
+static const char *result_state(const eng *e, tlm_run_state *final)
+{
+	if (e->stop == STOP_FENCED)
+		return "taken_over";
+	if (e->stop == STOP_ABANDONED)
+		return "interrupted";
+	*final = final_state(e);
+	return tlm_run_state_name(*final);
+}
+
+static void finish_result(eng *e)
+{
+	tlm_engine_result *res = e->res;
+	tlm_run_state final = TLM_RUN_FAILED;
+
+	collect(e);
+	res->state = result_state(e, &final);
+	if (e->stop == STOP_NONE && tlm_eng__run_to(e, final) != 0) {
+		final = TLM_RUN_FAILED; /* the journal could not say so: we do */
+		res->state = e->stop == STOP_FENCED ? "taken_over" : tlm_run_state_name(final);
+	}
+	res->outcome = e->outcome;
+	res->abandoned = e->stop == STOP_ABANDONED;
+	res->taken_over = e->stop == STOP_FENCED;
+	res->dry_run = e->o->dry_run;
+	if (e->oom && e->error == NULL)
+		e->error = strdup("out of memory");
+	res->error = e->error != NULL ? strdup(e->error) : NULL;
+	tlm_eng__progress(e, res->state);
+}
+
 int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *err)
 {
 	eng e;
 	int rc;
 
-	init(&e, o, res);
+	tlm_eng__init(&e, o, res);
 	if (o->spec == NULL || o->spec_text == NULL)
 		return tlm_error_set(err, TLM_EINVALID, "engine: a spec and its text are required");
 	if ((rc = tlm_eng__setup(&e, err)) != 0)
 		goto out;
-	res->journal_path = strdup(tlm_journal_path(e.j));
+	if ((res->journal_path = strdup(tlm_journal_path(e.j))) == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+		goto out;
+	}
 	tlm_eng__progress(&e, "preflight");
 	if (tlm_eng__preflight(&e, err) != 0) {
 		/* Nothing was created: a result, not an engine error. */
@@ -298,19 +355,11 @@ int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *
 	if ((rc = o->resume_run_id != NULL ? resume_run(&e, err) : new_run(&e, err)) != 0)
 		goto out;
 	run_phases(&e);
-	collect(&e);
-	res->outcome = e.outcome;
-	res->abandoned = e.abandoned;
-	res->dry_run = o->dry_run;
-	res->error = e.error != NULL ? strdup(e.error) : NULL;
-	res->state = e.abandoned ? "interrupted" : final_state(&e);
-	if (!e.abandoned)
-		(void)tlm_journal_run_set_state(e.j, e.run_id, res->state, NULL);
-	tlm_eng__progress(&e, res->state);
+	finish_result(&e);
 out:
 	res->elapsed_ms = tlm_eng__now_ms() - e.t0;
 	tlm_eng__cleanup(&e);
-	free_run(&e);
+	tlm_eng__free_run(&e);
 	return rc;
 }
 
@@ -335,97 +384,4 @@ void tlm_engine_result_clear(tlm_engine_result *res)
 	free(res->error);
 	free(res->journal_path);
 	memset(res, 0, sizeof(*res));
-}
-
-/* ---- telemachy teardown RUN ------------------------------------------- */
-
-static int is_final(const char *state)
-{
-	return strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
-	       strcmp(state, "cancelled") == 0;
-}
-
-static int mark_absent(const tlm_journal_resource *r, void *ctx)
-{
-	eng *e = ctx;
-	tlm_error err = TLM_ERROR_INIT;
-
-	if (r->state == TLM_JOURNAL_DELETED || r->state == TLM_JOURNAL_ABSENT ||
-	    r->state == TLM_JOURNAL_ABANDONED)
-		return 0;
-	tlm_eng__log(e, TLM_ENGINE_INFO, "%s %s: gone with the in-process control plane",
-		     tlm_journal_kind_name(r->kind), r->name);
-	return tlm_journal_set_resource_state(e->j, e->run_id, r->kind, r->name, TLM_JOURNAL_ABSENT,
-					      "the in-process control plane stopped with its run",
-					      &err);
-}
-
-/* The run's resources: on its control plane, or gone with the in-process one. */
-static int teardown_run(eng *e, const tlm_journal_run *run, tlm_error *err)
-{
-	tlm_client_opts co = TLM_CLIENT_OPTS_INIT;
-	int rc;
-
-	if (e->o->base_url == NULL) {
-		if (run->control_plane == NULL ||
-		    strcmp(run->control_plane, TLM_JOURNAL_BUILTIN) != 0)
-			return tlm_error_set(
-				err, TLM_EINVALID,
-				"run %s: the journal does not say where its control plane is; pass --control-plane URL",
-				e->run_id);
-		return tlm_journal_resources(e->j, e->run_id, mark_absent, e, err);
-	}
-	tlm_eng__client_opts(e->o, e->o->base_url, 0, e->maxc, &co);
-	if ((rc = tlm_client_new(&e->c, &co, err)) != 0)
-		return rc;
-	tlm_eng__teardown(e);
-	return 0;
-}
-
-int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine_result *res,
-			tlm_error *err)
-{
-	tlm_journal_run run;
-	eng e;
-	int rc;
-
-	init(&e, o, res);
-	res->torn_down = 1;
-	if (strlen(run_id) != TLM_JOURNAL_RUN_ID_LEN)
-		return tlm_error_set(err, TLM_EINVALID, "no run \"%s\"", run_id);
-	memcpy(e.run_id, run_id, sizeof(e.run_id));
-	memcpy(res->run_id, run_id, sizeof(e.run_id));
-	snprintf(e.prefix, sizeof(e.prefix), "tlm-%s-", e.run_id);
-	if ((rc = tlm_journal_open(&e.j, o->state_dir, err)) != 0)
-		goto out;
-	res->journal_path = strdup(tlm_journal_path(e.j));
-	if ((rc = tlm_journal_run_claim(e.j, e.run_id, err)) != 0 ||
-	    (rc = tlm_journal_run_get(e.j, e.run_id, &run, err)) != 0)
-		goto out;
-	/* Creates the last owner sent may land until one request timeout
-	 * after it was last alive. */
-	if (run.heartbeat_age_ms >= 0 && run.heartbeat_age_ms < tlm_eng__request_timeout(&e))
-		e.settle_ms = tlm_eng__request_timeout(&e) - run.heartbeat_age_ms;
-	e.outcome = is_final(run.state) && strcmp(run.state, "cancelled") != 0
-			    ? (strcmp(run.state, "completed") == 0 ? TLM_ENGINE_COMPLETED
-								   : TLM_ENGINE_FAILED)
-			    : TLM_ENGINE_CANCELLED;
-	rc = teardown_run(&e, &run, err);
-	if (rc == 0 && (e.abandoned || (e.o->interrupts != NULL && *e.o->interrupts > 0)))
-		res->abandoned = 1;
-	if (rc == 0 && !res->abandoned) {
-		res->outcome = e.outcome;
-		res->state = final_state(&e);
-		(void)tlm_journal_run_set_state(e.j, e.run_id, res->state, NULL);
-		(void)tlm_journal_audit(e.j, e.run_id, "teardown",
-					res->nleftovers == 0 ? "everything deleted"
-							     : "teardown left resources",
-					NULL);
-	}
-	tlm_journal_run_clear(&run);
-out:
-	res->elapsed_ms = tlm_eng__now_ms() - e.t0;
-	tlm_eng__cleanup(&e);
-	free_run(&e);
-	return rc;
 }

@@ -2,6 +2,7 @@
  * The engine's run state, shared by the files of src/engine (one phase per
  * file).  One thread owns all of it: libnats hands events over through the
  * watcher's queue and wakes the client's poll, nothing else touches a run.
+ * docs/internals/engine.md explains the loop, the states and fencing.
  */
 #ifndef TLM_ENGINE_INTERNAL_H
 #define TLM_ENGINE_INTERNAL_H
@@ -15,51 +16,68 @@
 #include "telemachy/engine.h"
 #include "telemachy/events.h"
 #include "telemachy/journal.h"
+#include "telemachy/names.h"
 #include "telemachy/plan.h"
-#include "telemachy/server.h"
 #include "util/strmap.h"
 
 #define ENG_DEFAULT_CONCURRENCY 16
 #define ENG_HEARTBEAT_MS        5000
-#define ENG_TICK_MS             200 /* longest wait: signals and timers are checked this often */
-#define ENG_CANCEL_CHECK_MS     250 /* how often the journal is asked for a cancel request */
-
-/* An agent or a team on its way to existing. */
-typedef enum eng_res_state {
-	RES_NEW = 0, /* nothing sent */
-	RES_BUSY,    /* a request about it is in flight */
-	RES_UNKNOWN, /* the create's outcome is unknown: resolve by name */
-	RES_CREATED, /* remote id known and journaled (agents: not started yet) */
-	RES_READY,   /* agents: started; teams: created */
-	RES_FAILED
-} eng_res_state;
+#define ENG_TICK_MS             200  /* longest wait: signals and timers are checked this often */
+#define ENG_CANCEL_CHECK_MS     250  /* how often the journal is asked for a cancel request */
+#define ENG_CREATE_POSTS        3    /* creates of one name sent at most (unknown outcomes) */
+#define ENG_PATH_MAX            2048 /* a longer path (hostile ids) is refused */
 
 typedef struct eng eng;
 
+/* ---- resources ---------------------------------------------------------
+ * A resource's state is its journal state (tlm_journal_state); the engine
+ * keeps a copy and changes it only through tlm_eng__res_to(), which checks
+ * the move against a table and journals it. */
+typedef struct eng_rs {
+	tlm_journal_kind kind;
+	char name[TLM_JOURNAL_NAME_MAX + 1];
+	char *id; /* remote id, NULL while unknown */
+	tlm_journal_state st;
+	int journaled; /* it has a row (st is meaningful) */
+} eng_rs;
+
+/* Where a spec resource's provisioning is: which request about it, if any,
+ * is in flight.  Scheduling only: its durable state is rs.st. */
+typedef enum eng_step {
+	STEP_NEW = 0,   /* nothing sent */
+	STEP_CREATING,  /* the create is in flight */
+	STEP_RESOLVING, /* its create's outcome is unknown: a lookup by name is in flight */
+	STEP_STARTING,  /* agents: the start is in flight */
+	STEP_DONE,      /* created (teams) or started (agents), or left for teardown */
+	STEP_FAILED
+} eng_step;
+
 typedef struct eng_res {
 	eng *e;
-	tlm_client_res kind;
 	size_t idx; /* into spec agents[] or teams[] */
-	char name[TLM_JOURNAL_NAME_MAX + 1];
-	char *id;
-	eng_res_state st;
-	int journaled; /* its intent is in the journal already (a resumed run) */
-	int checking;  /* a GET about it is in flight (is the agent still there?) */
-	int settle;    /* resolving: wait one request timeout before a create */
+	eng_rs rs;
+	eng_step step;
+	int posts;    /* creates sent for this name */
+	int checking; /* a GET about it is in flight (is the agent still there?) */
+	long settle;  /* a resumed run's open create: how long it may still land */
 } eng_res;
 
+/* ---- tasks -------------------------------------------------------------
+ * Changed only through tlm_eng__task_to() (states.c), which checks the move
+ * against a table and journals the attempt. */
 typedef enum eng_task_state {
 	TASK_WAITING = 0, /* dependencies not complete */
 	TASK_READY,       /* in the ready queue */
 	TASK_SUBMITTING,  /* create in flight */
-	TASK_UNKNOWN,     /* the create's outcome is unknown */
+	TASK_UNKNOWN,     /* the create's outcome is unknown: looking for it */
 	TASK_SUBMITTED,
 	TASK_RUNNING,
 	TASK_COMPLETED, /* terminal from here on */
 	TASK_FAILED,
 	TASK_TIMED_OUT,
 	TASK_SKIPPED,
-	TASK_CANCELLED
+	TASK_CANCELLED,
+	TASK_STATE_COUNT
 } eng_task_state;
 
 typedef struct eng_task {
@@ -78,12 +96,18 @@ typedef struct eng_task {
 	char *message;
 } eng_task;
 
+/* Why the engine stopped turning before the run's end. */
+typedef enum eng_stop {
+	STOP_NONE = 0,
+	STOP_ABANDONED, /* a second signal: leave at once */
+	STOP_FENCED     /* another process owns the run now: not one more write or request */
+} eng_stop;
+
 struct eng {
 	const tlm_engine_opts *o;
-	const tlm_spec *spec;
+	const tlm_spec *spec; /* NULL for teardown of a run whose spec is not needed */
 	tlm_plan *plan;
 	tlm_engine_result *res;
-	tlm_server *srv; /* in-process control plane, or NULL */
 	tlm_client *c;
 	tlm_journal *j;
 	tlm_watcher *w;
@@ -91,17 +115,19 @@ struct eng {
 	char run_id[TLM_JOURNAL_RUN_ID_LEN + 1];
 	char prefix[32]; /* "tlm-<run>-" */
 	unsigned maxc;
+	tlm_run_state run_state; /* as journaled; changed by tlm_eng__run_to only */
 	eng_res *agents, *teams;
 	eng_task *tasks;
 	tlm_strmap by_id; /* remote id of any attempt -> task index (keys: t->id, old_ids) */
 	size_t *ready;    /* FIFO of task indices, capacity ntasks */
 	size_t ready_head, ready_tail;
-	unsigned busy; /* our requests in flight */
-	int ending;    /* decided to end: submit nothing more */
-	int abandoned; /* second signal */
+	unsigned prov_busy; /* spec resources with a request in flight */
+	int ending;         /* decided to end: submit nothing more */
+	eng_stop stop;
 	int prov_failed;
 	int any_submitted;
 	int resumed;
+	int oom; /* an allocation failed: the run fails, saying so */
 	uint64_t next_cancel_check;
 	tlm_engine_outcome outcome;
 	char *error; /* the run's first error */
@@ -112,6 +138,42 @@ struct eng {
 	const char *phase; /* for progress reports */
 };
 
+/* ---- states.c: the three state machines -------------------------------- */
+
+/* Moves the run to `to` if the table allows it (a move to the same state is
+ * no move), journaling it.  An illegal move is refused (TLM_EINVALID,
+ * logged): a bug, never a silent state. */
+int tlm_eng__run_to(eng *e, tlm_run_state to);
+
+/* Moves resource r to `to`, journaling it: created needs id (taken over,
+ * r->id owns it then), a last error is why (may be NULL).  The intent itself
+ * is written by tlm_eng__intents (a wave in one transaction). */
+int tlm_eng__res_to(eng *e, eng_rs *r, tlm_journal_state to, char *id, const char *why);
+
+/* The wave's intents in one transaction (rows already journaled skipped). */
+int tlm_eng__intents(eng *e, eng_rs *const *rs, size_t n);
+
+/* Moves task t to `to`, journaling its attempt: SUBMITTING from READY opens
+ * a new attempt (written before its create is sent); READY from an attempt in
+ * flight is a retry and `why` (TASK_FAILED, TASK_TIMED_OUT or
+ * TASK_CANCELLED) is what that attempt ended as; terminal states record msg
+ * as the task's message.  Returns 0, the journal's error (the run then
+ * fails), or TLM_EINVALID for an illegal move (nothing changed). */
+int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why, const char *msg);
+
+/* Journals one attempt's status (the one place task rows are written). */
+int tlm_eng__attempt_record(eng *e, const eng_task *t, int attempt, const char *id,
+			    tlm_attempt_status st);
+
+/* Replaces t's message (the reason shown for a failed task). */
+int tlm_eng__task_message(eng *e, eng_task *t, const char *msg);
+const char *tlm_eng__task_state_name(eng_task_state st);
+int tlm_eng__task_terminal(const eng_task *t);
+/* Whether the table allows from -> to (for the unit tests too). */
+int tlm_eng__task_move_ok(eng_task_state from, eng_task_state to);
+int tlm_eng__run_move_ok(tlm_run_state from, tlm_run_state to);
+int tlm_eng__res_move_ok(tlm_journal_state from, tlm_journal_state to);
+
 /* ---- report.c ---- */
 uint64_t tlm_eng__now_ms(void);
 void tlm_eng__log(eng *e, tlm_engine_level level, const char *fmt, ...)
@@ -119,21 +181,31 @@ void tlm_eng__log(eng *e, tlm_engine_level level, const char *fmt, ...)
 void tlm_eng__progress(eng *e, const char *phase);
 /* Records the run's first error (later ones are only logged) and fails it. */
 void tlm_eng__fail(eng *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Journals; a journal error is fatal to the run (logged, run failed). */
+/* An allocation failed: the run fails ("out of memory") and ends. */
+int tlm_eng__oom(eng *e);
+/* Checks a journal result: a failure fails and ends the run; TLM_EFENCED
+ * stops the engine at once (tlm_eng__fenced).  Returns rc. */
 int tlm_eng__journal_check(eng *e, int rc, const tlm_error *err);
+/* Another process took the run over: stop now, no write, no request. */
+void tlm_eng__fenced(eng *e, const tlm_error *err);
 const char *tlm_eng__task_name(eng *e, size_t i, char *buf, size_t cap);
 
 /* ---- loop.c ---- */
-/* One turn of the engine loop: network, events, signals, timers.  Returns 1
- * while the run may go on, 0 once a second signal abandoned it. */
+/* One turn of the engine loop: heartbeat, network, events, signals, timers,
+ * cancel requests.  Returns 1 while the run may go on, 0 once the engine
+ * must stop (abandoned or fenced). */
 int tlm_eng__turn(eng *e, long max_wait_ms);
-/* Drives requests until none of ours is in flight (or abandoned). */
+/* Turns until none of our requests and timers is pending (or stopped). */
 void tlm_eng__drain(eng *e);
-/* Waits ms while driving the loop (signals still count). */
+/* Waits ms while turning (signals, heartbeat and cancel still count). */
 void tlm_eng__wait(eng *e, long ms);
+/* Turns until *done is set (or stopped); 0 when done. */
+int tlm_eng__await(eng *e, const int *done);
 /* The request timeout in force (a create's outcome may stay open so long). */
 long tlm_eng__request_timeout(const eng *e);
 void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
+/* The client's gate: before every request, is the run still ours? */
+int tlm_eng__gate(void *ctx, tlm_error *err);
 
 /* ---- setup.c ---- */
 int tlm_eng__setup(eng *e, tlm_error *err);
@@ -144,20 +216,30 @@ void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 			  unsigned max_in_flight, tlm_client_opts *co);
 int tlm_eng__preflight(eng *e, tlm_error *err);
 void tlm_eng__cleanup(eng *e);
+/* Builds the per-run tables from the spec (after the run id is known). */
+int tlm_eng__build(eng *e, tlm_error *err);
+void tlm_eng__free_run(eng *e);
+/* Whether the run's end calls for teardown (its policy, its outcome). */
+int tlm_eng__wants_teardown(const eng *e);
+/* Zeroes e and res and sets the defaults from o. */
+void tlm_eng__init(eng *e, const tlm_engine_opts *o, tlm_engine_result *res);
 
 /* ---- provision.c ---- */
-void tlm_eng__provision_agents(eng *e);
-void tlm_eng__provision_teams(eng *e);
+int tlm_eng__provision_agents(eng *e);
+int tlm_eng__provision_teams(eng *e);
 
-/* ---- tasks.c ---- */
-void tlm_eng__run_tasks(eng *e);
+/* ---- tasks.c / follow.c ---- */
+int tlm_eng__run_tasks(eng *e);
 /* Tasks not finished when the run ends are cancelled (never submitted ones too). */
-void tlm_eng__cancel_rest(eng *e);
+int tlm_eng__cancel_rest(eng *e);
 void tlm_eng__task_status(eng *e, eng_task *t, const char *status, const char *message);
+/* A terminal state for t; completion readies its dependents, a failure skips
+ * them, transitively. */
+void tlm_eng__finish(eng *e, eng_task *t, eng_task_state st, const char *msg);
+/* The current attempt failed or timed out: a retry, or the task's end. */
+void tlm_eng__attempt_failed(eng *e, eng_task *t, eng_task_state why, const char *msg);
 void tlm_eng__reconcile(eng *e);
 void tlm_eng__check_timeouts(eng *e, uint64_t now);
-int tlm_eng__task_terminal(const eng_task *t);
-const char *tlm_eng__task_state_name(eng_task_state st);
 
 /* ---- resume.c ---- */
 /* Rebuilds the run's state from the journal (a resumed run): resources with
@@ -166,9 +248,19 @@ const char *tlm_eng__task_state_name(eng_task_state st);
  * Returns 0 or an error for the caller (the run cannot be resumed). */
 int tlm_eng__restore(eng *e, const char *control_plane, long heartbeat_age_ms, tlm_error *err);
 
+/* ---- remove.c ---- */
+/* Deletes one remote resource: agents are stopped first (a stop that fails
+ * does not prevent the delete), then DELETE; cb gets the DELETE's result
+ * (DONE or GONE: it is gone).  Shared by teardown and reconcile. */
+int tlm_eng__remove(tlm_client *c, tlm_journal_kind kind, const char *id, tlm_client_cb cb,
+		    void *ctx, tlm_error *err);
+
 /* ---- teardown.c ---- */
-void tlm_eng__teardown(eng *e);
+int tlm_eng__teardown(eng *e);
 /* Lists what the journal still counts as existing as leftovers (kept by policy). */
-void tlm_eng__list_kept(eng *e, const char *why);
+int tlm_eng__list_kept(eng *e, const char *why);
+/* Adds a leftover to the result (out of memory fails the run). */
+void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, const char *id,
+			   const char *why);
 
 #endif

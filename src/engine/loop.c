@@ -1,7 +1,10 @@
-/* The engine's loop: one turn drives the network, hands NATS events to the
- * task scheduler, and checks signals, the workflow deadline and the journal
- * heartbeat.  Every phase is a loop of turns, so a signal is seen within a
- * tick whatever the run is doing. */
+/* The engine's loop: one turn keeps the run's heartbeat, drives the network,
+ * hands NATS events to the task scheduler, and checks signals, the workflow
+ * deadline and cancel requests.  Every wait of a run is a loop of turns —
+ * there is no other way to wait in the engine — so the heartbeat never goes
+ * stale while the owner lives, a signal is seen within a tick, and a
+ * process that lost its run (fencing) stops before its next request
+ * (docs/internals/engine.md, "The loop"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +25,8 @@ static void on_item(void *ctx, const tlm_watcher_item *it)
 		return;
 	}
 	/* Events of tasks the run does not own, or of an earlier attempt of
-	 * one it does, are ignored (contract §7). */
-	if (tlm_strmap_get(&e->by_id, it->task_id, &i) != 0)
+	 * one it does, are ignored (docs/contract.md §7). */
+	if (e->stop != STOP_NONE || tlm_strmap_get(&e->by_id, it->task_id, &i) != 0)
 		return;
 	t = &e->tasks[i];
 	if (t->id == NULL || strcmp(t->id, it->task_id) != 0)
@@ -40,15 +43,16 @@ void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why)
 	tlm_eng__log(e, outcome == TLM_ENGINE_CANCELLED ? TLM_ENGINE_WARN : TLM_ENGINE_ERROR, "%s",
 		     why);
 	free(e->error);
-	e->error = strdup(why);
+	if ((e->error = strdup(why)) == NULL)
+		e->oom = 1;
 }
 
 static void check_signals(eng *e)
 {
 	sig_atomic_t n = e->o->interrupts != NULL ? *e->o->interrupts : 0;
 
-	if (n >= 2 && !e->abandoned) {
-		e->abandoned = 1;
+	if (n >= 2 && e->stop == STOP_NONE) {
+		e->stop = STOP_ABANDONED;
 		e->ending = 1;
 		if (e->outcome == TLM_ENGINE_COMPLETED)
 			e->outcome = TLM_ENGINE_CANCELLED;
@@ -61,18 +65,57 @@ static void check_signals(eng *e)
 	}
 }
 
+/* The lease first: a process that was stopped (SIGSTOP) for longer than the
+ * lease learns that it lost its run before it does anything else. */
+static void heartbeat(eng *e, uint64_t now)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	int rc;
+
+	if (e->run_id[0] == '\0' || now < e->next_heartbeat || e->stop != STOP_NONE)
+		return;
+	e->next_heartbeat = now + ENG_HEARTBEAT_MS;
+	rc = tlm_journal_run_heartbeat(e->j, e->run_id, &err);
+	if (rc == TLM_EFENCED)
+		tlm_eng__fenced(e, &err);
+	else if (rc != 0)
+		tlm_eng__log(e, TLM_ENGINE_WARN, "journal heartbeat: %s", err.message);
+}
+
+static void check_cancel(eng *e, uint64_t now)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	int yes = 0;
+
+	if (e->run_id[0] == '\0' || e->ending || now < e->next_cancel_check)
+		return;
+	/* `telemachy cancel` from another process, maybe another host. */
+	e->next_cancel_check = now + ENG_CANCEL_CHECK_MS;
+	if (tlm_journal_run_cancel_requested(e->j, e->run_id, &yes, &err) == 0 && yes)
+		tlm_eng__end(
+			e, TLM_ENGINE_CANCELLED,
+			"cancelled by `telemachy cancel`: nothing more is submitted; tearing down");
+}
+
 int tlm_eng__turn(eng *e, long max_wait_ms)
 {
 	tlm_error err = TLM_ERROR_INIT;
 	uint64_t now;
+	int rc;
 
-	if (e->abandoned)
+	if (e->stop != STOP_NONE)
 		return 0;
 	if (max_wait_ms > ENG_TICK_MS || max_wait_ms < 0)
 		max_wait_ms = ENG_TICK_MS;
-	if (tlm_client_step(e->c, max_wait_ms, &err) != 0)
+	heartbeat(e, tlm_eng__now_ms());
+	if (e->stop != STOP_NONE)
+		return 0;
+	rc = tlm_client_step(e->c, max_wait_ms, &err);
+	if (rc == TLM_EFENCED)
+		tlm_eng__fenced(e, &err);
+	else if (rc != 0)
 		tlm_eng__log(e, TLM_ENGINE_WARN, "%s", err.message);
-	if (e->w != NULL)
+	if (e->w != NULL && e->stop == STOP_NONE)
 		(void)tlm_watcher_drain(e->w, on_item, e);
 	check_signals(e);
 	now = tlm_eng__now_ms();
@@ -83,22 +126,8 @@ int tlm_eng__turn(eng *e, long max_wait_ms)
 			 e->spec->timeout_seconds);
 		tlm_eng__end(e, TLM_ENGINE_TIMED_OUT, why);
 	}
-	if (e->run_id[0] != '\0' && !e->ending && now >= e->next_cancel_check) {
-		int yes = 0;
-
-		/* `telemachy cancel` from another process, maybe another host. */
-		e->next_cancel_check = now + ENG_CANCEL_CHECK_MS;
-		if (tlm_journal_run_cancel_requested(e->j, e->run_id, &yes, &err) == 0 && yes)
-			tlm_eng__end(
-				e, TLM_ENGINE_CANCELLED,
-				"cancelled by `telemachy cancel`: nothing more is submitted; tearing down");
-	}
-	if (e->run_id[0] != '\0' && now >= e->next_heartbeat) {
-		e->next_heartbeat = now + ENG_HEARTBEAT_MS;
-		if (tlm_journal_run_heartbeat(e->j, e->run_id, &err) != 0)
-			tlm_eng__log(e, TLM_ENGINE_WARN, "journal heartbeat: %s", err.message);
-	}
-	return !e->abandoned;
+	check_cancel(e, now);
+	return e->stop == STOP_NONE;
 }
 
 void tlm_eng__drain(eng *e)
@@ -115,7 +144,36 @@ void tlm_eng__wait(eng *e, long ms)
 		;
 }
 
+int tlm_eng__await(eng *e, const int *done)
+{
+	while (!*done && tlm_eng__turn(e, ENG_TICK_MS))
+		;
+	return *done ? 0 : TLM_ECANCELLED;
+}
+
 long tlm_eng__request_timeout(const eng *e)
 {
 	return e->o->request_timeout_ms > 0 ? e->o->request_timeout_ms : 30000;
+}
+
+/* Called by the client before each request leaves.  One indexed read: the
+ * epoch this process holds the run at must still be the journal's.  Without
+ * it, a process that was paused past its lease and taken over would, once
+ * resumed, send what it had queued before it noticed. */
+int tlm_eng__gate(void *ctx, tlm_error *err)
+{
+	eng *e = ctx;
+	int rc;
+
+	if (e->stop == STOP_FENCED)
+		return tlm_error_set(err, TLM_EFENCED, "%s",
+				     e->error != NULL ? e->error : "the run was taken over");
+	if (e->run_id[0] == '\0' || tlm_journal_held_epoch(e->j, e->run_id) == 0)
+		return 0; /* before the run exists (preflight), or not ours to fence */
+	rc = tlm_journal_fence_check(e->j, e->run_id, err);
+	if (rc == TLM_EFENCED) {
+		tlm_eng__fenced(e, err);
+		return rc;
+	}
+	return 0; /* a journal that cannot be read now is reported by its next write */
 }

@@ -1,147 +1,222 @@
-/* Provisioning (DESIGN §4.3–4.4): agents, then teams, at most max_concurrent
- * requests in flight.  The write-ahead order: a wave's intents are durable
- * before its first create leaves; a remote id is durable before the next
- * request about it (the start).  A create whose outcome is unknown is
- * resolved by name, never re-posted blindly (tlm_client_create). */
+/* Provisioning (docs/design.md §4): agents, then teams, at most
+ * max_concurrent requests in flight.  The write-ahead order: a wave's
+ * intents are durable before its first create leaves; a remote id is durable
+ * before the next request about it (the start).  A create whose outcome is
+ * unknown is resolved by name — asynchronously, with a settle wait for a
+ * server that may still be committing it — and never re-posted blindly
+ * (docs/lessons.md #3).  Nothing here waits except through the loop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_internal.h"
 
-static const char *kind_name(const eng_res *r)
-{
-	return r->kind == TLM_CLIENT_AGENT ? "agent" : "team";
-}
-
-static tlm_journal_kind jkind(const eng_res *r)
-{
-	return r->kind == TLM_CLIENT_AGENT ? TLM_JOURNAL_AGENT : TLM_JOURNAL_TEAM;
-}
-
 static const char *spec_name(const eng_res *r)
 {
 	const tlm_spec *s = r->e->spec;
 
-	return r->kind == TLM_CLIENT_AGENT ? s->agents[r->idx].name : s->teams[r->idx].name;
+	return r->rs.kind == TLM_JOURNAL_AGENT ? s->agents[r->idx].name : s->teams[r->idx].name;
 }
 
+static const char *kind_name(const eng_res *r)
+{
+	return tlm_journal_kind_name(r->rs.kind);
+}
+
+/* The one place a resource's step changes, so prov_busy counts exactly the
+ * resources with a request in flight. */
+static void set_step(eng_res *r, eng_step step)
+{
+	int was = r->step == STEP_CREATING || r->step == STEP_RESOLVING || r->step == STEP_STARTING;
+	int is = step == STEP_CREATING || step == STEP_RESOLVING || step == STEP_STARTING;
+
+	r->e->prov_busy = r->e->prov_busy - (unsigned)was + (unsigned)is;
+	r->step = step;
+}
+
+static void failed(eng_res *r)
+{
+	set_step(r, STEP_FAILED);
+	r->e->prov_failed = 1;
+}
+
+/* Builds the object or NULL; every set is checked (an allocation that fails
+ * must not send a create with fields missing). */
 static json_t *agent_body(eng *e, const tlm_spec_agent *a)
 {
-	json_t *b = json_object(), *args = json_array(), *env;
+	json_t *b = json_object(), *args = json_array(), *env = a->nenv > 0 ? json_object() : NULL;
 	char desc[256], mem[32];
+	int bad = b == NULL || args == NULL || (a->nenv > 0 && env == NULL);
 	size_t i;
 
-	for (i = 0; i < a->nargs; i++)
-		json_array_append_new(args, json_string(a->args[i]));
+	for (i = 0; !bad && i < a->nargs; i++)
+		bad |= json_array_append_new(args, json_string(a->args[i]));
+	for (i = 0; !bad && i < a->nenv; i++)
+		bad |= json_object_set_new(env, a->env[i].key, json_string(a->env[i].value));
 	snprintf(desc, sizeof(desc), "telemachy run %s of workflow %.100s: agent %s", e->run_id,
 		 e->spec->name, a->name);
-	/* programArgs is an array, never one string (LESSONS 15); a dry run
-	 * executes nothing. */
-	json_object_set_new(b, "label", json_string(a->name));
-	json_object_set_new(b, "program", json_string(e->o->dry_run ? "none" : a->program));
-	json_object_set_new(b, "programArgs", args);
-	json_object_set_new(b, "workingDirectory", json_string(a->working_dir));
-	json_object_set_new(b, "taskDescription", json_string(desc));
-	json_object_set_new(b, "owner", json_string("telemachy"));
-	json_object_set_new(b, "tags", json_pack("[s,s]", "telemachy", e->run_id));
-	if (a->model != NULL)
-		json_object_set_new(b, "model", json_string(a->model));
-	if (a->runtime == TLM_RUNTIME_DOCKER && !e->o->dry_run) {
-		json_object_set_new(b, "host", json_string("docker"));
-		json_object_set_new(b, "image", json_string(a->docker_image));
-		json_object_set_new(b, "cpus", json_integer(a->cpus));
+	/* programArgs is an array, never one string (docs/lessons.md #15); a
+	 * dry run executes nothing. */
+	bad = bad || json_object_set_new(b, "label", json_string(a->name)) ||
+	      json_object_set_new(b, "program", json_string(e->o->dry_run ? "none" : a->program)) ||
+	      json_object_set(b, "programArgs", args) ||
+	      json_object_set_new(b, "workingDirectory", json_string(a->working_dir)) ||
+	      json_object_set_new(b, "taskDescription", json_string(desc)) ||
+	      json_object_set_new(b, "owner", json_string("telemachy")) ||
+	      json_object_set_new(b, "tags", json_pack("[s,s]", "telemachy", e->run_id)) ||
+	      (a->model != NULL && json_object_set_new(b, "model", json_string(a->model))) ||
+	      (env != NULL && json_object_set(b, "env", env));
+	if (!bad && a->runtime == TLM_RUNTIME_DOCKER && !e->o->dry_run) {
 		/* In bytes: "2Gi" is valid in a spec but not to docker's --memory. */
 		snprintf(mem, sizeof(mem), "%llu", (unsigned long long)a->memory_bytes);
-		json_object_set_new(b, "memory", json_string(mem));
+		bad = json_object_set_new(b, "host", json_string("docker")) ||
+		      json_object_set_new(b, "image", json_string(a->docker_image)) ||
+		      json_object_set_new(b, "cpus", json_integer(a->cpus)) ||
+		      json_object_set_new(b, "memory", json_string(mem));
 	}
-	if (a->nenv > 0) {
-		env = json_object();
-		for (i = 0; i < a->nenv; i++)
-			json_object_set_new(env, a->env[i].key, json_string(a->env[i].value));
-		json_object_set_new(b, "env", env);
+	json_decref(args);
+	json_decref(env);
+	if (bad) {
+		json_decref(b);
+		return NULL;
 	}
 	return b;
 }
 
 static json_t *team_body(eng *e, const tlm_spec_team *t)
 {
-	json_t *ids = json_array();
+	json_t *ids = json_array(), *b;
 	size_t i;
 
-	for (i = 0; i < t->nagents; i++)
-		json_array_append_new(ids, json_string(e->agents[t->agents[i]].id));
-	return json_pack("{s:o}", "agentIds", ids);
+	for (i = 0; ids != NULL && i < t->nagents; i++) {
+		if (json_array_append_new(ids, json_string(e->agents[t->agents[i]].rs.id)) != 0) {
+			json_decref(ids);
+			return NULL;
+		}
+	}
+	b = ids != NULL ? json_pack("{s:o}", "agentIds", ids) : NULL;
+	return b;
 }
 
-static json_t *res_body(eng_res *r)
+/* The create body as text, with the resource's name; NULL out of memory. */
+static char *create_text(eng_res *r)
 {
 	const tlm_spec *s = r->e->spec;
+	json_t *b = r->rs.kind == TLM_JOURNAL_AGENT ? agent_body(r->e, &s->agents[r->idx])
+						    : team_body(r->e, &s->teams[r->idx]);
+	char *text = NULL;
 
-	return r->kind == TLM_CLIENT_AGENT ? agent_body(r->e, &s->agents[r->idx])
-					   : team_body(r->e, &s->teams[r->idx]);
+	if (b != NULL && json_object_set_new(b, "name", json_string(r->rs.name)) == 0)
+		text = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	return text;
 }
 
 static void on_started(void *ctx, const tlm_client_result *res)
 {
 	eng_res *r = ctx;
 	eng *e = r->e;
-	tlm_error err = TLM_ERROR_INIT;
 
 	if (res->outcome != TLM_CLIENT_DONE) {
-		r->st = RES_FAILED;
-		e->prov_failed = 1;
+		failed(r);
 		tlm_eng__fail(e,
 			      "agent %s: start failed: %s (it exists and is deleted at teardown)",
 			      spec_name(r), res->err->message);
 		return;
 	}
-	r->st = RES_READY;
+	set_step(r, STEP_DONE);
+	if (tlm_eng__res_to(e, &r->rs, TLM_JOURNAL_STARTED, NULL, NULL) != 0)
+		return;
 	e->agents_ready++;
-	tlm_eng__journal_check(e,
-			       tlm_journal_set_resource_state(e->j, e->run_id, TLM_JOURNAL_AGENT,
-							      r->name, TLM_JOURNAL_STARTED, NULL,
-							      &err),
-			       &err);
 	tlm_eng__log(e, TLM_ENGINE_INFO, "agent %s started", spec_name(r));
+	tlm_eng__progress(e, NULL);
 }
 
 static void start_agent(eng_res *r)
 {
 	eng *e = r->e;
 	tlm_error err = TLM_ERROR_INIT;
-	char path[TLM_JOURNAL_TEXT_MAX + 64];
+	char path[ENG_PATH_MAX];
 
-	snprintf(path, sizeof(path), "/v1/agents/%s/start", r->id);
-	r->st = RES_BUSY;
-	if (tlm_client_submit(e->c, "POST", path, NULL, TLM_CLIENT_POST_ACTION, on_started, r,
+	set_step(r, STEP_STARTING);
+	if (tlm_client_path(path, sizeof(path), "/v1/agents/", r->rs.id, "/start", NULL, NULL,
+			    &err) != 0 ||
+	    tlm_client_submit(e->c, "POST", path, NULL, TLM_CLIENT_POST_ACTION, on_started, r,
 			      &err) != 0) {
-		r->st = RES_FAILED;
-		e->prov_failed = 1;
+		failed(r);
 		tlm_eng__fail(e, "agent %s: %s", spec_name(r), err.message);
 	}
 }
 
-/* The id is known: journal it before anything else, then start agents. */
+/* The id is known: journal it before anything else, then start agents.
+ * Takes id. */
 static void adopt(eng_res *r, char *id)
 {
 	eng *e = r->e;
-	tlm_error err = TLM_ERROR_INIT;
 
-	r->id = id;
-	r->st = RES_CREATED;
-	if (tlm_eng__journal_check(
-		    e, tlm_journal_created(e->j, e->run_id, jkind(r), r->name, id, &err), &err) !=
-	    0)
-		return;
-	tlm_eng__log(e, TLM_ENGINE_INFO, "%s %s created as %s (id %s)", kind_name(r), spec_name(r),
-		     r->name, id);
-	if (r->kind == TLM_CLIENT_TEAM) {
-		r->st = RES_READY;
+	if (tlm_eng__res_to(e, &r->rs, TLM_JOURNAL_CREATED, id, NULL) != 0) {
+		failed(r);
 		return;
 	}
-	if (!e->ending) /* nothing is started once the run decided to end */
+	tlm_eng__log(e, TLM_ENGINE_INFO, "%s %s created as %s (id %s)", kind_name(r), spec_name(r),
+		     r->rs.name, r->rs.id);
+	/* Nothing is started once the run decided to end. */
+	if (r->rs.kind == TLM_JOURNAL_TEAM || e->ending)
+		set_step(r, STEP_DONE);
+	else
 		start_agent(r);
+}
+
+static void submit_create(eng_res *r);
+
+static void on_resolved(void *ctx, int rc, const char *id, const tlm_error *err)
+{
+	eng_res *r = ctx;
+	eng *e = r->e;
+	char *copy;
+
+	if (rc == 0) {
+		if ((copy = strdup(id)) == NULL) {
+			failed(r);
+			tlm_eng__oom(e);
+			return;
+		}
+		tlm_eng__log(e, TLM_ENGINE_INFO, "%s %s: found by name", kind_name(r),
+			     spec_name(r));
+		adopt(r, copy);
+	} else if (rc == TLM_ENOTFOUND && e->ending) {
+		/* Left as an intent: teardown's sweep by name settles it. */
+		set_step(r, STEP_DONE);
+	} else if (rc == TLM_ENOTFOUND && r->posts < ENG_CREATE_POSTS) {
+		tlm_eng__log(e, TLM_ENGINE_WARN, "%s %s: not created after all; creating it again",
+			     kind_name(r), spec_name(r));
+		/* A resumed run's half-deleted resource is gone: a new intent. */
+		if (r->rs.st == TLM_JOURNAL_DELETING &&
+		    (tlm_eng__res_to(e, &r->rs, TLM_JOURNAL_ABSENT, NULL, "gone") != 0 ||
+		     tlm_eng__res_to(e, &r->rs, TLM_JOURNAL_INTENT, NULL, NULL) != 0)) {
+			failed(r);
+			return;
+		}
+		submit_create(r);
+	} else {
+		failed(r);
+		tlm_eng__fail(e, "%s %s: create failed: %s", kind_name(r), spec_name(r),
+			      rc == TLM_ENOTFOUND ? "its outcome stayed unknown" : err->message);
+	}
+}
+
+/* Looks the name up; settle: how long a create may still be landing. */
+static void resolve(eng_res *r, long settle)
+{
+	tlm_error err = TLM_ERROR_INIT;
+
+	set_step(r, STEP_RESOLVING);
+	if (tlm_client_find_start(
+		    r->e->c, r->rs.kind == TLM_JOURNAL_AGENT ? TLM_CLIENT_AGENT : TLM_CLIENT_TEAM,
+		    r->rs.name, settle, on_resolved, r, &err) != 0) {
+		failed(r);
+		tlm_eng__fail(r->e, "%s %s: %s", kind_name(r), spec_name(r), err.message);
+	}
 }
 
 static void on_created(void *ctx, const tlm_client_result *res)
@@ -154,27 +229,23 @@ static void on_created(void *ctx, const tlm_client_result *res)
 
 	if (res->outcome == TLM_CLIENT_FAILED) {
 		/* Permanent, or never sent: nothing was created. */
-		r->st = RES_FAILED;
-		e->prov_failed = 1;
+		failed(r);
 		tlm_eng__fail(e, "%s %s: create failed: %s", kind_name(r), spec_name(r),
 			      res->err->message);
-		(void)tlm_journal_set_resource_state(e->j, e->run_id, jkind(r), r->name,
-						     TLM_JOURNAL_ABSENT, res->err->message, &err);
+		(void)tlm_eng__res_to(e, &r->rs, TLM_JOURNAL_ABSENT, NULL, res->err->message);
 		return;
 	}
 	rc = res->outcome == TLM_CLIENT_UNKNOWN ? TLM_ERROR
-	     : r->kind == TLM_CLIENT_AGENT
+	     : r->rs.kind == TLM_JOURNAL_AGENT
 		     ? tlm_client__parse_agent_create(&parsed, res->raw, res->raw_len, &err)
 		     : tlm_client__parse_team(&parsed, res->raw, res->raw_len, &err);
 	if (rc != 0 || parsed.id == NULL) {
-		/* It may exist: the loop looks the name up (outside callbacks),
-		 * and the server may still be working on it. */
-		r->st = RES_UNKNOWN;
-		r->settle = 1;
+		/* It may exist, and the server may still be working on it. */
 		tlm_eng__log(e, TLM_ENGINE_WARN, "%s %s: %s; looking it up by name", kind_name(r),
 			     spec_name(r),
 			     res->err != NULL && res->rc != 0 ? res->err->message : err.message);
 		tlm_client__resource_clear(&parsed);
+		resolve(r, tlm_eng__request_timeout(e));
 		return;
 	}
 	adopt(r, parsed.id);
@@ -186,121 +257,89 @@ static void submit_create(eng_res *r)
 {
 	eng *e = r->e;
 	tlm_error err = TLM_ERROR_INIT;
-	json_t *b = res_body(r);
-	char *text;
+	char *text = create_text(r);
 
-	json_object_set_new(b, "name", json_string(r->name));
-	text = json_dumps(b, JSON_COMPACT);
-	json_decref(b);
-	r->st = RES_BUSY;
-	if (text == NULL ||
-	    tlm_client_submit(e->c, "POST",
-			      r->kind == TLM_CLIENT_AGENT ? "/v1/agents" : "/v1/teams", text,
-			      TLM_CLIENT_POST_CREATE, on_created, r, &err) != 0) {
-		r->st = RES_FAILED;
-		e->prov_failed = 1;
-		tlm_eng__fail(e, "%s %s: %s", kind_name(r), spec_name(r),
-			      text == NULL ? "out of memory" : err.message);
+	set_step(r, STEP_CREATING);
+	r->posts++;
+	if (text == NULL) {
+		failed(r);
+		tlm_eng__oom(e);
+	} else if (tlm_client_submit(e->c, "POST",
+				     r->rs.kind == TLM_JOURNAL_AGENT ? "/v1/agents" : "/v1/teams",
+				     text, TLM_CLIENT_POST_CREATE, on_created, r, &err) != 0) {
+		failed(r);
+		tlm_eng__fail(e, "%s %s: %s", kind_name(r), spec_name(r), err.message);
 	}
 	free(text);
 }
 
-/* Unknown outcomes, one at a time outside the callbacks: look the name up,
- * adopt, or create (once).  Once the run is ending nothing is created: the
- * teardown's sweep by name settles what is still unknown. */
-static void resolve_unknown(eng_res *r)
-{
-	tlm_error err = TLM_ERROR_INIT;
-	json_t *b;
-	char *id = NULL;
-	int rc;
-
-	if (r->e->ending)
-		return;
-	b = res_body(r);
-	rc = tlm_client_create(r->e->c, r->kind, r->name, b,
-			       r->settle ? TLM_CLIENT_LOOKUP_FIRST : TLM_CLIENT_LOOKUP_ONCE, &id,
-			       &err);
-	json_decref(b);
-	if (rc == 0) {
-		adopt(r, id);
-		return;
-	}
-	r->st = RES_FAILED;
-	r->e->prov_failed = 1;
-	tlm_eng__fail(r->e, "%s %s: create failed: %s", kind_name(r), spec_name(r), err.message);
-}
-
-/* The wave's intents in one transaction (those a resumed run journaled
- * already are skipped). */
-static int journal_intents(eng *e, eng_res *items, size_t n)
-{
-	tlm_error err = TLM_ERROR_INIT;
-	const char **names = calloc(n + 1, sizeof(*names));
-	size_t i, k = 0;
-	int rc;
-
-	if (names == NULL) {
-		tlm_eng__fail(e, "out of memory");
-		return TLM_ERROR;
-	}
-	for (i = 0; i < n; i++)
-		if (!items[i].journaled)
-			names[k++] = items[i].name;
-	rc = k == 0 ? 0 : tlm_journal_intents(e->j, e->run_id, jkind(&items[0]), names, k, &err);
-	free(names);
-	for (i = 0; rc == 0 && i < n; i++)
-		items[i].journaled = 1;
-	return tlm_eng__journal_check(e, rc, &err);
-}
-
-/* A resumed run's agents that exist are started again (idempotent). */
-static void start_existing(eng *e, eng_res *items, size_t n)
+/* A resumed run: agents that exist are started again (idempotent); creates
+ * of unknown outcome are looked up first. */
+static void continue_restored(eng *e, eng_res *items, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n && !e->ending; i++)
-		if (items[i].kind == TLM_CLIENT_AGENT && items[i].st == RES_CREATED)
-			start_agent(&items[i]);
-}
+	for (i = 0; i < n && !e->ending; i++) {
+		eng_res *r = &items[i];
 
-static void provision(eng *e, eng_res *items, size_t n)
-{
-	size_t next = 0, i;
-
-	if (journal_intents(e, items, n) != 0)
-		return;
-	start_existing(e, items, n);
-	while (!e->abandoned) {
-		while (next < n && items[next].st != RES_NEW)
-			next++;
-		while (!e->ending && next < n && tlm_client_pending(e->c) < e->maxc) {
-			submit_create(&items[next++]);
-			while (next < n && items[next].st != RES_NEW)
-				next++;
-		}
-		for (i = 0; i < next; i++)
-			if (items[i].st == RES_UNKNOWN)
-				resolve_unknown(&items[i]);
-		if ((next == n || e->ending) && tlm_client_pending(e->c) == 0)
-			break;
-		tlm_eng__turn(e, ENG_TICK_MS);
+		if (r->step != STEP_NEW)
+			continue;
+		if (r->rs.st == TLM_JOURNAL_CREATED && r->rs.kind == TLM_JOURNAL_AGENT)
+			start_agent(r);
+		else if (r->rs.st == TLM_JOURNAL_CREATED || r->rs.st == TLM_JOURNAL_STARTED)
+			set_step(r, STEP_DONE);
+		else if ((r->rs.st == TLM_JOURNAL_INTENT || r->rs.st == TLM_JOURNAL_DELETING) &&
+			 r->settle >= 0)
+			resolve(r, r->settle);
 	}
 }
 
-void tlm_eng__provision_agents(eng *e)
+static int provision(eng *e, eng_res *items, size_t n)
 {
+	eng_rs **rs = calloc(n + 1, sizeof(*rs));
+	size_t next = 0, i;
+	int rc;
+
+	if (rs == NULL)
+		return tlm_eng__oom(e);
+	for (i = 0; i < n; i++)
+		rs[i] = &items[i].rs;
+	rc = n > 0 ? tlm_eng__intents(e, rs, n) : 0;
+	free(rs);
+	if (rc != 0)
+		return rc;
+	continue_restored(e, items, n);
+	while (e->stop == STOP_NONE) {
+		while (!e->ending && next < n && tlm_client_pending(e->c) < e->maxc) {
+			if (items[next].step == STEP_NEW)
+				submit_create(&items[next]);
+			next++;
+		}
+		if ((next == n || e->ending) && e->prov_busy == 0)
+			break;
+		tlm_eng__turn(e, ENG_TICK_MS);
+	}
+	return 0;
+}
+
+int tlm_eng__provision_agents(eng *e)
+{
+	int rc;
+
 	tlm_eng__progress(e, "provisioning");
-	provision(e, e->agents, e->spec->nagents);
+	rc = provision(e, e->agents, e->spec->nagents);
 	/* A failed agent fails the run before any task: the whole wave is
 	 * reported (siblings finish), then everything is torn down. */
 	if (e->prov_failed)
 		e->ending = 1;
+	return rc;
 }
 
-void tlm_eng__provision_teams(eng *e)
+int tlm_eng__provision_teams(eng *e)
 {
-	provision(e, e->teams, e->spec->nteams);
+	int rc = provision(e, e->teams, e->spec->nteams);
+
 	if (e->prov_failed)
 		e->ending = 1;
+	return rc;
 }

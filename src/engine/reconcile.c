@@ -1,8 +1,10 @@
-/* telemachy reconcile (LESSONS 8): the control plane's tlm- agents and teams
- * against the journal.  The name says which run made a resource
- * (tlm-<run>-<a|t>-<name>); the journal says whether that run is alive,
- * ended, or unknown.  Only resources no live or resumable run accounts for
- * are deleted, and only when asked. */
+/* telemachy reconcile (docs/lessons.md #8): the control plane's tlm- agents
+ * and teams against the journal.  The name says which run made a resource
+ * (telemachy/names.h); the journal says whether that run is alive, ended, or
+ * unknown.  Only resources no live or resumable run accounts for are
+ * deleted, and only when asked: the ended run is claimed first, so a resume
+ * racing with the delete is refused, not overrun.  A one-shot command: it
+ * may block (no run's heartbeat depends on it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,25 +26,6 @@ typedef struct rec {
 	tlm_journal_kind kind;
 	tlm_error *err;
 } rec;
-
-/* The run id a resource name carries, or 0. */
-static int name_run(const char *name, char run[TLM_JOURNAL_RUN_ID_LEN + 1])
-{
-	size_t i;
-
-	if (strncmp(name, "tlm-", 4) != 0 || strlen(name) < 4 + TLM_JOURNAL_RUN_ID_LEN + 1 ||
-	    name[4 + TLM_JOURNAL_RUN_ID_LEN] != '-')
-		return 0;
-	for (i = 0; i < TLM_JOURNAL_RUN_ID_LEN; i++) {
-		char ch = name[4 + i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')))
-			return 0;
-		run[i] = ch;
-	}
-	run[TLM_JOURNAL_RUN_ID_LEN] = '\0';
-	return 1;
-}
 
 /* Seconds since createdAt ("YYYY-MM-DDTHH:MM:SS..."), -1 when unreadable. */
 static long age_s(const json_t *item, time_t now)
@@ -105,19 +88,19 @@ static const char *classify(rec *r, const char *run_id, const char *name, const 
 		snprintf(
 			buf, cap,
 			"stranded: run %s (%s) lost its owner; `telemachy resume %s` or `telemachy teardown %s`",
-			run_id, run.state, run_id, run_id);
+			run_id, tlm_run_state_name(run.state), run_id, run_id);
 		break;
 	case TLM_JOURNAL_OWNER_NONE:
 		(void)tlm_journal_resources(r->j, run_id, match_row, &m, &err);
 		*deletable = !(m.found && m.state == TLM_JOURNAL_ABANDONED);
 		if (!m.found || !m.same_id)
 			snprintf(buf, cap, "run %s (%s) never recorded it (a duplicate)", run_id,
-				 run.state);
+				 tlm_run_state_name(run.state));
 		else if (m.state == TLM_JOURNAL_ABANDONED)
 			snprintf(buf, cap, "abandoned in run %s; not deleted", run_id);
 		else
-			snprintf(buf, cap, "left by run %s, which ended %s (%s)", run_id, run.state,
-				 tlm_journal_state_name(m.state));
+			snprintf(buf, cap, "left by run %s, which ended %s (%s)", run_id,
+				 tlm_run_state_name(run.state), tlm_journal_state_name(m.state));
 		break;
 	}
 	tlm_journal_run_clear(&run);
@@ -150,6 +133,7 @@ static int on_item(void *ctx, json_t *item)
 	const char *name = json_string_value(json_object_get(item, "name"));
 	const char *id = json_string_value(json_object_get(item, "id"));
 	char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], buf[512];
+	tlm_name_parts parts;
 	const char *why;
 	int has_run, deletable, live;
 	long age;
@@ -162,7 +146,9 @@ static int on_item(void *ctx, json_t *item)
 		r->res->too_young++;
 		return 0;
 	}
-	has_run = name_run(name, run_id);
+	has_run = tlm_name_parse(name, &parts) == 0 && parts.run_id[0] != '\0';
+	if (has_run)
+		memcpy(run_id, parts.run_id, sizeof(run_id));
 	why = classify(r, has_run ? run_id : NULL, name, id, &deletable, &live, buf, sizeof(buf));
 	if (live) {
 		r->res->live++;
@@ -185,8 +171,9 @@ static void record_deleted(rec *r, tlm_engine_orphan *o)
 	row_match m = { kind, o->name, o->remote_id, 0, 0, TLM_JOURNAL_INTENT };
 	char detail[512];
 
-	if (o->run_id != NULL && tlm_journal_resources(r->j, o->run_id, match_row, &m, NULL) >= 0 &&
-	    m.found && m.same_id)
+	if (o->run_id != NULL && tlm_journal_held_epoch(r->j, o->run_id) != 0 &&
+	    tlm_journal_resources(r->j, o->run_id, match_row, &m, NULL) >= 0 && m.found &&
+	    m.same_id && tlm_eng__res_move_ok(m.state, TLM_JOURNAL_DELETED))
 		(void)tlm_journal_set_resource_state(r->j, o->run_id, kind, o->name,
 						     TLM_JOURNAL_DELETED, NULL, NULL);
 	snprintf(detail, sizeof(detail), "%s %s (id %s): %s", o->kind, o->name, o->remote_id,
@@ -206,23 +193,27 @@ static void on_deleted(void *ctx, const tlm_client_result *res)
 	}
 }
 
-static void on_stopped(void *ctx, const tlm_client_result *res)
+/* An orphan of a run in the journal is deleted only once its run is ours:
+ * a run resumed since the listing is refused here, not overrun. */
+static int claim_for(rec *r, tlm_engine_orphan *o)
 {
-	del *d = ctx;
-	char path[TLM_JOURNAL_TEXT_MAX + 32];
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_journal_run run;
 
-	(void)res; /* a failed stop does not prevent the delete */
-	snprintf(path, sizeof(path), "/v1/agents/%s", d->o->remote_id);
-	if (tlm_client_submit(d->r->c, "DELETE", path, NULL, TLM_CLIENT_DELETE, on_deleted, d,
-			      NULL) != 0)
-		d->o->error = strdup("cannot queue the delete");
+	if (o->run_id == NULL || tlm_journal_run_get(r->j, o->run_id, &run, NULL) != 0)
+		return 0; /* no run of this journal made it */
+	tlm_journal_run_clear(&run);
+	if (tlm_journal_run_claim(r->j, o->run_id, 0, &err) == 0)
+		return 0;
+	o->error = strdup(err.message);
+	return -1;
 }
 
 static int delete_all(rec *r)
 {
 	tlm_engine_reconcile_result *res = r->res;
 	del *ds = calloc(res->norphans + 1, sizeof(*ds));
-	char path[TLM_JOURNAL_TEXT_MAX + 32];
+	tlm_error err = TLM_ERROR_INIT;
 	size_t i;
 	int rc;
 
@@ -230,16 +221,15 @@ static int delete_all(rec *r)
 		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
 	for (i = 0; i < res->norphans; i++) {
 		tlm_engine_orphan *o = &res->orphans[i];
-		int agent = strcmp(o->kind, "agent") == 0;
 
-		if (!o->deletable)
+		if (!o->deletable || claim_for(r, o) != 0)
 			continue;
 		ds[i] = (del){ r, o };
-		snprintf(path, sizeof(path), agent ? "/v1/agents/%s/stop" : "/v1/teams/%s",
-			 o->remote_id);
-		(void)tlm_client_submit(r->c, agent ? "POST" : "DELETE", path, NULL,
-					agent ? TLM_CLIENT_POST_ACTION : TLM_CLIENT_DELETE,
-					agent ? on_stopped : on_deleted, &ds[i], NULL);
+		if (tlm_eng__remove(r->c,
+				    strcmp(o->kind, "agent") == 0 ? TLM_JOURNAL_AGENT
+								  : TLM_JOURNAL_TEAM,
+				    o->remote_id, on_deleted, &ds[i], &err) != 0)
+			o->error = strdup(err.message);
 	}
 	rc = tlm_client_run(r->c, -1, r->err);
 	free(ds);
@@ -251,11 +241,12 @@ static int open_client(rec *r)
 	tlm_client_opts co = TLM_CLIENT_OPTS_INIT;
 	const tlm_engine_opts *o = r->o;
 
-	if (o->base_url == NULL)
+	if (o->control_plane == NULL)
 		return tlm_error_set(
 			r->err, TLM_EINVALID,
 			"reconcile needs a control plane: set AGAMEMNON_URL or pass --control-plane URL (the in-process one keeps nothing after its run)");
-	tlm_eng__client_opts(o, o->base_url, 0, o->max_concurrent ? o->max_concurrent : 8, &co);
+	tlm_eng__client_opts(o, o->control_plane, 0, o->max_concurrent ? o->max_concurrent : 8,
+			     &co);
 	return tlm_client_new(&r->c, &co, r->err);
 }
 

@@ -1,5 +1,6 @@
 /* What the engine tells its observer (the CLI prints; the library never
- * does), and the run's first error, which teardown must never hide. */
+ * does), and the run's first error, which teardown must never hide; how a
+ * failed allocation or a lost run (fencing) ends the run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,9 @@ void tlm_eng__progress(eng *e, const char *phase)
 }
 
 static void vlog(eng *e, tlm_engine_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vlog(eng *e, tlm_engine_level level, const char *fmt, va_list ap)
 {
 	char msg[2048];
 	tlm_engine_progress p;
@@ -82,15 +86,40 @@ void tlm_eng__fail(eng *e, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	tlm_eng__log(e, TLM_ENGINE_ERROR, "%s", msg);
-	if (e->error == NULL)
-		e->error = strdup(msg);
+	if (e->error == NULL && (e->error = strdup(msg)) == NULL)
+		e->oom = 1; /* the result says "out of memory" then */
 	if (e->outcome == TLM_ENGINE_COMPLETED)
 		e->outcome = TLM_ENGINE_FAILED;
 }
 
+int tlm_eng__oom(eng *e)
+{
+	if (!e->oom) {
+		e->oom = 1;
+		tlm_eng__fail(e, "out of memory");
+	}
+	e->ending = 1;
+	return TLM_ERROR;
+}
+
+void tlm_eng__fenced(eng *e, const tlm_error *err)
+{
+	if (e->stop == STOP_FENCED)
+		return;
+	e->stop = STOP_FENCED;
+	e->ending = 1;
+	e->outcome = TLM_ENGINE_TAKEN_OVER;
+	free(e->error);
+	e->error = strdup(err != NULL && err->message[0] ? err->message : "the run was taken over");
+	tlm_eng__log(e, TLM_ENGINE_ERROR, "%s: stopping at once, without another request",
+		     e->error != NULL ? e->error : "the run was taken over");
+}
+
 int tlm_eng__journal_check(eng *e, int rc, const tlm_error *err)
 {
-	if (rc != 0) {
+	if (rc == TLM_EFENCED)
+		tlm_eng__fenced(e, err);
+	else if (rc != 0 && e->stop != STOP_FENCED) {
 		tlm_eng__fail(e, "journal: %s", err->message);
 		e->ending = 1;
 	}

@@ -1,22 +1,33 @@
-/* Resuming a run (issue 6): its state is rebuilt from the journal, not
- * guessed.  Resources with a remote id are adopted (agents started again:
- * start is idempotent); intents — the create may or may not have happened —
- * are resolved by name before anything is posted; deleted or absent ones are
- * created again under the same name.  Completed tasks stay completed; a task
- * in flight is followed again under its remote id; the others go again as
- * new attempts.  A run on the in-process control plane lost every resource
- * with its process: all of them are recorded absent and made again. */
+/* Resuming a run (docs/recovery.md): its state is rebuilt from the journal,
+ * not guessed.  Resources with a remote id are adopted (agents started
+ * again: start is idempotent); intents — the create may or may not have
+ * happened — are resolved by name before anything is posted, the first
+ * lookup allowed to wait as long as a create of the dead owner may still
+ * land; deleted or absent ones are created again under the same name.
+ * Completed tasks stay completed; a task in flight is followed again under
+ * its remote id; the others go again as new attempts.  A run on an
+ * in-process control plane lost every resource with its process: all of them
+ * are recorded absent and made again.  Restoring sets states as the journal
+ * has them; every later change goes through states.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_internal.h"
 
+/* A task's last journaled attempt. */
+typedef struct last_attempt {
+	int seen;
+	tlm_attempt_status status;
+} last_attempt;
+
 typedef struct restore {
 	eng *e;
 	int builtin;      /* the old control plane died with the old process */
+	long settle;      /* how long a create of the dead owner may still land */
 	tlm_strmap tasks; /* "team/subject" -> task index */
 	char **keys;
+	last_attempt *last; /* per task */
 	tlm_error *err;
 } restore;
 
@@ -26,53 +37,45 @@ static eng_res *find_res(eng *e, tlm_journal_kind kind, const char *name)
 	size_t n = kind == TLM_JOURNAL_AGENT ? e->spec->nagents : e->spec->nteams, i;
 
 	for (i = 0; i < n; i++)
-		if (strcmp(items[i].name, name) == 0)
+		if (strcmp(items[i].rs.name, name) == 0)
 			return &items[i];
 	return NULL;
-}
-
-/* The state a resource goes on from, after the in-process case. */
-static tlm_journal_state current(restore *r, const tlm_journal_resource *row)
-{
-	tlm_error err = TLM_ERROR_INIT;
-
-	if (!r->builtin || row->state == TLM_JOURNAL_DELETED || row->state == TLM_JOURNAL_ABSENT ||
-	    row->state == TLM_JOURNAL_ABANDONED)
-		return row->state;
-	(void)tlm_journal_set_resource_state(
-		r->e->j, r->e->run_id, row->kind, row->name, TLM_JOURNAL_ABSENT,
-		"the in-process control plane stopped with its run", &err);
-	return TLM_JOURNAL_ABSENT;
 }
 
 static int on_resource(const tlm_journal_resource *row, void *ctx)
 {
 	restore *r = ctx;
 	eng_res *x = find_res(r->e, row->kind, row->name);
+	eng *e = r->e;
 
 	if (x == NULL)
 		return 0; /* not in this spec: only teardown's sweep cares */
-	x->journaled = 1;
-	switch (current(r, row)) {
-	case TLM_JOURNAL_CREATED:
-	case TLM_JOURNAL_STARTED:
-		if ((x->id = strdup(row->remote_id)) == NULL)
-			return tlm_error_set(r->err, TLM_ERROR, "out of memory");
-		x->st = x->kind == TLM_CLIENT_TEAM ? RES_READY : RES_CREATED;
-		return 0;
+	x->rs.journaled = 1;
+	x->rs.st = row->state;
+	if (row->remote_id != NULL && (x->rs.id = strdup(row->remote_id)) == NULL)
+		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
+	if (r->builtin && x->rs.st != TLM_JOURNAL_DELETED && x->rs.st != TLM_JOURNAL_ABSENT &&
+	    x->rs.st != TLM_JOURNAL_ABANDONED &&
+	    tlm_eng__res_to(e, &x->rs, TLM_JOURNAL_ABSENT, NULL,
+			    "the in-process control plane stopped with its run") != 0)
+		return tlm_error_set(r->err, TLM_ERROR, "%s", e->error ? e->error : "journal");
+	switch (x->rs.st) {
 	case TLM_JOURNAL_INTENT:
 	case TLM_JOURNAL_DELETING:
-		x->st = RES_UNKNOWN; /* exists or not: the name decides */
+		x->settle = r->settle; /* exists or not: the name decides */
 		return 0;
 	case TLM_JOURNAL_DELETED:
 	case TLM_JOURNAL_ABSENT:
-		x->st = RES_NEW;
-		return tlm_journal_reintent(r->e->j, r->e->run_id, row->kind, row->name, r->err);
-	case TLM_JOURNAL_ABANDONED: break;
+		if (tlm_eng__res_to(e, &x->rs, TLM_JOURNAL_INTENT, NULL, NULL) != 0)
+			return tlm_error_set(r->err, TLM_ERROR, "%s",
+					     e->error ? e->error : "journal");
+		return 0;
+	case TLM_JOURNAL_ABANDONED:
+		return tlm_error_set(r->err, TLM_ECONFLICT,
+				     "%s %s was abandoned: the run cannot be resumed with it",
+				     tlm_journal_kind_name(row->kind), row->name);
+	default: return 0; /* created or started: adopted */
 	}
-	return tlm_error_set(r->err, TLM_ECONFLICT,
-			     "%s %s was abandoned: the run cannot be resumed with it",
-			     tlm_journal_kind_name(row->kind), row->name);
 }
 
 static int keep_old_id(eng_task *t, const char *id)
@@ -84,15 +87,12 @@ static int keep_old_id(eng_task *t, const char *id)
 	t->old_ids = p;
 	if ((p[t->nold] = strdup(id)) == NULL)
 		return -1;
-	(void)tlm_strmap_put(&t->e->by_id, p[t->nold], t->idx, NULL);
+	if (tlm_strmap_put(&t->e->by_id, p[t->nold], t->idx, NULL) < 0) {
+		free(p[t->nold]);
+		return -1;
+	}
 	t->nold++;
 	return 0;
-}
-
-static void set_message(eng_task *t, const char *status)
-{
-	free(t->message);
-	t->message = strdup(status); /* the last attempt's status, until a new one */
 }
 
 /* Rows come by team, subject and attempt: the last one of a task wins. */
@@ -111,53 +111,48 @@ static int on_task(const tlm_journal_task *row, void *ctx)
 		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
 	if (row->attempt >= t->attempt) {
 		t->attempt = row->attempt;
-		set_message(t, row->status);
+		r->last[i].seen = 1;
+		r->last[i].status = row->status;
 	}
 	return 0;
 }
 
-static void close_attempt(eng *e, eng_task *t, const char *id)
-{
-	const tlm_spec_task *st = &e->spec->tasks[t->idx];
-	tlm_error err = TLM_ERROR_INIT;
-
-	(void)tlm_journal_task_record(e->j, e->run_id, e->spec->teams[st->team].name, st->subject,
-				      t->attempt, id, "cancelled", &err);
-}
-
 /* The last attempt's status decides where the task goes on from. */
-static void settle_task(restore *r, eng_task *t)
+static int settle_task(restore *r, eng_task *t)
 {
-	const char *status = t->message, *last;
+	tlm_attempt_status status = r->last[t->idx].status;
+	const char *last;
+	int open;
 
 	t->attempt_base = t->attempt;
-	if (status == NULL)
-		return; /* never journaled: a fresh task */
+	if (!r->last[t->idx].seen)
+		return 0; /* never journaled: a fresh task */
 	last = t->nold > 0 ? t->old_ids[t->nold - 1] : NULL;
-	if (strcmp(status, "completed") == 0) {
+	open = status == TLM_ATTEMPT_SUBMITTED || status == TLM_ATTEMPT_RUNNING ||
+	       status == TLM_ATTEMPT_PENDING;
+	if (status == TLM_ATTEMPT_COMPLETED) {
 		/* Its id is its dependents' blockedBy, unless it lived on an
 		 * in-process control plane that is gone: then no blocker. */
 		t->st = TASK_COMPLETED;
-		t->id = last != NULL && !r->builtin ? strdup(last) : NULL;
+		if (last != NULL && !r->builtin && (t->id = strdup(last)) == NULL)
+			return -1;
 		r->e->nterminal++;
-	} else if (!r->builtin && last != NULL &&
-		   (strcmp(status, "submitted") == 0 || strcmp(status, "running") == 0 ||
-		    strcmp(status, "pending") == 0)) {
+	} else if (!r->builtin && last != NULL && open) {
 		/* Still on the control plane: follow it again. */
-		t->id = strdup(last);
+		if ((t->id = strdup(last)) == NULL)
+			return -1;
 		t->st = TASK_SUBMITTED;
 		t->submitted_ms = tlm_eng__now_ms();
 		r->e->any_submitted = 1;
-	} else if (!r->builtin && strcmp(status, "pending") == 0) {
+	} else if (!r->builtin && status == TLM_ATTEMPT_PENDING) {
 		t->st = TASK_UNKNOWN; /* the create's outcome is unknown */
 		r->e->any_submitted = 1;
-	} else if (strcmp(status, "submitted") == 0 || strcmp(status, "running") == 0 ||
-		   strcmp(status, "pending") == 0) {
+	} else if (open) {
 		/* Gone with the old control plane: that attempt is over. */
-		close_attempt(r->e, t, last);
+		if (tlm_eng__attempt_record(r->e, t, t->attempt, last, TLM_ATTEMPT_CANCELLED) != 0)
+			return -1;
 	}
-	free(t->message);
-	t->message = NULL;
+	return 0;
 }
 
 static int index_tasks(restore *r)
@@ -166,7 +161,8 @@ static int index_tasks(restore *r)
 	size_t i, n;
 
 	r->keys = calloc(s->ntasks + 1, sizeof(*r->keys));
-	if (r->keys == NULL)
+	r->last = calloc(s->ntasks + 1, sizeof(*r->last));
+	if (r->keys == NULL || r->last == NULL)
 		return -1;
 	for (i = 0; i < s->ntasks; i++) {
 		n = strlen(s->teams[s->tasks[i].team].name) + strlen(s->tasks[i].subject) + 2;
@@ -187,51 +183,33 @@ static void restore_free(restore *r)
 	for (i = 0; r->keys != NULL && i < r->e->spec->ntasks; i++)
 		free(r->keys[i]);
 	free(r->keys);
+	free(r->last);
 	tlm_strmap_clear(&r->tasks);
-}
-
-/* A create the dead owner sent may still land until one request timeout
- * after it was last alive: when some outcome is open, wait that out once
- * for all of them; then one lookup each is enough. */
-static void settle_open(eng *e, long heartbeat_age_ms)
-{
-	size_t i, open = 0;
-
-	for (i = 0; i < e->spec->nagents; i++)
-		open += e->agents[i].st == RES_UNKNOWN;
-	for (i = 0; i < e->spec->nteams; i++)
-		open += e->teams[i].st == RES_UNKNOWN;
-	if (open == 0 || heartbeat_age_ms < 0 || heartbeat_age_ms >= tlm_eng__request_timeout(e))
-		return;
-	tlm_eng__log(
-		e, TLM_ENGINE_INFO,
-		"%zu create(s) of the previous owner (alive %.1f s ago) may still land: waiting %.1f s",
-		open, (double)heartbeat_age_ms / 1000.0,
-		(double)(tlm_eng__request_timeout(e) - heartbeat_age_ms) / 1000.0);
-	tlm_eng__wait(e, tlm_eng__request_timeout(e) - heartbeat_age_ms);
 }
 
 int tlm_eng__restore(eng *e, const char *control_plane, long heartbeat_age_ms, tlm_error *err)
 {
-	restore r = { e, 0, TLM_STRMAP_INIT, NULL, err };
+	restore r = { e, 0, 0, TLM_STRMAP_INIT, NULL, NULL, err };
 	const tlm_spec *s = e->spec;
 	size_t i, k;
 	int rc;
 
 	r.builtin = control_plane != NULL && strcmp(control_plane, TLM_JOURNAL_BUILTIN) == 0;
-	/* A create the dead owner sent within the last request timeout may
-	 * still be committed by the server: look, wait, look before posting. */
+	/* A create the dead owner sent may still be committed by the server
+	 * until one request timeout after it was last alive. */
+	if (heartbeat_age_ms >= 0 && heartbeat_age_ms < tlm_eng__request_timeout(e))
+		r.settle = tlm_eng__request_timeout(e) - heartbeat_age_ms;
 	if (index_tasks(&r) != 0) {
 		restore_free(&r);
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	}
 	rc = tlm_journal_resources(e->j, e->run_id, on_resource, &r, err);
 	if (rc == 0)
-		settle_open(e, heartbeat_age_ms);
-	if (rc == 0)
 		rc = tlm_journal_tasks(e->j, e->run_id, on_task, &r, err);
 	for (i = 0; rc == 0 && i < s->ntasks; i++)
-		settle_task(&r, &e->tasks[i]);
+		if (settle_task(&r, &e->tasks[i]) != 0)
+			rc = tlm_error_set(err, TLM_ERROR, "%s",
+					   e->error != NULL ? e->error : "out of memory");
 	for (i = 0; rc == 0 && i < s->ntasks; i++)
 		for (k = 0; k < s->tasks[i].ndeps; k++)
 			if (e->tasks[s->tasks[i].deps[k]].st == TASK_COMPLETED)

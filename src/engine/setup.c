@@ -1,7 +1,8 @@
-/* Before anything is created: the control plane (ours in-process, or the
- * one named by AGAMEMNON_URL), the client, the journal, and the preflight
- * that proves the control plane answers and accepts our key and that NATS is
- * connected (DESIGN §4.1).  And after the run, their release. */
+/* Before anything is created: the client for the control plane the caller
+ * gives (an in-process one, or the one named by AGAMEMNON_URL), the journal,
+ * and the preflight that proves the control plane answers and accepts our
+ * key and that NATS is connected (docs/design.md §4).  And after the run,
+ * their release. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,31 +15,16 @@ static void wake(void *ctx)
 	tlm_client_wakeup(ctx);
 }
 
-static int start_local_plane(eng *e, tlm_error *err)
-{
-	tlm_server_opts so = TLM_SERVER_OPTS_INIT;
-	int rc;
-
-	/* A dry run publishes nothing: no NATS, and no program runs (the
-	 * engine sends program "none"). */
-	so.nats_url = e->o->dry_run ? NULL : e->o->nats_url;
-	rc = tlm_server_start(&e->srv, &so, err);
-	if (rc == 0)
-		tlm_eng__log(e, TLM_ENGINE_DEBUG, "built-in control plane at %s",
-			     tlm_server_url(e->srv));
-	return rc;
-}
-
 void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 			  unsigned max_in_flight, tlm_client_opts *co)
 {
 	co->base_url = url;
 	co->api_key = ours ? NULL : o->api_key;
 	co->max_in_flight = max_in_flight;
-	/* Upstream stalls ~42 ms on a reused connection (contract §1); ours
-	 * does not, so reuse is only the default with our own server. */
+	/* Upstream stalls ~42 ms on a reused connection (docs/contract.md §1);
+	 * ours does not, so reuse is only the default with our own server. */
 	co->fresh_connection = o->fresh_connection >= 0 ? o->fresh_connection : !ours;
-	/* Upstream v2 has 8 workers and a listen backlog of 5 (contract §1):
+	/* Upstream v2 has 8 workers and a listen backlog of 5 (docs/contract.md §1):
 	 * more requests may be in flight, but they queue for a connection. */
 	co->max_connections = o->max_connections != 0 ? o->max_connections : ours ? 0 : 8;
 	co->require_tls = o->require_tls;
@@ -52,25 +38,24 @@ void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 int tlm_eng__setup(eng *e, tlm_error *err)
 {
 	tlm_client_opts co = TLM_CLIENT_OPTS_INIT;
-	const char *url = e->o->base_url, *state = e->o->state_dir;
+	const char *state = e->o->state_dir;
 	char tmpl[] = "/tmp/telemachy-dry-run-XXXXXX";
 	int rc;
 
-	if (e->o->dry_run || url == NULL) {
-		if ((rc = start_local_plane(e, err)) != 0)
-			return rc;
-		url = tlm_server_url(e->srv);
-	}
+	if (e->o->control_plane == NULL)
+		return tlm_error_set(err, TLM_EINVALID, "engine: no control plane was given");
 	if (e->o->dry_run) {
 		if (mkdtemp(tmpl) == NULL || (e->tmp_dir = strdup(tmpl)) == NULL)
 			return tlm_error_set(err, TLM_ERROR,
 					     "dry run: cannot make a temporary directory");
 		state = e->tmp_dir;
 	}
-	tlm_eng__client_opts(e->o, url, e->srv != NULL, e->maxc, &co);
-	if ((rc = tlm_client_new(&e->c, &co, err)) != 0)
+	if ((rc = tlm_journal_open(&e->j, state, err)) != 0)
 		return rc;
-	return tlm_journal_open(&e->j, state, err);
+	tlm_eng__client_opts(e->o, e->o->control_plane, e->o->in_process, e->maxc, &co);
+	co.gate = tlm_eng__gate;
+	co.gate_ctx = e;
+	return tlm_client_new(&e->c, &co, err);
 }
 
 /* A GET that needs auth in v2 and exists in v1, with a short retry budget:
@@ -79,12 +64,12 @@ static int check_control_plane(eng *e, tlm_error *err)
 {
 	tlm_client_opts co = TLM_CLIENT_OPTS_INIT;
 	tlm_client *c = NULL;
-	const char *url = e->srv != NULL ? tlm_server_url(e->srv) : e->o->base_url;
+	const char *url = e->o->control_plane;
 	tlm_error cerr = TLM_ERROR_INIT;
 	long status = 0;
 	int rc;
 
-	tlm_eng__client_opts(e->o, url, e->srv != NULL, e->maxc, &co);
+	tlm_eng__client_opts(e->o, url, e->o->in_process, e->maxc, &co);
 	co.max_in_flight = 1;
 	co.timeout_ms = 10000;
 	co.retry_max_attempts = 4;
@@ -128,8 +113,6 @@ void tlm_eng__cleanup(eng *e)
 	e->w = NULL;
 	tlm_client_free(e->c);
 	e->c = NULL;
-	tlm_server_stop(e->srv);
-	e->srv = NULL;
 	tlm_journal_close(e->j);
 	e->j = NULL;
 	if (e->tmp_dir != NULL)

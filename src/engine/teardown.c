@@ -1,9 +1,11 @@
-/* Teardown (DESIGN §4.7, LESSONS 5, 6): what to delete comes from the
- * journal — not from memory — joined with a sweep of the control plane for
- * the run's names, so an intent whose outcome was never learnt, or a
- * duplicate a slow server made, is deleted too.  Agents are stopped, then
- * deleted; a 404 means already gone; an error is recorded and teardown goes
- * on; what is left is listed. */
+/* Teardown (docs/design.md §4, docs/lessons.md #5, #6): what to delete comes
+ * from the journal — not from memory — joined with a sweep of the control
+ * plane for the run's names, so an intent whose outcome was never learnt, or
+ * a duplicate a slow server made, is deleted too.  Agents are stopped, then
+ * deleted (remove.c); a 404 means already gone; an error is recorded and
+ * teardown goes on; what is left is listed.  Every wait is a turn of the
+ * engine's loop: a huge or endless listing cannot stop the heartbeat, and a
+ * second signal leaves. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +14,7 @@
 
 typedef struct td_item {
 	eng *e;
-	tlm_journal_kind kind;
-	char *name, *id;
-	int journaled; /* a journal row (else found only by the sweep) */
+	eng_rs rs;     /* rs.journaled: a journal row; else found only by the sweep */
 	int settled;   /* deleted, gone, or proven absent */
 	int abandoned; /* the operator gave up on it: left alone, not a leftover */
 	char *error;
@@ -22,41 +22,55 @@ typedef struct td_item {
 
 typedef struct td {
 	eng *e;
-	td_item *items;
+	td_item **items; /* pointers: the maps borrow names and ids from items */
 	size_t n, cap;
-	int swept[2]; /* the sweep of agents / teams succeeded */
+	tlm_strmap ids[2];   /* remote id -> item, per kind */
+	tlm_strmap names[2]; /* name -> item, per kind */
+	int swept[2];        /* the sweep of agents / teams succeeded */
+	int listing;         /* sweeps in flight */
+	int oom;
 } td;
 
-static td_item *add(td *t, tlm_journal_kind kind, const char *name, const char *id, int journaled)
+static td_item *add(td *t, tlm_journal_kind kind, const char *name, const char *id, int journaled,
+		    tlm_journal_state st)
 {
 	td_item *it;
 
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
-		td_item *p = realloc(t->items, cap * sizeof(*p));
+		td_item **p = realloc(t->items, cap * sizeof(*p));
 
 		if (p == NULL)
 			return NULL;
 		t->items = p;
 		t->cap = cap;
 	}
-	it = &t->items[t->n++];
-	memset(it, 0, sizeof(*it));
+	if ((it = calloc(1, sizeof(*it))) == NULL)
+		return NULL;
 	it->e = t->e;
-	it->kind = kind;
-	it->name = strdup(name);
-	it->id = id != NULL ? strdup(id) : NULL;
-	it->journaled = journaled;
+	it->rs.kind = kind;
+	it->rs.journaled = journaled;
+	it->rs.st = st;
+	snprintf(it->rs.name, sizeof(it->rs.name), "%s", name);
+	if ((id != NULL && (it->rs.id = strdup(id)) == NULL) ||
+	    tlm_strmap_put(&t->names[kind], it->rs.name, t->n, NULL) < 0 ||
+	    (it->rs.id != NULL && tlm_strmap_put(&t->ids[kind], it->rs.id, t->n, NULL) < 0)) {
+		free(it->rs.id);
+		free(it);
+		return NULL;
+	}
+	t->items[t->n++] = it;
 	return it;
 }
 
 static int from_journal(const tlm_journal_resource *r, void *ctx)
 {
+	td *t = ctx;
 	td_item *it;
 
 	if (r->state == TLM_JOURNAL_DELETED || r->state == TLM_JOURNAL_ABSENT)
 		return 0;
-	if ((it = add(ctx, r->kind, r->name, r->remote_id, 1)) == NULL)
+	if ((it = add(t, r->kind, r->name, r->remote_id, 1, r->state)) == NULL)
 		return TLM_ERROR;
 	/* Kept in the list so that the sweep recognises it and leaves it. */
 	if (r->state == TLM_JOURNAL_ABANDONED)
@@ -69,52 +83,97 @@ typedef struct sweep_ctx {
 	tlm_journal_kind kind;
 } sweep_ctx;
 
+/* The answer to intent i: journaled before anything is done about it. */
+static int found_intent(td *t, size_t i, const char *id)
+{
+	eng *e = t->e;
+	td_item *it = t->items[i];
+	char *copy = strdup(id);
+
+	if (copy == NULL)
+		return TLM_ERROR;
+	if (tlm_eng__res_to(e, &it->rs, TLM_JOURNAL_CREATED, copy, NULL) != 0)
+		return 0; /* the run fails; the item stays a leftover */
+	if (tlm_strmap_put(&t->ids[it->rs.kind], it->rs.id, i, NULL) < 0)
+		return TLM_ERROR;
+	tlm_eng__log(e, TLM_ENGINE_INFO, "%s %s: found by name (id %s)",
+		     tlm_journal_kind_name(it->rs.kind), it->rs.name, id);
+	return 0;
+}
+
 /* A resource of this run on the control plane: known by id, the answer to
- * an intent, or an extra (duplicate) to delete as well. */
+ * an intent, or an extra (a duplicate) to delete as well.  Constant time per
+ * item, so a long listing costs no more than reading it. */
 static int from_sweep(void *ctx, json_t *item)
 {
 	sweep_ctx *s = ctx;
 	td *t = s->t;
-	eng *e = t->e;
 	const char *name = json_string_value(json_object_get(item, "name"));
 	const char *id = json_string_value(json_object_get(item, "id"));
-	tlm_error err = TLM_ERROR_INIT;
 	size_t i;
+	int rc = 0;
 
-	if (name == NULL || id == NULL || strncmp(name, e->prefix, strlen(e->prefix)) != 0)
-		return 0;
-	for (i = 0; i < t->n; i++)
-		if (t->items[i].kind == s->kind &&
-		    ((t->items[i].id != NULL && strcmp(t->items[i].id, id) == 0) ||
-		     (t->items[i].abandoned && strcmp(t->items[i].name, name) == 0)))
-			return 0; /* known, or abandoned by the operator */
-	for (i = 0; i < t->n; i++) {
-		td_item *it = &t->items[i];
+	if (name == NULL || id == NULL || strncmp(name, t->e->prefix, strlen(t->e->prefix)) != 0 ||
+	    tlm_strmap_get(&t->ids[s->kind], id, &i) == 0)
+		return 0; /* not ours, or known by id */
+	if (tlm_strmap_get(&t->names[s->kind], name, &i) == 0) {
+		td_item *it = t->items[i];
 
-		if (it->kind == s->kind && it->id == NULL && strcmp(it->name, name) == 0) {
-			it->id = strdup(id);
-			(void)tlm_journal_created(e->j, e->run_id, s->kind, name, id, &err);
-			tlm_eng__log(e, TLM_ENGINE_INFO, "%s %s: found by name (id %s)",
-				     tlm_journal_kind_name(s->kind), name, id);
-			return 0;
+		if (it->abandoned)
+			return 0; /* the operator's word: left alone */
+		if (it->rs.id == NULL) {
+			rc = found_intent(t, i, id);
+			goto done;
 		}
 	}
-	tlm_eng__log(e, TLM_ENGINE_WARN, "%s %s (id %s) is not in the journal: deleting it too",
+	tlm_eng__log(t->e, TLM_ENGINE_WARN, "%s %s (id %s) is not in the journal: deleting it too",
 		     tlm_journal_kind_name(s->kind), name, id);
-	return add(t, s->kind, name, id, 0) != NULL ? 0 : TLM_ERROR;
+	rc = add(t, s->kind, name, id, 0, TLM_JOURNAL_CREATED) != NULL ? 0 : TLM_ERROR;
+done:
+	t->oom |= rc != 0; /* the only way this walk fails */
+	return rc;
 }
 
-static void sweep(td *t, tlm_journal_kind kind)
+static void on_swept(void *ctx, int rc, const tlm_error *err)
 {
-	sweep_ctx s = { t, kind };
-	tlm_error err = TLM_ERROR_INIT;
-	const char *path = kind == TLM_JOURNAL_AGENT ? "/v1/agents" : "/v1/teams";
+	sweep_ctx *s = ctx;
+	td *t = s->t;
 
-	if (tlm_client_list_all(t->e->c, path, kind == TLM_JOURNAL_AGENT ? "agents" : "teams",
-				from_sweep, &s, &err) == 0)
-		t->swept[kind] = 1;
+	t->listing--;
+	if (rc == 0)
+		t->swept[s->kind] = 1;
 	else
-		tlm_eng__log(t->e, TLM_ENGINE_WARN, "listing %s: %s", path + 4, err.message);
+		tlm_eng__log(t->e, TLM_ENGINE_WARN, "listing %ss: %s",
+			     tlm_journal_kind_name(s->kind), err != NULL ? err->message : "failed");
+	free(s);
+}
+
+/* Lists agents and teams at once and waits (turning) for both. */
+static void sweep(td *t)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	int k;
+
+	for (k = TLM_JOURNAL_AGENT; k <= TLM_JOURNAL_TEAM; k++) {
+		sweep_ctx *s = calloc(1, sizeof(*s));
+
+		if (s == NULL) {
+			t->oom = 1;
+			continue;
+		}
+		s->t = t;
+		s->kind = (tlm_journal_kind)k;
+		if (tlm_client_list(t->e->c, k == TLM_JOURNAL_AGENT ? "/v1/agents" : "/v1/teams",
+				    k == TLM_JOURNAL_AGENT ? "agents" : "teams", from_sweep,
+				    on_swept, s, &err) == 0) {
+			t->listing++;
+		} else {
+			tlm_eng__log(t->e, TLM_ENGINE_WARN, "listing: %s", err.message);
+			free(s);
+		}
+	}
+	while (t->listing > 0 && tlm_eng__turn(t->e, ENG_TICK_MS))
+		;
 }
 
 /* A create whose outcome is unknown and that the sweep did not find may
@@ -126,25 +185,22 @@ static void settle(td *t)
 	size_t i, open = 0;
 
 	for (i = 0; i < t->n; i++)
-		if (t->items[i].id == NULL && !t->items[i].abandoned)
+		if (t->items[i]->rs.id == NULL && !t->items[i]->abandoned)
 			open++;
-	if (open == 0 || t->e->settle_ms <= 0 || t->e->abandoned)
+	if (open == 0 || t->e->settle_ms <= 0 || t->e->stop != STOP_NONE)
 		return;
 	tlm_eng__log(t->e, TLM_ENGINE_INFO,
 		     "%zu create(s) of unknown outcome not found; looking again in %.1f s", open,
 		     (double)t->e->settle_ms / 1000.0);
 	tlm_eng__wait(t->e, t->e->settle_ms);
-	sweep(t, TLM_JOURNAL_AGENT);
-	sweep(t, TLM_JOURNAL_TEAM);
+	t->swept[0] = t->swept[1] = 0;
+	sweep(t);
 }
 
 static void mark(td_item *it, tlm_journal_state st, const char *error)
 {
-	tlm_error err = TLM_ERROR_INIT;
-
-	if (it->journaled)
-		(void)tlm_journal_set_resource_state(it->e->j, it->e->run_id, it->kind, it->name,
-						     st, error, &err);
+	if (it->rs.journaled)
+		(void)tlm_eng__res_to(it->e, &it->rs, st, NULL, error);
 }
 
 static void on_deleted(void *ctx, const tlm_client_result *res)
@@ -155,140 +211,145 @@ static void on_deleted(void *ctx, const tlm_client_result *res)
 		it->settled = 1;
 		mark(it, TLM_JOURNAL_DELETED, NULL);
 		tlm_eng__log(it->e, TLM_ENGINE_INFO, "%s %s deleted",
-			     tlm_journal_kind_name(it->kind), it->name);
+			     tlm_journal_kind_name(it->rs.kind), it->rs.name);
 		return;
 	}
+	free(it->error);
 	it->error = strdup(res->err->message);
 	mark(it, TLM_JOURNAL_DELETING, res->err->message);
 	tlm_eng__log(it->e, TLM_ENGINE_ERROR, "%s %s: delete failed: %s",
-		     tlm_journal_kind_name(it->kind), it->name, res->err->message);
-}
-
-static void submit_delete(td_item *it)
-{
-	char path[TLM_JOURNAL_TEXT_MAX + 32];
-	tlm_error err = TLM_ERROR_INIT;
-
-	snprintf(path, sizeof(path), "/v1/%s/%s",
-		 it->kind == TLM_JOURNAL_AGENT ? "agents" : "teams", it->id);
-	if (tlm_client_submit(it->e->c, "DELETE", path, NULL, TLM_CLIENT_DELETE, on_deleted, it,
-			      &err) != 0)
-		it->error = strdup(err.message);
-}
-
-/* A stop that fails is no reason not to delete (deleting stops too on the
- * built-in server; upstream keeps no process for a deleted agent). */
-static void on_stopped(void *ctx, const tlm_client_result *res)
-{
-	td_item *it = ctx;
-
-	if (res->outcome == TLM_CLIENT_FAILED && res->status != 404)
-		tlm_eng__log(it->e, TLM_ENGINE_WARN, "agent %s: stop failed: %s; deleting anyway",
-			     it->name, res->err->message);
-	submit_delete(it);
+		     tlm_journal_kind_name(it->rs.kind), it->rs.name, res->err->message);
 }
 
 static void start_item(td_item *it)
 {
-	char path[TLM_JOURNAL_TEXT_MAX + 32];
 	tlm_error err = TLM_ERROR_INIT;
 
-	mark(it, TLM_JOURNAL_DELETING, NULL);
-	if (it->kind == TLM_JOURNAL_TEAM) {
-		submit_delete(it);
+	/* Write-ahead: "deleting" is durable before the request leaves. */
+	if (it->rs.journaled &&
+	    tlm_eng__res_to(it->e, &it->rs, TLM_JOURNAL_DELETING, NULL, NULL) != 0)
 		return;
+	if (tlm_eng__remove(it->e->c, it->rs.kind, it->rs.id, on_deleted, it, &err) != 0) {
+		it->error = strdup(err.message);
+		mark(it, TLM_JOURNAL_DELETING, err.message);
 	}
-	snprintf(path, sizeof(path), "/v1/agents/%s/stop", it->id);
-	if (tlm_client_submit(it->e->c, "POST", path, NULL, TLM_CLIENT_POST_ACTION, on_stopped, it,
-			      &err) != 0)
-		submit_delete(it);
 }
 
-static void add_leftover(eng *e, const td_item *it, const char *why)
+void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, const char *id,
+			   const char *why)
 {
 	tlm_engine_result *r = e->res;
 	tlm_engine_leftover *p = realloc(r->leftovers, (r->nleftovers + 1) * sizeof(*p));
 
-	if (p == NULL)
+	if (p == NULL) {
+		tlm_eng__oom(e); /* a leftover must never go unreported */
 		return;
+	}
 	r->leftovers = p;
 	p = &r->leftovers[r->nleftovers++];
-	p->kind = strdup(tlm_journal_kind_name(it->kind));
-	p->name = strdup(it->name);
-	p->remote_id = it->id != NULL ? strdup(it->id) : NULL;
+	p->kind = strdup(tlm_journal_kind_name(kind));
+	p->name = strdup(name);
+	p->remote_id = id != NULL ? strdup(id) : NULL;
 	p->error = strdup(why);
+	if (p->kind == NULL || p->name == NULL || (id != NULL && p->remote_id == NULL) ||
+	    p->error == NULL)
+		tlm_eng__oom(e);
 }
 
 static void td_free(td *t)
 {
 	size_t i;
+	int k;
 
 	for (i = 0; i < t->n; i++) {
-		free(t->items[i].name);
-		free(t->items[i].id);
-		free(t->items[i].error);
+		free(t->items[i]->rs.id);
+		free(t->items[i]->error);
+		free(t->items[i]);
 	}
 	free(t->items);
+	for (k = 0; k < 2; k++) {
+		tlm_strmap_clear(&t->ids[k]);
+		tlm_strmap_clear(&t->names[k]);
+	}
 }
 
-/* Everything the journal still counts as existing, for a run whose policy
- * keeps it. */
-void tlm_eng__list_kept(eng *e, const char *why)
+static int load(eng *e, td *t)
 {
 	tlm_error err = TLM_ERROR_INIT;
-	td t = { e, NULL, 0, 0, { 0, 0 } };
-	size_t i;
+	int rc = tlm_journal_resources(e->j, e->run_id, from_journal, t, &err);
 
-	(void)tlm_journal_resources(e->j, e->run_id, from_journal, &t, &err);
-	for (i = 0; i < t.n; i++) {
-		if (t.items[i].abandoned)
+	if (rc == TLM_ERROR && err.code == 0)
+		return tlm_eng__oom(e);
+	return tlm_eng__journal_check(e, rc, &err);
+}
+
+int tlm_eng__list_kept(eng *e, const char *why)
+{
+	td t;
+	size_t i;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	t.e = e;
+	rc = load(e, &t);
+	for (i = 0; rc == 0 && i < t.n; i++) {
+		td_item *it = t.items[i];
+
+		if (it->abandoned)
 			continue;
-		add_leftover(e, &t.items[i], why);
-		/* The in-process control plane stops with the run and takes
-		 * them along: the journal must not list them as existing. */
-		if (e->srv != NULL)
-			mark(&t.items[i], TLM_JOURNAL_ABSENT,
-			     "the in-process control plane stopped");
+		tlm_eng__add_leftover(e, it->rs.kind, it->rs.name, it->rs.id, why);
+		/* An in-process control plane stops with the run and takes them
+		 * along: the journal must not list them as existing. */
+		if (e->o->in_process)
+			mark(it, TLM_JOURNAL_ABSENT, "the in-process control plane stopped");
 	}
 	td_free(&t);
+	return rc;
 }
 
-void tlm_eng__teardown(eng *e)
+static const char *why_left(const eng *e, const td_item *it)
 {
-	tlm_error err = TLM_ERROR_INIT;
-	td t = { e, NULL, 0, 0, { 0, 0 } };
-	size_t i;
+	if (it->error != NULL)
+		return it->error;
+	if (it->rs.id == NULL)
+		return "create outcome unknown and the control plane could not be listed";
+	return e->stop != STOP_NONE ? "not deleted: the run was abandoned" : "not deleted";
+}
 
+int tlm_eng__teardown(eng *e)
+{
+	td t;
+	size_t i;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	t.e = e;
 	tlm_eng__progress(e, "tearing down");
-	(void)tlm_journal_run_set_state(e->j, e->run_id, "tearing_down", &err);
-	if (tlm_journal_resources(e->j, e->run_id, from_journal, &t, &err) != 0)
-		tlm_eng__log(e, TLM_ENGINE_ERROR, "journal: %s", err.message);
-	sweep(&t, TLM_JOURNAL_AGENT);
-	sweep(&t, TLM_JOURNAL_TEAM);
-	settle(&t);
-	for (i = 0; i < t.n && !e->abandoned; i++) {
-		if (t.items[i].abandoned)
+	if ((rc = tlm_eng__run_to(e, TLM_RUN_TEARING_DOWN)) == 0)
+		rc = load(e, &t);
+	if (rc == 0) {
+		sweep(&t);
+		settle(&t);
+	}
+	if (t.oom)
+		tlm_eng__oom(e);
+	for (i = 0; rc == 0 && i < t.n && e->stop == STOP_NONE; i++) {
+		td_item *it = t.items[i];
+
+		if (it->abandoned)
 			continue;
-		if (t.items[i].id != NULL)
-			start_item(&t.items[i]);
-		else if (t.swept[t.items[i].kind]) {
-			t.items[i].settled = 1; /* the create never took effect */
-			mark(&t.items[i], TLM_JOURNAL_ABSENT, NULL);
+		if (it->rs.id != NULL) {
+			start_item(it);
+		} else if (t.swept[it->rs.kind]) {
+			it->settled = 1; /* the create never took effect */
+			mark(it, TLM_JOURNAL_ABSENT, NULL);
 		}
 	}
 	tlm_eng__drain(e);
-	for (i = 0; i < t.n; i++) {
-		const td_item *it = &t.items[i];
-
-		if (it->settled)
-			continue;
-		add_leftover(
-			e, it,
-			it->error != NULL ? it->error
-			: it->id == NULL
-				? "create outcome unknown and the control plane could not be listed"
-			: e->abandoned ? "not deleted: the run was abandoned"
-				       : "not deleted");
-	}
+	for (i = 0; i < t.n; i++)
+		if (!t.items[i]->settled)
+			tlm_eng__add_leftover(e, t.items[i]->rs.kind, t.items[i]->rs.name,
+					      t.items[i]->rs.id, why_left(e, t.items[i]));
 	td_free(&t);
+	return rc;
 }

@@ -5,10 +5,20 @@
 #include <sqlite3.h>
 
 #include "telemachy/journal.h"
+#include "util/procid.h"
+
+typedef struct tlm_journal_held {
+	char run_id[TLM_JOURNAL_RUN_ID_LEN + 1];
+	long long epoch;
+} tlm_journal_held;
 
 struct tlm_journal {
 	sqlite3 *db;
-	char *path; /* the database file, named in every message */
+	char *path;             /* the database file, named in every message */
+	tlm_proc_id self;       /* this process, as owners are recorded */
+	tlm_journal_held *held; /* the runs this handle holds (a run; reconcile: many) */
+	size_t nheld, capheld;
+	sqlite3_stmt *epoch_q; /* the fence check's SELECT, prepared once */
 };
 
 /* SQL for the current time, as every row stores it: ISO-8601 UTC, milliseconds. */
@@ -43,5 +53,17 @@ int tlm_journal__make_db_file(const char *path, tlm_error *err);
 
 /* Brings the schema up to TLM_JOURNAL_SCHEMA_VERSION. */
 int tlm_journal__migrate(tlm_journal *j, tlm_error *err);
+
+/* A fenced write: BEGIN IMMEDIATE, then the check that this handle still
+ * holds run_id at the journal's current epoch (else TLM_EFENCED, or
+ * TLM_ENOTFOUND for an unknown run), with the transaction rolled back on
+ * failure.  The caller runs its statements and ends with
+ * tlm_journal__end(j, rc, what, err), which commits on rc == 0 (the fsync)
+ * and rolls back otherwise; it returns the final rc. */
+int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err);
+int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err);
+
+/* Records that this handle holds run_id at epoch (claim, run_new). */
+int tlm_journal__hold(tlm_journal *j, const char *run_id, long long epoch, tlm_error *err);
 
 #endif

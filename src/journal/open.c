@@ -48,8 +48,18 @@ static const char schema_v2[] =
 	"CREATE INDEX audit_run ON audit (run_id);"
 	"CREATE INDEX runs_state ON runs (state);";
 
+/* Version 3 (one owner per run, docs/internals/journal.md): the owner epoch
+ * (the fencing token every claim raises) and what tells the owner process
+ * apart from any other with its pid: the domain (boot id and pid namespace)
+ * and its start time.  Rows of older versions read epoch 0 and no domain,
+ * which the liveness rule treats as it did before. */
+static const char schema_v3[] =
+	"ALTER TABLE runs ADD COLUMN owner_epoch INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN owner_domain TEXT;"
+	"ALTER TABLE runs ADD COLUMN owner_start INTEGER;";
+
 /* migrations[v - 1] takes the schema from version v - 1 to v. */
-static const char *const migrations[] = { schema_v1, schema_v2 };
+static const char *const migrations[] = { schema_v1, schema_v2, schema_v3 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
 
@@ -148,6 +158,12 @@ int tlm_journal__migrate(tlm_journal *j, tlm_error *err)
 			return rc;
 		if ((rc = tlm_journal_schema_version(j, &version, err)) != 0)
 			goto fail;
+		if (version < 0) {
+			rc = tlm_error_set(err, TLM_EINVALID,
+					   "journal %s: corrupt: schema version %d", j->path,
+					   version);
+			goto fail;
+		}
 		if (version > NMIGRATIONS) {
 			rc = tlm_error_set(err, TLM_ECONFLICT,
 					   "journal %s: schema version %d is newer than this build "
@@ -235,6 +251,7 @@ int tlm_journal_open(tlm_journal **out, const char *dir, tlm_error *err)
 		}
 		sqlite3_finalize(q);
 	}
+	tlm_proc_self(&j->self);
 	if ((rc = exec(j, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "setting pragmas",
 		       err)) != 0 ||
 	    (rc = tlm_journal__migrate(j, err)) != 0)
@@ -251,7 +268,9 @@ void tlm_journal_close(tlm_journal *j)
 {
 	if (j == NULL)
 		return;
+	sqlite3_finalize(j->epoch_q);
 	sqlite3_close(j->db);
+	free(j->held);
 	free(j->path);
 	free(j);
 }
@@ -259,40 +278,4 @@ void tlm_journal_close(tlm_journal *j)
 const char *tlm_journal_path(const tlm_journal *j)
 {
 	return j->path;
-}
-
-static const char *const kind_names[] = { "agent", "team" };
-static const char *const state_names[] = { "intent",  "created", "started",  "deleting",
-					   "deleted", "absent",  "abandoned" };
-
-const char *tlm_journal_kind_name(tlm_journal_kind kind)
-{
-	return (unsigned)kind < 2 ? kind_names[kind] : "?";
-}
-
-const char *tlm_journal_state_name(tlm_journal_state state)
-{
-	return (unsigned)state < 7 ? state_names[state] : "?";
-}
-
-int tlm_journal_kind_parse(const char *s, tlm_journal_kind *out)
-{
-	for (int i = 0; s != NULL && i < 2; i++) {
-		if (strcmp(s, kind_names[i]) == 0) {
-			*out = (tlm_journal_kind)i;
-			return 0;
-		}
-	}
-	return TLM_EINVALID;
-}
-
-int tlm_journal_state_parse(const char *s, tlm_journal_state *out)
-{
-	for (int i = 0; s != NULL && i < 7; i++) {
-		if (strcmp(s, state_names[i]) == 0) {
-			*out = (tlm_journal_state)i;
-			return 0;
-		}
-	}
-	return TLM_EINVALID;
 }

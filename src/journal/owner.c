@@ -1,8 +1,9 @@
 /* The run lock: who owns a run, whether that owner still lives, and taking a
- * run over (resume, teardown, cancel of a dead owner's run).  There is no lock
- * file: the owner's pid, host and heartbeat in the runs row are the lease,
- * and claiming is a compare-and-set inside one BEGIN IMMEDIATE transaction, so
- * two processes racing for a run cannot both win. */
+ * run over (resume, teardown, cancel of a dead owner's run, abandon,
+ * reconcile).  There is no lock file: the owner columns of the runs row are
+ * the lease, and a claim is a compare-and-set inside one BEGIN IMMEDIATE
+ * transaction that also raises the run's epoch, so two claimers never both
+ * win and the loser of a takeover is fenced off (fence.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,29 +11,15 @@
 #include <unistd.h>
 
 #include "journal/journal_internal.h"
+#include "util/procid.h"
 
-static const char *const final_states[] = { "completed", "failed", "cancelled", "teardown_failed" };
-
-static int is_final(const char *state)
-{
-	for (size_t i = 0; state != NULL && i < sizeof(final_states) / sizeof(final_states[0]); i++)
-		if (strcmp(state, final_states[i]) == 0)
-			return 1;
-	return 0;
-}
-
-tlm_journal_owner tlm_journal_run_owner(const tlm_journal_run *r)
+/* The rule of journals written before owners recorded a start time: the
+ * heartbeat, and on this host whether the pid exists at all. */
+static tlm_journal_owner by_pid_only(const tlm_journal_run *r)
 {
 	char host[TLM_JOURNAL__HOST_MAX];
 
-	if (is_final(r->state))
-		return TLM_JOURNAL_OWNER_NONE;
 	if (r->heartbeat_age_ms < 0 || r->heartbeat_age_ms > TLM_JOURNAL_STALE_MS)
-		return TLM_JOURNAL_OWNER_DEAD;
-	/* A pid on another host cannot be checked from here: the heartbeat is all
-	 * there is.  kill(0 or negative) would address process groups, so such a
-	 * pid is no owner at all. */
-	if (r->owner_pid <= 0)
 		return TLM_JOURNAL_OWNER_DEAD;
 	tlm_journal__hostname(host, sizeof(host));
 	if (r->owner_host != NULL && strcmp(r->owner_host, host) == 0 &&
@@ -40,6 +27,28 @@ tlm_journal_owner tlm_journal_run_owner(const tlm_journal_run *r)
 		return TLM_JOURNAL_OWNER_DEAD;
 	/* EPERM: the process exists under another user; it is alive. */
 	return TLM_JOURNAL_OWNER_ALIVE;
+}
+
+tlm_journal_owner tlm_journal_run_owner(const tlm_journal_run *r)
+{
+	int here;
+
+	if (tlm_run_state_is_final(r->state))
+		return TLM_JOURNAL_OWNER_NONE;
+	/* kill(0 or negative) would address process groups: no owner at all. */
+	if (r->owner_pid <= 0)
+		return TLM_JOURNAL_OWNER_DEAD;
+	/* Where the pid can be checked, the process decides, not the clock: a
+	 * stopped or slow owner is alive, a reused pid is not. */
+	here = tlm_proc_alive(r->owner_domain, r->owner_pid, r->owner_start);
+	if (here >= 0)
+		return here ? TLM_JOURNAL_OWNER_ALIVE : TLM_JOURNAL_OWNER_DEAD;
+	if (r->owner_domain == NULL)
+		return by_pid_only(r);
+	/* Another host (or pid namespace): the heartbeat lease. */
+	return r->heartbeat_age_ms >= 0 && r->heartbeat_age_ms <= TLM_JOURNAL_STALE_MS
+		       ? TLM_JOURNAL_OWNER_ALIVE
+		       : TLM_JOURNAL_OWNER_DEAD;
 }
 
 const char *tlm_journal_owner_name(tlm_journal_owner o)
@@ -51,61 +60,81 @@ const char *tlm_journal_owner_name(tlm_journal_owner o)
 	}
 }
 
-static int exec(tlm_journal *j, const char *sql, const char *what, tlm_error *err)
+/* This very process (not just this pid) is the recorded owner. */
+static int is_self(const tlm_journal *j, const tlm_journal_run *r)
 {
-	if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return tlm_journal__db_error(j, err, what);
-	return 0;
+	return r->owner_pid == j->self.pid && r->owner_start == j->self.start &&
+	       r->owner_domain != NULL && strcmp(r->owner_domain, j->self.domain) == 0;
 }
 
 /* Inside the claim's transaction: refuses a live owner other than us. */
-static int check_owner(const tlm_journal_run *r, const char *host, tlm_error *err)
+static int check_owner(const tlm_journal *j, const tlm_journal_run *r, unsigned flags,
+		       tlm_error *err)
 {
-	int ours = r->owner_pid == (long)getpid() && r->owner_host != NULL &&
-		   strcmp(r->owner_host, host) == 0;
-
-	if (ours || tlm_journal_run_owner(r) != TLM_JOURNAL_OWNER_ALIVE)
+	if ((flags & TLM_JOURNAL_CLAIM_FORCE) || is_self(j, r) ||
+	    tlm_journal_run_owner(r) != TLM_JOURNAL_OWNER_ALIVE)
 		return 0;
 	return tlm_error_set(
-		err, TLM_ECONFLICT, "run %s is owned by pid %ld on %s (heartbeat %lds ago)", r->id,
+		err, TLM_ECONFLICT,
+		"run %s is owned by pid %ld on %s, which is alive (heartbeat %lds ago)", r->id,
 		r->owner_pid, r->owner_host ? r->owner_host : "?", r->heartbeat_age_ms / 1000);
 }
 
-int tlm_journal_run_claim(tlm_journal *j, const char *run_id, tlm_error *err)
+static int write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 {
 	char host[TLM_JOURNAL__HOST_MAX];
-	tlm_journal_run r = { 0 };
 	sqlite3_stmt *q = NULL;
-	int rc, open_tx = 0;
+	int rc;
 
 	tlm_journal__hostname(host, sizeof(host));
+	if ((rc = tlm_journal__prepare(j,
+				       "UPDATE runs SET owner_epoch = ?2 + 1, owner_pid = ?3,"
+				       " owner_host = ?4, owner_domain = ?5, owner_start = ?6,"
+				       " heartbeat_at = " TLM_JOURNAL__NOW
+				       " WHERE id = ?1 AND owner_epoch = ?2",
+				       &q, err)) != 0)
+		return rc;
+	sqlite3_bind_text(q, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, r->owner_epoch);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)j->self.pid);
+	sqlite3_bind_text(q, 4, host, -1, SQLITE_STATIC);
+	if (j->self.domain[0] != '\0')
+		sqlite3_bind_text(q, 5, j->self.domain, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, (sqlite3_int64)j->self.start);
+	if (sqlite3_step(q) != SQLITE_DONE || sqlite3_changes(j->db) != 1)
+		rc = tlm_journal__db_error(j, err, "claiming a run");
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tlm_error *err)
+{
+	tlm_journal_run r;
+	int rc, open_tx = 0;
+
+	memset(&r, 0, sizeof(r));
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
 		goto done;
 	/* IMMEDIATE takes the write lock before reading, so the owner we check
 	 * is still the owner when we overwrite it. */
-	if ((rc = exec(j, "BEGIN IMMEDIATE", "starting a claim", err)) != 0)
-		goto done;
-	open_tx = 1;
-	if ((rc = tlm_journal_run_get(j, run_id, &r, err)) != 0 ||
-	    (rc = check_owner(&r, host, err)) != 0)
-		goto done;
-	if ((rc = tlm_journal__prepare(j,
-				       "UPDATE runs SET owner_pid = ?2, owner_host = ?3,"
-				       " heartbeat_at = " TLM_JOURNAL__NOW " WHERE id = ?1",
-				       &q, err)) != 0)
-		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)getpid());
-	sqlite3_bind_text(q, 3, host, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE) {
-		rc = tlm_journal__db_error(j, err, "claiming a run");
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = tlm_journal__db_error(j, err, "starting a claim");
 		goto done;
 	}
-	if ((rc = exec(j, "COMMIT", "committing a claim", err)) != 0)
+	open_tx = 1;
+	if ((rc = tlm_journal_run_get(j, run_id, &r, err)) != 0)
+		goto done;
+	if (tlm_journal_held_epoch(j, run_id) == r.owner_epoch && r.owner_epoch > 0) {
+		rc = tlm_journal__end(j, 0, "claiming a run", err); /* ours already */
+		open_tx = 0;
+		goto done;
+	}
+	if ((rc = check_owner(j, &r, flags, err)) != 0 || (rc = write_owner(j, &r, err)) != 0)
 		goto done;
 	open_tx = 0;
+	if ((rc = tlm_journal__end(j, 0, "committing a claim", err)) == 0)
+		rc = tlm_journal__hold(j, run_id, r.owner_epoch + 1, err);
 done:
-	sqlite3_finalize(q);
 	if (open_tx)
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 	tlm_journal_run_clear(&r);

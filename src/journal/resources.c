@@ -49,18 +49,16 @@ int tlm_journal_intents(tlm_journal *j, const char *run_id, tlm_journal_kind kin
 		rc = check_key(j, run_id, kind, names[i], err);
 	if (rc != 0 || n == 0)
 		return rc;
+	/* One transaction, one WAL fsync at COMMIT, for the whole wave. */
+	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
+		return rc;
+	open_tx = 1;
 	if ((rc = tlm_journal__prepare(
 		     j,
 		     "INSERT INTO resources (run_id, kind, name, state, updated_at)"
 		     " VALUES (?1, ?2, ?3, 'intent', " NOW ")",
 		     &q, err)) != 0)
 		goto done;
-	/* One transaction, one WAL fsync at COMMIT, for the whole wave. */
-	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = tlm_journal__db_error(j, err, "starting a transaction");
-		goto done;
-	}
-	open_tx = 1;
 	for (i = 0; i < n; i++) {
 		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 2, tlm_journal_kind_name(kind), -1, SQLITE_STATIC);
@@ -71,15 +69,10 @@ int tlm_journal_intents(tlm_journal *j, const char *run_id, tlm_journal_kind kin
 		}
 		sqlite3_reset(q);
 	}
-	if (sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = tlm_journal__db_error(j, err, "committing intents");
-		goto done;
-	}
-	open_tx = 0;
 done:
 	sqlite3_finalize(q);
 	if (open_tx)
-		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		rc = tlm_journal__end(j, rc, "committing intents", err);
 	if (rc == 0)
 		tlm_crashpoint("journal intents");
 	return rc;
@@ -93,7 +86,8 @@ int tlm_journal_intent(tlm_journal *j, const char *run_id, tlm_journal_kind kind
 	return tlm_journal_intents(j, run_id, kind, names, 1, err);
 }
 
-/* One UPDATE of a journaled resource: ?1..?3 the key, ?4 and ?5 the values. */
+/* One UPDATE of a journaled resource, fenced: ?1..?3 the key, ?4 and ?5 the
+ * values. */
 static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
 			   tlm_journal_kind kind, const char *name, const char *v4, const char *v5,
 			   const char *what, tlm_error *err)
@@ -102,7 +96,9 @@ static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
 	int rc;
 
 	if ((rc = check_key(j, run_id, kind, name, err)) != 0 ||
-	    (rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
+	    (rc = tlm_journal__begin(j, run_id, err)) != 0)
+		return rc;
+	if ((rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
 		goto done;
 	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, tlm_journal_kind_name(kind), -1, SQLITE_STATIC);
@@ -118,6 +114,7 @@ static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
 				   tlm_journal_kind_name(kind), name, run_id);
 done:
 	sqlite3_finalize(q);
+	rc = tlm_journal__end(j, rc, what, err);
 	if (rc == 0)
 		tlm_crashpoint(what);
 	return rc;
@@ -174,14 +171,15 @@ int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resour
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		tlm_journal_resource r;
 
+		r.name = (const char *)sqlite3_column_text(q, 1);
 		if (tlm_journal_kind_parse((const char *)sqlite3_column_text(q, 0), &r.kind) != 0 ||
 		    tlm_journal_state_parse((const char *)sqlite3_column_text(q, 3), &r.state) !=
-			    0) {
-			rc = tlm_error_set(err, TLM_ERROR, "journal %s: corrupt resource row",
+			    0 ||
+		    r.name == NULL || r.name[0] == '\0' || strlen(r.name) > TLM_JOURNAL_NAME_MAX) {
+			rc = tlm_error_set(err, TLM_EINVALID, "journal %s: corrupt resource row",
 					   j->path);
 			goto done;
 		}
-		r.name = (const char *)sqlite3_column_text(q, 1);
 		r.remote_id = (const char *)sqlite3_column_text(q, 2);
 		r.last_error = (const char *)sqlite3_column_text(q, 4);
 		r.updated_at = (const char *)sqlite3_column_text(q, 5);

@@ -16,10 +16,6 @@
  * an existing run a non-event rather than an error. */
 #define RUN_ID_TRIES 8
 
-static const char *const run_states[] = { "pending",      "provisioning",   "running",
-					  "tearing_down", "completed",      "failed",
-					  "cancelled",    "teardown_failed" };
-
 static int new_run_id(char out[TLM_JOURNAL_RUN_ID_LEN + 1])
 {
 	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -55,7 +51,7 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 			char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
 {
 	sqlite3_stmt *q = NULL;
-	char hash[65], host[256] = "";
+	char hash[65], host[TLM_JOURNAL__HOST_MAX];
 	int rc, step = SQLITE_ERROR;
 
 	run_id[0] = '\0';
@@ -66,13 +62,13 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 		rc = tlm_error_set(err, TLM_EINVALID, "journal %s: cannot hash the spec", j->path);
 		goto done;
 	}
-	if (gethostname(host, sizeof(host) - 1) != 0)
-		host[0] = '\0';
+	tlm_journal__hostname(host, sizeof(host));
 	rc = tlm_journal__prepare(
 		j,
 		"INSERT INTO runs (id, workflow, spec_hash, spec, state, created_at,"
-		" updated_at, owner_pid, owner_host, heartbeat_at)"
-		" VALUES (?1, ?2, ?3, ?4, 'pending', " NOW ", " NOW ", ?5, ?6, " NOW ")",
+		" updated_at, owner_pid, owner_host, heartbeat_at, owner_epoch, owner_domain,"
+		" owner_start) VALUES (?1, ?2, ?3, ?4, 'pending', " NOW ", " NOW ", ?5, ?6, " NOW
+		", 1, ?7, ?8)",
 		&q, err);
 	if (rc != 0)
 		goto done;
@@ -86,8 +82,11 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 		sqlite3_bind_text(q, 2, workflow, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 3, hash, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 4, spec_text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 5, (sqlite3_int64)getpid());
+		sqlite3_bind_int64(q, 5, (sqlite3_int64)j->self.pid);
 		sqlite3_bind_text(q, 6, host, -1, SQLITE_STATIC);
+		if (j->self.domain[0] != '\0')
+			sqlite3_bind_text(q, 7, j->self.domain, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 8, (sqlite3_int64)j->self.start);
 		step = sqlite3_step(q);
 		sqlite3_reset(q);
 		if (step != SQLITE_CONSTRAINT)
@@ -95,6 +94,8 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 	}
 	if (step != SQLITE_DONE) {
 		rc = tlm_journal__db_error(j, err, "recording a new run");
+		run_id[0] = '\0';
+	} else if ((rc = tlm_journal__hold(j, run_id, 1, err)) != 0) {
 		run_id[0] = '\0';
 	}
 done:
@@ -104,15 +105,19 @@ done:
 	return rc;
 }
 
-/* Runs an UPDATE of one run: id in ?1, text in ?2 (may be NULL). */
+/* Runs an UPDATE of one run: id in ?1, text in ?2 (may be NULL).  fenced:
+ * inside a transaction that checks this handle still owns the run. */
 static int update_run(tlm_journal *j, const char *sql, const char *run_id, const char *text,
-		      const char *what, tlm_error *err)
+		      int fenced, const char *what, tlm_error *err)
 {
 	sqlite3_stmt *q = NULL;
 	int rc;
 
-	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
-	    (rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
+		return rc;
+	if (fenced && (rc = tlm_journal__begin(j, run_id, err)) != 0)
+		return rc;
+	if ((rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
 		goto done;
 	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
 	if (text != NULL)
@@ -123,47 +128,46 @@ static int update_run(tlm_journal *j, const char *sql, const char *run_id, const
 		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
 done:
 	sqlite3_finalize(q);
+	if (fenced)
+		rc = tlm_journal__end(j, rc, what, err);
 	if (rc == 0)
 		tlm_crashpoint(what);
 	return rc;
 }
 
-int tlm_journal_run_set_state(tlm_journal *j, const char *run_id, const char *state, tlm_error *err)
+int tlm_journal_run_set_state(tlm_journal *j, const char *run_id, tlm_run_state state,
+			      tlm_error *err)
 {
-	size_t i, n = sizeof(run_states) / sizeof(run_states[0]);
-
-	for (i = 0; state != NULL && i < n; i++)
-		if (strcmp(state, run_states[i]) == 0)
-			break;
-	if (state == NULL || i == n)
-		return tlm_error_set(err, TLM_EINVALID, "journal %s: unknown run state \"%s\"",
-				     j->path, state ? state : "(null)");
+	if ((unsigned)state >= TLM_RUN_STATE_COUNT)
+		return tlm_error_set(err, TLM_EINVALID, "journal %s: unknown run state %d", j->path,
+				     (int)state);
 	return update_run(j, "UPDATE runs SET state = ?2, updated_at = " NOW " WHERE id = ?1",
-			  run_id, state, "setting a run's state", err);
+			  run_id, tlm_run_state_name(state), 1, "setting a run's state", err);
 }
 
+/* One statement, compare-and-set on the epoch: cheaper than a fenced
+ * transaction, and a heartbeat is the most frequent write of a long run. */
 int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err)
 {
-	char host[256] = "";
+	long long epoch = tlm_journal_held_epoch(j, run_id);
 	sqlite3_stmt *q = NULL;
 	int rc;
 
-	if (gethostname(host, sizeof(host) - 1) != 0)
-		host[0] = '\0';
-	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
-	    (rc = tlm_journal__prepare(j,
-				       "UPDATE runs SET heartbeat_at = " NOW ", owner_pid = ?3,"
-				       " owner_host = ?2 WHERE id = ?1",
-				       &q, err)) != 0)
-		goto done;
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
+		return rc;
+	if (epoch == 0)
+		return tlm_journal_fence_check(j, run_id, err); /* not ours: says why */
+	if ((rc = tlm_journal__prepare(
+		     j, "UPDATE runs SET heartbeat_at = " NOW " WHERE id = ?1 AND owner_epoch = ?2",
+		     &q, err)) != 0)
+		return rc;
 	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, host, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)getpid());
+	sqlite3_bind_int64(q, 2, epoch);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		rc = tlm_journal__db_error(j, err, "refreshing a run's heartbeat");
-	else if (sqlite3_changes(j->db) == 0)
-		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
-done:
+	else if (sqlite3_changes(j->db) == 0 && (rc = tlm_journal_fence_check(j, run_id, err)) == 0)
+		rc = tlm_error_set(err, TLM_EFENCED, "journal %s: run %s: heartbeat refused",
+				   j->path, run_id);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -193,7 +197,7 @@ int tlm_journal_run_set_control_plane(tlm_journal *j, const char *run_id, const 
 				     "journal %s: run %s: the control plane URL carries credentials"
 				     " (user:password@); they must not be journaled",
 				     j->path, run_id ? run_id : "(null)");
-	return update_run(j, "UPDATE runs SET control_plane = ?2 WHERE id = ?1", run_id, url,
+	return update_run(j, "UPDATE runs SET control_plane = ?2 WHERE id = ?1", run_id, url, 1,
 			  "recording a run's control plane", err);
 }
 
@@ -203,7 +207,7 @@ int tlm_journal_run_request_cancel(tlm_journal *j, const char *run_id, tlm_error
 	return update_run(j,
 			  "UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, " NOW
 			  ") WHERE id = ?1",
-			  run_id, NULL, "requesting a cancel", err);
+			  run_id, NULL, 0, "requesting a cancel", err);
 }
 
 int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *yes, tlm_error *err)
@@ -247,20 +251,35 @@ static char *dup_col(sqlite3_stmt *q, int col)
 	" owner_host, owner_pid, heartbeat_at,"                                                    \
 	" CASE WHEN heartbeat_at IS NULL THEN -1 ELSE MAX(0, CAST(ROUND("                          \
 	"  (julianday('now') - julianday(heartbeat_at)) * 86400000.0) AS INTEGER)) END,"           \
-	" control_plane, cancel_requested_at FROM runs"
+	" control_plane, cancel_requested_at, owner_epoch, owner_domain, owner_start FROM runs"
 
-/* Fills *out from a row of RUN_COLUMNS; *out is cleared first. */
+/* A row that breaks what every writer guarantees: the journal was edited or
+ * damaged, and nothing read from it may be trusted further. */
+static int corrupt(tlm_journal *j, const char *what, tlm_error *err)
+{
+	return tlm_error_set(err, TLM_EINVALID, "journal %s: corrupt run row: %s", j->path, what);
+}
+
+/* Fills *out from a row of RUN_COLUMNS; *out is cleared first.  Every value
+ * is checked: the file is ours, but a damaged one must give an error, not a
+ * crash or a wrong decision. */
 static int read_row(tlm_journal *j, sqlite3_stmt *q, int with_spec, tlm_journal_run *out,
 		    tlm_error *err)
 {
-	const unsigned char *id = sqlite3_column_text(q, 0);
+	const char *id = (const char *)sqlite3_column_text(q, 0);
+	const char *state = (const char *)sqlite3_column_text(q, 4);
 
 	memset(out, 0, sizeof(*out));
-	snprintf(out->id, sizeof(out->id), "%s", id ? (const char *)id : "");
+	if (tlm_journal__check_run_id(j, id, NULL) != 0)
+		return corrupt(j, "bad run id", err);
+	if (tlm_run_state_parse(state, &out->state) != 0)
+		return corrupt(j, "unknown state", err);
+	if (sqlite3_column_int64(q, 13) < 0 || sqlite3_column_int64(q, 15) < 0)
+		return corrupt(j, "negative owner epoch or start time", err);
+	snprintf(out->id, sizeof(out->id), "%s", id);
 	out->workflow = dup_col(q, 1);
 	out->spec_hash = dup_col(q, 2);
 	out->spec = with_spec ? dup_col(q, 3) : NULL;
-	out->state = dup_col(q, 4);
 	out->created_at = dup_col(q, 5);
 	out->updated_at = dup_col(q, 6);
 	out->owner_host = dup_col(q, 7);
@@ -269,12 +288,15 @@ static int read_row(tlm_journal *j, sqlite3_stmt *q, int with_spec, tlm_journal_
 	out->heartbeat_age_ms = (long)sqlite3_column_int64(q, 10);
 	out->control_plane = dup_col(q, 11);
 	out->cancel_requested_at = dup_col(q, 12);
-	if (!out->workflow || !out->spec_hash || (with_spec && !out->spec) || !out->state ||
-	    !out->created_at || !out->updated_at ||
-	    (sqlite3_column_type(q, 7) != SQLITE_NULL && !out->owner_host) ||
+	out->owner_epoch = sqlite3_column_int64(q, 13);
+	out->owner_domain = dup_col(q, 14);
+	out->owner_start = (unsigned long long)sqlite3_column_int64(q, 15);
+	if (!out->workflow || !out->spec_hash || (with_spec && !out->spec) || !out->created_at ||
+	    !out->updated_at || (sqlite3_column_type(q, 7) != SQLITE_NULL && !out->owner_host) ||
 	    (sqlite3_column_type(q, 9) != SQLITE_NULL && !out->heartbeat_at) ||
 	    (sqlite3_column_type(q, 11) != SQLITE_NULL && !out->control_plane) ||
-	    (sqlite3_column_type(q, 12) != SQLITE_NULL && !out->cancel_requested_at)) {
+	    (sqlite3_column_type(q, 12) != SQLITE_NULL && !out->cancel_requested_at) ||
+	    (sqlite3_column_type(q, 14) != SQLITE_NULL && !out->owner_domain)) {
 		tlm_journal_run_clear(out);
 		return tlm_error_set(err, TLM_ERROR, "journal %s: out of memory reading a run",
 				     j->path);
@@ -304,8 +326,8 @@ done:
 	return rc;
 }
 
-int tlm_journal_runs(tlm_journal *j, const char *state, const char *workflow, tlm_journal_run_cb cb,
-		     void *ctx, tlm_error *err)
+int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *workflow,
+		     tlm_journal_run_cb cb, void *ctx, tlm_error *err)
 {
 	sqlite3_stmt *q = NULL;
 	tlm_journal_run r;
@@ -319,7 +341,7 @@ int tlm_journal_runs(tlm_journal *j, const char *state, const char *workflow, tl
 				       &q, err)) != 0)
 		goto done;
 	if (state != NULL)
-		sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 1, tlm_run_state_name(*state), -1, SQLITE_STATIC);
 	if (workflow != NULL)
 		sqlite3_bind_text(q, 2, workflow, -1, SQLITE_STATIC);
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
@@ -368,12 +390,12 @@ void tlm_journal_run_clear(tlm_journal_run *r)
 	free(r->workflow);
 	free(r->spec_hash);
 	free(r->spec);
-	free(r->state);
 	free(r->created_at);
 	free(r->updated_at);
 	free(r->owner_host);
 	free(r->heartbeat_at);
 	free(r->control_plane);
 	free(r->cancel_requested_at);
+	free(r->owner_domain);
 	memset(r, 0, sizeof(*r));
 }

@@ -7,16 +7,12 @@
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
-static const char *const task_states[] = { "pending", "submitted", "running",   "completed",
-					   "failed",  "skipped",   "cancelled", "timed_out" };
-
 int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team,
 			    const char *subject, int attempt, const char *remote_id,
-			    const char *status, tlm_error *err)
+			    tlm_attempt_status status, tlm_error *err)
 {
 	sqlite3_stmt *q = NULL;
-	size_t i, n = sizeof(task_states) / sizeof(task_states[0]);
-	int rc;
+	int rc, open_tx = 0;
 
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
 	    (rc = tlm_journal__check_text(j, team, TLM_JOURNAL_NAME_MAX, "team", err)) != 0 ||
@@ -26,15 +22,15 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 	if (remote_id != NULL && (rc = tlm_journal__check_text(j, remote_id, TLM_JOURNAL_TEXT_MAX,
 							       "remote id", err)) != 0)
 		goto done;
-	for (i = 0; status != NULL && i < n; i++)
-		if (strcmp(status, task_states[i]) == 0)
-			break;
-	if (status == NULL || i == n || attempt < 1) {
+	if ((unsigned)status >= TLM_ATTEMPT_STATUS_COUNT || attempt < 1) {
 		rc = tlm_error_set(err, TLM_EINVALID,
-				   "journal %s: bad task record (status \"%s\", attempt %d)",
-				   j->path, status ? status : "(null)", attempt);
+				   "journal %s: bad task record (status %d, attempt %d)", j->path,
+				   (int)status, attempt);
 		goto done;
 	}
+	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
+		goto done;
+	open_tx = 1;
 	rc = tlm_journal__prepare(
 		j,
 		"INSERT INTO tasks (run_id, team, subject, attempt, remote_id, status,"
@@ -51,7 +47,7 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 	sqlite3_bind_int(q, 4, attempt);
 	if (remote_id != NULL)
 		sqlite3_bind_text(q, 5, remote_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, tlm_attempt_status_name(status), -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
 			rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path,
@@ -61,6 +57,8 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 	}
 done:
 	sqlite3_finalize(q);
+	if (open_tx)
+		rc = tlm_journal__end(j, rc, "recording a task", err);
 	if (rc == 0)
 		tlm_crashpoint("journal task");
 	return rc;
@@ -87,8 +85,14 @@ int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb
 		t.subject = (const char *)sqlite3_column_text(q, 1);
 		t.attempt = sqlite3_column_int(q, 2);
 		t.remote_id = (const char *)sqlite3_column_text(q, 3);
-		t.status = (const char *)sqlite3_column_text(q, 4);
 		t.updated_at = (const char *)sqlite3_column_text(q, 5);
+		if (t.team == NULL || t.subject == NULL || t.attempt < 1 ||
+		    tlm_attempt_status_parse((const char *)sqlite3_column_text(q, 4), &t.status) !=
+			    0) {
+			rc = tlm_error_set(err, TLM_EINVALID, "journal %s: corrupt task row",
+					   j->path);
+			goto done;
+		}
 		if ((rc = cb(&t, ctx)) != 0)
 			goto done;
 	}

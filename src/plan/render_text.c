@@ -5,15 +5,17 @@
 #include <string.h>
 
 #include "plan/plan_internal.h"
+#include "telemachy/names.h"
 
 /* Past these widths a column is not padded further: one long subject must
  * not push every other line off the screen. */
 #define ID_COL_MAX   48
 #define NAME_COL_MAX 24
 
-/* How the engine names an agent it creates, tlm-<run-id>-<name> (DESIGN §1). */
-#define RESOURCE_PREFIX     "tlm-<run>-"
-#define RESOURCE_PREFIX_LEN (sizeof(RESOURCE_PREFIX) - 1)
+/* How the engine names an agent it creates (telemachy/names.h), with the
+ * run id, chosen when a run starts, shown as "<run>". */
+#define RESOURCE_RUN        "<run>"
+#define RESOURCE_PREFIX_LEN (sizeof("tlm-" RESOURCE_RUN "-a-") - 1)
 
 /* Writes s (NULL as "-") with control characters escaped, to out unless out
  * is NULL; returns the display width, counting a UTF-8 sequence as one. */
@@ -106,7 +108,7 @@ static void image_model(const tlm_spec_agent *a, char *buf, size_t cap)
 static void agents(const tlm_spec *spec, FILE *out)
 {
 	size_t i, wn = 4, wp = 7, wi = 13;
-	char im[512];
+	char im[512], res[TLM_NAME_MAX + 1];
 
 	for (i = 0; i < spec->nagents; i++) {
 		const tlm_spec_agent *a = &spec->agents[i];
@@ -131,8 +133,10 @@ static void agents(const tlm_spec *spec, FILE *out)
 		image_model(a, im, sizeof(im));
 		fputs("  ", out);
 		cell(out, a->name, wn);
-		fputs(RESOURCE_PREFIX, out);
-		pad(out, RESOURCE_PREFIX_LEN + put_esc(out, a->name), wn + RESOURCE_PREFIX_LEN + 2);
+		if (tlm_name_build(res, sizeof(res), RESOURCE_RUN, TLM_NAME_AGENT, a->name, NULL) !=
+		    0)
+			snprintf(res, sizeof(res), "-");
+		pad(out, put_esc(out, res), wn + RESOURCE_PREFIX_LEN + 2);
 		cell(out, a->program, wp);
 		cell(out, tlm_runtime_name(a->runtime), 7);
 		cell(out, im[0] ? im : NULL, wi);

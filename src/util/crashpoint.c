@@ -1,4 +1,5 @@
-/* Test-only crash points (crashpoint.h).  Read once from the environment;
+/* Test-only crash points (crashpoint.h).  Read once from the environment,
+ * and only in builds with test hooks (testhooks.h);
  * only the engine thread passes points (journal writes, client requests), so
  * the counter needs no lock. */
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/crashpoint.h"
+#include "util/testhooks.h"
 
 static int loaded;
 static long crash_at;        /* 0: never */
@@ -18,13 +20,13 @@ static long passed;
 
 static void load(void)
 {
-	const char *v = getenv("TLM_CRASH_AT"), *n = getenv("TLM_CRASH_ON_NTH");
+	const char *v = tlm_testhook_env("TLM_CRASH_AT"), *n = tlm_testhook_env("TLM_CRASH_ON_NTH");
 
 	loaded = 1;
 	crash_at = v != NULL ? strtol(v, NULL, 10) : 0;
-	crash_on = getenv("TLM_CRASH_ON");
+	crash_on = tlm_testhook_env("TLM_CRASH_ON");
 	crash_on_nth = n != NULL ? strtol(n, NULL, 10) : 1;
-	log_path = getenv("TLM_CRASH_LOG");
+	log_path = tlm_testhook_env("TLM_CRASH_LOG");
 }
 
 void tlm_crashpoint(const char *what)

@@ -6,7 +6,8 @@
  * has.  TLM_CRASH_ON=PREFIX (and TLM_CRASH_ON_NTH=n, default 1) kills at the
  * n-th point whose name starts with PREFIX instead: the order of points of
  * concurrent requests varies between runs, a name does not.  Without these
- * variables a point costs one branch.  Internal. */
+ * variables a point costs one branch, and a build without test hooks
+ * (util/testhooks.h) never reads them.  Internal. */
 #ifndef TLM_UTIL_CRASHPOINT_H
 #define TLM_UTIL_CRASHPOINT_H
 

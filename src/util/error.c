@@ -38,6 +38,7 @@ const char *tlm_error_name(int code)
 	case TLM_ECANCELLED: return "TLM_ECANCELLED";
 	case TLM_ETOOBIG: return "TLM_ETOOBIG";
 	case TLM_EINVALID: return "TLM_EINVALID";
+	case TLM_EFENCED: return "TLM_EFENCED";
 	default: return "TLM_ERROR";
 	}
 }

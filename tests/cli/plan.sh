@@ -128,7 +128,7 @@ out=$tmp/out
 has "$out" "Workflow:    diamond"
 has "$out" "Teardown:    never"
 has "$out" "Timeout:     600s"
-has "$out" "tlm-<run>-dev"
+has "$out" "tlm-<run>-a-dev"
 has "$out" "image img:2"
 for w in 0 1 2; do has "$out" "Wave $w:"; done
 grep -q "^Wave 3" "$out" && fail "a fourth wave"

@@ -115,7 +115,7 @@ sql "UPDATE resources SET state = 'created' WHERE run_id = '$old'" \
 	"UPDATE runs SET state = 'running', owner_pid = $gone,
 	 heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = '$old'"
 run 0 status --state-dir "$sd" "$old"
-has "$tmp/out" "(dead)"
+has "$tmp/out" "(dead, epoch 1)"
 has "$tmp/out" "leftovers: 2"
 has "$tmp/out" "its owner died: \`telemachy resume $old\` or \`telemachy teardown $old\`"
 run 0 list --state-dir "$sd" --state running
@@ -124,14 +124,17 @@ run 0 list --state-dir "$sd" --output json --state running
 [ "$(json 'd["runs"][0]["live_resources"]')" = 2 ] || fail "json: 2 live resources"
 [ "$(json 'd["runs"][0]["owner"]["state"]')" = dead ] || fail "json: owner dead"
 
-# The owner alive (this shell, fresh heartbeat): status says so, abandon refuses.
-sql "UPDATE runs SET owner_pid = $$ WHERE id = '$old'"
+# The owner alive (this shell: its pid and its start time, field 22 of its
+# stat line): status says so, abandon refuses.
+start=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20)
+sql "UPDATE runs SET owner_pid = $$, owner_start = $start WHERE id = '$old'"
 run 0 status --state-dir "$sd" "$old"
 has "$tmp/out" "pid $$@"
-has "$tmp/out" "(alive)"
+has "$tmp/out" "(alive, epoch 1)"
 hasnt "$tmp/out" "its owner died"
 run 2 abandon --state-dir "$sd" "$old" agent/greeter
-has "$tmp/err" "run $old is running (pid $$); cancel it first"
+has "$tmp/err" "run $old is owned by pid $$ on "
+has "$tmp/err" "cancel it first, or --force"
 
 # The run ends failed with leftovers: the teardown hint; abandon one by spec
 # name, the other by full name, each audited.

@@ -1,4 +1,4 @@
-/* The predecessor's lessons (../shared/LESSONS.md) that the other engine
+/* The predecessor's lessons (docs/lessons.md) that the other engine
  * tests do not already pin, each named after its item: a teardown that
  * meets errors goes on and says what is left (6), a 404 on delete counts as
  * deleted (6), two runs of one workflow at once stay apart (7), two teams

@@ -1,5 +1,5 @@
 /* Reply, paging, error-body and event parsing for both contract generations
- * (contract §4–§8): every shape the servers send, and the ones they should
+ * (docs/contract.md §4–§8): every shape the servers send, and the ones they should
  * not (malformed JSON, wrong types, huge input). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* The retry policy: every verdict per method (no blind re-POST of a create,
- * LESSONS 3), 404-on-DELETE as its own verdict, and the backoff (full jitter
- * bounds, cap, Retry-After floor, total-wait and attempts budgets, LESSONS 16). */
+ * docs/lessons.md #3), 404-on-DELETE as its own verdict, and the backoff (full jitter
+ * bounds, cap, Retry-After floor, total-wait and attempts budgets, docs/lessons.md #16). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -67,7 +67,7 @@ static void test_open_modes_and_schema(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
 	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
-	assert_int_equal(version, 2);
+	assert_int_equal(version, 3);
 	/* The -wal file inherits the database's mode: no window where the
 	 * journal's content is readable by others. */
 	{
@@ -98,7 +98,7 @@ static void test_open_modes_and_schema(void **state)
 	/* Reopening does not migrate twice. */
 	assert_int_equal(tlm_journal_open(&j, dir, &err), 0);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
-	assert_int_equal(version, 2);
+	assert_int_equal(version, 3);
 	tlm_journal_close(j);
 	tlm_journal_close(NULL);
 	free(db);
@@ -152,21 +152,23 @@ static void test_run_ids(void **state)
 	assert_int_equal(tlm_journal_run_get(j, ids[0], &r, &err), 0);
 	assert_string_equal(r.workflow, "demo");
 	assert_string_equal(r.spec, SPEC);
-	assert_string_equal(r.state, "pending");
+	assert_int_equal(r.state, TLM_RUN_PENDING);
 	assert_int_equal(strlen(r.spec_hash), 64);
 	assert_int_equal(r.owner_pid, (long)getpid());
 	assert_non_null(r.heartbeat_at);
 	tlm_journal_run_clear(&r);
-	assert_int_equal(tlm_journal_run_set_state(j, ids[0], "provisioning", &err), 0);
+	assert_int_equal(tlm_journal_run_set_state(j, ids[0], TLM_RUN_PROVISIONING, &err), 0);
 	assert_int_equal(tlm_journal_run_heartbeat(j, ids[0], &err), 0);
 	assert_int_equal(tlm_journal_run_get(j, ids[0], &r, &err), 0);
-	assert_string_equal(r.state, "provisioning");
+	assert_int_equal(r.state, TLM_RUN_PROVISIONING);
 	tlm_journal_run_clear(&r);
-	assert_int_equal(tlm_journal_run_set_state(j, ids[0], "bogus", &err), TLM_EINVALID);
-	assert_int_equal(tlm_journal_run_set_state(j, "zzzzzzzz", "failed", &err), TLM_ENOTFOUND);
+	assert_int_equal(tlm_journal_run_set_state(j, ids[0], (tlm_run_state)99, &err),
+			 TLM_EINVALID);
+	assert_int_equal(tlm_journal_run_set_state(j, "zzzzzzzz", TLM_RUN_FAILED, &err),
+			 TLM_ENOTFOUND);
 	assert_non_null(strstr(err.message, tlm_journal_path(j)));
 	assert_int_equal(tlm_journal_run_get(j, "zzzzzzzz", &r, &err), TLM_ENOTFOUND);
-	assert_int_equal(tlm_journal_run_set_state(j, "BAD", "failed", &err), TLM_EINVALID);
+	assert_int_equal(tlm_journal_run_set_state(j, "BAD", TLM_RUN_FAILED, &err), TLM_EINVALID);
 	tlm_journal_close(j);
 	tlm_h_rmrf(tmp);
 	free(tmp);
@@ -331,7 +333,7 @@ static void test_reopen_and_per_run_listing(void **state)
 	assert_int_equal(tlm_journal_intent(j, r1, TLM_JOURNAL_AGENT, "tlm-1-a", &err), 0);
 	assert_int_equal(tlm_journal_intent(j, r2, TLM_JOURNAL_AGENT, "tlm-2-a", &err), 0);
 	assert_int_equal(tlm_journal_intent(j, r2, TLM_JOURNAL_AGENT, "tlm-2-b", &err), 0);
-	assert_int_equal(tlm_journal_run_set_state(j, r1, "completed", &err), 0);
+	assert_int_equal(tlm_journal_run_set_state(j, r1, TLM_RUN_COMPLETED, &err), 0);
 	tlm_journal_close(j);
 
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
@@ -344,7 +346,7 @@ static void test_reopen_and_per_run_listing(void **state)
 	assert_string_equal(c.name[0], "tlm-2-a");
 	assert_string_equal(c.name[1], "tlm-2-b");
 	assert_int_equal(tlm_journal_run_get(j, r1, &r, &err), 0);
-	assert_string_equal(r.state, "completed");
+	assert_int_equal(r.state, TLM_RUN_COMPLETED);
 	assert_string_equal(r.workflow, "one");
 	tlm_journal_run_clear(&r);
 	memset(&c, 0, sizeof(c));
@@ -367,7 +369,7 @@ static int collect_task(const tlm_journal_task *t, void *ctx)
 	if (s->n >= 8)
 		return -100;
 	snprintf(s->line[s->n++], 128, "%s/%s#%d %s %s", t->team, t->subject, t->attempt,
-		 t->remote_id ? t->remote_id : "-", t->status);
+		 t->remote_id ? t->remote_id : "-", tlm_attempt_status_name(t->status));
 	return 0;
 }
 
@@ -382,29 +384,36 @@ static void test_task_attempts(void **state)
 
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
 	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
-	/* Two teams with the same subject must not collide (LESSONS 11). */
-	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, NULL, "pending", &err),
+	/* Two teams with the same subject must not collide (docs/lessons.md #11). */
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t1", "build", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_int_equal(tlm_journal_task_record(j, run, "t2", "build", 1, "x2",
+						 TLM_ATTEMPT_SUBMITTED, &err),
 			 0);
-	assert_int_equal(tlm_journal_task_record(j, run, "t2", "build", 1, "x2", "submitted", &err),
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, "x1",
+						 TLM_ATTEMPT_SUBMITTED, &err),
 			 0);
-	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, "x1", "submitted", &err),
-			 0);
-	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, NULL, "failed", &err),
-			 0);
-	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 2, "x3", "completed", &err),
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t1", "build", 1, NULL, TLM_ATTEMPT_FAILED, &err),
+		0);
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 2, "x3",
+						 TLM_ATTEMPT_COMPLETED, &err),
 			 0);
 	assert_int_equal(tlm_journal_tasks(j, run, collect_task, &s, &err), 0);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.line[0], "t1/build#1 x1 failed");
 	assert_string_equal(s.line[1], "t1/build#2 x3 completed");
 	assert_string_equal(s.line[2], "t2/build#1 x2 submitted");
-	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 0, NULL, "pending", &err),
-			 TLM_EINVALID);
-	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, NULL, "done", &err),
-			 TLM_EINVALID);
 	assert_int_equal(
-		tlm_journal_task_record(j, "zzzzzzzz", "t1", "build", 1, NULL, "pending", &err),
-		TLM_ENOTFOUND);
+		tlm_journal_task_record(j, run, "t1", "build", 0, NULL, TLM_ATTEMPT_PENDING, &err),
+		TLM_EINVALID);
+	assert_int_equal(tlm_journal_task_record(j, run, "t1", "build", 1, NULL,
+						 (tlm_attempt_status)99, &err),
+			 TLM_EINVALID);
+	assert_int_equal(tlm_journal_task_record(j, "zzzzzzzz", "t1", "build", 1, NULL,
+						 TLM_ATTEMPT_PENDING, &err),
+			 TLM_ENOTFOUND);
 	tlm_journal_close(j);
 	tlm_h_rmrf(tmp);
 	free(tmp);

@@ -102,10 +102,13 @@ static void test_migrate_from_v1(void **state)
 	raw_exec(db, v1_db);
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
-	assert_int_equal(version, 2);
+	assert_int_equal(version, 3);
 	assert_int_equal(tlm_journal_run_get(j, "oldrun01", &r, &err), 0);
+	assert_int_equal(r.owner_epoch, 0); /* version 3's columns: not recorded */
+	assert_null(r.owner_domain);
+	assert_int_equal(r.owner_start, 0);
 	assert_string_equal(r.workflow, "legacy");
-	assert_string_equal(r.state, "teardown_failed");
+	assert_int_equal(r.state, TLM_RUN_TEARDOWN_FAILED);
 	assert_int_equal(r.owner_pid, 42);
 	assert_null(r.heartbeat_at);
 	assert_int_equal(r.heartbeat_age_ms, -1);
@@ -117,13 +120,18 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.remote[0], "ag-1");
 	assert_string_equal(s.err[0], "delete failed");
-	/* The new columns and table work on the migrated rows. */
+	/* The new columns and table work on the migrated rows (once the run is
+	 * claimed: every write is fenced). */
+	assert_int_equal(tlm_journal_run_set_control_plane(j, "oldrun01", "http://cp:8080", &err),
+			 TLM_EFENCED);
+	assert_int_equal(tlm_journal_run_claim(j, "oldrun01", 0, &err), 0);
+	assert_int_equal(tlm_journal_held_epoch(j, "oldrun01"), 1);
 	assert_int_equal(tlm_journal_run_set_control_plane(j, "oldrun01", "http://cp:8080", &err),
 			 0);
 	assert_int_equal(tlm_journal_audit(j, "oldrun01", "abandon", "migrated", &err), 0);
 	tlm_journal_close(j);
 	/* A journal from a newer build is refused, never written. */
-	raw_exec(db, "INSERT INTO schema_version VALUES (3)");
+	raw_exec(db, "INSERT INTO schema_version VALUES (4)");
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), TLM_ECONFLICT);
 	assert_null(j);
 	assert_non_null(strstr(err.message, "newer"));
@@ -159,6 +167,7 @@ static void test_list_runs(void **state)
 		c[TLM_JOURNAL_RUN_ID_LEN + 1], latest[TLM_JOURNAL_RUN_ID_LEN + 1];
 	struct runs_seen s = { 0 };
 	tlm_journal_run r;
+	const tlm_run_state completed = TLM_RUN_COMPLETED, pending = TLM_RUN_PENDING;
 	(void)state;
 
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
@@ -174,7 +183,7 @@ static void test_list_runs(void **state)
 		 "(CASE id WHEN '%s' THEN 1 WHEN '%s' THEN 2 ELSE 3 END) || 'T00:00:00.000Z'",
 		 a, b);
 	raw_exec(db, sql);
-	assert_int_equal(tlm_journal_run_set_state(j, b, "completed", &err), 0);
+	assert_int_equal(tlm_journal_run_set_state(j, b, TLM_RUN_COMPLETED, &err), 0);
 	assert_int_equal(tlm_journal_runs(j, NULL, NULL, runs_cb, &s, &err), 0);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.id[0], c);
@@ -188,11 +197,11 @@ static void test_list_runs(void **state)
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.id[0], c);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(tlm_journal_runs(j, "completed", NULL, runs_cb, &s, &err), 0);
+	assert_int_equal(tlm_journal_runs(j, &completed, NULL, runs_cb, &s, &err), 0);
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.id[0], b);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(tlm_journal_runs(j, "pending", "beta", runs_cb, &s, &err), 0);
+	assert_int_equal(tlm_journal_runs(j, &pending, "beta", runs_cb, &s, &err), 0);
 	assert_int_equal(s.n, 0);
 	/* A callback's non-zero return stops the walk and is returned. */
 	s.n = 8;
@@ -212,6 +221,11 @@ static void test_list_runs(void **state)
 	raw_exec(db, sql);
 	assert_int_equal(tlm_journal_run_get(j, a, &r, &err), 0);
 	assert_true(r.heartbeat_age_ms >= 600000 && r.heartbeat_age_ms < 610000);
+	/* Its owner is this very process (pid and start time): alive however
+	 * old the heartbeat; the lease only counts across hosts. */
+	assert_int_equal(tlm_journal_run_owner(&r), TLM_JOURNAL_OWNER_ALIVE);
+	free(r.owner_domain);
+	r.owner_domain = NULL; /* as a journal of version 2 had it */
 	assert_int_equal(tlm_journal_run_owner(&r), TLM_JOURNAL_OWNER_DEAD);
 	tlm_journal_run_clear(&r);
 	tlm_journal_close(j);
@@ -229,7 +243,7 @@ static void test_owner_rules(void **state)
 
 	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
 	memset(&r, 0, sizeof(r));
-	r.state = "running";
+	r.state = TLM_RUN_RUNNING;
 	r.owner_host = host;
 	r.owner_pid = (long)getpid();
 	r.heartbeat_age_ms = 10;
@@ -243,10 +257,10 @@ static void test_owner_rules(void **state)
 	r.heartbeat_age_ms = TLM_JOURNAL_STALE_MS;
 	assert_int_equal(tlm_journal_run_owner(&r), TLM_JOURNAL_OWNER_ALIVE);
 	/* Final states need no owner, whatever the heartbeat says. */
-	r.state = "teardown_failed";
+	r.state = TLM_RUN_TEARDOWN_FAILED;
 	assert_int_equal(tlm_journal_run_owner(&r), TLM_JOURNAL_OWNER_NONE);
 	assert_string_equal(tlm_journal_owner_name(TLM_JOURNAL_OWNER_NONE), "-");
-	r.state = "tearing_down";
+	r.state = TLM_RUN_TEARING_DOWN;
 	/* A reaped child's pid: no such process on this host. */
 	pid = fork();
 	assert_true(pid >= 0);
@@ -283,7 +297,7 @@ static pid_t spawn_owner(const char *dir, char run[TLM_JOURNAL_RUN_ID_LEN + 1])
 		close(fds[0]);
 		if (tlm_journal_open(&cj, dir, NULL) != 0 ||
 		    tlm_journal_run_new(cj, "owned", SPEC, id, NULL) != 0 ||
-		    tlm_journal_run_set_state(cj, id, "running", NULL) != 0 ||
+		    tlm_journal_run_set_state(cj, id, TLM_RUN_RUNNING, NULL) != 0 ||
 		    write(fds[1], id, sizeof(id)) != (ssize_t)sizeof(id))
 			_exit(1);
 		for (;;)
@@ -308,7 +322,7 @@ static void test_claim(void **state)
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
 	child = spawn_owner(tmp, run);
 	/* A live owner: refused, naming it; nothing changes. */
-	assert_int_equal(tlm_journal_run_claim(j, run, &err), TLM_ECONFLICT);
+	assert_int_equal(tlm_journal_run_claim(j, run, 0, &err), TLM_ECONFLICT);
 	snprintf(pidtext, sizeof(pidtext), "pid %ld", (long)child);
 	assert_non_null(strstr(err.message, pidtext));
 	assert_non_null(strstr(err.message, run));
@@ -319,26 +333,28 @@ static void test_claim(void **state)
 	/* The owner dies (SIGKILL, heartbeat still fresh): the claim succeeds. */
 	assert_int_equal(kill(child, SIGKILL), 0);
 	assert_int_equal(waitpid(child, NULL, 0), child);
-	assert_int_equal(tlm_journal_run_claim(j, run, &err), 0);
+	assert_int_equal(tlm_journal_run_claim(j, run, 0, &err), 0);
 	assert_int_equal(tlm_journal_run_get(j, run, &r, &err), 0);
 	assert_int_equal(r.owner_pid, (long)getpid());
 	assert_true(r.heartbeat_age_ms >= 0 && r.heartbeat_age_ms < 5000);
 	tlm_journal_run_clear(&r);
 	/* Claiming a run we own already is not an error. */
-	assert_int_equal(tlm_journal_run_claim(j, run, &err), 0);
-	/* Another machine's owner with a fresh heartbeat: alive, refused. */
+	assert_int_equal(tlm_journal_run_claim(j, run, 0, &err), 0);
+	/* Another machine's owner (it claimed: a new epoch, another domain)
+	 * with a fresh heartbeat: alive, refused. */
 	snprintf(sql, sizeof(sql),
 		 "UPDATE runs SET owner_pid = 1, owner_host = 'elsewhere.invalid',"
+		 " owner_domain = 'boot/elsewhere', owner_epoch = owner_epoch + 1,"
 		 " heartbeat_at = strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now') WHERE id = '%s'",
 		 run);
 	raw_exec(db, sql);
-	assert_int_equal(tlm_journal_run_claim(j, run, &err), TLM_ECONFLICT);
+	assert_int_equal(tlm_journal_run_claim(j, run, 0, &err), TLM_ECONFLICT);
 	assert_non_null(strstr(err.message, "elsewhere.invalid"));
 	/* Its heartbeat goes stale: the claim succeeds though pid 1 exists. */
 	snprintf(sql, sizeof(sql),
 		 "UPDATE runs SET heartbeat_at = '2000-01-01T00:00:00.000Z' WHERE id = '%s'", run);
 	raw_exec(db, sql);
-	assert_int_equal(tlm_journal_run_claim(j, run, &err), 0);
+	assert_int_equal(tlm_journal_run_claim(j, run, 0, &err), 0);
 	assert_int_equal(tlm_journal_run_get(j, run, &r, &err), 0);
 	assert_int_equal(r.owner_pid, (long)getpid());
 	assert_string_not_equal(r.owner_host, "elsewhere.invalid");
@@ -347,15 +363,16 @@ static void test_claim(void **state)
 	 * its leftovers). */
 	snprintf(sql, sizeof(sql),
 		 "UPDATE runs SET owner_pid = 1, owner_host = 'elsewhere.invalid',"
+		 " owner_domain = 'boot/elsewhere', owner_epoch = owner_epoch + 1,"
 		 " heartbeat_at = strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'),"
 		 " state = 'teardown_failed' WHERE id = '%s'",
 		 run);
 	raw_exec(db, sql);
-	assert_int_equal(tlm_journal_run_claim(j, run, &err), 0);
-	assert_int_equal(tlm_journal_run_claim(j, "nosuchr1", &err), TLM_ENOTFOUND);
-	assert_int_equal(tlm_journal_run_claim(j, "BAD", &err), TLM_EINVALID);
+	assert_int_equal(tlm_journal_run_claim(j, run, 0, &err), 0);
+	assert_int_equal(tlm_journal_run_claim(j, "nosuchr1", 0, &err), TLM_ENOTFOUND);
+	assert_int_equal(tlm_journal_run_claim(j, "BAD", 0, &err), TLM_EINVALID);
 	/* The failed claims left no transaction open: writes still work. */
-	assert_int_equal(tlm_journal_run_set_state(j, run, "failed", &err), 0);
+	assert_int_equal(tlm_journal_run_set_state(j, run, TLM_RUN_FAILED, &err), 0);
 	tlm_journal_close(j);
 	free(db);
 	tlm_h_rmrf(tmp);

@@ -121,7 +121,7 @@ static void test_text(void **state)
 	assert_contains(s, "Teardown:    always\n");
 	assert_contains(s, "Timeout:     none\n");
 	assert_contains(s, "Labels:      owner=platform\n");
-	assert_contains(s, "tlm-<run>-coder");
+	assert_contains(s, "tlm-<run>-a-coder"); /* what run creates */
 	assert_contains(s, "image img:1");
 	assert_contains(s, "model claude-opus-4-1");
 	assert_contains(s, "\nWave 0:\n  back/design");

@@ -1,0 +1,163 @@
+/* Following submitted tasks (docs/design.md §4): status from NATS events and
+ * a REST reconcile (events can be lost: docs/lessons.md #9), the agent of a
+ * task in flight checked for having vanished, and per-task timeouts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+static const char *team_id(eng *e, const eng_task *t)
+{
+	return e->teams[e->spec->tasks[t->idx].team].rs.id;
+}
+
+static void start_poll(eng *e, eng_task *t);
+
+void tlm_eng__task_status(eng *e, eng_task *t, const char *status, const char *message)
+{
+	if (t->st != TASK_SUBMITTED && t->st != TASK_RUNNING)
+		return; /* terminal is sticky; not submitted yet is not ours to move */
+	switch (tlm_client__task_state(status)) {
+	case TLM_TASK_ACTIVE:
+		if (t->st == TASK_SUBMITTED && strcmp(status, "pending") != 0 &&
+		    strcmp(status, "blocked") != 0 &&
+		    tlm_eng__task_to(e, t, TASK_RUNNING, TASK_RUNNING, NULL) == 0)
+			tlm_eng__progress(e, NULL);
+		break;
+	case TLM_TASK_COMPLETED: tlm_eng__finish(e, t, TASK_COMPLETED, NULL); break;
+	case TLM_TASK_FAILED:
+		tlm_eng__attempt_failed(e, t, TASK_FAILED, message != NULL ? message : status);
+		if (message == NULL)
+			start_poll(e, t); /* an event carries no reason: fetch it */
+		break;
+	case TLM_TASK_UNKNOWN:
+		tlm_eng__log(e, TLM_ENGINE_DEBUG, "task status \"%s\" not understood; ignored",
+			     status);
+		break;
+	}
+}
+
+static void on_polled(void *ctx, const tlm_client_result *res)
+{
+	eng_task *t = ctx;
+	tlm_client_resource k = TLM_CLIENT_RESOURCE_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	const char *msg;
+
+	t->polling = 0;
+	if (res->status == 404 && t->poll_attempt == t->attempt &&
+	    (t->st == TASK_SUBMITTED || t->st == TASK_RUNNING)) {
+		/* Gone: a control plane restarted without its state, say. */
+		tlm_eng__attempt_failed(t->e, t, TASK_FAILED,
+					"the task is gone from the control plane");
+		goto done;
+	}
+	if (res->outcome != TLM_CLIENT_DONE ||
+	    tlm_client__parse_task(&k, res->raw, res->raw_len, &err) != 0 || k.status == NULL)
+		goto done;
+	msg = json_string_value(json_object_get(k.object, "statusMessage"));
+	if (t->id != NULL && k.id != NULL && strcmp(k.id, t->id) == 0)
+		tlm_eng__task_status(t->e, t, k.status, msg);
+	/* A reason arriving after the failure was decided (from an event). */
+	if (msg != NULL && tlm_eng__task_terminal(t) && t->st != TASK_COMPLETED &&
+	    t->message != NULL && tlm_client__status_is_terminal(t->message))
+		(void)tlm_eng__task_message(t->e, t, msg);
+done:
+	tlm_client__resource_clear(&k);
+}
+
+static void start_poll(eng *e, eng_task *t)
+{
+	const char *id = t->id != NULL ? t->id : t->nold > 0 ? t->old_ids[t->nold - 1] : NULL;
+	char path[ENG_PATH_MAX];
+
+	if (t->polling || id == NULL || e->stop != STOP_NONE)
+		return;
+	if (tlm_client_path(path, sizeof(path), "/v1/teams/", team_id(e, t), "/tasks/", id, NULL,
+			    NULL) == 0 &&
+	    tlm_client_submit(e->c, "GET", path, NULL, TLM_CLIENT_GET, on_polled, t, NULL) == 0) {
+		t->polling = 1;
+		t->poll_attempt = t->attempt;
+	}
+}
+
+/* The agent's GET: a 404 means it was deleted behind the run's back, and
+ * its tasks would wait for it forever (a pending task has no worker). */
+static void on_agent(void *ctx, const tlm_client_result *res)
+{
+	eng_res *a = ctx;
+	eng *e = a->e;
+	char why[TLM_JOURNAL_NAME_MAX + 64];
+	size_t i;
+
+	a->checking = 0;
+	if (res->status != 404)
+		return;
+	snprintf(why, sizeof(why), "its agent %s is gone from the control plane", a->rs.name);
+	for (i = 0; i < e->spec->ntasks; i++) {
+		eng_task *t = &e->tasks[i];
+
+		if (e->spec->tasks[i].agent == a->idx &&
+		    (t->st == TASK_SUBMITTED || t->st == TASK_RUNNING))
+			tlm_eng__attempt_failed(e, t, TASK_FAILED, why);
+	}
+}
+
+static void check_agent(eng *e, size_t idx)
+{
+	eng_res *a = &e->agents[idx];
+	char path[ENG_PATH_MAX];
+
+	if (a->checking || a->rs.id == NULL)
+		return;
+	if (tlm_client_path(path, sizeof(path), "/v1/agents/", a->rs.id, NULL, NULL, NULL, NULL) ==
+		    0 &&
+	    tlm_client_submit(e->c, "GET", path, NULL, TLM_CLIENT_GET, on_agent, a, NULL) == 0)
+		a->checking = 1;
+}
+
+/* REST truth for every task in flight: events can be lost. */
+void tlm_eng__reconcile(eng *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->spec->ntasks; i++)
+		if (e->tasks[i].st == TASK_SUBMITTED || e->tasks[i].st == TASK_RUNNING) {
+			start_poll(e, &e->tasks[i]);
+			check_agent(e, e->spec->tasks[i].agent);
+		}
+	e->reconcile_gap *= 2;
+	if (e->reconcile_gap > e->reconcile_max)
+		e->reconcile_gap = e->reconcile_max;
+	e->next_reconcile = tlm_eng__now_ms() + (uint64_t)e->reconcile_gap;
+}
+
+static void on_stopped(void *ctx, const tlm_client_result *res)
+{
+	(void)ctx;
+	(void)res; /* best effort: the attempt is already given up */
+}
+
+void tlm_eng__check_timeouts(eng *e, uint64_t now)
+{
+	char path[ENG_PATH_MAX], msg[64];
+	size_t i;
+
+	for (i = 0; i < e->spec->ntasks; i++) {
+		eng_task *t = &e->tasks[i];
+		long limit = e->spec->tasks[i].timeout_seconds;
+
+		if (limit <= 0 || (t->st != TASK_SUBMITTED && t->st != TASK_RUNNING) ||
+		    now - t->submitted_ms < (uint64_t)limit * 1000u)
+			continue;
+		/* Mark it failed on the control plane so its worker stops (the
+		 * built-in server kills the process). */
+		if (tlm_client_path(path, sizeof(path), "/v1/teams/", team_id(e, t), "/tasks/",
+				    t->id, NULL, NULL) == 0)
+			(void)tlm_client_submit(e->c, "PATCH", path, "{\"status\":\"failed\"}",
+						TLM_CLIENT_PATCH, on_stopped, NULL, NULL);
+		snprintf(msg, sizeof(msg), "timed out after %ld s", limit);
+		tlm_eng__attempt_failed(e, t, TASK_TIMED_OUT, msg);
+	}
+}

@@ -1,0 +1,129 @@
+/* Fencing (docs/internals/journal.md, "One owner per run"): every write about
+ * a run happens in a transaction that first checks that this handle still
+ * holds the run at the epoch the journal has now.  A claim by another
+ * process raises the epoch, so the old owner's next write — whatever it is —
+ * finds out and writes nothing.  The read-only check (fence_check) lets the
+ * engine ask the same question before each request it sends. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal/journal_internal.h"
+
+static tlm_journal_held *find_held(const tlm_journal *j, const char *run_id)
+{
+	size_t i;
+
+	for (i = 0; run_id != NULL && i < j->nheld; i++)
+		if (strcmp(j->held[i].run_id, run_id) == 0)
+			return (tlm_journal_held *)&j->held[i];
+	return NULL;
+}
+
+long long tlm_journal_held_epoch(const tlm_journal *j, const char *run_id)
+{
+	const tlm_journal_held *h = find_held(j, run_id);
+
+	return h != NULL ? h->epoch : 0;
+}
+
+int tlm_journal__hold(tlm_journal *j, const char *run_id, long long epoch, tlm_error *err)
+{
+	tlm_journal_held *h = find_held(j, run_id);
+
+	if (h == NULL) {
+		if (j->nheld == j->capheld) {
+			size_t cap = j->capheld ? j->capheld * 2 : 4;
+			tlm_journal_held *p = realloc(j->held, cap * sizeof(*p));
+
+			if (p == NULL)
+				return tlm_error_set(err, TLM_ERROR, "journal: out of memory");
+			j->held = p;
+			j->capheld = cap;
+		}
+		h = &j->held[j->nheld++];
+		snprintf(h->run_id, sizeof(h->run_id), "%s", run_id);
+	}
+	h->epoch = epoch;
+	return 0;
+}
+
+/* Reads the run's epoch and owner; 1 when a row was found. */
+static int read_epoch(tlm_journal *j, const char *run_id, long long *epoch, long *pid, char *host,
+		      size_t cap, tlm_error *err)
+{
+	sqlite3_stmt *q;
+	int step;
+
+	if (j->epoch_q == NULL &&
+	    tlm_journal__prepare(
+		    j, "SELECT owner_epoch, owner_pid, owner_host FROM runs WHERE id = ?1",
+		    &j->epoch_q, err) != 0)
+		return TLM_ERROR;
+	q = j->epoch_q;
+	sqlite3_reset(q);
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+	step = sqlite3_step(q);
+	if (step == SQLITE_DONE)
+		return 0;
+	if (step != SQLITE_ROW)
+		return tlm_journal__db_error(j, err, "reading a run's owner");
+	*epoch = sqlite3_column_int64(q, 0);
+	*pid = (long)sqlite3_column_int64(q, 1);
+	snprintf(host, cap, "%s",
+		 sqlite3_column_text(q, 2) ? (const char *)sqlite3_column_text(q, 2) : "?");
+	sqlite3_reset(q);
+	return 1;
+}
+
+/* 0 when this handle holds run_id at the current epoch. */
+static int check(tlm_journal *j, const char *run_id, tlm_error *err)
+{
+	char host[TLM_JOURNAL__HOST_MAX];
+	long long epoch = 0, mine;
+	long pid = 0;
+	int rc;
+
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
+		return rc;
+	mine = tlm_journal_held_epoch(j, run_id);
+	if ((rc = read_epoch(j, run_id, &epoch, &pid, host, sizeof(host), err)) < 0)
+		return rc;
+	if (rc == 0)
+		return tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
+	if (mine == 0)
+		return tlm_error_set(err, TLM_EFENCED,
+				     "journal %s: run %s is not claimed by this process", j->path,
+				     run_id);
+	if (mine != epoch)
+		return tlm_error_set(
+			err, TLM_EFENCED,
+			"run %s was taken over by pid %ld on %s (owner epoch %lld, ours %lld)",
+			run_id, pid, host, epoch, mine);
+	return 0;
+}
+
+int tlm_journal_fence_check(tlm_journal *j, const char *run_id, tlm_error *err)
+{
+	return check(j, run_id, err);
+}
+
+int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err)
+{
+	int rc;
+
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return tlm_journal__db_error(j, err, "starting a transaction");
+	if ((rc = check(j, run_id, err)) != 0)
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err)
+{
+	if (rc == 0 && sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = tlm_journal__db_error(j, err, what);
+	if (rc != 0 && !sqlite3_get_autocommit(j->db))
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
