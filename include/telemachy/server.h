@@ -18,7 +18,7 @@ typedef struct tlm_server tlm_server;
 
 typedef struct tlm_server_opts {
 	const char *listen;        /* "HOST:PORT"; port 0 picks a free one */
-	const char *api_key;       /* NULL or "": no auth */
+	const char *api_key;       /* NULL: no auth; a blank key is TLM_EINVALID */
 	double rate_rps;           /* 0: no rate limit */
 	unsigned rate_burst;       /* 0: 2 x rate_rps */
 	const char *nats_url;      /* NULL: no events */

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "telemachy/server.h"
+#include "util/secret.h"
 
 #define MAX_FAULTS 64
 
@@ -48,23 +49,6 @@ static void usage(void)
 	       "\n"
 	       "Exit codes: 0 stopped by a signal, 2 usage error or bad setting,\n"
 	       "3 cannot listen or start.\n");
-}
-
-/* Reads a key file's first line; the key itself is never printed. */
-static char *read_key_file(const char *path)
-{
-	char buf[4096];
-	FILE *f = fopen(path, "r");
-	char *key = NULL;
-
-	if (f == NULL)
-		return NULL;
-	if (fgets(buf, sizeof(buf), f) != NULL) {
-		buf[strcspn(buf, "\r\n")] = '\0';
-		key = strdup(buf);
-	}
-	fclose(f);
-	return key;
 }
 
 typedef struct serve_args {
@@ -121,17 +105,39 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	}
 }
 
+/* The key, from the first source that is set: --api-key, --api-key-file,
+ * AGAMEMNON_API_KEY_FILE, AGAMEMNON_API_KEY.  A set but empty or blank key
+ * is an error, not "no auth": the operator asked for auth (docs/serve.md). */
+static int load_key(tlm_cli *cli, serve_args *a)
+{
+	const char *file = a->key_file ? a->key_file : getenv("AGAMEMNON_API_KEY_FILE");
+	const char *what = "--api-key";
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (a->key == NULL && file != NULL) {
+		if (tlm_secret_read_key_file(&a->key, file, &err) != 0)
+			return tlm_cli_usage_error(cli, "%s", err.message);
+		return 0;
+	}
+	if (a->key == NULL && getenv("AGAMEMNON_API_KEY") != NULL) {
+		what = "AGAMEMNON_API_KEY";
+		if ((a->key = strdup(getenv("AGAMEMNON_API_KEY"))) == NULL)
+			return tlm_cli_usage_error(cli, "out of memory");
+	}
+	if (a->key != NULL && tlm_secret_check_key(a->key, what, &err) != 0)
+		return tlm_cli_usage_error(cli, "%s", err.message);
+	return 0;
+}
+
 /* Flags override the environment (DESIGN §6). */
 static int apply_env(tlm_cli *cli, serve_args *a)
 {
-	const char *file = a->key_file ? a->key_file : getenv("AGAMEMNON_API_KEY_FILE");
+	int rc;
 
 	if (a->opts.nats_url == NULL)
 		a->opts.nats_url = getenv("NATS_URL");
-	if (a->key == NULL && file != NULL && (a->key = read_key_file(file)) == NULL)
-		return tlm_cli_usage_error(cli, "cannot read the API key file %s", file);
-	if (a->key == NULL && getenv("AGAMEMNON_API_KEY") != NULL)
-		a->key = strdup(getenv("AGAMEMNON_API_KEY"));
+	if ((rc = load_key(cli, a)) != 0)
+		return rc;
 	a->opts.api_key = a->key;
 	a->opts.faults = a->faults;
 	return 0;

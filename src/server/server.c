@@ -12,6 +12,7 @@
 #include "server/runner.h"
 #include "server/server_internal.h"
 #include "util/fs.h"
+#include "util/secret.h"
 
 int tlm_srv__task_update(tlm_server *srv, const char *scope, const char *task_id,
 			 const json_t *patch, json_t **out)
@@ -104,7 +105,10 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 		     o->rate_rps,
 		     o->rate_burst ? o->rate_burst : (unsigned)(2 * o->rate_rps + 0.5))) == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
-	if (o->api_key != NULL && *o->api_key && (srv->api_key = strdup(o->api_key)) == NULL)
+	/* A blank key would mean no auth while the caller asked for auth. */
+	if (o->api_key != NULL && (rc = tlm_secret_check_key(o->api_key, "api_key", err)) != 0)
+		return rc;
+	if (o->api_key != NULL && (srv->api_key = strdup(o->api_key)) == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	if ((rc = make_state_dir(srv, o->state_dir, err)) != 0 ||
 	    (rc = tlm_store_open(&srv->store, o->state_path, o->unique_names, err)) != 0)

@@ -97,12 +97,74 @@ static void test_bad_settings(void **state)
 	}
 }
 
+/* Exits 2 with a message containing want, and shows no part of the key
+ * (whose distinctive part is KEY_MARK) anywhere. */
+#define KEY_MARK "Zq7xKEYPART"
+static void refuses_key(const char *const *args, const char *const *env, const char *want)
+{
+	char *out = NULL, *err = NULL;
+	int rc = tlm_h_serve_run(args, env, 5000, &out, &err);
+
+	if (rc != 2 || strstr(err, want) == NULL)
+		fail_msg("serve %s %s: exit %d (want 2), stderr \"%s\" (want \"%s\")",
+			 args[0] ? args[0] : "", env && env[0] ? env[0] : "", rc, err, want);
+	assert_null(strstr(err, KEY_MARK));
+	assert_null(strstr(out, KEY_MARK));
+	assert_null(strstr(err, "auth on"));
+	free(out);
+	free(err);
+}
+
+/* An empty or blank key is an error, never "no auth" (issue 11): from the
+ * flag, the environment and a key file, whatever the key file's later lines
+ * hold.  The key is never printed. */
+static void test_blank_keys(void **state)
+{
+	static const char *const listen[] = { "--listen", "127.0.0.1:0", NULL };
+	static const char *const no_env[] = { "AGAMEMNON_API_KEY", "AGAMEMNON_API_KEY_FILE", NULL };
+	static const char *const empty_flag[] = { "--listen", "127.0.0.1:0", "--api-key", "",
+						  NULL };
+	static const char *const padded_flag[] = { "--listen", "127.0.0.1:0", "--api-key",
+						   " " KEY_MARK " ", NULL };
+	static const char *const empty_env[] = { "AGAMEMNON_API_KEY=", "AGAMEMNON_API_KEY_FILE",
+						 NULL };
+	static const char *const blank_env[] = { "AGAMEMNON_API_KEY= \t ", "AGAMEMNON_API_KEY_FILE",
+						 NULL };
+	static const char *const files[] = { "", "\n" KEY_MARK "\n", "   \n", "\t\r\n" };
+	char path[] = "/tmp/tlm-test-key-XXXXXX", file_env[64];
+	const char *const env_file[] = { file_env, "AGAMEMNON_API_KEY", NULL };
+	const char *const flag_file[] = { "--listen", "127.0.0.1:0", "--api-key-file", path, NULL };
+	size_t i;
+	int fd;
+	(void)state;
+
+	refuses_key(empty_flag, no_env, "--api-key: the API key is empty");
+	refuses_key(padded_flag, no_env, "--api-key: the API key starts or ends with white space");
+	refuses_key(listen, empty_env, "AGAMEMNON_API_KEY: the API key is empty");
+	refuses_key(listen, blank_env, "AGAMEMNON_API_KEY: the API key is blank");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(file_env, sizeof(file_env), "AGAMEMNON_API_KEY_FILE=%s", path);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs(files[i], f);
+		fclose(f);
+		refuses_key(flag_file, no_env, "(first line): the API key is");
+		refuses_key(listen, env_file, "(first line): the API key is");
+	}
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_bad_settings),
+		cmocka_unit_test(test_blank_keys),
 	};
 
 	return cmocka_run_group_tests_name("serve.auth", tests, NULL, NULL);
