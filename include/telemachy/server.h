@@ -17,7 +17,7 @@
 typedef struct tlm_server tlm_server;
 
 typedef struct tlm_server_opts {
-	const char *listen;        /* "HOST:PORT"; port 0 picks a free one */
+	const char *listen;        /* "HOST:PORT", "[IPv6]:PORT"; port 0 picks a free one */
 	const char *api_key;       /* NULL: no auth; a blank key is TLM_EINVALID */
 	double rate_rps;           /* 0: no rate limit */
 	unsigned rate_burst;       /* 0: 2 x rate_rps */
@@ -39,8 +39,11 @@ typedef struct tlm_server_opts {
  * with tlm_server_stop().  TLM_EINVALID for bad options (err says which). */
 int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *err);
 
-/* The bound port, and the base URL ("http://127.0.0.1:PORT"). */
+/* The bound port; the address really bound ("127.0.0.1:PORT", "[::]:PORT",
+ * a host name resolved); and the base URL a client on this machine uses
+ * ("http://127.0.0.1:PORT"; for a wildcard address, that of loopback). */
 unsigned short tlm_server_port(const tlm_server *srv);
+const char *tlm_server_address(const tlm_server *srv);
 const char *tlm_server_url(const tlm_server *srv);
 
 /* Stops serving, kills every agent's processes, frees; NULL is a no-op. */

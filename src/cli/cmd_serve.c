@@ -33,7 +33,8 @@ static void usage(void)
 	       "stdout once it accepts connections; stops on SIGINT or SIGTERM.\n"
 	       "\n"
 	       "Options:\n"
-	       "      --listen HOST:PORT   address to listen on (default 127.0.0.1:0, a free port)\n"
+	       "      --listen HOST:PORT   address to listen on (default 127.0.0.1:0, a free port;\n"
+	       "                           [::1]:PORT for IPv6; PORT 0..65535)\n"
 	       "      --api-key-file FILE  require this key (Bearer or X-API-Key); also\n"
 	       "                           AGAMEMNON_API_KEY / AGAMEMNON_API_KEY_FILE\n"
 	       "      --api-key KEY        the same, on the command line (visible in ps)\n"
@@ -199,7 +200,8 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	printf("%s\n", tlm_server_url(srv));
 	fflush(stdout);
 	if (!cli->quiet)
-		fprintf(stderr, "telemachy serve: listening on %s%s%s\n", tlm_server_url(srv),
+		fprintf(stderr, "telemachy serve: listening on %s (%s)%s%s\n",
+			tlm_server_address(srv), tlm_server_url(srv),
 			a.opts.nats_url ? ", events to NATS" : "",
 			a.opts.api_key ? ", auth on" : "");
 	sigwait(&set, &sig);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/addr.h"
 #include "server/chaos.h"
 #include "server/server_internal.h"
 
@@ -23,8 +24,7 @@
 struct tlm_http {
 	tlm_server *srv;
 	unsigned threads;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	tlm_addr addr; /* the bound address: port 0 becomes the real port */
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* tlm_http_stop ends a refuse window's wait */
 	int stopping;
@@ -43,51 +43,25 @@ typedef struct request {
 	int too_big;
 } request;
 
-static int parse_listen(tlm_http *h, const char *listen, tlm_error *err)
-{
-	char host[256];
-	const char *colon = strrchr(listen, ':');
-	struct addrinfo hints, *ai = NULL;
-	size_t n;
-	int rc;
-
-	if (colon == NULL || (n = (size_t)(colon - listen)) == 0 || n >= sizeof(host))
-		return tlm_error_set(err, TLM_EINVALID, "--listen wants HOST:PORT, got \"%s\"",
-				     listen);
-	memcpy(host, listen, n);
-	host[n] = '\0';
-	if (host[0] == '[' && host[n - 1] == ']') { /* [::1]:8080 */
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-	rc = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (rc != 0)
-		return tlm_error_set(err, TLM_EINVALID, "--listen %s: %s", listen,
-				     gai_strerror(rc));
-	memcpy(&h->addr, ai->ai_addr, ai->ai_addrlen);
-	h->addrlen = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
 static int open_socket(tlm_http *h, tlm_error *err)
 {
-	int fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(h->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	if (fd < 0)
 		return tlm_error_set(err, TLM_ERROR, "socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&h->addr, h->addrlen) != 0 || listen(fd, 128) != 0) {
+	if (bind(fd, (struct sockaddr *)&h->addr.ss, h->addr.len) != 0 || listen(fd, 128) != 0) {
 		int e = errno;
 
+		char where[160];
+
 		close(fd);
-		return tlm_error_set(err, TLM_ERROR, "cannot listen: %s", strerror(e));
+		tlm_addr_format(&h->addr, where, sizeof(where));
+		return tlm_error_set(err, TLM_ERROR, "cannot listen on %s: %s", where, strerror(e));
 	}
 	/* Port 0 became a real port: reopening must get the same one. */
-	getsockname(fd, (struct sockaddr *)&h->addr, &h->addrlen);
+	h->addr.len = sizeof(h->addr.ss);
+	getsockname(fd, (struct sockaddr *)&h->addr.ss, &h->addr.len);
 	return fd;
 }
 
@@ -227,8 +201,8 @@ static void init_wake(tlm_http *h)
 	pthread_condattr_destroy(&ca);
 }
 
-int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned threads,
-		   unsigned short *port, tlm_error *err)
+int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, unsigned threads,
+		   tlm_addr *bound, tlm_error *err)
 {
 	tlm_http *h = calloc(1, sizeof(*h));
 	int fd, rc;
@@ -237,10 +211,11 @@ int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned
 	if (h == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	h->srv = srv;
+	h->addr = *addr;
 	h->threads = threads ? threads : 8;
 	pthread_mutex_init(&h->lock, NULL);
 	init_wake(h);
-	if ((rc = parse_listen(h, listen, err)) != 0 || (rc = fd = open_socket(h, err)) < 0) {
+	if ((rc = fd = open_socket(h, err)) < 0) {
 		tlm_http_stop(h);
 		return rc;
 	}
@@ -251,8 +226,7 @@ int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned
 		return tlm_error_set(err, TLM_ERROR, "cannot start the HTTP server");
 	}
 	h->ndaemons++;
-	*port = ntohs(h->addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&h->addr)->sin6_port
-						    : ((struct sockaddr_in *)&h->addr)->sin_port);
+	*bound = h->addr;
 	*out = h;
 	return 0;
 }

@@ -87,9 +87,13 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 {
 	tlm_runner_hooks hooks = { set_status, srv };
 	char logs[4096];
+	tlm_addr addr;
 	size_t i;
 	int rc;
 
+	/* First: a bad address is a usage error, found before anything starts. */
+	if ((rc = tlm_addr_parse(&addr, o->listen ? o->listen : "127.0.0.1:0", err)) != 0)
+		return rc;
 	if (tlm_chaos_new(&srv->chaos) != 0)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	for (i = 0; i < o->nfaults; i++) {
@@ -119,8 +123,7 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	if (o->nats_url != NULL && *o->nats_url &&
 	    (rc = tlm_events_new(&srv->events, o->nats_url, on_worker_report, srv, err)) != 0)
 		return rc;
-	return tlm_http_start(&srv->http, srv, o->listen ? o->listen : "127.0.0.1:0", o->threads,
-			      &srv->port, err);
+	return tlm_http_start(&srv->http, srv, &addr, o->threads, &srv->bound, err);
 }
 
 int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *err)
@@ -136,8 +139,8 @@ int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *e
 		tlm_server_stop(srv);
 		return rc;
 	}
-	snprintf(srv->url, sizeof(srv->url), "http://%s:%u",
-		 opts->listen && opts->listen[0] == '[' ? "[::1]" : "127.0.0.1", srv->port);
+	tlm_addr_url(&srv->bound, srv->url, sizeof(srv->url));
+	tlm_addr_format(&srv->bound, srv->address, sizeof(srv->address));
 	tlm_srv__apply_windows(srv); /* a --fault refuse starts at once */
 	*out = srv;
 	return 0;
@@ -145,7 +148,12 @@ int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *e
 
 unsigned short tlm_server_port(const tlm_server *srv)
 {
-	return srv->port;
+	return tlm_addr_port(&srv->bound);
+}
+
+const char *tlm_server_address(const tlm_server *srv)
+{
+	return srv->address;
 }
 
 const char *tlm_server_url(const tlm_server *srv)

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "server/addr.h"
 #include "server/store.h"
 #include "telemachy/server.h"
 
@@ -29,8 +30,9 @@ struct tlm_server {
 	char *api_key;     /* NULL: no auth */
 	char *state_dir;   /* task logs live in state_dir/logs */
 	int own_state_dir; /* created by us: removed at stop */
-	char url[96];
-	unsigned short port;
+	tlm_addr bound;    /* where we listen */
+	char url[128];     /* how a client on this machine reaches us */
+	char address[128]; /* the bound address, "0.0.0.0:8080" */
 };
 
 /* One request, as the handlers see it. */
@@ -115,9 +117,10 @@ void tlm_api_chaos_add(tlm_server *, const tlm_srv_request *, tlm_srv_response *
 void tlm_api_chaos_remove(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
 
 /* The HTTP layer (http.c): libmicrohttpd on a listening socket of our own,
- * so refusing connections for a while can close and reopen it. */
-int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned threads,
-		   unsigned short *port, tlm_error *err);
+ * so refusing connections for a while can close and reopen it.  *bound gets
+ * the address really bound (port 0 replaced by the port the system chose). */
+int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, unsigned threads,
+		   tlm_addr *bound, tlm_error *err);
 /* Closes the listening socket now and reopens it after `seconds`. */
 void tlm_http_refuse(tlm_http *h, double seconds);
 void tlm_http_stop(tlm_http *h);
