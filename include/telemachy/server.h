@@ -26,17 +26,21 @@ typedef struct tlm_server_opts {
 	const char *state_dir;     /* task logs; NULL: a new dir under /tmp */
 	const char *const *faults; /* --fault specs, see docs/serve.md */
 	size_t nfaults;
-	unsigned threads; /* HTTP worker threads; 0: 8 */
-	int unique_names; /* 409 on a duplicate agent name */
+	unsigned threads;     /* HTTP worker threads; 0: 8 */
+	int unique_names;     /* 409 on a duplicate agent name */
+	int insecure_no_auth; /* allow a non-loopback address without api_key */
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
-		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0                         \
+		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0                      \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees
- * with tlm_server_stop().  TLM_EINVALID for bad options (err says which). */
+ * with tlm_server_stop().  TLM_EINVALID for bad options (err says which),
+ * among them an address other than loopback without api_key, unless
+ * insecure_no_auth: whoever reaches the server can run programs on this
+ * machine (docs/serve.md, "Security"). */
 int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *err);
 
 /* The bound port; the address really bound ("127.0.0.1:PORT", "[::]:PORT",
@@ -45,6 +49,10 @@ int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *e
 unsigned short tlm_server_port(const tlm_server *srv);
 const char *tlm_server_address(const tlm_server *srv);
 const char *tlm_server_url(const tlm_server *srv);
+
+/* 1 when the bound address is a loopback one (only this machine reaches
+ * it), 0 for any other, a wildcard included. */
+int tlm_server_loopback(const tlm_server *srv);
 
 /* Stops serving, kills every agent's processes, frees; NULL is a no-op. */
 void tlm_server_stop(tlm_server *srv);

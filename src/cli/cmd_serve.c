@@ -21,7 +21,8 @@ enum {
 	OPT_STATE_DIR,
 	OPT_FAULT,
 	OPT_THREADS,
-	OPT_UNIQUE
+	OPT_UNIQUE,
+	OPT_INSECURE
 };
 
 static void usage(void)
@@ -46,6 +47,8 @@ static void usage(void)
 	       "                           (repeatable; see docs/serve.md)\n"
 	       "      --threads N          HTTP worker threads (default 8)\n"
 	       "      --unique-names       answer 409 to a second agent with the same name\n"
+	       "      --insecure-no-auth   allow an address other than loopback without an API\n"
+	       "                           key (whoever reaches it can run programs here)\n"
 	       "  -h, --help               show this help\n"
 	       "\n"
 	       "Exit codes: 0 stopped by a signal, 2 usage error or bad setting,\n"
@@ -92,6 +95,7 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	case OPT_STATE: a->opts.state_path = arg; return 0;
 	case OPT_STATE_DIR: a->opts.state_dir = arg; return 0;
 	case OPT_UNIQUE: a->opts.unique_names = 1; return 0;
+	case OPT_INSECURE: a->opts.insecure_no_auth = 1; return 0;
 	case OPT_FAULT:
 		if (a->opts.nfaults == MAX_FAULTS)
 			return tlm_cli_usage_error(cli, "at most %d --fault options", MAX_FAULTS);
@@ -158,6 +162,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 		{ "fault", required_argument, NULL, OPT_FAULT },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "unique-names", no_argument, NULL, OPT_UNIQUE },
+		{ "insecure-no-auth", no_argument, NULL, OPT_INSECURE },
 		{ 0 }
 	};
 	int c, rc;
@@ -199,6 +204,12 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	}
 	printf("%s\n", tlm_server_url(srv));
 	fflush(stdout);
+	/* Not a status line: -q does not silence it. */
+	if (a.opts.api_key == NULL && !tlm_server_loopback(srv))
+		fprintf(stderr,
+			"telemachy serve: warning: no auth on %s (--insecure-no-auth): whoever "
+			"reaches it can run programs on this machine\n",
+			tlm_server_address(srv));
 	if (!cli->quiet)
 		fprintf(stderr, "telemachy serve: listening on %s (%s)%s%s\n",
 			tlm_server_address(srv), tlm_server_url(srv),

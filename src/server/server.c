@@ -83,6 +83,25 @@ static int make_state_dir(tlm_server *srv, const char *dir, tlm_error *err)
 	return 0;
 }
 
+/* Any agent runs any program it is given: a server that others can reach
+ * without a key is remote code execution for them.  So, before binding,
+ * anything but loopback needs a key, or the operator's explicit word. */
+static int check_exposure(const tlm_addr *addr, const tlm_server_opts *o, tlm_error *err)
+{
+	char where[160];
+
+	if (tlm_addr_is_loopback(addr) || o->api_key != NULL || o->insecure_no_auth)
+		return 0;
+	tlm_addr_format(addr, where, sizeof(where));
+	return tlm_error_set(
+		err, TLM_EINVALID,
+		"refusing to listen on %s without an API key: whoever reaches it could "
+		"run programs on this machine; set --api-key-file (or "
+		"AGAMEMNON_API_KEY_FILE), listen on loopback, or pass "
+		"--insecure-no-auth if that is really meant",
+		where);
+}
+
 static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err)
 {
 	tlm_runner_hooks hooks = { set_status, srv };
@@ -92,7 +111,8 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	int rc;
 
 	/* First: a bad address is a usage error, found before anything starts. */
-	if ((rc = tlm_addr_parse(&addr, o->listen ? o->listen : "127.0.0.1:0", err)) != 0)
+	if ((rc = tlm_addr_parse(&addr, o->listen ? o->listen : "127.0.0.1:0", err)) != 0 ||
+	    (rc = check_exposure(&addr, o, err)) != 0)
 		return rc;
 	if (tlm_chaos_new(&srv->chaos) != 0)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
@@ -154,6 +174,11 @@ unsigned short tlm_server_port(const tlm_server *srv)
 const char *tlm_server_address(const tlm_server *srv)
 {
 	return srv->address;
+}
+
+int tlm_server_loopback(const tlm_server *srv)
+{
+	return tlm_addr_is_loopback(&srv->bound);
 }
 
 const char *tlm_server_url(const tlm_server *srv)

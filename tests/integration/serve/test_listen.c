@@ -85,12 +85,79 @@ static void test_url_of_host_name(void **state)
 	health_at(&srv);
 }
 
+static const char *const no_key[] = { "AGAMEMNON_API_KEY", "AGAMEMNON_API_KEY_FILE", NULL };
+
+/* Without a key, anything but loopback is refused before binding. */
+static void test_exposed_needs_key(void **state)
+{
+	static const char *const any4[] = { "--listen", "0.0.0.0:0", NULL };
+	static const char *const any6[] = { "--listen", "[::]:0", NULL };
+	char *err = NULL;
+	int rc;
+	(void)state;
+
+	rc = tlm_h_serve_run(any4, no_key, 5000, NULL, &err);
+	if (rc != 2 || strstr(err, "refusing to listen on 0.0.0.0:0 without an API key") == NULL ||
+	    strstr(err, "--insecure-no-auth") == NULL)
+		fail_msg("serve --listen 0.0.0.0:0: exit %d, stderr \"%s\"", rc, err);
+	free(err);
+	rc = tlm_h_serve_run(any6, no_key, 5000, NULL, &err);
+	if (rc != 2 || strstr(err, "refusing to listen on [::]:0 without an API key") == NULL)
+		fail_msg("serve --listen [::]:0: exit %d, stderr \"%s\"", rc, err);
+	free(err);
+}
+
+/* Runs serve on a wildcard address for a second (then SIGKILL: it must
+ * still run), and checks the URL and the status lines it printed. */
+static void wildcard_run(const char *extra, int insecure)
+{
+	char *dir = tlm_h_tmpdir(), *out = NULL, *err = NULL, want[128];
+	const char *const args[] = { "--listen", "0.0.0.0:0", "--state-dir", dir, extra, NULL };
+	unsigned port = 0;
+	int rc = tlm_h_serve_run(args, no_key, 1000, &out, &err);
+
+	tlm_h_rmrf(dir);
+	free(dir);
+	if (rc != -1 || sscanf(out, "http://127.0.0.1:%u\n", &port) != 1 || port == 0)
+		fail_msg("serve --listen 0.0.0.0:0 %s: exit %d, stdout \"%s\", stderr \"%s\"",
+			 extra, rc, out, err);
+	/* The status line shows what is bound, the URL how to reach it here. */
+	snprintf(want, sizeof(want), "listening on 0.0.0.0:%u (http://127.0.0.1:%u)", port, port);
+	if (strstr(err, want) == NULL)
+		fail_msg("stderr \"%s\" does not say \"%s\"", err, want);
+	if (insecure)
+		snprintf(want, sizeof(want), "warning: no auth on 0.0.0.0:%u (--insecure-no-auth)",
+			 port);
+	else
+		snprintf(want, sizeof(want), "(http://127.0.0.1:%u), auth on", port);
+	if (strstr(err, want) == NULL)
+		fail_msg("stderr \"%s\" does not say \"%s\"", err, want);
+	free(out);
+	free(err);
+}
+
+/* With --insecure-no-auth it starts, and says what that means. */
+static void test_insecure_no_auth(void **state)
+{
+	(void)state;
+	wildcard_run("--insecure-no-auth", 1);
+}
+
+static void test_exposed_with_key(void **state)
+{
+	(void)state;
+	wildcard_run("--api-key=k3y-for-a-wildcard-test", 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_listen),
 		cmocka_unit_test_teardown(test_url_is_bound_address, teardown),
 		cmocka_unit_test_teardown(test_url_of_host_name, teardown),
+		cmocka_unit_test(test_exposed_needs_key),
+		cmocka_unit_test(test_insecure_no_auth),
+		cmocka_unit_test(test_exposed_with_key),
 	};
 
 	return cmocka_run_group_tests_name("serve.listen", tests, NULL, NULL);
