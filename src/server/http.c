@@ -152,6 +152,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	req.path = url;
 	req.body = r->body;
 	req.body_len = r->len;
+	req.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	req.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
 	req.conn = c;
 	client_ip(c, ip, sizeof(ip));
 	tlm_srv__handle(h->srv, &req, ip,

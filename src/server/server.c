@@ -143,6 +143,11 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	if (o->nats_url != NULL && *o->nats_url &&
 	    (rc = tlm_events_new(&srv->events, o->nats_url, on_worker_report, srv, err)) != 0)
 		return rc;
+	/* Loopback without a key: the network cannot reach us, but a web page
+	 * in a local browser can (DNS rebinding), so Host and Origin are
+	 * checked (docs/serve.md, Security).  With a key, the key does it.
+	 * Set before the first request can come. */
+	srv->guard_host = srv->api_key == NULL && tlm_addr_is_loopback(&addr);
 	return tlm_http_start(&srv->http, srv, &addr, o->threads, &srv->bound, err);
 }
 

@@ -28,6 +28,7 @@ struct tlm_server {
 	tlm_ratelimit *ratelimit; /* NULL without --rate-limit */
 	tlm_http *http;
 	char *api_key;     /* NULL: no auth */
+	int guard_host;    /* loopback without a key: check Host and Origin */
 	char *state_dir;   /* task logs live in state_dir/logs */
 	int own_state_dir; /* created by us: removed at stop */
 	tlm_addr bound;    /* where we listen */
@@ -42,7 +43,9 @@ typedef struct tlm_srv_request {
 	const char *params[TLM_SRV_MAX_PARAMS]; /* the {} segments of the route */
 	const char *body;
 	size_t body_len;
-	void *conn; /* struct MHD_Connection *, for query args */
+	const char *host;   /* the Host header, or NULL */
+	const char *origin; /* the Origin header, or NULL */
+	void *conn;         /* struct MHD_Connection *, for query args */
 } tlm_srv_request;
 
 /* What a handler answers: status and a JSON body (stolen; NULL = empty). */
@@ -57,8 +60,9 @@ typedef void (*tlm_srv_handler)(tlm_server *srv, const tlm_srv_request *req, tlm
 /* Routes a request that passed chaos, rate limit and auth. */
 void tlm_srv__route(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res);
 
-/* Runs the whole pipeline for one request (chaos, limits, auth, route); sets
- * *drop when the connection must close without an answer. */
+/* Runs the whole pipeline for one request (chaos, limits, auth or the
+ * Host/Origin check, route); sets *drop when the connection must close
+ * without an answer. */
 void tlm_srv__handle(tlm_server *srv, const tlm_srv_request *req, const char *client,
 		     const char *authorization, const char *api_key_header, tlm_srv_response *res,
 		     int *drop);
