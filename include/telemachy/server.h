@@ -29,11 +29,15 @@ typedef struct tlm_server_opts {
 	unsigned threads;     /* HTTP worker threads; 0: 8 */
 	int unique_names;     /* 409 on a duplicate agent name */
 	int insecure_no_auth; /* allow a non-loopback address without api_key */
+	/* Names ("NAME" or "PREFIX*") of variables of this process's
+	 * environment that agent programs get besides the allow-list
+	 * (docs/serve.md); NULL-terminated, NULL for none. */
+	const char *const *pass_env;
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
-		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0                      \
+		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL                \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees

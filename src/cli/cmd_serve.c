@@ -10,6 +10,7 @@
 #include "util/secret.h"
 
 #define MAX_FAULTS 64
+#define MAX_PASS   64
 
 enum {
 	OPT_LISTEN = 0x200,
@@ -22,7 +23,8 @@ enum {
 	OPT_FAULT,
 	OPT_THREADS,
 	OPT_UNIQUE,
-	OPT_INSECURE
+	OPT_INSECURE,
+	OPT_PASS_ENV
 };
 
 static void usage(void)
@@ -47,6 +49,10 @@ static void usage(void)
 	       "                           (repeatable; see docs/serve.md)\n"
 	       "      --threads N          HTTP worker threads (default 8)\n"
 	       "      --unique-names       answer 409 to a second agent with the same name\n"
+	       "      --pass-env NAME      give agent programs this variable of serve's environment\n"
+	       "                           (repeatable; NAME or PREFIX*); they get only PATH,\n"
+	       "                           HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ,\n"
+	       "                           TMPDIR of it otherwise\n"
 	       "      --insecure-no-auth   allow an address other than loopback without an API\n"
 	       "                           key (whoever reaches it can run programs here)\n"
 	       "  -h, --help               show this help\n"
@@ -58,6 +64,8 @@ static void usage(void)
 typedef struct serve_args {
 	tlm_server_opts opts;
 	const char *faults[MAX_FAULTS];
+	const char *pass[MAX_PASS + 1]; /* NULL-terminated */
+	size_t npass;
 	char *key; /* owned */
 	const char *key_file;
 } serve_args;
@@ -79,6 +87,28 @@ static int parse_rate(tlm_cli *cli, const char *s, serve_args *a)
 	return 0;
 }
 
+/* A variable name as the spec allows them ([A-Za-z_][A-Za-z0-9_]*), or
+ * such a prefix followed by '*'. */
+static int add_pass(tlm_cli *cli, const char *name, serve_args *a)
+{
+	size_t n = strlen(name), i;
+	int ok = n > 0 && !(name[0] >= '0' && name[0] <= '9');
+
+	for (i = 0; ok && i < n; i++) {
+		char c = name[i];
+
+		ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     c == '_' || (c == '*' && i == n - 1 && i > 0);
+	}
+	if (!ok)
+		return tlm_cli_usage_error(
+			cli, "--pass-env wants a variable name or PREFIX*, got \"%s\"", name);
+	if (a->npass == MAX_PASS)
+		return tlm_cli_usage_error(cli, "at most %d --pass-env options", MAX_PASS);
+	a->pass[a->npass++] = name;
+	return 0;
+}
+
 static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 {
 	char *end;
@@ -96,6 +126,7 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	case OPT_STATE_DIR: a->opts.state_dir = arg; return 0;
 	case OPT_UNIQUE: a->opts.unique_names = 1; return 0;
 	case OPT_INSECURE: a->opts.insecure_no_auth = 1; return 0;
+	case OPT_PASS_ENV: return add_pass(cli, arg, a);
 	case OPT_FAULT:
 		if (a->opts.nfaults == MAX_FAULTS)
 			return tlm_cli_usage_error(cli, "at most %d --fault options", MAX_FAULTS);
@@ -145,6 +176,7 @@ static int apply_env(tlm_cli *cli, serve_args *a)
 		return rc;
 	a->opts.api_key = a->key;
 	a->opts.faults = a->faults;
+	a->opts.pass_env = a->pass; /* zeroed: NULL-terminated */
 	return 0;
 }
 
@@ -163,6 +195,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "unique-names", no_argument, NULL, OPT_UNIQUE },
 		{ "insecure-no-auth", no_argument, NULL, OPT_INSECURE },
+		{ "pass-env", required_argument, NULL, OPT_PASS_ENV },
 		{ 0 }
 	};
 	int c, rc;
@@ -179,7 +212,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 
 int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 {
-	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, NULL, NULL };
+	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, { 0 }, 0, NULL, NULL };
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_server *srv = NULL;
 	sigset_t set;

@@ -138,7 +138,7 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	    (rc = tlm_store_open(&srv->store, o->state_path, o->unique_names, err)) != 0)
 		return rc;
 	snprintf(logs, sizeof(logs), "%s/logs", srv->state_dir);
-	if ((rc = tlm_runner_new(&srv->runner, srv->store, logs, &hooks, err)) != 0)
+	if ((rc = tlm_runner_new(&srv->runner, srv->store, logs, &hooks, o->pass_env, err)) != 0)
 		return rc;
 	if (o->nats_url != NULL && *o->nats_url &&
 	    (rc = tlm_events_new(&srv->events, o->nats_url, on_worker_report, srv, err)) != 0)
