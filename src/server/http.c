@@ -19,7 +19,9 @@
 #include "server/chaos.h"
 #include "server/server_internal.h"
 
-#define MAX_DAEMONS 64 /* one per refuse window; old ones are stopped at the end */
+/* The first daemon, and one per refuse window at most (chaos.c refuses the
+ * refuse faults that would need more); old ones are stopped at the end. */
+#define MAX_DAEMONS (TLM_CHAOS_REFUSE_MAX + 1)
 
 struct tlm_http {
 	tlm_server *srv;
