@@ -33,11 +33,15 @@ typedef struct tlm_server_opts {
 	 * environment that agent programs get besides the allow-list
 	 * (docs/serve.md); NULL-terminated, NULL for none. */
 	const char *const *pass_env;
+	/* Against slow and idle clients (slowloris; docs/serve.md): */
+	unsigned max_connections;        /* open at once; 0: 1024 */
+	unsigned max_connections_per_ip; /* from one client address; 0: no such limit */
+	double request_timeout;          /* s for a request's headers and body; 0: 10 */
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
-		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL                \
+		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0       \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees
@@ -53,6 +57,10 @@ int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *e
 unsigned short tlm_server_port(const tlm_server *srv);
 const char *tlm_server_address(const tlm_server *srv);
 const char *tlm_server_url(const tlm_server *srv);
+
+/* The connection limit in force: max_connections, or less when the
+ * process's open-files limit could not be raised far enough. */
+unsigned tlm_server_max_connections(const tlm_server *srv);
 
 /* 1 when the bound address is a loopback one (only this machine reaches
  * it), 0 for any other, a wildcard included. */

@@ -11,6 +11,8 @@
 
 #define MAX_FAULTS 64
 #define MAX_PASS   64
+#define MAX_CONNS  30000 /* libnats select()s on descriptors below 32768 */
+#define PER_IP     128   /* --max-connections-per-ip by default */
 
 enum {
 	OPT_LISTEN = 0x200,
@@ -24,7 +26,10 @@ enum {
 	OPT_THREADS,
 	OPT_UNIQUE,
 	OPT_INSECURE,
-	OPT_PASS_ENV
+	OPT_PASS_ENV,
+	OPT_MAX_CONNS,
+	OPT_PER_IP,
+	OPT_REQ_TIMEOUT
 };
 
 static void usage(void)
@@ -48,6 +53,11 @@ static void usage(void)
 	       "      --fault SPEC         inject a fault, e.g. 'fail:route=POST /v1/agents,nth=2'\n"
 	       "                           (repeatable; see docs/serve.md)\n"
 	       "      --threads N          HTTP worker threads (default 8)\n"
+	       "      --max-connections N  open connections at once (default 1024)\n"
+	       "      --max-connections-per-ip N  from one client address (default 128; 0: no\n"
+	       "                           such limit); local clients all share 127.0.0.1\n"
+	       "      --request-timeout S  a request's headers and body must arrive within S\n"
+	       "                           seconds; idle connections close after it (default 10)\n"
 	       "      --unique-names       answer 409 to a second agent with the same name\n"
 	       "      --pass-env NAME      give agent programs this variable of serve's environment\n"
 	       "                           (repeatable; NAME or PREFIX*); they get only PATH,\n"
@@ -109,6 +119,21 @@ static int add_pass(tlm_cli *cli, const char *name, serve_args *a)
 	return 0;
 }
 
+/* A whole number min..MAX_CONNS, digits only. */
+static int parse_count(tlm_cli *cli, const char *opt, const char *arg, unsigned min, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v < min || v > MAX_CONNS)
+		return tlm_cli_usage_error(cli, "%s wants %u..%d, got \"%s\"", opt, min, MAX_CONNS,
+					   arg);
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 {
 	char *end;
@@ -131,6 +156,19 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 		if (a->opts.nfaults == MAX_FAULTS)
 			return tlm_cli_usage_error(cli, "at most %d --fault options", MAX_FAULTS);
 		a->faults[a->opts.nfaults++] = arg;
+		return 0;
+	case OPT_MAX_CONNS:
+		return parse_count(cli, "--max-connections", arg, 1, &a->opts.max_connections);
+	case OPT_PER_IP:
+		return parse_count(cli, "--max-connections-per-ip", arg, 0,
+				   &a->opts.max_connections_per_ip);
+	case OPT_REQ_TIMEOUT:
+		a->opts.request_timeout = strtod(arg, &end);
+		if (end == arg || *end != '\0' || !(a->opts.request_timeout >= 0.1) ||
+		    !(a->opts.request_timeout <= 3600))
+			return tlm_cli_usage_error(
+				cli, "--request-timeout wants seconds from 0.1 to 3600, got \"%s\"",
+				arg);
 		return 0;
 	case OPT_THREADS:
 		a->opts.threads = (unsigned)strtoul(arg, &end, 10);
@@ -196,6 +234,9 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 		{ "unique-names", no_argument, NULL, OPT_UNIQUE },
 		{ "insecure-no-auth", no_argument, NULL, OPT_INSECURE },
 		{ "pass-env", required_argument, NULL, OPT_PASS_ENV },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+		{ "max-connections-per-ip", required_argument, NULL, OPT_PER_IP },
+		{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
 		{ 0 }
 	};
 	int c, rc;
@@ -216,7 +257,14 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_server *srv = NULL;
 	sigset_t set;
-	int rc = parse_args(cli, argc, argv, &a), sig;
+	int rc, sig;
+
+	/* serve faces the network: one client address may not take every
+	 * connection (the library's default, for run's in-process server
+	 * and its one client, has no such limit). */
+	a.opts.max_connections_per_ip = PER_IP;
+	a.opts.max_connections = 1024;
+	rc = parse_args(cli, argc, argv, &a);
 
 	if (rc != 0) {
 		free(a.key);
@@ -237,6 +285,11 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	}
 	printf("%s\n", tlm_server_url(srv));
 	fflush(stdout);
+	if (tlm_server_max_connections(srv) < a.opts.max_connections)
+		fprintf(stderr,
+			"telemachy serve: warning: at most %u connections, not %u: the open files "
+			"limit (ulimit -n) is too low\n",
+			tlm_server_max_connections(srv), a.opts.max_connections);
 	/* Not a status line: -q does not silence it. */
 	if (a.opts.api_key == NULL && !tlm_server_loopback(srv))
 		fprintf(stderr,

@@ -11,22 +11,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "server/addr.h"
 #include "server/chaos.h"
+#include "server/conns.h"
 #include "server/server_internal.h"
 
 /* The first daemon, and one per refuse window at most (chaos.c refuses the
  * refuse faults that would need more); old ones are stopped at the end. */
 #define MAX_DAEMONS (TLM_CHAOS_REFUSE_MAX + 1)
+#define MHD_SLACK   64  /* connections shut down but not yet cleaned up by MHD */
+#define FD_RESERVE  256 /* descriptors the rest of the server may need */
 
 struct tlm_http {
 	tlm_server *srv;
-	unsigned threads;
-	tlm_addr addr; /* the bound address: port 0 becomes the real port */
+	tlm_http_opts o;  /* max_conns as the open-files limit allows */
+	tlm_conns *conns; /* every daemon's connections, limits and timeout */
+	tlm_addr addr;    /* the bound address: port 0 becomes the real port */
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* tlm_http_stop ends a refuse window's wait */
 	int stopping;
@@ -110,6 +115,36 @@ static enum MHD_Result send_response(struct MHD_Connection *c, tlm_srv_response 
 	return ok;
 }
 
+/* The connection's record in h->conns (NULL when none could be made). */
+static tlm_conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* Every connection is registered from its accept to its close, so that
+ * conns.c can enforce the limits and the request timeout (conns.h). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	tlm_http *h = cls;
+	const union MHD_ConnectionInfo *fd, *addr;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		addr = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		*socket_context = fd == NULL
+					  ? NULL
+					  : tlm_conns_open(h->conns, fd->connect_fd,
+							   addr != NULL ? addr->client_addr : NULL);
+	} else {
+		tlm_conns_close(h->conns, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
 /* Collects the body (capped), then runs the pipeline once it is complete. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
@@ -128,6 +163,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
 		*con_cls = r;
+		tlm_conns_reading(h->conns, conn_of(c)); /* headers in; the body is next */
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -145,6 +181,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	/* Complete: from here on the time is ours, not the client's. */
+	tlm_conns_busy(h->conns, conn_of(c));
 	if (r->too_big) {
 		res.status = 413;
 		return send_response(c, &res);
@@ -170,11 +208,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	tlm_http *h = cls;
 	request *r = *con_cls;
 
-	(void)cls;
-	(void)c;
 	(void)toe;
+	tlm_conns_idle(h->conns, conn_of(c)); /* the next request's time starts */
 	if (r != NULL) {
 		free(r->body);
 		free(r);
@@ -185,11 +223,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 {
 	/* ITC lets MHD_quiesce_daemon() hand the listening socket back. */
+	/* MHD's own connection limit is ours plus room for the connections
+	 * conns.c has shut down and a worker has not cleaned up yet: past it
+	 * MHD stops accepting, and conns.c could no longer make room.  Its
+	 * per-IP limit is not used: it refuses the newcomer, where conns.c
+	 * closes the connection waiting longest.  The inactivity timeout
+	 * covers what conns.c does not watch: an answer the client does not
+	 * read. */
 	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 					MHD_USE_SUSPEND_RESUME,
 				0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_THREAD_POOL_SIZE, h->threads,
+				MHD_OPTION_THREAD_POOL_SIZE, h->o.threads,
+				MHD_OPTION_CONNECTION_LIMIT, h->o.max_conns + MHD_SLACK,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
 }
 
@@ -205,7 +252,30 @@ static void init_wake(tlm_http *h)
 	pthread_condattr_destroy(&ca);
 }
 
-int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, unsigned threads,
+/* Every connection is a descriptor: the open-files limit must hold
+ * max_conns, MHD's slack and what the rest of the server needs (the store,
+ * task logs and supervisors, NATS, MHD's own).  The soft limit is raised as
+ * far as the hard one allows (the usual 1024 would not do); returns how
+ * many connections fit. */
+static unsigned fit_fd_limit(unsigned want)
+{
+	rlim_t need = (rlim_t)want + MHD_SLACK + FD_RESERVE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return want;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want;
+	if (rl.rlim_cur >= need)
+		return want;
+	return rl.rlim_cur > MHD_SLACK + FD_RESERVE + 16
+		       ? (unsigned)(rl.rlim_cur - MHD_SLACK - FD_RESERVE)
+		       : 16;
+}
+
+int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, const tlm_http_opts *o,
 		   tlm_addr *bound, tlm_error *err)
 {
 	tlm_http *h = calloc(1, sizeof(*h));
@@ -216,9 +286,15 @@ int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, unsign
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	h->srv = srv;
 	h->addr = *addr;
-	h->threads = threads ? threads : 8;
+	h->o = *o;
+	h->o.max_conns = fit_fd_limit(o->max_conns);
 	pthread_mutex_init(&h->lock, NULL);
 	init_wake(h);
+	h->conns = tlm_conns_new(h->o.max_conns, h->o.max_per_ip, h->o.request_timeout_ms);
+	if (h->conns == NULL) {
+		tlm_http_stop(h);
+		return tlm_error_set(err, TLM_ERROR, "cannot start the connection watcher");
+	}
 	if ((rc = fd = open_socket(h, err)) < 0) {
 		tlm_http_stop(h);
 		return rc;
@@ -233,6 +309,11 @@ int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, unsign
 	*bound = h->addr;
 	*out = h;
 	return 0;
+}
+
+unsigned tlm_http_max_connections(const tlm_http *h)
+{
+	return h->o.max_conns;
 }
 
 typedef struct reopen_arg {
@@ -329,6 +410,7 @@ void tlm_http_stop(tlm_http *h)
 		if (h->quiesced[i] > 0)
 			close(h->quiesced[i]);
 	}
+	tlm_conns_free(h->conns); /* after the daemons: they report closes to it */
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->wake);
 	free(h);

@@ -105,6 +105,7 @@ static int check_exposure(const tlm_addr *addr, const tlm_server_opts *o, tlm_er
 static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err)
 {
 	tlm_runner_hooks hooks = { set_status, srv };
+	tlm_http_opts ho;
 	char logs[4096];
 	tlm_addr addr;
 	size_t i;
@@ -148,7 +149,12 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	 * checked (docs/serve.md, Security).  With a key, the key does it.
 	 * Set before the first request can come. */
 	srv->guard_host = srv->api_key == NULL && tlm_addr_is_loopback(&addr);
-	return tlm_http_start(&srv->http, srv, &addr, o->threads, &srv->bound, err);
+	ho.threads = o->threads ? o->threads : 8;
+	ho.max_conns = o->max_connections ? o->max_connections : 1024;
+	ho.max_per_ip = o->max_connections_per_ip;
+	ho.request_timeout_ms =
+		(unsigned)((o->request_timeout > 0 ? o->request_timeout : 10) * 1000);
+	return tlm_http_start(&srv->http, srv, &addr, &ho, &srv->bound, err);
 }
 
 int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *err)
@@ -179,6 +185,11 @@ unsigned short tlm_server_port(const tlm_server *srv)
 const char *tlm_server_address(const tlm_server *srv)
 {
 	return srv->address;
+}
+
+unsigned tlm_server_max_connections(const tlm_server *srv)
+{
+	return tlm_http_max_connections(srv->http);
 }
 
 int tlm_server_loopback(const tlm_server *srv)

@@ -122,9 +122,20 @@ void tlm_api_chaos_remove(tlm_server *, const tlm_srv_request *, tlm_srv_respons
 
 /* The HTTP layer (http.c): libmicrohttpd on a listening socket of our own,
  * so refusing connections for a while can close and reopen it.  *bound gets
- * the address really bound (port 0 replaced by the port the system chose). */
-int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, unsigned threads,
+ * the address really bound (port 0 replaced by the port the system chose).
+ * Connections are limited and timed as conns.h says. */
+typedef struct tlm_http_opts {
+	unsigned threads;            /* worker threads, at least 1 */
+	unsigned max_conns;          /* at once, at least 1 */
+	unsigned max_per_ip;         /* from one client address; 0: no limit */
+	unsigned request_timeout_ms; /* headers and body of a request */
+} tlm_http_opts;
+
+int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, const tlm_http_opts *o,
 		   tlm_addr *bound, tlm_error *err);
+
+/* max_conns as the open-files limit allowed it (see http.c). */
+unsigned tlm_http_max_connections(const tlm_http *h);
 /* Closes the listening socket now and reopens it after `seconds`. */
 void tlm_http_refuse(tlm_http *h, double seconds);
 void tlm_http_stop(tlm_http *h);
