@@ -36,7 +36,8 @@ typedef struct tlm_server_opts {
 	/* Against slow and idle clients (slowloris; docs/serve.md): */
 	unsigned max_connections;        /* open at once; 0: 1024 */
 	unsigned max_connections_per_ip; /* from one client address; 0: no such limit */
-	double request_timeout;          /* s for a request's headers and body; 0: 10 */
+	double request_timeout;          /* s for a request's headers and body (at most a
+	                                  * day); 0: 10 */
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \

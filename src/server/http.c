@@ -59,7 +59,6 @@ static int open_socket(tlm_http *h, tlm_error *err)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&h->addr.ss, h->addr.len) != 0 || listen(fd, 128) != 0) {
 		int e = errno;
-
 		char where[160];
 
 		close(fd);
@@ -222,8 +221,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 {
-	/* ITC lets MHD_quiesce_daemon() hand the listening socket back. */
-	/* MHD's own connection limit is ours plus room for the connections
+	/* ITC lets MHD_quiesce_daemon() hand the listening socket back.
+	 * MHD's own connection limit is ours plus room for the connections
 	 * conns.c has shut down and a worker has not cleaned up yet: past it
 	 * MHD stops accepting, and conns.c could no longer make room.  Its
 	 * per-IP limit is not used: it refuses the newcomer, where conns.c

@@ -106,6 +106,7 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 {
 	tlm_runner_hooks hooks = { set_status, srv };
 	tlm_http_opts ho;
+	double timeout;
 	char logs[4096];
 	tlm_addr addr;
 	size_t i;
@@ -152,8 +153,9 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	ho.threads = o->threads ? o->threads : 8;
 	ho.max_conns = o->max_connections ? o->max_connections : 1024;
 	ho.max_per_ip = o->max_connections_per_ip;
-	ho.request_timeout_ms =
-		(unsigned)((o->request_timeout > 0 ? o->request_timeout : 10) * 1000);
+	/* A day at most: the conversion to milliseconds must not overflow. */
+	timeout = o->request_timeout > 0 ? o->request_timeout : 10;
+	ho.request_timeout_ms = (unsigned)((timeout < 86400 ? timeout : 86400) * 1000);
 	return tlm_http_start(&srv->http, srv, &addr, &ho, &srv->bound, err);
 }
 
