@@ -17,8 +17,8 @@
 typedef struct tlm_server tlm_server;
 
 typedef struct tlm_server_opts {
-	const char *listen;        /* "HOST:PORT"; port 0 picks a free one */
-	const char *api_key;       /* NULL or "": no auth */
+	const char *listen;        /* "HOST:PORT", "[IPv6]:PORT"; port 0 picks a free one */
+	const char *api_key;       /* NULL: no auth; a blank key is TLM_EINVALID */
 	double rate_rps;           /* 0: no rate limit */
 	unsigned rate_burst;       /* 0: 2 x rate_rps */
 	const char *nats_url;      /* NULL: no events */
@@ -26,22 +26,46 @@ typedef struct tlm_server_opts {
 	const char *state_dir;     /* task logs; NULL: a new dir under /tmp */
 	const char *const *faults; /* --fault specs, see docs/serve.md */
 	size_t nfaults;
-	unsigned threads; /* HTTP worker threads; 0: 8 */
-	int unique_names; /* 409 on a duplicate agent name */
+	unsigned threads;     /* HTTP worker threads; 0: 8 */
+	int unique_names;     /* 409 on a duplicate agent name */
+	int insecure_no_auth; /* allow a non-loopback address without api_key */
+	/* Names ("NAME" or "PREFIX*") of variables of this process's
+	 * environment that agent programs get besides the allow-list
+	 * (docs/serve.md); NULL-terminated, NULL for none. */
+	const char *const *pass_env;
+	/* Against slow and idle clients (slowloris; docs/serve.md): */
+	unsigned max_connections;        /* open at once; 0: 1024 */
+	unsigned max_connections_per_ip; /* from one client address; 0: no such limit */
+	double request_timeout;          /* s for a request's headers and body (at most a
+	                                  * day); 0: 10 */
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
-		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0                         \
+		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0       \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees
- * with tlm_server_stop().  TLM_EINVALID for bad options (err says which). */
+ * with tlm_server_stop().  TLM_EINVALID for bad options (err says which),
+ * among them an address other than loopback without api_key, unless
+ * insecure_no_auth: whoever reaches the server can run programs on this
+ * machine (docs/serve.md, "Security"). */
 int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *err);
 
-/* The bound port, and the base URL ("http://127.0.0.1:PORT"). */
+/* The bound port; the address really bound ("127.0.0.1:PORT", "[::]:PORT",
+ * a host name resolved); and the base URL a client on this machine uses
+ * ("http://127.0.0.1:PORT"; for a wildcard address, that of loopback). */
 unsigned short tlm_server_port(const tlm_server *srv);
+const char *tlm_server_address(const tlm_server *srv);
 const char *tlm_server_url(const tlm_server *srv);
+
+/* The connection limit in force: max_connections, or less when the
+ * process's open-files limit could not be raised far enough. */
+unsigned tlm_server_max_connections(const tlm_server *srv);
+
+/* 1 when the bound address is a loopback one (only this machine reaches
+ * it), 0 for any other, a wildcard included. */
+int tlm_server_loopback(const tlm_server *srv);
 
 /* Stops serving, kills every agent's processes, frees; NULL is a no-op. */
 void tlm_server_stop(tlm_server *srv);

@@ -7,8 +7,12 @@
 
 #include "cli/cli.h"
 #include "telemachy/server.h"
+#include "util/secret.h"
 
 #define MAX_FAULTS 64
+#define MAX_PASS   64
+#define MAX_CONNS  30000 /* libnats select()s on descriptors below 32768 */
+#define PER_IP     128   /* --max-connections-per-ip by default */
 
 enum {
 	OPT_LISTEN = 0x200,
@@ -20,7 +24,12 @@ enum {
 	OPT_STATE_DIR,
 	OPT_FAULT,
 	OPT_THREADS,
-	OPT_UNIQUE
+	OPT_UNIQUE,
+	OPT_INSECURE,
+	OPT_PASS_ENV,
+	OPT_MAX_CONNS,
+	OPT_PER_IP,
+	OPT_REQ_TIMEOUT
 };
 
 static void usage(void)
@@ -32,7 +41,8 @@ static void usage(void)
 	       "stdout once it accepts connections; stops on SIGINT or SIGTERM.\n"
 	       "\n"
 	       "Options:\n"
-	       "      --listen HOST:PORT   address to listen on (default 127.0.0.1:0, a free port)\n"
+	       "      --listen HOST:PORT   address to listen on (default 127.0.0.1:0, a free port;\n"
+	       "                           [::1]:PORT for IPv6; PORT 0..65535)\n"
 	       "      --api-key-file FILE  require this key (Bearer or X-API-Key); also\n"
 	       "                           AGAMEMNON_API_KEY / AGAMEMNON_API_KEY_FILE\n"
 	       "      --api-key KEY        the same, on the command line (visible in ps)\n"
@@ -43,33 +53,29 @@ static void usage(void)
 	       "      --fault SPEC         inject a fault, e.g. 'fail:route=POST /v1/agents,nth=2'\n"
 	       "                           (repeatable; see docs/serve.md)\n"
 	       "      --threads N          HTTP worker threads (default 8)\n"
+	       "      --max-connections N  open connections at once (default 1024)\n"
+	       "      --max-connections-per-ip N  from one client address (default 128; 0: no\n"
+	       "                           such limit); local clients all share 127.0.0.1\n"
+	       "      --request-timeout S  a request's headers and body must arrive within S\n"
+	       "                           seconds; idle connections close after it (default 10)\n"
 	       "      --unique-names       answer 409 to a second agent with the same name\n"
+	       "      --pass-env NAME      give agent programs this variable of serve's environment\n"
+	       "                           (repeatable; NAME or PREFIX*); they get only PATH,\n"
+	       "                           HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ,\n"
+	       "                           TMPDIR of it otherwise\n"
+	       "      --insecure-no-auth   allow an address other than loopback without an API\n"
+	       "                           key (whoever reaches it can run programs here)\n"
 	       "  -h, --help               show this help\n"
 	       "\n"
 	       "Exit codes: 0 stopped by a signal, 2 usage error or bad setting,\n"
 	       "3 cannot listen or start.\n");
 }
 
-/* Reads a key file's first line; the key itself is never printed. */
-static char *read_key_file(const char *path)
-{
-	char buf[4096];
-	FILE *f = fopen(path, "r");
-	char *key = NULL;
-
-	if (f == NULL)
-		return NULL;
-	if (fgets(buf, sizeof(buf), f) != NULL) {
-		buf[strcspn(buf, "\r\n")] = '\0';
-		key = strdup(buf);
-	}
-	fclose(f);
-	return key;
-}
-
 typedef struct serve_args {
 	tlm_server_opts opts;
 	const char *faults[MAX_FAULTS];
+	const char *pass[MAX_PASS + 1]; /* NULL-terminated */
+	size_t npass;
 	char *key; /* owned */
 	const char *key_file;
 } serve_args;
@@ -91,6 +97,43 @@ static int parse_rate(tlm_cli *cli, const char *s, serve_args *a)
 	return 0;
 }
 
+/* A variable name as the spec allows them ([A-Za-z_][A-Za-z0-9_]*), or
+ * such a prefix followed by '*'. */
+static int add_pass(tlm_cli *cli, const char *name, serve_args *a)
+{
+	size_t n = strlen(name), i;
+	int ok = n > 0 && !(name[0] >= '0' && name[0] <= '9');
+
+	for (i = 0; ok && i < n; i++) {
+		char c = name[i];
+
+		ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     c == '_' || (c == '*' && i == n - 1 && i > 0);
+	}
+	if (!ok)
+		return tlm_cli_usage_error(
+			cli, "--pass-env wants a variable name or PREFIX*, got \"%s\"", name);
+	if (a->npass == MAX_PASS)
+		return tlm_cli_usage_error(cli, "at most %d --pass-env options", MAX_PASS);
+	a->pass[a->npass++] = name;
+	return 0;
+}
+
+/* A whole number min..MAX_CONNS, digits only. */
+static int parse_count(tlm_cli *cli, const char *opt, const char *arg, unsigned min, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v < min || v > MAX_CONNS)
+		return tlm_cli_usage_error(cli, "%s wants %u..%d, got \"%s\"", opt, min, MAX_CONNS,
+					   arg);
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 {
 	char *end;
@@ -107,10 +150,25 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	case OPT_STATE: a->opts.state_path = arg; return 0;
 	case OPT_STATE_DIR: a->opts.state_dir = arg; return 0;
 	case OPT_UNIQUE: a->opts.unique_names = 1; return 0;
+	case OPT_INSECURE: a->opts.insecure_no_auth = 1; return 0;
+	case OPT_PASS_ENV: return add_pass(cli, arg, a);
 	case OPT_FAULT:
 		if (a->opts.nfaults == MAX_FAULTS)
 			return tlm_cli_usage_error(cli, "at most %d --fault options", MAX_FAULTS);
 		a->faults[a->opts.nfaults++] = arg;
+		return 0;
+	case OPT_MAX_CONNS:
+		return parse_count(cli, "--max-connections", arg, 1, &a->opts.max_connections);
+	case OPT_PER_IP:
+		return parse_count(cli, "--max-connections-per-ip", arg, 0,
+				   &a->opts.max_connections_per_ip);
+	case OPT_REQ_TIMEOUT:
+		a->opts.request_timeout = strtod(arg, &end);
+		if (end == arg || *end != '\0' || !(a->opts.request_timeout >= 0.1) ||
+		    !(a->opts.request_timeout <= 3600))
+			return tlm_cli_usage_error(
+				cli, "--request-timeout wants seconds from 0.1 to 3600, got \"%s\"",
+				arg);
 		return 0;
 	case OPT_THREADS:
 		a->opts.threads = (unsigned)strtoul(arg, &end, 10);
@@ -121,19 +179,42 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	}
 }
 
+/* The key, from the first source that is set: --api-key, --api-key-file,
+ * AGAMEMNON_API_KEY_FILE, AGAMEMNON_API_KEY.  A set but empty or blank key
+ * is an error, not "no auth": the operator asked for auth (docs/serve.md). */
+static int load_key(tlm_cli *cli, serve_args *a)
+{
+	const char *file = a->key_file ? a->key_file : getenv("AGAMEMNON_API_KEY_FILE");
+	const char *what = "--api-key";
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (a->key == NULL && file != NULL) {
+		if (tlm_secret_read_key_file(&a->key, file, &err) != 0)
+			return tlm_cli_usage_error(cli, "%s", err.message);
+		return 0;
+	}
+	if (a->key == NULL && getenv("AGAMEMNON_API_KEY") != NULL) {
+		what = "AGAMEMNON_API_KEY";
+		if ((a->key = strdup(getenv("AGAMEMNON_API_KEY"))) == NULL)
+			return tlm_cli_usage_error(cli, "out of memory");
+	}
+	if (a->key != NULL && tlm_secret_check_key(a->key, what, &err) != 0)
+		return tlm_cli_usage_error(cli, "%s", err.message);
+	return 0;
+}
+
 /* Flags override the environment (docs/design.md §6). */
 static int apply_env(tlm_cli *cli, serve_args *a)
 {
-	const char *file = a->key_file ? a->key_file : getenv("AGAMEMNON_API_KEY_FILE");
+	int rc;
 
 	if (a->opts.nats_url == NULL)
 		a->opts.nats_url = getenv("NATS_URL");
-	if (a->key == NULL && file != NULL && (a->key = read_key_file(file)) == NULL)
-		return tlm_cli_usage_error(cli, "cannot read the API key file %s", file);
-	if (a->key == NULL && getenv("AGAMEMNON_API_KEY") != NULL)
-		a->key = strdup(getenv("AGAMEMNON_API_KEY"));
+	if ((rc = load_key(cli, a)) != 0)
+		return rc;
 	a->opts.api_key = a->key;
 	a->opts.faults = a->faults;
+	a->opts.pass_env = a->pass; /* zeroed: NULL-terminated */
 	return 0;
 }
 
@@ -151,6 +232,11 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 		{ "fault", required_argument, NULL, OPT_FAULT },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "unique-names", no_argument, NULL, OPT_UNIQUE },
+		{ "insecure-no-auth", no_argument, NULL, OPT_INSECURE },
+		{ "pass-env", required_argument, NULL, OPT_PASS_ENV },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+		{ "max-connections-per-ip", required_argument, NULL, OPT_PER_IP },
+		{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
 		{ 0 }
 	};
 	int c, rc;
@@ -167,11 +253,18 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 
 int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 {
-	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, NULL, NULL };
+	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, { 0 }, 0, NULL, NULL };
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_server *srv = NULL;
 	sigset_t set;
-	int rc = parse_args(cli, argc, argv, &a), sig;
+	int rc, sig;
+
+	/* serve faces the network: one client address may not take every
+	 * connection (the library's default, for run's in-process server
+	 * and its one client, has no such limit). */
+	a.opts.max_connections_per_ip = PER_IP;
+	a.opts.max_connections = 1024;
+	rc = parse_args(cli, argc, argv, &a);
 
 	if (rc != 0) {
 		free(a.key);
@@ -192,8 +285,20 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	}
 	printf("%s\n", tlm_server_url(srv));
 	fflush(stdout);
+	if (tlm_server_max_connections(srv) < a.opts.max_connections)
+		fprintf(stderr,
+			"telemachy serve: warning: at most %u connections, not %u: the open files "
+			"limit (ulimit -n) is too low\n",
+			tlm_server_max_connections(srv), a.opts.max_connections);
+	/* Not a status line: -q does not silence it. */
+	if (a.opts.api_key == NULL && !tlm_server_loopback(srv))
+		fprintf(stderr,
+			"telemachy serve: warning: no auth on %s (--insecure-no-auth): whoever "
+			"reaches it can run programs on this machine\n",
+			tlm_server_address(srv));
 	if (!cli->quiet)
-		fprintf(stderr, "telemachy serve: listening on %s%s%s\n", tlm_server_url(srv),
+		fprintf(stderr, "telemachy serve: listening on %s (%s)%s%s\n",
+			tlm_server_address(srv), tlm_server_url(srv),
 			a.opts.nats_url ? ", events to NATS" : "",
 			a.opts.api_key ? ", auth on" : "");
 	sigwait(&set, &sig);

@@ -89,6 +89,7 @@ typedef struct fault {
 struct tlm_chaos {
 	pthread_mutex_t mu;
 	uint64_t next_id; /* ids are never reused, so a stale id can not hit a new fault */
+	unsigned refuses; /* refuse faults ever added, removed ones included */
 	size_t n;
 	fault faults[MAX_FAULTS];
 };
@@ -565,6 +566,16 @@ static int commit(tlm_chaos *c, fault *f, char **id, tlm_error *err)
 
 	pthread_mutex_lock(&c->mu);
 	expire_windows(c, now);
+	/* Past the limit the listener could not be reopened: a refuse that
+	 * would be listed but do nothing is an error instead. */
+	if (f->type == TLM_FAULT_REFUSE && c->refuses >= TLM_CHAOS_REFUSE_MAX) {
+		rc = tlm_error_set(
+			err, TLM_EINVALID,
+			"refuse: this server has taken %d refuse faults, the most it can in "
+			"its life (each closes and reopens the listener); restart it for more",
+			TLM_CHAOS_REFUSE_MAX);
+		goto done;
+	}
 	if (make_room(c) != 0) {
 		rc = tlm_error_set(err, TLM_ETOOBIG,
 				   "too many active faults (%d); remove some with DELETE "
@@ -579,6 +590,8 @@ static int commit(tlm_chaos *c, fault *f, char **id, tlm_error *err)
 		goto done;
 	}
 	c->next_id++;
+	if (f->type == TLM_FAULT_REFUSE)
+		c->refuses++;
 	if (f->type == TLM_FAULT_REFUSE || (f->type == TLM_FAULT_NATS_OFF && f->seconds > 0))
 		f->until = now + f->seconds;
 	c->faults[c->n++] = *f;

@@ -15,6 +15,11 @@
 
 typedef struct tlm_chaos tlm_chaos;
 
+/* refuse faults a server takes in its life: each window ends with a new
+ * listening daemon (src/server/http.c), and the old ones live on until the
+ * server stops, for the keep-alive connections they still serve. */
+#define TLM_CHAOS_REFUSE_MAX 63
+
 typedef enum {
 	TLM_FAULT_NONE = 0,
 	TLM_FAULT_FAIL,
@@ -40,8 +45,9 @@ void tlm_chaos_free(tlm_chaos *c);
  * NULL for none: route, nth, count, status, retry_after, ms, seconds; numbers
  * as JSON integers, "seconds" may be fractional); *id ("f1", "f2", ...;
  * caller frees) names it.  TLM_EINVALID with a message naming the parameter
- * for a bad type, key, JSON type or range; TLM_ETOOBIG when 256 faults are
- * listed and all are active (used-up ones are forgotten first). */
+ * for a bad type, key, JSON type or range, and for a refuse fault past the
+ * TLM_CHAOS_REFUSE_MAX-th; TLM_ETOOBIG when 256 faults are listed and all
+ * are active (used-up ones are forgotten first). */
 int tlm_chaos_add(tlm_chaos *c, const char *type, const json_t *params, char **id, tlm_error *err);
 
 /* The --fault form: "TYPE[:key=value,...]", e.g.

@@ -11,20 +11,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "server/addr.h"
 #include "server/chaos.h"
+#include "server/conns.h"
 #include "server/server_internal.h"
 
-#define MAX_DAEMONS 64 /* one per refuse window; old ones are stopped at the end */
+/* The first daemon, and one per refuse window at most (chaos.c refuses the
+ * refuse faults that would need more); old ones are stopped at the end. */
+#define MAX_DAEMONS (TLM_CHAOS_REFUSE_MAX + 1)
+#define MHD_SLACK   64  /* connections shut down but not yet cleaned up by MHD */
+#define FD_RESERVE  256 /* descriptors the rest of the server may need */
 
 struct tlm_http {
 	tlm_server *srv;
-	unsigned threads;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	tlm_http_opts o;  /* max_conns as the open-files limit allows */
+	tlm_conns *conns; /* every daemon's connections, limits and timeout */
+	tlm_addr addr;    /* the bound address: port 0 becomes the real port */
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* tlm_http_stop ends a refuse window's wait */
 	int stopping;
@@ -43,51 +50,24 @@ typedef struct request {
 	int too_big;
 } request;
 
-static int parse_listen(tlm_http *h, const char *listen, tlm_error *err)
-{
-	char host[256];
-	const char *colon = strrchr(listen, ':');
-	struct addrinfo hints, *ai = NULL;
-	size_t n;
-	int rc;
-
-	if (colon == NULL || (n = (size_t)(colon - listen)) == 0 || n >= sizeof(host))
-		return tlm_error_set(err, TLM_EINVALID, "--listen wants HOST:PORT, got \"%s\"",
-				     listen);
-	memcpy(host, listen, n);
-	host[n] = '\0';
-	if (host[0] == '[' && host[n - 1] == ']') { /* [::1]:8080 */
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-	rc = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (rc != 0)
-		return tlm_error_set(err, TLM_EINVALID, "--listen %s: %s", listen,
-				     gai_strerror(rc));
-	memcpy(&h->addr, ai->ai_addr, ai->ai_addrlen);
-	h->addrlen = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
 static int open_socket(tlm_http *h, tlm_error *err)
 {
-	int fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(h->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	if (fd < 0)
 		return tlm_error_set(err, TLM_ERROR, "socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&h->addr, h->addrlen) != 0 || listen(fd, 128) != 0) {
+	if (bind(fd, (struct sockaddr *)&h->addr.ss, h->addr.len) != 0 || listen(fd, 128) != 0) {
 		int e = errno;
+		char where[160];
 
 		close(fd);
-		return tlm_error_set(err, TLM_ERROR, "cannot listen: %s", strerror(e));
+		tlm_addr_format(&h->addr, where, sizeof(where));
+		return tlm_error_set(err, TLM_ERROR, "cannot listen on %s: %s", where, strerror(e));
 	}
 	/* Port 0 became a real port: reopening must get the same one. */
-	getsockname(fd, (struct sockaddr *)&h->addr, &h->addrlen);
+	h->addr.len = sizeof(h->addr.ss);
+	getsockname(fd, (struct sockaddr *)&h->addr.ss, &h->addr.len);
 	return fd;
 }
 
@@ -134,6 +114,36 @@ static enum MHD_Result send_response(struct MHD_Connection *c, tlm_srv_response 
 	return ok;
 }
 
+/* The connection's record in h->conns (NULL when none could be made). */
+static tlm_conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* Every connection is registered from its accept to its close, so that
+ * conns.c can enforce the limits and the request timeout (conns.h). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	tlm_http *h = cls;
+	const union MHD_ConnectionInfo *fd, *addr;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		addr = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		*socket_context = fd == NULL
+					  ? NULL
+					  : tlm_conns_open(h->conns, fd->connect_fd,
+							   addr != NULL ? addr->client_addr : NULL);
+	} else {
+		tlm_conns_close(h->conns, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
 /* Collects the body (capped), then runs the pipeline once it is complete. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
@@ -152,6 +162,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
 		*con_cls = r;
+		tlm_conns_reading(h->conns, conn_of(c)); /* headers in; the body is next */
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -169,6 +180,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	/* Complete: from here on the time is ours, not the client's. */
+	tlm_conns_busy(h->conns, conn_of(c));
 	if (r->too_big) {
 		res.status = 413;
 		return send_response(c, &res);
@@ -178,6 +191,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	req.path = url;
 	req.body = r->body;
 	req.body_len = r->len;
+	req.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	req.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
 	req.conn = c;
 	client_ip(c, ip, sizeof(ip));
 	tlm_srv__handle(h->srv, &req, ip,
@@ -192,11 +207,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	tlm_http *h = cls;
 	request *r = *con_cls;
 
-	(void)cls;
-	(void)c;
 	(void)toe;
+	tlm_conns_idle(h->conns, conn_of(c)); /* the next request's time starts */
 	if (r != NULL) {
 		free(r->body);
 		free(r);
@@ -206,12 +221,21 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 {
-	/* ITC lets MHD_quiesce_daemon() hand the listening socket back. */
+	/* ITC lets MHD_quiesce_daemon() hand the listening socket back.
+	 * MHD's own connection limit is ours plus room for the connections
+	 * conns.c has shut down and a worker has not cleaned up yet: past it
+	 * MHD stops accepting, and conns.c could no longer make room.  Its
+	 * per-IP limit is not used: it refuses the newcomer, where conns.c
+	 * closes the connection waiting longest.  The inactivity timeout
+	 * covers what conns.c does not watch: an answer the client does not
+	 * read. */
 	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 					MHD_USE_SUSPEND_RESUME,
 				0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_THREAD_POOL_SIZE, h->threads,
+				MHD_OPTION_THREAD_POOL_SIZE, h->o.threads,
+				MHD_OPTION_CONNECTION_LIMIT, h->o.max_conns + MHD_SLACK,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
 }
 
@@ -227,8 +251,31 @@ static void init_wake(tlm_http *h)
 	pthread_condattr_destroy(&ca);
 }
 
-int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned threads,
-		   unsigned short *port, tlm_error *err)
+/* Every connection is a descriptor: the open-files limit must hold
+ * max_conns, MHD's slack and what the rest of the server needs (the store,
+ * task logs and supervisors, NATS, MHD's own).  The soft limit is raised as
+ * far as the hard one allows (the usual 1024 would not do); returns how
+ * many connections fit. */
+static unsigned fit_fd_limit(unsigned want)
+{
+	rlim_t need = (rlim_t)want + MHD_SLACK + FD_RESERVE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return want;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want;
+	if (rl.rlim_cur >= need)
+		return want;
+	return rl.rlim_cur > MHD_SLACK + FD_RESERVE + 16
+		       ? (unsigned)(rl.rlim_cur - MHD_SLACK - FD_RESERVE)
+		       : 16;
+}
+
+int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, const tlm_http_opts *o,
+		   tlm_addr *bound, tlm_error *err)
 {
 	tlm_http *h = calloc(1, sizeof(*h));
 	int fd, rc;
@@ -237,10 +284,17 @@ int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned
 	if (h == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	h->srv = srv;
-	h->threads = threads ? threads : 8;
+	h->addr = *addr;
+	h->o = *o;
+	h->o.max_conns = fit_fd_limit(o->max_conns);
 	pthread_mutex_init(&h->lock, NULL);
 	init_wake(h);
-	if ((rc = parse_listen(h, listen, err)) != 0 || (rc = fd = open_socket(h, err)) < 0) {
+	h->conns = tlm_conns_new(h->o.max_conns, h->o.max_per_ip, h->o.request_timeout_ms);
+	if (h->conns == NULL) {
+		tlm_http_stop(h);
+		return tlm_error_set(err, TLM_ERROR, "cannot start the connection watcher");
+	}
+	if ((rc = fd = open_socket(h, err)) < 0) {
 		tlm_http_stop(h);
 		return rc;
 	}
@@ -251,10 +305,14 @@ int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned
 		return tlm_error_set(err, TLM_ERROR, "cannot start the HTTP server");
 	}
 	h->ndaemons++;
-	*port = ntohs(h->addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&h->addr)->sin6_port
-						    : ((struct sockaddr_in *)&h->addr)->sin_port);
+	*bound = h->addr;
 	*out = h;
 	return 0;
+}
+
+unsigned tlm_http_max_connections(const tlm_http *h)
+{
+	return h->o.max_conns;
 }
 
 typedef struct reopen_arg {
@@ -351,6 +409,7 @@ void tlm_http_stop(tlm_http *h)
 		if (h->quiesced[i] > 0)
 			close(h->quiesced[i]);
 	}
+	tlm_conns_free(h->conns); /* after the daemons: they report closes to it */
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->wake);
 	free(h);

@@ -1,10 +1,12 @@
-/* The request pipeline: fault injection, rate limit, auth, then the route
- * table.  Auth runs before routing, as upstream does, so unknown paths answer
- * 401 without a key; unmatched paths are 404 with an empty body. */
+/* The request pipeline: fault injection, rate limit, auth (or, without a
+ * key on loopback, the Host and Origin check), then the route table.  Auth
+ * runs before routing, as upstream does, so unknown paths answer 401 without
+ * a key; unmatched paths are 404 with an empty body. */
 #include <openssl/crypto.h>
 #include <string.h>
 #include <time.h>
 
+#include "server/addr.h"
 #include "server/chaos.h"
 #include "server/ratelimit.h"
 #include "server/server_internal.h"
@@ -142,6 +144,32 @@ static int authorized(const char *key, const char *authorization, const char *x_
 	return key_ok(key, x_api_key);
 }
 
+/* A loopback server without a key trusts whoever can connect, which
+ * includes any web page a local browser opens: with DNS rebinding the page's
+ * own host name resolves to 127.0.0.1, and its requests carry that name in
+ * Host; a plain cross-site request carries the page's Origin.  Either is
+ * refused, so only clients that mean this machine get through.  Returns 1
+ * when res holds the refusal. */
+static int foreign(const tlm_srv_request *req, tlm_srv_response *res)
+{
+	if (req->host != NULL && !tlm_addr_host_is_loopback(req->host)) {
+		tlm_srv__error(res, 421,
+			       "Host \"%.100s\" is not this server: without an API key it answers "
+			       "only requests for localhost, 127.0.0.1 or [::1] (DNS rebinding "
+			       "protection)",
+			       req->host);
+		return 1;
+	}
+	if (req->origin != NULL && !tlm_addr_origin_is_loopback(req->origin)) {
+		tlm_srv__error(res, 403,
+			       "cross-origin request from \"%.100s\" refused: without an API key "
+			       "only pages of localhost, 127.0.0.1 or [::1] may call this server",
+			       req->origin);
+		return 1;
+	}
+	return 0;
+}
+
 /* Applies a fault: returns 1 when the request is answered (fail) here. */
 static int apply_fault(const tlm_fault_action *f, tlm_srv_response *res, int *drop)
 {
@@ -188,5 +216,7 @@ void tlm_srv__handle(tlm_server *srv, const tlm_srv_request *req, const char *cl
 		tlm_srv__error(res, 401, "unauthorized");
 		return;
 	}
+	if (srv->guard_host && !is_health(req->path) && foreign(req, res))
+		return;
 	tlm_srv__route(srv, req, res);
 }

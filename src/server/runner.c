@@ -32,6 +32,22 @@
 
 extern char **environ;
 
+/* What a program gets of the server's environment (docs/serve.md, "The
+ * environment of a program"): enough to find programs and files, to write
+ * text in the user's language and time zone, and to know who it runs as.
+ * Nothing that could carry a secret: the server holds its API key, NATS
+ * credentials and whatever its own caller exported, and a program is not
+ * trusted with them (its logs neither).  Names ending in '*' are prefixes.
+ * TERM is left out on purpose: there is no terminal (output goes to log
+ * files), and TERM invites escape sequences into them. */
+static const char *const KEEP_ENV[] = { "PATH", "HOME",     "USER", "LOGNAME", "SHELL",
+					"LANG", "LANGUAGE", "LC_*", "TZ",      "TMPDIR" };
+
+/* The docker client of a docker agent (not the container: that gets only
+ * the -e names) needs to find its engine. */
+static const char *const KEEP_ENV_DOCKER[] = { "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
+					       "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY" };
+
 /* A running task: one supervisor. */
 typedef struct slot {
 	char *agent_id;
@@ -49,6 +65,8 @@ typedef struct slot {
 struct tlm_runner {
 	tlm_store *store;
 	char *log_dir;
+	char **env;        /* the server's variables a program gets, NULL-terminated */
+	char **docker_env; /* and those a docker client gets besides */
 	tlm_runner_hooks hooks;
 	int wake_fd;
 	pthread_t thread;
@@ -249,9 +267,11 @@ static const char *env_text(const json_t *v, char *buf, size_t size)
 	return buf;
 }
 
-/* The server's environment, overridden by the agent's env, overridden by
- * the TLM_* variables (which a task must be able to trust). */
-static int build_env(job *j, const json_t *agent, const json_t *task)
+/* The TLM_* variables (which a task must be able to trust), then the
+ * agent's env, then the server's variables kept at start (r->env, and for a
+ * docker agent r->docker_env): each name from the first that has it. */
+static int build_env(const tlm_runner *r, job *j, const json_t *agent, const json_t *task,
+		     int docker)
 {
 	const char *tlm[][2] = { { "TLM_TASK_ID", str_field(task, "id") },
 				 { "TLM_TASK_SUBJECT", str_field(task, "subject") },
@@ -277,12 +297,20 @@ static int build_env(job *j, const json_t *agent, const json_t *task)
 			return -1;
 	}
 	j->nover = j->envc;
-	for (i = 0; environ != NULL && environ[i] != NULL; i++) {
-		if (env_has(j->envp, j->envc, environ[i]))
-			continue;
-		if (push(&j->envp, &j->envc, &j->envcap, xstrdup(environ[i])) != 0)
+	for (i = 0; r->env[i] != NULL; i++) {
+		if (!env_has(j->envp, j->envc, r->env[i]) &&
+		    push(&j->envp, &j->envc, &j->envcap, xstrdup(r->env[i])) != 0)
 			return -1;
 	}
+	for (i = 0; docker && r->docker_env[i] != NULL; i++) {
+		if (!env_has(j->envp, j->envc, r->docker_env[i]) &&
+		    push(&j->envp, &j->envc, &j->envcap, xstrdup(r->docker_env[i])) != 0)
+			return -1;
+	}
+	/* The program sees the PATH it was looked up in. */
+	if (!env_has(j->envp, j->envc, "PATH=") &&
+	    push(&j->envp, &j->envc, &j->envcap, env_pair("PATH", DEFAULT_PATH)) != 0)
+		return -1;
 	return 0;
 }
 
@@ -428,8 +456,8 @@ static int job_prepare(const tlm_runner *r, job *j, const json_t *agent, const j
 		snprintf(msg, size, "task id unusable as a log file name");
 		return -1;
 	}
-	if (build_env(j, agent, task) != 0 || (docker && docker_argv(j, agent, msg, size) != 0) ||
-	    job_args(j, agent, msg, size) != 0)
+	if (build_env(r, j, agent, task, docker) != 0 ||
+	    (docker && docker_argv(j, agent, msg, size) != 0) || job_args(j, agent, msg, size) != 0)
 		goto fail;
 	j->path = job_path(j);
 	j->fds[0] = stdin_file(text != NULL ? text : "", msg, size);
@@ -801,8 +829,56 @@ static void *runner_main(void *arg)
 
 /* ---- the interface ----------------------------------------------------- */
 
+static void env_free(char **env)
+{
+	size_t i;
+
+	for (i = 0; env != NULL && env[i] != NULL; i++)
+		free(env[i]);
+	free(env);
+}
+
+/* Does the NAME=value entry match one of names ("LC_*" is a prefix)? */
+static int env_listed(const char *entry, const char *const *names, size_t n)
+{
+	size_t len = strcspn(entry, "="), i, k;
+
+	if (entry[len] != '=')
+		return 0;
+	for (i = 0; i < n; i++) {
+		k = strlen(names[i]);
+		if (k > 0 && names[i][k - 1] == '*' ? strncmp(entry, names[i], k - 1) == 0
+						    : k == len && strncmp(entry, names[i], k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The entries of environ that match names or pass (NULL-terminated, may
+ * be NULL), copied now: the environment is read once, at start, not while
+ * other threads may change it.  NULL when out of memory. */
+static char **env_keep(const char *const *names, size_t n, const char *const *pass)
+{
+	size_t count = 0, cap = 0, i, np = 0;
+	char **out = NULL;
+
+	while (pass != NULL && pass[np] != NULL)
+		np++;
+	for (i = 0; environ != NULL && environ[i] != NULL; i++) {
+		if (!env_listed(environ[i], names, n) && !env_listed(environ[i], pass, np))
+			continue;
+		if (push(&out, &count, &cap, strdup(environ[i])) != 0) {
+			env_free(out);
+			return NULL;
+		}
+	}
+	return out != NULL ? out : calloc(1, sizeof(*out));
+}
+
 static void runner_destroy(tlm_runner *r)
 {
+	env_free(r->env);
+	env_free(r->docker_env);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
 	free(r->slots);
@@ -811,7 +887,7 @@ static void runner_destroy(tlm_runner *r)
 }
 
 int tlm_runner_new(tlm_runner **out, tlm_store *store, const char *log_dir,
-		   const tlm_runner_hooks *hooks, tlm_error *err)
+		   const tlm_runner_hooks *hooks, const char *const *pass_env, tlm_error *err)
 {
 	tlm_runner *r;
 	sigset_t all, old;
@@ -829,10 +905,13 @@ int tlm_runner_new(tlm_runner **out, tlm_store *store, const char *log_dir,
 	r->store = store;
 	r->hooks = *hooks;
 	r->log_dir = strdup(log_dir);
+	r->env = env_keep(KEEP_ENV, sizeof(KEEP_ENV) / sizeof(KEEP_ENV[0]), pass_env);
+	r->docker_env = env_keep(KEEP_ENV_DOCKER,
+				 sizeof(KEEP_ENV_DOCKER) / sizeof(KEEP_ENV_DOCKER[0]), NULL);
 	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->log_dir == NULL || r->wake_fd < 0) {
+	if (r->log_dir == NULL || r->env == NULL || r->docker_env == NULL || r->wake_fd < 0) {
 		rc = tlm_error_set(err, TLM_ERROR, "cannot create the runner: %s",
-				   r->log_dir == NULL ? "out of memory" : strerror(errno));
+				   r->wake_fd >= 0 ? "out of memory" : strerror(errno));
 		runner_destroy(r);
 		return rc;
 	}

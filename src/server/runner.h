@@ -29,9 +29,16 @@ typedef struct tlm_runner_hooks {
 /* Starts the runner thread.  Task logs go to log_dir/<task id>.out|.err
  * (log_dir must exist: TLM_ENOTFOUND otherwise).  The store must outlive
  * the runner.  The thread must live as long as the tasks (its exit is their
- * parent-death signal): it does, until tlm_runner_free. */
+ * parent-death signal): it does, until tlm_runner_free.
+ *
+ * A program's environment is built from scratch: the TLM_* variables, the
+ * agent's env, and of the process's environment as it is now only a short
+ * allow-list (PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ,
+ * TMPDIR; DOCKER_* for the docker client of a docker agent) and the names in
+ * pass_env (NULL-terminated, may be NULL; "NAME" or a "PREFIX*").  Never
+ * the rest: the server's credentials are not the programs' (docs/serve.md). */
 int tlm_runner_new(tlm_runner **out, tlm_store *store, const char *log_dir,
-		   const tlm_runner_hooks *hooks, tlm_error *err);
+		   const tlm_runner_hooks *hooks, const char *const *pass_env, tlm_error *err);
 
 /* Something changed (task created, status changed, agent started): rescan.
  * Never blocks; safe from any thread, also from inside the hook.  Without a

@@ -12,6 +12,7 @@
 #include "server/runner.h"
 #include "server/server_internal.h"
 #include "util/fs.h"
+#include "util/secret.h"
 
 int tlm_srv__task_update(tlm_server *srv, const char *scope, const char *task_id,
 			 const json_t *patch, json_t **out)
@@ -82,13 +83,39 @@ static int make_state_dir(tlm_server *srv, const char *dir, tlm_error *err)
 	return 0;
 }
 
+/* Any agent runs any program it is given: a server that others can reach
+ * without a key is remote code execution for them.  So, before binding,
+ * anything but loopback needs a key, or the operator's explicit word. */
+static int check_exposure(const tlm_addr *addr, const tlm_server_opts *o, tlm_error *err)
+{
+	char where[160];
+
+	if (tlm_addr_is_loopback(addr) || o->api_key != NULL || o->insecure_no_auth)
+		return 0;
+	tlm_addr_format(addr, where, sizeof(where));
+	return tlm_error_set(
+		err, TLM_EINVALID,
+		"refusing to listen on %s without an API key: whoever reaches it could "
+		"run programs on this machine; set --api-key-file (or "
+		"AGAMEMNON_API_KEY_FILE), listen on loopback, or pass "
+		"--insecure-no-auth if that is really meant",
+		where);
+}
+
 static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err)
 {
 	tlm_runner_hooks hooks = { set_status, srv };
+	tlm_http_opts ho;
+	double timeout;
 	char logs[4096];
+	tlm_addr addr;
 	size_t i;
 	int rc;
 
+	/* First: a bad address is a usage error, found before anything starts. */
+	if ((rc = tlm_addr_parse(&addr, o->listen ? o->listen : "127.0.0.1:0", err)) != 0 ||
+	    (rc = check_exposure(&addr, o, err)) != 0)
+		return rc;
 	if (tlm_chaos_new(&srv->chaos) != 0)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	for (i = 0; i < o->nfaults; i++) {
@@ -104,19 +131,32 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 		     o->rate_rps,
 		     o->rate_burst ? o->rate_burst : (unsigned)(2 * o->rate_rps + 0.5))) == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
-	if (o->api_key != NULL && *o->api_key && (srv->api_key = strdup(o->api_key)) == NULL)
+	/* A blank key would mean no auth while the caller asked for auth. */
+	if (o->api_key != NULL && (rc = tlm_secret_check_key(o->api_key, "api_key", err)) != 0)
+		return rc;
+	if (o->api_key != NULL && (srv->api_key = strdup(o->api_key)) == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	if ((rc = make_state_dir(srv, o->state_dir, err)) != 0 ||
 	    (rc = tlm_store_open(&srv->store, o->state_path, o->unique_names, err)) != 0)
 		return rc;
 	snprintf(logs, sizeof(logs), "%s/logs", srv->state_dir);
-	if ((rc = tlm_runner_new(&srv->runner, srv->store, logs, &hooks, err)) != 0)
+	if ((rc = tlm_runner_new(&srv->runner, srv->store, logs, &hooks, o->pass_env, err)) != 0)
 		return rc;
 	if (o->nats_url != NULL && *o->nats_url &&
 	    (rc = tlm_events_new(&srv->events, o->nats_url, on_worker_report, srv, err)) != 0)
 		return rc;
-	return tlm_http_start(&srv->http, srv, o->listen ? o->listen : "127.0.0.1:0", o->threads,
-			      &srv->port, err);
+	/* Loopback without a key: the network cannot reach us, but a web page
+	 * in a local browser can (DNS rebinding), so Host and Origin are
+	 * checked (docs/serve.md, Security).  With a key, the key does it.
+	 * Set before the first request can come. */
+	srv->guard_host = srv->api_key == NULL && tlm_addr_is_loopback(&addr);
+	ho.threads = o->threads ? o->threads : 8;
+	ho.max_conns = o->max_connections ? o->max_connections : 1024;
+	ho.max_per_ip = o->max_connections_per_ip;
+	/* A day at most: the conversion to milliseconds must not overflow. */
+	timeout = o->request_timeout > 0 ? o->request_timeout : 10;
+	ho.request_timeout_ms = (unsigned)((timeout < 86400 ? timeout : 86400) * 1000);
+	return tlm_http_start(&srv->http, srv, &addr, &ho, &srv->bound, err);
 }
 
 int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *err)
@@ -132,8 +172,8 @@ int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *e
 		tlm_server_stop(srv);
 		return rc;
 	}
-	snprintf(srv->url, sizeof(srv->url), "http://%s:%u",
-		 opts->listen && opts->listen[0] == '[' ? "[::1]" : "127.0.0.1", srv->port);
+	tlm_addr_url(&srv->bound, srv->url, sizeof(srv->url));
+	tlm_addr_format(&srv->bound, srv->address, sizeof(srv->address));
 	tlm_srv__apply_windows(srv); /* a --fault refuse starts at once */
 	*out = srv;
 	return 0;
@@ -141,7 +181,22 @@ int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *e
 
 unsigned short tlm_server_port(const tlm_server *srv)
 {
-	return srv->port;
+	return tlm_addr_port(&srv->bound);
+}
+
+const char *tlm_server_address(const tlm_server *srv)
+{
+	return srv->address;
+}
+
+unsigned tlm_server_max_connections(const tlm_server *srv)
+{
+	return tlm_http_max_connections(srv->http);
+}
+
+int tlm_server_loopback(const tlm_server *srv)
+{
+	return tlm_addr_is_loopback(&srv->bound);
 }
 
 const char *tlm_server_url(const tlm_server *srv)

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "server/addr.h"
 #include "server/store.h"
 #include "telemachy/server.h"
 
@@ -27,10 +28,12 @@ struct tlm_server {
 	tlm_ratelimit *ratelimit; /* NULL without --rate-limit */
 	tlm_http *http;
 	char *api_key;     /* NULL: no auth */
+	int guard_host;    /* loopback without a key: check Host and Origin */
 	char *state_dir;   /* task logs live in state_dir/logs */
 	int own_state_dir; /* created by us: removed at stop */
-	char url[96];
-	unsigned short port;
+	tlm_addr bound;    /* where we listen */
+	char url[128];     /* how a client on this machine reaches us */
+	char address[128]; /* the bound address, "0.0.0.0:8080" */
 };
 
 /* One request, as the handlers see it. */
@@ -40,7 +43,9 @@ typedef struct tlm_srv_request {
 	const char *params[TLM_SRV_MAX_PARAMS]; /* the {} segments of the route */
 	const char *body;
 	size_t body_len;
-	void *conn; /* struct MHD_Connection *, for query args */
+	const char *host;   /* the Host header, or NULL */
+	const char *origin; /* the Origin header, or NULL */
+	void *conn;         /* struct MHD_Connection *, for query args */
 } tlm_srv_request;
 
 /* What a handler answers: status and a JSON body (stolen; NULL = empty). */
@@ -55,8 +60,9 @@ typedef void (*tlm_srv_handler)(tlm_server *srv, const tlm_srv_request *req, tlm
 /* Routes a request that passed chaos, rate limit and auth. */
 void tlm_srv__route(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res);
 
-/* Runs the whole pipeline for one request (chaos, limits, auth, route); sets
- * *drop when the connection must close without an answer. */
+/* Runs the whole pipeline for one request (chaos, limits, auth or the
+ * Host/Origin check, route); sets *drop when the connection must close
+ * without an answer. */
 void tlm_srv__handle(tlm_server *srv, const tlm_srv_request *req, const char *client,
 		     const char *authorization, const char *api_key_header, tlm_srv_response *res,
 		     int *drop);
@@ -115,9 +121,21 @@ void tlm_api_chaos_add(tlm_server *, const tlm_srv_request *, tlm_srv_response *
 void tlm_api_chaos_remove(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
 
 /* The HTTP layer (http.c): libmicrohttpd on a listening socket of our own,
- * so refusing connections for a while can close and reopen it. */
-int tlm_http_start(tlm_http **out, tlm_server *srv, const char *listen, unsigned threads,
-		   unsigned short *port, tlm_error *err);
+ * so refusing connections for a while can close and reopen it.  *bound gets
+ * the address really bound (port 0 replaced by the port the system chose).
+ * Connections are limited and timed as conns.h says. */
+typedef struct tlm_http_opts {
+	unsigned threads;            /* worker threads, at least 1 */
+	unsigned max_conns;          /* at once, at least 1 */
+	unsigned max_per_ip;         /* from one client address; 0: no limit */
+	unsigned request_timeout_ms; /* headers and body of a request */
+} tlm_http_opts;
+
+int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, const tlm_http_opts *o,
+		   tlm_addr *bound, tlm_error *err);
+
+/* max_conns as the open-files limit allowed it (see http.c). */
+unsigned tlm_http_max_connections(const tlm_http *h);
 /* Closes the listening socket now and reopens it after `seconds`. */
 void tlm_http_refuse(tlm_http *h, double seconds);
 void tlm_http_stop(tlm_http *h);

@@ -1,5 +1,6 @@
 /* Harness: the real `telemachy serve` binary and a libcurl client. */
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,16 +32,55 @@ static char **build_argv(const char *state_dir, const char *const *args)
 	return argv;
 }
 
+extern char **environ;
+
+/* Our environment with env's changes ("NAME=value" sets, "NAME" unsets),
+ * built before fork: the child only calls execve.  Caller frees the array
+ * (the strings are environ's and env's). */
+static char **build_env(const char *const *env)
+{
+	size_t n = 0, m = 0, i, j, k = 0;
+	char **envp;
+
+	while (environ[n] != NULL)
+		n++;
+	while (env != NULL && env[m] != NULL)
+		m++;
+	envp = calloc(n + m + 1, sizeof(*envp));
+	assert_non_null(envp);
+	for (i = 0; i < n; i++) {
+		size_t len = strcspn(environ[i], "=");
+		int replaced = 0;
+
+		for (j = 0; j < m && !replaced; j++)
+			replaced = strncmp(env[j], environ[i], len) == 0 &&
+				   (env[j][len] == '=' || env[j][len] == '\0');
+		if (!replaced)
+			envp[k++] = environ[i];
+	}
+	for (j = 0; j < m; j++) {
+		if (strchr(env[j], '=') != NULL)
+			envp[k++] = (char *)env[j];
+	}
+	return envp;
+}
+
 void tlm_h_serve_start(tlm_h_serve *s, const char *const *args)
 {
+	tlm_h_serve_start_env(s, args, NULL);
+}
+
+void tlm_h_serve_start_env(tlm_h_serve *s, const char *const *args, const char *const *env)
+{
 	int out[2];
-	char line[120];
-	char **argv;
+	char line[120], *colon;
+	char **argv, **envp;
 	FILE *f;
 
 	memset(s, 0, sizeof(*s));
 	s->state_dir = tlm_h_tmpdir();
 	argv = build_argv(s->state_dir, args);
+	envp = build_env(env);
 	assert_int_equal(pipe(out), 0);
 	s->pid = fork();
 	assert_true(s->pid >= 0);
@@ -48,10 +88,11 @@ void tlm_h_serve_start(tlm_h_serve *s, const char *const *args)
 		dup2(out[1], 1);
 		close(out[0]);
 		close(out[1]);
-		execv(argv[0], argv);
+		execve(argv[0], argv, envp);
 		_exit(127);
 	}
 	free(argv);
+	free(envp);
 	close(out[1]);
 	f = fdopen(out[0], "r");
 	assert_non_null(f);
@@ -65,7 +106,83 @@ void tlm_h_serve_start(tlm_h_serve *s, const char *const *args)
 	fclose(f);
 	line[strcspn(line, "\n")] = '\0';
 	snprintf(s->url, sizeof(s->url), "%s", line);
-	assert_int_equal(sscanf(line, "http://127.0.0.1:%hu", &s->port), 1);
+	colon = strrchr(line, ':');
+	if (strncmp(line, "http://", 7) != 0 || colon == NULL ||
+	    sscanf(colon + 1, "%hu", &s->port) != 1)
+		fail_msg("telemachy serve printed \"%s\", not its URL", line);
+}
+
+/* The whole content of fd (from its start), NUL-terminated; caller frees. */
+static char *read_all(int fd)
+{
+	tlm_h_body b = { NULL, 0 };
+	char buf[4096];
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		assert_int_equal(tlm_h_curl_body(buf, 1, (size_t)n, &b), (size_t)n);
+	return b.data != NULL ? b.data : strdup("");
+}
+
+/* An unlinked temporary file: the child writes, we read it afterwards (no
+ * pipe that could fill up while we wait). */
+static int temp_fd(void)
+{
+	char path[] = "/tmp/tlm-test-out-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	return fd;
+}
+
+int tlm_h_serve_run(const char *const *args, const char *const *env, long wait_ms, char **out,
+		    char **err)
+{
+	size_t n = 0, i;
+	char **argv, **envp;
+	int fds[2] = { temp_fd(), temp_fd() }, status = 0, rc = -1;
+	int64_t end = tlm_h_now_ms() + wait_ms;
+	pid_t pid, got;
+
+	while (args != NULL && args[n] != NULL)
+		n++;
+	argv = calloc(n + 3, sizeof(*argv));
+	assert_non_null(argv);
+	argv[0] = (char *)TLM_BIN;
+	argv[1] = (char *)"serve";
+	for (i = 0; i < n; i++)
+		argv[2 + i] = (char *)args[i];
+	envp = build_env(env);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(fds[0], 1);
+		dup2(fds[1], 2);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	free(argv);
+	free(envp);
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 && tlm_h_now_ms() < end)
+		tlm_h_sleep_ms(10);
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	} else if (WIFEXITED(status)) {
+		rc = WEXITSTATUS(status);
+	}
+	if (out != NULL)
+		*out = read_all(fds[0]);
+	if (err != NULL)
+		*err = read_all(fds[1]);
+	close(fds[0]);
+	close(fds[1]);
+	return rc;
 }
 
 int tlm_h_serve_stop(tlm_h_serve *s)

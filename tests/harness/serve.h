@@ -17,6 +17,21 @@ typedef struct tlm_h_serve {
  * (at most 10 s). */
 void tlm_h_serve_start(tlm_h_serve *s, const char *const *args);
 
+/* The same, with the server's environment changed: env is a NULL-terminated
+ * list of "NAME=value" (set) or "NAME" (unset) entries; may be NULL.  A
+ * --listen in args wins over the default; the URL may then name another
+ * loopback address. */
+void tlm_h_serve_start_env(tlm_h_serve *s, const char *const *args, const char *const *env);
+
+/* Runs `telemachy serve ARGS...` exactly as given (nothing added) with env
+ * applied as above, and waits at most wait_ms for it to exit.  Returns the
+ * exit code, or -1 when it still ran (it is then SIGKILLed) or died by a
+ * signal.  *out and
+ * *err (each may be NULL; caller frees) get what it wrote to stdout and
+ * stderr. */
+int tlm_h_serve_run(const char *const *args, const char *const *env, long wait_ms, char **out,
+		    char **err);
+
 /* SIGTERM, wait (at most 10 s, then SIGKILL), remove the state dir.
  * Returns the exit status as waitpid reports it. */
 int tlm_h_serve_stop(tlm_h_serve *s);

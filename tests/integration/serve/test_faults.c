@@ -669,6 +669,50 @@ static void test_stop_during_refuse(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* Each refuse window ends with a new listener, 63 in a server's life: the
+ * 64th refuse is a 400 (it used to be accepted, listed, and do nothing),
+ * and 64 --fault refuse flags are a usage error. */
+static void test_refuse_cap(void **state)
+{
+	kept k = { NULL, { NULL, 0 } };
+	const char *args[64 * 2 + 1];
+	char *err = NULL;
+	long conns = -1;
+	int i, refused = 0, code = 0, rc;
+	json_t *j;
+	(void)state;
+
+	start_serve(NULL, 0);
+	k.c = curl_easy_init();
+	assert_non_null(k.c);
+	for (i = 0; i < 63; i++) {
+		assert_int_equal(
+			kept_req(&k, "POST", "/v1/chaos/refuse", "{\"seconds\":0.02}", &conns),
+			201);
+		(void)wait_accepting(&refused); /* one window after the other */
+	}
+	assert_int_equal(kept_req(&k, "POST", "/v1/chaos/refuse", "{\"seconds\":0.02}", &conns),
+			 400);
+	j = json_loads(k.b.data, 0, NULL);
+	assert_non_null(strstr(tlm_h_str(j, "error"),
+			       "refuse: this server has taken 63 refuse faults, the most it can"));
+	json_decref(j);
+	curl_easy_cleanup(k.c);
+	free(k.b.data);
+	assert_int_equal(raw("GET", "/v1/health", NULL, NULL, NULL, &code), 200);
+
+	for (i = 0; i < 64; i++) {
+		args[2 * i] = "--fault";
+		args[2 * i + 1] = "refuse:seconds=0.01";
+	}
+	args[128] = NULL;
+	rc = tlm_h_serve_run(args, NULL, 5000, NULL, &err);
+	if (rc != 2 || strstr(err, "fault \"refuse:seconds=0.01\": refuse: this server has "
+				   "taken 63 refuse faults") == NULL)
+		fail_msg("64 --fault refuse: exit %d, stderr \"%s\"", rc, err);
+	free(err);
+}
+
 /* --fault refuse: refused from the start, then served. */
 static void test_refuse_at_start(void **state)
 {
@@ -1115,6 +1159,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_during_refuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nats_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nats_off_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_startup_faults, setup, teardown),

@@ -830,6 +830,36 @@ static void test_fault_cap(void **state)
 	tlm_chaos_free(c);
 }
 
+/* The listener can be reopened TLM_CHAOS_REFUSE_MAX times in a server's
+ * life: a refuse past that is an error in both forms, also after faults were
+ * removed, rather than listed and doing nothing. */
+static void test_refuse_cap(void **state)
+{
+	tlm_chaos *c = new_chaos();
+	tlm_error err = TLM_ERROR_INIT;
+	char *id = NULL;
+	int i;
+	(void)state;
+
+	for (i = 0; i < TLM_CHAOS_REFUSE_MAX; i++) {
+		const char *got = add(c, "refuse:seconds=0.001");
+
+		if (i % 2 == 0)
+			assert_int_equal(tlm_chaos_remove(c, got), 0);
+	}
+	assert_int_equal(tlm_chaos_add_spec(c, "refuse:seconds=0.001", &id, &err), TLM_EINVALID);
+	assert_null(id);
+	assert_non_null(strstr(err.message, "fault \"refuse:seconds=0.001\": refuse: this server "
+					    "has taken 63 refuse faults, the most it can"));
+	assert_int_equal(add_json(c, "refuse", NULL, &err), TLM_EINVALID);
+	assert_int_equal(strncmp(err.message, "refuse: this server has taken 63 refuse faults", 46),
+			 0);
+	/* Other faults are still taken. */
+	add(c, "nats-off:seconds=0.001");
+	add(c, "fail");
+	tlm_chaos_free(c);
+}
+
 static void test_null_chaos(void **state)
 {
 	tlm_fault_action a;
@@ -929,6 +959,7 @@ int main(void)
 		cmocka_unit_test(test_refuse_window),
 		cmocka_unit_test(test_nats_off_window),
 		cmocka_unit_test(test_fault_cap),
+		cmocka_unit_test(test_refuse_cap),
 		cmocka_unit_test(test_null_chaos),
 		cmocka_unit_test(test_threads),
 	};

@@ -80,7 +80,7 @@ static void fx_open(fx *f, const char *dir, const char *logs)
 	pthread_mutex_init(&f->mu, NULL);
 	f->history = json_array();
 	assert_int_equal(tlm_store_open(&f->st, NULL, 0, &err), 0);
-	assert_int_equal(tlm_runner_new(&f->runner, f->st, f->logs, &hooks, &err), 0);
+	assert_int_equal(tlm_runner_new(&f->runner, f->st, f->logs, &hooks, NULL, &err), 0);
 	atomic_store(&f->wake, f->runner);
 }
 
@@ -681,6 +681,99 @@ static void test_docker_no_engine(void **state)
 	free(agent);
 }
 
+/* Does text have a line starting with prefix? */
+static int has_line(const char *text, const char *prefix)
+{
+	const char *p = text;
+	size_t n = strlen(prefix);
+
+	for (; p != NULL; p = strchr(p, '\n') != NULL ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, prefix, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The server's variables a program gets: the allow-list, the pass_env
+ * names and prefixes, DOCKER_* for a docker client only; never the rest
+ * (credentials), and as they were when the runner started. */
+static void test_env_allow_list(void **state)
+{
+	static const char *const set[][2] = { { "AGAMEMNON_API_KEY", "k-secret" },
+					      { "NATS_CREDS", "/c/creds" },
+					      { "SECRET_X", "x-secret" },
+					      { "TERM", "xterm" },
+					      { "LANG", "C.UTF-8" },
+					      { "LC_TIME", "C" },
+					      { "TZ", "UTC" },
+					      { "DOCKER_HOST", "unix:///nowhere.sock" },
+					      { "PASSED_A", "pa" },
+					      { "PASSED_PRE_1", "pp" },
+					      { "PASSED_AB", "no" } };
+	static const char *const pass[] = { "PASSED_A", "PASSED_PRE_*", NULL };
+	tlm_runner_hooks hooks = { hook_set_status, *state };
+	fx *f = *state;
+	char bin[600], fake[700], *local, *docker, *t1, *t2, *out;
+	json_t *extra;
+	FILE *fp;
+	size_t i;
+
+	for (i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+		setenv(set[i][0], set[i][1], 1);
+	tlm_runner_free(f->runner);
+	f->runner = NULL;
+	atomic_store(&f->wake, NULL);
+	assert_int_equal(tlm_runner_new(&f->runner, f->st, f->logs, &hooks, pass, NULL), 0);
+	atomic_store(&f->wake, f->runner);
+	/* Read at start: a change afterwards reaches no program. */
+	setenv("LANG", "changed", 1);
+	for (i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+		unsetenv(set[i][0]);
+
+	path_in(f, "bin", bin, sizeof(bin));
+	snprintf(fake, sizeof(fake), "%s/docker", bin);
+	assert_int_equal(mkdir(bin, 0700), 0);
+	fp = fopen(fake, "w");
+	assert_non_null(fp);
+	fputs("#!/bin/sh\nenv | sort\n", fp);
+	fclose(fp);
+	assert_int_equal(chmod(fake, 0700), 0);
+	local = add_agent(f, "l", "/bin/sh", sh("env | sort"), NULL, 1);
+	snprintf(fake, sizeof(fake), "%s:/usr/bin:/bin", bin); /* the fake docker first */
+	extra = json_pack("{s:s,s:s,s:{s:s}}", "host", "docker", "image", "alpine:3", "env", "PATH",
+			  fake);
+	docker = add_agent(f, "d", "echo", NULL, extra, 1);
+	t1 = add_task(f, local, "s", "d", NULL);
+	t2 = add_task(f, docker, "s", "d", NULL);
+	free(wait_status(f, t1, "completed", NULL));
+	free(wait_status(f, t2, "completed", NULL));
+
+	out = log_of(f, t1, "out");
+	assert_null(strstr(out, "secret"));
+	assert_false(has_line(out, "AGAMEMNON_API_KEY="));
+	assert_false(has_line(out, "NATS_CREDS="));
+	assert_false(has_line(out, "TERM="));
+	assert_false(has_line(out, "DOCKER_HOST="));
+	assert_false(has_line(out, "PASSED_AB="));
+	assert_true(has_line(out, "LANG=C.UTF-8\n"));
+	assert_true(has_line(out, "LC_TIME=C\n"));
+	assert_true(has_line(out, "TZ=UTC\n"));
+	assert_true(has_line(out, "PASSED_A=pa\n"));
+	assert_true(has_line(out, "PASSED_PRE_1=pp\n"));
+	assert_true(has_line(out, "PATH="));
+	assert_true(has_line(out, "TLM_TASK_ID="));
+	free(out);
+	out = log_of(f, t2, "out");
+	assert_null(strstr(out, "secret"));
+	assert_true(has_line(out, "DOCKER_HOST=unix:///nowhere.sock\n"));
+	assert_true(has_line(out, "LANG=C.UTF-8\n"));
+	free(out);
+	free(t1);
+	free(t2);
+	free(local);
+	free(docker);
+}
+
 /* A task "running" when the runner starts ran under a previous server (a
  * store kept on disk): it can never finish, so it fails. */
 static void test_restart_fails_running(void **state)
@@ -696,7 +789,7 @@ static void test_restart_fails_running(void **state)
 	task = add_task(f, agent, "s", "d", NULL);
 	next = add_task(f, agent, "s2", "d", NULL);
 	patch(f, TLM_STORE_TASKS, task, json_pack("{s:s}", "status", "running"));
-	assert_int_equal(tlm_runner_new(&f->runner, f->st, f->logs, &hooks, NULL), 0);
+	assert_int_equal(tlm_runner_new(&f->runner, f->st, f->logs, &hooks, NULL, NULL), 0);
 	atomic_store(&f->wake, f->runner);
 	free(wait_status(f, task, "failed", "interrupted: the server restarted"));
 	free(wait_status(f, next, "completed", NULL));
@@ -808,6 +901,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_supervisor_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docker_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docker_no_engine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_allow_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_fails_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_kills_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_sigkilled, setup, teardown),

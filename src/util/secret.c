@@ -1,0 +1,90 @@
+/* API key rules (see secret.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/secret.h"
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Only the byte values of a key are looked at, never printed: the message
+ * says what is wrong, not where, so not a character of the key leaks. */
+int tlm_secret_check_key(const char *key, const char *what, tlm_error *err)
+{
+	size_t n, i;
+
+	if (key == NULL || key[0] == '\0')
+		return tlm_error_set(err, TLM_EINVALID,
+				     "%s: the API key is empty (an empty key would turn auth off)",
+				     what);
+	n = strlen(key);
+	if (n > TLM_SECRET_KEY_MAX)
+		return tlm_error_set(err, TLM_EINVALID, "%s: the API key is longer than %d bytes",
+				     what, TLM_SECRET_KEY_MAX);
+	for (i = 0; i < n && (is_blank(key[i]) || key[i] == '\r' || key[i] == '\n'); i++)
+		;
+	if (i == n)
+		return tlm_error_set(err, TLM_EINVALID,
+				     "%s: the API key is blank (only white space; auth would be "
+				     "off)",
+				     what);
+	if (is_blank(key[0]) || is_blank(key[n - 1]))
+		return tlm_error_set(err, TLM_EINVALID,
+				     "%s: the API key starts or ends with white space, which HTTP "
+				     "strips from headers (no client could send it)",
+				     what);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return tlm_error_set(err, TLM_EINVALID,
+					     "%s: the API key contains a control character, which "
+					     "an HTTP header cannot carry",
+					     what);
+	}
+	return 0;
+}
+
+/* The buffer held the key: it is wiped before return, so a later core dump
+ * or stack read does not find it there. */
+int tlm_secret_read_key_file(char **out, const char *path, tlm_error *err)
+{
+	char buf[TLM_SECRET_KEY_MAX + 3], what[512];
+	FILE *f = fopen(path, "r");
+	size_t n = 0, len;
+	int rc = 0, e;
+
+	*out = NULL;
+	if (f == NULL)
+		return tlm_error_set(err, errno == ENOENT ? TLM_ENOTFOUND : TLM_ERROR,
+				     "API key file %s: %s", path, strerror(errno));
+	/* One byte more than the longest key and its "\r\n": enough to tell
+	 * a first line that is too long from one that fits. */
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	e = ferror(f) ? errno : 0;
+	fclose(f);
+	if (e != 0) {
+		rc = tlm_error_set(err, TLM_ERROR, "API key file %s: %s", path, strerror(e));
+		goto done;
+	}
+	buf[n] = '\0';
+	len = strcspn(buf, "\n");
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	snprintf(what, sizeof(what), "API key file %s (first line)", path);
+	if (len > TLM_SECRET_KEY_MAX) {
+		rc = tlm_error_set(err, TLM_EINVALID, "%s: the API key is longer than %d bytes",
+				   what, TLM_SECRET_KEY_MAX);
+		goto done;
+	}
+	buf[len] = '\0';
+	if ((rc = tlm_secret_check_key(buf, what, err)) == 0 && (*out = strdup(buf)) == NULL)
+		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+done:
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
