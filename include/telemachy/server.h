@@ -4,7 +4,7 @@
  * `telemachy serve` runs it as a process; `telemachy run` without
  * AGAMEMNON_URL starts it in-process on loopback.  REST on libmicrohttpd,
  * events on NATS (optional), agents run as local processes, and fault
- * injection for tests.  The contract is ../shared/contracts/agamemnon.md;
+ * injection for tests.  The contract is docs/contract.md;
  * differences are listed in docs/serve.md.
  */
 #ifndef TELEMACHY_SERVER_H
@@ -38,11 +38,12 @@ typedef struct tlm_server_opts {
 	unsigned max_connections_per_ip; /* from one client address; 0: no such limit */
 	double request_timeout;          /* s for a request's headers and body (at most a
 	                                  * day); 0: 10 */
+	const char *request_log;         /* append a JSON line per request here; NULL: none */
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
-		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0       \
+		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees

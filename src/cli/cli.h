@@ -69,6 +69,10 @@ int tlm_cli_next_opt(tlm_cli *cli, int argc, char **argv, const struct option *l
 int tlm_cli_usage_error(const tlm_cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* In a build with test hooks: arms the allocation faults of
+ * TLM_ALLOC_FAIL_AT / TLM_ALLOC_LOG (src/cli/alloc_faults.c); else nothing. */
+void tlm_cli_alloc_faults_start(void);
+
 /* Each command: argv[0] is the command name; returns an exit code. */
 int tlm_cmd_validate(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_plan(tlm_cli *cli, int argc, char **argv);

@@ -29,7 +29,8 @@ enum {
 	OPT_PASS_ENV,
 	OPT_MAX_CONNS,
 	OPT_PER_IP,
-	OPT_REQ_TIMEOUT
+	OPT_REQ_TIMEOUT,
+	OPT_REQUEST_LOG
 };
 
 static void usage(void)
@@ -63,6 +64,8 @@ static void usage(void)
 	       "                           (repeatable; NAME or PREFIX*); they get only PATH,\n"
 	       "                           HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ,\n"
 	       "                           TMPDIR of it otherwise\n"
+	       "      --request-log FILE   append one JSON line per request to FILE (time,\n"
+	       "                           method, path, status, the X-Telemachy-Owner header)\n"
 	       "      --insecure-no-auth   allow an address other than loopback without an API\n"
 	       "                           key (whoever reaches it can run programs here)\n"
 	       "  -h, --help               show this help\n"
@@ -140,6 +143,7 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 
 	switch (c) {
 	case OPT_LISTEN: a->opts.listen = arg; return 0;
+	case OPT_REQUEST_LOG: a->opts.request_log = arg; return 0;
 	case OPT_API_KEY:
 		free(a->key);
 		a->key = strdup(arg);
@@ -223,6 +227,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 	static const struct option longopts[] = {
 		TLM_CLI_LONGOPTS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "request-log", required_argument, NULL, OPT_REQUEST_LOG },
 		{ "api-key", required_argument, NULL, OPT_API_KEY },
 		{ "api-key-file", required_argument, NULL, OPT_API_KEY_FILE },
 		{ "rate-limit", required_argument, NULL, OPT_RATE },

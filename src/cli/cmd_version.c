@@ -3,11 +3,13 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "util/testhooks.h"
 
 static void usage(void)
 {
 	printf("Usage: telemachy version [--output text|json]\n\n"
-	       "Print the version of telemachy.\n");
+	       "Print the version of telemachy.  A build with test hooks (crash points,\n"
+	       "allocation faults: the test suite's) says so; a release build has none.\n");
 }
 
 int tlm_cmd_version(tlm_cli *cli, int argc, char **argv)
@@ -20,9 +22,11 @@ int tlm_cmd_version(tlm_cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
 	if (cli->output == TLM_OUTPUT_JSON)
-		printf("{\"name\":\"telemachy\",\"version\":\"%s\",\"jansson\":\"%s\"}\n",
-		       TLM_VERSION, JANSSON_VERSION);
+		printf("{\"name\":\"telemachy\",\"version\":\"%s\",\"jansson\":\"%s\","
+		       "\"test_hooks\":%s}\n",
+		       TLM_VERSION, JANSSON_VERSION, tlm_testhooks_enabled() ? "true" : "false");
 	else
-		printf("telemachy %s\n", TLM_VERSION);
+		printf("telemachy %s%s\n", TLM_VERSION,
+		       tlm_testhooks_enabled() ? " (test hooks: crash points, allocation faults)" : "");
 	return TLM_EXIT_OK;
 }

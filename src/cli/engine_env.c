@@ -10,8 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/engine_env.h"
-
-#define KEY_FILE_MAX 4096
+#include "util/secret.h"
 
 static int parse_count(const char *s, unsigned long max, unsigned long *out)
 {
@@ -31,29 +30,32 @@ static const char *env(const char *name)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-/* The key file's first line; its content never appears in a message. */
-static int read_key_file(const char *cmd, const char *path, char **out)
+/* AGAMEMNON_API_KEY, else the first line of AGAMEMNON_API_KEY_FILE (*key
+ * owns it).  A key that is set but empty or blank is an error, not "no
+ * key": the operator meant to send one (the same rules as `serve`'s,
+ * util/secret.h; no message shows the key). */
+static int load_key(const char *cmd, tlm_engine_opts *eo, char **key)
 {
-	char buf[KEY_FILE_MAX + 2];
-	FILE *f = fopen(path, "r");
-	size_t n;
+	const char *v = getenv("AGAMEMNON_API_KEY"), *file = env("AGAMEMNON_API_KEY_FILE");
+	tlm_error err = TLM_ERROR_INIT;
 
-	if (f == NULL) {
-		fprintf(stderr, "telemachy %s: AGAMEMNON_API_KEY_FILE %s: %s\n", cmd, path,
-			strerror(errno));
+	if (v != NULL) {
+		if (tlm_secret_check_key(v, "AGAMEMNON_API_KEY", &err) != 0)
+			goto bad;
+		eo->api_key = v;
+		return 0;
+	}
+	if (file == NULL)
+		return 0;
+	if (tlm_secret_read_key_file(key, file, &err) != 0) {
+		fprintf(stderr, "telemachy %s: AGAMEMNON_API_KEY_FILE: %s\n", cmd, err.message);
 		return -1;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (n > KEY_FILE_MAX || buf[0] == '\0') {
-		fprintf(stderr, "telemachy %s: AGAMEMNON_API_KEY_FILE %s: %s\n", cmd, path,
-			buf[0] == '\0' ? "empty" : "over 4096 bytes");
-		return -1;
-	}
-	*out = strdup(buf);
-	return *out != NULL ? 0 : -1;
+	eo->api_key = *key;
+	return 0;
+bad:
+	fprintf(stderr, "telemachy %s: %s\n", cmd, err.message);
+	return -1;
 }
 
 static int parse_bool(const char *cmd, const char *name, const char *v, int *out)
@@ -83,12 +85,8 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key)
 		eo->nats_url = env("NATS_URL");
 	eo->nats_creds_file = env("NATS_CREDS");
 	eo->ca_file = env("AGAMEMNON_CA_FILE");
-	eo->api_key = env("AGAMEMNON_API_KEY");
-	if (eo->api_key == NULL && (v = env("AGAMEMNON_API_KEY_FILE")) != NULL) {
-		if (read_key_file(cmd, v, key) != 0)
-			return -1;
-		eo->api_key = *key;
-	}
+	if (load_key(cmd, eo, key) != 0)
+		return -1;
 	if ((v = env("REQUIRE_TLS")) != NULL &&
 	    parse_bool(cmd, "REQUIRE_TLS", v, &eo->require_tls) != 0)
 		return -1;

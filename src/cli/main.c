@@ -60,6 +60,7 @@ int main(int argc, char **argv)
 	int c;
 	size_t i;
 
+	tlm_cli_alloc_faults_start();
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+" TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
 		int r = tlm_cli_global_opt(&cli, c, optarg);

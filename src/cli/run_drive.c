@@ -2,6 +2,7 @@
  * plane when there is no other, signals (the first asks the engine to stop
  * and tear down, the second makes it leave at once), the observer, the
  * summary, and the exit code of docs/design.md §5. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,8 +123,14 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 		if (res.outcome == TLM_ENGINE_PREFLIGHT_FAILED)
 			fprintf(stderr, "telemachy %s: preflight failed, nothing was created: %s\n",
 				cmd, res.error);
-		if (tlm_run_output_result(&out, &res, rc) != 0 && rc == TLM_EXIT_OK)
+		errno = 0;
+		if (tlm_run_output_result(&out, &res, rc) != 0 && rc == TLM_EXIT_OK) {
+			fprintf(stderr, "telemachy %s: the summary could not be written: %s\n", cmd,
+				errno == ENOMEM ? "out of memory"
+				: errno != 0    ? strerror(errno)
+						: "unknown error");
 			rc = TLM_EXIT_FAILED;
+		}
 		if (res.abandoned)
 			after_abandon(&res);
 		if (res.taken_over)

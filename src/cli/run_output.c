@@ -143,5 +143,7 @@ int tlm_run_output_result(const tlm_run_output *out, const tlm_engine_result *r,
 	rc = j != NULL ? json_dumpf(j, stdout, JSON_INDENT(2)) : -1;
 	json_decref(j);
 	putchar('\n');
+	if (j == NULL)
+		fprintf(stderr, "telemachy: the summary could not be made: out of memory\n");
 	return rc == 0 && fflush(stdout) == 0 ? 0 : -1;
 }

@@ -10,6 +10,7 @@
 
 #include "client/client_internal.h"
 #include "client/sync.h"
+#include "util/json.h"
 #include "telemachy/client.h"
 
 typedef int (*parse_fn)(tlm_client_resource *out, const char *body, size_t len, tlm_error *err);
@@ -79,7 +80,7 @@ int tlm_client_create(tlm_client *c, tlm_client_res kind, const char *name, cons
 	obj = body != NULL ? json_deep_copy(body) : json_object();
 	if (obj == NULL || !json_is_object(obj) ||
 	    json_object_set_new(obj, "name", json_string(name)) != 0 ||
-	    (text = json_dumps(obj, JSON_COMPACT)) == NULL) {
+	    (text = tlm_json_dump_body(obj)) == NULL) {
 		rc = tlm_error_set(err, TLM_EINVALID, "create %s: body must be a JSON object",
 				   name);
 		goto done;

@@ -22,6 +22,8 @@ static int load_json(json_t **root, const char *body, size_t len, const char *wh
 	if (body == NULL || len == 0)
 		return tlm_error_set(err, TLM_EINVALID, "%s is empty", what);
 	*root = json_loadb(body, len, 0, &jerr);
+	if (*root == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+		return tlm_error_set(err, TLM_ERROR, "%s: out of memory", what);
 	if (*root == NULL)
 		return tlm_error_set(err, TLM_EINVALID, "%s is not valid JSON (line %d, column %d)",
 				     what, jerr.line, jerr.column);

@@ -462,7 +462,11 @@ static void sleep_insert(tlm_client *c, tlm_req *r)
 	*pp = r;
 }
 
-/* Reports r to its owner and frees it. */
+/* Reports r to its owner and frees it.  A 2xx whose reply cannot be read
+ * (not JSON, or no memory to parse it) still means the server acted: a
+ * create's outcome is then unknown (its id is not known: the caller looks
+ * the name up), anything else is done and the caller reads raw if it needs
+ * to. */
 static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status, tlm_error *err)
 {
 	tlm_client_result res;
@@ -478,10 +482,14 @@ static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status,
 	res.err = err;
 	if (r->len > 0)
 		res.body = json_loadb(r->buf, r->len, JSON_DECODE_ANY, &jerr);
-	if (outcome == TLM_CLIENT_DONE && r->len > 0 && res.body == NULL) {
-		res.outcome = TLM_CLIENT_FAILED;
-		res.rc = tlm_error_set(err, TLM_EINVALID, "%s %s: HTTP %ld: reply is not JSON",
-				       r->method, r->path, status);
+	if (outcome == TLM_CLIENT_DONE && r->len > 0 && res.body == NULL &&
+	    r->kind == TLM_CLIENT_POST_CREATE) {
+		res.outcome = TLM_CLIENT_UNKNOWN;
+		res.rc = tlm_error_set(err, TLM_ERROR, "%s %s: HTTP %ld: the reply %s", r->method,
+				       r->path, status,
+				       json_error_code(&jerr) == json_error_out_of_memory
+					       ? "could not be read: out of memory"
+					       : "is not JSON");
 	}
 	r->c->delivered++;
 	r->cb(r->ctx, &res);
@@ -872,7 +880,10 @@ int tlm_client_get(tlm_client *c, const char *path, json_t **body_out, long *htt
 		if (err != NULL)
 			*err = s.err;
 	} else if (body_out != NULL && (*body_out = json_loadb(s.raw, s.len, 0, &jerr)) == NULL) {
-		rc = tlm_error_set(err, TLM_EINVALID, "GET %s: reply is not a JSON object", path);
+		rc = json_error_code(&jerr) == json_error_out_of_memory
+			     ? tlm_error_set(err, TLM_ERROR, "GET %s: out of memory", path)
+			     : tlm_error_set(err, TLM_EINVALID,
+					     "GET %s: reply is not a JSON object", path);
 	}
 	tlm_client__sync_clear(&s);
 	return rc;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "util/json.h"
 
 static const char *spec_name(const eng_res *r)
 {
@@ -107,7 +108,7 @@ static char *create_text(eng_res *r)
 	char *text = NULL;
 
 	if (b != NULL && json_object_set_new(b, "name", json_string(r->rs.name)) == 0)
-		text = json_dumps(b, JSON_COMPACT);
+		text = tlm_json_dump_body(b);
 	json_decref(b);
 	return text;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "util/json.h"
 
 static const char *team_id(eng *e, const eng_task *t)
 {
@@ -184,7 +185,7 @@ static char *task_body(eng *e, eng_task *t)
 				"blockedBy", blocked, "type", "general")
 		    : NULL;
 	if (b != NULL)
-		text = json_dumps(b, JSON_COMPACT);
+		text = tlm_json_dump_body(b);
 	json_decref(b);
 	return text;
 }

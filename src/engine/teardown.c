@@ -232,6 +232,8 @@ static void start_item(td_item *it)
 	if (tlm_eng__remove(it->e->c, it->rs.kind, it->rs.id, on_deleted, it, &err) != 0) {
 		it->error = strdup(err.message);
 		mark(it, TLM_JOURNAL_DELETING, err.message);
+		tlm_eng__log(it->e, TLM_ENGINE_ERROR, "%s %s: delete failed: %s",
+			     tlm_journal_kind_name(it->rs.kind), it->rs.name, err.message);
 	}
 }
 

@@ -155,6 +155,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	tlm_srv_request req;
 	char ip[INET6_ADDRSTRLEN + 1];
 	enum MHD_Result ok;
+	int64_t arrived;
 	int drop = 0;
 
 	(void)version;
@@ -195,9 +196,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	req.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
 	req.conn = c;
 	client_ip(c, ip, sizeof(ip));
+	arrived = h->srv->reqlog != NULL ? tlm_reqlog_now_ms() : 0;
 	tlm_srv__handle(h->srv, &req, ip,
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key"), &res, &drop);
+	tlm_reqlog_write(h->srv->reqlog, arrived, method, url, drop ? 0 : res.status,
+			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Telemachy-Owner"));
 	/* drop: the change is committed, the answer is lost (a fault). */
 	ok = drop ? MHD_NO : send_response(c, &res);
 	json_decref(res.body);

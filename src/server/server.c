@@ -136,6 +136,9 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 		return rc;
 	if (o->api_key != NULL && (srv->api_key = strdup(o->api_key)) == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	if (o->request_log != NULL &&
+	    (rc = tlm_reqlog_open(&srv->reqlog, o->request_log, err)) != 0)
+		return rc;
 	if ((rc = make_state_dir(srv, o->state_dir, err)) != 0 ||
 	    (rc = tlm_store_open(&srv->store, o->state_path, o->unique_names, err)) != 0)
 		return rc;
@@ -216,6 +219,7 @@ void tlm_server_stop(tlm_server *srv)
 	tlm_store_close(srv->store);
 	tlm_ratelimit_free(srv->ratelimit);
 	tlm_chaos_free(srv->chaos);
+	tlm_reqlog_close(srv->reqlog);
 	/* Our own temporary directory: its logs die with the server. */
 	if (srv->own_state_dir && srv->state_dir != NULL)
 		(void)tlm_rmtree(srv->state_dir);

@@ -40,6 +40,15 @@ has "$tmp/err" "REQUIRE_TLS must be true or false"
 REQUIRE_TLS=maybe run 0 validate "$ex/hello-world.yaml"
 AGAMEMNON_API_KEY_FILE="$tmp/nokey" run 2 run "$ex/hello-world.yaml"
 has "$tmp/err" "AGAMEMNON_API_KEY_FILE"
+# A key that is set must be a key: empty, blank or padded is an error, never
+# "no key" (the same rules as serve's), and never printed.
+AGAMEMNON_API_KEY= run 2 run "$ex/hello-world.yaml"
+has "$tmp/err" "AGAMEMNON_API_KEY"
+AGAMEMNON_API_KEY="   " run 2 run "$ex/hello-world.yaml"
+has "$tmp/err" "AGAMEMNON_API_KEY"
+printf '  \nsecond-line-key\n' >"$tmp/blankkey"
+AGAMEMNON_API_KEY_FILE="$tmp/blankkey" run 2 run "$ex/hello-world.yaml"
+hasnt "$tmp/err" "second-line-key"
 AGAMEMNON_RATE_LIMIT_RPS=-3 run 2 run "$ex/hello-world.yaml"
 # Plain http to a remote host is refused unless REQUIRE_TLS=false; the key
 # given is never echoed.

@@ -101,7 +101,7 @@ for c in validate plan schema version; do
 	has "$tmp/out" "Usage: telemachy $c"
 done
 run 0 --version
-grep -qE '^telemachy [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/out" || fail "version: $(cat "$tmp/out")"
+grep -qE '^telemachy [0-9]+\.[0-9]+\.[0-9]+( \(test hooks[^)]*\))?$' "$tmp/out" || fail "version: $(cat "$tmp/out")"
 run 0 version --output json
 $PY -c 'import json,sys; assert json.load(open(sys.argv[1]))["name"] == "telemachy"' "$tmp/out"
 echo "validate: all checks passed"

@@ -538,3 +538,108 @@ out:
 	res->msg = msg.s;
 	res->elapsed_ms = (long)(tlm_h_now_ms() - t0);
 }
+
+/* ---- allocation-failure trials ------------------------------------------ */
+
+long tlm_h_alloc_count(const tlm_h_serve *s, const char *file, const char *fault)
+{
+	char *dir = tlm_h_tmpdir(), state[4096], logp[4096], logenv[4200], *log;
+	const char *args[] = { "run", "--output", "json", "--state-dir", state, "--request-timeout",
+			       RTO,   file,       NULL };
+	const char *env[] = { logenv, NULL };
+	char *fid = fault != NULL ? tlm_h_fault_add(s, fault) : NULL;
+	tlm_h_cmd c;
+	long n;
+
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(logp, sizeof(logp), "%s/allocs", dir);
+	snprintf(logenv, sizeof(logenv), "TLM_ALLOC_LOG=%s", logp);
+	run_cmd(s, dir, args, env, 120000, &c);
+	tlm_h_fault_remove(s, fid);
+	free(fid);
+	if (c.exit_code != 0)
+		fail_msg("the counting run exited %d:\n%s", c.exit_code, c.err);
+	log = tlm_h_slurp(logp);
+	n = strtol(log, NULL, 10);
+	free(log);
+	tlm_h_cmd_free(&c);
+	tlm_h_rmrf(dir);
+	free(dir);
+	return n;
+}
+
+/* An allocation failure must end in a documented exit code (never a crash),
+ * say what went wrong, and leave the journal accounting for everything. */
+static void check_alloc_exit(const tlm_h_cmd *run, tlm_h_crash_result *res, sbuf *msg)
+{
+	if (run->exit_code < 0 || run->exit_code > 4) {
+		sb_printf(msg, "the run exited %d (a crash or a timeout, not an error)\n",
+			  run->exit_code);
+		res->failed = 1;
+	} else if (run->exit_code != 0 && strstr(run->err, "out of memory") == NULL &&
+		   strstr(run->err, "Cannot allocate memory") == NULL) {
+		sb_printf(msg, "the run exited %d without saying it ran out of memory\n",
+			  run->exit_code);
+		res->failed = 1;
+	}
+}
+
+void tlm_h_alloc_trial(const tlm_h_serve *s, const char *file, const char *fault, long k,
+		       int timeout_ms, tlm_h_crash_result *res)
+{
+	char *dir = tlm_h_tmpdir(), state[4096], failenv[64];
+	const char *args[] = { "run", "--output", "json", "--state-dir", state, "--request-timeout",
+			       RTO,   file,       NULL };
+	const char *env[] = { failenv, NULL };
+	json_t *baseline = snapshot(s);
+	char *fid = fault != NULL ? tlm_h_fault_add(s, fault) : NULL;
+	sbuf msg = { NULL, 0, 0 };
+	int64_t t0 = tlm_h_now_ms();
+	tlm_h_cmd run;
+
+	memset(res, 0, sizeof(*res));
+	res->k = k;
+	res->leftovers_before = -1;
+	res->recovery_exit = -1;
+	sb_printf(&msg, "%s", "");
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(failenv, sizeof(failenv), "TLM_ALLOC_FAIL_AT=%ld", k);
+	run_cmd(s, dir, args, env, timeout_ms, &run);
+	res->run_exit = run.exit_code;
+	check_alloc_exit(&run, res, &msg);
+	if (find_run(s, dir, state, timeout_ms, res->run_id, sizeof(res->run_id), &msg) != 0)
+		res->failed = 1;
+	if (res->run_id[0] == '\0')
+		goto out; /* failed before the run existed: nothing may be on the server */
+	check_before(s, dir, state, baseline, timeout_ms, res, &msg);
+	if (run.exit_code != 0) {
+		const char *rargs[] = { "teardown",          res->run_id, "--state-dir", state,
+					"--request-timeout", RTO,         NULL };
+		tlm_h_cmd c;
+
+		run_cmd(s, dir, rargs, NULL, timeout_ms, &c);
+		res->recovery_exit = c.exit_code;
+		if (c.exit_code != 0)
+			sb_printf(&msg, "`telemachy teardown %s` exited %d; stderr:\n%s\n",
+				  res->run_id, c.exit_code, c.err);
+		tlm_h_cmd_free(&c);
+	}
+	res->left_after = count_left(s, res->run_id, &msg, &res->duplicates);
+	res->orphans_after = count_orphans(s, dir, state, res->run_id, timeout_ms, &msg);
+out:
+	if (res->run_id[0] == '\0')
+		check_before(s, dir, state, baseline, timeout_ms, res, &msg);
+	if (res->duplicates > 0 || res->unaccounted > 0 || res->left_after > 0 ||
+	    res->orphans_after != 0 || (res->recovery_exit > 0))
+		res->failed = 1;
+	if (res->failed)
+		sb_printf(&msg, "the run's stderr:\n%s\n", run.err);
+	tlm_h_fault_remove(s, fid);
+	free(fid);
+	json_decref(baseline);
+	tlm_h_cmd_free(&run);
+	tlm_h_rmrf(dir);
+	free(dir);
+	res->msg = msg.s;
+	res->elapsed_ms = (long)(tlm_h_now_ms() - t0);
+}

@@ -77,4 +77,16 @@ void tlm_h_crash_count(const tlm_h_serve *s, const char *file, const char *fault
 void tlm_h_crash_trial(const tlm_h_serve *s, const char *file, const char *fault, long k,
 		       tlm_h_recovery rec, int timeout_ms, int settle_ms, tlm_h_crash_result *res);
 
+/* Allocation failures (src/cli/alloc_faults.c): how many allocations a
+ * fault-free run of file makes (TLM_ALLOC_LOG), with fault added for it. */
+long tlm_h_alloc_count(const tlm_h_serve *s, const char *file, const char *fault);
+
+/* One allocation trial: file run against s with TLM_ALLOC_FAIL_AT=k (and
+ * fault).  The run must exit 0..4 — never a crash — and, when it fails, say
+ * "out of memory"; every resource on the server must be accounted for by the
+ * journal, no name held twice; a failed run is torn down (without the
+ * fault) and must leave nothing, and reconcile find no orphan of it. */
+void tlm_h_alloc_trial(const tlm_h_serve *s, const char *file, const char *fault, long k,
+		       int timeout_ms, tlm_h_crash_result *res);
+
 #endif
