@@ -27,6 +27,7 @@ int tlm_cmd_version(tlm_cli *cli, int argc, char **argv)
 		       TLM_VERSION, JANSSON_VERSION, tlm_testhooks_enabled() ? "true" : "false");
 	else
 		printf("telemachy %s%s\n", TLM_VERSION,
-		       tlm_testhooks_enabled() ? " (test hooks: crash points, allocation faults)" : "");
+		       tlm_testhooks_enabled() ? " (test hooks: crash points, allocation faults)"
+					       : "");
 	return TLM_EXIT_OK;
 }
