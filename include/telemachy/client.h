@@ -35,11 +35,11 @@ typedef struct tlm_client_opts {
 	long timeout_ms;         /* whole request, per attempt (0: no limit) */
 	long connect_timeout_ms; /* per attempt */
 	unsigned max_in_flight;  /* requests on the wire at once (and connections) */
-	int fresh_connection;    /* one request per connection: the upstream Nagle stall (docs/contract.md §1) */
-	int require_tls;         /* plain http:// only to loopback hosts */
-	const char *ca_file;     /* NULL: the system store; copied */
-	uint32_t retry_base_ms;  /* backoff: ceiling of the first delay */
-	uint32_t retry_cap_ms;   /* backoff: ceiling of any jittered delay */
+	int fresh_connection; /* one request per connection: the upstream Nagle stall (docs/contract.md §1) */
+	int require_tls;             /* plain http:// only to loopback hosts */
+	const char *ca_file;         /* NULL: the system store; copied */
+	uint32_t retry_base_ms;      /* backoff: ceiling of the first delay */
+	uint32_t retry_cap_ms;       /* backoff: ceiling of any jittered delay */
 	uint64_t retry_max_total_ms; /* backoff: all delays of one request together */
 	uint32_t retry_max_attempts; /* attempts per request, the first included */
 	double rate_rps;             /* client-side token bucket: requests/s (0: none) */
