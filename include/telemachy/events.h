@@ -84,6 +84,11 @@ int tlm_watcher_new(tlm_watcher **out, const tlm_watcher_opts *opts, tlm_error *
  * the round trip fails.  Not thread-safe: call it from the engine thread. */
 int tlm_watcher_subscribe(tlm_watcher *w, const char *team_id, tlm_error *err);
 
+/* The same for n teams with one round trip for all of them (the engine's
+ * thread waits at most the connect timeout, not n of them); all or none. */
+int tlm_watcher_subscribe_all(tlm_watcher *w, const char *const *team_ids, size_t n,
+			      tlm_error *err);
+
 /* Hands every queued item to cb on the caller's thread, oldest first, and
  * empties the queue; returns the number of items handed over.  At most one
  * RECONCILE per drain: it stands where the first loss (reconnect, full queue)

@@ -280,16 +280,26 @@ static void resolve_task(eng *e, eng_task *t)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+/* Every team's task events before any task is submitted (docs/design.md
+ * §4.5), in one round trip. */
 static void subscribe(eng *e)
 {
+	const char **ids;
 	tlm_error err = TLM_ERROR_INIT;
 	size_t i;
 
-	for (i = 0; e->w != NULL && i < e->spec->nteams; i++)
-		if (tlm_watcher_subscribe(e->w, e->teams[i].rs.id, &err) != 0)
-			tlm_eng__log(e, TLM_ENGINE_WARN,
-				     "team %s: no events (%s); following it over REST",
-				     e->spec->teams[i].name, err.message);
+	if (e->w == NULL)
+		return;
+	if ((ids = calloc(e->spec->nteams + 1, sizeof(*ids))) == NULL) {
+		tlm_eng__oom(e);
+		return;
+	}
+	for (i = 0; i < e->spec->nteams; i++)
+		ids[i] = e->teams[i].rs.id;
+	if (tlm_watcher_subscribe_all(e->w, ids, e->spec->nteams, &err) != 0)
+		tlm_eng__log(e, TLM_ENGINE_WARN,
+			     "no task events (%s); following the tasks over REST", err.message);
+	free(ids);
 }
 
 static void step_tasks(eng *e)

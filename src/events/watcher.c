@@ -494,15 +494,15 @@ static natsStatus subscribe_tracked(tlm_watcher *w, const char *subject, natsSub
 	return NATS_OK;
 }
 
-int tlm_watcher_subscribe(tlm_watcher *w, const char *team_id, tlm_error *err)
+/* Subscribes one team without waiting for the server (appended to the
+ * watcher's list; it takes copy). */
+static int add_team(tlm_watcher *w, const char *team_id, tlm_error *err)
 {
 	char subject[TLM_WATCHER_ID_MAX + 16];
 	natsSubscription *sub = NULL;
 	char *copy = NULL;
-	natsStatus s;
 	int rc;
 
-	assert(w != NULL);
 	if (!valid_team(team_id))
 		return tlm_error_set(err, TLM_EINVALID,
 				     "team id is not a NATS subject token (1..%d printable ASCII "
@@ -510,39 +510,72 @@ int tlm_watcher_subscribe(tlm_watcher *w, const char *team_id, tlm_error *err)
 				     TLM_WATCHER_ID_MAX);
 	if (has_team(w, team_id))
 		return 0;
-	rc = reserve_team(w, err);
-	if (rc != 0)
-		goto done;
-	copy = strdup(team_id);
-	if (copy == NULL) {
-		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
-		goto done;
-	}
+	if ((rc = reserve_team(w, err)) != 0)
+		return rc;
+	if ((copy = strdup(team_id)) == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	snprintf(subject, sizeof(subject), "hi.tasks.%s.>", team_id);
-	s = subscribe_tracked(w, subject, &sub);
-	/* The PONG comes after the server has processed our SUB. */
-	if (s == NATS_OK)
-		s = natsConnection_FlushTimeout(w->nc, w->timeout_ms);
-	if (s != NATS_OK) {
-		rc = tlm_error_set(
-			err, TLM_ETIMEOUT,
-			"NATS subscription to team \"%s\" not confirmed within %ld ms: %s", team_id,
-			w->timeout_ms, natsStatus_GetText(s));
-		goto done;
+	if (subscribe_tracked(w, subject, &sub) != NATS_OK) {
+		free(copy);
+		return tlm_error_set(err, TLM_ERROR, "NATS subscription to team \"%s\" failed",
+				     team_id);
 	}
 	w->teams[w->nteams] = copy;
 	w->subs[w->nteams] = sub;
 	w->nteams++;
-	copy = NULL;
-	sub = NULL;
-done:
-	if (sub != NULL) {
-		/* No half-subscribed team: the caller may simply try again. */
-		natsSubscription_Unsubscribe(sub);
-		natsSubscription_Destroy(sub);
+	return 0;
+}
+
+/* Drops the teams from index `from` on (a batch the server never
+ * confirmed): no half-subscribed team, the caller may try again. */
+static void drop_teams(tlm_watcher *w, size_t from)
+{
+	while (w->nteams > from) {
+		w->nteams--;
+		natsSubscription_Unsubscribe(w->subs[w->nteams]);
+		natsSubscription_Destroy(w->subs[w->nteams]);
+		free(w->teams[w->nteams]);
 	}
-	free(copy);
-	return rc;
+}
+
+int tlm_watcher_subscribe_all(tlm_watcher *w, const char *const *team_ids, size_t n, tlm_error *err)
+{
+	size_t from, i;
+	natsStatus s;
+	int rc = 0;
+
+	assert(w != NULL);
+	from = w->nteams;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = add_team(w, team_ids[i], err);
+	if (rc != 0) {
+		drop_teams(w, from);
+		return rc;
+	}
+	if (w->nteams == from)
+		return 0;
+	/* One PING for the whole batch: its PONG comes after the server has
+	 * processed every SUB before it, so the wait is one round trip (at
+	 * most timeout_ms), however many teams. */
+	s = natsConnection_FlushTimeout(w->nc, w->timeout_ms);
+	if (s != NATS_OK) {
+		drop_teams(w, from);
+		if (n == 1)
+			return tlm_error_set(
+				err, TLM_ETIMEOUT,
+				"NATS subscription to team \"%s\" not confirmed within %ld ms: %s",
+				team_ids[0], w->timeout_ms, natsStatus_GetText(s));
+		return tlm_error_set(
+			err, TLM_ETIMEOUT,
+			"NATS subscriptions to %zu teams not confirmed within %ld ms: %s", n,
+			w->timeout_ms, natsStatus_GetText(s));
+	}
+	return 0;
+}
+
+int tlm_watcher_subscribe(tlm_watcher *w, const char *team_id, tlm_error *err)
+{
+	return tlm_watcher_subscribe_all(w, &team_id, 1, err);
 }
 
 /* ---- the engine's side ---- */

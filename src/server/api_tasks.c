@@ -50,7 +50,7 @@ static void answer_task(tlm_srv_response *res, int rc, json_t *task, int status)
 		tlm_srv__json(res, status, json_pack("{s:O}", "task", task));
 }
 
-/* The events upstream publishes for a new task (contract §7). */
+/* The events upstream publishes for a new task (docs/contract.md §7). */
 static void publish_created(tlm_server *srv, const json_t *task)
 {
 	char subject[256];

@@ -6,7 +6,7 @@
  * paused (fault injection), the message is dropped and counted.  The
  * connection retries when NATS is down at start and reconnects forever, so
  * the server never needs a restart because NATS came up late (an upstream
- * hazard, see the contract §7). */
+ * hazard, see docs/contract.md §7). */
 #ifndef TLM_SERVER_EVENTS_H
 #define TLM_SERVER_EVENTS_H
 

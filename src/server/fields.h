@@ -1,5 +1,5 @@
 /* Request body validation for the API: known keys with types and limits
- * (contract §6, v2); unknown keys are dropped as upstream does.  Wrong JSON
+ * (docs/contract.md §6, v2); unknown keys are dropped as upstream does.  Wrong JSON
  * types answer 400 with a message, never 500. */
 #ifndef TLM_SERVER_FIELDS_H
 #define TLM_SERVER_FIELDS_H

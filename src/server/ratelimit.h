@@ -1,4 +1,4 @@
-/* A token bucket per client IP, as upstream does (contract §3): all loopback
+/* A token bucket per client IP, as upstream does (docs/contract.md §3): all loopback
  * clients (127.0.0.0/8, ::1, ::ffff:127.x) share one bucket.  At most 4096
  * clients are tracked; past that the least recently seen one is forgotten and
  * comes back with a full bucket.  Monotonic clock; thread-safe. */

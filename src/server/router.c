@@ -136,7 +136,7 @@ static int key_ok(const char *want, const char *given)
 	return given != NULL && strlen(given) == n && CRYPTO_memcmp(want, given, n) == 0;
 }
 
-/* A present Bearer header alone decides (contract §2). */
+/* A present Bearer header alone decides (docs/contract.md §2). */
 static int authorized(const char *key, const char *authorization, const char *x_api_key)
 {
 	if (authorization != NULL)

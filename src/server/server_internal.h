@@ -12,7 +12,7 @@
 #include "server/store.h"
 #include "telemachy/server.h"
 
-#define TLM_SRV_BODY_MAX   ((size_t)1 << 20) /* contract §1: 1 MiB, then 413 */
+#define TLM_SRV_BODY_MAX   ((size_t)1 << 20) /* docs/contract.md §1: 1 MiB, then 413 */
 #define TLM_SRV_MAX_PARAMS 4
 
 typedef struct tlm_events tlm_events;

@@ -1,5 +1,5 @@
 /* `telemachy serve --nats` against a real nats-server: the subjects and
- * payloads of every change event (contract §7, docs/serve.md "Events"),
+ * payloads of every change event (docs/contract.md §7, docs/serve.md "Events"),
  * workers completing tasks over NATS, /v1/health telling the truth about the
  * connection, REST staying fast while NATS is dead, events flowing again
  * after NATS comes back (also when it was down at start), and a local agent's

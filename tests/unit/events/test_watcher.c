@@ -346,6 +346,34 @@ static void test_subscribe_while_down(void **state)
 	assert_true(tlm_h_now_ms() - t0 < 1000);
 }
 
+/* A batch of teams costs one round trip: with NATS down the engine's
+ * thread waits one timeout for all of them, not one per team; all or none;
+ * once NATS is back every team of the batch gets its events. */
+static void test_subscribe_all(void **state)
+{
+	struct fx *f = *state;
+	const char *teams[] = { "ta", "tb", "tc" };
+	tlm_error err = TLM_ERROR_INIT;
+	int64_t t0;
+
+	watcher_new(f, 0);
+	tlm_h_nats_kill(f->nats);
+	f->nats = 0;
+	wait_connected(f, 0);
+	t0 = tlm_h_now_ms();
+	assert_int_equal(tlm_watcher_subscribe_all(f->w, teams, 3, &err), TLM_ETIMEOUT);
+	assert_true(tlm_h_now_ms() - t0 < 2000 + 1000); /* one timeout (2 s), not three */
+	assert_non_null(strstr(err.message, "3 teams"));
+	f->nats = tlm_h_nats_restart(0, f->port);
+	wait_connected(f, 1);
+	assert_int_equal(tlm_watcher_subscribe_all(f->w, teams, 3, &err), 0);
+	assert_int_equal(tlm_h_sub_ready(f->pub, WAIT_MS), 0);
+	publish(f, "hi.tasks.tc.k9.completed", "");
+	expect_event(f, "k9", "tc", "completed", TLM_TASK_COMPLETED);
+	publish(f, "hi.tasks.ta.k8.failed", "");
+	expect_event(f, "k8", "ta", "failed", TLM_TASK_FAILED);
+}
+
 /* ---- the queue cap ---- */
 
 static void wait_received(struct fx *f, uint64_t n)
@@ -533,6 +561,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_subscribe_then_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_reconciles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_while_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subscribe_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_team, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_queued, setup, teardown),

@@ -102,7 +102,7 @@ static void test_separate_and_shared_buckets(void **state)
 	assert_int_equal(tlm_ratelimit_take(rl, "10.0.0.2"), 0);
 	assert_int_equal(tlm_ratelimit_take(rl, "2001:db8::1"), 0);
 	assert_int_not_equal(tlm_ratelimit_take(rl, "2001:db8::1"), 0);
-	/* Every loopback address and notation is one client (contract §3). */
+	/* Every loopback address and notation is one client (docs/contract.md §3). */
 	assert_int_equal(tlm_ratelimit_take(rl, "127.0.0.1"), 0);
 	assert_int_not_equal(tlm_ratelimit_take(rl, "::1"), 0);
 	assert_int_not_equal(tlm_ratelimit_take(rl, "127.0.0.2"), 0);
