@@ -146,36 +146,37 @@ static void forget_unsent(eng *e)
 }
 
 /* The phases; every path after the run row exists ends in the teardown
- * decision, unless the engine had to stop (abandoned, taken over). */
-static void run_phases(eng *e)
+ * decision, unless the engine had to stop (abandoned, taken over).  A phase
+ * that fails has recorded why in the run (its error, ending, stop): the
+ * phases after it are skipped, the end is not. */
+static int run_phases(eng *e)
 {
 	const char *why;
+	int rc;
 
-	if (tlm_eng__run_to(e, TLM_RUN_PROVISIONING) != 0)
-		e->ending = 1;
-	if (!e->ending)
-		(void)tlm_eng__provision_agents(e);
-	if (!e->ending)
-		(void)tlm_eng__provision_teams(e);
-	if (!e->ending)
-		(void)tlm_eng__run_tasks(e);
+	rc = tlm_eng__run_to(e, TLM_RUN_PROVISIONING);
+	if (rc == 0 && !e->ending)
+		rc = tlm_eng__provision_agents(e);
+	if (rc == 0 && !e->ending)
+		rc = tlm_eng__provision_teams(e);
+	if (rc == 0 && !e->ending)
+		rc = tlm_eng__run_tasks(e);
 	tlm_eng__drain(e);
 	if (e->stop != STOP_NONE || tlm_eng__cancel_rest(e) != 0)
-		return;
+		return TLM_ECANCELLED;
 	forget_unsent(e);
 	if (e->stop != STOP_NONE)
-		return;
+		return TLM_ECANCELLED;
 	if (tlm_eng__wants_teardown(e)) {
 		e->res->torn_down = 1;
-		(void)tlm_eng__teardown(e);
-		return;
+		return tlm_eng__teardown(e);
 	}
 	why = e->o->in_process
 		      ? "kept by the teardown policy until the built-in control plane stopped"
 		      : "kept by the teardown policy";
 	tlm_eng__log(e, TLM_ENGINE_INFO, "teardown %s: resources are kept",
 		     tlm_teardown_name(e->spec->teardown));
-	(void)tlm_eng__list_kept(e, why);
+	return tlm_eng__list_kept(e, why) != 0 ? TLM_ERROR : rc;
 }
 
 void tlm_eng__free_run(eng *e)
@@ -354,7 +355,8 @@ int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *
 	set_reconcile(&e);
 	if ((rc = o->resume_run_id != NULL ? resume_run(&e, err) : new_run(&e, err)) != 0)
 		goto out;
-	run_phases(&e);
+	if (run_phases(&e) != 0 && e.error == NULL && e.stop == STOP_NONE)
+		tlm_eng__fail(&e, "the run could not be carried out to its end");
 	finish_result(&e);
 out:
 	res->elapsed_ms = tlm_eng__now_ms() - e.t0;

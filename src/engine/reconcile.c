@@ -91,7 +91,12 @@ static const char *classify(rec *r, const char *run_id, const char *name, const 
 			run_id, tlm_run_state_name(run.state), run_id, run_id);
 		break;
 	case TLM_JOURNAL_OWNER_NONE:
-		(void)tlm_journal_resources(r->j, run_id, match_row, &m, &err);
+		if (tlm_journal_resources(r->j, run_id, match_row, &m, &err) < 0) {
+			/* Not knowing what the run recorded, nothing is deleted. */
+			snprintf(buf, cap, "run %s: its journal rows could not be read: %.200s",
+				 run_id, err.message);
+			break;
+		}
 		*deletable = !(m.found && m.state == TLM_JOURNAL_ABANDONED);
 		if (!m.found || !m.same_id)
 			snprintf(buf, cap, "run %s (%s) never recorded it (a duplicate)", run_id,
@@ -164,21 +169,29 @@ typedef struct del {
 	tlm_engine_orphan *o;
 } del;
 
+/* The delete is done; the journal is told, and the audit trail.  A write
+ * that fails is the orphan's error (the resource is gone all the same: a
+ * later teardown finds it gone). */
 static void record_deleted(rec *r, tlm_engine_orphan *o)
 {
 	tlm_journal_kind kind =
 		strcmp(o->kind, "agent") == 0 ? TLM_JOURNAL_AGENT : TLM_JOURNAL_TEAM;
 	row_match m = { kind, o->name, o->remote_id, 0, 0, TLM_JOURNAL_INTENT };
+	tlm_error err = TLM_ERROR_INIT;
 	char detail[512];
+	int rc = 0;
 
 	if (o->run_id != NULL && tlm_journal_held_epoch(r->j, o->run_id) != 0 &&
-	    tlm_journal_resources(r->j, o->run_id, match_row, &m, NULL) >= 0 && m.found &&
+	    (rc = tlm_journal_resources(r->j, o->run_id, match_row, &m, &err)) >= 0 && m.found &&
 	    m.same_id && tlm_eng__res_move_ok(m.state, TLM_JOURNAL_DELETED))
-		(void)tlm_journal_set_resource_state(r->j, o->run_id, kind, o->name,
-						     TLM_JOURNAL_DELETED, NULL, NULL);
+		rc = tlm_journal_set_resource_state(r->j, o->run_id, kind, o->name,
+						    TLM_JOURNAL_DELETED, NULL, &err);
 	snprintf(detail, sizeof(detail), "%s %s (id %s): %s", o->kind, o->name, o->remote_id,
 		 o->why);
-	(void)tlm_journal_audit(r->j, o->run_id, "reconcile-delete", detail, NULL);
+	if (rc >= 0)
+		rc = tlm_journal_audit(r->j, o->run_id, "reconcile-delete", detail, &err);
+	if (rc < 0 && o->error == NULL)
+		o->error = strdup(err.message);
 }
 
 static void on_deleted(void *ctx, const tlm_client_result *res)

@@ -74,6 +74,7 @@ static tlm_engine_outcome outcome_of(tlm_run_state st)
 static void teardown_result(eng *e)
 {
 	tlm_engine_result *res = e->res;
+	tlm_error err = TLM_ERROR_INIT;
 	tlm_run_state final;
 
 	if (e->stop != STOP_NONE || (e->o->interrupts != NULL && *e->o->interrupts > 1)) {
@@ -88,11 +89,13 @@ static void teardown_result(eng *e)
 						     : TLM_RUN_CANCELLED;
 	res->outcome = e->outcome;
 	res->state = tlm_run_state_name(final);
-	if (tlm_eng__run_to(e, final) == 0)
-		(void)tlm_journal_audit(e->j, e->run_id, "teardown",
-					res->nleftovers == 0 ? "everything deleted"
-							     : "teardown left resources",
-					NULL);
+	if (tlm_eng__run_to(e, final) == 0 &&
+	    tlm_journal_audit(e->j, e->run_id, "teardown",
+			      res->nleftovers == 0 ? "everything deleted"
+						   : "teardown left resources",
+			      &err) != 0)
+		tlm_eng__log(e, TLM_ENGINE_WARN, "no audit entry for the teardown: %s",
+			     err.message);
 }
 
 int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine_result *res,
@@ -170,7 +173,8 @@ static int ask_owner(const tlm_engine_opts *o, tlm_journal *j, const tlm_journal
 
 	if ((rc = tlm_journal_run_request_cancel(j, run->id, err)) != 0)
 		return rc;
-	(void)tlm_journal_audit(j, run->id, "cancel", "asked the live owner to cancel", NULL);
+	if (tlm_journal_audit(j, run->id, "cancel", "asked the live owner to cancel", err) != 0)
+		tell(o, run->id, "warning: the cancel request has no audit entry");
 	res->owner_pid = run->owner_pid;
 	snprintf(res->owner_host, sizeof(res->owner_host), "%s",
 		 run->owner_host ? run->owner_host : "?");
