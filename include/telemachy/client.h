@@ -73,7 +73,11 @@ typedef enum tlm_client_outcome {
 	TLM_CLIENT_DONE = 0, /* 2xx */
 	TLM_CLIENT_GONE,     /* 404 on DELETE: already deleted */
 	TLM_CLIENT_FAILED,   /* permanent error, or retries exhausted: see rc and err */
-	TLM_CLIENT_UNKNOWN   /* a create may or may not have happened: resolve before re-POSTing */
+	TLM_CLIENT_UNKNOWN,  /* a create may or may not have happened: resolve before re-POSTing */
+	/* The client dropped the request before it finished (tlm_client_free,
+	 * tlm_client_cancel_all): the callback frees what it owns and does
+	 * nothing else — no journal write, no new request. */
+	TLM_CLIENT_CANCELLED
 } tlm_client_outcome;
 
 typedef struct tlm_client_result {
@@ -96,9 +100,16 @@ typedef void (*tlm_client_cb)(void *ctx, const tlm_client_result *res);
  * require_tls. */
 int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err);
 
-/* Frees c and every request still queued (their callbacks are not called);
- * NULL is a no-op. */
+/* Frees c; every request and timer still pending is first dropped as by
+ * tlm_client_cancel_all.  NULL is a no-op. */
 void tlm_client_free(tlm_client *c);
+
+/* Drops every pending request and timer, telling each callback once
+ * (TLM_CLIENT_CANCELLED; timers with cancelled 1), so that contexts are
+ * freed; requests on the wire are abandoned.  Submitting from such a
+ * callback fails (TLM_ECANCELLED).  For a caller that stops at once (a
+ * second signal, a lost run) and is about to free those contexts. */
+void tlm_client_cancel_all(tlm_client *c);
 
 /* Queues METHOD base_url+path.  method is "GET", "PUT", "DELETE", "PATCH" or
  * "POST"; json_body (copied) may be NULL.  Nothing is sent until
@@ -137,10 +148,11 @@ int tlm_client_path(char *out, size_t cap, const char *p1, const char *id1, cons
 
 /* ---- asynchronous operations (callbacks run inside step/run) ---------- */
 
-typedef void (*tlm_client_timer_cb)(void *ctx);
+typedef void (*tlm_client_timer_cb)(void *ctx, int cancelled);
 
-/* cb(ctx) once ms have passed, from inside a step; counts as pending until
- * then.  A wait that never blocks the caller's loop. */
+/* cb(ctx, 0) once ms have passed, from inside a step (cb(ctx, 1) if the
+ * client drops it first); counts as pending until then.  A wait that never
+ * blocks the caller's loop. */
 int tlm_client_after(tlm_client *c, long ms, tlm_client_timer_cb cb, void *ctx, tlm_error *err);
 
 /* Called for each item of a list; a non-zero return stops the walk (and is

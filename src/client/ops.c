@@ -159,11 +159,12 @@ static void find_end(find_op *op, int rc, const char *id, const tlm_error *err)
 
 static int find_look(find_op *op, tlm_error *err);
 
-static void find_again(void *ctx)
+static void find_again(void *ctx, int cancelled)
 {
 	find_op *op = ctx;
 	tlm_error err = TLM_ERROR_INIT;
-	int rc = find_look(op, &err);
+	int rc = cancelled ? tlm_error_set(&err, TLM_ECANCELLED, "lookup of %s dropped", op->name)
+			   : find_look(op, &err);
 
 	if (rc != 0)
 		find_end(op, rc, NULL, &err);
@@ -194,7 +195,7 @@ static void on_agent(void *ctx, const tlm_client_result *res)
 	tlm_error err = TLM_ERROR_INIT;
 	int rc;
 
-	if (res->status == 404) {
+	if (res->outcome != TLM_CLIENT_CANCELLED && res->status == 404) {
 		find_missing(op);
 		return;
 	}

@@ -59,6 +59,7 @@ struct tlm_client {
 	double tokens;      /* client-side rate limit (opts.rate_rps > 0) */
 	uint64_t tokens_ms; /* when tokens was last refilled */
 	tlm_error closed;   /* code != 0: the gate refused; nothing is sent any more */
+	int cancelling;     /* tlm_client_cancel_all is telling callbacks: no new requests */
 };
 
 static uint64_t now_ms(void)
@@ -221,25 +222,58 @@ static void req_free(tlm_req *r)
 	free(r);
 }
 
-static void free_list(tlm_req *r)
+static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status, tlm_error *err);
+
+/* Tells every request of list that it is dropped, then frees it. */
+static void cancel_list(tlm_req *r)
 {
+	tlm_error err = TLM_ERROR_INIT;
+
 	while (r != NULL) {
 		tlm_req *next = r->next;
+		tlm_client_timer_cb timer = r->timer;
+		void *ctx = r->ctx;
 
-		req_free(r);
+		r->next = NULL;
+		if (timer != NULL) {
+			req_free(r);
+			timer(ctx, 1);
+		} else {
+			tlm_error_set(&err, TLM_ECANCELLED, "%s %s: dropped: the client stopped",
+				      r->method, r->path);
+			deliver(r, TLM_CLIENT_CANCELLED, TLM_ECANCELLED, 0, &err);
+		}
 		r = next;
 	}
+}
+
+void tlm_client_cancel_all(tlm_client *c)
+{
+	tlm_req *active, *waiting, *sleeping;
+
+	if (c == NULL)
+		return;
+	c->cancelling = 1;
+	/* Detached first: a callback must find no list to walk or add to. */
+	active = c->active;
+	waiting = c->wait_head;
+	sleeping = c->sleeping;
+	c->active = c->wait_head = c->wait_tail = c->sleeping = NULL;
+	c->in_flight = 0;
+	cancel_list(active);
+	cancel_list(waiting);
+	cancel_list(sleeping);
+	c->cancelling = 0;
 }
 
 void tlm_client_free(tlm_client *c)
 {
 	if (c == NULL)
 		return;
-	free_list(c->active);
+	tlm_client_cancel_all(c);
+	c->cancelling = 1;
 	if (c->multi != NULL)
 		curl_multi_cleanup(c->multi);
-	free_list(c->wait_head);
-	free_list(c->sleeping);
 	if (c->auth != NULL) {
 		/* Do not leave the key in freed memory. */
 		volatile char *p = c->auth;
@@ -398,6 +432,8 @@ int tlm_client_submit(tlm_client *c, const char *method, const char *path, const
 	int rc = 0;
 
 	assert(c != NULL && method != NULL && path != NULL && cb != NULL);
+	if (c->cancelling)
+		return tlm_error_set(err, TLM_ECANCELLED, "client: stopping: no new requests");
 	if (strlen(method) >= sizeof(r->method) || path[0] != '/')
 		return tlm_error_set(err, TLM_EINVALID, "client: bad method or path");
 	if (json_body != NULL && strlen(json_body) > TLM_CLIENT_MAX_BODY)
@@ -603,7 +639,7 @@ static void fire(tlm_client *c, tlm_req *r)
 
 	(void)c;
 	req_free(r);
-	cb(ctx);
+	cb(ctx, 0);
 }
 
 /* Whether the caller's gate lets r go out (the engine's fencing check: a
@@ -661,6 +697,8 @@ int tlm_client_after(tlm_client *c, long ms, tlm_client_timer_cb cb, void *ctx, 
 	tlm_req *r;
 
 	assert(c != NULL && cb != NULL);
+	if (c->cancelling)
+		return tlm_error_set(err, TLM_ECANCELLED, "client: stopping: no new timers");
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	r->c = c;

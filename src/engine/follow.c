@@ -45,6 +45,9 @@ static void on_polled(void *ctx, const tlm_client_result *res)
 	tlm_error err = TLM_ERROR_INIT;
 	const char *msg;
 
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return; /* the client stopped: nothing more to do */
+
 	t->polling = 0;
 	if (res->status == 404 && t->poll_attempt == t->attempt &&
 	    (t->st == TASK_SUBMITTED || t->st == TASK_RUNNING)) {
@@ -90,6 +93,9 @@ static void on_agent(void *ctx, const tlm_client_result *res)
 	eng *e = a->e;
 	char why[TLM_JOURNAL_NAME_MAX + 64];
 	size_t i;
+
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return; /* the client stopped: nothing more to do */
 
 	a->checking = 0;
 	if (res->status != 404)

@@ -118,6 +118,9 @@ static void on_started(void *ctx, const tlm_client_result *res)
 	eng_res *r = ctx;
 	eng *e = r->e;
 
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return; /* the client stopped: nothing more to do */
+
 	if (res->outcome != TLM_CLIENT_DONE) {
 		failed(r);
 		tlm_eng__fail(e,
@@ -176,6 +179,8 @@ static void on_resolved(void *ctx, int rc, const char *id, const tlm_error *err)
 	eng *e = r->e;
 	char *copy;
 
+	if (rc == TLM_ECANCELLED)
+		return; /* the client stopped */
 	if (rc == 0) {
 		if ((copy = strdup(id)) == NULL) {
 			failed(r);
@@ -227,6 +232,9 @@ static void on_created(void *ctx, const tlm_client_result *res)
 	tlm_client_resource parsed = TLM_CLIENT_RESOURCE_INIT;
 	tlm_error err = TLM_ERROR_INIT;
 	int rc;
+
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return; /* the client stopped: nothing more to do */
 
 	if (res->outcome == TLM_CLIENT_FAILED) {
 		/* Permanent, or never sent: nothing was created. */

@@ -198,6 +198,9 @@ static void on_deleted(void *ctx, const tlm_client_result *res)
 {
 	del *d = ctx;
 
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return; /* the client stopped: nothing more to do */
+
 	if (res->outcome == TLM_CLIENT_DONE || res->outcome == TLM_CLIENT_GONE) {
 		d->o->deleted = 1;
 		record_deleted(d->r, d->o);

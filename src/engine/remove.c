@@ -38,7 +38,11 @@ static void on_stopped(void *ctx, const tlm_client_result *res)
 	tlm_client_result failed;
 	tlm_error err = TLM_ERROR_INIT;
 
-	(void)res; /* a stop that failed is no reason not to delete */
+	if (res->outcome == TLM_CLIENT_CANCELLED) {
+		on_deleted(rm, res); /* dropped: the caller frees what it owns */
+		return;
+	}
+	/* A stop that failed is no reason not to delete. */
 	if (send_delete(rm, &err) == 0)
 		return;
 	memset(&failed, 0, sizeof(failed));

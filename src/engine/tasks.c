@@ -147,6 +147,9 @@ static void on_submitted(void *ctx, const tlm_client_result *res)
 	tlm_client_resource k = TLM_CLIENT_RESOURCE_INIT;
 	tlm_error err = TLM_ERROR_INIT;
 
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return; /* the client stopped: nothing more to do */
+
 	if (res->outcome == TLM_CLIENT_FAILED) {
 		tlm_eng__attempt_failed(e, t, TASK_FAILED, res->err->message);
 		return;
@@ -243,6 +246,10 @@ static void on_task_list(void *ctx, int rc, const tlm_error *err)
 	char *id = m->id;
 
 	free(m);
+	if (rc == TLM_ECANCELLED) {
+		free(id);
+		return; /* the client stopped */
+	}
 	if (rc == 1) {
 		adopt_task(e, t, id);
 		return;

@@ -140,6 +140,10 @@ static void on_swept(void *ctx, int rc, const tlm_error *err)
 	td *t = s->t;
 
 	t->listing--;
+	if (rc == TLM_ECANCELLED) {
+		free(s);
+		return;
+	}
 	if (rc == 0)
 		t->swept[s->kind] = 1;
 	else
@@ -206,6 +210,9 @@ static void mark(td_item *it, tlm_journal_state st, const char *error)
 static void on_deleted(void *ctx, const tlm_client_result *res)
 {
 	td_item *it = ctx;
+
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return; /* the client stopped: nothing more to do */
 
 	if (res->outcome == TLM_CLIENT_DONE || res->outcome == TLM_CLIENT_GONE) {
 		it->settled = 1;
@@ -348,6 +355,10 @@ int tlm_eng__teardown(eng *e)
 		}
 	}
 	tlm_eng__drain(e);
+	/* Stopped (a second signal, a lost run) with requests pending: they
+	 * point into t, which ends here. */
+	if (tlm_client_pending(e->c) > 0)
+		tlm_client_cancel_all(e->c);
 	for (i = 0; i < t.n; i++)
 		if (!t.items[i]->settled)
 			tlm_eng__add_leftover(e, t.items[i]->rs.kind, t.items[i]->rs.name,

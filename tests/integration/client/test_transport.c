@@ -572,6 +572,150 @@ static void test_step_wakeup(void **state)
 	pthread_join(th, NULL);
 }
 
+/* ---- timers, lookups with a settle wait, the gate, dropping ----------- */
+
+static void on_timer(void *ctx, int cancelled)
+{
+	int *fired = ctx;
+
+	*fired = cancelled ? -1 : 1;
+}
+
+typedef struct found {
+	int calls, rc;
+	char id[128];
+	int64_t at;
+} found;
+
+static void on_found(void *ctx, int rc, const char *id, const tlm_error *err)
+{
+	found *f = ctx;
+
+	(void)err;
+	f->calls++;
+	f->rc = rc;
+	f->at = tlm_h_now_ms();
+	snprintf(f->id, sizeof(f->id), "%s", rc == 0 ? id : "");
+}
+
+/* A timer fires from inside the loop; a lookup with a settle wait does
+ * not believe the first 404: an agent created meanwhile is found by the
+ * second look, after the wait, while the loop kept turning. */
+static void test_timer_and_settled_lookup(void **state)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	int fired = 0;
+	found f = { 0, 0, "", 0 };
+	char *id;
+	int64_t t0;
+
+	(void)state;
+	start(NULL, NULL, 0);
+	t0 = tlm_h_now_ms();
+	assert_int_equal(tlm_client_after(cli, 150, on_timer, &fired, &err), 0);
+	assert_int_equal(tlm_client_pending(cli), 1);
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	assert_int_equal(fired, 1);
+	assert_true(tlm_h_now_ms() - t0 >= 140);
+	/* Not there yet: the lookup waits 600 ms; the agent appears at 200. */
+	t0 = tlm_h_now_ms();
+	assert_int_equal(
+		tlm_client_find_start(cli, TLM_CLIENT_AGENT, "late-one", 600, on_found, &f, &err),
+		0);
+	while (tlm_h_now_ms() - t0 < 200)
+		assert_int_equal(tlm_client_step(cli, 20, &err), 0);
+	assert_int_equal(f.calls, 0);
+	id = create("late-one");
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(f.rc, 0);
+	assert_string_equal(f.id, id);
+	assert_true(f.at - t0 >= 590);
+	free(id);
+	/* Without a settle wait the answer is at once. */
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(
+		tlm_client_find_start(cli, TLM_CLIENT_TEAM, "nobody", 0, on_found, &f, &err), 0);
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	assert_int_equal(f.rc, TLM_ENOTFOUND);
+}
+
+/* Ids go into paths percent-encoded: "/", "?", "#", "%", spaces and
+ * non-ASCII cannot reach another path; "." and ".." are refused. */
+static void test_paths(void **state)
+{
+	char p[64];
+	tlm_error err = TLM_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(tlm_client_path(p, sizeof(p), "/v1/agents/", "a/b?c#d e%", "/start", NULL,
+					 NULL, &err),
+			 0);
+	assert_string_equal(p, "/v1/agents/a%2Fb%3Fc%23d%20e%25/start");
+	assert_int_equal(
+		tlm_client_path(p, sizeof(p), "/v1/teams/", "t-1", "/tasks/", "k.2_~", NULL, &err),
+		0);
+	assert_string_equal(p, "/v1/teams/t-1/tasks/k.2_~");
+	assert_int_equal(tlm_client_path(p, sizeof(p), "/v1/agents/", "..", NULL, NULL, NULL, &err),
+			 TLM_EINVALID);
+	assert_int_equal(tlm_client_path(p, sizeof(p), "/v1/agents/", "", NULL, NULL, NULL, &err),
+			 TLM_EINVALID);
+	assert_int_equal(
+		tlm_client_path(p, 16, "/v1/agents/", "0123456789", NULL, NULL, NULL, &err),
+		TLM_ETOOBIG);
+}
+
+static int gate_calls, gate_refuse;
+
+static int gate(void *ctx, tlm_error *err)
+{
+	(void)ctx;
+	gate_calls++;
+	return gate_refuse ? tlm_error_set(err, TLM_EFENCED, "not ours any more") : 0;
+}
+
+/* The gate is asked before every request; once it refuses, nothing more is
+ * sent and every step says why.  Dropping the client tells each pending
+ * request and timer once. */
+static void test_gate_and_cancel(void **state)
+{
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	got g[3];
+	int fired = 0;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	o.base_url = srv.url;
+	o.gate = gate;
+	assert_int_equal(tlm_client_new(&cli, &o, &err), 0);
+	memset(g, 0, sizeof(g));
+	assert_int_equal(tlm_client_submit(cli, "GET", "/v1/agents", NULL, TLM_CLIENT_GET, on_done,
+					   &g[0], &err),
+			 0);
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	assert_int_equal(gate_calls, 1);
+	assert_int_equal(g[0].outcome, TLM_CLIENT_DONE);
+	gate_refuse = 1;
+	assert_int_equal(tlm_client_submit(cli, "GET", "/v1/teams", NULL, TLM_CLIENT_GET, on_done,
+					   &g[1], &err),
+			 0);
+	assert_int_equal(tlm_client_step(cli, 10, &err), TLM_EFENCED);
+	assert_non_null(strstr(err.message, "not ours"));
+	assert_int_equal(tlm_client_step(cli, 10, &err), TLM_EFENCED);
+	assert_int_equal(g[1].calls, 0); /* not sent, not answered */
+	assert_int_equal(tlm_client_after(cli, 60000, on_timer, &fired, &err), 0);
+	assert_int_equal(tlm_client_pending(cli), 2);
+	tlm_client_free(cli);
+	cli = NULL;
+	assert_int_equal(g[1].calls, 1);
+	assert_int_equal(g[1].outcome, TLM_CLIENT_CANCELLED);
+	assert_int_equal(g[1].rc, TLM_ECANCELLED);
+	assert_int_equal(fired, -1);
+	gate_refuse = 0;
+	gate_calls = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +735,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_wakeup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_and_settled_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gate_and_cancel, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
