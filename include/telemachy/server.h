@@ -39,11 +39,13 @@ typedef struct tlm_server_opts {
 	double request_timeout;          /* s for a request's headers and body (at most a
 	                                  * day); 0: 10 */
 	const char *request_log;         /* append a JSON line per request here; NULL: none */
+	int no_exec; /* run no program: every task completes at once (a dry run) */
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
-		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL \
+		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0,      \
+			NULL, 0                                                                    \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees

@@ -93,8 +93,25 @@ int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
 
 /* Runs the engine with eo — a run, a resume (eo->resume_run_id), or with
  * teardown_run set `telemachy teardown` of that run — handling signals, the
- * observer, the summary and the exit code.  Returns the exit code. */
-int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char *teardown_run);
+ * observer, the summary and the exit code.  A run or resume with no control
+ * plane (and every dry run) gets the in-process one, whose agent programs
+ * also get the variables named in pass_env (NULL-terminated, may be NULL).
+ * Returns the exit code. */
+int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char *teardown_run,
+		  const char *const *pass_env);
+
+/* --pass-env NAME (serve, and run/resume for the in-process control plane):
+ * the variables of this process's environment that agent programs get
+ * besides the allow-list (docs/serve.md). */
+#define TLM_CLI_PASS_MAX 64
+typedef struct tlm_cli_pass {
+	const char *names[TLM_CLI_PASS_MAX + 1]; /* NULL-terminated */
+	size_t n;
+} tlm_cli_pass;
+
+/* Adds NAME or PREFIX* (a variable name as the spec allows them, or such a
+ * prefix and '*'); a usage error's exit code otherwise. */
+int tlm_cli_pass_add(const tlm_cli *cli, tlm_cli_pass *p, const char *name);
 
 /* Installs the handlers for SIGINT and SIGTERM (the first asks to stop,
  * the second to leave at once) and points eo->interrupts at their count. */

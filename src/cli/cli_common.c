@@ -102,3 +102,23 @@ int tlm_cli_load_spec(tlm_spec **out, const char *path)
 	tlm_diags_clear(&diags);
 	return rc == 0 ? TLM_EXIT_OK : TLM_EXIT_USAGE;
 }
+
+int tlm_cli_pass_add(const tlm_cli *cli, tlm_cli_pass *p, const char *name)
+{
+	size_t n = strlen(name), i;
+	int ok = n > 0 && !(name[0] >= '0' && name[0] <= '9');
+
+	for (i = 0; ok && i < n; i++) {
+		char c = name[i];
+
+		ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     c == '_' || (c == '*' && i == n - 1 && i > 0);
+	}
+	if (!ok)
+		return tlm_cli_usage_error(
+			cli, "--pass-env wants a variable name or PREFIX*, got \"%s\"", name);
+	if (p->n == TLM_CLI_PASS_MAX)
+		return tlm_cli_usage_error(cli, "at most %d --pass-env options", TLM_CLI_PASS_MAX);
+	p->names[p->n++] = name;
+	return 0;
+}

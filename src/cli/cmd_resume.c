@@ -23,23 +23,32 @@ static void usage(void)
 	       "\n"
 	       "Options: --control-plane URL (the run's control plane moved), --nats URL,\n"
 	       "--state-dir DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
-	       "--connection fresh|reuse, --force, --output text|json, -q, -v, -h.\n"
+	       "--connection fresh|reuse, --force, --pass-env NAME (as `run`), --output\n"
+	       "text|json, -q, -v, -h.\n"
 	       "\n"
 	       "Exit codes: as `telemachy run`; 2 also for an unknown run, a run that\n"
 	       "completed, or one whose owner is still alive; 5 another process took the\n"
 	       "run over meanwhile.\n");
 }
 
-static int parse(tlm_cli *cli, int argc, char **argv, tlm_engine_opts *eo, const char **run_id)
+static int parse(tlm_cli *cli, int argc, char **argv, tlm_engine_opts *eo, tlm_cli_pass *pass,
+		 const char **run_id)
 {
-	static const struct option longopts[] = {
-		TLM_CLI_LONGOPTS, TLM_CLI_ENGINE_LONGOPTS, TLM_CLI_FORCE_LONGOPT, { 0 }
-	};
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_ENGINE_LONGOPTS,
+						  TLM_CLI_FORCE_LONGOPT,
+						  TLM_CLI_PASS_ENV_LONGOPT,
+						  { 0 } };
 	int c, rc;
 
-	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
-		if ((rc = tlm_cli_engine_opt(cli, c, optarg, eo)) != 0)
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {
+		if (c == TLM_CLI_OPT_PASS_ENV)
+			rc = tlm_cli_pass_add(cli, pass, optarg);
+		else
+			rc = tlm_cli_engine_opt(cli, c, optarg, eo);
+		if (rc != 0)
 			return rc;
+	}
 	if (c < 0)
 		return rc == TLM_EXIT_OK ? -1 : rc;
 	if (optind + 1 != argc)
@@ -58,7 +67,11 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 	tlm_spec *spec = NULL;
 	const char *run_id = NULL, *flag;
 	char *key = NULL;
-	int rc = parse(cli, argc, argv, &eo, &run_id);
+	tlm_cli_pass pass;
+	int rc;
+
+	memset(&pass, 0, sizeof(pass));
+	rc = parse(cli, argc, argv, &eo, &pass, &run_id);
 
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
@@ -86,7 +99,7 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 	eo.spec = spec;
 	eo.spec_text = run.spec;
 	eo.resume_run_id = run.id;
-	rc = tlm_cli_drive(cli, "resume", &eo, NULL);
+	rc = tlm_cli_drive(cli, "resume", &eo, NULL, pass.names);
 clear:
 	tlm_journal_run_clear(&run);
 done:

@@ -32,6 +32,9 @@ static void usage(void)
 	       "      --request-timeout S   seconds per control-plane request (default 30)\n"
 	       "      --max-connections N   connections open at once (default 8 to a remote\n"
 	       "                            control plane, else --max-concurrent)\n"
+	       "      --pass-env NAME       give the agent programs of the built-in control plane\n"
+	       "                            this variable of the environment (repeatable; NAME or\n"
+	       "                            PREFIX*); they get only a short allow-list otherwise\n"
 	       "      --connection MODE     fresh (one request per connection; the default\n"
 	       "                            for a remote control plane) or reuse\n"
 	       "      --output FORMAT       text (default) or json (the summary on stdout)\n"
@@ -53,12 +56,14 @@ typedef struct run_args {
 	tlm_engine_opts eo;
 	const char *file;
 	char *key; /* from AGAMEMNON_API_KEY_FILE, owned */
+	tlm_cli_pass pass;
 } run_args;
 
 static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 {
 	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
 						  TLM_CLI_ENGINE_LONGOPTS,
+						  TLM_CLI_PASS_ENV_LONGOPT,
 						  { "dry-run", no_argument, NULL, OPT_DRY_RUN },
 						  { 0 } };
 	int c, rc;
@@ -66,8 +71,12 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {
 		if (c == OPT_DRY_RUN)
 			a->eo.dry_run = 1;
-		else if ((rc = tlm_cli_engine_opt(cli, c, optarg, &a->eo)) != 0)
+		else if (c == TLM_CLI_OPT_PASS_ENV) {
+			if ((rc = tlm_cli_pass_add(cli, &a->pass, optarg)) != 0)
+				return rc;
+		} else if ((rc = tlm_cli_engine_opt(cli, c, optarg, &a->eo)) != 0) {
 			return rc;
+		}
 	}
 	if (c < 0)
 		return rc == TLM_EXIT_OK ? -1 : rc;
@@ -109,11 +118,14 @@ static int read_text(const char *path, char **out)
 int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 {
 	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
-	run_args a = { eo, NULL, NULL };
+	run_args a;
 	tlm_spec *spec = NULL;
 	char *text = NULL;
-	int rc = parse_opts(cli, argc, argv, &a);
+	int rc;
 
+	memset(&a, 0, sizeof(a));
+	a.eo = eo;
+	rc = parse_opts(cli, argc, argv, &a);
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
 	if (tlm_cli_engine_env("run", &a.eo, &a.key) != 0) {
@@ -129,7 +141,7 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 	}
 	a.eo.spec = spec;
 	a.eo.spec_text = text;
-	rc = tlm_cli_drive(cli, "run", &a.eo, NULL);
+	rc = tlm_cli_drive(cli, "run", &a.eo, NULL, a.pass.names);
 done:
 	free(text);
 	free(a.key);

@@ -10,7 +10,6 @@
 #include "util/secret.h"
 
 #define MAX_FAULTS 64
-#define MAX_PASS   64
 #define MAX_CONNS  30000 /* libnats select()s on descriptors below 32768 */
 #define PER_IP     128   /* --max-connections-per-ip by default */
 
@@ -77,8 +76,7 @@ static void usage(void)
 typedef struct serve_args {
 	tlm_server_opts opts;
 	const char *faults[MAX_FAULTS];
-	const char *pass[MAX_PASS + 1]; /* NULL-terminated */
-	size_t npass;
+	tlm_cli_pass pass;
 	char *key; /* owned */
 	const char *key_file;
 } serve_args;
@@ -97,28 +95,6 @@ static int parse_rate(tlm_cli *cli, const char *s, serve_args *a)
 		return tlm_cli_usage_error(cli, "--rate-limit wants RPS[:BURST], got \"%s\"", s);
 	a->opts.rate_rps = rps;
 	a->opts.rate_burst = (unsigned)burst;
-	return 0;
-}
-
-/* A variable name as the spec allows them ([A-Za-z_][A-Za-z0-9_]*), or
- * such a prefix followed by '*'. */
-static int add_pass(tlm_cli *cli, const char *name, serve_args *a)
-{
-	size_t n = strlen(name), i;
-	int ok = n > 0 && !(name[0] >= '0' && name[0] <= '9');
-
-	for (i = 0; ok && i < n; i++) {
-		char c = name[i];
-
-		ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		     c == '_' || (c == '*' && i == n - 1 && i > 0);
-	}
-	if (!ok)
-		return tlm_cli_usage_error(
-			cli, "--pass-env wants a variable name or PREFIX*, got \"%s\"", name);
-	if (a->npass == MAX_PASS)
-		return tlm_cli_usage_error(cli, "at most %d --pass-env options", MAX_PASS);
-	a->pass[a->npass++] = name;
 	return 0;
 }
 
@@ -155,7 +131,7 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	case OPT_STATE_DIR: a->opts.state_dir = arg; return 0;
 	case OPT_UNIQUE: a->opts.unique_names = 1; return 0;
 	case OPT_INSECURE: a->opts.insecure_no_auth = 1; return 0;
-	case OPT_PASS_ENV: return add_pass(cli, arg, a);
+	case OPT_PASS_ENV: return tlm_cli_pass_add(cli, &a->pass, arg);
 	case OPT_FAULT:
 		if (a->opts.nfaults == MAX_FAULTS)
 			return tlm_cli_usage_error(cli, "at most %d --fault options", MAX_FAULTS);
@@ -216,9 +192,11 @@ static int apply_env(tlm_cli *cli, serve_args *a)
 		a->opts.nats_url = getenv("NATS_URL");
 	if ((rc = load_key(cli, a)) != 0)
 		return rc;
+	if (a->key != NULL)
+		tlm_secret_protect_process(); /* no core file with the key in it */
 	a->opts.api_key = a->key;
 	a->opts.faults = a->faults;
-	a->opts.pass_env = a->pass; /* zeroed: NULL-terminated */
+	a->opts.pass_env = a->pass.names; /* zeroed: NULL-terminated */
 	return 0;
 }
 
@@ -258,7 +236,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 
 int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 {
-	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, { 0 }, 0, NULL, NULL };
+	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, { { 0 }, 0 }, NULL, NULL };
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_server *srv = NULL;
 	sigset_t set;

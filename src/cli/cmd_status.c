@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_journal.h"
+#include "util/redact.h"
 
 #define AGE_MAX 32
 
@@ -118,7 +119,7 @@ static int audit_cb(const tlm_journal_audit_entry *a, void *ctx)
 
 static void print_header(const tlm_journal_run *r, tlm_journal_owner o)
 {
-	char age[AGE_MAX];
+	char age[AGE_MAX], cp[512];
 
 	tlm_cli_format_age(age, sizeof(age), r->heartbeat_age_ms);
 	printf("run            %s\n", r->id);
@@ -133,7 +134,9 @@ static void print_header(const tlm_journal_run *r, tlm_journal_owner o)
 	else
 		printf("owner          - (%s)\n", tlm_journal_owner_name(o));
 	printf("heartbeat      %s%s\n", age, r->heartbeat_age_ms >= 0 ? " ago" : "");
-	printf("control plane  %s\n", r->control_plane ? r->control_plane : "(not recorded)");
+	if (r->control_plane != NULL)
+		tlm_redact_url(cp, sizeof(cp), r->control_plane);
+	printf("control plane  %s\n", r->control_plane ? cp : "(not recorded)");
 	printf("cancel         %s%s\n", r->cancel_requested_at ? "requested at " : "not requested",
 	       r->cancel_requested_at ? r->cancel_requested_at : "");
 }

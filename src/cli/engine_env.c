@@ -43,6 +43,7 @@ static int load_key(const char *cmd, tlm_engine_opts *eo, char **key)
 		if (tlm_secret_check_key(v, "AGAMEMNON_API_KEY", &err) != 0)
 			goto bad;
 		eo->api_key = v;
+		tlm_secret_protect_process(); /* no core file with the key in it */
 		return 0;
 	}
 	if (file == NULL)
@@ -52,6 +53,7 @@ static int load_key(const char *cmd, tlm_engine_opts *eo, char **key)
 		return -1;
 	}
 	eo->api_key = *key;
+	tlm_secret_protect_process();
 	return 0;
 bad:
 	fprintf(stderr, "telemachy %s: %s\n", cmd, err.message);

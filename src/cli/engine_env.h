@@ -24,6 +24,13 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key);
 #define TLM_CLI_OPT_CONNECTIONS   0x165
 #define TLM_CLI_OPT_CONN_MODE     0x166
 #define TLM_CLI_OPT_FORCE         0x167
+#define TLM_CLI_OPT_PASS_ENV      0x168
+/* --pass-env NAME, for run and resume (the in-process control plane's
+ * agent programs). */
+#define TLM_CLI_PASS_ENV_LONGOPT                                                                   \
+	{                                                                                          \
+		"pass-env", required_argument, NULL, TLM_CLI_OPT_PASS_ENV                          \
+	}
 /* --force, for the commands that take a run over (resume, teardown, cancel). */
 #define TLM_CLI_FORCE_LONGOPT                                                                      \
 	{                                                                                          \

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/run_output.h"
 #include "telemachy/server.h"
+#include "util/secret.h"
 
 static volatile sig_atomic_t interrupts;
 
@@ -66,21 +67,35 @@ static void after_takeover(const char *cmd, const tlm_engine_result *r)
 }
 
 /* The in-process control plane, for a run or resume with no other (and
- * every dry run): in memory, on loopback, stopped when the command ends. */
-static int start_plane(const char *cmd, tlm_engine_opts *eo, tlm_server **srv)
+ * every dry run): in memory, on a loopback port, stopped when the command
+ * ends.  Nobody else may use it: it listens on loopback only and wants a
+ * random key of its own, made here and known only to this process (never
+ * in argv, the environment, the journal or a core file); so a local user
+ * who finds the port cannot create an agent and run a program as us
+ * (docs/security.md).  A dry run's server runs no program at all. */
+static int start_plane(const char *cmd, tlm_engine_opts *eo, const char *const *pass_env,
+		       tlm_server **srv, char **key)
 {
 	tlm_server_opts so = TLM_SERVER_OPTS_INIT;
 	tlm_error err = TLM_ERROR_INIT;
 
-	/* A dry run publishes nothing: no NATS, and no program runs (the
-	 * engine sends program "none"). */
+	tlm_secret_protect_process();
+	if (tlm_secret_random_key(key, &err) != 0) {
+		fprintf(stderr, "telemachy %s: the built-in control plane: %s\n", cmd, err.message);
+		return TLM_EXIT_FAILED;
+	}
+	/* A dry run publishes nothing: no NATS, and no program runs. */
 	so.nats_url = eo->dry_run ? NULL : eo->nats_url;
+	so.no_exec = eo->dry_run;
+	so.api_key = *key;
+	so.pass_env = pass_env;
 	if (tlm_server_start(srv, &so, &err) != 0) {
 		fprintf(stderr, "telemachy %s: the built-in control plane: %s\n", cmd, err.message);
 		return TLM_EXIT_FAILED;
 	}
 	eo->control_plane = tlm_server_url(*srv);
 	eo->in_process = 1;
+	eo->api_key = *key;
 	return TLM_EXIT_OK;
 }
 
@@ -93,17 +108,22 @@ static int start_failure(const char *cmd, int rc, const tlm_error *err)
 										: TLM_EXIT_FAILED;
 }
 
-int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char *teardown_run)
+int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char *teardown_run,
+		  const char *const *pass_env)
 {
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_engine_result res;
 	tlm_run_output out;
 	tlm_server *srv = NULL;
+	char *key = NULL;
 	int rc;
 
 	if (teardown_run == NULL && (eo->control_plane == NULL || eo->dry_run) &&
-	    (rc = start_plane(cmd, eo, &srv)) != TLM_EXIT_OK)
+	    (rc = start_plane(cmd, eo, pass_env, &srv, &key)) != TLM_EXIT_OK) {
+		tlm_server_stop(srv);
+		tlm_secret_free(key);
 		return rc;
+	}
 	tlm_run_output_init(&out, cli);
 	eo->observe = tlm_run_output_observe;
 	eo->observe_ctx = &out;
@@ -112,6 +132,9 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 				  : tlm_engine_run(eo, &res, &err);
 	tlm_run_output_done(&out);
 	tlm_server_stop(srv);
+	if (srv != NULL)
+		eo->api_key = NULL; /* it was the in-process server's key */
+	tlm_secret_free(key);
 	if (rc != 0) {
 		rc = start_failure(cmd, rc, &err);
 	} else {

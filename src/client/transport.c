@@ -102,6 +102,14 @@ static int check_url(const char *url, int require_tls, tlm_error *err)
 		rc = tlm_error_set(err, TLM_EINVALID, "client: base_url is not a valid URL");
 		goto done;
 	}
+	/* Paths are appended to the base: a query or a fragment there would
+	 * swallow them (and often holds a key, which is not repeated here). */
+	if (strpbrk(url, "?#") != NULL) {
+		rc = tlm_error_set(err, TLM_EINVALID,
+				   "client: the control plane URL must not have a query or a "
+				   "fragment (give the key in AGAMEMNON_API_KEY or _FILE)");
+		goto done;
+	}
 	if (strcasecmp(scheme, "https") == 0)
 		goto done;
 	if (strcasecmp(scheme, "http") != 0) {

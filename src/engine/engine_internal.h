@@ -210,7 +210,7 @@ int tlm_eng__gate(void *ctx, tlm_error *err);
 /* ---- setup.c ---- */
 int tlm_eng__setup(eng *e, tlm_error *err);
 /* The client options for o's control plane at url (ours: the in-process
- * server, which needs no key and keeps connections); shared by the run,
+ * server, which keeps connections); shared by the run,
  * teardown and reconcile so that every setting applies to all of them. */
 void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 			  unsigned max_in_flight, tlm_client_opts *co);

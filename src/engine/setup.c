@@ -9,6 +9,7 @@
 
 #include "engine/engine_internal.h"
 #include "util/fs.h"
+#include "util/redact.h"
 
 static void wake(void *ctx)
 {
@@ -19,7 +20,9 @@ void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 			  unsigned max_in_flight, tlm_client_opts *co)
 {
 	co->base_url = url;
-	co->api_key = ours ? NULL : o->api_key;
+	/* Ours has a key too: the CLI's in-process server wants a random one
+	 * (docs/security.md). */
+	co->api_key = o->api_key;
 	co->max_in_flight = max_in_flight;
 	/* Upstream stalls ~42 ms on a reused connection (docs/contract.md §1);
 	 * ours does not, so reuse is only the default with our own server. */
@@ -66,6 +69,7 @@ static int check_control_plane(eng *e, tlm_error *err)
 	tlm_client *c = NULL;
 	const char *url = e->o->control_plane;
 	tlm_error cerr = TLM_ERROR_INIT;
+	char shown[512];
 	long status = 0;
 	int rc;
 
@@ -81,12 +85,15 @@ static int check_control_plane(eng *e, tlm_error *err)
 	tlm_client_free(c);
 	if (rc == 0)
 		return 0;
+	/* The URL may carry a password: never printed as given. */
+	tlm_redact_url(shown, sizeof(shown), url);
 	if (status == 401 || status == 403)
 		return tlm_error_set(
 			err, TLM_EINVALID,
 			"control plane %s rejected the API key (HTTP 401): set AGAMEMNON_API_KEY or AGAMEMNON_API_KEY_FILE",
-			url);
-	return tlm_error_set(err, TLM_ERROR, "control plane %s unreachable: %s", url, cerr.message);
+			shown);
+	return tlm_error_set(err, TLM_ERROR, "control plane %s unreachable: %s", shown,
+			     cerr.message);
 }
 
 int tlm_eng__preflight(eng *e, tlm_error *err)

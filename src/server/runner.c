@@ -562,7 +562,7 @@ static int start_task(tlm_runner *r, const json_t *agent, const json_t *task)
 	/* Not started when the server refuses (the task was deleted...). */
 	if (set_status(r, id, "running", NULL) != 0)
 		return 0;
-	if (program != NULL && strcmp(program, "none") == 0) {
+	if (r->hooks.no_exec || (program != NULL && strcmp(program, "none") == 0)) {
 		set_status(r, id, "completed", NULL);
 		return 0;
 	}

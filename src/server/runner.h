@@ -24,6 +24,9 @@ typedef struct tlm_runner_hooks {
 	 * for "running" means: do not start the task. */
 	int (*set_status)(void *ctx, const char *task_id, const char *status, const char *message);
 	void *ctx;
+	/* Run no program at all: every task completes at once, as for an
+	 * agent whose program is "none" (a dry run's server). */
+	int no_exec;
 } tlm_runner_hooks;
 
 /* Starts the runner thread.  Task logs go to log_dir/<task id>.out|.err

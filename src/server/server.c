@@ -104,7 +104,7 @@ static int check_exposure(const tlm_addr *addr, const tlm_server_opts *o, tlm_er
 
 static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err)
 {
-	tlm_runner_hooks hooks = { set_status, srv };
+	tlm_runner_hooks hooks = { set_status, srv, o->no_exec };
 	tlm_http_opts ho;
 	double timeout;
 	char logs[4096];

@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include "util/secret.h"
 
 static int is_blank(char c)
@@ -87,4 +91,41 @@ int tlm_secret_read_key_file(char **out, const char *path, tlm_error *err)
 done:
 	explicit_bzero(buf, sizeof(buf));
 	return rc;
+}
+
+void tlm_secret_protect_process(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &none);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int tlm_secret_random_key(char **out, tlm_error *err)
+{
+	unsigned char raw[32];
+	char *key = malloc(2 * sizeof(raw) + 1);
+	size_t i;
+
+	*out = NULL;
+	if (key == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		free(key);
+		return tlm_error_set(err, TLM_ERROR, "no random bytes for a key");
+	}
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(key + 2 * i, 3, "%02x", raw[i]);
+	memset(raw, 0, sizeof(raw));
+	*out = key;
+	return 0;
+}
+
+void tlm_secret_free(char *key)
+{
+	volatile char *p = key;
+
+	while (p != NULL && *p != '\0')
+		*p++ = '\0';
+	free(key);
 }

@@ -27,4 +27,18 @@ int tlm_secret_check_key(const char *key, const char *what, tlm_error *err);
  * its content. */
 int tlm_secret_read_key_file(char **out, const char *path, tlm_error *err);
 
+/* Once a secret is in this process's memory: no core file is written
+ * (RLIMIT_CORE 0) and the process is not dumpable (PR_SET_DUMPABLE 0: no
+ * core, and other processes of the same user cannot ptrace it or read its
+ * memory through /proc).  A crash must not put the key on disk.  Idempotent;
+ * failures are ignored (nothing better can be done). */
+void tlm_secret_protect_process(void);
+
+/* *out (caller frees with tlm_secret_free) gets a fresh random key of 64
+ * hex characters (32 bytes from OpenSSL's RAND_bytes). */
+int tlm_secret_random_key(char **out, tlm_error *err);
+
+/* Wipes and frees a key; NULL is a no-op. */
+void tlm_secret_free(char *key);
+
 #endif

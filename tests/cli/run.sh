@@ -40,6 +40,15 @@ has "$tmp/err" "REQUIRE_TLS must be true or false"
 REQUIRE_TLS=maybe run 0 validate "$ex/hello-world.yaml"
 AGAMEMNON_API_KEY_FILE="$tmp/nokey" run 2 run "$ex/hello-world.yaml"
 has "$tmp/err" "AGAMEMNON_API_KEY_FILE"
+# A password in the control plane's URL is never printed; a query (where a
+# key often hides) is refused without repeating it.
+AGAMEMNON_URL='http://user:sekrit-pw-9@127.0.0.1:1/' run 3 run "$ex/hello-world.yaml"
+hasnt "$tmp/err" "sekrit-pw-9"
+hasnt "$tmp/out" "sekrit-pw-9"
+has "$tmp/err" "http://***@127.0.0.1:1/"
+AGAMEMNON_URL='http://127.0.0.1:1/?key=sekrit-q-9' run 2 run "$ex/hello-world.yaml"
+hasnt "$tmp/err" "sekrit-q-9"
+has "$tmp/err" "must not have a query"
 # A key that is set must be a key: empty, blank or padded is an error, never
 # "no key" (the same rules as serve's), and never printed.
 AGAMEMNON_API_KEY= run 2 run "$ex/hello-world.yaml"

@@ -70,7 +70,7 @@ static json_t *history(fx *f)
 /* A store and a runner; dir NULL: in a new temporary directory. */
 static void fx_open(fx *f, const char *dir, const char *logs)
 {
-	tlm_runner_hooks hooks = { hook_set_status, f };
+	tlm_runner_hooks hooks = { hook_set_status, f, 0 };
 	tlm_error err = TLM_ERROR_INIT;
 
 	memset(f, 0, sizeof(*f));
@@ -711,7 +711,7 @@ static void test_env_allow_list(void **state)
 					      { "PASSED_PRE_1", "pp" },
 					      { "PASSED_AB", "no" } };
 	static const char *const pass[] = { "PASSED_A", "PASSED_PRE_*", NULL };
-	tlm_runner_hooks hooks = { hook_set_status, *state };
+	tlm_runner_hooks hooks = { hook_set_status, *state, 0 };
 	fx *f = *state;
 	char bin[600], fake[700], *local, *docker, *t1, *t2, *out;
 	json_t *extra;
@@ -779,7 +779,7 @@ static void test_env_allow_list(void **state)
 static void test_restart_fails_running(void **state)
 {
 	fx *f = *state;
-	tlm_runner_hooks hooks = { hook_set_status, f };
+	tlm_runner_hooks hooks = { hook_set_status, f, 0 };
 	char *agent, *task, *next;
 
 	tlm_runner_free(f->runner);
