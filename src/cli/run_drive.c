@@ -73,8 +73,8 @@ static void after_takeover(const char *cmd, const tlm_engine_result *r)
  * in argv, the environment, the journal or a core file); so a local user
  * who finds the port cannot create an agent and run a program as us
  * (docs/security.md).  A dry run's server runs no program at all. */
-static int start_plane(const char *cmd, tlm_engine_opts *eo, const char *const *pass_env,
-		       tlm_server **srv, char **key)
+static int start_plane(const tlm_cli *cli, const char *cmd, tlm_engine_opts *eo,
+		       const char *const *pass_env, tlm_server **srv, char **key)
 {
 	tlm_server_opts so = TLM_SERVER_OPTS_INIT;
 	tlm_error err = TLM_ERROR_INIT;
@@ -96,6 +96,9 @@ static int start_plane(const char *cmd, tlm_engine_opts *eo, const char *const *
 	eo->control_plane = tlm_server_url(*srv);
 	eo->in_process = 1;
 	eo->api_key = *key;
+	if (cli->verbose)
+		fprintf(stderr, "telemachy %s: the built-in control plane listens at %s\n", cmd,
+			eo->control_plane);
 	return TLM_EXIT_OK;
 }
 
@@ -119,7 +122,7 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 	int rc;
 
 	if (teardown_run == NULL && (eo->control_plane == NULL || eo->dry_run) &&
-	    (rc = start_plane(cmd, eo, pass_env, &srv, &key)) != TLM_EXIT_OK) {
+	    (rc = start_plane(cli, cmd, eo, pass_env, &srv, &key)) != TLM_EXIT_OK) {
 		tlm_server_stop(srv);
 		tlm_secret_free(key);
 		return rc;

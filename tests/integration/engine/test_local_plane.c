@@ -5,7 +5,6 @@
  * one.  The run's process writes no core file; its agent programs get none
  * of the user's credentials (AGAMEMNON_API_KEY, SECRET_X) but the
  * variables named with --pass-env; a dry run runs no program at all. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,57 +34,21 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The socket inodes pid holds open, from /proc/PID/fd. */
-static size_t socket_inodes(pid_t pid, unsigned long *inodes, size_t cap)
+/* The in-process control plane's port, from the run's -v line (an
+ * attacker would scan the loopback ports; the test needs no guessing). */
+static unsigned plane_port(tlm_h_run *r)
 {
-	char path[64], link[128];
-	struct dirent *d;
-	size_t n = 0;
-	DIR *dp;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((dp = opendir(path)) == NULL)
-		return 0;
-	while ((d = readdir(dp)) != NULL && n < cap) {
-		char fd[600];
-		ssize_t len;
-
-		snprintf(fd, sizeof(fd), "%s/%s", path, d->d_name);
-		len = readlink(fd, link, sizeof(link) - 1);
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &inodes[n]) == 1)
-			n++;
-	}
-	closedir(dp);
-	return n;
-}
-
-/* The loopback port pid listens on (/proc/net/tcp, state 0A), 0 if none. */
-static unsigned listening_port(pid_t pid)
-{
-	unsigned long inodes[256];
-	size_t n = socket_inodes(pid, inodes, 256), i;
-	char line[512];
-	FILE *f = fopen("/proc/net/tcp", "r");
+	char path[4096], *err, *p;
 	unsigned port = 0;
 
-	if (f == NULL)
+	if (tlm_h_run_wait_for(r, "control plane listens at http://127.0.0.1:", 10000) != 0)
 		return 0;
-	while (port == 0 && fgets(line, sizeof(line), f) != NULL) {
-		unsigned addr, lport, st;
-		unsigned long inode;
-
-		if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
-			   &lport, &st, &inode) != 4 ||
-		    st != 0x0A)
-			continue;
-		for (i = 0; i < n; i++)
-			if (inodes[i] == inode)
-				port = lport;
-	}
-	fclose(f);
+	snprintf(path, sizeof(path), "%s/stderr", r->dir);
+	err = tlm_h_slurp(path);
+	p = strstr(err, "listens at http://127.0.0.1:");
+	if (p != NULL)
+		sscanf(p + strlen("listens at http://127.0.0.1:"), "%u", &port);
+	free(err);
 	return port;
 }
 
@@ -116,22 +79,18 @@ static void test_nobody_else_gets_in(void **state)
 	char out[4096], url[128], *file, *env, limits[64], *lim;
 	const char *renv[] = { "AGAMEMNON_API_KEY=user-key-Kx81", "SECRET_X=do-not-leak",
 			       "PASSED_Y=yes", NULL };
-	const char *args[] = { "--pass-env", "PASSED_Y", NULL };
+	const char *args[] = { "-v", "--pass-env", "PASSED_Y", NULL };
 	const char *guess[] = { "X-API-Key: guessed", NULL };
 	const char *bearer[] = { "Authorization: Bearer user-key-Kx81", NULL };
 	const char *body =
 		"{\"name\":\"evil\",\"program\":\"/bin/sh\",\"programArgs\":[\"-c\",\"id\"]}";
-	unsigned port = 0;
-	int64_t end;
+	unsigned port;
 	(void)state;
 
 	snprintf(out, sizeof(out), "%s/env.out", dir);
 	file = sleeper_file(out);
 	tlm_h_run_start(&run, renv, args, file);
-	end = tlm_h_now_ms() + 10000;
-	while ((port = listening_port(run.pid)) == 0 && tlm_h_now_ms() < end)
-		tlm_h_sleep_ms(20);
-	if (port == 0)
+	if ((port = plane_port(&run)) == 0)
 		fail_msg("the run's in-process control plane was not found listening");
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/agents", port);
 	assert_int_equal(tlm_h_http("GET", url, NULL, NULL, NULL, NULL, NULL), 401);
