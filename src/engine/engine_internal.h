@@ -121,8 +121,9 @@ struct eng {
 	tlm_strmap by_id; /* remote id of any attempt -> task index (keys: t->id, old_ids) */
 	size_t *ready;    /* FIFO of task indices, capacity ntasks */
 	size_t ready_head, ready_tail;
-	unsigned prov_busy; /* spec resources with a request in flight */
-	int ending;         /* decided to end: submit nothing more */
+	unsigned prov_busy;  /* spec resources with a request in flight */
+	int ending;          /* decided to end: submit nothing more */
+	int leave_on_signal; /* `teardown RUN`: the first signal leaves (it is the end already) */
 	eng_stop stop;
 	int prov_failed;
 	int any_submitted;

@@ -51,13 +51,16 @@ static void check_signals(eng *e)
 {
 	sig_atomic_t n = e->o->interrupts != NULL ? *e->o->interrupts : 0;
 
-	if (n >= 2 && e->stop == STOP_NONE) {
+	if ((n >= 2 || (n >= 1 && e->leave_on_signal)) && e->stop == STOP_NONE) {
 		e->stop = STOP_ABANDONED;
 		e->ending = 1;
 		if (e->outcome == TLM_ENGINE_COMPLETED)
 			e->outcome = TLM_ENGINE_CANCELLED;
-		tlm_eng__log(e, TLM_ENGINE_ERROR,
-			     "interrupted again: leaving at once; the journal records what exists");
+		tlm_eng__log(
+			e, TLM_ENGINE_ERROR, "%s",
+			e->leave_on_signal
+				? "interrupted: leaving the teardown at once; the journal records what is left (run `telemachy teardown` again)"
+				: "interrupted again: leaving at once; the journal records what exists");
 	} else if (n == 1 && !e->ending) {
 		tlm_eng__end(
 			e, TLM_ENGINE_CANCELLED,

@@ -108,7 +108,10 @@ int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine
 	tlm_eng__init(&e, o, res);
 	memset(&run, 0, sizeof(run));
 	res->torn_down = 1;
-	e.ending = 1; /* nothing is submitted; a signal only ends the waiting */
+	e.ending = 1; /* nothing is submitted */
+	/* Teardown is the run's end already: a first signal leaves at once
+	 * (the journal keeps what is left), as a second one leaves a run. */
+	e.leave_on_signal = 1;
 	if (strlen(run_id) != TLM_JOURNAL_RUN_ID_LEN)
 		return tlm_error_set(err, TLM_EINVALID, "no run \"%s\"", run_id);
 	memcpy(e.run_id, run_id, sizeof(e.run_id));
