@@ -74,6 +74,7 @@ static int parse_memory(const char *s, uint64_t *bytes)
 static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq, const char *what,
 				size_t *count)
 {
+	const tlm_node *v;
 	const char **out;
 	uint32_t i;
 
@@ -85,8 +86,8 @@ static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq, const ch
 		ctx->oom = 1;
 		return NULL;
 	}
-	for (i = 0; i < seq->n; i++)
-		if (tlm_field__scalar(ctx, seq->u.kids[i], what, &out[*count]) == 0)
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v))
+		if (tlm_field__scalar(ctx, v, what, &out[*count]) == 0)
 			(*count)++;
 	return out;
 }
@@ -96,6 +97,7 @@ static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq, const ch
 static tlm_spec_kv *scalar_map(tlm_spec_ctx *ctx, const tlm_node *map, const char *container,
 			       const char *what, const char *const *skip, int env, size_t *count)
 {
+	const tlm_node *k, *v;
 	tlm_spec_kv *out;
 	uint32_t i;
 
@@ -108,12 +110,12 @@ static tlm_spec_kv *scalar_map(tlm_spec_ctx *ctx, const tlm_node *map, const cha
 		ctx->oom = 1;
 		return NULL;
 	}
-	for (i = 0; i < map->n; i++) {
-		const tlm_node *k = map->u.kids[2 * i], *v = map->u.kids[2 * i + 1];
+	for (i = 0, k = tlm_node__first(map); i < map->n; i++, k = tlm_node__next(v)) {
 		const char *const *s;
 		tlm_spec_kv *kv = &out[*count];
 		char label[128];
 
+		v = tlm_node__next(k);
 		if (k->kind != TLM_NODE_SCALAR)
 			continue;
 		for (s = skip; s && *s && strcmp(*s, k->u.str) != 0; s++)
@@ -265,7 +267,7 @@ static void decode_team(tlm_spec_ctx *ctx, const tlm_node *map, size_t idx, size
 {
 	tlm_spec_team *tm = &ctx->spec->teams[idx];
 	char what[TLM_SPEC_NAME_MAX + 32];
-	const tlm_node *tasks;
+	const tlm_node *tasks, *t;
 	uint32_t i;
 
 	tm->pos = tlm_node__pos(map);
@@ -281,31 +283,33 @@ static void decode_team(tlm_spec_ctx *ctx, const tlm_node *map, size_t idx, size
 	tasks = tlm_node__get(map, "tasks");
 	if (tasks == NULL || !tlm_field__is_seq(ctx, tasks, "\"tasks\""))
 		return;
-	for (i = 0; i < tasks->n; i++) {
-		if (!tlm_field__is_map(ctx, tasks->u.kids[i], "a task"))
+	for (i = 0, t = tlm_node__first(tasks); i < tasks->n; i++, t = tlm_node__next(t)) {
+		if (!tlm_field__is_map(ctx, t, "a task"))
 			continue;
-		decode_task(ctx, tasks->u.kids[i], idx, (*ntasks)++, i);
+		decode_task(ctx, t, idx, (*ntasks)++, i);
 		tm->ntasks++;
 	}
 }
 
 static size_t count_maps(const tlm_node *seq)
 {
+	const tlm_node *v;
 	size_t n = 0;
 	uint32_t i;
 
-	for (i = 0; i < seq->n; i++)
-		n += seq->u.kids[i]->kind == TLM_NODE_MAP;
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v))
+		n += v->kind == TLM_NODE_MAP;
 	return n;
 }
 
 static size_t count_tasks(const tlm_node *teams)
 {
+	const tlm_node *team;
 	size_t n = 0;
 	uint32_t i;
 
-	for (i = 0; i < teams->n; i++) {
-		const tlm_node *t = tlm_node__get(teams->u.kids[i], "tasks");
+	for (i = 0, team = tlm_node__first(teams); i < teams->n; i++, team = tlm_node__next(team)) {
+		const tlm_node *t = tlm_node__get(team, "tasks");
 
 		if (t != NULL && t->kind == TLM_NODE_SEQ)
 			n += count_maps(t);
@@ -325,6 +329,7 @@ static void *alloc_array(tlm_spec_ctx *ctx, tlm_arena *a, size_t n, size_t size)
 static void decode_agents(tlm_spec_ctx *ctx, const tlm_node *seq)
 {
 	tlm_spec *s = ctx->spec;
+	const tlm_node *v;
 	uint32_t i;
 
 	if (!tlm_field__is_seq(ctx, seq, "\"agents\""))
@@ -332,14 +337,15 @@ static void decode_agents(tlm_spec_ctx *ctx, const tlm_node *seq)
 	s->agents = alloc_array(ctx, s->arena, count_maps(seq), sizeof(*s->agents));
 	if (s->agents == NULL)
 		return;
-	for (i = 0; i < seq->n; i++)
-		if (tlm_field__is_map(ctx, seq->u.kids[i], "an agent"))
-			decode_agent(ctx, seq->u.kids[i], i, &s->agents[s->nagents++]);
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v))
+		if (tlm_field__is_map(ctx, v, "an agent"))
+			decode_agent(ctx, v, i, &s->agents[s->nagents++]);
 }
 
 static void decode_teams(tlm_spec_ctx *ctx, const tlm_node *seq)
 {
 	tlm_spec *s = ctx->spec;
+	const tlm_node *v;
 	size_t nteams, ntasks;
 	uint32_t i;
 
@@ -354,9 +360,9 @@ static void decode_teams(tlm_spec_ctx *ctx, const tlm_node *seq)
 	ctx->blocked_by = alloc_array(ctx, ctx->scratch, ntasks, sizeof(*ctx->blocked_by));
 	if (ctx->oom)
 		return;
-	for (i = 0; i < seq->n; i++)
-		if (tlm_field__is_map(ctx, seq->u.kids[i], "a team"))
-			decode_team(ctx, seq->u.kids[i], s->nteams++, &s->ntasks);
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v))
+		if (tlm_field__is_map(ctx, v, "a team"))
+			decode_team(ctx, v, s->nteams++, &s->ntasks);
 }
 
 static void decode_metadata(tlm_spec_ctx *ctx, const tlm_node *root)

@@ -149,16 +149,17 @@ int tlm_field__scalar(tlm_spec_ctx *ctx, const tlm_node *v, const char *what, co
 static void check_duplicates(tlm_spec_ctx *ctx, const tlm_node *map, const char *what)
 {
 	tlm_strmap seen = TLM_STRMAP_INIT;
+	const tlm_node *k;
 	uint32_t i;
 
-	for (i = 0; i < map->n; i++) {
-		const tlm_node *k = map->u.kids[2 * i];
+	for (i = 0, k = tlm_node__first(map); i < map->n;
+	     i++, k = tlm_node__next(tlm_node__next(k))) {
 		size_t first;
 		int r;
 
 		if (k->kind != TLM_NODE_SCALAR)
 			continue;
-		r = tlm_strmap_put(&seen, k->u.str, i, &first);
+		r = tlm_strmap_put(&seen, k->u.str, k->line, &first);
 		if (r < 0) {
 			ctx->oom = 1;
 			break;
@@ -167,7 +168,7 @@ static void check_duplicates(tlm_spec_ctx *ctx, const tlm_node *map, const char 
 			tlm_spec__report(
 				ctx, k, "duplicate-key",
 				"duplicate key \"%s\" in %s (first at line %u); remove one",
-				k->u.str, what, map->u.kids[2 * first]->line);
+				k->u.str, what, (unsigned)first);
 	}
 	tlm_strmap_clear(&seen);
 }
@@ -175,13 +176,14 @@ static void check_duplicates(tlm_spec_ctx *ctx, const tlm_node *map, const char 
 void tlm_field__keys(tlm_spec_ctx *ctx, const tlm_node *map, const char *what,
 		     const char *const *allowed)
 {
+	const tlm_node *k;
 	size_t nallowed = 0;
 	uint32_t i;
 
 	while (allowed != NULL && allowed[nallowed])
 		nallowed++;
-	for (i = 0; i < map->n; i++) {
-		const tlm_node *k = map->u.kids[2 * i];
+	for (i = 0, k = tlm_node__first(map); i < map->n;
+	     i++, k = tlm_node__next(tlm_node__next(k))) {
 		const char *hint;
 		size_t j;
 

@@ -52,7 +52,7 @@ int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len
 				   name, TLM_SPEC_MAX_BYTES >> 20);
 		goto done;
 	}
-	rc = tlm_spec__tree(&root, buf, len, ctx.scratch, spec->arena, diags, err);
+	rc = tlm_spec__tree(&root, buf, len, spec->arena, diags, err);
 	if (rc != 0 && rc != TLM_EINVALID)
 		goto done;
 	if (rc == 0 && check(&ctx, root) != 0) {
@@ -65,6 +65,7 @@ int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len
 				   diags->count + diags->dropped == 1 ? "" : "s");
 done:
 	tlm_diags__sort(diags);
+	free(root);
 	tlm_arena_free(ctx.scratch);
 	if (rc == 0)
 		*out = spec;

@@ -137,6 +137,7 @@ static void resolve_members(resolver *r, size_t team)
 	tlm_spec_team *tm = &r->spec->teams[team];
 	const tlm_node *seq = r->ctx->members[team];
 	char buf[TLM_SPEC_NAME_MAX + 32];
+	const tlm_node *v;
 	uint32_t i;
 
 	if (seq == NULL)
@@ -146,8 +147,7 @@ static void resolve_members(resolver *r, size_t team)
 		r->ctx->oom = 1;
 		return;
 	}
-	for (i = 0; i < seq->n; i++) {
-		const tlm_node *v = seq->u.kids[i];
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v)) {
 		size_t a;
 
 		if (v->kind != TLM_NODE_SCALAR || v->type != TLM_SCALAR_STR) {
@@ -263,7 +263,7 @@ static int lookup_dep(resolver *r, const tlm_node *v, size_t ti, size_t *out)
 static void resolve_deps(resolver *r, size_t ti)
 {
 	tlm_spec_task *t = &r->spec->tasks[ti];
-	const tlm_node *seq = r->ctx->blocked_by[ti];
+	const tlm_node *seq = r->ctx->blocked_by[ti], *v;
 	uint32_t i;
 
 	if (seq == NULL || seq->n == 0)
@@ -273,8 +273,7 @@ static void resolve_deps(resolver *r, size_t ti)
 		r->ctx->oom = 1;
 		return;
 	}
-	for (i = 0; i < seq->n; i++) {
-		const tlm_node *v = seq->u.kids[i];
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v)) {
 		size_t d;
 
 		if (v->kind != TLM_NODE_SCALAR || v->type != TLM_SCALAR_STR) {
