@@ -41,6 +41,7 @@ int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.diags = diags;
 	ctx.spec = spec;
+	ctx.suggest_budget = TLM_SPEC_SUGGEST_BUDGET;
 	ctx.scratch = tlm_arena_new();
 	if (spec == NULL || ctx.scratch == NULL || (spec->arena = tlm_arena_new()) == NULL ||
 	    (spec->path = tlm_arena_strndup(spec->arena, name, strlen(name))) == NULL) {

@@ -67,16 +67,31 @@ int tlm_diags__add(tlm_diags *d, tlm_pos pos, const char *rule, const char *fmt,
 /* Sorts by position (stable). */
 void tlm_diags__sort(tlm_diags *d);
 
+/* True once diags holds TLM_SPEC_MAX_DIAGS: later problems are only counted,
+ * so nothing needs to be computed for their messages. */
+static inline int tlm_diags__full(const tlm_diags *d)
+{
+	return d->count >= TLM_SPEC_MAX_DIAGS;
+}
+
 /* The closest of candidates[0..n) to word, or NULL if none is close enough
- * to be a plausible typo. */
-const char *tlm_spec__suggest(const char *word, const char *const *candidates, size_t n);
+ * to be a plausible typo.  Each comparison costs its two lengths' product
+ * from *budget; NULL once that runs out (see TLM_SPEC_SUGGEST_BUDGET). */
+const char *tlm_spec__suggest(const char *word, const char *const *candidates, size_t n,
+			      size_t *budget);
+
+/* Edit-distance cells all "did you mean" hints of one file may cost: about
+ * 0.1 s.  Without it, 1,000 unknown references against 2,000 long subjects
+ * take 8e9 cells (docs/internals/spec.md). */
+#define TLM_SPEC_SUGGEST_BUDGET ((size_t)50 * 1000 * 1000)
 
 /* Decoding context shared by the decode/resolve/cycle steps. */
 typedef struct tlm_spec_ctx {
 	tlm_spec *spec;
 	tlm_diags *diags;
-	tlm_arena *scratch; /* freed after loading, with the tree */
-	int oom;            /* set when an allocation failed */
+	tlm_arena *scratch;    /* freed after loading, with the tree */
+	int oom;               /* set when an allocation failed */
+	size_t suggest_budget; /* what is left of TLM_SPEC_SUGGEST_BUDGET */
 	/* References as written, resolved by tlm_spec__resolve(): */
 	const tlm_node **members;    /* per team: its `agents` seq, or NULL */
 	const tlm_node **assign_to;  /* per task: scalar, or NULL */
