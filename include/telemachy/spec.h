@@ -7,8 +7,8 @@
  * task's assignee is an index into agents[], its dependencies are indices into
  * the flat tasks[] array (grouped by team, see tlm_spec_team.first_task).
  *
- * Input limits (documented in docs/spec.md): document size, nesting depth and
- * diagnostics count are capped; YAML aliases are refused (no alias expansion,
+ * Input limits (documented in docs/spec.md): document size, node count,
+ * nesting depth and diagnostics count are capped; YAML aliases are refused (no alias expansion,
  * so no "billion laughs"); a file holds exactly one document.
  */
 #ifndef TELEMACHY_SPEC_H
@@ -19,13 +19,20 @@
 
 #include "telemachy/error.h"
 
-#define TLM_SPEC_API_VERSION     "telemachy/v1"
-#define TLM_SPEC_MAX_BYTES       ((size_t)64 << 20) /* 64 MiB of YAML */
-#define TLM_SPEC_MAX_DEPTH       64                 /* nested collections */
-#define TLM_SPEC_MAX_DIAGS       1000               /* reported errors per file */
-#define TLM_SPEC_NAME_MAX        63                 /* agent / team names */
-#define TLM_SPEC_SUBJECT_MAX     512                /* control-plane limit */
-#define TLM_SPEC_DESCRIPTION_MAX 4096               /* control-plane limit */
+#define TLM_SPEC_API_VERSION "telemachy/v1"
+#define TLM_SPEC_MAX_BYTES   ((size_t)64 << 20) /* 64 MiB of YAML */
+#define TLM_SPEC_MAX_DEPTH   64                 /* nested collections */
+#define TLM_SPEC_MAX_DIAGS   1000               /* reported errors per file */
+/* Nodes (scalars, lists, maps): at most one per TLM_SPEC_NODE_BYTES of the
+ * file, or TLM_SPEC_NODES_MIN in a smaller file; a map that is a list item
+ * (a would-be agent, team or task, which costs a model entry) counts as
+ * TLM_SPEC_ITEM_MAP_NODES.  Keeps memory proportional to the file's size. */
+#define TLM_SPEC_NODE_BYTES      8
+#define TLM_SPEC_NODES_MIN       131072
+#define TLM_SPEC_ITEM_MAP_NODES  4
+#define TLM_SPEC_NAME_MAX        63   /* agent / team names */
+#define TLM_SPEC_SUBJECT_MAX     512  /* control-plane limit */
+#define TLM_SPEC_DESCRIPTION_MAX 4096 /* control-plane limit */
 #define TLM_SPEC_RETRIES_MAX     100
 #define TLM_SPEC_CPUS_MIN        1
 #define TLM_SPEC_CPUS_MAX        256

@@ -5,8 +5,11 @@
  * depends on).  The tree is compact and freed once the model is built.
  *
  * Hostile input: aliases are refused (no expansion, hence no "billion
- * laughs"), nesting is capped at TLM_SPEC_MAX_DEPTH, only one document is
- * accepted, and libyaml rejects invalid UTF-8 itself. */
+ * laughs"), nesting is capped at TLM_SPEC_MAX_DEPTH, nodes are counted
+ * against the file's size (TLM_SPEC_NODE_BYTES: every later pass costs
+ * memory per node), only one document is accepted, and libyaml rejects
+ * invalid UTF-8 itself.  libyaml's own queue of tokens stays small: it looks
+ * ahead at most one line or 1024 characters for a simple key. */
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -18,6 +21,8 @@ typedef struct builder {
 	 * doubling, so nodes are addressed by index until it is complete. */
 	tlm_node *nodes;
 	size_t count, cap;
+	/* Nodes so far, weighted, and the most the file's size allows. */
+	size_t weight, max_weight;
 	tlm_arena *strings;
 	tlm_diags *diags;
 	/* Open collections, innermost last: their index and how many
@@ -88,14 +93,32 @@ static tlm_scalar_type classify(const char *s)
 	return TLM_SCALAR_STR;
 }
 
+/* Counts a node against the file's allowance (TLM_SPEC_NODE_BYTES): every
+ * node costs memory, up to one per byte of input ("?\n" or "{a,a,a}"), and
+ * a map in a list becomes a model entry, which costs more.  Returns 0, or 1
+ * once over (reported). */
+static int count_node(builder *b, tlm_node_kind kind, yaml_mark_t m)
+{
+	int item_map = kind == TLM_NODE_MAP && b->depth > 0 &&
+		       b->nodes[b->open[b->depth]].kind == TLM_NODE_SEQ;
+
+	b->weight += item_map ? TLM_SPEC_ITEM_MAP_NODES : 1;
+	if (b->weight <= b->max_weight)
+		return 0;
+	tlm_diags__add(b->diags, mark_pos(m), "yaml-nodes",
+		       "the file holds more YAML nodes than its size allows: at most %zu here "
+		       "(one per %d bytes, a map in a list counting as %d); a workflow is "
+		       "nowhere near this",
+		       b->max_weight, TLM_SPEC_NODE_BYTES, TLM_SPEC_ITEM_MAP_NODES);
+	return 1;
+}
+
 /* Appends a node as a child of the innermost open collection; returns it,
  * or NULL when out of memory.  The pointer is valid until the next call. */
 static tlm_node *new_node(builder *b, tlm_node_kind kind, yaml_mark_t m)
 {
 	tlm_node *n;
 
-	if (b->depth > 0 && b->kids[b->depth] == UINT32_MAX)
-		return NULL;
 	if (b->count == b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 1024;
 		tlm_node *a =
@@ -127,6 +150,8 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
 			       "scalar contains a NUL character or is too long");
 		return 1;
 	}
+	if (count_node(b, TLM_NODE_SCALAR, ev->start_mark) != 0)
+		return 1;
 	if ((n = new_node(b, TLM_NODE_SCALAR, ev->start_mark)) == NULL ||
 	    (n->u.str = tlm_arena_strndup(b->strings, text, len)) == NULL)
 		return -1;
@@ -144,6 +169,8 @@ static int on_open(builder *b, tlm_node_kind kind, const yaml_event_t *ev)
 			       TLM_SPEC_MAX_DEPTH);
 		return 1;
 	}
+	if (count_node(b, kind, ev->start_mark) != 0)
+		return 1;
 	if (new_node(b, kind, ev->start_mark) == NULL)
 		return -1;
 	b->depth++;
@@ -233,6 +260,9 @@ int tlm_spec__tree(tlm_node **root, const char *buf, size_t len, tlm_arena *stri
 	b.diags = diags;
 	b.buf = buf;
 	b.len = len;
+	b.max_weight = len / TLM_SPEC_NODE_BYTES;
+	if (b.max_weight < TLM_SPEC_NODES_MIN)
+		b.max_weight = TLM_SPEC_NODES_MIN;
 	*root = NULL;
 	if (!yaml_parser_initialize(&parser))
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
