@@ -139,6 +139,13 @@ typedef struct tlm_diags {
  * the file could not be read; err says why.  *out is NULL on any failure. */
 int tlm_spec_load(tlm_spec **out, const char *path, tlm_diags *diags, tlm_error *err);
 
+/* Reads the workflow file at path as tlm_spec_load does, for a caller that
+ * also needs the text (`run` journals it): a regular file of at most
+ * TLM_SPEC_MAX_BYTES, never blocking (a FIFO or a device is an error, not a
+ * wait).  0: *text (NUL-terminated, caller frees) and *len.  Otherwise the
+ * codes of tlm_spec_load's unreadable file, *text NULL. */
+int tlm_spec_read(char **text, size_t *len, const char *path, tlm_error *err);
+
 /* As tlm_spec_load, from a buffer; name is used in messages and as path. */
 int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len, tlm_diags *diags,
 		   tlm_error *err);

@@ -1,8 +1,11 @@
 /* Hostile and malformed YAML: rejected with a clear error, never a crash or
  * unbounded memory. */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "unit/spec_helpers.h"
 
@@ -143,8 +146,149 @@ static void test_missing_file(void **state)
 
 	assert_int_equal(tlm_spec_load(&spec, "/nonexistent/x.yaml", &d, &err), TLM_ENOTFOUND);
 	assert_non_null(strstr(err.message, "/nonexistent/x.yaml: cannot open"));
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	/* A read that blocks is the bug: fail loudly rather than hang. */
+	fprintf(stderr, "spec.hostile: the loader blocked on a FIFO\n");
+	_exit(1);
+}
+
+/* Only regular files are read: a FIFO with no writer used to block forever,
+ * a device could stream without end. */
+static void test_not_a_file(void **state)
+{
+	char dir[] = "/tmp/tlm-spec-XXXXXX", fifo[64];
+	tlm_diags d = TLM_DIAGS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_spec *spec = NULL;
+	char *text = NULL;
+	size_t len;
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/w.yaml", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	assert_int_equal(tlm_spec_load(&spec, fifo, &d, &err), TLM_ERROR);
+	assert_non_null(strstr(err.message, "w.yaml: is a FIFO, not a regular file"));
+	assert_int_equal(tlm_spec_read(&text, &len, fifo, &err), TLM_ERROR);
+	assert_null(text);
+	alarm(0);
 	assert_int_equal(tlm_spec_load(&spec, "/", &d, &err), TLM_ERROR);
-	assert_non_null(strstr(err.message, "Is a directory"));
+	assert_non_null(strstr(err.message, "/: is a directory, not a regular file"));
+	assert_int_equal(tlm_spec_load(&spec, "/dev/null", &d, &err), TLM_ERROR);
+	assert_non_null(strstr(err.message, "is a character device"));
+	assert_null(spec);
+	assert_int_equal(d.count, 0);
+	unlink(fifo);
+	rmdir(dir);
+}
+
+/* The size comes from fstat: a file over the cap is refused unread. */
+static void test_too_big_file(void **state)
+{
+	char path[] = "/tmp/tlm-spec-XXXXXX";
+	tlm_error err = TLM_ERROR_INIT;
+	char *text = NULL;
+	size_t len;
+	int fd = mkstemp(path);
+	(void)state;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)TLM_SPEC_MAX_BYTES + 1), 0); /* sparse */
+	close(fd);
+	assert_int_equal(tlm_spec_read(&text, &len, path, &err), TLM_ETOOBIG);
+	assert_non_null(strstr(err.message, "larger than the 64 MiB limit"));
+	assert_null(text);
+	unlink(path);
+}
+
+static void test_read_text(void **state)
+{
+	char path[] = "/tmp/tlm-spec-XXXXXX";
+	tlm_error err = TLM_ERROR_INIT;
+	char *text = NULL;
+	size_t len = 0;
+	int fd = mkstemp(path);
+	(void)state;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, SPEC_HEAD, strlen(SPEC_HEAD)), (ssize_t)strlen(SPEC_HEAD));
+	close(fd);
+	assert_int_equal(tlm_spec_read(&text, &len, path, &err), 0);
+	assert_int_equal(len, strlen(SPEC_HEAD));
+	assert_string_equal(text, SPEC_HEAD); /* NUL-terminated */
+	free(text);
+	unlink(path);
+}
+
+/* Appends character c as a width-byte unit, little or big endian. */
+static size_t put_unit(char *out, size_t n, unsigned c, int width, int big)
+{
+	int i;
+
+	for (i = 0; i < width; i++)
+		out[n + (size_t)(big ? width - 1 - i : i)] = (char)((c >> (8 * i)) & 0xFF);
+	return n + (size_t)width;
+}
+
+/* SPEC_HEAD in UTF-16 or UTF-32 (width 2 or 4), little or big endian, with
+ * or without a byte order mark, into out; returns its length. */
+static size_t encode(char *out, int width, int big, int bom)
+{
+	const char *s;
+	size_t n = 0;
+
+	if (bom)
+		n = put_unit(out, n, 0xFEFF, width, big);
+	for (s = SPEC_HEAD; *s; s++)
+		n = put_unit(out, n, (unsigned char)*s, width, big);
+	return n;
+}
+
+/* Not UTF-8: refused with one clear error, never read through libyaml's own
+ * UTF-16 decoding (which used to accept a UTF-16 file with a BOM). */
+static void test_encodings(void **state)
+{
+	static const struct {
+		int width, big, bom;
+		const char *name;
+	} cases[] = {
+		{ 2, 0, 1, "UTF-16LE (its byte order mark" }, { 2, 1, 1, "UTF-16BE (its byte" },
+		{ 4, 0, 1, "UTF-32LE (its byte order mark" }, { 4, 1, 1, "UTF-32BE (its byte" },
+		{ 2, 0, 0, "UTF-16LE (it starts with NUL" },  { 2, 1, 0, "UTF-16BE (it starts" },
+		{ 4, 0, 0, "UTF-32LE (it starts with NUL" },  { 4, 1, 0, "UTF-32BE (it starts" },
+	};
+	char buf[512];
+	size_t i, n;
+	(void)state;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tlm_diags d = TLM_DIAGS_INIT;
+		tlm_error err = TLM_ERROR_INIT;
+		tlm_spec *spec = NULL;
+
+		n = encode(buf, cases[i].width, cases[i].big, cases[i].bom);
+		assert_int_equal(tlm_spec_parse(&spec, "w.yaml", buf, n, &d, &err), TLM_EINVALID);
+		assert_null(spec);
+		assert_int_equal(d.count, 1);
+		assert_diag(&d, 0, 0, "yaml-encoding", cases[i].name);
+		assert_diag(&d, 0, 0, "yaml-encoding", "a workflow must be UTF-8");
+		tlm_diags_clear(&d);
+	}
+	/* UTF-8 with a byte order mark is UTF-8. */
+	{
+		tlm_diags d = TLM_DIAGS_INIT;
+		tlm_spec *spec = NULL;
+
+		assert_int_equal(parse_yaml("\xEF\xBB\xBF" SPEC_HEAD, &spec, &d), 0);
+		assert_string_equal(spec->name, "wf");
+		tlm_spec_free(spec);
+	}
 }
 
 /* Random bytes: whatever the loader says, it must say it cleanly. */
@@ -295,6 +439,8 @@ int main(void)
 		cmocka_unit_test(test_empty_and_null), cmocka_unit_test(test_embedded_nul),
 		cmocka_unit_test(test_too_big),        cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_garbage),        cmocka_unit_test(test_hash_flood),
+		cmocka_unit_test(test_not_a_file),     cmocka_unit_test(test_too_big_file),
+		cmocka_unit_test(test_read_text),      cmocka_unit_test(test_encodings),
 	};
 
 	return cmocka_run_group_tests_name("spec.hostile", tests, NULL, NULL);
