@@ -37,6 +37,20 @@
 #define TLM_SPEC_CPUS_MIN        1
 #define TLM_SPEC_CPUS_MAX        256
 
+/* What a run can send and journal (docs/spec.md, "Limits of the control
+ * plane and the journal"): a spec over one of these validates no more, since
+ * it could not run.  Lengths are bytes of UTF-8. */
+#define TLM_SPEC_WORKFLOW_NAME_MAX 255               /* the journal's names */
+#define TLM_SPEC_PROGRAM_MAX       1024              /* agent "program" (contract v2) */
+#define TLM_SPEC_MODEL_MAX         256               /* agent "model" (built-in control plane) */
+#define TLM_SPEC_WORKING_DIR_MAX   4096              /* "workingDirectory" (built-in) */
+#define TLM_SPEC_IMAGE_MAX         1024              /* docker "image" (built-in) */
+#define TLM_SPEC_ARGS_MAX          1000              /* "programArgs" entries (built-in) */
+#define TLM_SPEC_ENV_MAX           1000              /* "env" entries (built-in) */
+#define TLM_SPEC_MEMBERS_MAX       10000             /* a team's "agentIds" (built-in) */
+#define TLM_SPEC_BLOCKED_BY_MAX    10000             /* a task's "blockedBy" (built-in) */
+#define TLM_SPEC_REQUEST_MAX       ((size_t)1 << 20) /* a request body (contract v2) */
+
 /* 1-based position in the source file; 0:0 when the place is the file itself. */
 typedef struct tlm_pos {
 	uint32_t line;
