@@ -50,8 +50,12 @@ json_t *tlm_srv__body_object(const tlm_srv_request *req, tlm_srv_response *res)
 	return body;
 }
 
+/* A request made in process (tests/fuzz/fuzz_server.c) has no connection,
+ * hence no query arguments. */
 const char *tlm_srv__query(const tlm_srv_request *req, const char *name)
 {
+	if (req->conn == NULL)
+		return NULL;
 	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn,
 					   MHD_GET_ARGUMENT_KIND, name);
 }
