@@ -9,6 +9,7 @@
 #   bench/hostile.sh 1m 64m          other sizes (k/m suffixes)
 #   TLM_BIN=build-release/telemachy TLM_BENCH_SHAPES="flow-maps args" bench/hostile.sh
 #   TLM_BENCH_GEN_ARGS=--dense bench/hostile.sh   (unpadded: over the node limit)
+#   TLM_BENCH_TIMEOUT=60 ...         kill a run after 60 s (default 300)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +19,7 @@ gen=$here/gen_hostile.py
 sizes=${*:-16m}
 shapes=${TLM_BENCH_SHAPES:-$("$python" "$gen" --list)}
 max_s=${TLM_BENCH_MAX_S:-10}
+limit_s=${TLM_BENCH_TIMEOUT:-300} # a run still going then is killed (exit 124)
 
 die() {
 	echo "hostile.sh: $*" >&2
@@ -40,10 +42,11 @@ for size in $sizes; do
 		"$python" "$gen" ${TLM_BENCH_GEN_ARGS:-} "$shape" "$size" "$f"
 		bytes=$(stat -c %s "$f")
 		rc=0
-		/usr/bin/time -o "$work/time" -f '%M %e' "$bin" validate "$f" >/dev/null \
-			2>"$work/err" || rc=$?
+		/usr/bin/time -o "$work/time" -f '%M %e' timeout "$limit_s" "$bin" validate "$f" \
+			>/dev/null 2>"$work/err" || rc=$?
+		[ "$rc" = 124 ] && echo "[killed after $limit_s s]" >>"$work/err"
 		read -r kib wall < <(tail -n 1 "$work/time")
-		rules=$(grep -o '\[[a-z-]*\]$' "$work/err" | sort | uniq -c |
+		rules=$(grep -o '\[[a-z -]*[a-z0-9 ]*\]$' "$work/err" | sort | uniq -c |
 			awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }' || true)
 		ratio=$(awk -v k="$kib" -v b="$bytes" 'BEGIN { printf "%.1f", k * 1024 / b }')
 		printf '%-12s %9.2f %4d %9.1f %7sx %7.2f  %s\n' "$shape" \

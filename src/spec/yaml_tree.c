@@ -28,7 +28,7 @@ typedef struct builder {
 	/* Open collections, innermost last: their index and how many
 	 * children they have so far. */
 	size_t open[TLM_SPEC_MAX_DEPTH + 1];
-	uint32_t kids[TLM_SPEC_MAX_DEPTH + 1];
+	uint32_t kids[TLM_SPEC_MAX_DEPTH + 1]; /* < 2^32: the node limit */
 	int depth;
 	int documents;
 	const char *buf; /* the input, to place reader errors */
