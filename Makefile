@@ -3,7 +3,7 @@
 # spells the usual commands.
 BUILD ?= build
 
-.PHONY: all test soak alloc clean
+.PHONY: all test soak alloc fuzz clean
 
 all:
 	./scripts/bootstrap
@@ -21,5 +21,17 @@ soak: all
 alloc: all
 	cmake --build $(BUILD) --target alloc
 
+# libFuzzer targets (tests/fuzz/README.md), built with clang in build-fuzz/
+# and run FUZZ_SECONDS each; what they find is in build-fuzz/fuzz/.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= spec client event server
+
+fuzz:
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DTLM_FUZZ=ON -DTLM_TESTS=OFF \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(FUZZ_BUILD) -j2 --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf $(BUILD) build-asan build-release
+	rm -rf $(BUILD) build-asan build-release $(FUZZ_BUILD)

@@ -7,8 +7,8 @@
  * task's assignee is an index into agents[], its dependencies are indices into
  * the flat tasks[] array (grouped by team, see tlm_spec_team.first_task).
  *
- * Input limits (documented in docs/spec.md): document size, nesting depth and
- * diagnostics count are capped; YAML aliases are refused (no alias expansion,
+ * Input limits (documented in docs/spec.md): document size, node count,
+ * nesting depth and diagnostics count are capped; YAML aliases are refused (no alias expansion,
  * so no "billion laughs"); a file holds exactly one document.
  */
 #ifndef TELEMACHY_SPEC_H
@@ -19,16 +19,37 @@
 
 #include "telemachy/error.h"
 
-#define TLM_SPEC_API_VERSION     "telemachy/v1"
-#define TLM_SPEC_MAX_BYTES       ((size_t)64 << 20) /* 64 MiB of YAML */
-#define TLM_SPEC_MAX_DEPTH       64                 /* nested collections */
-#define TLM_SPEC_MAX_DIAGS       1000               /* reported errors per file */
-#define TLM_SPEC_NAME_MAX        63                 /* agent / team names */
-#define TLM_SPEC_SUBJECT_MAX     512                /* control-plane limit */
-#define TLM_SPEC_DESCRIPTION_MAX 4096               /* control-plane limit */
+#define TLM_SPEC_API_VERSION "telemachy/v1"
+#define TLM_SPEC_MAX_BYTES   ((size_t)64 << 20) /* 64 MiB of YAML */
+#define TLM_SPEC_MAX_DEPTH   64                 /* nested collections */
+#define TLM_SPEC_MAX_DIAGS   1000               /* reported errors per file */
+/* Nodes (scalars, lists, maps): at most one per TLM_SPEC_NODE_BYTES of the
+ * file, or TLM_SPEC_NODES_MIN in a smaller file; a map that is a list item
+ * (a would-be agent, team or task, which costs a model entry) counts as
+ * TLM_SPEC_ITEM_MAP_NODES.  Keeps memory proportional to the file's size. */
+#define TLM_SPEC_NODE_BYTES      8
+#define TLM_SPEC_NODES_MIN       131072
+#define TLM_SPEC_ITEM_MAP_NODES  4
+#define TLM_SPEC_NAME_MAX        63   /* agent / team names */
+#define TLM_SPEC_SUBJECT_MAX     512  /* control-plane limit */
+#define TLM_SPEC_DESCRIPTION_MAX 4096 /* control-plane limit */
 #define TLM_SPEC_RETRIES_MAX     100
 #define TLM_SPEC_CPUS_MIN        1
 #define TLM_SPEC_CPUS_MAX        256
+
+/* What a run can send and journal (docs/spec.md, "Limits of the control
+ * plane and the journal"): a spec over one of these validates no more, since
+ * it could not run.  Lengths are bytes of UTF-8. */
+#define TLM_SPEC_WORKFLOW_NAME_MAX 255               /* the journal's names */
+#define TLM_SPEC_PROGRAM_MAX       1024              /* agent "program" (contract v2) */
+#define TLM_SPEC_MODEL_MAX         256               /* agent "model" (built-in control plane) */
+#define TLM_SPEC_WORKING_DIR_MAX   4096              /* "workingDirectory" (built-in) */
+#define TLM_SPEC_IMAGE_MAX         1024              /* docker "image" (built-in) */
+#define TLM_SPEC_ARGS_MAX          1000              /* "programArgs" entries (built-in) */
+#define TLM_SPEC_ENV_MAX           1000              /* "env" entries (built-in) */
+#define TLM_SPEC_MEMBERS_MAX       10000             /* a team's "agentIds" (built-in) */
+#define TLM_SPEC_BLOCKED_BY_MAX    10000             /* a task's "blockedBy" (built-in) */
+#define TLM_SPEC_REQUEST_MAX       ((size_t)1 << 20) /* a request body (contract v2) */
 
 /* 1-based position in the source file; 0:0 when the place is the file itself. */
 typedef struct tlm_pos {
@@ -131,6 +152,13 @@ typedef struct tlm_diags {
  * found is in diags.  Other codes (TLM_ENOTFOUND, TLM_ETOOBIG, TLM_ERROR) mean
  * the file could not be read; err says why.  *out is NULL on any failure. */
 int tlm_spec_load(tlm_spec **out, const char *path, tlm_diags *diags, tlm_error *err);
+
+/* Reads the workflow file at path as tlm_spec_load does, for a caller that
+ * also needs the text (`run` journals it): a regular file of at most
+ * TLM_SPEC_MAX_BYTES, never blocking (a FIFO or a device is an error, not a
+ * wait).  0: *text (NUL-terminated, caller frees) and *len.  Otherwise the
+ * codes of tlm_spec_load's unreadable file, *text NULL. */
+int tlm_spec_read(char **text, size_t *len, const char *path, tlm_error *err);
 
 /* As tlm_spec_load, from a buffer; name is used in messages and as path. */
 int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len, tlm_diags *diags,

@@ -1,6 +1,5 @@
 /* telemachy run — carry out a workflow: configuration from the environment
  * (flags override), signals, and the exit code; the engine does the rest. */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,31 +87,24 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 	return 0;
 }
 
-static int read_text(const char *path, char **out)
+/* Reads the file once, through the loader's checks (a regular file within
+ * the size limit, never blocking), and parses that text: the spec run is the
+ * text journaled, even if the file changes meanwhile. */
+static int load_once(const char *path, tlm_spec **spec, char **text)
 {
-	FILE *f = fopen(path, "rb");
-	size_t cap = 4096, n = 0, got;
-	char *buf = malloc(cap + 1), *p;
+	tlm_diags diags = TLM_DIAGS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	size_t len = 0;
+	int rc = tlm_spec_read(text, &len, path, &err);
 
-	if (f == NULL || buf == NULL) {
-		if (f != NULL)
-			fclose(f);
-		free(buf);
-		return -1;
-	}
-	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += got;
-		if (n == cap) {
-			if (cap > TLM_SPEC_MAX_BYTES || (p = realloc(buf, cap * 2 + 1)) == NULL)
-				break;
-			buf = p;
-			cap *= 2;
-		}
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*out = buf;
-	return 0;
+	if (rc == 0)
+		rc = tlm_spec_parse(spec, path, *text, len, &diags, &err);
+	if (rc == TLM_EINVALID)
+		tlm_cli_print_diags(stderr, path, &diags);
+	if (rc != 0)
+		fprintf(stderr, "%s\n", err.message);
+	tlm_diags_clear(&diags);
+	return rc == 0 ? TLM_EXIT_OK : TLM_EXIT_USAGE;
 }
 
 int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
@@ -132,13 +124,8 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
-	if ((rc = tlm_cli_load_spec(&spec, a.file)) != TLM_EXIT_OK)
+	if ((rc = load_once(a.file, &spec, &text)) != TLM_EXIT_OK)
 		goto done;
-	if (read_text(a.file, &text) != 0) {
-		fprintf(stderr, "telemachy run: %s: %s\n", a.file, strerror(errno));
-		rc = TLM_EXIT_USAGE;
-		goto done;
-	}
 	a.eo.spec = spec;
 	a.eo.spec_text = text;
 	rc = tlm_cli_drive(cli, "run", &a.eo, NULL, a.pass.names);

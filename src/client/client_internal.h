@@ -79,7 +79,7 @@ typedef struct tlm_client_pager {
 	size_t limit;    /* what we ask for per page */
 	size_t offset;   /* the offset of the next request */
 	size_t pages;    /* pages fed so far */
-	char *first_id;  /* id of the first item of the first page (repeat check) */
+	json_t *first;   /* the first item of the first page (repeat check) */
 	int done;
 } tlm_client_pager;
 

@@ -53,10 +53,10 @@ void tlm_eng__progress(eng *e, const char *phase)
 	e->o->observe(e->o->observe_ctx, TLM_ENGINE_INFO, NULL, &p);
 }
 
-static void vlog(eng *e, tlm_engine_level level, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
-
-static void vlog(eng *e, tlm_engine_level level, const char *fmt, va_list ap)
+/* The attribute tells clang's -Wformat-nonliteral that fmt is checked at the
+ * callers (tlm_eng__log is declared printf-like). */
+__attribute__((format(printf, 3, 0))) static void vlog(eng *e, tlm_engine_level level,
+						       const char *fmt, va_list ap)
 {
 	char msg[2048];
 	tlm_engine_progress p;

@@ -18,13 +18,24 @@ void tlm_srv__json(tlm_srv_response *res, int status, json_t *body)
 
 void tlm_srv__error(tlm_srv_response *res, int status, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], *p;
+	json_t *text;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	tlm_srv__json(res, status, json_pack("{s:s}", "error", msg));
+	/* A message may quote a path or a value the client sent, which need not
+	 * be UTF-8 (or was cut inside a character): a JSON string must be, and
+	 * the answer lost its body (found by fuzzing, tests/fuzz/corpus/server).
+	 * Such a message keeps its ASCII. */
+	if ((text = json_string(msg)) == NULL) {
+		for (p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		text = json_string(msg);
+	}
+	tlm_srv__json(res, status, json_pack("{s:o}", "error", text));
 }
 
 json_t *tlm_srv__body_object(const tlm_srv_request *req, tlm_srv_response *res)
@@ -50,8 +61,12 @@ json_t *tlm_srv__body_object(const tlm_srv_request *req, tlm_srv_response *res)
 	return body;
 }
 
+/* A request made in process (tests/fuzz/fuzz_server.c) has no connection,
+ * hence no query arguments. */
 const char *tlm_srv__query(const tlm_srv_request *req, const char *name)
 {
+	if (req->conn == NULL)
+		return NULL;
 	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn,
 					   MHD_GET_ARGUMENT_KIND, name);
 }

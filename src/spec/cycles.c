@@ -19,7 +19,7 @@ typedef struct frame {
 
 static void append(char *buf, size_t *len, const char *s)
 {
-	size_t n = strlen(s);
+	size_t n = strnlen(s, CYCLE_TEXT_MAX);
 
 	if (*len + n >= CYCLE_TEXT_MAX)
 		n = CYCLE_TEXT_MAX - 1 - *len;

@@ -5,8 +5,24 @@
 #include <string.h>
 
 #include "spec/spec_internal.h"
+#include "telemachy/journal.h"
 
 #define TIMEOUT_MAX 31536000L /* one year, in seconds */
+
+/* An agent is created as tlm-<run id>-a-<name>, a team as tlm-<run id>-t-<name>
+ * (src/engine/engine.c): the name limit keeps those within the journal's
+ * names (and the control plane's 256). */
+_Static_assert(sizeof("tlm-") - 1 + TLM_JOURNAL_RUN_ID_LEN + sizeof("-a-") - 1 +
+			       TLM_SPEC_NAME_MAX <=
+		       TLM_JOURNAL_NAME_MAX,
+	       "agent and team names must fit the journal's resource names");
+
+/* What an agent's create request holds besides its program, args, working
+ * directory, model, image and env (src/engine/provision.c, agent_body): keys,
+ * name and label, a taskDescription quoting up to 100 bytes of the workflow
+ * name (6 bytes each at worst, escaped), owner, tags, cpus, memory.  A bound,
+ * well above the real size. */
+#define AGENT_BODY_REST 2048
 
 static const char *const top_keys[] = { "apiVersion", "metadata",        "agents", "teams",
 					"teardown",   "timeout_seconds", NULL };
@@ -74,6 +90,7 @@ static int parse_memory(const char *s, uint64_t *bytes)
 static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq, const char *what,
 				size_t *count)
 {
+	const tlm_node *v;
 	const char **out;
 	uint32_t i;
 
@@ -85,8 +102,8 @@ static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq, const ch
 		ctx->oom = 1;
 		return NULL;
 	}
-	for (i = 0; i < seq->n; i++)
-		if (tlm_field__scalar(ctx, seq->u.kids[i], what, &out[*count]) == 0)
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v))
+		if (tlm_field__scalar(ctx, v, what, &out[*count]) == 0)
 			(*count)++;
 	return out;
 }
@@ -96,6 +113,7 @@ static const char **scalar_list(tlm_spec_ctx *ctx, const tlm_node *seq, const ch
 static tlm_spec_kv *scalar_map(tlm_spec_ctx *ctx, const tlm_node *map, const char *container,
 			       const char *what, const char *const *skip, int env, size_t *count)
 {
+	const tlm_node *k, *v;
 	tlm_spec_kv *out;
 	uint32_t i;
 
@@ -108,12 +126,12 @@ static tlm_spec_kv *scalar_map(tlm_spec_ctx *ctx, const tlm_node *map, const cha
 		ctx->oom = 1;
 		return NULL;
 	}
-	for (i = 0; i < map->n; i++) {
-		const tlm_node *k = map->u.kids[2 * i], *v = map->u.kids[2 * i + 1];
+	for (i = 0, k = tlm_node__first(map); i < map->n; i++, k = tlm_node__next(v)) {
 		const char *const *s;
 		tlm_spec_kv *kv = &out[*count];
 		char label[128];
 
+		v = tlm_node__next(k);
 		if (k->kind != TLM_NODE_SCALAR)
 			continue;
 		for (s = skip; s && *s && strcmp(*s, k->u.str) != 0; s++)
@@ -135,6 +153,68 @@ static tlm_spec_kv *scalar_map(tlm_spec_ctx *ctx, const tlm_node *map, const cha
 		(*count)++;
 	}
 	return out;
+}
+
+/* A value over the length a run can send or journal: reported at it. */
+static void check_length(tlm_spec_ctx *ctx, const tlm_node *map, const char *key, const char *what,
+			 size_t max, const char *whose)
+{
+	const tlm_node *v = tlm_node__get(map, key);
+
+	if (v != NULL && v->kind == TLM_NODE_SCALAR && v->type == TLM_SCALAR_STR && v->n > max)
+		tlm_spec__report(ctx, v, "too-long",
+				 "\"%s\" of %s is %u bytes long; %s accepts at most %zu", key, what,
+				 v->n, whose, max);
+}
+
+/* A list or map with more entries than a run can send: reported at it. */
+static void check_count(tlm_spec_ctx *ctx, const tlm_node *list, const char *key, const char *what,
+			size_t max, const char *whose)
+{
+	if (list != NULL && list->kind != TLM_NODE_SCALAR && list->n > max)
+		tlm_spec__report(ctx, list, "too-many",
+				 "\"%s\" of %s has %u entries; %s accepts at most %zu", key, what,
+				 list->n, whose, max);
+}
+
+/* Bytes of s as a JSON string, quotes included, as jansson writes it. */
+static size_t json_len(const char *s)
+{
+	size_t n = 2;
+
+	for (; s != NULL && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+		    c == '\t')
+			n += 2;
+		else if (c < 0x20)
+			n += 6; /* \u00XX */
+		else
+			n += 1;
+	}
+	return n;
+}
+
+/* The agent's create request must fit the control plane's body limit; args
+ * and env are what can make it big. */
+static void check_request(tlm_spec_ctx *ctx, const tlm_node *map, const char *what,
+			  const tlm_spec_agent *a)
+{
+	size_t args = 0, env = 0, i, total;
+
+	for (i = 0; i < a->nargs; i++)
+		args += json_len(a->args[i]) + 1;
+	for (i = 0; i < a->nenv; i++)
+		env += json_len(a->env[i].key) + json_len(a->env[i].value) + 2;
+	total = AGENT_BODY_REST + args + env + json_len(a->program) + json_len(a->working_dir) +
+		json_len(a->model) + json_len(a->docker_image);
+	if (total > TLM_SPEC_REQUEST_MAX)
+		tlm_spec__report(ctx, map, "request-size",
+				 "%s would be created with a request of %zu bytes (\"args\" %zu "
+				 "and \"env\" %zu as JSON); the control plane accepts at most %zu: "
+				 "pass large data in a file",
+				 what, total, args, env, TLM_SPEC_REQUEST_MAX);
 }
 
 static void decode_name(tlm_spec_ctx *ctx, const tlm_node *map, const char *kind, const char *what,
@@ -216,8 +296,17 @@ static void decode_agent(tlm_spec_ctx *ctx, const tlm_node *map, size_t idx, tlm
 	tlm_field__int(ctx, map, "cpus", what, TLM_SPEC_CPUS_MIN, TLM_SPEC_CPUS_MAX, &cpus);
 	a->cpus = (int)cpus;
 	decode_memory(ctx, map, what, a);
-	if ((v = tlm_node__get(map, "env")) != NULL)
+	if ((v = tlm_node__get(map, "env")) != NULL) {
 		a->env = scalar_map(ctx, v, "\"env\"", "environment variable", NULL, 1, &a->nenv);
+		check_count(ctx, v, "env", what, TLM_SPEC_ENV_MAX, "the control plane");
+	}
+	check_count(ctx, tlm_node__get(map, "args"), "args", what, TLM_SPEC_ARGS_MAX,
+		    "the control plane");
+	check_length(ctx, map, "program", what, TLM_SPEC_PROGRAM_MAX, "the control plane");
+	check_length(ctx, map, "model", what, TLM_SPEC_MODEL_MAX, "the control plane");
+	check_length(ctx, map, "working_dir", what, TLM_SPEC_WORKING_DIR_MAX, "the control plane");
+	check_length(ctx, map, "docker_image", what, TLM_SPEC_IMAGE_MAX, "the control plane");
+	check_request(ctx, map, what, a);
 }
 
 static void decode_task(tlm_spec_ctx *ctx, const tlm_node *map, size_t team, size_t ti, size_t idx)
@@ -253,8 +342,11 @@ static void decode_task(tlm_spec_ctx *ctx, const tlm_node *map, size_t team, siz
 			ctx->assign_to[ti] = v;
 	}
 	if ((v = tlm_node__get(map, "blocked_by")) != NULL &&
-	    tlm_field__is_seq(ctx, v, "\"blocked_by\""))
+	    tlm_field__is_seq(ctx, v, "\"blocked_by\"")) {
 		ctx->blocked_by[ti] = v;
+		check_count(ctx, v, "blocked_by", what, TLM_SPEC_BLOCKED_BY_MAX,
+			    "the control plane");
+	}
 	tlm_field__int(ctx, map, "timeout_seconds", what, 1, TIMEOUT_MAX, &timeout);
 	tlm_field__int(ctx, map, "retries", what, 0, TLM_SPEC_RETRIES_MAX, &retries);
 	t->timeout_seconds = timeout;
@@ -265,7 +357,7 @@ static void decode_team(tlm_spec_ctx *ctx, const tlm_node *map, size_t idx, size
 {
 	tlm_spec_team *tm = &ctx->spec->teams[idx];
 	char what[TLM_SPEC_NAME_MAX + 32];
-	const tlm_node *tasks;
+	const tlm_node *tasks, *t;
 	uint32_t i;
 
 	tm->pos = tlm_node__pos(map);
@@ -277,35 +369,39 @@ static void decode_team(tlm_spec_ctx *ctx, const tlm_node *map, size_t idx, size
 	ctx->members[idx] = tlm_node__get(map, "agents");
 	if (ctx->members[idx] && !tlm_field__is_seq(ctx, ctx->members[idx], "\"agents\" of a team"))
 		ctx->members[idx] = NULL;
+	check_count(ctx, ctx->members[idx], "agents", what, TLM_SPEC_MEMBERS_MAX,
+		    "the control plane");
 	tm->first_task = *ntasks;
 	tasks = tlm_node__get(map, "tasks");
 	if (tasks == NULL || !tlm_field__is_seq(ctx, tasks, "\"tasks\""))
 		return;
-	for (i = 0; i < tasks->n; i++) {
-		if (!tlm_field__is_map(ctx, tasks->u.kids[i], "a task"))
+	for (i = 0, t = tlm_node__first(tasks); i < tasks->n; i++, t = tlm_node__next(t)) {
+		if (!tlm_field__is_map(ctx, t, "a task"))
 			continue;
-		decode_task(ctx, tasks->u.kids[i], idx, (*ntasks)++, i);
+		decode_task(ctx, t, idx, (*ntasks)++, i);
 		tm->ntasks++;
 	}
 }
 
 static size_t count_maps(const tlm_node *seq)
 {
+	const tlm_node *v;
 	size_t n = 0;
 	uint32_t i;
 
-	for (i = 0; i < seq->n; i++)
-		n += seq->u.kids[i]->kind == TLM_NODE_MAP;
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v))
+		n += v->kind == TLM_NODE_MAP;
 	return n;
 }
 
 static size_t count_tasks(const tlm_node *teams)
 {
+	const tlm_node *team;
 	size_t n = 0;
 	uint32_t i;
 
-	for (i = 0; i < teams->n; i++) {
-		const tlm_node *t = tlm_node__get(teams->u.kids[i], "tasks");
+	for (i = 0, team = tlm_node__first(teams); i < teams->n; i++, team = tlm_node__next(team)) {
+		const tlm_node *t = tlm_node__get(team, "tasks");
 
 		if (t != NULL && t->kind == TLM_NODE_SEQ)
 			n += count_maps(t);
@@ -325,6 +421,7 @@ static void *alloc_array(tlm_spec_ctx *ctx, tlm_arena *a, size_t n, size_t size)
 static void decode_agents(tlm_spec_ctx *ctx, const tlm_node *seq)
 {
 	tlm_spec *s = ctx->spec;
+	const tlm_node *v;
 	uint32_t i;
 
 	if (!tlm_field__is_seq(ctx, seq, "\"agents\""))
@@ -332,14 +429,15 @@ static void decode_agents(tlm_spec_ctx *ctx, const tlm_node *seq)
 	s->agents = alloc_array(ctx, s->arena, count_maps(seq), sizeof(*s->agents));
 	if (s->agents == NULL)
 		return;
-	for (i = 0; i < seq->n; i++)
-		if (tlm_field__is_map(ctx, seq->u.kids[i], "an agent"))
-			decode_agent(ctx, seq->u.kids[i], i, &s->agents[s->nagents++]);
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v))
+		if (tlm_field__is_map(ctx, v, "an agent"))
+			decode_agent(ctx, v, i, &s->agents[s->nagents++]);
 }
 
 static void decode_teams(tlm_spec_ctx *ctx, const tlm_node *seq)
 {
 	tlm_spec *s = ctx->spec;
+	const tlm_node *v;
 	size_t nteams, ntasks;
 	uint32_t i;
 
@@ -354,9 +452,9 @@ static void decode_teams(tlm_spec_ctx *ctx, const tlm_node *seq)
 	ctx->blocked_by = alloc_array(ctx, ctx->scratch, ntasks, sizeof(*ctx->blocked_by));
 	if (ctx->oom)
 		return;
-	for (i = 0; i < seq->n; i++)
-		if (tlm_field__is_map(ctx, seq->u.kids[i], "a team"))
-			decode_team(ctx, seq->u.kids[i], s->nteams++, &s->ntasks);
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v))
+		if (tlm_field__is_map(ctx, v, "a team"))
+			decode_team(ctx, v, s->nteams++, &s->ntasks);
 }
 
 static void decode_metadata(tlm_spec_ctx *ctx, const tlm_node *root)
@@ -373,7 +471,9 @@ static void decode_metadata(tlm_spec_ctx *ctx, const tlm_node *root)
 	}
 	if (!tlm_field__is_map(ctx, md, "\"metadata\""))
 		return;
-	tlm_field__string(ctx, md, "name", "\"metadata\"", 1, &s->name);
+	if (tlm_field__string(ctx, md, "name", "\"metadata\"", 1, &s->name) == 0)
+		check_length(ctx, md, "name", "\"metadata\"", TLM_SPEC_WORKFLOW_NAME_MAX,
+			     "the journal");
 	tlm_field__string(ctx, md, "description", "\"metadata\"", 0, &s->description);
 	s->labels = scalar_map(ctx, md, "\"metadata\"", "metadata label", own, 0, &s->nlabels);
 }

@@ -7,13 +7,18 @@
 #include <string.h>
 
 #include "spec/spec_internal.h"
-#include "util/strmap.h"
 
 void tlm_spec__report(tlm_spec_ctx *ctx, const tlm_node *at, const char *rule, const char *fmt, ...)
 {
 	char msg[TLM_ERROR_MSG_MAX];
 	va_list ap;
 
+	if (tlm_diags__full(ctx->diags)) {
+		/* Only counted: formatting it could read a long string again
+		 * for each of millions of errors. */
+		ctx->diags->dropped++;
+		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -146,42 +151,75 @@ int tlm_field__scalar(tlm_spec_ctx *ctx, const tlm_node *v, const char *what, co
 	return 0;
 }
 
+#define SMALL_MAP 16 /* keys compared pairwise; every map a workflow has */
+
+static void report_duplicate(tlm_spec_ctx *ctx, const tlm_node *k, const tlm_node *first,
+			     const char *what)
+{
+	tlm_spec__report(ctx, k, "duplicate-key",
+			 "duplicate key \"%s\" in %s (first at line %u); remove one", k->u.str,
+			 what, first->line);
+}
+
+/* By text, then by place: the node array is in document order, so in a run
+ * of equal keys the one written first comes first. */
+static int by_key(const void *a, const void *b)
+{
+	const tlm_node *x = *(const tlm_node *const *)a, *y = *(const tlm_node *const *)b;
+	int c = strcmp(x->u.str, y->u.str);
+
+	return c != 0 ? c : (x > y) - (x < y);
+}
+
+/* A big map (labels, env) is sorted rather than hashed: 8 bytes per key
+ * where a hash set took 32 to 96 (docs/internals/spec.md), and no crafted
+ * keys can make it quadratic. */
 static void check_duplicates(tlm_spec_ctx *ctx, const tlm_node *map, const char *what)
 {
-	tlm_strmap seen = TLM_STRMAP_INIT;
-	uint32_t i;
+	const tlm_node **keys, *k, *j;
+	size_t n = 0, i, r;
+	uint32_t p;
 
-	for (i = 0; i < map->n; i++) {
-		const tlm_node *k = map->u.kids[2 * i];
-		size_t first;
-		int r;
-
-		if (k->kind != TLM_NODE_SCALAR)
-			continue;
-		r = tlm_strmap_put(&seen, k->u.str, i, &first);
-		if (r < 0) {
-			ctx->oom = 1;
-			break;
+	if (map->n <= SMALL_MAP) {
+		for (p = 0, k = tlm_node__first(map); p < map->n;
+		     p++, k = tlm_node__next(tlm_node__next(k))) {
+			if (k->kind != TLM_NODE_SCALAR)
+				continue;
+			for (j = tlm_node__first(map); j != k;
+			     j = tlm_node__next(tlm_node__next(j)))
+				if (j->kind == TLM_NODE_SCALAR && strcmp(j->u.str, k->u.str) == 0) {
+					report_duplicate(ctx, k, j, what);
+					break;
+				}
 		}
-		if (r > 0)
-			tlm_spec__report(
-				ctx, k, "duplicate-key",
-				"duplicate key \"%s\" in %s (first at line %u); remove one",
-				k->u.str, what, map->u.kids[2 * first]->line);
+		return;
 	}
-	tlm_strmap_clear(&seen);
+	if ((keys = malloc(map->n * sizeof(*keys))) == NULL) {
+		ctx->oom = 1;
+		return;
+	}
+	for (p = 0, k = tlm_node__first(map); p < map->n;
+	     p++, k = tlm_node__next(tlm_node__next(k)))
+		if (k->kind == TLM_NODE_SCALAR)
+			keys[n++] = k;
+	qsort(keys, n, sizeof(*keys), by_key);
+	for (i = 0; i < n; i = r)
+		for (r = i + 1; r < n && strcmp(keys[r]->u.str, keys[i]->u.str) == 0; r++)
+			report_duplicate(ctx, keys[r], keys[i], what);
+	free(keys);
 }
 
 void tlm_field__keys(tlm_spec_ctx *ctx, const tlm_node *map, const char *what,
 		     const char *const *allowed)
 {
+	const tlm_node *k;
 	size_t nallowed = 0;
 	uint32_t i;
 
 	while (allowed != NULL && allowed[nallowed])
 		nallowed++;
-	for (i = 0; i < map->n; i++) {
-		const tlm_node *k = map->u.kids[2 * i];
+	for (i = 0, k = tlm_node__first(map); i < map->n;
+	     i++, k = tlm_node__next(tlm_node__next(k))) {
 		const char *hint;
 		size_t j;
 
@@ -196,7 +234,9 @@ void tlm_field__keys(tlm_spec_ctx *ctx, const tlm_node *map, const char *what,
 			;
 		if (j < nallowed)
 			continue;
-		hint = tlm_spec__suggest(k->u.str, allowed, nallowed);
+		hint = tlm_diags__full(ctx->diags) ? NULL
+						   : tlm_spec__suggest(k->u.str, allowed, nallowed,
+								       &ctx->suggest_budget);
 		if (hint)
 			tlm_spec__report(ctx, k, "unknown-key",
 					 "unknown key \"%s\" in %s (did you mean \"%s\"?)",

@@ -9,9 +9,8 @@
 
 int tlm_diags__add(tlm_diags *d, tlm_pos pos, const char *rule, const char *fmt, ...)
 {
+	char buf[TLM_ERROR_MSG_MAX], *msg;
 	va_list ap;
-	char *msg;
-	int n;
 
 	if (d->count >= TLM_SPEC_MAX_DIAGS) {
 		d->dropped++;
@@ -26,10 +25,12 @@ int tlm_diags__add(tlm_diags *d, tlm_pos pos, const char *rule, const char *fmt,
 		d->items = items;
 		d->capacity = ncap;
 	}
+	/* Capped like every error message: a value of megabytes quoted in a
+	 * message must not make the diagnostics as big as the file. */
 	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if ((msg = strdup(buf)) == NULL)
 		return -1;
 	d->items[d->count].pos = pos;
 	d->items[d->count].rule = rule;

@@ -29,18 +29,48 @@ static int check(tlm_spec_ctx *ctx, const tlm_node *root)
 	return ctx->oom ? -1 : 0;
 }
 
+/* The encoding of a file that is not UTF-8, by YAML 1.2's detection (its
+ * section 5.2: a byte order mark, or the NUL bytes an ASCII first character
+ * has in UTF-16 and UTF-32), or NULL.  libyaml would read UTF-16 with a BOM
+ * as happily as UTF-8; the spec is UTF-8 only (docs/spec.md), and journaled
+ * as text. */
+static const char *foreign_encoding(const unsigned char *b, size_t len, int *bom)
+{
+	*bom = 1;
+	if (len >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xFE && b[3] == 0xFF)
+		return "UTF-32BE";
+	if (len >= 4 && b[0] == 0xFF && b[1] == 0xFE && b[2] == 0 && b[3] == 0)
+		return "UTF-32LE";
+	if (len >= 2 && b[0] == 0xFE && b[1] == 0xFF)
+		return "UTF-16BE";
+	if (len >= 2 && b[0] == 0xFF && b[1] == 0xFE)
+		return "UTF-16LE";
+	*bom = 0;
+	if (len >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0)
+		return "UTF-32BE";
+	if (len >= 4 && b[0] != 0 && b[1] == 0 && b[2] == 0 && b[3] == 0)
+		return "UTF-32LE";
+	if (len >= 2 && b[0] == 0)
+		return "UTF-16BE";
+	if (len >= 2 && b[1] == 0)
+		return "UTF-16LE";
+	return NULL;
+}
+
 int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len, tlm_diags *diags,
 		   tlm_error *err)
 {
 	tlm_spec *spec = calloc(1, sizeof(*spec));
 	tlm_spec_ctx ctx;
 	tlm_node *root = NULL;
-	int rc;
+	const char *enc;
+	int rc, bom;
 
 	*out = NULL;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.diags = diags;
 	ctx.spec = spec;
+	ctx.suggest_budget = TLM_SPEC_SUGGEST_BUDGET;
 	ctx.scratch = tlm_arena_new();
 	if (spec == NULL || ctx.scratch == NULL || (spec->arena = tlm_arena_new()) == NULL ||
 	    (spec->path = tlm_arena_strndup(spec->arena, name, strlen(name))) == NULL) {
@@ -52,7 +82,20 @@ int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len
 				   name, TLM_SPEC_MAX_BYTES >> 20);
 		goto done;
 	}
-	rc = tlm_spec__tree(&root, buf, len, ctx.scratch, spec->arena, diags, err);
+	if ((enc = foreign_encoding((const unsigned char *)buf, len, &bom)) != NULL) {
+		tlm_pos whole = { 0, 0 };
+
+		tlm_diags__add(diags, whole, "yaml-encoding",
+			       "the file is %s (%s); a workflow must be UTF-8: convert it, "
+			       "e.g. with iconv -f %s -t UTF-8",
+			       enc,
+			       bom ? "its byte order mark says so"
+				   : "it starts with NUL bytes, as such text does",
+			       enc);
+		rc = tlm_error_set(err, TLM_EINVALID, "%s: 1 error", name);
+		goto done;
+	}
+	rc = tlm_spec__tree(&root, buf, len, spec->arena, diags, err);
 	if (rc != 0 && rc != TLM_EINVALID)
 		goto done;
 	if (rc == 0 && check(&ctx, root) != 0) {
@@ -65,6 +108,7 @@ int tlm_spec_parse(tlm_spec **out, const char *name, const char *buf, size_t len
 				   diags->count + diags->dropped == 1 ? "" : "s");
 done:
 	tlm_diags__sort(diags);
+	free(root);
 	tlm_arena_free(ctx.scratch);
 	if (rc == 0)
 		*out = spec;
@@ -73,45 +117,50 @@ done:
 	return rc;
 }
 
-/* Reads at most TLM_SPEC_MAX_BYTES + 1 bytes: enough to tell "too big"
- * without ever holding more than the cap. */
-static int read_capped(const char *path, char **buf, size_t *len, tlm_error *err)
+static const char *file_kind(mode_t mode)
 {
-	size_t cap = 1 << 16, n = 0;
-	char *b = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-	struct stat st;
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a regular file";
+}
 
-	if (fd < 0)
-		return tlm_error_set(err, errno == ENOENT ? TLM_ENOTFOUND : TLM_ERROR,
-				     "%s: cannot open: %s", path, strerror(errno));
-	/* A regular file's size avoids growing (and doubling) the buffer; one
-	 * byte more lets the loop see end-of-file without another realloc. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-	    (uint64_t)st.st_size < TLM_SPEC_MAX_BYTES)
-		cap = (size_t)st.st_size + 1;
+/* Reads at most TLM_SPEC_MAX_BYTES + 1 bytes: enough to tell "too big"
+ * without ever holding more than the cap (a file may grow while read). */
+static int read_fd(int fd, const char *path, size_t hint, char **text, size_t *len, tlm_error *err)
+{
+	/* A byte past the expected end shows end-of-file without another
+	 * realloc, and one more holds the NUL. */
+	size_t cap = hint + 2, n = 0;
+	char *b = malloc(cap), *nb;
+	ssize_t r;
+	int rc = 0;
+
+	if (b == NULL)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	for (;;) {
-		ssize_t r;
-
-		if (n == cap || b == NULL) {
-			char *nb;
-
-			cap = b == NULL ? cap : cap * 2;
-			if (cap > TLM_SPEC_MAX_BYTES + 1)
-				cap = TLM_SPEC_MAX_BYTES + 1;
-			if (n == cap) {
+		if (n + 1 == cap) {
+			if (n > TLM_SPEC_MAX_BYTES) {
 				rc = tlm_error_set(err, TLM_ETOOBIG,
 						   "%s: file is larger than the %zu MiB limit",
 						   path, TLM_SPEC_MAX_BYTES >> 20);
 				break;
 			}
+			cap = cap * 2 < TLM_SPEC_MAX_BYTES + 2 ? cap * 2 : TLM_SPEC_MAX_BYTES + 2;
 			if ((nb = realloc(b, cap)) == NULL) {
 				rc = tlm_error_set(err, TLM_ERROR, "out of memory");
 				break;
 			}
 			b = nb;
 		}
-		r = read(fd, b + n, cap - n);
+		r = read(fd, b + n, cap - 1 - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -123,14 +172,57 @@ static int read_capped(const char *path, char **buf, size_t *len, tlm_error *err
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
+	if (rc == 0 && n > TLM_SPEC_MAX_BYTES)
+		rc = tlm_error_set(err, TLM_ETOOBIG, "%s: file is larger than the %zu MiB limit",
+				   path, TLM_SPEC_MAX_BYTES >> 20);
 	if (rc != 0) {
 		free(b);
 		return rc;
 	}
-	*buf = b;
+	b[n] = '\0';
+	*text = b;
 	*len = n;
 	return 0;
+}
+
+int tlm_spec_read(char **text, size_t *len, const char *path, tlm_error *err)
+{
+	struct stat st;
+	int fd, flags, rc;
+
+	*text = NULL;
+	*len = 0;
+	/* O_NONBLOCK: opening a FIFO with no writer, or some devices, would
+	 * wait forever.  fstat of what was opened, not stat of the path, so
+	 * nothing can be swapped in between.  O_NOCTTY: a terminal given as
+	 * the file must not become the controlling terminal. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return tlm_error_set(err, errno == ENOENT ? TLM_ENOTFOUND : TLM_ERROR,
+				     "%s: cannot open: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		rc = tlm_error_set(err, TLM_ERROR, "%s: cannot read: %s", path, strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = tlm_error_set(err, TLM_ERROR,
+				   "%s: is %s, not a regular file; a workflow is read from a file",
+				   path, file_kind(st.st_mode));
+		goto done;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size > TLM_SPEC_MAX_BYTES) {
+		rc = tlm_error_set(err, TLM_ETOOBIG, "%s: file is larger than the %zu MiB limit",
+				   path, TLM_SPEC_MAX_BYTES >> 20);
+		goto done;
+	}
+	/* A regular file never blocks, but reads should not fail with EAGAIN
+	 * (mandatory locks) either. */
+	if ((flags = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	rc = read_fd(fd, path, (size_t)st.st_size, text, len, err);
+done:
+	close(fd);
+	return rc;
 }
 
 int tlm_spec_load(tlm_spec **out, const char *path, tlm_diags *diags, tlm_error *err)
@@ -140,7 +232,7 @@ int tlm_spec_load(tlm_spec **out, const char *path, tlm_diags *diags, tlm_error 
 	int rc;
 
 	*out = NULL;
-	rc = read_capped(path, &buf, &len, err);
+	rc = tlm_spec_read(&buf, &len, path, err);
 	if (rc != 0)
 		return rc;
 	rc = tlm_spec_parse(out, path, buf, len, diags, err);

@@ -18,15 +18,15 @@ tlm_pos tlm_node__pos(const tlm_node *n)
  * reported separately, so the first match is the one that counts. */
 const tlm_node *tlm_node__get(const tlm_node *map, const char *key)
 {
+	const tlm_node *k, *v;
 	uint32_t i;
 
 	if (map == NULL || map->kind != TLM_NODE_MAP)
 		return NULL;
-	for (i = 0; i < map->n; i++) {
-		const tlm_node *k = map->u.kids[2 * i];
-
+	for (i = 0, k = tlm_node__first(map); i < map->n; i++, k = tlm_node__next(v)) {
+		v = tlm_node__next(k);
 		if (k->kind == TLM_NODE_SCALAR && strcmp(k->u.str, key) == 0)
-			return map->u.kids[2 * i + 1];
+			return v;
 	}
 	return NULL;
 }

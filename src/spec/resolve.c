@@ -20,6 +20,17 @@ typedef struct resolver {
 	size_t *dep_of;       /* per task: 1 + the task whose deps list it */
 } resolver;
 
+/* A task's subject as messages show it: "?" when it has none or it is over
+ * the limit (already reported), so a subject of megabytes is not copied into
+ * each of the errors about its task. */
+static const char *shown(const tlm_spec_task *t)
+{
+	return t->subject != NULL &&
+			       strnlen(t->subject, TLM_SPEC_SUBJECT_MAX + 1) <= TLM_SPEC_SUBJECT_MAX
+		       ? t->subject
+		       : "?";
+}
+
 static void oom_if(resolver *r, int rc)
 {
 	if (rc < 0)
@@ -27,9 +38,10 @@ static void oom_if(resolver *r, int rc)
 }
 
 /* Formats " (did you mean "x"?)" into buf, or "" when nothing is close. */
-static const char *hint(char *buf, size_t size, const char *word, const char **pool, size_t n)
+static const char *hint(resolver *r, char *buf, size_t size, const char *word, const char **pool,
+			size_t n)
 {
-	const char *best = pool ? tlm_spec__suggest(word, pool, n) : NULL;
+	const char *best = pool ? tlm_spec__suggest(word, pool, n, &r->ctx->suggest_budget) : NULL;
 
 	buf[0] = '\0';
 	if (best != NULL)
@@ -42,12 +54,12 @@ static const char *agent_hint(resolver *r, char *buf, size_t size, const char *w
 	const char *pool[SUGGEST_POOL_MAX];
 	size_t i, n = 0;
 
-	if (r->spec->nagents > SUGGEST_POOL_MAX)
-		return hint(buf, size, word, NULL, 0);
+	if (r->spec->nagents > SUGGEST_POOL_MAX || tlm_diags__full(r->ctx->diags))
+		return hint(r, buf, size, word, NULL, 0);
 	for (i = 0; i < r->spec->nagents; i++)
 		if (r->spec->agents[i].name)
 			pool[n++] = r->spec->agents[i].name;
-	return hint(buf, size, word, pool, n);
+	return hint(r, buf, size, word, pool, n);
 }
 
 static const char *subject_hint(resolver *r, char *buf, size_t size, const char *word, size_t team)
@@ -56,12 +68,13 @@ static const char *subject_hint(resolver *r, char *buf, size_t size, const char 
 	const char **pool;
 	size_t i, n = 0;
 
-	if (tm->ntasks > SUGGEST_POOL_MAX || (pool = calloc(tm->ntasks + 1, sizeof(*pool))) == NULL)
-		return hint(buf, size, word, NULL, 0);
+	if (tm->ntasks > SUGGEST_POOL_MAX || tlm_diags__full(r->ctx->diags) ||
+	    (pool = calloc(tm->ntasks + 1, sizeof(*pool))) == NULL)
+		return hint(r, buf, size, word, NULL, 0);
 	for (i = 0; i < tm->ntasks; i++)
 		if (r->spec->tasks[tm->first_task + i].subject)
 			pool[n++] = r->spec->tasks[tm->first_task + i].subject;
-	hint(buf, size, word, pool, n);
+	hint(r, buf, size, word, pool, n);
 	free(pool);
 	return buf;
 }
@@ -126,7 +139,7 @@ static void unique_subjects(resolver *r, size_t team)
 			       tlm_diags__add(r->ctx->diags, t->pos, "duplicate-name",
 					      "duplicate task subject \"%s\" in team \"%s\" (first "
 					      "at line %u); subjects must be unique within a team",
-					      t->subject, tm->name ? tm->name : "?",
+					      shown(t), tm->name ? tm->name : "?",
 					      r->spec->tasks[first].pos.line));
 	}
 }
@@ -137,6 +150,7 @@ static void resolve_members(resolver *r, size_t team)
 	tlm_spec_team *tm = &r->spec->teams[team];
 	const tlm_node *seq = r->ctx->members[team];
 	char buf[TLM_SPEC_NAME_MAX + 32];
+	const tlm_node *v;
 	uint32_t i;
 
 	if (seq == NULL)
@@ -146,8 +160,7 @@ static void resolve_members(resolver *r, size_t team)
 		r->ctx->oom = 1;
 		return;
 	}
-	for (i = 0; i < seq->n; i++) {
-		const tlm_node *v = seq->u.kids[i];
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v)) {
 		size_t a;
 
 		if (v->kind != TLM_NODE_SCALAR || v->type != TLM_SCALAR_STR) {
@@ -178,7 +191,7 @@ static void resolve_assignee(resolver *r, size_t team, size_t ti)
 	tlm_spec_task *t = &r->spec->tasks[ti];
 	const tlm_node *v = r->ctx->assign_to[ti];
 	const char *tname = tm->name ? tm->name : "?";
-	const char *tsubj = t->subject ? t->subject : "?";
+	const char *tsubj = shown(t);
 	size_t a;
 
 	if (v == NULL) {
@@ -190,7 +203,7 @@ static void resolve_assignee(resolver *r, size_t team, size_t ti)
 				       r->ctx->diags, t->pos, "assign-to",
 				       "task \"%s\" has no \"assign_to\" and team \"%s\" has %zu "
 				       "agents; name the agent that runs it",
-				       t->subject, tname, tm->nagents));
+				       tsubj, tname, tm->nagents));
 		return;
 	}
 	if (tlm_strmap_get(&r->agents, v->u.str, &a) != 0) {
@@ -217,7 +230,7 @@ static void unknown_dep(resolver *r, const tlm_node *v, size_t ti, const char *o
 {
 	size_t team = r->spec->tasks[ti].team;
 	const char *tname = r->spec->teams[team].name ? r->spec->teams[team].name : "?";
-	const char *self = r->spec->tasks[ti].subject ? r->spec->tasks[ti].subject : "?";
+	const char *self = shown(&r->spec->tasks[ti]);
 	char buf[TLM_SPEC_SUBJECT_MAX + 32], name[TLM_SPEC_NAME_MAX + 1];
 	size_t t;
 
@@ -263,7 +276,7 @@ static int lookup_dep(resolver *r, const tlm_node *v, size_t ti, size_t *out)
 static void resolve_deps(resolver *r, size_t ti)
 {
 	tlm_spec_task *t = &r->spec->tasks[ti];
-	const tlm_node *seq = r->ctx->blocked_by[ti];
+	const tlm_node *seq = r->ctx->blocked_by[ti], *v;
 	uint32_t i;
 
 	if (seq == NULL || seq->n == 0)
@@ -273,8 +286,7 @@ static void resolve_deps(resolver *r, size_t ti)
 		r->ctx->oom = 1;
 		return;
 	}
-	for (i = 0; i < seq->n; i++) {
-		const tlm_node *v = seq->u.kids[i];
+	for (i = 0, v = tlm_node__first(seq); i < seq->n; i++, v = tlm_node__next(v)) {
 		size_t d;
 
 		if (v->kind != TLM_NODE_SCALAR || v->type != TLM_SCALAR_STR) {
@@ -288,7 +300,7 @@ static void resolve_deps(resolver *r, size_t ti)
 		if (d == ti) {
 			tlm_spec__report(r->ctx, v, "self-dependency",
 					 "task \"%s\" is blocked by itself; remove this entry",
-					 t->subject ? t->subject : v->u.str);
+					 shown(t));
 			continue;
 		}
 		if (r->dep_of[d] == ti + 1)

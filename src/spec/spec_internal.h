@@ -19,23 +19,40 @@ typedef enum {
 	TLM_SCALAR_FLOAT
 } tlm_scalar_type;
 
-/* Kept small (24 bytes): a 100,000-task spec has millions of nodes. */
+/* Kept small (24 bytes): a 100,000-task spec has millions of nodes.  The
+ * tree is one array in document order: a collection's children follow it,
+ * each child's subtree before the next child, so no per-collection array of
+ * child pointers is needed (those cost more than the nodes themselves, see
+ * docs/internals/spec.md).  Walk children with tlm_node__first/_next. */
 typedef struct tlm_node {
 	uint8_t kind; /* tlm_node_kind */
 	uint8_t type; /* tlm_scalar_type, scalars only */
 	uint32_t line, col;
 	uint32_t n; /* scalar: length; map: pairs; seq: items */
 	union {
-		const char *str;        /* scalar text, NUL-terminated, in the spec arena */
-		struct tlm_node **kids; /* seq: n items; map: 2n (key, value, ...) */
+		const char *str; /* scalar text, NUL-terminated, in the spec arena */
+		size_t span;     /* collection: nodes in its subtree, itself included */
 	} u;
 } tlm_node;
 
-/* Parses buf into a tree.  Scalars go to `strings` (they outlive the tree);
- * nodes to `nodes`.  YAML-level problems are fatal: they are added to diags
- * and TLM_EINVALID is returned.  Memory exhaustion: TLM_ERROR. */
-int tlm_spec__tree(tlm_node **root, const char *buf, size_t len, tlm_arena *nodes,
-		   tlm_arena *strings, tlm_diags *diags, tlm_error *err);
+/* The first child of a collection with n > 0, and the sibling after child k.
+ * A map's children alternate key, value. */
+static inline const tlm_node *tlm_node__first(const tlm_node *c)
+{
+	return c + 1;
+}
+
+static inline const tlm_node *tlm_node__next(const tlm_node *k)
+{
+	return k + (k->kind == TLM_NODE_SCALAR ? 1 : k->u.span);
+}
+
+/* Parses buf into a tree: *root is the first node of the array (NULL for an
+ * empty document); the caller frees it with free().  Scalars go to `strings`
+ * (they outlive the tree).  YAML-level problems are fatal: they are added to
+ * diags and TLM_EINVALID is returned.  Memory exhaustion: TLM_ERROR. */
+int tlm_spec__tree(tlm_node **root, const char *buf, size_t len, tlm_arena *strings,
+		   tlm_diags *diags, tlm_error *err);
 
 /* Node helpers. */
 tlm_pos tlm_node__pos(const tlm_node *n);
@@ -50,16 +67,31 @@ int tlm_diags__add(tlm_diags *d, tlm_pos pos, const char *rule, const char *fmt,
 /* Sorts by position (stable). */
 void tlm_diags__sort(tlm_diags *d);
 
+/* True once diags holds TLM_SPEC_MAX_DIAGS: later problems are only counted,
+ * so nothing needs to be computed for their messages. */
+static inline int tlm_diags__full(const tlm_diags *d)
+{
+	return d->count >= TLM_SPEC_MAX_DIAGS;
+}
+
 /* The closest of candidates[0..n) to word, or NULL if none is close enough
- * to be a plausible typo. */
-const char *tlm_spec__suggest(const char *word, const char *const *candidates, size_t n);
+ * to be a plausible typo.  Each comparison costs its two lengths' product
+ * from *budget; NULL once that runs out (see TLM_SPEC_SUGGEST_BUDGET). */
+const char *tlm_spec__suggest(const char *word, const char *const *candidates, size_t n,
+			      size_t *budget);
+
+/* Edit-distance cells all "did you mean" hints of one file may cost: about
+ * 0.1 s.  Without it, 1,000 unknown references against 2,000 long subjects
+ * take 8e9 cells (docs/internals/spec.md). */
+#define TLM_SPEC_SUGGEST_BUDGET ((size_t)50 * 1000 * 1000)
 
 /* Decoding context shared by the decode/resolve/cycle steps. */
 typedef struct tlm_spec_ctx {
 	tlm_spec *spec;
 	tlm_diags *diags;
-	tlm_arena *scratch; /* freed after loading, with the tree */
-	int oom;            /* set when an allocation failed */
+	tlm_arena *scratch;    /* freed after loading, with the tree */
+	int oom;               /* set when an allocation failed */
+	size_t suggest_budget; /* what is left of TLM_SPEC_SUGGEST_BUDGET */
 	/* References as written, resolved by tlm_spec__resolve(): */
 	const tlm_node **members;    /* per team: its `agents` seq, or NULL */
 	const tlm_node **assign_to;  /* per task: scalar, or NULL */

@@ -46,19 +46,25 @@ static size_t distance(const char *a, size_t la, const char *b, size_t lb)
 	return prev[lb];
 }
 
-const char *tlm_spec__suggest(const char *word, const char *const *candidates, size_t n)
+const char *tlm_spec__suggest(const char *word, const char *const *candidates, size_t n,
+			      size_t *budget)
 {
-	size_t lw = strlen(word), i, best_d = (size_t)-1;
+	size_t lw = strnlen(word, SUGGEST_MAX_LEN + 1), i, best_d = (size_t)-1;
 	size_t limit = lw < 4 ? 1 : lw / 3 + 1;
 	const char *best = NULL;
 
 	if (lw == 0 || lw > SUGGEST_MAX_LEN || n > SUGGEST_MAX_CANDIDATES)
 		return NULL;
 	for (i = 0; i < n; i++) {
-		size_t lc = strlen(candidates[i]), d;
+		size_t lc = strnlen(candidates[i], SUGGEST_MAX_LEN + 1), d;
 
 		if (lc > SUGGEST_MAX_LEN || (lc > lw ? lc - lw : lw - lc) > limit)
 			continue;
+		/* Out of budget: no suggestion rather than a partial one, so
+		 * the answer does not depend on the order of candidates. */
+		if (*budget < lw * lc)
+			return NULL;
+		*budget -= lw * lc;
 		d = distance(word, lw, candidates[i], lc);
 		if (d < best_d) {
 			best_d = d;

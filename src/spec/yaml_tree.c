@@ -5,8 +5,11 @@
  * depends on).  The tree is compact and freed once the model is built.
  *
  * Hostile input: aliases are refused (no expansion, hence no "billion
- * laughs"), nesting is capped at TLM_SPEC_MAX_DEPTH, only one document is
- * accepted, and libyaml rejects invalid UTF-8 itself. */
+ * laughs"), nesting is capped at TLM_SPEC_MAX_DEPTH, nodes are counted
+ * against the file's size (TLM_SPEC_NODE_BYTES: every later pass costs
+ * memory per node), only one document is accepted, and libyaml rejects
+ * invalid UTF-8 itself.  libyaml's own queue of tokens stays small: it looks
+ * ahead at most one line or 1024 characters for a simple key. */
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -14,19 +17,20 @@
 #include "spec/spec_internal.h"
 
 typedef struct builder {
-	tlm_arena *nodes;
+	/* The tree, one array in document order (see tlm_node); grown by
+	 * doubling, so nodes are addressed by index until it is complete. */
+	tlm_node *nodes;
+	size_t count, cap;
+	/* Nodes so far, weighted, and the most the file's size allows. */
+	size_t weight, max_weight;
 	tlm_arena *strings;
 	tlm_diags *diags;
-	/* Children of every open collection, innermost last: a collection's
-	 * kids are stack[start..top) when it ends.  One stack for the whole
-	 * document keeps building O(size). */
-	tlm_node **stack;
-	size_t top, cap;
-	size_t open_start[TLM_SPEC_MAX_DEPTH + 1];
-	tlm_node *open[TLM_SPEC_MAX_DEPTH + 1];
+	/* Open collections, innermost last: their index and how many
+	 * children they have so far. */
+	size_t open[TLM_SPEC_MAX_DEPTH + 1];
+	uint32_t kids[TLM_SPEC_MAX_DEPTH + 1]; /* < 2^32: the node limit */
 	int depth;
 	int documents;
-	tlm_node *root;
 	const char *buf; /* the input, to place reader errors */
 	size_t len;
 } builder;
@@ -35,25 +39,6 @@ static tlm_pos mark_pos(yaml_mark_t m)
 {
 	tlm_pos p = { (uint32_t)m.line + 1, (uint32_t)m.column + 1 };
 	return p;
-}
-
-static int push(builder *b, tlm_node *n)
-{
-	if (b->depth == 0) {
-		b->root = n;
-		return 0;
-	}
-	if (b->top == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 256;
-		tlm_node **s = realloc(b->stack, ncap * sizeof(*s));
-
-		if (s == NULL)
-			return -1;
-		b->stack = s;
-		b->cap = ncap;
-	}
-	b->stack[b->top++] = n;
-	return 0;
 }
 
 static int ci_eq(const char *a, const char *const *list)
@@ -108,76 +93,100 @@ static tlm_scalar_type classify(const char *s)
 	return TLM_SCALAR_STR;
 }
 
+/* Counts a node against the file's allowance (TLM_SPEC_NODE_BYTES): every
+ * node costs memory, up to one per byte of input ("?\n" or "{a,a,a}"), and
+ * a map in a list becomes a model entry, which costs more.  Returns 0, or 1
+ * once over (reported). */
+static int count_node(builder *b, tlm_node_kind kind, yaml_mark_t m)
+{
+	int item_map = kind == TLM_NODE_MAP && b->depth > 0 &&
+		       b->nodes[b->open[b->depth]].kind == TLM_NODE_SEQ;
+
+	b->weight += item_map ? TLM_SPEC_ITEM_MAP_NODES : 1;
+	if (b->weight <= b->max_weight)
+		return 0;
+	tlm_diags__add(b->diags, mark_pos(m), "yaml-nodes",
+		       "the file holds more YAML nodes than its size allows: at most %zu here "
+		       "(one per %d bytes, a map in a list counting as %d); a workflow is "
+		       "nowhere near this",
+		       b->max_weight, TLM_SPEC_NODE_BYTES, TLM_SPEC_ITEM_MAP_NODES);
+	return 1;
+}
+
+/* Appends a node as a child of the innermost open collection; returns it,
+ * or NULL when out of memory.  The pointer is valid until the next call. */
 static tlm_node *new_node(builder *b, tlm_node_kind kind, yaml_mark_t m)
 {
-	tlm_node *n = tlm_arena_alloc(b->nodes, sizeof(*n));
+	tlm_node *n;
 
-	if (n == NULL)
-		return NULL;
+	if (b->count == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 1024;
+		tlm_node *a =
+			ncap <= SIZE_MAX / sizeof(*a) ? realloc(b->nodes, ncap * sizeof(*a)) : NULL;
+
+		if (a == NULL)
+			return NULL;
+		b->nodes = a;
+		b->cap = ncap;
+	}
+	n = &b->nodes[b->count++];
+	memset(n, 0, sizeof(*n));
 	n->kind = (uint8_t)kind;
 	n->line = (uint32_t)m.line + 1;
 	n->col = (uint32_t)m.column + 1;
+	if (b->depth > 0)
+		b->kids[b->depth]++;
 	return n;
 }
 
 static int on_scalar(builder *b, const yaml_event_t *ev)
 {
-	tlm_node *n = new_node(b, TLM_NODE_SCALAR, ev->start_mark);
 	size_t len = ev->data.scalar.length;
 	const char *text = (const char *)ev->data.scalar.value;
+	tlm_node *n;
 
-	if (n == NULL)
-		return -1;
-	n->u.str = tlm_arena_strndup(b->strings, text, len);
-	if (n->u.str == NULL)
-		return -1;
 	if (len > UINT32_MAX || memchr(text, '\0', len) != NULL) {
-		tlm_diags__add(b->diags, tlm_node__pos(n), "yaml-syntax",
+		tlm_diags__add(b->diags, mark_pos(ev->start_mark), "yaml-syntax",
 			       "scalar contains a NUL character or is too long");
 		return 1;
 	}
+	if (count_node(b, TLM_NODE_SCALAR, ev->start_mark) != 0)
+		return 1;
+	if ((n = new_node(b, TLM_NODE_SCALAR, ev->start_mark)) == NULL ||
+	    (n->u.str = tlm_arena_strndup(b->strings, text, len)) == NULL)
+		return -1;
 	n->n = (uint32_t)len;
 	n->type = (uint8_t)(ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? classify(n->u.str)
 									     : TLM_SCALAR_STR);
-	return push(b, n);
+	return 0;
 }
 
 static int on_open(builder *b, tlm_node_kind kind, const yaml_event_t *ev)
 {
-	tlm_node *n;
-
 	if (b->depth == TLM_SPEC_MAX_DEPTH) {
 		tlm_diags__add(b->diags, mark_pos(ev->start_mark), "yaml-depth",
 			       "collections are nested more than %d deep; flatten the document",
 			       TLM_SPEC_MAX_DEPTH);
 		return 1;
 	}
-	n = new_node(b, kind, ev->start_mark);
-	if (n == NULL || push(b, n) != 0)
+	if (count_node(b, kind, ev->start_mark) != 0)
+		return 1;
+	if (new_node(b, kind, ev->start_mark) == NULL)
 		return -1;
 	b->depth++;
-	b->open[b->depth] = n;
-	b->open_start[b->depth] = b->top;
+	b->open[b->depth] = b->count - 1;
+	b->kids[b->depth] = 0;
 	return 0;
 }
 
-static int on_close(builder *b)
+static void on_close(builder *b)
 {
-	tlm_node *n = b->open[b->depth];
-	size_t start = b->open_start[b->depth];
-	size_t count = b->top - start;
+	tlm_node *n = &b->nodes[b->open[b->depth]];
+	uint32_t kids = b->kids[b->depth];
 
-	if (count > UINT32_MAX)
-		return -1;
-	n->u.kids = tlm_arena_calloc(b->nodes, count ? count : 1, sizeof(tlm_node *));
-	if (n->u.kids == NULL)
-		return -1;
-	if (count > 0) /* b->stack is still NULL for an empty first collection */
-		memcpy(n->u.kids, b->stack + start, count * sizeof(tlm_node *));
-	n->n = (uint32_t)(n->kind == TLM_NODE_MAP ? count / 2 : count);
-	b->top = start;
+	n->n = n->kind == TLM_NODE_MAP ? kids / 2 : kids;
+	n->u.span = b->count - b->open[b->depth];
 	b->depth--;
-	return 0;
 }
 
 /* Returns 0 to go on, 1 on a reported (fatal) YAML problem, -1 on OOM. */
@@ -202,7 +211,7 @@ static int on_event(builder *b, const yaml_event_t *ev)
 	case YAML_SEQUENCE_START_EVENT: return on_open(b, TLM_NODE_SEQ, ev);
 	case YAML_MAPPING_START_EVENT: return on_open(b, TLM_NODE_MAP, ev);
 	case YAML_SEQUENCE_END_EVENT:
-	case YAML_MAPPING_END_EVENT: return on_close(b);
+	case YAML_MAPPING_END_EVENT: on_close(b); return 0;
 	default: return 0;
 	}
 }
@@ -238,8 +247,8 @@ static void syntax_error(builder *b, const yaml_parser_t *p)
 			       p->problem ? p->problem : "syntax error");
 }
 
-int tlm_spec__tree(tlm_node **root, const char *buf, size_t len, tlm_arena *nodes,
-		   tlm_arena *strings, tlm_diags *diags, tlm_error *err)
+int tlm_spec__tree(tlm_node **root, const char *buf, size_t len, tlm_arena *strings,
+		   tlm_diags *diags, tlm_error *err)
 {
 	builder b;
 	yaml_parser_t parser;
@@ -247,11 +256,13 @@ int tlm_spec__tree(tlm_node **root, const char *buf, size_t len, tlm_arena *node
 	int rc = 0, done = 0;
 
 	memset(&b, 0, sizeof(b));
-	b.nodes = nodes;
 	b.strings = strings;
 	b.diags = diags;
 	b.buf = buf;
 	b.len = len;
+	b.max_weight = len / TLM_SPEC_NODE_BYTES;
+	if (b.max_weight < TLM_SPEC_NODES_MIN)
+		b.max_weight = TLM_SPEC_NODES_MIN;
 	*root = NULL;
 	if (!yaml_parser_initialize(&parser))
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
@@ -271,11 +282,14 @@ int tlm_spec__tree(tlm_node **root, const char *buf, size_t len, tlm_arena *node
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
-	free(b.stack);
+	if (rc != 0 || b.count == 0) {
+		free(b.nodes);
+		b.nodes = NULL;
+	}
 	if (rc < 0)
 		return tlm_error_set(err, TLM_ERROR, "out of memory while parsing YAML");
 	if (rc > 0)
 		return tlm_error_set(err, TLM_EINVALID, "invalid YAML");
-	*root = b.root;
+	*root = b.nodes;
 	return 0;
 }

@@ -1,20 +1,75 @@
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/strmap.h"
 
-/* FNV-1a: fast, good enough spread for identifiers; not a security boundary
- * because the map never grows past twice the number of keys it holds. */
+/* Keys come from outside (agent names, subjects, ids from a server), so the
+ * hash is keyed with a secret chosen per process: with a fixed hash such as
+ * FNV-1a, keys crafted to share their low bits make every lookup walk one
+ * long run of the table, quadratic in the number of keys (docs/spec.md,
+ * hostile input).  SipHash-1-3, as Rust and Python use for the same reason. */
+static uint64_t sip_key[2];
+static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
+
+static void sip_init(void)
+{
+	struct timespec ts;
+
+	if (getrandom(sip_key, sizeof(sip_key), GRND_NONBLOCK) == (ssize_t)sizeof(sip_key))
+		return;
+	/* No entropy yet (early boot): still different per process and run. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sip_key[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+	sip_key[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
+}
+
+#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = ROTL(v1, 13) ^ v0;                                                            \
+		v0 = ROTL(v0, 32);                                                                 \
+		v2 += v3;                                                                          \
+		v3 = ROTL(v3, 16) ^ v2;                                                            \
+		v0 += v3;                                                                          \
+		v3 = ROTL(v3, 21) ^ v0;                                                            \
+		v2 += v1;                                                                          \
+		v1 = ROTL(v1, 17) ^ v2;                                                            \
+		v2 = ROTL(v2, 32);                                                                 \
+	} while (0)
+
 static size_t hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
+	size_t len = strlen(s), i;
+	uint64_t v0, v1, v2, v3, m;
 
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
+	pthread_once(&sip_once, sip_init);
+	v0 = sip_key[0] ^ 0x736f6d6570736575ull;
+	v1 = sip_key[1] ^ 0x646f72616e646f6dull;
+	v2 = sip_key[0] ^ 0x6c7967656e657261ull;
+	v3 = sip_key[1] ^ 0x7465646279746573ull;
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&m, s + i, 8); /* little-endian hosts; any order is a fine hash */
+		v3 ^= m;
+		SIPROUND;
+		v0 ^= m;
 	}
-	return (size_t)h;
+	m = (uint64_t)len << 56;
+	for (; i < len; i++)
+		m |= (uint64_t)(unsigned char)s[i] << (8 * (i & 7));
+	v3 ^= m;
+	SIPROUND;
+	v0 ^= m;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return (size_t)(v0 ^ v1 ^ v2 ^ v3);
 }
 
 static size_t find_slot(const tlm_strmap *m, const char *key)

@@ -205,6 +205,15 @@ EOF
 	printf 'teams:\n  - name: core\n    agents: [a1]\n    tasks:\n'
 	printf '      - subject: %s\n        description: d\n' "$(printf 'x%.0s' $(seq 513))"
 } | invalid subject-too-long too-long
+# What a run cannot journal or send (docs/spec.md, "Limits of the control
+# plane and the journal"): a 256-byte workflow name, a 1,025-byte program,
+# 1,001 args.
+printf 'apiVersion: telemachy/v1\nmetadata: {name: %s}\n' "$(printf 'w%.0s' $(seq 256))" |
+	invalid workflow-name-too-long too-long
+printf 'apiVersion: telemachy/v1\nmetadata: {name: x}\nagents: [{name: a1, program: %s}]\n' \
+	"$(printf 'p%.0s' $(seq 1025))" | invalid program-too-long too-long
+printf 'apiVersion: telemachy/v1\nmetadata: {name: x}\nagents: [{name: a1, args: [%s]}]\n' \
+	"$(seq -s, 1001)" | invalid args-too-many too-many
 invalid bad-memory-unit memory-format <<'EOF'
 apiVersion: telemachy/v1
 metadata: {name: x}

@@ -98,6 +98,7 @@ static void check_spec(const tlm_spec *spec)
 	size_t i, j, k, sum = 0;
 
 	CHECK(spec->name && touch(spec->name) > 0);
+	CHECK(touch(spec->name) <= TLM_SPEC_WORKFLOW_NAME_MAX);
 	touch(spec->path);
 	touch(spec->description);
 	CHECK(spec->nlabels == 0 || spec->labels);
@@ -114,6 +115,12 @@ static void check_spec(const tlm_spec *spec)
 		for (j = 0; j < i; j++)
 			CHECK(strcmp(spec->agents[j].name, a->name) != 0);
 		CHECK(a->program && a->working_dir && a->memory);
+		/* What the control plane accepts (docs/spec.md, limits). */
+		CHECK(touch(a->program) <= TLM_SPEC_PROGRAM_MAX);
+		CHECK(touch(a->working_dir) <= TLM_SPEC_WORKING_DIR_MAX);
+		CHECK(touch(a->model) <= TLM_SPEC_MODEL_MAX);
+		CHECK(touch(a->docker_image) <= TLM_SPEC_IMAGE_MAX);
+		CHECK(a->nargs <= TLM_SPEC_ARGS_MAX && a->nenv <= TLM_SPEC_ENV_MAX);
 		touch(a->program);
 		touch(a->working_dir);
 		touch(a->memory);
@@ -137,6 +144,7 @@ static void check_spec(const tlm_spec *spec)
 		CHECK(t->name && name_ok(t->name));
 		for (j = 0; j < i; j++)
 			CHECK(strcmp(spec->teams[j].name, t->name) != 0);
+		CHECK(t->nagents <= TLM_SPEC_MEMBERS_MAX);
 		for (j = 0; j < t->nagents; j++) {
 			CHECK(t->agents[j] < spec->nagents);
 			for (k = 0; k < j; k++)
@@ -171,6 +179,7 @@ static void check_spec(const tlm_spec *spec)
 		CHECK(task->timeout_seconds >= 0);
 		CHECK(task->retries >= 0 && task->retries <= TLM_SPEC_RETRIES_MAX);
 		CHECK(task->ndeps == 0 || task->deps);
+		CHECK(task->ndeps <= TLM_SPEC_BLOCKED_BY_MAX);
 		for (j = 0; j < task->ndeps; j++) {
 			CHECK(task->deps[j] < spec->ntasks);
 			CHECK(task->deps[j] != i);

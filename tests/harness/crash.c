@@ -24,7 +24,7 @@ typedef struct sbuf {
 	size_t len, cap;
 } sbuf;
 
-static void sb_printf(sbuf *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;

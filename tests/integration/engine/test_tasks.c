@@ -46,7 +46,7 @@ static int teardown(void **state)
 }
 
 /* Appends to the workflow being written (wf). */
-static void wf_add(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void wf_add(const char *fmt, ...)
 {
 	va_list ap;
 	int n;

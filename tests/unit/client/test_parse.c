@@ -380,6 +380,18 @@ static void test_paging_v1(void **state)
 	feed_ok(&p, "{\"agents\":[{\"id\":\"a\"},{\"id\":\"b\"}]}", 0, 0);
 	tlm_client__pager_clear(&p);
 
+	/* ... also when its items have no id (found by fuzzing: paged until
+	 * the 100,000-page cap) */
+	tlm_client__pager_init(&p, "tasks", 3);
+	feed_ok(&p, "{\"tasks\":[{\"if\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]}", 3, 1);
+	feed_ok(&p, "{\"tasks\":[{\"if\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]}", 0, 0);
+	tlm_client__pager_clear(&p);
+	/* by id when there is one: other fields may change between requests */
+	tlm_client__pager_init(&p, "agents", 1);
+	feed_ok(&p, "{\"agents\":[{\"id\":\"a\",\"status\":\"offline\"}]}", 1, 1);
+	feed_ok(&p, "{\"agents\":[{\"id\":\"a\",\"status\":\"online\"}]}", 0, 0);
+	tlm_client__pager_clear(&p);
+
 	/* a server without total that does page: full pages, then a short one */
 	tlm_client__pager_init(&p, "tasks", 2);
 	feed_ok(&p, "{\"tasks\":[{\"id\":\"a\"},{\"id\":\"b\"}],\"limit\":2}", 2, 1);

@@ -119,11 +119,29 @@ static void test_types(void **state)
 static void test_duplicate_keys(void **state)
 {
 	tlm_diags d = TLM_DIAGS_INIT;
+	char yaml[2048];
+	size_t n, i;
 	(void)state;
 
 	expect_errors(SPEC_HEAD AGENT_DEV "    program: other\n", 1, &d);
 	assert_diag(&d, 7, 5, "duplicate-key",
 		    "duplicate key \"program\" in agent \"dev\" (first at line 6)");
+	tlm_diags_clear(&d);
+	/* A big map (here 40 labels) is checked by sorting its keys: each
+	 * later copy is reported, against the first. */
+	n = (size_t)snprintf(yaml, sizeof(yaml), SPEC_HEAD);
+	for (i = 0; i < 40; i++)
+		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "  k%zu: 1\n",
+				      i == 30 || i == 35 ? 7
+				      : i == 33          ? 20
+							 : i);
+	expect_errors(yaml, 3, &d);
+	assert_diag(&d, 34, 3, "duplicate-key",
+		    "duplicate key \"k7\" in \"metadata\" (first at line 11)");
+	assert_diag(&d, 37, 3, "duplicate-key",
+		    "duplicate key \"k20\" in \"metadata\" (first at line 24)");
+	assert_diag(&d, 39, 3, "duplicate-key",
+		    "duplicate key \"k7\" in \"metadata\" (first at line 11)");
 	tlm_diags_clear(&d);
 }
 
@@ -212,6 +230,119 @@ static void test_docker_image(void **state)
 	assert_string_equal(spec->agents[0].docker_image, "alpine:3");
 	assert_int_equal(spec->agents[0].memory_bytes, 2ull << 30);
 	tlm_spec_free(spec);
+}
+
+/* A buffer of n copies of c, NUL-terminated (caller frees). */
+static char *repeat_char(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* A spec that validates must be one that can run (issue 11, item 11): every
+ * value within what the journal stores and the control plane accepts. */
+static void test_run_limits(void **state)
+{
+	tlm_diags d = TLM_DIAGS_INIT;
+	tlm_spec *spec = NULL;
+	char *x256 = repeat_char('x', 256), *x1025 = repeat_char('x', 1025);
+	char *x4096 = repeat_char('x', 4096), *yaml = malloc(1 << 22);
+	size_t n, i;
+	(void)state;
+
+	assert_non_null(yaml);
+	/* Workflow names are journaled: at most 255 bytes. */
+	snprintf(yaml, 1 << 22, "apiVersion: telemachy/v1\nmetadata:\n  name: %s\n", x256);
+	expect_errors(yaml, 1, &d);
+	assert_diag(&d, 3, 9, "too-long",
+		    "\"name\" of \"metadata\" is 256 bytes long; the journal accepts at most 255");
+	tlm_diags_clear(&d);
+	x256[255] = '\0'; /* 255 bytes: fine */
+	snprintf(yaml, 1 << 22, "apiVersion: telemachy/v1\nmetadata:\n  name: %s\n", x256);
+	assert_int_equal(parse_yaml(yaml, &spec, &d), 0);
+	tlm_spec_free(spec);
+	x256[255] = 'x';
+
+	/* Agent fields, as the control plane limits them. */
+	snprintf(yaml, 1 << 22,
+		 SPEC_HEAD "agents:\n  - name: a\n    program: %s\n    model: %.257s\n"
+			   "    working_dir: /%s\n"
+			   "  - name: b\n    runtime: docker\n    docker_image: %s\n",
+		 x1025, x1025, x4096, x1025);
+	expect_errors(yaml, 4, &d);
+	assert_diag(&d, 6, 14, "too-long",
+		    "\"program\" of agent \"a\" is 1025 bytes long; the control plane accepts "
+		    "at most 1024");
+	assert_diag(&d, 7, 12, "too-long", "\"model\" of agent \"a\" is 257 bytes long");
+	assert_diag(&d, 8, 18, "too-long",
+		    "\"working_dir\" of agent \"a\" is 4097 bytes long; the control plane "
+		    "accepts at most 4096");
+	assert_diag(&d, 11, 19, "too-long", "\"docker_image\" of agent \"b\" is 1025 bytes long");
+	tlm_diags_clear(&d);
+
+	/* At most 1,000 args and 1,000 env entries. */
+	n = (size_t)snprintf(yaml, 1 << 22, SPEC_HEAD "agents:\n  - name: a\n    args: [");
+	for (i = 0; i < 1001; i++)
+		n += (size_t)snprintf(yaml + n, (1 << 22) - n, "%sa", i ? "," : "");
+	n += (size_t)snprintf(yaml + n, (1 << 22) - n, "]\n    env: {");
+	for (i = 0; i < 1001; i++)
+		n += (size_t)snprintf(yaml + n, (1 << 22) - n, "%sE%zu: 1", i ? "," : "", i);
+	snprintf(yaml + n, (1 << 22) - n, "}\n");
+	expect_errors(yaml, 2, &d);
+	assert_diag(&d, 6, 11, "too-many",
+		    "\"args\" of agent \"a\" has 1001 entries; the control plane accepts at "
+		    "most 1000");
+	assert_diag(&d, 7, 10, "too-many", "\"env\" of agent \"a\" has 1001 entries");
+	tlm_diags_clear(&d);
+
+	/* The create request is at most 1 MiB: 300 args of 4,000 bytes are. */
+	n = (size_t)snprintf(yaml, 1 << 22, SPEC_HEAD "agents:\n  - name: a\n    args:\n");
+	for (i = 0; i < 300; i++)
+		n += (size_t)snprintf(yaml + n, (1 << 22) - n, "      - %.4000s\n", x4096);
+	expect_errors(yaml, 1, &d);
+	assert_diag(&d, 5, 5, "request-size", "agent \"a\" would be created with a request of");
+	assert_diag(&d, 5, 5, "request-size", "the control plane accepts at most 1048576");
+	tlm_diags_clear(&d);
+	/* Counted as JSON: a newline is written as two bytes, a control
+	 * character as six.  140 env values of 4,000 tabs fit as YAML, not
+	 * as JSON. */
+	n = (size_t)snprintf(yaml, 1 << 22, SPEC_HEAD "agents:\n  - name: a\n    env:\n");
+	for (i = 0; i < 140; i++) {
+		n += (size_t)snprintf(yaml + n, (1 << 22) - n, "      E%zu: \"", i);
+		memset(yaml + n, '\t', 4000);
+		n += 4000;
+		n += (size_t)snprintf(yaml + n, (1 << 22) - n, "\"\n");
+	}
+	expect_errors(yaml, 1, &d);
+	assert_diag(&d, 5, 5, "request-size", "(\"args\" 0 and \"env\" 1121");
+	tlm_diags_clear(&d);
+
+	/* A team's agents and a task's blocked_by: at most 10,000 entries. */
+	n = (size_t)snprintf(yaml, 1 << 22,
+			     SPEC_HEAD "agents:\n  - name: a\n"
+				       "teams:\n  - name: t\n    agents: [");
+	for (i = 0; i < 10001; i++)
+		n += (size_t)snprintf(yaml + n, (1 << 22) - n, "%sa", i ? "," : "");
+	n += (size_t)snprintf(yaml + n, (1 << 22) - n,
+			      "]\n    tasks:\n      - subject: s\n        description: d\n"
+			      "        assign_to: a\n        blocked_by: [");
+	for (i = 0; i < 10001; i++)
+		n += (size_t)snprintf(yaml + n, (1 << 22) - n, "%sx", i ? "," : "");
+	snprintf(yaml + n, (1 << 22) - n, "]\n");
+	assert_int_equal(parse_yaml(yaml, &spec, &d), TLM_EINVALID);
+	assert_diag(&d, 8, 13, "too-many",
+		    "\"agents\" of team \"t\" has 10001 entries; the control plane accepts at "
+		    "most 10000");
+	assert_diag(&d, 13, 21, "too-many", "\"blocked_by\" of task \"s\" has 10001 entries");
+	tlm_diags_clear(&d);
+	free(yaml);
+	free(x256);
+	free(x1025);
+	free(x4096);
 }
 
 #define TWO_AGENTS "agents:\n  - name: dev\n  - name: qa\n"
@@ -445,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_agent_names),
 		cmocka_unit_test(test_agent_fields),
 		cmocka_unit_test(test_docker_image),
+		cmocka_unit_test(test_run_limits),
 		cmocka_unit_test(test_teams),
 		cmocka_unit_test(test_task_fields),
 		cmocka_unit_test(test_task_lengths),
