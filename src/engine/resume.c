@@ -99,7 +99,7 @@ static int keep_old_id(eng_task *t, const char *id)
 static int on_task(const tlm_journal_task *row, void *ctx)
 {
 	restore *r = ctx;
-	char key[TLM_JOURNAL_NAME_MAX * 2 + 2];
+	char key[TLM_JOURNAL_NAME_MAX * 3 + 4]; /* team (255) "/" subject (512) */
 	eng_task *t;
 	size_t i;
 

@@ -430,6 +430,57 @@ static void test_resume_crashed(void **state)
 	free(file);
 }
 
+/* 4d. Team and subject at the longest the spec allows (63 + 512 bytes): a
+ * resumed run still knows which task completed (its journal key once did
+ * not fit a buffer, and the task ran again). */
+static void test_resume_long_names(void **state)
+{
+	char team[64], subject[513], text[2048], id[64], *file, *idp = id;
+	const char *args[] = { "--output", "json", idp, NULL };
+	json_t *st, *t;
+	tlm_h_cmd c;
+	size_t i, rows = 0;
+
+	(void)state;
+	memset(team, 't', sizeof(team) - 1);
+	team[sizeof(team) - 1] = '\0';
+	memset(subject, 's', sizeof(subject) - 1);
+	subject[sizeof(subject) - 1] = '\0';
+	snprintf(text, sizeof(text),
+		 "apiVersion: telemachy/v1\n"
+		 "metadata: {name: long}\n"
+		 "agents: [{name: a, program: none}]\n"
+		 "teams:\n"
+		 "  - name: %s\n"
+		 "    agents: [a]\n"
+		 "    tasks:\n"
+		 "      - {subject: %s, description: d}\n"
+		 "      - {subject: second, description: d, blocked_by: [%s]}\n",
+		 team, subject, subject);
+	file = tlm_h_write_file(dir, "long.yaml", text);
+	tlm_h_serve_start(&srv, NULL);
+	crash_run(file, srv.url, "send POST /v1/teams/", 2, id, sizeof(id));
+	rcmd(srv.url, "resume", args, 0, &c);
+	tlm_h_cmd_free(&c);
+	st = status_of(id);
+	json_array_foreach(json_object_get(st, "resources"), i, t)
+	{
+		if (strcmp(tlm_h_str(t, "kind"), "team") == 0)
+			snprintf(text, sizeof(text), "/v1/teams/%s/tasks?limit=1000",
+				 tlm_h_str(t, "remote_id"));
+	}
+	json_decref(st);
+	/* The server saw the long task once: it was not submitted again. */
+	assert_int_equal(tlm_h_req(&srv, "GET", text, NULL, &st), 200);
+	json_array_foreach(json_object_get(st, "tasks"), i, t) rows +=
+		strcmp(tlm_h_str(t, "subject"), subject) == 0;
+	if (rows != 1)
+		fail_msg("the long task was submitted %zu times", rows);
+	json_decref(st);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
 /* 4b, 4c. A completed run and an unknown one cannot be resumed. */
 static void test_resume_refused(void **state)
 {
@@ -785,6 +836,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_live_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_crashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_long_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_live_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_in_process, setup, teardown),
