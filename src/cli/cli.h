@@ -124,7 +124,10 @@ int tlm_cli_exit_code(const tlm_engine_result *r);
 void tlm_cli_print_diags(FILE *f, const char *path, const tlm_diags *diags);
 
 /* Loads and validates a spec; on failure prints why to stderr and returns
- * TLM_EXIT_USAGE (*out NULL), else TLM_EXIT_OK. */
-int tlm_cli_load_spec(tlm_spec **out, const char *path);
+ * TLM_EXIT_USAGE (*out NULL), else TLM_EXIT_OK.  With text (not NULL) the
+ * file is read once, through the loader's checks, and *text (caller frees)
+ * gets the very text that was parsed: a run journals what it ran, even if
+ * the file changes meanwhile. */
+int tlm_cli_load_spec(tlm_spec **out, const char *path, char **text);
 
 #endif

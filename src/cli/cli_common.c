@@ -89,12 +89,18 @@ void tlm_cli_print_diags(FILE *f, const char *path, const tlm_diags *diags)
 		fprintf(f, "%s: %zu more errors not shown\n", path, diags->dropped);
 }
 
-int tlm_cli_load_spec(tlm_spec **out, const char *path)
+int tlm_cli_load_spec(tlm_spec **out, const char *path, char **text)
 {
 	tlm_diags diags = TLM_DIAGS_INIT;
 	tlm_error err = TLM_ERROR_INIT;
-	int rc = tlm_spec_load(out, path, &diags, &err);
+	size_t len = 0;
+	int rc;
 
+	if (text == NULL) {
+		rc = tlm_spec_load(out, path, &diags, &err);
+	} else if ((rc = tlm_spec_read(text, &len, path, &err)) == 0) {
+		rc = tlm_spec_parse(out, path, *text, len, &diags, &err);
+	}
 	if (rc == TLM_EINVALID)
 		tlm_cli_print_diags(stderr, path, &diags);
 	if (rc != 0)

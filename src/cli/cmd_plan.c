@@ -80,7 +80,7 @@ int tlm_cmd_plan(tlm_cli *cli, int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
 	/* prints FILE:LINE:COL diagnostics, or why the file is unreadable */
-	rc = tlm_cli_load_spec(&spec, file);
+	rc = tlm_cli_load_spec(&spec, file, NULL);
 	if (rc != TLM_EXIT_OK) {
 		rc = TLM_EXIT_USAGE;
 	} else if (tlm_plan_new(&plan, spec, &err) != 0) {

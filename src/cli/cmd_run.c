@@ -87,26 +87,6 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 	return 0;
 }
 
-/* Reads the file once, through the loader's checks (a regular file within
- * the size limit, never blocking), and parses that text: the spec run is the
- * text journaled, even if the file changes meanwhile. */
-static int load_once(const char *path, tlm_spec **spec, char **text)
-{
-	tlm_diags diags = TLM_DIAGS_INIT;
-	tlm_error err = TLM_ERROR_INIT;
-	size_t len = 0;
-	int rc = tlm_spec_read(text, &len, path, &err);
-
-	if (rc == 0)
-		rc = tlm_spec_parse(spec, path, *text, len, &diags, &err);
-	if (rc == TLM_EINVALID)
-		tlm_cli_print_diags(stderr, path, &diags);
-	if (rc != 0)
-		fprintf(stderr, "%s\n", err.message);
-	tlm_diags_clear(&diags);
-	return rc == 0 ? TLM_EXIT_OK : TLM_EXIT_USAGE;
-}
-
 int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 {
 	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
@@ -124,7 +104,7 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
-	if ((rc = load_once(a.file, &spec, &text)) != TLM_EXIT_OK)
+	if ((rc = tlm_cli_load_spec(&spec, a.file, &text)) != TLM_EXIT_OK)
 		goto done;
 	a.eo.spec = spec;
 	a.eo.spec_text = text;

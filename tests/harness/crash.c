@@ -436,33 +436,98 @@ static long count_orphans(const tlm_h_serve *s, const char *dir, const char *sta
 	return n;
 }
 
-void tlm_h_crash_trial(const tlm_h_serve *s, const char *file, const char *fault, long k,
-		       tlm_h_recovery rec, int timeout_ms, int settle_ms, tlm_h_crash_result *res)
-{
-	char *dir = tlm_h_tmpdir(), state[4096], crashenv[64], logp[4096], logenv[4200];
-	const char *args[] = { "run", "--output", "json", "--state-dir", state, "--request-timeout",
-			       RTO,   file,       NULL };
-	const char *env[] = { crashenv, logenv, NULL };
-	json_t *baseline = snapshot(s);
-	char *fid = fault != NULL ? tlm_h_fault_add(s, fault) : NULL;
-	sbuf msg = { NULL, 0, 0 };
+/* What every trial shares: its directory and state dir, the server's tlm-
+ * resources before it, its fault, its report, its clock. */
+typedef struct trial {
+	const tlm_h_serve *s;
+	char *dir, state[4096];
+	json_t *baseline;
+	char *fid;
+	sbuf msg;
+	int64_t t0;
 	tlm_h_cmd run;
+} trial;
 
-	int64_t t0 = tlm_h_now_ms();
-
+static void trial_begin(trial *t, const tlm_h_serve *s, const char *fault, long k,
+			tlm_h_crash_result *res)
+{
+	memset(t, 0, sizeof(*t));
+	t->s = s;
+	t->dir = tlm_h_tmpdir();
+	snprintf(t->state, sizeof(t->state), "%s/state", t->dir);
+	t->baseline = snapshot(s);
+	t->fid = fault != NULL ? tlm_h_fault_add(s, fault) : NULL;
+	t->t0 = tlm_h_now_ms();
+	sb_printf(&t->msg, "%s", "");
 	memset(res, 0, sizeof(*res));
 	res->k = k;
 	res->leftovers_before = -1;
 	res->recovery_exit = -1;
-	sb_printf(&msg, "%s", "");
-	snprintf(state, sizeof(state), "%s/state", dir);
-	snprintf(crashenv, sizeof(crashenv), "TLM_CRASH_AT=%ld", k);
-	snprintf(logp, sizeof(logp), "%s/points", dir);
-	snprintf(logenv, sizeof(logenv), "TLM_CRASH_LOG=%s", logp);
+}
 
-	run_cmd(s, dir, args, env, timeout_ms, &run);
-	res->run_exit = run.exit_code;
-	res->crashed = run.exit_code == 128 + SIGKILL;
+/* `telemachy RECOVERY RUN` of the trial's run; its exit code in res. */
+static void trial_recover(trial *t, tlm_h_recovery rec, int timeout_ms, tlm_h_crash_result *res)
+{
+	const char *args[] = { tlm_h_recovery_name(rec), res->run_id, "--state-dir", t->state,
+			       "--request-timeout",      RTO,         NULL };
+	tlm_h_cmd c;
+
+	run_cmd(t->s, t->dir, args, NULL, timeout_ms, &c);
+	res->recovery_exit = c.exit_code;
+	/* The crash came after the run was journaled as completed: resume has
+	 * nothing to do and says so (exit 2, documented); nothing of the run
+	 * may be left either way. */
+	if (rec == TLM_H_RESUME && strcmp(res->run_state, "completed") == 0 && c.exit_code == 2 &&
+	    strstr(c.err, "completed") != NULL)
+		res->recovery_exit = 0;
+	if (res->recovery_exit != 0)
+		sb_printf(&t->msg, "`telemachy %s %s` exited %d; stdout:\n%s\nstderr:\n%s\n",
+			  tlm_h_recovery_name(rec), res->run_id, c.exit_code, c.out, c.err);
+	tlm_h_cmd_free(&c);
+}
+
+/* What is left of the run, and reconcile's view of it. */
+static void trial_after(trial *t, int timeout_ms, tlm_h_crash_result *res)
+{
+	res->left_after = count_left(t->s, res->run_id, &t->msg, &res->duplicates);
+	res->orphans_after =
+		count_orphans(t->s, t->dir, t->state, res->run_id, timeout_ms, &t->msg);
+}
+
+static void trial_end(trial *t, const char *what, tlm_h_crash_result *res)
+{
+	if (res->failed)
+		sb_printf(&t->msg, "%s's stderr:\n%s\n", what, t->run.err);
+	tlm_h_fault_remove(t->s, t->fid);
+	free(t->fid);
+	json_decref(t->baseline);
+	tlm_h_cmd_free(&t->run);
+	tlm_h_rmrf(t->dir);
+	free(t->dir);
+	res->msg = t->msg.s;
+	res->elapsed_ms = (long)(tlm_h_now_ms() - t->t0);
+}
+
+void tlm_h_crash_trial(const tlm_h_serve *s, const char *file, const char *fault, long k,
+		       tlm_h_recovery rec, int timeout_ms, int settle_ms, tlm_h_crash_result *res)
+{
+	char crashenv[64], logp[4096], logenv[4200];
+	const char *env[] = { crashenv, logenv, NULL };
+	trial t;
+
+	trial_begin(&t, s, fault, k, res);
+	{
+		const char *args[] = { "run",         "--output", "json",
+				       "--state-dir", t.state,    "--request-timeout",
+				       RTO,           file,       NULL };
+
+		snprintf(crashenv, sizeof(crashenv), "TLM_CRASH_AT=%ld", k);
+		snprintf(logp, sizeof(logp), "%s/points", t.dir);
+		snprintf(logenv, sizeof(logenv), "TLM_CRASH_LOG=%s", logp);
+		run_cmd(s, t.dir, args, env, timeout_ms, &t.run);
+	}
+	res->run_exit = t.run.exit_code;
+	res->crashed = t.run.exit_code == 128 + SIGKILL;
 	{
 		char *log = tlm_h_slurp(logp), *last, *sp;
 		size_t len = strlen(log);
@@ -476,67 +541,37 @@ void tlm_h_crash_trial(const tlm_h_serve *s, const char *file, const char *fault
 			 res->crashed && sp != NULL ? sp + 1 : "(none: the run ended)");
 		free(log);
 	}
-	if (find_run(s, dir, state, timeout_ms, res->run_id, sizeof(res->run_id), &msg) != 0)
+	if (find_run(s, t.dir, t.state, timeout_ms, res->run_id, sizeof(res->run_id), &t.msg) != 0)
 		res->failed = 1;
-
 	if (!res->crashed) {
 		/* Past the last point: the run ended by itself. */
-		if (run.exit_code != 0) {
-			sb_printf(&msg, "the run did not crash and exited %d; stderr:\n%s\n",
-				  run.exit_code, run.err);
+		if (t.run.exit_code != 0) {
+			sb_printf(&t.msg, "the run did not crash and exited %d; stderr:\n%s\n",
+				  t.run.exit_code, t.run.err);
 			res->failed = 1;
 		}
 		if (res->run_id[0] != '\0')
-			res->left_after = count_left(s, res->run_id, &msg, &res->duplicates);
+			res->left_after = count_left(s, res->run_id, &t.msg, &res->duplicates);
 		else {
-			sb_printf(&msg, "the run exited %d and journaled no run\n", run.exit_code);
+			sb_printf(&t.msg, "the run exited %d and journaled no run\n",
+				  t.run.exit_code);
 			res->failed = 1;
 		}
 		goto out;
 	}
-
-	check_before(s, dir, state, baseline, timeout_ms, res, &msg);
+	check_before(s, t.dir, t.state, t.baseline, timeout_ms, res, &t.msg);
 	if (res->run_id[0] == '\0')
 		goto out;
-
-	{
-		const char *rargs[] = { tlm_h_recovery_name(rec), res->run_id, "--state-dir", state,
-					"--request-timeout",      RTO,         NULL };
-		tlm_h_cmd c;
-
-		run_cmd(s, dir, rargs, NULL, timeout_ms, &c);
-		res->recovery_exit = c.exit_code;
-		/* The crash came after the run was journaled as completed:
-		 * resume has nothing to do and says so (exit 2, documented);
-		 * nothing of the run may be left either way. */
-		if (rec == TLM_H_RESUME && strcmp(res->run_state, "completed") == 0 &&
-		    c.exit_code == 2 && strstr(c.err, "completed") != NULL)
-			res->recovery_exit = 0;
-		if (res->recovery_exit != 0)
-			sb_printf(&msg, "`telemachy %s %s` exited %d; stdout:\n%s\nstderr:\n%s\n",
-				  tlm_h_recovery_name(rec), res->run_id, c.exit_code, c.out, c.err);
-		tlm_h_cmd_free(&c);
-	}
+	trial_recover(&t, rec, timeout_ms, res);
 	if (settle_ms > 0)
 		tlm_h_sleep_ms(settle_ms); /* waiting for something NOT to appear */
-	res->left_after = count_left(s, res->run_id, &msg, &res->duplicates);
-	res->orphans_after = count_orphans(s, dir, state, res->run_id, timeout_ms, &msg);
-
+	trial_after(&t, timeout_ms, res);
 out:
 	if (res->duplicates > 0 || res->unaccounted > 0 || res->left_after > 0 ||
 	    res->orphans_after != 0 ||
 	    (res->crashed && res->run_id[0] != '\0' && res->recovery_exit != 0))
 		res->failed = 1;
-	if (res->failed)
-		sb_printf(&msg, "the crashed run's stderr:\n%s\n", run.err);
-	tlm_h_fault_remove(s, fid);
-	free(fid);
-	json_decref(baseline);
-	tlm_h_cmd_free(&run);
-	tlm_h_rmrf(dir);
-	free(dir);
-	res->msg = msg.s;
-	res->elapsed_ms = (long)(tlm_h_now_ms() - t0);
+	trial_end(&t, "the crashed run", res);
 }
 
 /* ---- allocation-failure trials ------------------------------------------ */
@@ -587,59 +622,33 @@ static void check_alloc_exit(const tlm_h_cmd *run, tlm_h_crash_result *res, sbuf
 void tlm_h_alloc_trial(const tlm_h_serve *s, const char *file, const char *fault, long k,
 		       int timeout_ms, tlm_h_crash_result *res)
 {
-	char *dir = tlm_h_tmpdir(), state[4096], failenv[64];
-	const char *args[] = { "run", "--output", "json", "--state-dir", state, "--request-timeout",
-			       RTO,   file,       NULL };
+	char failenv[64];
 	const char *env[] = { failenv, NULL };
-	json_t *baseline = snapshot(s);
-	char *fid = fault != NULL ? tlm_h_fault_add(s, fault) : NULL;
-	sbuf msg = { NULL, 0, 0 };
-	int64_t t0 = tlm_h_now_ms();
-	tlm_h_cmd run;
+	trial t;
 
-	memset(res, 0, sizeof(*res));
-	res->k = k;
-	res->leftovers_before = -1;
-	res->recovery_exit = -1;
-	sb_printf(&msg, "%s", "");
-	snprintf(state, sizeof(state), "%s/state", dir);
-	snprintf(failenv, sizeof(failenv), "TLM_ALLOC_FAIL_AT=%ld", k);
-	run_cmd(s, dir, args, env, timeout_ms, &run);
-	res->run_exit = run.exit_code;
-	check_alloc_exit(&run, res, &msg);
-	if (find_run(s, dir, state, timeout_ms, res->run_id, sizeof(res->run_id), &msg) != 0)
-		res->failed = 1;
-	if (res->run_id[0] == '\0')
-		goto out; /* failed before the run existed: nothing may be on the server */
-	check_before(s, dir, state, baseline, timeout_ms, res, &msg);
-	if (run.exit_code != 0) {
-		const char *rargs[] = { "teardown",          res->run_id, "--state-dir", state,
-					"--request-timeout", RTO,         NULL };
-		tlm_h_cmd c;
+	trial_begin(&t, s, fault, k, res);
+	{
+		const char *args[] = { "run",         "--output", "json",
+				       "--state-dir", t.state,    "--request-timeout",
+				       RTO,           file,       NULL };
 
-		run_cmd(s, dir, rargs, NULL, timeout_ms, &c);
-		res->recovery_exit = c.exit_code;
-		if (c.exit_code != 0)
-			sb_printf(&msg, "`telemachy teardown %s` exited %d; stderr:\n%s\n",
-				  res->run_id, c.exit_code, c.err);
-		tlm_h_cmd_free(&c);
+		snprintf(failenv, sizeof(failenv), "TLM_ALLOC_FAIL_AT=%ld", k);
+		run_cmd(s, t.dir, args, env, timeout_ms, &t.run);
 	}
-	res->left_after = count_left(s, res->run_id, &msg, &res->duplicates);
-	res->orphans_after = count_orphans(s, dir, state, res->run_id, timeout_ms, &msg);
-out:
-	if (res->run_id[0] == '\0')
-		check_before(s, dir, state, baseline, timeout_ms, res, &msg);
-	if (res->duplicates > 0 || res->unaccounted > 0 || res->left_after > 0 ||
-	    res->orphans_after != 0 || (res->recovery_exit > 0))
+	res->run_exit = t.run.exit_code;
+	check_alloc_exit(&t.run, res, &t.msg);
+	if (find_run(s, t.dir, t.state, timeout_ms, res->run_id, sizeof(res->run_id), &t.msg) != 0)
 		res->failed = 1;
-	if (res->failed)
-		sb_printf(&msg, "the run's stderr:\n%s\n", run.err);
-	tlm_h_fault_remove(s, fid);
-	free(fid);
-	json_decref(baseline);
-	tlm_h_cmd_free(&run);
-	tlm_h_rmrf(dir);
-	free(dir);
-	res->msg = msg.s;
-	res->elapsed_ms = (long)(tlm_h_now_ms() - t0);
+	/* Failed before the run existed, or not: everything on the server must
+	 * be accounted for. */
+	check_before(s, t.dir, t.state, t.baseline, timeout_ms, res, &t.msg);
+	if (res->run_id[0] != '\0') {
+		if (t.run.exit_code != 0)
+			trial_recover(&t, TLM_H_TEARDOWN, timeout_ms, res);
+		trial_after(&t, timeout_ms, res);
+	}
+	if (res->duplicates > 0 || res->unaccounted > 0 || res->left_after > 0 ||
+	    res->orphans_after != 0 || res->recovery_exit > 0)
+		res->failed = 1;
+	trial_end(&t, "the run", res);
 }
