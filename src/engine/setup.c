@@ -99,9 +99,8 @@ static int check_control_plane(eng *e, tlm_error *err)
 	if (status == 403)
 		return tlm_error_set(
 			err, TLM_EINVALID,
-			"control plane %s refused the request: %s (check the API key, "
-			"and AGAMEMNON_CLIENT_CERT / AGAMEMNON_CLIENT_KEY if it wants a "
-			"client certificate)",
+			"control plane %s refused the request: %s (check the API key, or "
+			"AGAMEMNON_CLIENT_CERT and _KEY)",
 			shown, cerr.message);
 	return tlm_error_set(err, TLM_ERROR, "control plane %s unreachable: %s", shown,
 			     cerr.message);

@@ -362,8 +362,8 @@ static int connect_nats(tlm_watcher *w, const tlm_watcher_opts *opts, tlm_error 
 		w->nc = NULL;
 		redact_url(opts->url, shown, sizeof(shown));
 		rc = tlm_error_set(err, s == NATS_TIMEOUT ? TLM_ETIMEOUT : TLM_ERROR,
-				   "NATS: cannot connect to %s within %ld ms: %s", shown,
-				   w->timeout_ms, natsStatus_GetText(s));
+				   "NATS: cannot connect to %s within %ld ms: %s%s", shown,
+				   w->timeout_ms, natsStatus_GetText(s), tlm_nats_refusal(s));
 		goto done;
 	}
 	/* Unless a disconnect was reported already. */

@@ -54,3 +54,28 @@ int tlm_nats_auth_apply(natsOptions *o, const char *url, const tlm_nats_auth *a,
 done:
 	return rc;
 }
+
+int tlm_nats_refused(natsStatus s)
+{
+	return s == NATS_SSL_ERROR || s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
+	       s == NATS_PROTOCOL_ERROR || s == NATS_SECURE_CONNECTION_WANTED ||
+	       s == NATS_SECURE_CONNECTION_REQUIRED;
+}
+
+const char *tlm_nats_refusal(natsStatus s)
+{
+	switch (s) {
+	case NATS_SSL_ERROR:
+		return " (the TLS handshake failed: is the server's certificate signed by the CA "
+		       "given, and for this host?)";
+	case NATS_CONNECTION_AUTH_FAILED:
+	case NATS_NOT_PERMITTED: return " (the server refused the token or credentials)";
+	case NATS_SECURE_CONNECTION_WANTED:
+		return " (TLS was asked for, by tls:// or a TLS file, and the server has none)";
+	case NATS_SECURE_CONNECTION_REQUIRED:
+		return " (the server wants TLS: use tls:// and its CA)";
+	case NATS_PROTOCOL_ERROR:
+		return " (the server hung up: with TLS, it may want a client certificate)";
+	default: return "";
+	}
+}

@@ -27,4 +27,12 @@ int tlm_nats_wants_tls(const char *url);
  * libnats' detailed text, which may quote either; the token is not named). */
 int tlm_nats_auth_apply(natsOptions *o, const char *url, const tlm_nats_auth *a, tlm_error *err);
 
+/* For a failed connect: " (what to check)" when s is a refusal that
+ * trying again will not change (TLS handshake, credentials, a server that
+ * hung up: with TLS, most likely for want of a client certificate), else "". */
+const char *tlm_nats_refusal(natsStatus s);
+
+/* 1 when s is such a refusal. */
+int tlm_nats_refused(natsStatus s);
+
 #endif
