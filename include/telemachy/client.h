@@ -36,8 +36,12 @@ typedef struct tlm_client_opts {
 	long connect_timeout_ms; /* per attempt */
 	unsigned max_in_flight;  /* requests on the wire at once (and connections) */
 	int fresh_connection; /* one request per connection: the upstream Nagle stall (docs/contract.md §1) */
-	int require_tls;             /* plain http:// only to loopback hosts */
-	const char *ca_file;         /* NULL: the system store; copied */
+	int require_tls;     /* plain http:// only to loopback hosts */
+	const char *ca_file; /* NULL: the system store; copied */
+	/* A client certificate (mTLS): PEM files, both or neither; copied.
+	 * Messages name the files, never what is in them. */
+	const char *cert_file;
+	const char *key_file;
 	uint32_t retry_base_ms;      /* backoff: ceiling of the first delay */
 	uint32_t retry_cap_ms;       /* backoff: ceiling of any jittered delay */
 	uint64_t retry_max_total_ms; /* backoff: all delays of one request together */
@@ -54,8 +58,8 @@ typedef struct tlm_client_opts {
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, 200, 10000, 120000, 8, 0, 0, 0, NULL,     \
-			NULL                                                                       \
+		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
+			0, NULL, NULL                                                              \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order
@@ -96,8 +100,9 @@ typedef struct tlm_client_result {
 typedef void (*tlm_client_cb)(void *ctx, const tlm_client_result *res);
 
 /* *out gets a new client (free with tlm_client_free).  TLM_EINVALID for a
- * missing or malformed base_url, or plain http:// to a non-loopback host with
- * require_tls. */
+ * missing or malformed base_url, plain http:// to a non-loopback host with
+ * require_tls, a client certificate without its key (or the reverse), or a
+ * CA, certificate or key file that cannot be read. */
 int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err);
 
 /* Frees c; every request and timer still pending is first dropped as by

@@ -59,12 +59,22 @@ typedef struct tlm_engine_opts {
 	const char *api_key;  /* never logged or journaled */
 	const char *nats_url; /* NULL: REST reconcile is the only source */
 	const char *nats_creds_file;
+	const char *nats_token; /* never logged or journaled */
+	/* NATS over TLS (PEM files): its own CA, and a client certificate and
+	 * key when the server verifies clients; NULL: none. */
+	const char *nats_ca_file;
+	const char *nats_cert_file;
+	const char *nats_key_file;
 	const char *state_dir;    /* journal; NULL: tlm_journal_default_dir() */
 	unsigned max_concurrent;  /* provisioning and submit requests in flight; 0: 16 */
 	int fresh_connection;     /* -1: default (on for a remote server, off for ours) */
 	unsigned max_connections; /* 0: 8 to a remote server (upstream has 8 workers) */
 	int require_tls;
-	const char *ca_file;
+	const char *ca_file; /* the control plane's CA bundle; NULL: the system's */
+	/* A client certificate for the control plane (mTLS), PEM files, both or
+	 * neither.  Messages name the files, never their content. */
+	const char *client_cert_file;
+	const char *client_key_file;
 	long request_timeout_ms; /* 0: 30000 */
 	double rate_rps;         /* client-side limit (AGAMEMNON_RATE_LIMIT_RPS); 0: none */
 	unsigned rate_burst;
@@ -79,8 +89,8 @@ typedef struct tlm_engine_opts {
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, 0, -1, 0, 1, NULL, 0, 0, 0, 0, 0,     \
-			NULL, NULL, 0, NULL, NULL                                                  \
+		NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0, 1,  \
+			NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL                 \
 	}
 
 /* Why the run ended. */

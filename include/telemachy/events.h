@@ -33,7 +33,12 @@ typedef struct tlm_watcher_opts {
 	const char *url; /* "nats://127.0.0.1:4222", comma-separated list allowed; required */
 	const char *creds_file; /* NULL: none (NATS .creds file); never logged */
 	const char *token;      /* NULL: none; never in any message */
-	const char *ca_file;    /* NULL: none; TLS when the URL is tls:// (or a CA is given) */
+	/* TLS: on when the URL is tls:// or any of these is given (PEM files;
+	 * NULL: none).  ca_file: the server's CA (else the system's);
+	 * cert_file and key_file: a client certificate, both or neither. */
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
 	long connect_timeout_ms; /* first connect, per server; also subscribe's round trip; 0: 5000 */
 	size_t queue_max;        /* events waiting for the engine; 0: 100000 */
 	tlm_watcher_wake_fn wake;
@@ -42,7 +47,7 @@ typedef struct tlm_watcher_opts {
 
 #define TLM_WATCHER_OPTS_INIT                                                                      \
 	{                                                                                          \
-		NULL, NULL, NULL, NULL, 0, 0, NULL, NULL                                           \
+		NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL                               \
 	}
 
 /* Longest team or task id (bytes) and status word accepted; longer events

@@ -40,12 +40,26 @@ typedef struct tlm_server_opts {
 	                                  * day); 0: 10 */
 	const char *request_log;         /* append a JSON line per request here; NULL: none */
 	int no_exec; /* run no program: every task completes at once (a dry run) */
+	/* HTTPS (docs/serve.md, "TLS"): PEM files, the certificate and its
+	 * (unencrypted) key both or neither; NULL: plain HTTP.  With
+	 * tls_client_ca_file every request needs a client certificate signed
+	 * by that CA (mTLS).  Errors name the files, never their content. */
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	const char *tls_client_ca_file;
+	/* NATS (with nats_url): TLS and credentials as the engine's watcher
+	 * takes them (PEM files; the token is never shown); NULL: none. */
+	const char *nats_ca_file;
+	const char *nats_cert_file;
+	const char *nats_key_file;
+	const char *nats_creds_file;
+	const char *nats_token;
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
 		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0,      \
-			NULL, 0                                                                    \
+			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL                    \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees
@@ -57,7 +71,8 @@ int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *e
 
 /* The bound port; the address really bound ("127.0.0.1:PORT", "[::]:PORT",
  * a host name resolved); and the base URL a client on this machine uses
- * ("http://127.0.0.1:PORT"; for a wildcard address, that of loopback). */
+ * ("http://127.0.0.1:PORT", https:// with TLS; for a wildcard address,
+ * that of loopback). */
 unsigned short tlm_server_port(const tlm_server *srv);
 const char *tlm_server_address(const tlm_server *srv);
 const char *tlm_server_url(const tlm_server *srv);

@@ -83,14 +83,14 @@ int tlm_cmd_cancel(tlm_cli *cli, int argc, char **argv)
 	tlm_engine_cancel_result res;
 	tlm_journal_run run;
 	const char *flag;
-	char *key = NULL;
+	tlm_cli_secrets sec = { NULL, NULL };
 	long wait_s = 120;
 	int rc = parse(cli, argc, argv, &eo, &wait_s);
 
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
 	flag = eo.control_plane;
-	if (tlm_cli_engine_env("cancel", &eo, &key) != 0)
+	if (tlm_cli_engine_env("cancel", &eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
 	if ((rc = tlm_cli_journal_run(cli, eo.state_dir, argv[optind], &run)) != TLM_EXIT_OK)
 		goto done;
@@ -123,6 +123,6 @@ int tlm_cmd_cancel(tlm_cli *cli, int argc, char **argv)
 	}
 	tlm_journal_run_clear(&run);
 done:
-	free(key);
+	tlm_cli_secrets_clear(&sec);
 	return rc;
 }

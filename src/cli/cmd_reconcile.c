@@ -111,7 +111,7 @@ int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv)
 	tlm_engine_reconcile_result res;
 	tlm_error err = TLM_ERROR_INIT;
 	long older = 0;
-	char *key = NULL;
+	tlm_cli_secrets sec = { NULL, NULL };
 	int c, rc, do_delete = 0;
 	size_t i;
 
@@ -129,7 +129,7 @@ int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
-	if (tlm_cli_engine_env("reconcile", &eo, &key) != 0)
+	if (tlm_cli_engine_env("reconcile", &eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
 	rc = tlm_engine_reconcile(&eo, older, do_delete, &res, &err);
 	if (rc != 0) {
@@ -145,6 +145,6 @@ int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv)
 				rc = TLM_EXIT_TEARDOWN;
 	}
 	tlm_engine_reconcile_clear(&res);
-	free(key);
+	tlm_cli_secrets_clear(&sec);
 	return rc;
 }

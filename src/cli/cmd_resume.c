@@ -66,7 +66,7 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 	tlm_journal_run run;
 	tlm_spec *spec = NULL;
 	const char *run_id = NULL, *flag;
-	char *key = NULL;
+	tlm_cli_secrets sec = { NULL, NULL };
 	tlm_cli_pass pass;
 	int rc;
 
@@ -76,7 +76,7 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
 	flag = eo.control_plane;
-	if (tlm_cli_engine_env("resume", &eo, &key) != 0)
+	if (tlm_cli_engine_env("resume", &eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
 	if ((rc = tlm_cli_journal_run(cli, eo.state_dir, run_id, &run)) != TLM_EXIT_OK)
 		goto done;
@@ -105,6 +105,6 @@ clear:
 done:
 	tlm_diags_clear(&diags);
 	tlm_spec_free(spec);
-	free(key);
+	tlm_cli_secrets_clear(&sec);
 	return rc;
 }

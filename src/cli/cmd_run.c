@@ -42,8 +42,9 @@ static void usage(void)
 	       "  -h, --help                show this help\n"
 	       "\n"
 	       "Environment: AGAMEMNON_URL, AGAMEMNON_API_KEY or AGAMEMNON_API_KEY_FILE,\n"
-	       "AGAMEMNON_CA_FILE, REQUIRE_TLS, AGAMEMNON_RATE_LIMIT_RPS, _BURST, NATS_URL,\n"
-	       "NATS_CREDS, TELEMACHY_STATE_DIR (docs/engine.md).\n"
+	       "AGAMEMNON_CA_FILE, AGAMEMNON_CLIENT_CERT and _KEY, REQUIRE_TLS,\n"
+	       "AGAMEMNON_RATE_LIMIT_RPS, _BURST, NATS_URL, NATS_CREDS, NATS_TOKEN_FILE,\n"
+	       "NATS_CA_FILE, NATS_CLIENT_CERT and _KEY, TELEMACHY_STATE_DIR (docs/engine.md).\n"
 	       "\n"
 	       "Exit codes: 0 every task completed, 1 the workflow failed or timed out,\n"
 	       "2 usage or validation error, 3 control plane or NATS unreachable,\n"
@@ -54,7 +55,7 @@ static void usage(void)
 typedef struct run_args {
 	tlm_engine_opts eo;
 	const char *file;
-	char *key; /* from AGAMEMNON_API_KEY_FILE, owned */
+	tlm_cli_secrets sec; /* what the environment's files gave, owned */
 	tlm_cli_pass pass;
 } run_args;
 
@@ -100,7 +101,7 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 	rc = parse_opts(cli, argc, argv, &a);
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
-	if (tlm_cli_engine_env("run", &a.eo, &a.key) != 0) {
+	if (tlm_cli_engine_env("run", &a.eo, &a.sec) != 0) {
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
@@ -111,7 +112,7 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 	rc = tlm_cli_drive(cli, "run", &a.eo, NULL, a.pass.names);
 done:
 	free(text);
-	free(a.key);
+	tlm_cli_secrets_clear(&a.sec);
 	tlm_spec_free(spec);
 	return rc;
 }

@@ -29,7 +29,15 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_PER_IP,
 	OPT_REQ_TIMEOUT,
-	OPT_REQUEST_LOG
+	OPT_REQUEST_LOG,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CLIENT_CA,
+	OPT_NATS_CA,
+	OPT_NATS_CERT,
+	OPT_NATS_KEY,
+	OPT_NATS_CREDS,
+	OPT_NATS_TOKEN_FILE
 };
 
 static void usage(void)
@@ -47,7 +55,17 @@ static void usage(void)
 	       "                           AGAMEMNON_API_KEY / AGAMEMNON_API_KEY_FILE\n"
 	       "      --api-key KEY        the same, on the command line (visible in ps)\n"
 	       "      --rate-limit RPS[:BURST]  429 + Retry-After above RPS per client IP\n"
-	       "      --nats URL           publish events to NATS (also NATS_URL)\n"
+	       "      --tls-cert FILE      serve HTTPS with this certificate (PEM; the chain\n"
+	       "                           after it) ...\n"
+	       "      --tls-key FILE       ... and its key (PEM, unencrypted)\n"
+	       "      --tls-client-ca FILE require a client certificate signed by this CA (mTLS)\n"
+	       "      --nats URL           publish events to NATS (also NATS_URL; tls:// for TLS)\n"
+	       "      --nats-ca FILE       the NATS server's CA (PEM; also NATS_CA_FILE)\n"
+	       "      --nats-cert FILE     a client certificate for NATS (also NATS_CLIENT_CERT)\n"
+	       "      --nats-key FILE      its key (also NATS_CLIENT_KEY)\n"
+	       "      --nats-creds FILE    a NATS .creds file (also NATS_CREDS)\n"
+	       "      --nats-token-file FILE  a NATS token, the file's first line (also\n"
+	       "                           NATS_TOKEN_FILE)\n"
 	       "      --state FILE         keep agents, teams and tasks in this SQLite file\n"
 	       "      --state-dir DIR      task logs go to DIR/logs (default: a temporary dir)\n"
 	       "      --fault SPEC         inject a fault, e.g. 'fail:route=POST /v1/agents,nth=2'\n"
@@ -79,6 +97,9 @@ typedef struct serve_args {
 	tlm_cli_pass pass;
 	char *key; /* owned */
 	const char *key_file;
+	const char *nats_token_file;
+	char *nats_token; /* owned, wiped */
+	int nats_flags;   /* a --nats-* option other than --nats was given */
 } serve_args;
 
 static int parse_rate(tlm_cli *cli, const char *s, serve_args *a)
@@ -113,10 +134,29 @@ static int parse_count(tlm_cli *cli, const char *opt, const char *arg, unsigned 
 	return 0;
 }
 
+/* The --nats-* options but --nats; 1 when c was one of them. */
+static int parse_nats_opt(int c, const char *arg, serve_args *a)
+{
+	const char **dst = c == OPT_NATS_CA           ? &a->opts.nats_ca_file
+			   : c == OPT_NATS_CERT       ? &a->opts.nats_cert_file
+			   : c == OPT_NATS_KEY        ? &a->opts.nats_key_file
+			   : c == OPT_NATS_CREDS      ? &a->opts.nats_creds_file
+			   : c == OPT_NATS_TOKEN_FILE ? &a->nats_token_file
+						      : NULL;
+
+	if (dst == NULL)
+		return 0;
+	*dst = arg;
+	a->nats_flags = 1;
+	return 1;
+}
+
 static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 {
 	char *end;
 
+	if (parse_nats_opt(c, arg, a))
+		return 0;
 	switch (c) {
 	case OPT_LISTEN: a->opts.listen = arg; return 0;
 	case OPT_REQUEST_LOG: a->opts.request_log = arg; return 0;
@@ -127,6 +167,9 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	case OPT_API_KEY_FILE: a->key_file = arg; return 0;
 	case OPT_RATE: return parse_rate(cli, arg, a);
 	case OPT_NATS: a->opts.nats_url = arg; return 0;
+	case OPT_TLS_CERT: a->opts.tls_cert_file = arg; return 0;
+	case OPT_TLS_KEY: a->opts.tls_key_file = arg; return 0;
+	case OPT_TLS_CLIENT_CA: a->opts.tls_client_ca_file = arg; return 0;
 	case OPT_STATE: a->opts.state_path = arg; return 0;
 	case OPT_STATE_DIR: a->opts.state_dir = arg; return 0;
 	case OPT_UNIQUE: a->opts.unique_names = 1; return 0;
@@ -183,6 +226,53 @@ static int load_key(tlm_cli *cli, serve_args *a)
 	return 0;
 }
 
+static const char *env_or(const char *flag, const char *name)
+{
+	const char *v = getenv(name);
+
+	return flag != NULL ? flag : v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* NATS: TLS files and credentials, flags over NATS_CA_FILE,
+ * NATS_CLIENT_CERT / _KEY, NATS_CREDS and NATS_TOKEN_FILE; the token only
+ * ever from a file (argv is visible in ps). */
+static int nats_settings(tlm_cli *cli, serve_args *a)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	const char *token_file;
+
+	if (a->nats_flags && a->opts.nats_url == NULL)
+		return tlm_cli_usage_error(cli,
+					   "--nats-ca, --nats-cert, --nats-key, --nats-creds "
+					   "and --nats-token-file need --nats URL (or NATS_URL)");
+	a->opts.nats_ca_file = env_or(a->opts.nats_ca_file, "NATS_CA_FILE");
+	a->opts.nats_cert_file = env_or(a->opts.nats_cert_file, "NATS_CLIENT_CERT");
+	a->opts.nats_key_file = env_or(a->opts.nats_key_file, "NATS_CLIENT_KEY");
+	a->opts.nats_creds_file = env_or(a->opts.nats_creds_file, "NATS_CREDS");
+	token_file = env_or(a->nats_token_file, "NATS_TOKEN_FILE");
+	if ((a->opts.nats_cert_file == NULL) != (a->opts.nats_key_file == NULL))
+		return tlm_cli_usage_error(cli,
+					   "a NATS client certificate needs both --nats-cert "
+					   "(NATS_CLIENT_CERT) and --nats-key (NATS_CLIENT_KEY)");
+	if (token_file == NULL || a->opts.nats_url == NULL)
+		return 0;
+	if (tlm_secret_read_token_file(&a->nats_token, token_file, &err) != 0)
+		return tlm_cli_usage_error(cli, "%s", err.message);
+	tlm_secret_protect_process(); /* no core file with the token in it */
+	a->opts.nats_token = a->nats_token;
+	return 0;
+}
+
+/* HTTPS: the certificate and its key together; a client CA only with them. */
+static int tls_settings(tlm_cli *cli, const serve_args *a)
+{
+	if ((a->opts.tls_cert_file == NULL) != (a->opts.tls_key_file == NULL))
+		return tlm_cli_usage_error(cli, "--tls-cert and --tls-key go together");
+	if (a->opts.tls_client_ca_file != NULL && a->opts.tls_cert_file == NULL)
+		return tlm_cli_usage_error(cli, "--tls-client-ca needs --tls-cert and --tls-key");
+	return 0;
+}
+
 /* Flags override the environment (docs/design.md §6). */
 static int apply_env(tlm_cli *cli, serve_args *a)
 {
@@ -190,6 +280,8 @@ static int apply_env(tlm_cli *cli, serve_args *a)
 
 	if (a->opts.nats_url == NULL)
 		a->opts.nats_url = getenv("NATS_URL");
+	if ((rc = tls_settings(cli, a)) != 0 || (rc = nats_settings(cli, a)) != 0)
+		return rc;
 	if ((rc = load_key(cli, a)) != 0)
 		return rc;
 	if (a->key != NULL)
@@ -220,6 +312,14 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 		{ "max-connections-per-ip", required_argument, NULL, OPT_PER_IP },
 		{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
+		{ "nats-ca", required_argument, NULL, OPT_NATS_CA },
+		{ "nats-cert", required_argument, NULL, OPT_NATS_CERT },
+		{ "nats-key", required_argument, NULL, OPT_NATS_KEY },
+		{ "nats-creds", required_argument, NULL, OPT_NATS_CREDS },
+		{ "nats-token-file", required_argument, NULL, OPT_NATS_TOKEN_FILE },
 		{ 0 }
 	};
 	int c, rc;
@@ -236,7 +336,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 
 int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 {
-	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, { { 0 }, 0 }, NULL, NULL };
+	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, { { 0 }, 0 }, NULL, NULL, NULL, NULL, 0 };
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_server *srv = NULL;
 	sigset_t set;
@@ -251,6 +351,7 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 
 	if (rc != 0) {
 		free(a.key);
+		tlm_secret_free(a.nats_token);
 		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
 	}
 	/* Block the stop signals before any thread exists, so that only
@@ -262,6 +363,8 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	rc = tlm_server_start(&srv, &a.opts, &err);
 	free(a.key);
+	/* libnats keeps its own copy for reconnects; ours goes now. */
+	tlm_secret_free(a.nats_token);
 	if (rc != 0) {
 		fprintf(stderr, "telemachy serve: %s\n", err.message);
 		return rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_UNREACHABLE;
@@ -280,8 +383,9 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 			"reaches it can run programs on this machine\n",
 			tlm_server_address(srv));
 	if (!cli->quiet)
-		fprintf(stderr, "telemachy serve: listening on %s (%s)%s%s\n",
+		fprintf(stderr, "telemachy serve: listening on %s (%s)%s%s%s\n",
 			tlm_server_address(srv), tlm_server_url(srv),
+			a.opts.tls_client_ca_file ? ", client certificates required" : "",
 			a.opts.nats_url ? ", events to NATS" : "",
 			a.opts.api_key ? ", auth on" : "");
 	sigwait(&set, &sig);

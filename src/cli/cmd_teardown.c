@@ -36,7 +36,7 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
 	tlm_journal_run run;
 	const char *flag;
-	char *key = NULL;
+	tlm_cli_secrets sec = { NULL, NULL };
 	int c, rc;
 
 	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
@@ -48,7 +48,7 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 		return tlm_cli_usage_error(cli, optind >= argc ? "missing the RUN id"
 							       : "one RUN id, please");
 	flag = eo.control_plane;
-	if (tlm_cli_engine_env("teardown", &eo, &key) != 0)
+	if (tlm_cli_engine_env("teardown", &eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
 	rc = tlm_cli_journal_run(cli, eo.state_dir, argv[optind], &run);
 	if (rc == TLM_EXIT_OK) {
@@ -58,6 +58,6 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 		rc = tlm_cli_drive(cli, "teardown", &eo, run.id, NULL);
 		tlm_journal_run_clear(&run);
 	}
-	free(key);
+	tlm_cli_secrets_clear(&sec);
 	return rc;
 }

@@ -74,9 +74,48 @@ static int parse_bool(const char *cmd, const char *name, const char *v, int *out
 	return 0;
 }
 
+/* A client certificate is two variables, both or neither: half of one is a
+ * mistake, never "no certificate". */
+static int cert_pair(const char *cmd, const char *cert_var, const char *key_var, const char **cert,
+		     const char **key)
+{
+	*cert = env(cert_var);
+	*key = env(key_var);
+	if ((*cert == NULL) == (*key == NULL))
+		return 0;
+	fprintf(stderr, "telemachy %s: %s is set but %s is not: a client certificate needs both\n",
+		cmd, *cert != NULL ? cert_var : key_var, *cert != NULL ? key_var : cert_var);
+	return -1;
+}
+
+/* The NATS token, from the first line of NATS_TOKEN_FILE: never from argv
+ * (ps shows it), and never in a message (util/secret.h). */
+static int load_nats_token(const char *cmd, tlm_engine_opts *eo, char **token)
+{
+	const char *file = env("NATS_TOKEN_FILE");
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (file == NULL)
+		return 0;
+	if (tlm_secret_read_token_file(token, file, &err) != 0) {
+		fprintf(stderr, "telemachy %s: NATS_TOKEN_FILE: %s\n", cmd, err.message);
+		return -1;
+	}
+	eo->nats_token = *token;
+	tlm_secret_protect_process();
+	return 0;
+}
+
+void tlm_cli_secrets_clear(tlm_cli_secrets *sec)
+{
+	tlm_secret_free(sec->api_key);
+	tlm_secret_free(sec->nats_token);
+	sec->api_key = sec->nats_token = NULL;
+}
+
 /* Settings from the environment, below the flags; a bad one is an error of
  * this command only (docs/lessons.md #18). */
-int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key)
+int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *sec)
 {
 	const char *v;
 	char *end;
@@ -86,8 +125,15 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key)
 	if (eo->nats_url == NULL)
 		eo->nats_url = env("NATS_URL");
 	eo->nats_creds_file = env("NATS_CREDS");
+	eo->nats_ca_file = env("NATS_CA_FILE");
 	eo->ca_file = env("AGAMEMNON_CA_FILE");
-	if (load_key(cmd, eo, key) != 0)
+	if (cert_pair(cmd, "AGAMEMNON_CLIENT_CERT", "AGAMEMNON_CLIENT_KEY", &eo->client_cert_file,
+		      &eo->client_key_file) != 0 ||
+	    cert_pair(cmd, "NATS_CLIENT_CERT", "NATS_CLIENT_KEY", &eo->nats_cert_file,
+		      &eo->nats_key_file) != 0)
+		return -1;
+	if (load_key(cmd, eo, &sec->api_key) != 0 ||
+	    load_nats_token(cmd, eo, &sec->nats_token) != 0)
 		return -1;
 	if ((v = env("REQUIRE_TLS")) != NULL &&
 	    parse_bool(cmd, "REQUIRE_TLS", v, &eo->require_tls) != 0)

@@ -8,12 +8,22 @@
 #include "cli/cli.h"
 #include "telemachy/engine.h"
 
-/* Fills eo from AGAMEMNON_URL, AGAMEMNON_API_KEY / _FILE (*key gets the
- * file's key, owned by the caller), AGAMEMNON_CA_FILE, REQUIRE_TLS,
- * AGAMEMNON_RATE_LIMIT_RPS / _BURST, NATS_URL, NATS_CREDS.  Fields a flag set
- * already (control_plane, nats_url) are kept.  0, or -1 after printing
- * "telemachy CMD: ..." for a bad value. */
-int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, char **key);
+/* The secrets the environment's files gave, owned by the caller, who
+ * releases them with tlm_cli_secrets_clear (wiped, then freed). */
+typedef struct tlm_cli_secrets {
+	char *api_key;    /* the first line of AGAMEMNON_API_KEY_FILE */
+	char *nats_token; /* the first line of NATS_TOKEN_FILE */
+} tlm_cli_secrets;
+
+void tlm_cli_secrets_clear(tlm_cli_secrets *sec);
+
+/* Fills eo from AGAMEMNON_URL, AGAMEMNON_API_KEY / _FILE, AGAMEMNON_CA_FILE,
+ * AGAMEMNON_CLIENT_CERT / _KEY, REQUIRE_TLS, AGAMEMNON_RATE_LIMIT_RPS /
+ * _BURST, NATS_URL, NATS_CREDS, NATS_TOKEN_FILE, NATS_CA_FILE,
+ * NATS_CLIENT_CERT / _KEY (docs/engine.md).  Fields a flag set already
+ * (control_plane, nats_url) are kept; what files gave goes to *sec.  0, or
+ * -1 after printing "telemachy CMD: ..." for a bad value. */
+int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *sec);
 
 /* The flags every command that reaches a control plane takes (getopt_long
  * entries, values 0x160-0x16f). */

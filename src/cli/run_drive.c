@@ -84,8 +84,15 @@ static int start_plane(const tlm_cli *cli, const char *cmd, tlm_engine_opts *eo,
 		fprintf(stderr, "telemachy %s: the built-in control plane: %s\n", cmd, err.message);
 		return TLM_EXIT_FAILED;
 	}
-	/* A dry run publishes nothing: no NATS, and no program runs. */
+	/* A dry run publishes nothing: no NATS, and no program runs.  NATS is
+	 * reached with the run's own settings (TLS, credentials); HTTP stays
+	 * plain loopback: only this process talks to it. */
 	so.nats_url = eo->dry_run ? NULL : eo->nats_url;
+	so.nats_ca_file = eo->nats_ca_file;
+	so.nats_cert_file = eo->nats_cert_file;
+	so.nats_key_file = eo->nats_key_file;
+	so.nats_creds_file = eo->nats_creds_file;
+	so.nats_token = eo->nats_token;
 	so.no_exec = eo->dry_run;
 	so.api_key = *key;
 	so.pass_env = pass_env;

@@ -178,7 +178,12 @@ typedef enum tlm_xfer {
 	TLM_XFER_RESET,           /* connection reset: may have been processed */
 	TLM_XFER_EMPTY_REPLY,     /* closed without a reply: may have been processed */
 	TLM_XFER_SEND_ERROR,      /* failed while sending: may have been processed */
-	TLM_XFER_OTHER            /* anything else: assume it may have been processed */
+	TLM_XFER_OTHER,           /* anything else: assume it may have been processed */
+	TLM_XFER_TLS_HANDSHAKE,   /* the TLS handshake broke off: not sent */
+	/* The TLS peers refused each other (the server's certificate is not
+	 * trusted or not for this host, the client's certificate or key
+	 * cannot be used): not sent, and sending again cannot help. */
+	TLM_XFER_TLS_REFUSED
 } tlm_xfer;
 
 typedef enum tlm_verdict {

@@ -17,12 +17,16 @@ static int is_idempotent(tlm_http_method m)
 static int never_sent(tlm_xfer x)
 {
 	return x == TLM_XFER_CONNECT_REFUSED || x == TLM_XFER_CONNECT_TIMEOUT ||
-	       x == TLM_XFER_RESOLVE;
+	       x == TLM_XFER_RESOLVE || x == TLM_XFER_TLS_HANDSHAKE || x == TLM_XFER_TLS_REFUSED;
 }
 
 tlm_verdict tlm_client__classify(tlm_http_method method, tlm_xfer xfer, int http_status)
 {
 	if (xfer != TLM_XFER_OK) {
+		/* A certificate that is refused now is refused on the next try
+		 * too: say so at once rather than after the retry budget. */
+		if (xfer == TLM_XFER_TLS_REFUSED)
+			return TLM_VERDICT_PERMANENT;
 		if (never_sent(xfer) || is_idempotent(method))
 			return TLM_VERDICT_RETRY;
 		/* The create may have been committed and only the reply lost. */

@@ -6,12 +6,14 @@
  * Verdicts come from tlm_client__classify(); a create with an unknown outcome
  * goes back to the caller rather than out again (docs/lessons.md #3). */
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <curl/curl.h>
 
 #include "client/client_internal.h"
@@ -37,9 +39,10 @@ struct tlm_req {
 	char *buf; /* reply, capped at TLM_CLIENT_MAX_BODY */
 	size_t len, cap;
 	int too_big;
-	long retry_after;          /* from the header, -1 when absent */
-	uint64_t due_ms;           /* when sleeping before a retry, or a timer's time */
-	tlm_client_timer_cb timer; /* non-NULL: a timer (tlm_client_after), no request */
+	long retry_after;             /* from the header, -1 when absent */
+	char errbuf[CURL_ERROR_SIZE]; /* curl's detail of a failed transfer (TLS) */
+	uint64_t due_ms;              /* when sleeping before a retry, or a timer's time */
+	tlm_client_timer_cb timer;    /* non-NULL: a timer (tlm_client_after), no request */
 	tlm_req *next;
 };
 
@@ -49,6 +52,8 @@ struct tlm_client {
 	char *auth;  /* "Authorization: Bearer ..." or NULL */
 	char *owner; /* "X-Telemachy-Owner: RUN/EPOCH" or NULL */
 	char *ca_file;
+	char *cert_file, *key_file; /* the client certificate (mTLS), or NULL */
+	char host[256];             /* base_url's host, for messages */
 	tlm_client_opts opts;
 	tlm_backoff_opts bo_opts;
 	tlm_req *wait_head, *wait_tail; /* FIFO, not yet started */
@@ -88,7 +93,8 @@ static int host_is_loopback(const char *host)
 
 /* Scheme and TLS policy.  The URL itself is never quoted back in full (it may
  * carry credentials in its userinfo); the host is. */
-static int check_url(const char *url, int require_tls, tlm_error *err)
+static int check_url(const char *url, int require_tls, char *host_out, size_t host_size, int *https,
+		     tlm_error *err)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL;
@@ -110,7 +116,9 @@ static int check_url(const char *url, int require_tls, tlm_error *err)
 				   "fragment (give the key in AGAMEMNON_API_KEY or _FILE)");
 		goto done;
 	}
-	if (strcasecmp(scheme, "https") == 0)
+	snprintf(host_out, host_size, "%s", host);
+	*https = strcasecmp(scheme, "https") == 0;
+	if (*https)
 		goto done;
 	if (strcasecmp(scheme, "http") != 0) {
 		rc = tlm_error_set(err, TLM_EINVALID,
@@ -129,11 +137,46 @@ done:
 	return rc;
 }
 
+/* A file the TLS layer reads on every connection: an unreadable one is a
+ * bad setting, told now rather than as a failed handshake.  The message
+ * names the file, never its content. */
+static int check_readable(const char *what, const char *path, tlm_error *err)
+{
+	if (path == NULL || access(path, R_OK) == 0)
+		return 0;
+	return tlm_error_set(err, TLM_EINVALID, "client: %s %s: %s", what, path, strerror(errno));
+}
+
+/* The TLS files: a certificate without its key (or the reverse) is a
+ * mistake, never "no client certificate".  Only https:// reads them, so
+ * only then must they be readable (a CA file in the environment does not
+ * stop a run on the in-process, plain loopback, control plane). */
+static int check_tls_files(const tlm_client_opts *opts, int https, tlm_error *err)
+{
+	int rc;
+
+	if ((opts->cert_file == NULL) != (opts->key_file == NULL))
+		return tlm_error_set(err, TLM_EINVALID,
+				     "client: a client certificate needs its key and the key its "
+				     "certificate (both PEM files, or neither)");
+	if (!https)
+		return 0;
+	if ((rc = check_readable("CA file", opts->ca_file, err)) != 0 ||
+	    (rc = check_readable("client certificate", opts->cert_file, err)) != 0)
+		return rc;
+	return check_readable("client key", opts->key_file, err);
+}
+
+static int copy_opt(char **dst, const char *src)
+{
+	return src == NULL || (*dst = dupstr(src)) != NULL ? 0 : -1;
+}
+
 int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err)
 {
 	tlm_client *c = NULL;
 	size_t n;
-	int rc = 0;
+	int rc = 0, https = 0;
 
 	assert(out != NULL && opts != NULL);
 	*out = NULL;
@@ -144,12 +187,14 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 	if (opts->api_key != NULL && strpbrk(opts->api_key, "\r\n") != NULL)
 		return tlm_error_set(err, TLM_EINVALID,
 				     "client: the API key contains a line break");
-	rc = check_url(opts->base_url, opts->require_tls, err);
-	if (rc != 0)
-		return rc;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	rc = check_url(opts->base_url, opts->require_tls, c->host, sizeof(c->host), &https, err);
+	if (rc == 0)
+		rc = check_tls_files(opts, https, err);
+	if (rc != 0)
+		goto done;
 	c->opts = *opts;
 	c->base_url = dupstr(opts->base_url);
 	c->multi = curl_multi_init();
@@ -169,7 +214,9 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 		}
 		snprintf(c->auth, n, "Authorization: Bearer %s", opts->api_key);
 	}
-	if (opts->ca_file != NULL && (c->ca_file = dupstr(opts->ca_file)) == NULL) {
+	if (copy_opt(&c->ca_file, opts->ca_file) != 0 ||
+	    copy_opt(&c->cert_file, opts->cert_file) != 0 ||
+	    copy_opt(&c->key_file, opts->key_file) != 0) {
 		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
 		goto done;
 	}
@@ -177,6 +224,8 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 	c->opts.base_url = c->base_url;
 	c->opts.api_key = NULL;
 	c->opts.ca_file = c->ca_file;
+	c->opts.cert_file = c->cert_file;
+	c->opts.key_file = c->key_file;
 	c->bo_opts.base_ms = opts->retry_base_ms;
 	c->bo_opts.cap_ms = opts->retry_cap_ms;
 	c->bo_opts.max_total_ms = opts->retry_max_total_ms;
@@ -292,6 +341,8 @@ void tlm_client_free(tlm_client *c)
 	}
 	free(c->base_url);
 	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
 	free(c->owner);
 	free(c);
 }
@@ -405,6 +456,14 @@ static int req_start(tlm_req *r, tlm_error *err)
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	if (c->ca_file != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	/* mTLS: curl reads both files (PEM) on each handshake; an http://
+	 * URL ignores them. */
+	if (c->cert_file != NULL) {
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+	}
+	r->errbuf[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	if (c->opts.fresh_connection) {
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
@@ -492,6 +551,19 @@ static tlm_xfer map_curl(CURLcode cc, CURL *e)
 	case CURLE_GOT_NOTHING: return TLM_XFER_EMPTY_REPLY;
 	case CURLE_RECV_ERROR: return TLM_XFER_RESET;
 	case CURLE_SEND_ERROR: return TLM_XFER_SEND_ERROR;
+	case CURLE_SSL_CONNECT_ERROR: return TLM_XFER_TLS_HANDSHAKE;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CLIENTCERT:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED: return TLM_XFER_TLS_REFUSED;
 	default: return TLM_XFER_OTHER;
 	}
 }
@@ -541,10 +613,31 @@ static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status,
 	req_free(r);
 }
 
+/* Why a transfer failed, into text: curl's one-line name of the code, and
+ * for TLS its detail ("SSL certificate problem: unable to get local issuer
+ * certificate", "could not load PEM client certificate from FILE"), which
+ * names the host or the files but never their content.  Only for TLS: other
+ * details may quote the URL.  Bytes outside printable ASCII become '?'. */
+static void failure_text(char *text, size_t size, const tlm_req *r, CURLcode cc, tlm_xfer xfer)
+{
+	size_t n, i;
+
+	if ((xfer != TLM_XFER_TLS_HANDSHAKE && xfer != TLM_XFER_TLS_REFUSED) ||
+	    r->errbuf[0] == '\0') {
+		snprintf(text, size, "%s", curl_easy_strerror(cc));
+		return;
+	}
+	n = (size_t)snprintf(text, size, "TLS with %.80s failed: ", r->c->host);
+	for (i = 0; r->errbuf[i] != '\0' && n + 1 < size; i++)
+		text[n++] = r->errbuf[i] >= ' ' && r->errbuf[i] < 0x7f ? r->errbuf[i] : '?';
+	text[n] = '\0';
+}
+
 static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 {
 	tlm_error err = TLM_ERROR_INIT;
-	char text[TLM_CLIENT_ERRTEXT_MAX + 64];
+	/* Room for a TLS detail that names a file (failure_text). */
+	char text[TLM_CLIENT_ERRTEXT_MAX + 400];
 	long status = 0, ra;
 	tlm_xfer xfer;
 	tlm_verdict v;
@@ -578,7 +671,7 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 	if (xfer == TLM_XFER_OK)
 		tlm_client__error_text(text, sizeof(text), r->buf, r->len);
 	else
-		snprintf(text, sizeof(text), "%s", curl_easy_strerror(cc));
+		failure_text(text, sizeof(text), r, cc, xfer);
 	switch (v) {
 	case TLM_VERDICT_SUCCESS: deliver(r, TLM_CLIENT_DONE, 0, status, &err); return;
 	case TLM_VERDICT_GONE: deliver(r, TLM_CLIENT_GONE, 0, status, &err); return;

@@ -32,6 +32,8 @@ void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 	co->max_connections = o->max_connections != 0 ? o->max_connections : ours ? 0 : 8;
 	co->require_tls = o->require_tls;
 	co->ca_file = o->ca_file;
+	co->cert_file = o->client_cert_file;
+	co->key_file = o->client_key_file;
 	if (o->request_timeout_ms > 0)
 		co->timeout_ms = o->request_timeout_ms;
 	co->rate_rps = o->rate_rps;
@@ -87,11 +89,19 @@ static int check_control_plane(eng *e, tlm_error *err)
 		return 0;
 	/* The URL may carry a password: never printed as given. */
 	tlm_redact_url(shown, sizeof(shown), url);
-	if (status == 401 || status == 403)
+	if (status == 401)
 		return tlm_error_set(
 			err, TLM_EINVALID,
 			"control plane %s rejected the API key (HTTP 401): set AGAMEMNON_API_KEY or AGAMEMNON_API_KEY_FILE",
 			shown);
+	/* A 403 is not always about the key: a server that verifies client
+	 * certificates says why it refused (ours: none was sent). */
+	if (status == 403)
+		return tlm_error_set(
+			err, TLM_EINVALID,
+			"control plane %s refused the request: %s (check the API key, or "
+			"AGAMEMNON_CLIENT_CERT and _KEY)",
+			shown, cerr.message);
 	return tlm_error_set(err, TLM_ERROR, "control plane %s unreachable: %s", shown,
 			     cerr.message);
 }
@@ -107,7 +117,12 @@ int tlm_eng__preflight(eng *e, tlm_error *err)
 		return 0;
 	wo.url = e->o->nats_url;
 	wo.creds_file = e->o->nats_creds_file;
-	wo.ca_file = e->o->ca_file;
+	wo.token = e->o->nats_token;
+	/* NATS has TLS settings of its own: the control plane's CA need not
+	 * be the one that signed the NATS server's certificate. */
+	wo.ca_file = e->o->nats_ca_file;
+	wo.cert_file = e->o->nats_cert_file;
+	wo.key_file = e->o->nats_key_file;
 	wo.wake = wake;
 	wo.wake_ctx = e->c;
 	return tlm_watcher_new(&e->w, &wo, err);
@@ -115,6 +130,19 @@ int tlm_eng__preflight(eng *e, tlm_error *err)
 
 void tlm_eng__cleanup(eng *e)
 {
+	/* What NATS delivered, for -v: whether events carried the run or the
+	 * REST reconcile had to. */
+	if (e->w != NULL) {
+		tlm_watcher_stats st;
+
+		tlm_watcher_stats_get(e->w, &st);
+		tlm_eng__log(e, TLM_ENGINE_DEBUG,
+			     "NATS: %llu task events received (%llu queued, %llu ignored, "
+			     "%llu dropped), %llu reconnects",
+			     (unsigned long long)st.received, (unsigned long long)st.queued,
+			     (unsigned long long)st.ignored, (unsigned long long)st.dropped,
+			     (unsigned long long)st.reconnects);
+	}
 	/* The watcher goes first: its callbacks wake the client. */
 	tlm_watcher_free(e->w);
 	e->w = NULL;

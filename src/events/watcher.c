@@ -23,11 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "client/client_internal.h"
 #include "telemachy/events.h"
+#include "util/nats_auth.h"
 #include "util/nats_life.h"
 
 #define W_URL_MAX          4096u
@@ -127,16 +127,6 @@ static int check_url(const char *url, tlm_error *err)
 	for (i = 0; i < n; i++)
 		if ((unsigned char)url[i] < 0x20 || url[i] == 0x7f)
 			return tlm_error_set(err, TLM_EINVALID, "NATS URL has a control character");
-	return 0;
-}
-
-static int wants_tls(const char *url)
-{
-	const char *p;
-
-	for (p = url; *p != '\0'; p++)
-		if ((p == url || p[-1] == ',' || p[-1] == ' ') && strncasecmp(p, "tls://", 6) == 0)
-			return 1;
 	return 0;
 }
 
@@ -328,15 +318,6 @@ static natsStatus set_options(natsOptions *o, const tlm_watcher_opts *opts, tlm_
 {
 	natsStatus s = natsOptions_SetURL(o, opts->url);
 
-	/* libnats ignores the scheme: tls:// must ask for TLS itself. */
-	if (s == NATS_OK && (wants_tls(opts->url) || opts->ca_file != NULL))
-		s = natsOptions_SetSecure(o, true);
-	if (s == NATS_OK && opts->ca_file != NULL)
-		s = natsOptions_LoadCATrustedCertificates(o, opts->ca_file);
-	if (s == NATS_OK && opts->creds_file != NULL)
-		s = natsOptions_SetUserCredentialsFromFiles(o, opts->creds_file, NULL);
-	if (s == NATS_OK && opts->token != NULL)
-		s = natsOptions_SetToken(o, opts->token);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(o, "telemachy-watcher");
 	if (s == NATS_OK)
@@ -357,30 +338,39 @@ static natsStatus set_options(natsOptions *o, const tlm_watcher_opts *opts, tlm_
 static int connect_nats(tlm_watcher *w, const tlm_watcher_opts *opts, tlm_error *err)
 {
 	char shown[W_URL_SHOWN];
+	tlm_nats_auth auth;
 	natsOptions *o = NULL;
 	natsStatus s = natsOptions_Create(&o);
-	int expected = W_CONNECTED_UNSEEN;
+	int expected = W_CONNECTED_UNSEEN, rc = 0;
 
 	if (s == NATS_OK)
 		s = set_options(o, opts, w);
 	if (s != NATS_OK) {
-		natsOptions_Destroy(o);
-		/* Not the file names nor libnats' detailed text: they may
-		 * point at credentials. */
-		return tlm_error_set(err, TLM_EINVALID, "NATS options: %s", natsStatus_GetText(s));
+		/* Not libnats' detailed text: it may quote the URL. */
+		rc = tlm_error_set(err, TLM_EINVALID, "NATS options: %s", natsStatus_GetText(s));
+		goto done;
 	}
+	auth.ca_file = opts->ca_file;
+	auth.cert_file = opts->cert_file;
+	auth.key_file = opts->key_file;
+	auth.creds_file = opts->creds_file;
+	auth.token = opts->token;
+	if ((rc = tlm_nats_auth_apply(o, opts->url, &auth, err)) != 0)
+		goto done;
 	s = natsConnection_Connect(&w->nc, o);
-	natsOptions_Destroy(o);
 	if (s != NATS_OK) {
 		w->nc = NULL;
 		redact_url(opts->url, shown, sizeof(shown));
-		return tlm_error_set(err, s == NATS_TIMEOUT ? TLM_ETIMEOUT : TLM_ERROR,
-				     "NATS: cannot connect to %s within %ld ms: %s", shown,
-				     w->timeout_ms, natsStatus_GetText(s));
+		rc = tlm_error_set(err, s == NATS_TIMEOUT ? TLM_ETIMEOUT : TLM_ERROR,
+				   "NATS: cannot connect to %s within %ld ms: %s%s", shown,
+				   w->timeout_ms, natsStatus_GetText(s), tlm_nats_refusal(s));
+		goto done;
 	}
 	/* Unless a disconnect was reported already. */
 	atomic_compare_exchange_strong(&w->connected, &expected, 1);
-	return 0;
+done:
+	natsOptions_Destroy(o);
+	return rc;
 }
 
 static int init_locks(tlm_watcher *w)

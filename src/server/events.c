@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "server/events.h"
+#include "util/nats_auth.h"
 #include "util/nats_life.h"
 
 #define EV_QUEUE_MAX       10000u      /* messages waiting for the publisher thread */
@@ -558,29 +559,74 @@ static int init_locks(tlm_events *ev)
 	return rc == 0 ? 0 : -1;
 }
 
-static int wants_tls(const char *url)
+/* Options of both connects below: where, TLS and credentials, our name. */
+static int base_options(natsOptions **out, const tlm_events_opts *opts, tlm_error *err)
 {
-	const char *p;
+	tlm_nats_auth auth = { opts->ca_file, opts->cert_file, opts->key_file, opts->creds_file,
+			       opts->token };
+	natsOptions *o = NULL;
+	natsStatus s = natsOptions_Create(&o);
+	int rc = 0;
 
-	for (p = url; *p != '\0'; p++)
-		if ((p == url || p[-1] == ',' || p[-1] == ' ') && strncasecmp(p, "tls://", 6) == 0)
-			return 1;
-	return 0;
-}
-
-static natsStatus set_options(natsOptions *o, const char *url, tlm_events *ev)
-{
-	natsStatus s = natsOptions_SetURL(o, url);
-
-	/* libnats ignores the scheme: tls:// must ask for TLS itself (the
-	 * server's certificate is then checked against the system CAs).  The
-	 * setting is per connection, so one tls:// URL makes them all TLS. */
-	if (s == NATS_OK && wants_tls(url))
-		s = natsOptions_SetSecure(o, true);
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(o, opts->url);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(o, "telemachy-serve");
-	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, ev);
+	if (s != NATS_OK) {
+		rc = tlm_error_set(err, TLM_ERROR, "NATS options: %s", natsStatus_GetText(s));
+		goto done;
+	}
+	/* A file that cannot be loaded is a bad setting, not NATS being down. */
+	rc = tlm_nats_auth_apply(o, opts->url, &auth, err);
+done:
+	if (rc != 0)
+		natsOptions_Destroy(o);
+	*out = rc == 0 ? o : NULL;
+	return rc;
+}
+
+/* With TLS or credentials, one attempt of its own before the real connect:
+ * what retrying cannot fix (a certificate or a token refused) stops serve at
+ * start with the reason, where the retrying connect would say nothing or
+ * "no server available" and run without events.  NATS that is only down
+ * (refused, silent) is left to the retrying connect.  The probe has no
+ * callbacks, so nothing of libnats' refers to ev afterwards. */
+static int probe(const tlm_events_opts *opts, tlm_error *err)
+{
+	natsConnection *nc = NULL;
+	natsOptions *o = NULL;
+	char shown[256];
+	natsStatus s;
+	int rc;
+
+	if (opts->ca_file == NULL && opts->cert_file == NULL && opts->creds_file == NULL &&
+	    opts->token == NULL && !tlm_nats_wants_tls(opts->url))
+		return 0;
+	if ((rc = base_options(&o, opts, err)) != 0)
+		return rc;
+	s = natsConnection_Connect(&nc, o);
+	natsOptions_Destroy(o);
+	if (s == NATS_OK) {
+		natsConnection_Destroy(nc);
+		return 0;
+	}
+	if (!tlm_nats_refused(s))
+		return 0;
+	redact_url(opts->url, shown, sizeof(shown));
+	return tlm_error_set(err, TLM_ERROR, "NATS: %s refused the connection: %s%s", shown,
+			     natsStatus_GetText(s), tlm_nats_refusal(s));
+}
+
+/* Connects, or starts retrying in the background when NATS is down. */
+static int connect_nats(tlm_events *ev, const tlm_events_opts *opts, tlm_error *err)
+{
+	natsOptions *o = NULL;
+	natsStatus s = NATS_OK;
+	int rc;
+
+	if ((rc = probe(opts, err)) != 0 || (rc = base_options(&o, opts, err)) != 0)
+		return rc;
+	s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, ev);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
@@ -591,29 +637,17 @@ static natsStatus set_options(natsOptions *o, const char *url, tlm_events *ev)
 		s = natsOptions_SetReconnectedCB(o, on_connected, ev);
 	if (s == NATS_OK)
 		s = natsOptions_SetClosedCB(o, on_closed, ev);
-	return s;
-}
-
-/* Connects, or starts retrying in the background when NATS is down. */
-static int connect_nats(tlm_events *ev, const char *url, tlm_error *err)
-{
-	natsOptions *o = NULL;
-	natsStatus s = natsOptions_Create(&o);
-
-	if (s == NATS_OK)
-		s = set_options(o, url, ev);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&ev->nc, o);
 	natsOptions_Destroy(o);
 	/* Even when connected already, "connected" waits for the publisher
 	 * thread to confirm the subscriptions. */
 	atomic_store(&ev->state, ST_CONNECTING);
-	if (s != NATS_OK && !(s == NATS_NOT_YET_CONNECTED && ev->nc != NULL)) {
+	if (s != NATS_OK && !(s == NATS_NOT_YET_CONNECTED && ev->nc != NULL))
 		/* natsStatus_GetText only: libnats' detailed error may quote
 		 * the URL, credentials included. */
-		return tlm_error_set(err, TLM_ERROR, "NATS: %s", natsStatus_GetText(s));
-	}
-	return 0;
+		rc = tlm_error_set(err, TLM_ERROR, "NATS: %s", natsStatus_GetText(s));
+	return rc;
 }
 
 static int subscribe_tasks(tlm_events *ev, tlm_error *err)
@@ -650,11 +684,20 @@ static int subscribe_tasks(tlm_events *ev, tlm_error *err)
 int tlm_events_new(tlm_events **out, const char *url, tlm_events_task_cb cb, void *ctx,
 		   tlm_error *err)
 {
+	tlm_events_opts o = TLM_EVENTS_OPTS_INIT;
+
+	o.url = url;
+	return tlm_events_new_opts(out, &o, cb, ctx, err);
+}
+
+int tlm_events_new_opts(tlm_events **out, const tlm_events_opts *opts, tlm_events_task_cb cb,
+			void *ctx, tlm_error *err)
+{
 	tlm_events *ev = NULL;
 	int rc;
 
 	*out = NULL;
-	rc = check_url(url, err);
+	rc = check_url(opts->url, err);
 	if (rc != 0)
 		goto done;
 	ev = calloc(1, sizeof(*ev));
@@ -664,7 +707,7 @@ int tlm_events_new(tlm_events **out, const char *url, tlm_events_task_cb cb, voi
 	}
 	ev->cb = cb;
 	ev->ctx = ctx;
-	rc = connect_nats(ev, url, err);
+	rc = connect_nats(ev, opts, err);
 	if (rc == 0)
 		rc = subscribe_tasks(ev, err);
 	if (rc == 0 && pthread_create(&ev->thread, NULL, publisher_main, ev) != 0)

@@ -27,6 +27,31 @@ typedef struct tlm_events tlm_events;
  * call tlm_events_free, until tlm_events_free has returned. */
 typedef void (*tlm_events_task_cb)(void *ctx, const char *task_id, const char *status);
 
+/* Where and how to connect.  The TLS files and credentials are as
+ * util/nats_auth.h takes them (NULL: none); all borrowed for the call. */
+typedef struct tlm_events_opts {
+	const char *url;
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	const char *creds_file;
+	const char *token; /* never in any message */
+} tlm_events_opts;
+
+#define TLM_EVENTS_OPTS_INIT                                                                       \
+	{                                                                                          \
+		NULL, NULL, NULL, NULL, NULL, NULL                                                 \
+	}
+
+/* tlm_events_new with TLS and credentials (opts->url as url below).  A file
+ * that cannot be loaded is TLM_EINVALID, naming the file.  With TLS or
+ * credentials a first attempt is made on its own: a refusal that retrying
+ * cannot fix (certificate, token, TLS on one side only) is TLM_ERROR at
+ * once, with what to check; NATS merely down is retried as below (a silent
+ * host then costs two of libnats' 2 s timeouts). */
+int tlm_events_new_opts(tlm_events **out, const tlm_events_opts *opts, tlm_events_task_cb cb,
+			void *ctx, tlm_error *err);
+
 /* Starts connecting to url in the background and returns at once: NATS being
  * down is not an error.  TLM_EINVALID for a malformed URL.  cb may be NULL.
  * url: comma-separated nats://[user[:password]@]host[:port] or tls://...

@@ -48,6 +48,7 @@ typedef struct request {
 	char *body;
 	size_t len;
 	int too_big;
+	int refused; /* answered 403 at once (no client certificate): the rest is ignored */
 } request;
 
 static int open_socket(tlm_http *h, tlm_error *err)
@@ -144,6 +145,30 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	}
 }
 
+/* With client certificates required, a request without a good one is
+ * answered 403 as soon as its headers are in, before any of its body is
+ * read and before the pipeline (faults, rate limit, auth) sees it: TLS comes
+ * first.  Health checks included. */
+static enum MHD_Result refuse_uncertified(tlm_http *h, struct MHD_Connection *c, request *r,
+					  const char *method, const char *url)
+{
+	tlm_srv_response res = { 403, NULL, 0 };
+	const char *why = NULL;
+	enum MHD_Result ok;
+
+	if (tlm_tls_client_ok(c, &why) == 0)
+		return MHD_YES;
+	r->refused = 1;
+	tlm_conns_busy(h->conns, conn_of(c));
+	tlm_srv__error(&res, 403, "%s (this server verifies client certificates)", why);
+	tlm_reqlog_write(h->srv->reqlog, h->srv->reqlog != NULL ? tlm_reqlog_now_ms() : 0, method,
+			 url, 403,
+			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Telemachy-Owner"));
+	ok = send_response(c, &res);
+	json_decref(res.body);
+	return ok;
+}
+
 /* Collects the body (capped), then runs the pipeline once it is complete. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
@@ -164,6 +189,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		*con_cls = r;
 		tlm_conns_reading(h->conns, conn_of(c)); /* headers in; the body is next */
+		if (h->o.tls != NULL && h->o.tls->client_ca != NULL)
+			return refuse_uncertified(h, c, r, method, url);
+		return MHD_YES;
+	}
+	if (r->refused) {
+		*upload_size = 0; /* a body after the refusal: read and dropped */
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -225,6 +256,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 {
+	const tlm_tls *tls = h->o.tls;
+	/* HTTPS: libmicrohttpd's TLS (GnuTLS), from the PEM texts tls.c read
+	 * and checked; with a client CA it asks clients for a certificate,
+	 * which refuse_uncertified then requires. */
+	struct MHD_OptionItem tls_opts[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, tls != NULL ? tls->cert : NULL },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, tls != NULL ? tls->key : NULL },
+		{ MHD_OPTION_HTTPS_MEM_TRUST, 0, tls != NULL ? tls->client_ca : NULL },
+		{ MHD_OPTION_END, 0, NULL }
+	};
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			 MHD_USE_SUSPEND_RESUME;
+
+	if (tls == NULL || tls->cert == NULL)
+		tls_opts[0].option = MHD_OPTION_END;
+	else if (tls->client_ca == NULL)
+		tls_opts[2].option = MHD_OPTION_END;
+	if (tls != NULL && tls->cert != NULL)
+		flags |= MHD_USE_TLS;
 	/* ITC lets MHD_quiesce_daemon() hand the listening socket back.
 	 * MHD's own connection limit is ours plus room for the connections
 	 * conns.c has shut down and a worker has not cleaned up yet: past it
@@ -233,13 +283,11 @@ static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 	 * closes the connection waiting longest.  The inactivity timeout
 	 * covers what conns.c does not watch: an answer the client does not
 	 * read. */
-	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-					MHD_USE_SUSPEND_RESUME,
-				0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_THREAD_POOL_SIZE, h->o.threads,
-				MHD_OPTION_CONNECTION_LIMIT, h->o.max_conns + MHD_SLACK,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, tls_opts,
+				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+				h->o.threads, MHD_OPTION_CONNECTION_LIMIT,
+				h->o.max_conns + MHD_SLACK, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned)120, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
 }
 

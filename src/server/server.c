@@ -103,6 +103,19 @@ static int check_exposure(const tlm_addr *addr, const tlm_server_opts *o, tlm_er
 		where);
 }
 
+static int start_events(tlm_server *srv, const tlm_server_opts *o, tlm_error *err)
+{
+	tlm_events_opts eo = TLM_EVENTS_OPTS_INIT;
+
+	eo.url = o->nats_url;
+	eo.ca_file = o->nats_ca_file;
+	eo.cert_file = o->nats_cert_file;
+	eo.key_file = o->nats_key_file;
+	eo.creds_file = o->nats_creds_file;
+	eo.token = o->nats_token;
+	return tlm_events_new_opts(&srv->events, &eo, on_worker_report, srv, err);
+}
+
 static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err)
 {
 	tlm_runner_hooks hooks = { set_status, srv, o->no_exec };
@@ -113,9 +126,12 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	size_t i;
 	int rc;
 
-	/* First: a bad address is a usage error, found before anything starts. */
+	/* First: a bad address is a usage error, found before anything starts;
+	 * so are TLS files that cannot serve. */
 	if ((rc = tlm_addr_parse(&addr, o->listen ? o->listen : "127.0.0.1:0", err)) != 0 ||
-	    (rc = check_exposure(&addr, o, err)) != 0)
+	    (rc = check_exposure(&addr, o, err)) != 0 ||
+	    (rc = tlm_tls_load(&srv->tls, o->tls_cert_file, o->tls_key_file, o->tls_client_ca_file,
+			       err)) != 0)
 		return rc;
 	if (tlm_chaos_new(&srv->chaos) != 0)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
@@ -146,8 +162,7 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	snprintf(logs, sizeof(logs), "%s/logs", srv->state_dir);
 	if ((rc = tlm_runner_new(&srv->runner, srv->store, logs, &hooks, o->pass_env, err)) != 0)
 		return rc;
-	if (o->nats_url != NULL && *o->nats_url &&
-	    (rc = tlm_events_new(&srv->events, o->nats_url, on_worker_report, srv, err)) != 0)
+	if (o->nats_url != NULL && *o->nats_url && (rc = start_events(srv, o, err)) != 0)
 		return rc;
 	/* Loopback without a key: the network cannot reach us, but a web page
 	 * in a local browser can (DNS rebinding), so Host and Origin are
@@ -160,12 +175,14 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	/* A day at most: the conversion to milliseconds must not overflow. */
 	timeout = o->request_timeout > 0 ? o->request_timeout : 10;
 	ho.request_timeout_ms = (unsigned)((timeout < 86400 ? timeout : 86400) * 1000);
+	ho.tls = srv->tls.cert != NULL ? &srv->tls : NULL;
 	return tlm_http_start(&srv->http, srv, &addr, &ho, &srv->bound, err);
 }
 
 int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *err)
 {
 	tlm_server *srv = calloc(1, sizeof(*srv));
+	char plain[sizeof(srv->url) - 1]; /* room for the "s" */
 	int rc;
 
 	*out = NULL;
@@ -176,7 +193,10 @@ int tlm_server_start(tlm_server **out, const tlm_server_opts *opts, tlm_error *e
 		tlm_server_stop(srv);
 		return rc;
 	}
-	tlm_addr_url(&srv->bound, srv->url, sizeof(srv->url));
+	tlm_addr_url(&srv->bound, plain, sizeof(plain));
+	/* "http://HOST:PORT" with the scheme we really speak. */
+	snprintf(srv->url, sizeof(srv->url), "%s%s", srv->tls.cert != NULL ? "https" : "http",
+		 plain + 4);
 	tlm_addr_format(&srv->bound, srv->address, sizeof(srv->address));
 	tlm_srv__apply_windows(srv); /* a --fault refuse starts at once */
 	*out = srv;
@@ -226,5 +246,6 @@ void tlm_server_stop(tlm_server *srv)
 		(void)tlm_rmtree(srv->state_dir);
 	free(srv->state_dir);
 	free(srv->api_key);
+	tlm_tls_clear(&srv->tls); /* after the daemons: they used it */
 	free(srv);
 }

@@ -10,6 +10,7 @@
 #include "server/reqlog.h"
 #include "server/addr.h"
 #include "server/store.h"
+#include "server/tls.h"
 #include "telemachy/server.h"
 
 #define TLM_SRV_BODY_MAX   ((size_t)1 << 20) /* docs/contract.md §1: 1 MiB, then 413 */
@@ -36,6 +37,7 @@ struct tlm_server {
 	char url[128];      /* how a client on this machine reaches us */
 	char address[128];  /* the bound address, "0.0.0.0:8080" */
 	tlm_reqlog *reqlog; /* --request-log, or NULL */
+	tlm_tls tls;        /* --tls-cert, --tls-key, --tls-client-ca (empty: plain HTTP) */
 };
 
 /* One request, as the handlers see it. */
@@ -131,6 +133,9 @@ typedef struct tlm_http_opts {
 	unsigned max_conns;          /* at once, at least 1 */
 	unsigned max_per_ip;         /* from one client address; 0: no limit */
 	unsigned request_timeout_ms; /* headers and body of a request */
+	/* HTTPS when tls->cert is set (tls.h); borrowed, and must outlive the
+	 * tlm_http (a refuse window starts a new daemon with it). */
+	const tlm_tls *tls;
 } tlm_http_opts;
 
 int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, const tlm_http_opts *o,

@@ -15,47 +15,65 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* What a secret is called in messages, and why white space at its ends or
+ * a control character cannot be: an API key travels in an HTTP header, a
+ * NATS token in the protocol's CONNECT line. */
+typedef struct secret_kind {
+	const char *noun;       /* "API key" */
+	const char *short_noun; /* "key" */
+	const char *ends_why;
+	const char *ctl_why;
+} secret_kind;
+
+static const secret_kind api_key = { "API key", "key",
+				     "which HTTP strips from headers (no client could send it)",
+				     "which an HTTP header cannot carry" };
+static const secret_kind nats_token = { "NATS token", "token", "which is surely not part of it",
+					"which a NATS token cannot hold" };
+
 /* Only the byte values of a key are looked at, never printed: the message
  * says what is wrong, not where, so not a character of the key leaks. */
-int tlm_secret_check_key(const char *key, const char *what, tlm_error *err)
+static int check_secret(const char *key, const secret_kind *k, const char *what, tlm_error *err)
 {
 	size_t n, i;
 
 	if (key == NULL || key[0] == '\0')
 		return tlm_error_set(err, TLM_EINVALID,
-				     "%s: the API key is empty (an empty key would turn auth off)",
-				     what);
+				     "%s: the %s is empty (an empty %s would turn auth off)", what,
+				     k->noun, k->short_noun);
 	n = strlen(key);
 	if (n > TLM_SECRET_KEY_MAX)
-		return tlm_error_set(err, TLM_EINVALID, "%s: the API key is longer than %d bytes",
-				     what, TLM_SECRET_KEY_MAX);
+		return tlm_error_set(err, TLM_EINVALID, "%s: the %s is longer than %d bytes", what,
+				     k->noun, TLM_SECRET_KEY_MAX);
 	for (i = 0; i < n && (is_blank(key[i]) || key[i] == '\r' || key[i] == '\n'); i++)
 		;
 	if (i == n)
 		return tlm_error_set(err, TLM_EINVALID,
-				     "%s: the API key is blank (only white space; auth would be "
-				     "off)",
-				     what);
+				     "%s: the %s is blank (only white space; auth would be off)",
+				     what, k->noun);
 	if (is_blank(key[0]) || is_blank(key[n - 1]))
 		return tlm_error_set(err, TLM_EINVALID,
-				     "%s: the API key starts or ends with white space, which HTTP "
-				     "strips from headers (no client could send it)",
-				     what);
+				     "%s: the %s starts or ends with white space, %s", what,
+				     k->noun, k->ends_why);
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)key[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return tlm_error_set(err, TLM_EINVALID,
-					     "%s: the API key contains a control character, which "
-					     "an HTTP header cannot carry",
-					     what);
+					     "%s: the %s contains a control character, %s", what,
+					     k->noun, k->ctl_why);
 	}
 	return 0;
 }
 
+int tlm_secret_check_key(const char *key, const char *what, tlm_error *err)
+{
+	return check_secret(key, &api_key, what, err);
+}
+
 /* The buffer held the key: it is wiped before return, so a later core dump
  * or stack read does not find it there. */
-int tlm_secret_read_key_file(char **out, const char *path, tlm_error *err)
+static int read_secret_file(char **out, const char *path, const secret_kind *k, tlm_error *err)
 {
 	char buf[TLM_SECRET_KEY_MAX + 3], what[512];
 	FILE *f = fopen(path, "r");
@@ -65,32 +83,42 @@ int tlm_secret_read_key_file(char **out, const char *path, tlm_error *err)
 	*out = NULL;
 	if (f == NULL)
 		return tlm_error_set(err, errno == ENOENT ? TLM_ENOTFOUND : TLM_ERROR,
-				     "API key file %s: %s", path, strerror(errno));
+				     "%s file %s: %s", k->noun, path, strerror(errno));
 	/* One byte more than the longest key and its "\r\n": enough to tell
 	 * a first line that is too long from one that fits. */
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	e = ferror(f) ? errno : 0;
 	fclose(f);
 	if (e != 0) {
-		rc = tlm_error_set(err, TLM_ERROR, "API key file %s: %s", path, strerror(e));
+		rc = tlm_error_set(err, TLM_ERROR, "%s file %s: %s", k->noun, path, strerror(e));
 		goto done;
 	}
 	buf[n] = '\0';
 	len = strcspn(buf, "\n");
 	if (len > 0 && buf[len - 1] == '\r')
 		len--;
-	snprintf(what, sizeof(what), "API key file %s (first line)", path);
+	snprintf(what, sizeof(what), "%s file %s (first line)", k->noun, path);
 	if (len > TLM_SECRET_KEY_MAX) {
-		rc = tlm_error_set(err, TLM_EINVALID, "%s: the API key is longer than %d bytes",
-				   what, TLM_SECRET_KEY_MAX);
+		rc = tlm_error_set(err, TLM_EINVALID, "%s: the %s is longer than %d bytes", what,
+				   k->noun, TLM_SECRET_KEY_MAX);
 		goto done;
 	}
 	buf[len] = '\0';
-	if ((rc = tlm_secret_check_key(buf, what, err)) == 0 && (*out = strdup(buf)) == NULL)
+	if ((rc = check_secret(buf, k, what, err)) == 0 && (*out = strdup(buf)) == NULL)
 		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
 done:
 	explicit_bzero(buf, sizeof(buf));
 	return rc;
+}
+
+int tlm_secret_read_key_file(char **out, const char *path, tlm_error *err)
+{
+	return read_secret_file(out, path, &api_key, err);
+}
+
+int tlm_secret_read_token_file(char **out, const char *path, tlm_error *err)
+{
+	return read_secret_file(out, path, &nats_token, err);
 }
 
 void tlm_secret_protect_process(void)

@@ -27,6 +27,10 @@ int tlm_secret_check_key(const char *key, const char *what, tlm_error *err);
  * its content. */
 int tlm_secret_read_key_file(char **out, const char *path, tlm_error *err);
 
+/* The same for a NATS token (NATS_TOKEN_FILE, serve's --nats-token-file):
+ * the same rules, messages that call it a token. */
+int tlm_secret_read_token_file(char **out, const char *path, tlm_error *err);
+
 /* Once a secret is in this process's memory: no core file is written
  * (RLIMIT_CORE 0) and the process is not dumpable (PR_SET_DUMPABLE 0: no
  * core, and other processes of the same user cannot ptrace it or read its

@@ -107,8 +107,8 @@ void tlm_h_serve_start_env(tlm_h_serve *s, const char *const *args, const char *
 	line[strcspn(line, "\n")] = '\0';
 	snprintf(s->url, sizeof(s->url), "%s", line);
 	colon = strrchr(line, ':');
-	if (strncmp(line, "http://", 7) != 0 || colon == NULL ||
-	    sscanf(colon + 1, "%hu", &s->port) != 1)
+	if ((strncmp(line, "http://", 7) != 0 && strncmp(line, "https://", 8) != 0) ||
+	    colon == NULL || sscanf(colon + 1, "%hu", &s->port) != 1)
 		fail_msg("telemachy serve printed \"%s\", not its URL", line);
 }
 
@@ -228,6 +228,22 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+static char *tls_ca, *tls_cert, *tls_key;
+
+static void set_copy(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = src != NULL ? strdup(src) : NULL;
+	assert_true(src == NULL || *dst != NULL);
+}
+
+void tlm_h_http_tls(const char *ca, const char *cert, const char *key)
+{
+	set_copy(&tls_ca, ca);
+	set_copy(&tls_cert, cert);
+	set_copy(&tls_key, key);
+}
+
 long tlm_h_http(const char *method, const char *url, const char *body, const char *const *headers,
 		json_t **json, long *retry_after, int *curl_code)
 {
@@ -259,6 +275,12 @@ long tlm_h_http(const char *method, const char *url, const char *body, const cha
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, retry_after);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	if (tls_ca != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, tls_ca);
+	if (tls_cert != NULL) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, tls_cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, tls_key);
+	}
 	rc = curl_easy_perform(c);
 	if (curl_code)
 		*curl_code = (int)rc;

@@ -14,7 +14,7 @@ typedef struct tlm_h_serve {
 
 /* Starts the real binary: `telemachy serve --listen 127.0.0.1:0 --state-dir D
  * ARGS...` (args NULL-terminated, may be NULL) and waits for its URL line
- * (at most 10 s). */
+ * (http:// or, with --tls-cert, https://; at most 10 s). */
 void tlm_h_serve_start(tlm_h_serve *s, const char *const *args);
 
 /* The same, with the server's environment changed: env is a NULL-terminated
@@ -43,6 +43,11 @@ int tlm_h_serve_stop(tlm_h_serve *s);
  * *retry_after (may be NULL) the Retry-After header or 0. */
 long tlm_h_http(const char *method, const char *url, const char *body, const char *const *headers,
 		json_t **json, long *retry_after, int *curl_code);
+
+/* TLS for every later tlm_h_http (and so tlm_h_req and the helpers built
+ * on it): the CA that signed the server's certificate, and a client
+ * certificate and its key; NULL: none (each is copied). */
+void tlm_h_http_tls(const char *ca, const char *cert, const char *key);
 
 /* Convenience: request against s->url + path; fails the test on a
  * connection error. */

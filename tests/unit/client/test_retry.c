@@ -16,7 +16,7 @@ static const tlm_http_method idempotent[] = { TLM_HTTP_GET, TLM_HTTP_PUT, TLM_HT
 #define N_IDEMPOTENT (sizeof(idempotent) / sizeof(idempotent[0]))
 
 static const tlm_xfer not_sent[] = { TLM_XFER_CONNECT_REFUSED, TLM_XFER_CONNECT_TIMEOUT,
-				     TLM_XFER_RESOLVE };
+				     TLM_XFER_RESOLVE, TLM_XFER_TLS_HANDSHAKE };
 static const tlm_xfer maybe_sent[] = { TLM_XFER_TIMEOUT, TLM_XFER_RESET, TLM_XFER_EMPTY_REPLY,
 				       TLM_XFER_SEND_ERROR, TLM_XFER_OTHER };
 
@@ -57,6 +57,12 @@ static void test_transport_failures(void **state)
 		assert_int_equal(tlm_client__classify(TLM_HTTP_POST_CREATE, maybe_sent[j], 0),
 				 TLM_VERDICT_UNKNOWN);
 	}
+	/* A refused certificate: nothing was sent, and nothing will be. */
+	for (i = 0; i < N_IDEMPOTENT; i++)
+		assert_int_equal(tlm_client__classify(idempotent[i], TLM_XFER_TLS_REFUSED, 0),
+				 TLM_VERDICT_PERMANENT);
+	assert_int_equal(tlm_client__classify(TLM_HTTP_POST_CREATE, TLM_XFER_TLS_REFUSED, 0),
+			 TLM_VERDICT_PERMANENT);
 }
 
 static void test_http_errors(void **state)

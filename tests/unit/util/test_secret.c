@@ -141,12 +141,37 @@ static void test_key_file(void **state)
 	assert_non_null(strstr(err.message, "/nonexistent/tlm.key"));
 }
 
+/* A NATS token file: the key's rules, messages that say token (and never
+ * show it). */
+static void test_token_file(void **state)
+{
+	char good[] = "/tmp/tlm-secret-XXXXXX", path[] = "/tmp/tlm-secret-XXXXXX";
+	tlm_error err = TLM_ERROR_INIT;
+	char *token = NULL;
+
+	(void)state;
+	write_file(good, MARK "\n", strlen(MARK "\n"));
+	assert_int_equal(tlm_secret_read_token_file(&token, good, &err), 0);
+	unlink(good);
+	assert_string_equal(token, MARK);
+	tlm_secret_free(token);
+	write_file(path, " " MARK "\n", strlen(" " MARK "\n"));
+	assert_int_equal(tlm_secret_read_token_file(&token, path, &err), TLM_EINVALID);
+	assert_null(token);
+	assert_non_null(strstr(err.message, "NATS token file /tmp/tlm-secret-"));
+	assert_non_null(strstr(err.message, "the NATS token starts or ends with white space"));
+	assert_null(strstr(err.message, "API key"));
+	assert_null(strstr(err.message, MARK));
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_token_file),
 	};
 
 	return cmocka_run_group_tests_name("util.secret", tests, NULL, NULL);

@@ -1,0 +1,123 @@
+/* The options structs' INIT macros are positional (include/telemachy/):
+ * a field added in the middle shifts every value after it.  Each default
+ * that is not zero, and each TLS field, is checked by name here. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "server/events.h"
+#include "telemachy/client.h"
+#include "telemachy/engine.h"
+#include "telemachy/events.h"
+#include "telemachy/server.h"
+
+static void test_client(void **state)
+{
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+
+	(void)state;
+	assert_null(o.base_url);
+	assert_null(o.api_key);
+	assert_int_equal(o.timeout_ms, 30000);
+	assert_int_equal(o.connect_timeout_ms, 5000);
+	assert_int_equal(o.max_in_flight, 16);
+	assert_int_equal(o.fresh_connection, 1);
+	assert_int_equal(o.require_tls, 1);
+	assert_null(o.ca_file);
+	assert_null(o.cert_file);
+	assert_null(o.key_file);
+	assert_int_equal(o.retry_base_ms, 200);
+	assert_int_equal(o.retry_cap_ms, 10000);
+	assert_int_equal(o.retry_max_total_ms, 120000);
+	assert_int_equal(o.retry_max_attempts, 8);
+	assert_true(o.rate_rps == 0);
+	assert_int_equal(o.rate_burst, 0);
+	assert_int_equal(o.max_connections, 0);
+	assert_null(o.gate);
+	assert_null(o.gate_ctx);
+}
+
+static void test_engine(void **state)
+{
+	tlm_engine_opts o = TLM_ENGINE_OPTS_INIT;
+
+	(void)state;
+	assert_null(o.control_plane);
+	assert_int_equal(o.in_process, 0);
+	assert_null(o.nats_url);
+	assert_null(o.nats_creds_file);
+	assert_null(o.nats_token);
+	assert_null(o.nats_ca_file);
+	assert_null(o.nats_cert_file);
+	assert_null(o.nats_key_file);
+	assert_null(o.state_dir);
+	assert_int_equal(o.max_concurrent, 0);
+	assert_int_equal(o.fresh_connection, -1);
+	assert_int_equal(o.max_connections, 0);
+	assert_int_equal(o.require_tls, 1);
+	assert_null(o.ca_file);
+	assert_null(o.client_cert_file);
+	assert_null(o.client_key_file);
+	assert_int_equal(o.request_timeout_ms, 0);
+	assert_int_equal(o.dry_run, 0);
+	assert_null(o.interrupts);
+	assert_null(o.resume_run_id);
+	assert_int_equal(o.claim_flags, 0);
+	assert_null(o.observe);
+	assert_null(o.observe_ctx);
+}
+
+static void test_watcher(void **state)
+{
+	tlm_watcher_opts o = TLM_WATCHER_OPTS_INIT;
+
+	(void)state;
+	assert_null(o.url);
+	assert_null(o.creds_file);
+	assert_null(o.token);
+	assert_null(o.ca_file);
+	assert_null(o.cert_file);
+	assert_null(o.key_file);
+	assert_int_equal(o.connect_timeout_ms, 0);
+	assert_int_equal(o.queue_max, 0);
+	assert_null(o.wake);
+	assert_null(o.wake_ctx);
+}
+
+static void test_server(void **state)
+{
+	tlm_server_opts o = TLM_SERVER_OPTS_INIT;
+	tlm_events_opts e = TLM_EVENTS_OPTS_INIT;
+
+	(void)state;
+	assert_string_equal(o.listen, "127.0.0.1:0");
+	assert_null(o.nats_url);
+	assert_null(o.pass_env);
+	assert_null(o.request_log);
+	assert_int_equal(o.no_exec, 0);
+	assert_null(o.tls_cert_file);
+	assert_null(o.tls_key_file);
+	assert_null(o.tls_client_ca_file);
+	assert_null(o.nats_ca_file);
+	assert_null(o.nats_cert_file);
+	assert_null(o.nats_key_file);
+	assert_null(o.nats_creds_file);
+	assert_null(o.nats_token);
+	assert_null(e.url);
+	assert_null(e.token);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_client),
+		cmocka_unit_test(test_engine),
+		cmocka_unit_test(test_watcher),
+		cmocka_unit_test(test_server),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
