@@ -135,7 +135,7 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 	if ((rc = tlm_cli_load_spec(&spec, a.file)) != TLM_EXIT_OK)
 		goto done;
 	if (read_text(a.file, &text) != 0) {
-		fprintf(stderr, "telemachy run: %s: %s\n", a.file, strerror(errno));
+		tlm_cli_line(stderr, "telemachy run: %s: %s", a.file, strerror(errno));
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
