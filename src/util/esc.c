@@ -131,12 +131,14 @@ size_t tlm_esc_fputs(FILE *out, const char *s)
 	return tlm_esc_fputs_max(out, s, SIZE_MAX);
 }
 
-size_t tlm_esc_str(char *buf, size_t cap, const char *s)
+size_t tlm_esc_str(char *buf, size_t cap, const char *s, int *cut)
 {
 	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "-");
 	char esc[UNIT_MAX];
 	size_t len = 0, n, add;
 
+	if (cut != NULL)
+		*cut = *p != '\0';
 	if (cap == 0)
 		return 0;
 	while (*p != '\0') {
@@ -149,5 +151,7 @@ size_t tlm_esc_str(char *buf, size_t cap, const char *s)
 		p += n;
 	}
 	buf[len] = '\0';
+	if (cut != NULL)
+		*cut = *p != '\0';
 	return len;
 }

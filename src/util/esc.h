@@ -25,7 +25,8 @@ size_t tlm_esc_fputs(FILE *out, const char *s);
 size_t tlm_esc_fputs_max(FILE *out, const char *s, size_t max);
 
 /* s escaped into buf (cap > 0), always terminated, cut before a character
- * or escape that does not fit.  Returns the length written. */
-size_t tlm_esc_str(char *buf, size_t cap, const char *s);
+ * or escape that does not fit (*cut, if not NULL, says whether it was).
+ * Returns the length written. */
+size_t tlm_esc_str(char *buf, size_t cap, const char *s, int *cut);
 
 #endif

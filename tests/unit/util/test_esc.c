@@ -34,7 +34,7 @@ static void check(const char *in, const char *want, size_t want_width)
 	assert_string_equal(out, want);
 	assert_int_equal(w, want_width);
 	assert_int_equal(tlm_esc_fputs(NULL, in), want_width);
-	assert_int_equal(tlm_esc_str(buf, sizeof(buf), in), strlen(want));
+	assert_int_equal(tlm_esc_str(buf, sizeof(buf), in, NULL), strlen(want));
 	assert_string_equal(buf, want);
 	free(out);
 }
@@ -85,6 +85,7 @@ static void test_cuts_never_split(void **state)
 	char buf[8];
 	size_t w;
 	char *out;
+	int cut = 0;
 
 	(void)state;
 	out = esc_file("ab\x1b"
@@ -97,12 +98,17 @@ static void test_cuts_never_split(void **state)
 	assert_string_equal(out, "\xc3\xa9\xc3\xa9");
 	assert_int_equal(w, 2);
 	free(out);
-	assert_int_equal(tlm_esc_str(buf, sizeof(buf), "abcd\x1b"), 4);
+
+	assert_int_equal(tlm_esc_str(buf, sizeof(buf), "abcd\x1b", &cut), 4);
+	assert_true(cut);
 	assert_string_equal(buf, "abcd");
-	assert_int_equal(tlm_esc_str(buf, sizeof(buf), "abcdef\xc3\xa9"), 6);
+	assert_int_equal(tlm_esc_str(buf, sizeof(buf), "abcdef\xc3\xa9", &cut), 6);
+	assert_true(cut);
 	assert_string_equal(buf, "abcdef");
-	assert_int_equal(tlm_esc_str(buf, 1, "abc"), 0);
+	assert_int_equal(tlm_esc_str(buf, 1, "abc", &cut), 0);
 	assert_string_equal(buf, "");
+	assert_int_equal(tlm_esc_str(buf, sizeof(buf), "abc", &cut), 3);
+	assert_false(cut);
 }
 
 int main(void)
