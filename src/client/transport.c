@@ -946,3 +946,10 @@ int tlm_client_get(tlm_client *c, const char *path, json_t **body_out, long *htt
 	tlm_client__sync_clear(&s);
 	return rc;
 }
+
+void tlm_client__list_bounds(const tlm_client *c, size_t *max_items, long *max_ms)
+{
+	*max_items = c->opts.list_max_items > 0 ? c->opts.list_max_items
+						: (size_t)TLM_CLIENT_LIST_MAX_ITEMS;
+	*max_ms = c->opts.list_max_ms > 0 ? c->opts.list_max_ms : TLM_CLIENT_LIST_MAX_MS;
+}
