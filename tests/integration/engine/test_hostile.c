@@ -432,6 +432,50 @@ static void test_second_name_under_an_id(void **state)
 	want_no_miss();
 }
 
+/* reconcile: a kept run whose agent is listed under a second name with the
+ * same id: both are reported, neither is deleted (a delete by that id
+ * would reach one of them, and count for both). */
+static void test_reconcile_one_id(void **state)
+{
+	static const char kept[] =
+		"apiVersion: telemachy/v1\n"
+		"metadata: {name: kept}\n"
+		"teardown: never\n"
+		"agents: [{name: a, program: none}]\n"
+		"teams:\n"
+		"  - {name: t, agents: [a], tasks: [{subject: s, description: d}]}\n";
+	const char *plan[] = { "--output", "json", NULL },
+		   *del[] = { "--output", "json", "--delete", NULL };
+	tlm_h_hostile_opts o = { 0 };
+	tlm_h_cmd c;
+	json_t *orphan;
+	size_t i, shared = 0;
+
+	(void)state;
+	o.dup_name = 1;
+	hs = tlm_h_hostile_start(&o);
+	start_run(kept, NULL);
+	assert_int_equal(finish_run(), 0);
+	cmd("reconcile", plan, CMD_MS, &c);
+	want_exit("reconcile", &c, 0);
+	json_array_foreach(json_object_get(c.json, "orphans"), i, orphan)
+	{
+		if (strstr(tlm_h_str(orphan, "why"), "its id is also that of") != NULL) {
+			shared++;
+			assert_true(json_is_false(json_object_get(orphan, "deletable")));
+		}
+	}
+	if (shared != 2)
+		fail_msg("want both agents under one id reported, not deletable:\n%s", c.out);
+	tlm_h_cmd_free(&c);
+	cmd("reconcile", del, CMD_MS, &c);
+	want_exit("reconcile", &c, 0);
+	tlm_h_cmd_free(&c);
+	want_count("DELETE", "/v1/agents/", "agent-1", "", 0);
+	want_count("DELETE", "/v1/teams/", "team-1", "", 1);
+	assert_int_equal(tlm_h_hostile_live(hs, "agents"), 2);
+}
+
 /* ---- 4: endless and huge listings ---------------------------------------- */
 
 /* A kept run (teardown: never) against the server, then `teardown RUN`
@@ -768,6 +812,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ids_unaddressable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_id_two_agents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_name_under_an_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_one_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_endless_listing_teardown_signal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_endless_listing_run_signals, setup, teardown),
