@@ -285,7 +285,44 @@ static void test_ids_unaddressable(void **state)
 	memset(longer, 'x', sizeof(longer) - 1);
 	memset(longest, 'y', sizeof(longest) - 1);
 
+	/* a team id of 5000 bytes: more than the journal holds */
+	o.team_ids[0] = longest;
+	hs = tlm_h_hostile_start(&o);
+	start_run(two_agents, NULL);
+	if (finish_run() != 4)
+		fail_msg("exit %d, want 4\n%s", run.exit_code, run.err);
+	resource_name(t, sizeof(t), 't', "t");
+	l = leftover(run.result, t);
+	if (l == NULL)
+		fail_msg("team %s must be a leftover:\n%s", t, run.out);
+	assert_string_equal(tlm_h_str(l, "id"), longest);
+	assert_int_equal(tlm_h_hostile_live(hs, "agents"), 0);
+	assert_int_equal(tlm_h_hostile_live(hs, "teams"), 1);
+	want_no_miss();
+	st = status_json();
+	r = row(st, t);
+	assert_non_null(r);
+	assert_string_equal(tlm_h_str(r, "state"), "intent");
+	snprintf(shown, sizeof(shown), "%.40s", longest);
+	if (!json_is_string(json_object_get(r, "last_error")) ||
+	    strstr(tlm_h_str(r, "last_error"), "cannot be addressed") == NULL ||
+	    strstr(tlm_h_str(r, "last_error"), shown) == NULL)
+		fail_msg("the journal must say why: %s", tlm_h_dump(r));
+	assert_int_equal(tlm_h_int(st, "leftovers"), 1);
+	json_decref(st);
+	td[0] = run_id();
+	td[1] = NULL;
+	cmd("teardown", td, CMD_MS, &c);
+	want_exit("teardown", &c, 4);
+	assert_non_null(strstr(c.out, t));
+	tlm_h_cmd_free(&c);
+	assert_int_equal(tlm_h_hostile_live(hs, "teams"), 1);
+	want_no_miss();
+	tlm_h_run_clear(&run);
+	tlm_h_hostile_stop(hs);
+
 	/* agents: ".." and 3000 bytes (the journal holds it, no path does) */
+	memset(&o, 0, sizeof(o));
 	o.agent_ids[0] = "..";
 	o.agent_ids[1] = longer;
 	hs = tlm_h_hostile_start(&o);
@@ -312,47 +349,10 @@ static void test_ids_unaddressable(void **state)
 	assert_int_equal(tlm_h_int(st, "leftovers"), 2);
 	json_decref(st);
 	td[0] = run_id();
-	td[1] = NULL;
 	cmd("teardown", td, CMD_MS, &c);
 	want_exit("teardown", &c, 4);
 	assert_non_null(strstr(c.out, a));
 	tlm_h_cmd_free(&c);
-	want_no_miss();
-	tlm_h_run_clear(&run);
-	tlm_h_hostile_stop(hs);
-
-	/* a team id of 5000 bytes: more than the journal holds */
-	memset(&o, 0, sizeof(o));
-	o.team_ids[0] = longest;
-	hs = tlm_h_hostile_start(&o);
-	start_run(two_agents, NULL);
-	if (finish_run() != 4)
-		fail_msg("exit %d, want 4\n%s", run.exit_code, run.err);
-	resource_name(t, sizeof(t), 't', "t");
-	l = leftover(run.result, t);
-	if (l == NULL)
-		fail_msg("team %s must be a leftover:\n%s", t, run.out);
-	assert_string_equal(tlm_h_str(l, "id"), longest);
-	assert_int_equal(tlm_h_hostile_live(hs, "agents"), 0);
-	assert_int_equal(tlm_h_hostile_live(hs, "teams"), 1);
-	want_no_miss();
-	st = status_json();
-	r = row(st, t);
-	assert_non_null(r);
-	assert_string_equal(tlm_h_str(r, "state"), "intent");
-	snprintf(shown, sizeof(shown), "%.40s", longest);
-	if (!json_is_string(json_object_get(r, "last_error")) ||
-	    strstr(tlm_h_str(r, "last_error"), "cannot be addressed") == NULL ||
-	    strstr(tlm_h_str(r, "last_error"), shown) == NULL)
-		fail_msg("the journal must say why: %s", tlm_h_dump(r));
-	assert_int_equal(tlm_h_int(st, "leftovers"), 1);
-	json_decref(st);
-	td[0] = run_id();
-	cmd("teardown", td, CMD_MS, &c);
-	want_exit("teardown", &c, 4);
-	assert_non_null(strstr(c.out, t));
-	tlm_h_cmd_free(&c);
-	assert_int_equal(tlm_h_hostile_live(hs, "teams"), 1);
 	want_no_miss();
 }
 
