@@ -173,6 +173,9 @@ static int add_orphan(rec *r, const char *name, const char *id, const char *run_
 	p->run_id = run_id != NULL ? strdup(run_id) : NULL;
 	p->why = strdup(why);
 	p->deletable = deletable;
+	if (p->kind == NULL || p->name == NULL || p->remote_id == NULL ||
+	    (run_id != NULL && p->run_id == NULL) || p->why == NULL)
+		return tlm_error_set(r->err, TLM_ERROR, "out of memory"); /* freed by _clear */
 	return 0;
 }
 
