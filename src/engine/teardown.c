@@ -272,19 +272,17 @@ static int from_sweep(void *ctx, json_t *item)
 	tlm_journal_kind k = s->kind;
 	const char *name = json_string_value(json_object_get(item, "name"));
 	const char *id = json_string_value(json_object_get(item, "id"));
-	char *key, shown[ENG_SHORT_ID];
+	char *key, shown[ENG_SHORT_ID], longname[TLM_JOURNAL_NAME_MAX];
 	size_t i, twin;
 	int rc = 0, known;
 
 	if (name == NULL || id == NULL || strncmp(name, t->e->prefix, strlen(t->e->prefix)) != 0)
 		return 0; /* not ours */
-	if (strlen(name) > TLM_JOURNAL_NAME_MAX) {
-		tlm_eng__log(t->e, TLM_ENGINE_WARN,
-			     "a %s with a name of %zu bytes is listed: no run makes such names; "
-			     "left as it is",
-			     tlm_journal_kind_name(k), strlen(name));
-		return 0;
-	}
+	/* No run makes a name this long, but it carries the run's prefix: it
+	 * is an extra, known by its start (escaped, cut whole: never a
+	 * broken character in the summary). */
+	if (strlen(name) > TLM_JOURNAL_NAME_MAX)
+		name = tlm_eng__short_id(name, longname, TLM_JOURNAL_NAME_MAX - 3);
 	/* Listed before (a page again, a second sweep): nothing new. */
 	if ((key = pair_key(name, id)) == NULL)
 		goto oom;

@@ -219,6 +219,7 @@ static void test_ids_not_plain(void **state)
 {
 	static const char *const aid = "a#frag?x=y&z", *const bid = "../b 2/..",
 				 *const tid = "t%2F..%2Fx/../y";
+	static char longname[301];
 	tlm_h_hostile_opts o = { 0 };
 	const char *td[2];
 	tlm_h_cmd c;
@@ -229,6 +230,10 @@ static void test_ids_not_plain(void **state)
 	o.agent_ids[0] = aid;
 	o.agent_ids[1] = bid;
 	o.team_ids[0] = tid;
+	/* and an extra of the run named longer than any run names: deleted */
+	memset(longname, 'z', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	o.stray_suffix = longname;
 	hs = tlm_h_hostile_start(&o);
 	start_run(two_agents, NULL);
 	assert_int_equal(finish_run(), 0);
