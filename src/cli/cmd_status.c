@@ -160,10 +160,12 @@ static void print_footer(const tlm_cli *cli, const tlm_journal_run *r, tlm_journ
 	if (cli->quiet)
 		return;
 	if (tlm_run_state_is_final(r->state) && leftovers > 0)
-		printf("hint: delete them with `telemachy teardown %s`\n", r->id);
+		tlm_cli_line(stdout, "hint: delete them with `telemachy teardown %s`", r->id);
 	if (o == TLM_JOURNAL_OWNER_DEAD)
-		printf("hint: its owner died: `telemachy resume %s` or `telemachy teardown %s`\n",
-		       r->id, r->id);
+		tlm_cli_line(
+			stdout,
+			"hint: its owner died: `telemachy resume %s` or `telemachy teardown %s`",
+			r->id, r->id);
 }
 
 static json_t *run_json(const tlm_journal_run *r, tlm_journal_owner o)

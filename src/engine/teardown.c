@@ -234,7 +234,9 @@ static int found_intent(td *t, size_t i, const char *id)
 
 	if (copy == NULL)
 		return TLM_ERROR;
-	if (tlm_strmap_get(&t->ids[it->rs.kind], id, &twin) != 0)
+	if (tlm_strmap_get(&t->ids[it->rs.kind], id, &twin) != 0 &&
+	    (tlm_strmap_get(&t->gone[it->rs.kind], id, &twin) != 0 ||
+	     strcmp(t->items[twin]->rs.name, it->rs.name) == 0))
 		twin = NONE;
 	if (twin != NONE || tlm_eng__addressable(it->rs.kind, id, &err) != 0) {
 		it->found = copy;
