@@ -136,7 +136,8 @@ struct eng {
 	long reconcile_gap, reconcile_min, reconcile_max;
 	long settle_ms; /* teardown: how long a create of unknown outcome may still land */
 	size_t agents_ready, nterminal;
-	const char *phase; /* for progress reports */
+	size_t leftovers_cap; /* res->leftovers' room */
+	const char *phase;    /* for progress reports */
 };
 
 /* ---- states.c: the three state machines -------------------------------- */

@@ -39,6 +39,7 @@ typedef struct rec {
 	size_t nseen;
 	tlm_strmap seen_map;      /* run id -> seen[] */
 	tlm_strmap orphan_ids[2]; /* remote id -> first orphan with it, per kind */
+	size_t orphans_cap;       /* res->orphans' room */
 } rec;
 
 /* The journal's run run_id (cached); NULL out of memory. */
@@ -160,11 +161,19 @@ static int add_orphan(rec *r, const char *name, const char *id, const char *run_
 		      int deletable)
 {
 	tlm_engine_reconcile_result *res = r->res;
-	tlm_engine_orphan *p = realloc(res->orphans, (res->norphans + 1) * sizeof(*p));
+	tlm_engine_orphan *p;
 
-	if (p == NULL)
-		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
-	res->orphans = p;
+	/* Doubling: a listing of a million orphans must not copy the array
+	 * a million times. */
+	if (res->norphans == r->orphans_cap) {
+		size_t cap = r->orphans_cap ? 2 * r->orphans_cap : 64;
+
+		if ((p = realloc(res->orphans, cap * sizeof(*p))) == NULL)
+			return tlm_error_set(r->err, TLM_ERROR, "out of memory");
+		res->orphans = p;
+		r->orphans_cap = cap;
+	}
+	p = res->orphans;
 	p = &p[res->norphans++];
 	memset(p, 0, sizeof(*p));
 	p->kind = strdup(tlm_journal_kind_name(r->kind));

@@ -439,13 +439,20 @@ void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, cons
 			   const char *why)
 {
 	tlm_engine_result *r = e->res;
-	tlm_engine_leftover *p = realloc(r->leftovers, (r->nleftovers + 1) * sizeof(*p));
+	tlm_engine_leftover *p;
 
-	if (p == NULL) {
-		tlm_eng__oom(e); /* a leftover must never go unreported */
-		return;
+	/* Doubling: a hostile listing can make many leftovers. */
+	if (r->nleftovers == e->leftovers_cap) {
+		size_t cap = e->leftovers_cap ? 2 * e->leftovers_cap : 16;
+
+		if ((p = realloc(r->leftovers, cap * sizeof(*p))) == NULL) {
+			tlm_eng__oom(e); /* a leftover must never go unreported */
+			return;
+		}
+		r->leftovers = p;
+		e->leftovers_cap = cap;
 	}
-	r->leftovers = p;
+	p = r->leftovers;
 	p = &r->leftovers[r->nleftovers++];
 	p->kind = strdup(tlm_journal_kind_name(kind));
 	p->name = strdup(name);
