@@ -54,12 +54,16 @@ typedef struct tlm_client_opts {
 	 * step or run returns that error.  The engine's fencing check. */
 	int (*gate)(void *ctx, tlm_error *err);
 	void *gate_ctx;
+	/* Paging bounds of tlm_client_list (0: TLM_CLIENT_LIST_MAX_ITEMS,
+	 * TLM_CLIENT_LIST_MAX_MS); lower ones let a test reach them quickly. */
+	size_t list_max_items;
+	long list_max_ms;
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
 		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
-			0, NULL, NULL                                                              \
+			0, NULL, NULL, 0, 0                                                        \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order
@@ -168,8 +172,9 @@ typedef int (*tlm_client_item_cb)(void *ctx, json_t *item);
  * a TLM_E* code with err (never containing the API key). */
 typedef void (*tlm_client_done_cb)(void *ctx, int rc, const tlm_error *err);
 
-/* Paging bounds: a hostile or broken server cannot keep a walk going for
- * ever (TLM_ETOOBIG past the items, TLM_ETIMEOUT past the time). */
+/* Paging bounds by default (tlm_client_opts.list_max_items, list_max_ms):
+ * a hostile or broken server cannot keep a walk going for ever (TLM_ETOOBIG
+ * past the items, TLM_ETIMEOUT past the time). */
 #define TLM_CLIENT_LIST_MAX_ITEMS 1000000
 #define TLM_CLIENT_LIST_MAX_MS    (10L * 60 * 1000)
 

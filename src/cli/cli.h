@@ -4,6 +4,8 @@
 #define TLM_CLI_H
 
 #include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 
 /* Exit codes (docs/design.md §5); documented in the README. */
@@ -68,6 +70,30 @@ int tlm_cli_next_opt(tlm_cli *cli, int argc, char **argv, const struct option *l
  * TLM_EXIT_USAGE. */
 int tlm_cli_usage_error(const tlm_cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* ---- text from outside (docs/design.md §11) ------------------------------
+ * Every name, id and message that came from a control plane (or from the
+ * journal, which keeps what the control plane said, or from a spec file) is
+ * printed through these, in every text output: control characters, C1
+ * controls, bidi marks and invalid UTF-8 escaped (src/util/esc.h), so such
+ * text can neither forge a line nor drive the terminal.  --output json
+ * escapes by construction. */
+
+/* s escaped (NULL as "-"). */
+void tlm_cli_put_esc(FILE *f, const char *s);
+
+/* Display width of s once escaped. */
+size_t tlm_cli_width(const char *s);
+
+/* s escaped, cut at max columns (0: no cut), padded with spaces to width. */
+void tlm_cli_cell(FILE *f, const char *s, size_t width, size_t max);
+
+/* The formatted text, escaped as a whole: for messages built from outside
+ * text.  tlm_cli_line adds the newline (the only one: the message's own
+ * newlines are escaped). */
+void tlm_cli_esc(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tlm_cli_vesc(FILE *f, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void tlm_cli_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* In a build with test hooks: arms the allocation faults of
  * TLM_ALLOC_FAIL_AT / TLM_ALLOC_LOG (src/cli/alloc_faults.c); else nothing. */

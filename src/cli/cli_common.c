@@ -65,7 +65,7 @@ int tlm_cli_usage_error(const tlm_cli *cli, const char *fmt, ...)
 
 	fprintf(stderr, "telemachy%s%s: ", *cmd ? " " : "", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	tlm_cli_vesc(stderr, fmt, ap); /* it may quote an argument */
 	va_end(ap);
 	fprintf(stderr, "\nTry 'telemachy %s%s--help' for more information.\n", cmd,
 		*cmd ? " " : "");
@@ -80,13 +80,13 @@ void tlm_cli_print_diags(FILE *f, const char *path, const tlm_diags *diags)
 		const tlm_diag *d = &diags->items[i];
 
 		if (d->pos.line > 0)
-			fprintf(f, "%s:%u:%u: error: %s [%s]\n", path, d->pos.line, d->pos.col,
-				d->message, d->rule);
+			tlm_cli_line(f, "%s:%u:%u: error: %s [%s]", path, d->pos.line, d->pos.col,
+				     d->message, d->rule);
 		else
-			fprintf(f, "%s: error: %s [%s]\n", path, d->message, d->rule);
+			tlm_cli_line(f, "%s: error: %s [%s]", path, d->message, d->rule);
 	}
 	if (diags->dropped > 0)
-		fprintf(f, "%s: %zu more errors not shown\n", path, diags->dropped);
+		tlm_cli_line(f, "%s: %zu more errors not shown", path, diags->dropped);
 }
 
 int tlm_cli_load_spec(tlm_spec **out, const char *path, char **text)
@@ -104,7 +104,7 @@ int tlm_cli_load_spec(tlm_spec **out, const char *path, char **text)
 	if (rc == TLM_EINVALID)
 		tlm_cli_print_diags(stderr, path, &diags);
 	if (rc != 0)
-		fprintf(stderr, "%s\n", err.message);
+		tlm_cli_line(stderr, "%s", err.message);
 	tlm_diags_clear(&diags);
 	return rc == 0 ? TLM_EXIT_OK : TLM_EXIT_USAGE;
 }

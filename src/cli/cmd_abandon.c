@@ -83,22 +83,23 @@ static int report(const tlm_cli *cli, const abandon_args *a, int rc, const tlm_e
 		  const char *why, const tlm_error *err)
 {
 	if (rc != 0 && !(rc == TLM_ERROR && f->name[0] != '\0' && !f->audited)) {
-		fprintf(stderr, "telemachy abandon: %s%s\n", err->message,
-			rc == TLM_ECONFLICT ? "; cancel it first, or --force" : "");
+		tlm_cli_line(stderr, "telemachy abandon: %s%s", err->message,
+			     rc == TLM_ECONFLICT ? "; cancel it first, or --force" : "");
 		return rc == TLM_ENOTFOUND || rc == TLM_EINVALID || rc == TLM_ECONFLICT
 			       ? TLM_EXIT_USAGE
 			       : TLM_EXIT_FAILED;
 	}
 	if (!f->audited) {
-		fprintf(stderr, "telemachy abandon: %s abandoned, but no audit entry: %s\n",
-			f->name, err->message);
+		tlm_cli_line(stderr, "telemachy abandon: %s abandoned, but no audit entry: %s",
+			     f->name, err->message);
 		return TLM_EXIT_FAILED;
 	}
-	if (!cli->quiet)
-		printf("abandoned %s %s (id %s) of run %s: %s\n"
-		       "It was NOT deleted; if it still exists, delete it yourself.\n",
-		       tlm_journal_kind_name(f->kind), f->name,
-		       f->remote_id[0] ? f->remote_id : "none", a->run, why);
+	if (!cli->quiet) {
+		tlm_cli_line(stdout, "abandoned %s %s (id %s) of run %s: %s",
+			     tlm_journal_kind_name(f->kind), f->name,
+			     f->remote_id[0] ? f->remote_id : "none", a->run, why);
+		printf("It was NOT deleted; if it still exists, delete it yourself.\n");
+	}
 	return TLM_EXIT_OK;
 }
 
@@ -117,7 +118,7 @@ int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv)
 	if ((rc = tlm_cli_journal_open(cli, a.dir, &j)) != TLM_EXIT_OK)
 		return rc;
 	if (j == NULL) {
-		fprintf(stderr, "telemachy abandon: no run %s\n", a.run);
+		tlm_cli_line(stderr, "telemachy abandon: no run %s", a.run);
 		return TLM_EXIT_USAGE;
 	}
 	tlm_journal_close(j);

@@ -66,11 +66,13 @@ static int report(const tlm_engine_cancel_result *res, const char *run_id, long 
 	const char *state = tlm_run_state_name(res->state);
 
 	switch (res->how) {
-	case TLM_CANCEL_HAD_ENDED: printf("run %s had already ended: %s\n", run_id, state); break;
-	case TLM_CANCEL_OWNER_STOPPED: printf("run %s: %s\n", run_id, state); break;
+	case TLM_CANCEL_HAD_ENDED:
+		tlm_cli_line(stdout, "run %s had already ended: %s", run_id, state);
+		break;
+	case TLM_CANCEL_OWNER_STOPPED: tlm_cli_line(stdout, "run %s: %s", run_id, state); break;
 	case TLM_CANCEL_STILL_RUNNING:
-		fprintf(stderr, "telemachy cancel: run %s is still %s after %ld s\n", run_id, state,
-			wait_s);
+		tlm_cli_line(stderr, "telemachy cancel: run %s is still %s after %ld s", run_id,
+			     state, wait_s);
 		return TLM_EXIT_FAILED;
 	case TLM_CANCEL_TORN_DOWN: return TLM_EXIT_OK; /* the teardown's own summary */
 	}
@@ -99,8 +101,9 @@ int tlm_cmd_cancel(tlm_cli *cli, int argc, char **argv)
 		if (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)
 			tlm_cli_warn_force(cli, &run);
 		else
-			fprintf(stderr,
-				"telemachy cancel: run %s's owner (pid %ld on %s) is gone: tearing it down here\n",
+			tlm_cli_line(
+				stderr,
+				"telemachy cancel: run %s's owner (pid %ld on %s) is gone: tearing it down here",
 				run.id, run.owner_pid, run.owner_host ? run.owner_host : "?");
 		eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
 		rc = tlm_cli_drive(cli, "cancel", &eo, run.id, NULL);
@@ -113,7 +116,7 @@ int tlm_cmd_cancel(tlm_cli *cli, int argc, char **argv)
 		eo.observe_ctx = &out;
 		tlm_cli_catch_signals(&eo);
 		if (tlm_engine_cancel(&eo, run.id, wait_s * 1000, &res, &err) != 0) {
-			fprintf(stderr, "telemachy cancel: %s\n", err.message);
+			tlm_cli_line(stderr, "telemachy cancel: %s", err.message);
 			rc = TLM_EXIT_FAILED;
 		} else {
 			rc = report(&res, run.id, wait_s);

@@ -95,14 +95,19 @@ static int list_cb(const tlm_journal_run *r, void *ctx)
 			       : TLM_ERROR;
 	}
 	if (l->cli->quiet) {
-		printf("%s\n", r->id);
+		tlm_cli_line(stdout, "%s", r->id);
 		return 0;
 	}
 	if (l->n == 1)
 		printf("%-8s  %-24s  %-15s  %-24s  %-5s  %s\n", "RUN", "WORKFLOW", "STATE",
 		       "CREATED", "OWNER", "LIVE");
-	printf("%-8s  %-24s  %-15s  %-24s  %-5s  %ld\n", r->id, r->workflow,
-	       tlm_run_state_name(r->state), r->created_at, tlm_journal_owner_name(o), live);
+	/* The journal's text, escaped: a workflow name comes from a spec file. */
+	tlm_cli_cell(stdout, r->id, 8, 0);
+	fputs("  ", stdout);
+	tlm_cli_cell(stdout, r->workflow, 24, 0);
+	printf("  %-15s  ", tlm_run_state_name(r->state));
+	tlm_cli_cell(stdout, r->created_at, 24, 0);
+	printf("  %-5s  %ld\n", tlm_journal_owner_name(o), live);
 	return 0;
 }
 
@@ -126,8 +131,8 @@ int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
 	}
 	if (l.j != NULL && tlm_journal_runs(l.j, a.state != NULL ? &state : NULL, a.workflow,
 					    list_cb, &l, &err) != 0) {
-		fprintf(stderr, "telemachy list: %s\n",
-			err.message[0] ? err.message : "out of memory");
+		tlm_cli_line(stderr, "telemachy list: %s",
+			     err.message[0] ? err.message : "out of memory");
 		rc = TLM_EXIT_FAILED;
 		goto done;
 	}

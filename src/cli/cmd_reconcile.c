@@ -57,8 +57,9 @@ static void print_text(const tlm_engine_reconcile_result *r, const char *url, in
 {
 	size_t i;
 
-	printf("%zu tlm- resources on %s: %zu of live runs, %zu too young, %zu orphans\n",
-	       r->scanned, url, r->live, r->too_young, r->norphans);
+	tlm_cli_line(stdout,
+		     "%zu tlm- resources on %s: %zu of live runs, %zu too young, %zu orphans",
+		     r->scanned, url, r->live, r->too_young, r->norphans);
 	if (r->norphans == 0)
 		return;
 	printf("\n%-6s  %-40s  %-8s  %-10s  %s\n", "KIND", "NAME", "RUN", "ACTION", "WHY");
@@ -69,9 +70,14 @@ static void print_text(const tlm_engine_reconcile_result *r, const char *url, in
 				     : o->deleted  ? "deleted"
 						   : "FAILED";
 
-		printf("%-6s  %-40s  %-8s  %-10s  %s%s%s\n", o->kind, o->name,
-		       o->run_id ? o->run_id : "-", action, o->why, o->error ? ": " : "",
-		       o->error ? o->error : "");
+		/* Names, ids and errors are the control plane's: escaped. */
+		printf("%-6s  ", o->kind);
+		tlm_cli_cell(stdout, o->name, 40, 0);
+		fputs("  ", stdout);
+		tlm_cli_cell(stdout, o->run_id, 8, 0);
+		printf("  %-10s  ", action);
+		tlm_cli_line(stdout, "%s%s%s", o->why, o->error ? ": " : "",
+			     o->error ? o->error : "");
 	}
 	if (!do_delete)
 		printf("\nnothing was changed; `telemachy reconcile --delete` deletes what says \"delete\"\n");
@@ -133,7 +139,7 @@ int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv)
 		return TLM_EXIT_USAGE;
 	rc = tlm_engine_reconcile(&eo, older, do_delete, &res, &err);
 	if (rc != 0) {
-		fprintf(stderr, "telemachy reconcile: %s\n", err.message);
+		tlm_cli_line(stderr, "telemachy reconcile: %s", err.message);
 		rc = rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_UNREACHABLE;
 	} else {
 		if (cli->output == TLM_OUTPUT_JSON)

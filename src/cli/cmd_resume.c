@@ -81,15 +81,16 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 	if ((rc = tlm_cli_journal_run(cli, eo.state_dir, run_id, &run)) != TLM_EXIT_OK)
 		goto done;
 	if (run.state == TLM_RUN_COMPLETED) {
-		fprintf(stderr, "telemachy resume: run %s completed: there is nothing to resume\n",
-			run.id);
+		tlm_cli_line(stderr,
+			     "telemachy resume: run %s completed: there is nothing to resume",
+			     run.id);
 		rc = TLM_EXIT_USAGE;
 		goto clear;
 	}
 	if (tlm_spec_parse(&spec, "the journal's copy of the spec", run.spec, strlen(run.spec),
 			   &diags, &err) != 0) {
-		fprintf(stderr, "telemachy resume: run %s: its spec no longer loads: %s\n", run.id,
-			diags.count > 0 ? diags.items[0].message : err.message);
+		tlm_cli_line(stderr, "telemachy resume: run %s: its spec no longer loads: %s",
+			     run.id, diags.count > 0 ? diags.items[0].message : err.message);
 		rc = TLM_EXIT_USAGE;
 		goto clear;
 	}

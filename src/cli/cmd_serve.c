@@ -366,7 +366,7 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	/* libnats keeps its own copy for reconnects; ours goes now. */
 	tlm_secret_free(a.nats_token);
 	if (rc != 0) {
-		fprintf(stderr, "telemachy serve: %s\n", err.message);
+		tlm_cli_line(stderr, "telemachy serve: %s", err.message);
 		return rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_UNREACHABLE;
 	}
 	printf("%s\n", tlm_server_url(srv));

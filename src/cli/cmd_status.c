@@ -75,9 +75,14 @@ static int resource_cb(const tlm_journal_resource *r, void *ctx)
 	if (s->rows++ == 0)
 		printf("\n%-5s  %-32s  %-36s  %-9s  %s\n", "KIND", "NAME", "REMOTE ID", "STATE",
 		       "LAST ERROR");
-	printf("%-5s  %-32s  %-36s  %-9s  %s\n", tlm_journal_kind_name(r->kind), r->name,
-	       r->remote_id ? r->remote_id : "-", tlm_journal_state_name(r->state),
-	       r->last_error ? r->last_error : "-");
+	/* The remote id and the last error are what the control plane said. */
+	printf("%-5s  ", tlm_journal_kind_name(r->kind));
+	tlm_cli_cell(stdout, r->name, 32, 0);
+	fputs("  ", stdout);
+	tlm_cli_cell(stdout, r->remote_id, 36, 0);
+	printf("  %-9s  ", tlm_journal_state_name(r->state));
+	tlm_cli_put_esc(stdout, r->last_error);
+	putchar('\n');
 	return 0;
 }
 
@@ -96,8 +101,10 @@ static int task_cb(const tlm_journal_task *t, void *ctx)
 		printf("\n%-40s  %-7s  %-36s  %s\n", "TEAM/SUBJECT", "ATTEMPT", "REMOTE ID",
 		       "STATUS");
 	snprintf(who, sizeof(who), "%s/%s", t->team, t->subject);
-	printf("%-40s  %-7d  %-36s  %s\n", who, t->attempt, t->remote_id ? t->remote_id : "-",
-	       tlm_attempt_status_name(t->status));
+	tlm_cli_cell(stdout, who, 40, 0);
+	printf("  %-7d  ", t->attempt);
+	tlm_cli_cell(stdout, t->remote_id, 36, 0);
+	printf("  %s\n", tlm_attempt_status_name(t->status));
 	return 0;
 }
 
@@ -112,8 +119,10 @@ static int audit_cb(const tlm_journal_audit_entry *a, void *ctx)
 						  "host", a->host, "pid", (json_int_t)a->pid));
 	if (s->rows++ == 0)
 		printf("\naudit:\n");
-	printf("  %s  %s by %s@%s (pid %ld): %s\n", a->at, a->action, a->user ? a->user : "?",
-	       a->host ? a->host : "?", a->pid, a->detail ? a->detail : "");
+	fputs("  ", stdout);
+	tlm_cli_line(stdout, "%s  %s by %s@%s (pid %ld): %s", a->at, a->action,
+		     a->user ? a->user : "?", a->host ? a->host : "?", a->pid,
+		     a->detail ? a->detail : "");
 	return 0;
 }
 
@@ -122,23 +131,25 @@ static void print_header(const tlm_journal_run *r, tlm_journal_owner o)
 	char age[AGE_MAX], cp[512];
 
 	tlm_cli_format_age(age, sizeof(age), r->heartbeat_age_ms);
-	printf("run            %s\n", r->id);
-	printf("workflow       %s\n", r->workflow);
-	printf("state          %s\n", tlm_run_state_name(r->state));
-	printf("created        %s\n", r->created_at);
-	printf("updated        %s\n", r->updated_at);
+	/* Every field is the journal's: printed escaped. */
+	tlm_cli_line(stdout, "run            %s", r->id);
+	tlm_cli_line(stdout, "workflow       %s", r->workflow);
+	tlm_cli_line(stdout, "state          %s", tlm_run_state_name(r->state));
+	tlm_cli_line(stdout, "created        %s", r->created_at);
+	tlm_cli_line(stdout, "updated        %s", r->updated_at);
 	if (r->owner_pid > 0)
-		printf("owner          pid %ld@%s (%s, epoch %lld)\n", r->owner_pid,
-		       r->owner_host ? r->owner_host : "?", tlm_journal_owner_name(o),
-		       r->owner_epoch);
+		tlm_cli_line(stdout, "owner          pid %ld@%s (%s, epoch %lld)", r->owner_pid,
+			     r->owner_host ? r->owner_host : "?", tlm_journal_owner_name(o),
+			     r->owner_epoch);
 	else
-		printf("owner          - (%s)\n", tlm_journal_owner_name(o));
-	printf("heartbeat      %s%s\n", age, r->heartbeat_age_ms >= 0 ? " ago" : "");
+		tlm_cli_line(stdout, "owner          - (%s)", tlm_journal_owner_name(o));
+	tlm_cli_line(stdout, "heartbeat      %s%s", age, r->heartbeat_age_ms >= 0 ? " ago" : "");
 	if (r->control_plane != NULL)
 		tlm_redact_url(cp, sizeof(cp), r->control_plane);
-	printf("control plane  %s\n", r->control_plane ? cp : "(not recorded)");
-	printf("cancel         %s%s\n", r->cancel_requested_at ? "requested at " : "not requested",
-	       r->cancel_requested_at ? r->cancel_requested_at : "");
+	tlm_cli_line(stdout, "control plane  %s", r->control_plane ? cp : "(not recorded)");
+	tlm_cli_line(stdout, "cancel         %s%s",
+		     r->cancel_requested_at ? "requested at " : "not requested",
+		     r->cancel_requested_at ? r->cancel_requested_at : "");
 }
 
 static void print_footer(const tlm_cli *cli, const tlm_journal_run *r, tlm_journal_owner o,
@@ -149,10 +160,12 @@ static void print_footer(const tlm_cli *cli, const tlm_journal_run *r, tlm_journ
 	if (cli->quiet)
 		return;
 	if (tlm_run_state_is_final(r->state) && leftovers > 0)
-		printf("hint: delete them with `telemachy teardown %s`\n", r->id);
+		tlm_cli_line(stdout, "hint: delete them with `telemachy teardown %s`", r->id);
 	if (o == TLM_JOURNAL_OWNER_DEAD)
-		printf("hint: its owner died: `telemachy resume %s` or `telemachy teardown %s`\n",
-		       r->id, r->id);
+		tlm_cli_line(
+			stdout,
+			"hint: its owner died: `telemachy resume %s` or `telemachy teardown %s`",
+			r->id, r->id);
 }
 
 static json_t *run_json(const tlm_journal_run *r, tlm_journal_owner o)
@@ -252,14 +265,14 @@ int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
 	}
 	if (j == NULL || j_empty) {
 		if (run != NULL)
-			fprintf(stderr, "telemachy status: no run %s\n", run);
+			tlm_cli_line(stderr, "telemachy status: no run %s", run);
 		else
 			fprintf(stderr, "telemachy status: no runs yet\n");
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
 	if ((rc = tlm_journal_run_get(j, run, &r, &err)) == TLM_ENOTFOUND || rc == TLM_EINVALID) {
-		fprintf(stderr, "telemachy status: no run %s\n", run);
+		tlm_cli_line(stderr, "telemachy status: no run %s", run);
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
@@ -268,7 +281,8 @@ int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
 	rc = fflush(stdout) == 0 ? TLM_EXIT_OK : TLM_EXIT_FAILED;
 	goto done;
 journal_error:
-	fprintf(stderr, "telemachy status: %s\n", err.message[0] ? err.message : "out of memory");
+	tlm_cli_line(stderr, "telemachy status: %s",
+		     err.message[0] ? err.message : "out of memory");
 	rc = TLM_EXIT_FAILED;
 done:
 	tlm_journal_run_clear(&r);

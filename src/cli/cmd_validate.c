@@ -49,10 +49,10 @@ static int validate_one(const tlm_cli *cli, const char *path, json_t *files)
 		json_array_append_new(files, f);
 	} else if (rc == 0) {
 		if (!cli->quiet)
-			printf("%s: ok\n", path);
+			tlm_cli_line(stdout, "%s: ok", path);
 	} else {
 		tlm_cli_print_diags(stderr, path, &diags);
-		fprintf(stderr, "%s\n", err.message);
+		tlm_cli_line(stderr, "%s", err.message);
 	}
 	tlm_diags_clear(&diags);
 	tlm_spec_free(spec);

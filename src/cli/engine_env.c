@@ -49,14 +49,14 @@ static int load_key(const char *cmd, tlm_engine_opts *eo, char **key)
 	if (file == NULL)
 		return 0;
 	if (tlm_secret_read_key_file(key, file, &err) != 0) {
-		fprintf(stderr, "telemachy %s: AGAMEMNON_API_KEY_FILE: %s\n", cmd, err.message);
+		tlm_cli_line(stderr, "telemachy %s: AGAMEMNON_API_KEY_FILE: %s", cmd, err.message);
 		return -1;
 	}
 	eo->api_key = *key;
 	tlm_secret_protect_process();
 	return 0;
 bad:
-	fprintf(stderr, "telemachy %s: %s\n", cmd, err.message);
+	tlm_cli_line(stderr, "telemachy %s: %s", cmd, err.message);
 	return -1;
 }
 
@@ -67,8 +67,8 @@ static int parse_bool(const char *cmd, const char *name, const char *v, int *out
 	else if (strcasecmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
 		*out = 0;
 	else {
-		fprintf(stderr, "telemachy %s: %s must be true or false, not \"%s\"\n", cmd, name,
-			v);
+		tlm_cli_line(stderr, "telemachy %s: %s must be true or false, not \"%s\"", cmd,
+			     name, v);
 		return -1;
 	}
 	return 0;
@@ -141,8 +141,9 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *se
 	if ((v = env("AGAMEMNON_RATE_LIMIT_RPS")) != NULL) {
 		eo->rate_rps = strtod(v, &end);
 		if (*end != '\0' || end == v || !(eo->rate_rps > 0 && eo->rate_rps <= 100000)) {
-			fprintf(stderr,
-				"telemachy run: AGAMEMNON_RATE_LIMIT_RPS must be a number above 0, not \"%s\"\n",
+			tlm_cli_line(
+				stderr,
+				"telemachy run: AGAMEMNON_RATE_LIMIT_RPS must be a number above 0, not \"%s\"",
 				v);
 			return -1;
 		}
@@ -151,8 +152,9 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *se
 		unsigned long b;
 
 		if (parse_count(v, 1000000, &b) != 0) {
-			fprintf(stderr,
-				"telemachy run: AGAMEMNON_RATE_LIMIT_BURST must be a whole number above 0, not \"%s\"\n",
+			tlm_cli_line(
+				stderr,
+				"telemachy run: AGAMEMNON_RATE_LIMIT_BURST must be a whole number above 0, not \"%s\"",
 				v);
 			return -1;
 		}
@@ -203,10 +205,12 @@ void tlm_cli_warn_force(const tlm_cli *cli, const tlm_journal_run *run)
 {
 	if (tlm_journal_run_owner(run) != TLM_JOURNAL_OWNER_ALIVE)
 		return;
+	tlm_cli_line(
+		stderr,
+		"telemachy %s: --force: taking run %s over from pid %ld on %s, which looks alive.",
+		cli->command, run->id, run->owner_pid, run->owner_host ? run->owner_host : "?");
 	fprintf(stderr,
-		"telemachy %s: --force: taking run %s over from pid %ld on %s, which looks alive.\n"
 		"  If it is still running, it stops before its next request and exits with code 5;\n"
 		"  requests it already sent may still land (creates are resolved by name).  If it\n"
-		"  is only slow, it loses the run.\n",
-		cli->command, run->id, run->owner_pid, run->owner_host ? run->owner_host : "?");
+		"  is only slow, it loses the run.\n");
 }

@@ -53,16 +53,21 @@ int tlm_cli_exit_code(const tlm_engine_result *r)
 
 static void after_abandon(const tlm_engine_result *r)
 {
-	fprintf(stderr,
-		"telemachy: run %s was left as it was: the journal %s records every resource it created.\n"
-		"Delete them with `telemachy teardown %s`, or continue with `telemachy resume %s`.\n",
-		r->run_id, r->journal_path ? r->journal_path : "(none)", r->run_id, r->run_id);
+	tlm_cli_line(
+		stderr,
+		"telemachy: run %s was left as it was: the journal %s records every resource it created.",
+		r->run_id, r->journal_path ? r->journal_path : "(none)");
+	tlm_cli_line(
+		stderr,
+		"Delete them with `telemachy teardown %s`, or continue with `telemachy resume %s`.",
+		r->run_id, r->run_id);
 }
 
 static void after_takeover(const char *cmd, const tlm_engine_result *r)
 {
-	fprintf(stderr,
-		"telemachy %s: %s; this process stopped without another request or journal write\n",
+	tlm_cli_line(
+		stderr,
+		"telemachy %s: %s; this process stopped without another request or journal write",
 		cmd, r->error != NULL ? r->error : "the run was taken over");
 }
 
@@ -81,7 +86,8 @@ static int start_plane(const tlm_cli *cli, const char *cmd, tlm_engine_opts *eo,
 
 	tlm_secret_protect_process();
 	if (tlm_secret_random_key(key, &err) != 0) {
-		fprintf(stderr, "telemachy %s: the built-in control plane: %s\n", cmd, err.message);
+		tlm_cli_line(stderr, "telemachy %s: the built-in control plane: %s", cmd,
+			     err.message);
 		return TLM_EXIT_FAILED;
 	}
 	/* A dry run publishes nothing: no NATS, and no program runs.  NATS is
@@ -97,7 +103,8 @@ static int start_plane(const tlm_cli *cli, const char *cmd, tlm_engine_opts *eo,
 	so.api_key = *key;
 	so.pass_env = pass_env;
 	if (tlm_server_start(srv, &so, &err) != 0) {
-		fprintf(stderr, "telemachy %s: the built-in control plane: %s\n", cmd, err.message);
+		tlm_cli_line(stderr, "telemachy %s: the built-in control plane: %s", cmd,
+			     err.message);
 		return TLM_EXIT_FAILED;
 	}
 	eo->control_plane = tlm_server_url(*srv);
@@ -113,7 +120,7 @@ static int start_plane(const tlm_cli *cli, const char *cmd, tlm_engine_opts *eo,
  * take is a usage error, a live owner a conflict (also 2), the rest 1. */
 static int start_failure(const char *cmd, int rc, const tlm_error *err)
 {
-	fprintf(stderr, "telemachy %s: %s\n", cmd, err->message);
+	tlm_cli_line(stderr, "telemachy %s: %s", cmd, err->message);
 	return rc == TLM_EINVALID || rc == TLM_ECONFLICT || rc == TLM_ENOTFOUND ? TLM_EXIT_USAGE
 										: TLM_EXIT_FAILED;
 }
@@ -154,8 +161,9 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 		if (teardown_run != NULL && !res.abandoned && !res.taken_over)
 			rc = res.nleftovers > 0 ? TLM_EXIT_TEARDOWN : TLM_EXIT_OK;
 		if (res.outcome == TLM_ENGINE_PREFLIGHT_FAILED)
-			fprintf(stderr, "telemachy %s: preflight failed, nothing was created: %s\n",
-				cmd, res.error);
+			tlm_cli_line(stderr,
+				     "telemachy %s: preflight failed, nothing was created: %s", cmd,
+				     res.error);
 		errno = 0;
 		if (tlm_run_output_result(&out, &res, rc) != 0 && rc == TLM_EXIT_OK) {
 			fprintf(stderr, "telemachy %s: the summary could not be written: %s\n", cmd,

@@ -26,7 +26,7 @@ int tlm_cli_journal_run(const tlm_cli *cli, const char *state_dir, const char *r
 	tlm_journal_close(j);
 	if (rc == 0)
 		return TLM_EXIT_OK;
-	fprintf(stderr, "telemachy %s: %s\n", cli->command, err.message);
+	tlm_cli_line(stderr, "telemachy %s: %s", cli->command, err.message);
 	return rc == TLM_ENOTFOUND || rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_FAILED;
 }
 

@@ -38,11 +38,13 @@ void tlm_run_output_observe(void *ctx, tlm_engine_level level, const char *messa
 	if (show) {
 		if (out->drawn)
 			fputs("\r\033[K", stderr);
-		if (level == TLM_ENGINE_INFO || level == TLM_ENGINE_DEBUG)
-			fprintf(stderr, "[%6.2fs] %s\n", (double)p->elapsed_ms / 1000.0, message);
-		else
-			fprintf(stderr, "[%6.2fs] %s: %s\n", (double)p->elapsed_ms / 1000.0,
-				names[level], message);
+		/* A message quotes what the control plane said (names, ids,
+		 * errors): escaped, it stays one line and drives nothing. */
+		fprintf(stderr, "[%6.2fs] ", (double)p->elapsed_ms / 1000.0);
+		if (level == TLM_ENGINE_WARN || level == TLM_ENGINE_ERROR)
+			fprintf(stderr, "%s: ", names[level]);
+		tlm_cli_put_esc(stderr, message);
+		putc('\n', stderr);
 		out->drawn = 0;
 	}
 	if (out->tty)
@@ -57,17 +59,21 @@ void tlm_run_output_done(tlm_run_output *out)
 	out->tty = 0;
 }
 
+/* Every string of the result may quote the control plane or the journal:
+ * printed escaped, in columns measured after escaping. */
 static void print_text(const tlm_engine_result *r)
 {
 	size_t i, w = 4;
 
-	printf("run %s: %s in %.1f s", r->run_id[0] ? r->run_id : "-", r->state,
-	       (double)r->elapsed_ms / 1000.0);
-	if (r->error != NULL)
-		printf(" — %s", r->error);
+	tlm_cli_esc(stdout, "run %s: %s in %.1f s", r->run_id[0] ? r->run_id : "-", r->state,
+		    (double)r->elapsed_ms / 1000.0);
+	if (r->error != NULL) {
+		fputs(" — ", stdout);
+		tlm_cli_put_esc(stdout, r->error);
+	}
 	putchar('\n');
 	for (i = 0; i < r->ntasks; i++) {
-		size_t n = strlen(r->tasks[i].team) + 1 + strlen(r->tasks[i].subject);
+		size_t n = tlm_cli_width(r->tasks[i].team) + 1 + tlm_cli_width(r->tasks[i].subject);
 
 		if (n > w)
 			w = n;
@@ -82,9 +88,11 @@ static void print_text(const tlm_engine_result *r)
 		char name[1100];
 
 		snprintf(name, sizeof(name), "%s/%s", t->team, t->subject);
-		printf("%-*.*s  %-9s  %8d  %7.1fs  %s\n", (int)w, (int)w, name, t->status,
-		       t->attempts, (double)t->elapsed_ms / 1000.0,
-		       t->message != NULL ? t->message : "");
+		tlm_cli_cell(stdout, name, w, w);
+		printf("  %-9s  %8d  %7.1fs  ", t->status, t->attempts,
+		       (double)t->elapsed_ms / 1000.0);
+		tlm_cli_put_esc(stdout, t->message != NULL ? t->message : "");
+		putchar('\n');
 	}
 	if (r->dry_run) {
 		printf("\ndry run: nothing was created on any control plane, nothing ran\n");
@@ -92,10 +100,13 @@ static void print_text(const tlm_engine_result *r)
 	}
 	if (r->nleftovers > 0) {
 		printf("\n%s:\n", r->torn_down ? "NOT DELETED (teardown left these)" : "kept");
-		for (i = 0; i < r->nleftovers; i++)
-			printf("  %s %s (id %s): %s\n", r->leftovers[i].kind, r->leftovers[i].name,
-			       r->leftovers[i].remote_id ? r->leftovers[i].remote_id : "unknown",
-			       r->leftovers[i].error);
+		for (i = 0; i < r->nleftovers; i++) {
+			const tlm_engine_leftover *l = &r->leftovers[i];
+
+			fputs("  ", stdout);
+			tlm_cli_line(stdout, "%s %s (id %s): %s", l->kind, l->name,
+				     l->remote_id ? l->remote_id : "unknown", l->error);
+		}
 	} else if (r->torn_down) {
 		printf("\nteardown: everything the run created was deleted\n");
 	}

@@ -238,4 +238,8 @@ void tlm_client__backoff_init(tlm_backoff *b, const tlm_backoff_opts *opts, tlm_
 int tlm_client__backoff_next(tlm_backoff *b, long retry_after_s, uint64_t *delay_ms,
 			     tlm_error *err);
 
+/* The paging bounds in force for c (its options, else the defaults). */
+struct tlm_client;
+void tlm_client__list_bounds(const struct tlm_client *c, size_t *max_items, long *max_ms);
+
 #endif

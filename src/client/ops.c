@@ -32,7 +32,8 @@ typedef struct list_op {
 	tlm_client_item_cb each;
 	tlm_client_done_cb done;
 	void *ctx;
-	size_t items;
+	size_t items, max_items;
+	long max_ms;
 	uint64_t deadline;
 } list_op;
 
@@ -58,10 +59,10 @@ static int list_items(list_op *op, json_t *items, tlm_error *err)
 
 	json_array_foreach(items, i, it)
 	{
-		if (++op->items > TLM_CLIENT_LIST_MAX_ITEMS)
+		if (++op->items > op->max_items)
 			return tlm_error_set(err, TLM_ETOOBIG,
-					     "GET %s: more than %d items; refusing to go on",
-					     op->path, TLM_CLIENT_LIST_MAX_ITEMS);
+					     "GET %s: more than %zu items; refusing to go on",
+					     op->path, op->max_items);
 		if ((rc = op->each(op->ctx, it)) != 0)
 			return rc;
 	}
@@ -84,8 +85,8 @@ static void on_page(void *ctx, const tlm_client_result *res)
 		rc = list_items(op, items, &err);
 	json_decref(items);
 	if (rc == 0 && more && mono_ms() > op->deadline)
-		rc = tlm_error_set(&err, TLM_ETIMEOUT, "GET %s: paging took over %ld s; giving up",
-				   op->path, TLM_CLIENT_LIST_MAX_MS / 1000);
+		rc = tlm_error_set(&err, TLM_ETIMEOUT, "GET %s: paging took over %ld ms; giving up",
+				   op->path, op->max_ms);
 	if (rc == 0 && more && (rc = list_next(op, &err)) == 0)
 		return;
 	if (rc < 0 && err.code == 0) /* an item callback's own failure */
@@ -124,7 +125,8 @@ int tlm_client_list(tlm_client *c, const char *path, const char *key, tlm_client
 	op->each = each;
 	op->done = done;
 	op->ctx = ctx;
-	op->deadline = mono_ms() + TLM_CLIENT_LIST_MAX_MS;
+	tlm_client__list_bounds(c, &op->max_items, &op->max_ms);
+	op->deadline = mono_ms() + (uint64_t)op->max_ms;
 	tlm_client__pager_init(&op->pager, key, 100);
 	if ((rc = list_next(op, err)) != 0) {
 		tlm_client__pager_clear(&op->pager);

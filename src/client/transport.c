@@ -657,9 +657,21 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 	c->in_flight--;
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK && r->too_big) {
+		/* The server acted and answered; only its answer is lost.  For a
+		 * create that is an unknown outcome, resolved by name: it may
+		 * exist (unless the status itself says it was refused). */
+		v = tlm_client__classify((tlm_http_method)r->kind, TLM_XFER_OK, (int)status);
+		req_reset_transfer(r);
+		if (r->kind == TLM_CLIENT_POST_CREATE && v != TLM_VERDICT_PERMANENT) {
+			tlm_error_set(
+				&err, TLM_ERROR,
+				"%s %s: reply over 1 MiB, transfer aborted: the create may have happened",
+				r->method, r->path);
+			deliver(r, TLM_CLIENT_UNKNOWN, TLM_ERROR, status, &err);
+			return;
+		}
 		tlm_error_set(&err, TLM_ETOOBIG, "%s %s: reply over 1 MiB, transfer aborted",
 			      r->method, r->path);
-		req_reset_transfer(r);
 		deliver(r, TLM_CLIENT_FAILED, TLM_ETOOBIG, status, &err);
 		return;
 	}
@@ -1026,4 +1038,11 @@ int tlm_client_get(tlm_client *c, const char *path, json_t **body_out, long *htt
 	}
 	tlm_client__sync_clear(&s);
 	return rc;
+}
+
+void tlm_client__list_bounds(const tlm_client *c, size_t *max_items, long *max_ms)
+{
+	*max_items = c->opts.list_max_items > 0 ? c->opts.list_max_items
+						: (size_t)TLM_CLIENT_LIST_MAX_ITEMS;
+	*max_ms = c->opts.list_max_ms > 0 ? c->opts.list_max_ms : TLM_CLIENT_LIST_MAX_MS;
 }

@@ -136,7 +136,8 @@ struct eng {
 	long reconcile_gap, reconcile_min, reconcile_max;
 	long settle_ms; /* teardown: how long a create of unknown outcome may still land */
 	size_t agents_ready, nterminal;
-	const char *phase; /* for progress reports */
+	size_t leftovers_cap; /* res->leftovers' room */
+	const char *phase;    /* for progress reports */
 };
 
 /* ---- states.c: the three state machines -------------------------------- */
@@ -150,6 +151,10 @@ int tlm_eng__run_to(eng *e, tlm_run_state to);
  * r->id owns it then), a last error is why (may be NULL).  The intent itself
  * is written by tlm_eng__intents (a wave in one transaction). */
 int tlm_eng__res_to(eng *e, eng_rs *r, tlm_journal_state to, char *id, const char *why);
+
+/* Journals why as r's last error without moving it: what went wrong with a
+ * resource that stays where it is (an id it cannot be reached by). */
+int tlm_eng__res_note(eng *e, eng_rs *r, const char *why);
 
 /* The wave's intents in one transaction (rows already journaled skipped). */
 int tlm_eng__intents(eng *e, eng_rs *const *rs, size_t n);
@@ -190,6 +195,10 @@ int tlm_eng__journal_check(eng *e, int rc, const tlm_error *err);
 /* Another process took the run over: stop now, no write, no request. */
 void tlm_eng__fenced(eng *e, const tlm_error *err);
 const char *tlm_eng__task_name(eng *e, size_t i, char *buf, size_t cap);
+/* A remote id fit for a message or a journal note: escaped, cut to about
+ * cap bytes ("..." when cut), never inside a character.  cap > 4. */
+const char *tlm_eng__short_id(const char *id, char *buf, size_t cap);
+#define ENG_SHORT_ID 80 /* the buffer tlm_eng__short_id is given in messages */
 
 /* ---- loop.c ---- */
 /* One turn of the engine loop: heartbeat, network, events, signals, timers,
@@ -255,6 +264,12 @@ int tlm_eng__restore(eng *e, const char *control_plane, long heartbeat_age_ms, t
  * (DONE or GONE: it is gone).  Shared by teardown and reconcile. */
 int tlm_eng__remove(tlm_client *c, tlm_journal_kind kind, const char *id, tlm_client_cb cb,
 		    void *ctx, tlm_error *err);
+
+/* 0 when every path the engine builds on a resource's own id fits (an
+ * agent's start and stop, a team's tasks); else why not (err): ".", "..",
+ * empty, or too long for ENG_PATH_MAX.  Such a resource cannot be reached:
+ * it is recorded, never sent a request, and left as a leftover. */
+int tlm_eng__addressable(tlm_journal_kind kind, const char *id, tlm_error *err);
 
 /* ---- teardown.c ---- */
 int tlm_eng__teardown(eng *e);

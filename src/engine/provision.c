@@ -152,12 +152,64 @@ static void start_agent(eng_res *r)
 	}
 }
 
+/* Another resource of r's kind that the control plane gave id to, or NULL. */
+static const eng_res *twin_of(const eng_res *r, const char *id)
+{
+	const eng *e = r->e;
+	const eng_res *items = r->rs.kind == TLM_JOURNAL_AGENT ? e->agents : e->teams;
+	size_t n = r->rs.kind == TLM_JOURNAL_AGENT ? e->spec->nagents : e->spec->nteams, i;
+
+	for (i = 0; i < n; i++)
+		if (&items[i] != r && items[i].rs.id != NULL && strcmp(items[i].rs.id, id) == 0)
+			return &items[i];
+	return NULL;
+}
+
+/* The control plane answered with an id that cannot be used: no path can
+ * hold it, or it gave the same id to another resource of the run (then a
+ * request by id reaches one of them, and one delete would count for two).
+ * It exists all the same, so it is recorded — with its id when the journal
+ * can hold it, else as a note on its intent — and the run fails; teardown
+ * lists it as a leftover and sends it nothing.  Never dropped.  Takes id. */
+static void unusable(eng_res *r, char *id, const eng_res *twin, const tlm_error *why)
+{
+	eng *e = r->e;
+	char shown[ENG_SHORT_ID], msg[sizeof(why->message) + 2 * TLM_JOURNAL_NAME_MAX + 256];
+
+	tlm_eng__short_id(id, shown, sizeof(shown));
+	if (twin != NULL)
+		snprintf(
+			msg, sizeof(msg),
+			"the control plane gave it the id of %s %s (%s): one id cannot stand for two resources",
+			kind_name(twin), spec_name(twin), shown);
+	else
+		snprintf(msg, sizeof(msg),
+			 "the control plane gave it an id no request can address (%s): %s",
+			 why->message, shown);
+	if (strlen(id) <= TLM_JOURNAL_TEXT_MAX) {
+		if (tlm_eng__res_to(e, &r->rs, TLM_JOURNAL_CREATED, id, NULL) == 0)
+			(void)tlm_eng__res_note(e, &r->rs, msg);
+	} else {
+		free(id);
+		(void)tlm_eng__res_note(e, &r->rs, msg);
+	}
+	failed(r);
+	tlm_eng__fail(e, "%s %s: %s; it is left as it is, a leftover", kind_name(r), spec_name(r),
+		      msg);
+}
+
 /* The id is known: journal it before anything else, then start agents.
  * Takes id. */
 static void adopt(eng_res *r, char *id)
 {
 	eng *e = r->e;
+	tlm_error err = TLM_ERROR_INIT;
+	const eng_res *twin = twin_of(r, id);
 
+	if (twin != NULL || tlm_eng__addressable(r->rs.kind, id, &err) != 0) {
+		unusable(r, id, twin, &err);
+		return;
+	}
 	if (tlm_eng__res_to(e, &r->rs, TLM_JOURNAL_CREATED, id, NULL) != 0) {
 		failed(r);
 		return;

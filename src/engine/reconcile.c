@@ -16,6 +16,16 @@
 #include "telemachy/engine.h"
 #include "telemachy/journal.h"
 
+/* What the journal says of one run id: asked once per reconcile, however
+ * many resources carry it (100,000 listed resources cost 100,000 map
+ * lookups, not 100,000 queries). */
+typedef struct run_seen {
+	char id[TLM_JOURNAL_RUN_ID_LEN + 1];
+	int found;
+	tlm_journal_owner owner;
+	tlm_run_state state;
+} run_seen;
+
 typedef struct rec {
 	const tlm_engine_opts *o;
 	tlm_client *c;
@@ -25,7 +35,41 @@ typedef struct rec {
 	time_t now;
 	tlm_journal_kind kind;
 	tlm_error *err;
+	run_seen **seen; /* pointers: the map borrows their ids */
+	size_t nseen;
+	tlm_strmap seen_map;      /* run id -> seen[] */
+	tlm_strmap orphan_ids[2]; /* remote id -> first orphan with it, per kind */
+	size_t orphans_cap;       /* res->orphans' room */
 } rec;
+
+/* The journal's run run_id (cached); NULL out of memory. */
+static const run_seen *seen_run(rec *r, const char *run_id)
+{
+	tlm_journal_run run;
+	run_seen *s, **p;
+	size_t i;
+
+	if (tlm_strmap_get(&r->seen_map, run_id, &i) == 0)
+		return r->seen[i];
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((p = realloc(r->seen, (r->nseen + 1) * sizeof(*p))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	r->seen = p;
+	snprintf(s->id, sizeof(s->id), "%s", run_id);
+	if (tlm_journal_run_get(r->j, run_id, &run, NULL) == 0) {
+		s->found = 1;
+		s->owner = tlm_journal_run_owner(&run);
+		s->state = run.state;
+		tlm_journal_run_clear(&run);
+	}
+	r->seen[r->nseen++] = s;
+	if (tlm_strmap_put(&r->seen_map, s->id, r->nseen - 1, NULL) < 0)
+		return NULL;
+	return s;
+}
 
 /* Seconds since createdAt ("YYYY-MM-DDTHH:MM:SS..."), -1 when unreadable. */
 static long age_s(const json_t *item, time_t now)
@@ -66,7 +110,7 @@ static const char *classify(rec *r, const char *run_id, const char *name, const 
 			    int *deletable, int *live, char *buf, size_t cap)
 {
 	row_match m = { r->kind, name, id, 0, 0, TLM_JOURNAL_INTENT };
-	tlm_journal_run run;
+	const run_seen *run;
 	tlm_error err = TLM_ERROR_INIT;
 
 	*deletable = 0;
@@ -75,11 +119,13 @@ static const char *classify(rec *r, const char *run_id, const char *name, const 
 		*deletable = 1;
 		return "named tlm- but carries no run id";
 	}
-	if (tlm_journal_run_get(r->j, run_id, &run, &err) != 0) {
+	if ((run = seen_run(r, run_id)) == NULL)
+		return NULL; /* out of memory */
+	if (!run->found) {
 		*deletable = 1;
 		return "no run of this journal made it";
 	}
-	switch (tlm_journal_run_owner(&run)) {
+	switch (run->owner) {
 	case TLM_JOURNAL_OWNER_ALIVE:
 		*live = 1;
 		snprintf(buf, cap, "run %s is live", run_id);
@@ -88,7 +134,7 @@ static const char *classify(rec *r, const char *run_id, const char *name, const 
 		snprintf(
 			buf, cap,
 			"stranded: run %s (%s) lost its owner; `telemachy resume %s` or `telemachy teardown %s`",
-			run_id, tlm_run_state_name(run.state), run_id, run_id);
+			run_id, tlm_run_state_name(run->state), run_id, run_id);
 		break;
 	case TLM_JOURNAL_OWNER_NONE:
 		if (tlm_journal_resources(r->j, run_id, match_row, &m, &err) < 0) {
@@ -100,15 +146,14 @@ static const char *classify(rec *r, const char *run_id, const char *name, const 
 		*deletable = !(m.found && m.state == TLM_JOURNAL_ABANDONED);
 		if (!m.found || !m.same_id)
 			snprintf(buf, cap, "run %s (%s) never recorded it (a duplicate)", run_id,
-				 tlm_run_state_name(run.state));
+				 tlm_run_state_name(run->state));
 		else if (m.state == TLM_JOURNAL_ABANDONED)
 			snprintf(buf, cap, "abandoned in run %s; not deleted", run_id);
 		else
 			snprintf(buf, cap, "left by run %s, which ended %s (%s)", run_id,
-				 tlm_run_state_name(run.state), tlm_journal_state_name(m.state));
+				 tlm_run_state_name(run->state), tlm_journal_state_name(m.state));
 		break;
 	}
-	tlm_journal_run_clear(&run);
 	return buf;
 }
 
@@ -116,11 +161,19 @@ static int add_orphan(rec *r, const char *name, const char *id, const char *run_
 		      int deletable)
 {
 	tlm_engine_reconcile_result *res = r->res;
-	tlm_engine_orphan *p = realloc(res->orphans, (res->norphans + 1) * sizeof(*p));
+	tlm_engine_orphan *p;
 
-	if (p == NULL)
-		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
-	res->orphans = p;
+	/* Doubling: a listing of a million orphans must not copy the array
+	 * a million times. */
+	if (res->norphans == r->orphans_cap) {
+		size_t cap = r->orphans_cap ? 2 * r->orphans_cap : 64;
+
+		if ((p = realloc(res->orphans, cap * sizeof(*p))) == NULL)
+			return tlm_error_set(r->err, TLM_ERROR, "out of memory");
+		res->orphans = p;
+		r->orphans_cap = cap;
+	}
+	p = res->orphans;
 	p = &p[res->norphans++];
 	memset(p, 0, sizeof(*p));
 	p->kind = strdup(tlm_journal_kind_name(r->kind));
@@ -129,7 +182,44 @@ static int add_orphan(rec *r, const char *name, const char *id, const char *run_
 	p->run_id = run_id != NULL ? strdup(run_id) : NULL;
 	p->why = strdup(why);
 	p->deletable = deletable;
+	if (p->kind == NULL || p->name == NULL || p->remote_id == NULL ||
+	    (run_id != NULL && p->run_id == NULL) || p->why == NULL)
+		return tlm_error_set(r->err, TLM_ERROR, "out of memory"); /* freed by _clear */
 	return 0;
+}
+
+/* Two orphans under one id: a delete by that id reaches one of them —
+ * which, only the control plane knows — so neither is deleted here. */
+static int check_shared(rec *r)
+{
+	tlm_engine_reconcile_result *res = r->res;
+	tlm_engine_orphan *o = &res->orphans[res->norphans - 1], *first;
+	char why[ENG_SHORT_ID + 64], shown[ENG_SHORT_ID];
+	size_t i;
+	int rc = tlm_strmap_put(&r->orphan_ids[r->kind], o->remote_id, res->norphans - 1, &i);
+
+	if (rc < 0)
+		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
+	first = &res->orphans[i];
+	if (rc == 0 || strcmp(first->name, o->name) == 0)
+		return 0; /* a new id, or the same resource listed again */
+	if (o->deletable) {
+		snprintf(why, sizeof(why), "its id is also that of %s: not deleted",
+			 tlm_eng__short_id(first->name, shown, sizeof(shown)));
+		free(o->why);
+		o->why = strdup(why);
+		o->deletable = 0;
+	}
+	if (first->deletable) {
+		snprintf(why, sizeof(why), "its id is also that of %s: not deleted",
+			 tlm_eng__short_id(o->name, shown, sizeof(shown)));
+		free(first->why);
+		first->why = strdup(why);
+		first->deletable = 0;
+	}
+	return o->why != NULL && first->why != NULL
+		       ? 0
+		       : tlm_error_set(r->err, TLM_ERROR, "out of memory");
 }
 
 static int on_item(void *ctx, json_t *item)
@@ -155,11 +245,15 @@ static int on_item(void *ctx, json_t *item)
 	if (has_run)
 		memcpy(run_id, parts.run_id, sizeof(run_id));
 	why = classify(r, has_run ? run_id : NULL, name, id, &deletable, &live, buf, sizeof(buf));
+	if (why == NULL)
+		return tlm_error_set(r->err, TLM_ERROR, "out of memory");
 	if (live) {
 		r->res->live++;
 		return 0;
 	}
-	return add_orphan(r, name, id, has_run ? run_id : NULL, why, deletable);
+	if (add_orphan(r, name, id, has_run ? run_id : NULL, why, deletable) != 0)
+		return TLM_ERROR;
+	return check_shared(r);
 }
 
 /* ---- deleting --------------------------------------------------------- */
@@ -269,9 +363,16 @@ static int open_client(rec *r)
 int tlm_engine_reconcile(const tlm_engine_opts *o, long older_than_s, int do_delete,
 			 tlm_engine_reconcile_result *res, tlm_error *err)
 {
-	rec r = { o, NULL, NULL, res, older_than_s, time(NULL), TLM_JOURNAL_AGENT, err };
+	rec r;
 	int rc;
 
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.res = res;
+	r.older_than_s = older_than_s;
+	r.now = time(NULL);
+	r.kind = TLM_JOURNAL_AGENT;
+	r.err = err;
 	memset(res, 0, sizeof(*res));
 	if ((rc = open_client(&r)) != 0 || (rc = tlm_journal_open(&r.j, o->state_dir, err)) != 0)
 		goto out;
@@ -284,6 +385,12 @@ int tlm_engine_reconcile(const tlm_engine_opts *o, long older_than_s, int do_del
 out:
 	tlm_client_free(r.c);
 	tlm_journal_close(r.j);
+	tlm_strmap_clear(&r.seen_map);
+	tlm_strmap_clear(&r.orphan_ids[0]);
+	tlm_strmap_clear(&r.orphan_ids[1]);
+	while (r.nseen > 0)
+		free(r.seen[--r.nseen]);
+	free(r.seen);
 	return rc;
 }
 

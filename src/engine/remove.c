@@ -80,3 +80,14 @@ int tlm_eng__remove(tlm_client *c, tlm_journal_kind kind, const char *id, tlm_cl
 		free(rm);
 	return rc;
 }
+
+int tlm_eng__addressable(tlm_journal_kind kind, const char *id, tlm_error *err)
+{
+	char path[ENG_PATH_MAX];
+
+	/* The longest paths built on the id alone; a task's id, which comes
+	 * after a team's, is checked where it is used. */
+	return tlm_client_path(path, sizeof(path),
+			       kind == TLM_JOURNAL_AGENT ? "/v1/agents/" : "/v1/teams/", id,
+			       kind == TLM_JOURNAL_AGENT ? "/start" : "/tasks", NULL, NULL, err);
+}

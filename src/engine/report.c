@@ -1,12 +1,14 @@
 /* What the engine tells its observer (the CLI prints; the library never
  * does), and the run's first error, which teardown must never hide; how a
  * failed allocation or a lost run (fencing) ends the run. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "engine/engine_internal.h"
+#include "util/esc.h"
 
 uint64_t tlm_eng__now_ms(void)
 {
@@ -53,6 +55,40 @@ void tlm_eng__progress(eng *e, const char *phase)
 	e->o->observe(e->o->observe_ctx, TLM_ENGINE_INFO, NULL, &p);
 }
 
+/* vsnprintf cuts at a byte: a message cut inside a UTF-8 character would
+ * not be UTF-8, and the JSON summary could not hold it.  n: what vsnprintf
+ * returned for a buffer of cap bytes. */
+static void cut_whole(char *msg, int n, size_t cap)
+{
+	size_t i, k = 0, need;
+	unsigned char lead;
+
+	if (n < 0 || (size_t)n < cap)
+		return;
+	i = strlen(msg);
+	while (i > 0 && k < 3 && ((unsigned char)msg[i - 1] & 0xc0) == 0x80) {
+		i--;
+		k++;
+	}
+	if (i == 0 || (lead = (unsigned char)msg[i - 1]) < 0xc0)
+		return;
+	need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+	if (k + 1 < need)
+		msg[i - 1] = '\0';
+}
+
+const char *tlm_eng__short_id(const char *id, char *buf, size_t cap)
+{
+	int cut = 0;
+	size_t n;
+
+	assert(cap > 4);
+	n = tlm_esc_str(buf, cap - 3, id, &cut);
+	if (cut)
+		memcpy(buf + n, "...", 4);
+	return buf;
+}
+
 /* The attribute tells clang's -Wformat-nonliteral that fmt is checked at the
  * callers (tlm_eng__log is declared printf-like). */
 __attribute__((format(printf, 3, 0))) static void vlog(eng *e, tlm_engine_level level,
@@ -63,7 +99,7 @@ __attribute__((format(printf, 3, 0))) static void vlog(eng *e, tlm_engine_level 
 
 	if (e->o->observe == NULL)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cut_whole(msg, vsnprintf(msg, sizeof(msg), fmt, ap), sizeof(msg));
 	snapshot(e, e->phase, &p);
 	e->o->observe(e->o->observe_ctx, level, msg, &p);
 }
@@ -83,7 +119,7 @@ void tlm_eng__fail(eng *e, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cut_whole(msg, vsnprintf(msg, sizeof(msg), fmt, ap), sizeof(msg));
 	va_end(ap);
 	tlm_eng__log(e, TLM_ENGINE_ERROR, "%s", msg);
 	if (e->error == NULL && (e->error = strdup(msg)) == NULL)

@@ -42,6 +42,35 @@ static eng_res *find_res(eng *e, tlm_journal_kind kind, const char *name)
 	return NULL;
 }
 
+/* A created resource is adopted by its id: one that no path holds, or that
+ * another resource of the run has too, cannot be (the run made it a
+ * leftover when the control plane gave it; teardown lists it). */
+static int adoptable(restore *r, const eng_res *x)
+{
+	eng *e = r->e;
+	const eng_res *items = x->rs.kind == TLM_JOURNAL_AGENT ? e->agents : e->teams;
+	size_t n = x->rs.kind == TLM_JOURNAL_AGENT ? e->spec->nagents : e->spec->nteams, i;
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (x->rs.id == NULL)
+		return 0;
+	if (tlm_eng__addressable(x->rs.kind, x->rs.id, &err) != 0)
+		return tlm_error_set(r->err, TLM_EINVALID,
+				     "%s %s: its id cannot be addressed (%s): the run cannot be "
+				     "resumed; `telemachy teardown %s` lists what is left",
+				     tlm_journal_kind_name(x->rs.kind), x->rs.name, err.message,
+				     e->run_id);
+	for (i = 0; i < n; i++)
+		if (&items[i] != x && items[i].rs.id != NULL && items[i].rs.journaled &&
+		    strcmp(items[i].rs.id, x->rs.id) == 0)
+			return tlm_error_set(r->err, TLM_EINVALID,
+					     "%s %s has the id of %s: the run cannot be resumed; "
+					     "`telemachy teardown %s` lists what is left",
+					     tlm_journal_kind_name(x->rs.kind), x->rs.name,
+					     items[i].rs.name, e->run_id);
+	return 0;
+}
+
 static int on_resource(const tlm_journal_resource *row, void *ctx)
 {
 	restore *r = ctx;
@@ -74,7 +103,7 @@ static int on_resource(const tlm_journal_resource *row, void *ctx)
 		return tlm_error_set(r->err, TLM_ECONFLICT,
 				     "%s %s was abandoned: the run cannot be resumed with it",
 				     tlm_journal_kind_name(row->kind), row->name);
-	default: return 0; /* created or started: adopted */
+	default: return adoptable(r, x); /* created or started: adopted */
 	}
 }
 

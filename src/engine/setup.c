@@ -10,6 +10,7 @@
 #include "engine/engine_internal.h"
 #include "util/fs.h"
 #include "util/redact.h"
+#include "util/testhooks.h"
 
 static void wake(void *ctx)
 {
@@ -19,6 +20,8 @@ static void wake(void *ctx)
 void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 			  unsigned max_in_flight, tlm_client_opts *co)
 {
+	const char *v;
+
 	co->base_url = url;
 	/* Ours has a key too: the CLI's in-process server wants a random one
 	 * (docs/security.md). */
@@ -38,6 +41,11 @@ void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 		co->timeout_ms = o->request_timeout_ms;
 	co->rate_rps = o->rate_rps;
 	co->rate_burst = o->rate_burst;
+	/* Paging bounds a test can reach in seconds (test builds only). */
+	if ((v = tlm_testhook_env("TLM_TEST_LIST_MAX_ITEMS")) != NULL)
+		co->list_max_items = (size_t)strtoul(v, NULL, 10);
+	if ((v = tlm_testhook_env("TLM_TEST_LIST_MAX_MS")) != NULL)
+		co->list_max_ms = strtol(v, NULL, 10);
 }
 
 int tlm_eng__setup(eng *e, tlm_error *err)

@@ -124,6 +124,18 @@ int tlm_eng__res_to(eng *e, eng_rs *r, tlm_journal_state to, char *id, const cha
 	return 0;
 }
 
+int tlm_eng__res_note(eng *e, eng_rs *r, const char *why)
+{
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (!r->journaled)
+		return 0;
+	return tlm_eng__journal_check(
+		e,
+		tlm_journal_set_resource_state(e->j, e->run_id, r->kind, r->name, r->st, why, &err),
+		&err);
+}
+
 int tlm_eng__intents(eng *e, eng_rs *const *rs, size_t n)
 {
 	tlm_error err = TLM_ERROR_INIT;

@@ -17,6 +17,10 @@ typedef struct td_item {
 	eng_rs rs;     /* rs.journaled: a journal row; else found only by the sweep */
 	int settled;   /* deleted, gone, or proven absent */
 	int abandoned; /* the operator gave up on it: left alone, not a leftover */
+	int unusable;  /* its id cannot be used: sent nothing, a leftover (refuse()) */
+	int gone;      /* a journal row deleted or absent: only its id is remembered */
+	char *found;   /* an intent found by name under an id it cannot use */
+	char *pair;    /* "LEN:NAME" + id: this resource, once its id is known */
 	char *error;
 } td_item;
 
@@ -24,15 +28,62 @@ typedef struct td {
 	eng *e;
 	td_item **items; /* pointers: the maps borrow names and ids from items */
 	size_t n, cap;
-	tlm_strmap ids[2];   /* remote id -> item, per kind */
-	tlm_strmap names[2]; /* name -> item, per kind */
+	tlm_strmap ids[2];   /* remote id -> first item with it, per kind */
+	tlm_strmap names[2]; /* name -> first item with it, per kind */
+	tlm_strmap pairs[2]; /* name and id -> item: a resource listed again is known */
+	tlm_strmap gone[2];  /* remote id -> gone item: ids of deleted resources */
 	int swept[2];        /* the sweep of agents / teams succeeded */
 	int listing;         /* sweeps in flight */
 	int oom;
 } td;
 
+#define NONE ((size_t)-1)
+
+/* "LEN:" NAME ID, which no other name and id make (caller frees). */
+static char *pair_key(const char *name, const char *id)
+{
+	size_t nl = strlen(name), il = strlen(id);
+	char *key = malloc(nl + il + 24);
+	int p;
+
+	if (key == NULL)
+		return NULL;
+	p = sprintf(key, "%zu:", nl);
+	memcpy(key + p, name, nl);
+	memcpy(key + (size_t)p + nl, id, il + 1);
+	return key;
+}
+
+/* Registers item i's name and id (once known) in the maps; *twin gets the
+ * item that had the id first (NONE if none).  0, or -1 out of memory. */
+static int index_item(td *t, size_t i, size_t *twin)
+{
+	td_item *it = t->items[i];
+	tlm_journal_kind k = it->rs.kind;
+	const char *id = it->rs.id != NULL ? it->rs.id : it->found;
+	size_t first = NONE;
+	int rc;
+
+	if (twin != NULL)
+		*twin = NONE;
+	if (tlm_strmap_put(&t->names[k], it->rs.name, i, NULL) < 0)
+		return -1;
+	if (id == NULL)
+		return 0;
+	if (it->pair == NULL) {
+		if ((it->pair = pair_key(it->rs.name, id)) == NULL ||
+		    tlm_strmap_put(&t->pairs[k], it->pair, i, NULL) < 0)
+			return -1;
+	}
+	if ((rc = tlm_strmap_put(&t->ids[k], id, i, &first)) < 0)
+		return -1;
+	if (rc == 1 && first != i && twin != NULL)
+		*twin = first;
+	return 0;
+}
+
 static td_item *add(td *t, tlm_journal_kind kind, const char *name, const char *id, int journaled,
-		    tlm_journal_state st)
+		    tlm_journal_state st, size_t *twin)
 {
 	td_item *it;
 
@@ -52,15 +103,83 @@ static td_item *add(td *t, tlm_journal_kind kind, const char *name, const char *
 	it->rs.journaled = journaled;
 	it->rs.st = st;
 	snprintf(it->rs.name, sizeof(it->rs.name), "%s", name);
-	if ((id != NULL && (it->rs.id = strdup(id)) == NULL) ||
-	    tlm_strmap_put(&t->names[kind], it->rs.name, t->n, NULL) < 0 ||
-	    (it->rs.id != NULL && tlm_strmap_put(&t->ids[kind], it->rs.id, t->n, NULL) < 0)) {
-		free(it->rs.id);
+	if (id != NULL && (it->rs.id = strdup(id)) == NULL) {
 		free(it);
 		return NULL;
 	}
 	t->items[t->n++] = it;
+	if (index_item(t, t->n - 1, twin) != 0)
+		return NULL; /* it stays in items: td_free frees it */
 	return it;
+}
+
+/* Item it cannot be reached by the id the control plane gave it: no path
+ * holds the id, or the id is another resource's too (a request by id
+ * reaches one of them, and one delete would count for two).  It is sent
+ * nothing, its journal row (if any) gets why, and it is a leftover: the
+ * operator deletes it by other means, then abandons it. */
+static void refuse(td_item *it, const char *why)
+{
+	it->unusable = 1;
+	free(it->error);
+	it->error = strdup(why);
+	if (it->error == NULL)
+		(void)tlm_eng__oom(it->e);
+	(void)tlm_eng__res_note(it->e, &it->rs, why);
+	tlm_eng__log(it->e, TLM_ENGINE_WARN, "%s %s: %s; left as it is",
+		     tlm_journal_kind_name(it->rs.kind), it->rs.name, why);
+}
+
+/* Refuses item i if its id is twin's too or cannot be addressed. */
+static void check_id(td *t, size_t i, size_t twin)
+{
+	td_item *it = t->items[i];
+	const char *id = it->rs.id != NULL ? it->rs.id : it->found;
+	tlm_error err = TLM_ERROR_INIT;
+	char why[TLM_ERROR_MSG_MAX + TLM_JOURNAL_NAME_MAX + 128], shown[ENG_SHORT_ID];
+
+	if (id == NULL)
+		return;
+	tlm_eng__short_id(id, shown, sizeof(shown));
+	if (twin != NONE) {
+		snprintf(why, sizeof(why),
+			 "its id %s is also that of %s: one delete cannot count for both", shown,
+			 t->items[twin]->rs.name);
+		refuse(it, why);
+	} else if (tlm_eng__addressable(it->rs.kind, id, &err) != 0) {
+		snprintf(why, sizeof(why), "its id %s cannot be addressed: %s", shown, err.message);
+		refuse(it, why);
+	}
+}
+
+/* A resource the journal says is deleted or absent is left alone (listed
+ * again, it is an extra and deleted again); its id is remembered, so that
+ * another name listed under it is known for what it is. */
+static int add_gone(td *t, const tlm_journal_resource *r)
+{
+	td_item *it;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		td_item **p = realloc(t->items, cap * sizeof(*p));
+
+		if (p == NULL)
+			return TLM_ERROR;
+		t->items = p;
+		t->cap = cap;
+	}
+	if ((it = calloc(1, sizeof(*it))) == NULL)
+		return TLM_ERROR;
+	it->e = t->e;
+	it->rs.kind = r->kind;
+	it->rs.st = r->state;
+	it->gone = it->settled = 1;
+	snprintf(it->rs.name, sizeof(it->rs.name), "%s", r->name);
+	t->items[t->n++] = it;
+	if ((it->rs.id = strdup(r->remote_id)) == NULL ||
+	    tlm_strmap_put(&t->gone[r->kind], it->rs.id, t->n - 1, NULL) < 0)
+		return TLM_ERROR;
+	return 0;
 }
 
 static int from_journal(const tlm_journal_resource *r, void *ctx)
@@ -69,8 +188,8 @@ static int from_journal(const tlm_journal_resource *r, void *ctx)
 	td_item *it;
 
 	if (r->state == TLM_JOURNAL_DELETED || r->state == TLM_JOURNAL_ABSENT)
-		return 0;
-	if ((it = add(t, r->kind, r->name, r->remote_id, 1, r->state)) == NULL)
+		return r->remote_id != NULL ? add_gone(t, r) : 0;
+	if ((it = add(t, r->kind, r->name, r->remote_id, 1, r->state, NULL)) == NULL)
 		return TLM_ERROR;
 	/* Kept in the list so that the sweep recognises it and leaves it. */
 	if (r->state == TLM_JOURNAL_ABANDONED)
@@ -78,60 +197,131 @@ static int from_journal(const tlm_journal_resource *r, void *ctx)
 	return 0;
 }
 
+/* Once every row is read: a row whose id another row has (or had, before
+ * it was deleted) cannot be told apart from it by id, nor one no path
+ * holds; both are refused. */
+static void check_rows(td *t)
+{
+	size_t i, twin;
+
+	for (i = 0; i < t->n; i++) {
+		td_item *it = t->items[i];
+
+		if (it->gone || it->abandoned || it->rs.id == NULL)
+			continue;
+		if ((tlm_strmap_get(&t->ids[it->rs.kind], it->rs.id, &twin) != 0 || twin == i) &&
+		    (tlm_strmap_get(&t->gone[it->rs.kind], it->rs.id, &twin) != 0 ||
+		     strcmp(t->items[twin]->rs.name, it->rs.name) == 0))
+			twin = NONE;
+		check_id(t, i, twin);
+	}
+}
+
 typedef struct sweep_ctx {
 	td *t;
 	tlm_journal_kind kind;
 } sweep_ctx;
 
-/* The answer to intent i: journaled before anything is done about it. */
+/* The answer to intent i: journaled before anything is done about it,
+ * unless the id cannot be used (then it is only noted). */
 static int found_intent(td *t, size_t i, const char *id)
 {
 	eng *e = t->e;
 	td_item *it = t->items[i];
-	char *copy = strdup(id);
+	char *copy = strdup(id), shown[ENG_SHORT_ID];
+	tlm_error err = TLM_ERROR_INIT;
+	size_t twin = NONE;
 
 	if (copy == NULL)
 		return TLM_ERROR;
-	if (tlm_eng__res_to(e, &it->rs, TLM_JOURNAL_CREATED, copy, NULL) != 0)
-		return 0; /* the run fails; the item stays a leftover */
-	if (tlm_strmap_put(&t->ids[it->rs.kind], it->rs.id, i, NULL) < 0)
+	if (tlm_strmap_get(&t->ids[it->rs.kind], id, &twin) != 0 &&
+	    (tlm_strmap_get(&t->gone[it->rs.kind], id, &twin) != 0 ||
+	     strcmp(t->items[twin]->rs.name, it->rs.name) == 0))
+		twin = NONE;
+	if (twin != NONE || tlm_eng__addressable(it->rs.kind, id, &err) != 0) {
+		it->found = copy;
+		if (index_item(t, i, NULL) != 0)
+			return TLM_ERROR;
+		check_id(t, i, twin);
+		return 0;
+	}
+	if (tlm_eng__res_to(e, &it->rs, TLM_JOURNAL_CREATED, copy, NULL) != 0) {
+		/* The run fails; the item stays a leftover, with the id found. */
+		it->unusable = 1;
+		if ((it->found = strdup(id)) == NULL ||
+		    (it->error = strdup("found by name, but the journal could not record it")) ==
+			    NULL)
+			return TLM_ERROR;
+		return 0;
+	}
+	if (index_item(t, i, NULL) != 0)
 		return TLM_ERROR;
 	tlm_eng__log(e, TLM_ENGINE_INFO, "%s %s: found by name (id %s)",
-		     tlm_journal_kind_name(it->rs.kind), it->rs.name, id);
+		     tlm_journal_kind_name(it->rs.kind), it->rs.name,
+		     tlm_eng__short_id(id, shown, sizeof(shown)));
 	return 0;
 }
 
-/* A resource of this run on the control plane: known by id, the answer to
- * an intent, or an extra (a duplicate) to delete as well.  Constant time per
- * item, so a long listing costs no more than reading it. */
+/* A resource of this run on the control plane: one already known (by name
+ * and id), the answer to an intent, another name under a known id (a
+ * leftover: refused), or an extra — a duplicate — to delete as well.
+ * Constant time per item, so a long listing costs no more than reading
+ * it. */
 static int from_sweep(void *ctx, json_t *item)
 {
 	sweep_ctx *s = ctx;
 	td *t = s->t;
+	tlm_journal_kind k = s->kind;
 	const char *name = json_string_value(json_object_get(item, "name"));
 	const char *id = json_string_value(json_object_get(item, "id"));
-	size_t i;
-	int rc = 0;
+	char *key, shown[ENG_SHORT_ID], longname[TLM_JOURNAL_NAME_MAX];
+	size_t i, twin;
+	int rc = 0, known;
 
-	if (name == NULL || id == NULL || strncmp(name, t->e->prefix, strlen(t->e->prefix)) != 0 ||
-	    tlm_strmap_get(&t->ids[s->kind], id, &i) == 0)
-		return 0; /* not ours, or known by id */
-	if (tlm_strmap_get(&t->names[s->kind], name, &i) == 0) {
+	if (name == NULL || id == NULL || strncmp(name, t->e->prefix, strlen(t->e->prefix)) != 0)
+		return 0; /* not ours */
+	/* No run makes a name this long, but it carries the run's prefix: it
+	 * is an extra, known by its start (escaped, cut whole: never a
+	 * broken character in the summary). */
+	if (strlen(name) > TLM_JOURNAL_NAME_MAX)
+		name = tlm_eng__short_id(name, longname, TLM_JOURNAL_NAME_MAX - 3);
+	/* Listed before (a page again, a second sweep): nothing new. */
+	if ((key = pair_key(name, id)) == NULL)
+		goto oom;
+	known = tlm_strmap_get(&t->pairs[k], key, &i) == 0;
+	free(key);
+	if (known)
+		return 0;
+	if (tlm_strmap_get(&t->names[k], name, &i) == 0) {
 		td_item *it = t->items[i];
 
 		if (it->abandoned)
 			return 0; /* the operator's word: left alone */
-		if (it->rs.id == NULL) {
+		if (it->rs.id == NULL && it->found == NULL) {
 			rc = found_intent(t, i, id);
 			goto done;
 		}
 	}
+	if (tlm_strmap_get(&t->ids[k], id, &twin) == 0 ||
+	    (tlm_strmap_get(&t->gone[k], id, &twin) == 0 &&
+	     strcmp(t->items[twin]->rs.name, name) != 0)) {
+		/* Another name under an id already known (or once known). */
+		if (add(t, k, name, id, 0, TLM_JOURNAL_CREATED, NULL) == NULL)
+			goto oom;
+		check_id(t, t->n - 1, twin);
+		goto done;
+	}
 	tlm_eng__log(t->e, TLM_ENGINE_WARN, "%s %s (id %s) is not in the journal: deleting it too",
-		     tlm_journal_kind_name(s->kind), name, id);
-	rc = add(t, s->kind, name, id, 0, TLM_JOURNAL_CREATED) != NULL ? 0 : TLM_ERROR;
+		     tlm_journal_kind_name(k), name, tlm_eng__short_id(id, shown, sizeof(shown)));
+	if (add(t, k, name, id, 0, TLM_JOURNAL_CREATED, NULL) == NULL)
+		goto oom;
+	check_id(t, t->n - 1, NONE);
 done:
 	t->oom |= rc != 0; /* the only way this walk fails */
 	return rc;
+oom:
+	t->oom = 1;
+	return TLM_ERROR;
 }
 
 static void on_swept(void *ctx, int rc, const tlm_error *err)
@@ -189,7 +379,8 @@ static void settle(td *t)
 	size_t i, open = 0;
 
 	for (i = 0; i < t->n; i++)
-		if (t->items[i]->rs.id == NULL && !t->items[i]->abandoned)
+		if (t->items[i]->rs.id == NULL && t->items[i]->found == NULL &&
+		    !t->items[i]->abandoned)
 			open++;
 	if (open == 0 || t->e->settle_ms <= 0 || t->e->stop != STOP_NONE)
 		return;
@@ -248,13 +439,20 @@ void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, cons
 			   const char *why)
 {
 	tlm_engine_result *r = e->res;
-	tlm_engine_leftover *p = realloc(r->leftovers, (r->nleftovers + 1) * sizeof(*p));
+	tlm_engine_leftover *p;
 
-	if (p == NULL) {
-		tlm_eng__oom(e); /* a leftover must never go unreported */
-		return;
+	/* Doubling: a hostile listing can make many leftovers. */
+	if (r->nleftovers == e->leftovers_cap) {
+		size_t cap = e->leftovers_cap ? 2 * e->leftovers_cap : 16;
+
+		if ((p = realloc(r->leftovers, cap * sizeof(*p))) == NULL) {
+			tlm_eng__oom(e); /* a leftover must never go unreported */
+			return;
+		}
+		r->leftovers = p;
+		e->leftovers_cap = cap;
 	}
-	r->leftovers = p;
+	p = r->leftovers;
 	p = &r->leftovers[r->nleftovers++];
 	p->kind = strdup(tlm_journal_kind_name(kind));
 	p->name = strdup(name);
@@ -270,16 +468,20 @@ static void td_free(td *t)
 	size_t i;
 	int k;
 
+	for (k = 0; k < 2; k++) {
+		tlm_strmap_clear(&t->ids[k]);
+		tlm_strmap_clear(&t->names[k]);
+		tlm_strmap_clear(&t->pairs[k]);
+		tlm_strmap_clear(&t->gone[k]);
+	}
 	for (i = 0; i < t->n; i++) {
 		free(t->items[i]->rs.id);
+		free(t->items[i]->found);
+		free(t->items[i]->pair);
 		free(t->items[i]->error);
 		free(t->items[i]);
 	}
 	free(t->items);
-	for (k = 0; k < 2; k++) {
-		tlm_strmap_clear(&t->ids[k]);
-		tlm_strmap_clear(&t->names[k]);
-	}
 }
 
 static int load(eng *e, td *t)
@@ -289,6 +491,8 @@ static int load(eng *e, td *t)
 
 	if (rc == TLM_ERROR && err.code == 0)
 		return tlm_eng__oom(e);
+	if (rc == 0)
+		check_rows(t);
 	return tlm_eng__journal_check(e, rc, &err);
 }
 
@@ -304,7 +508,7 @@ int tlm_eng__list_kept(eng *e, const char *why)
 	for (i = 0; rc == 0 && i < t.n; i++) {
 		td_item *it = t.items[i];
 
-		if (it->abandoned)
+		if (it->abandoned || it->gone)
 			continue;
 		tlm_eng__add_leftover(e, it->rs.kind, it->rs.name, it->rs.id, why);
 		/* An in-process control plane stops with the run and takes them
@@ -345,7 +549,7 @@ int tlm_eng__teardown(eng *e)
 	for (i = 0; rc == 0 && i < t.n && e->stop == STOP_NONE; i++) {
 		td_item *it = t.items[i];
 
-		if (it->abandoned)
+		if (it->abandoned || it->unusable || it->gone)
 			continue;
 		if (it->rs.id != NULL) {
 			start_item(it);
@@ -362,7 +566,9 @@ int tlm_eng__teardown(eng *e)
 	for (i = 0; i < t.n; i++)
 		if (!t.items[i]->settled)
 			tlm_eng__add_leftover(e, t.items[i]->rs.kind, t.items[i]->rs.name,
-					      t.items[i]->rs.id, why_left(e, t.items[i]));
+					      t.items[i]->rs.id != NULL ? t.items[i]->rs.id
+									: t.items[i]->found,
+					      why_left(e, t.items[i]));
 	td_free(&t);
 	return rc;
 }

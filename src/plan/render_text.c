@@ -1,11 +1,12 @@
 /* The human-readable plan.  Strings from the spec are written escaped: a
  * subject holding a newline or a terminal escape sequence must not forge
- * lines or recolour the user's terminal. */
+ * lines or recolour the user's terminal (src/util/esc.h). */
 #include <stdint.h>
 #include <string.h>
 
 #include "plan/plan_internal.h"
 #include "telemachy/names.h"
+#include "util/esc.h"
 
 /* Past these widths a column is not padded further: one long subject must
  * not push every other line off the screen. */
@@ -17,33 +18,6 @@
 #define RESOURCE_RUN        "<run>"
 #define RESOURCE_PREFIX_LEN (sizeof("tlm-" RESOURCE_RUN "-a-") - 1)
 
-/* Writes s (NULL as "-") with control characters escaped, to out unless out
- * is NULL; returns the display width, counting a UTF-8 sequence as one. */
-static size_t put_esc(FILE *out, const char *s)
-{
-	size_t w = 0;
-	const unsigned char *c;
-
-	if (s == NULL)
-		s = "-";
-	for (c = (const unsigned char *)s; *c; c++) {
-		if (*c < 0x20 || *c == 0x7f) {
-			if (out && *c == '\n')
-				fputs("\\n", out);
-			else if (out && *c == '\t')
-				fputs("\\t", out);
-			else if (out)
-				fprintf(out, "\\x%02x", *c);
-			w += (*c == '\n' || *c == '\t') ? 2 : 4;
-		} else {
-			if (out)
-				putc(*c, out);
-			w += (*c & 0xc0) != 0x80;
-		}
-	}
-	return w;
-}
-
 static void pad(FILE *out, size_t written, size_t width)
 {
 	for (; written < width; written++)
@@ -53,7 +27,7 @@ static void pad(FILE *out, size_t written, size_t width)
 /* Writes s in a column of the given width plus a two-space gutter. */
 static void cell(FILE *out, const char *s, size_t width)
 {
-	pad(out, put_esc(out, s), width + 2);
+	pad(out, tlm_esc_fputs(out, s), width + 2);
 }
 
 static size_t max_sz(size_t a, size_t b)
@@ -71,18 +45,18 @@ static void header(const tlm_spec *spec, FILE *out)
 	size_t i;
 
 	fputs("Workflow:    ", out);
-	put_esc(out, spec->name);
+	tlm_esc_fputs(out, spec->name);
 	fputs("\nFile:        ", out);
-	put_esc(out, spec->path);
+	tlm_esc_fputs(out, spec->path);
 	if (spec->description) {
 		fputs("\nDescription: ", out);
-		put_esc(out, spec->description);
+		tlm_esc_fputs(out, spec->description);
 	}
 	for (i = 0; i < spec->nlabels; i++) {
 		fputs(i ? ", " : "\nLabels:      ", out);
-		put_esc(out, spec->labels[i].key);
+		tlm_esc_fputs(out, spec->labels[i].key);
 		putc('=', out);
-		put_esc(out, spec->labels[i].value);
+		tlm_esc_fputs(out, spec->labels[i].value);
 	}
 	fprintf(out, "\nTeardown:    %s\n", tlm_teardown_name(spec->teardown));
 	if (spec->timeout_seconds > 0)
@@ -114,9 +88,9 @@ static void agents(const tlm_spec *spec, FILE *out)
 		const tlm_spec_agent *a = &spec->agents[i];
 
 		image_model(a, im, sizeof(im));
-		wn = max_sz(wn, put_esc(NULL, a->name));
-		wp = max_sz(wp, put_esc(NULL, a->program));
-		wi = max_sz(wi, put_esc(NULL, im[0] ? im : NULL));
+		wn = max_sz(wn, tlm_esc_fputs(NULL, a->name));
+		wp = max_sz(wp, tlm_esc_fputs(NULL, a->program));
+		wi = max_sz(wi, tlm_esc_fputs(NULL, im[0] ? im : NULL));
 	}
 	/* the run id is only known when a run starts: show where it goes */
 	fprintf(out, "\nAgents (%zu; <run> is the run id, chosen when the run starts):\n  ",
@@ -136,12 +110,12 @@ static void agents(const tlm_spec *spec, FILE *out)
 		if (tlm_name_build(res, sizeof(res), RESOURCE_RUN, TLM_NAME_AGENT, a->name, NULL) !=
 		    0)
 			snprintf(res, sizeof(res), "-");
-		pad(out, put_esc(out, res), wn + RESOURCE_PREFIX_LEN + 2);
+		pad(out, tlm_esc_fputs(out, res), wn + RESOURCE_PREFIX_LEN + 2);
 		cell(out, a->program, wp);
 		cell(out, tlm_runtime_name(a->runtime), 7);
 		cell(out, im[0] ? im : NULL, wi);
 		fprintf(out, "%-4d  ", a->cpus);
-		put_esc(out, a->memory);
+		tlm_esc_fputs(out, a->memory);
 		putc('\n', out);
 	}
 }
@@ -151,7 +125,7 @@ static void teams(const tlm_spec *spec, FILE *out)
 	size_t t, k, wn = 4;
 
 	for (t = 0; t < spec->nteams; t++)
-		wn = max_sz(wn, put_esc(NULL, spec->teams[t].name));
+		wn = max_sz(wn, tlm_esc_fputs(NULL, spec->teams[t].name));
 	fprintf(out, "\nTeams (%zu):\n  ", spec->nteams);
 	cell(out, "NAME", wn);
 	fputs("TASKS  MEMBERS\n", out);
@@ -164,7 +138,7 @@ static void teams(const tlm_spec *spec, FILE *out)
 		for (k = 0; k < team->nagents; k++) {
 			if (k)
 				fputs(", ", out);
-			put_esc(out, spec->agents[team->agents[k]].name);
+			tlm_esc_fputs(out, spec->agents[team->agents[k]].name);
 		}
 		fputs(team->nagents ? "\n" : "-\n", out);
 	}
@@ -172,16 +146,16 @@ static void teams(const tlm_spec *spec, FILE *out)
 
 static size_t id_width(const tlm_plan *p, size_t i)
 {
-	return put_esc(NULL, tlm_plan__team_name(p, i)) + 1 +
-	       put_esc(NULL, p->spec->tasks[i].subject);
+	return tlm_esc_fputs(NULL, tlm_plan__team_name(p, i)) + 1 +
+	       tlm_esc_fputs(NULL, p->spec->tasks[i].subject);
 }
 
 static size_t put_id(const tlm_plan *p, size_t i, FILE *out)
 {
-	size_t w = put_esc(out, tlm_plan__team_name(p, i));
+	size_t w = tlm_esc_fputs(out, tlm_plan__team_name(p, i));
 
 	putc('/', out);
-	return w + 1 + put_esc(out, p->spec->tasks[i].subject);
+	return w + 1 + tlm_esc_fputs(out, p->spec->tasks[i].subject);
 }
 
 /* One task: "team/subject  -> agent  (after: ...)  timeout Ns, retries N". */
@@ -193,7 +167,7 @@ static void task_line(const tlm_plan *p, size_t i, size_t wid, size_t wag, FILE 
 	fputs("  ", out);
 	pad(out, put_id(p, i, out), wid + 2);
 	fputs("-> ", out);
-	w = put_esc(out, p->spec->agents[task->agent].name);
+	w = tlm_esc_fputs(out, p->spec->agents[task->agent].name);
 	if (task->ndeps || task->timeout_seconds > 0 || task->retries > 0)
 		pad(out, w, wag); /* no trailing blanks on a bare line */
 	for (k = 0; k < task->ndeps; k++) {
@@ -217,7 +191,7 @@ static void waves(const tlm_plan *p, FILE *out)
 
 	for (i = 0; i < spec->ntasks; i++) {
 		wid = max_sz(wid, id_width(p, i));
-		wag = max_sz(wag, put_esc(NULL, spec->agents[spec->tasks[i].agent].name));
+		wag = max_sz(wag, tlm_esc_fputs(NULL, spec->agents[spec->tasks[i].agent].name));
 	}
 	wid = wid > ID_COL_MAX ? ID_COL_MAX : wid;
 	wag = wag > NAME_COL_MAX ? NAME_COL_MAX : wag;

@@ -80,27 +80,43 @@ static int reap(pid_t pid, int64_t end_ms)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-void tlm_h_cmd_run(tlm_h_cmd *c, const char *dir, const char *const *env, const char *const *args,
-		   int timeout_ms)
+void tlm_h_cmd_start(tlm_h_cmd *c, const char *dir, const char *const *env, const char *const *args)
 {
 	char outp[4096], errp[4096];
 	const char *argv[64];
-	int64_t start = tlm_h_now_ms();
-	json_error_t jerr;
 	size_t n = 0, i;
 
 	memset(c, 0, sizeof(*c));
+	c->start_ms = tlm_h_now_ms();
 	snprintf(outp, sizeof(outp), "%s/cmd.out", dir);
 	snprintf(errp, sizeof(errp), "%s/cmd.err", dir);
 	argv[n++] = TLM_BIN;
 	for (i = 0; args[i] != NULL && n < 63; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	c->exit_code = reap(spawn(outp, errp, env, argv), start + timeout_ms);
-	c->ms = tlm_h_now_ms() - start;
+	c->pid = spawn(outp, errp, env, argv);
+}
+
+void tlm_h_cmd_wait(tlm_h_cmd *c, const char *dir, int timeout_ms)
+{
+	char outp[4096], errp[4096];
+	json_error_t jerr;
+
+	snprintf(outp, sizeof(outp), "%s/cmd.out", dir);
+	snprintf(errp, sizeof(errp), "%s/cmd.err", dir);
+	c->exit_code = reap(c->pid, c->start_ms + timeout_ms);
+	c->pid = 0;
+	c->ms = tlm_h_now_ms() - c->start_ms;
 	c->out = tlm_h_slurp(outp);
 	c->err = tlm_h_slurp(errp);
 	c->json = json_loads(c->out, 0, &jerr);
+}
+
+void tlm_h_cmd_run(tlm_h_cmd *c, const char *dir, const char *const *env, const char *const *args,
+		   int timeout_ms)
+{
+	tlm_h_cmd_start(c, dir, env, args);
+	tlm_h_cmd_wait(c, dir, timeout_ms);
 }
 
 void tlm_h_cmd_free(tlm_h_cmd *c)

@@ -4,6 +4,7 @@
 #define TLM_TEST_HARNESS_RUN_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "harness/serve.h"
@@ -59,6 +60,8 @@ typedef struct tlm_h_cmd {
 	int64_t ms;      /* how long it took */
 	char *out, *err; /* stdout and stderr, NUL-terminated */
 	json_t *json;    /* stdout parsed, or NULL */
+	pid_t pid;       /* while it runs (tlm_h_cmd_start) */
+	int64_t start_ms;
 } tlm_h_cmd;
 
 /* Runs TLM_BIN ARGS... (NULL-terminated) with the engine's variables
@@ -69,6 +72,13 @@ typedef struct tlm_h_cmd {
 void tlm_h_cmd_run(tlm_h_cmd *c, const char *dir, const char *const *env, const char *const *args,
 		   int timeout_ms);
 void tlm_h_cmd_free(tlm_h_cmd *c);
+
+/* tlm_h_cmd_run in two halves, for a test that signals the command while it
+ * runs (c->pid): start returns at once; wait reaps it (at most timeout_ms,
+ * then SIGKILL and exit_code -1) and reads its output. */
+void tlm_h_cmd_start(tlm_h_cmd *c, const char *dir, const char *const *env,
+		     const char *const *args);
+void tlm_h_cmd_wait(tlm_h_cmd *c, const char *dir, int timeout_ms);
 
 /* A whole file, NUL-terminated ("" when it cannot be read); caller frees. */
 char *tlm_h_slurp(const char *path);
