@@ -33,6 +33,7 @@ typedef struct td {
 	tlm_strmap pairs[2]; /* name and id -> item: a resource listed again is known */
 	tlm_strmap gone[2];  /* remote id -> gone item: ids of deleted resources */
 	int swept[2];        /* the sweep of agents / teams succeeded */
+	char *unswept[2];    /* why it failed (the last time), or NULL */
 	int listing;         /* sweeps in flight */
 	int oom;
 } td;
@@ -324,6 +325,16 @@ oom:
 	return TLM_ERROR;
 }
 
+/* A sweep that failed leaves the run unverified: a duplicate or a create
+ * of unknown outcome may be on the control plane under the run's prefix.
+ * The run reports it as a leftover (docs/recovery.md), never as clean. */
+static void unswept(td *t, int kind, const char *why)
+{
+	free(t->unswept[kind]);
+	if ((t->unswept[kind] = strdup(why)) == NULL)
+		t->oom = 1;
+}
+
 static void on_swept(void *ctx, int rc, const tlm_error *err)
 {
 	sweep_ctx *s = ctx;
@@ -334,11 +345,13 @@ static void on_swept(void *ctx, int rc, const tlm_error *err)
 		free(s);
 		return;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		t->swept[s->kind] = 1;
-	else
+	} else {
 		tlm_eng__log(t->e, TLM_ENGINE_WARN, "listing %ss: %s",
 			     tlm_journal_kind_name(s->kind), err != NULL ? err->message : "failed");
+		unswept(t, s->kind, err != NULL ? err->message : "failed");
+	}
 	free(s);
 }
 
@@ -363,6 +376,7 @@ static void sweep(td *t)
 			t->listing++;
 		} else {
 			tlm_eng__log(t->e, TLM_ENGINE_WARN, "listing: %s", err.message);
+			unswept(t, k, err.message);
 			free(s);
 		}
 	}
@@ -469,6 +483,7 @@ static void td_free(td *t)
 	int k;
 
 	for (k = 0; k < 2; k++) {
+		free(t->unswept[k]);
 		tlm_strmap_clear(&t->ids[k]);
 		tlm_strmap_clear(&t->names[k]);
 		tlm_strmap_clear(&t->pairs[k]);
@@ -529,6 +544,25 @@ static const char *why_left(const eng *e, const td_item *it)
 	return e->stop != STOP_NONE ? "not deleted: the run was abandoned" : "not deleted";
 }
 
+/* One leftover per kind the control plane would not list, named by the
+ * run's prefix: what may remain there is unknown, so the run is not clean
+ * and a later `teardown RUN` looks again. */
+static void report_unswept(eng *e, const td *t)
+{
+	char name[TLM_NAME_MAX + 2], why[TLM_ERROR_MSG_MAX];
+	int k;
+
+	for (k = TLM_JOURNAL_AGENT; k <= TLM_JOURNAL_TEAM; k++) {
+		if (t->swept[k] || t->unswept[k] == NULL || e->stop != STOP_NONE)
+			continue;
+		snprintf(name, sizeof(name), "%s*", e->prefix);
+		snprintf(why, sizeof(why),
+			 "the %ss could not be listed (%s): extras of the run may remain",
+			 tlm_journal_kind_name((tlm_journal_kind)k), t->unswept[k]);
+		tlm_eng__add_leftover(e, (tlm_journal_kind)k, name, NULL, why);
+	}
+}
+
 int tlm_eng__teardown(eng *e)
 {
 	td t;
@@ -569,6 +603,7 @@ int tlm_eng__teardown(eng *e)
 					      t.items[i]->rs.id != NULL ? t.items[i]->rs.id
 									: t.items[i]->found,
 					      why_left(e, t.items[i]));
+	report_unswept(e, &t);
 	td_free(&t);
 	return rc;
 }
