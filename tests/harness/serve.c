@@ -332,6 +332,21 @@ const char *tlm_h_str(const json_t *o, const char *k)
 	return s;
 }
 
+json_t *tlm_h_find(const json_t *o, const char *list, const char *key, const char *value)
+{
+	json_t *item;
+	size_t i;
+
+	json_array_foreach(json_object_get(o, list), i, item)
+	{
+		const char *s = json_string_value(json_object_get(item, key));
+
+		if (s != NULL && strcmp(s, value) == 0)
+			return item;
+	}
+	return NULL;
+}
+
 json_int_t tlm_h_int(const json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);

@@ -69,6 +69,9 @@ const char *tlm_h_dump(const json_t *o);
 /* The string / integer member k of o; fails the test when it is missing or
  * of another type. */
 const char *tlm_h_str(const json_t *o, const char *k);
+/* The first object of the array o[list] whose string key equals value, or
+ * NULL (borrowed). */
+json_t *tlm_h_find(const json_t *o, const char *list, const char *key, const char *value);
 json_int_t tlm_h_int(const json_t *o, const char *k);
 
 #endif

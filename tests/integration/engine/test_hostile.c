@@ -153,29 +153,13 @@ static json_t *status_json(void)
 /* The journal's row of name in a status document, or NULL. */
 static json_t *row(const json_t *st, const char *name)
 {
-	json_t *r;
-	size_t i;
-
-	json_array_foreach(json_object_get(st, "resources"), i, r)
-	{
-		if (strcmp(tlm_h_str(r, "name"), name) == 0)
-			return r;
-	}
-	return NULL;
+	return tlm_h_find(st, "resources", "name", name);
 }
 
 /* The summary's leftover named name, or NULL. */
 static json_t *leftover(const json_t *result, const char *name)
 {
-	json_t *l;
-	size_t i;
-
-	json_array_foreach(json_object_get(result, "leftovers"), i, l)
-	{
-		if (strcmp(tlm_h_str(l, "name"), name) == 0)
-			return l;
-	}
-	return NULL;
+	return tlm_h_find(result, "leftovers", "name", name);
 }
 
 static void resource_name(char *out, size_t cap, char kind, const char *name)

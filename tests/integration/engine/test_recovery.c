@@ -164,31 +164,13 @@ static const char *run_state(const json_t *st)
 /* The audit entry with action, or NULL. */
 static json_t *audit_entry(const json_t *st, const char *action)
 {
-	json_t *a;
-	size_t i;
-
-	json_array_foreach(json_object_get(st, "audit"), i, a)
-	{
-		const char *act = json_string_value(json_object_get(a, "action"));
-
-		if (act != NULL && strcmp(act, action) == 0)
-			return a;
-	}
-	return NULL;
+	return tlm_h_find(st, "audit", "action", action);
 }
 
 /* The journal resource named name, or NULL. */
 static json_t *resource(const json_t *st, const char *name)
 {
-	json_t *r;
-	size_t i;
-
-	json_array_foreach(json_object_get(st, "resources"), i, r)
-	{
-		if (strcmp(tlm_h_str(r, "name"), name) == 0)
-			return r;
-	}
-	return NULL;
+	return tlm_h_find(st, "resources", "name", name);
 }
 
 /* Crashes file's run (against url, or on the in-process control plane when
