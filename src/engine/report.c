@@ -96,10 +96,12 @@ __attribute__((format(printf, 3, 0))) static void vlog(eng *e, tlm_engine_level 
 {
 	char msg[2048];
 	tlm_engine_progress p;
+	int n;
 
 	if (e->o->observe == NULL)
 		return;
-	cut_whole(msg, vsnprintf(msg, sizeof(msg), fmt, ap), sizeof(msg));
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	cut_whole(msg, n, sizeof(msg));
 	snapshot(e, e->phase, &p);
 	e->o->observe(e->o->observe_ctx, level, msg, &p);
 }
@@ -117,9 +119,11 @@ void tlm_eng__fail(eng *e, const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	cut_whole(msg, vsnprintf(msg, sizeof(msg), fmt, ap), sizeof(msg));
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	cut_whole(msg, n, sizeof(msg));
 	va_end(ap);
 	tlm_eng__log(e, TLM_ENGINE_ERROR, "%s", msg);
 	if (e->error == NULL && (e->error = strdup(msg)) == NULL)
