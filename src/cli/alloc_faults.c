@@ -2,9 +2,10 @@
  * with TLM_ALLOC_FAIL_AT=N the N-th allocation of the main thread fails —
  * malloc, calloc, realloc, strdup, strndup, vasprintf called from
  * telemachy's own code (the linker wraps them: CMakeLists.txt), and every
- * allocation of jansson (its allocator is ours).  TLM_ALLOC_LOG=FILE writes
- * how many allocations the run made, so a test can walk them all
- * (tests/alloc/, docs/internals/engine.md "Allocation failures").  Other
+ * allocation of jansson (its allocator, src/util/json.c, calls malloc).
+ * TLM_ALLOC_LOG=FILE writes how many allocations the run made, so a test
+ * can walk them all (tests/alloc/, docs/internals/engine.md "Allocation
+ * failures").  Other
  * threads (libnats, the HTTP server) are not counted: their order varies
  * from run to run, the main thread's does not.  Built only with test hooks
  * (util/testhooks.h); a release binary has none of this. */
@@ -12,7 +13,6 @@
 
 #ifdef TLM_TEST_HOOKS
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,11 +82,6 @@ int __wrap_vasprintf(char **out, const char *fmt, va_list ap)
 	return __real_vasprintf(out, fmt, ap);
 }
 
-static void *json_alloc(size_t n)
-{
-	return __wrap_malloc(n);
-}
-
 static void write_log(void)
 {
 	FILE *f;
@@ -107,7 +102,6 @@ void tlm_cli_alloc_faults_start(void)
 		return;
 	fail_at = at != NULL ? strtol(at, NULL, 10) : 0;
 	main_thread = pthread_self();
-	json_set_alloc_funcs(json_alloc, free);
 	if (log_path != NULL)
 		atexit(write_log);
 	armed = 1;

@@ -9,11 +9,13 @@
 #include <strings.h>
 
 #include "client/client_internal.h"
+#include "util/json.h"
 
 /* Parses body into *root (a new reference).  what names the input in messages. */
 static int load_json(json_t **root, const char *body, size_t len, const char *what, tlm_error *err)
 {
 	json_error_t jerr;
+	int oom;
 
 	*root = NULL;
 	if (len > TLM_CLIENT_MAX_BODY)
@@ -21,8 +23,8 @@ static int load_json(json_t **root, const char *body, size_t len, const char *wh
 				     what, len, TLM_CLIENT_MAX_BODY);
 	if (body == NULL || len == 0)
 		return tlm_error_set(err, TLM_EINVALID, "%s is empty", what);
-	*root = json_loadb(body, len, 0, &jerr);
-	if (*root == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+	*root = tlm_json_loadb(body, len, 0, &jerr, &oom);
+	if (oom)
 		return tlm_error_set(err, TLM_ERROR, "%s: out of memory", what);
 	if (*root == NULL)
 		return tlm_error_set(err, TLM_EINVALID, "%s is not valid JSON (line %d, column %d)",

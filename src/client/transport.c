@@ -19,6 +19,7 @@
 #include "client/client_internal.h"
 #include "client/sync.h"
 #include "util/crashpoint.h"
+#include "util/json.h"
 #include "telemachy/client.h"
 
 typedef struct tlm_req tlm_req;
@@ -587,6 +588,7 @@ static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status,
 {
 	tlm_client_result res;
 	json_error_t jerr;
+	int oom = 0;
 
 	memset(&res, 0, sizeof(res));
 	res.outcome = outcome;
@@ -597,15 +599,13 @@ static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status,
 	res.attempts = r->attempts;
 	res.err = err;
 	if (r->len > 0)
-		res.body = json_loadb(r->buf, r->len, JSON_DECODE_ANY, &jerr);
+		res.body = tlm_json_loadb(r->buf, r->len, JSON_DECODE_ANY, &jerr, &oom);
 	if (outcome == TLM_CLIENT_DONE && r->len > 0 && res.body == NULL &&
 	    r->kind == TLM_CLIENT_POST_CREATE) {
 		res.outcome = TLM_CLIENT_UNKNOWN;
 		res.rc = tlm_error_set(err, TLM_ERROR, "%s %s: HTTP %ld: the reply %s", r->method,
 				       r->path, status,
-				       json_error_code(&jerr) == json_error_out_of_memory
-					       ? "could not be read: out of memory"
-					       : "is not JSON");
+				       oom ? "could not be read: out of memory" : "is not JSON");
 	}
 	r->c->delivered++;
 	r->cb(r->ctx, &res);
@@ -1015,9 +1015,8 @@ long tlm_client__timeout_ms(const tlm_client *c)
 int tlm_client_get(tlm_client *c, const char *path, json_t **body_out, long *http_status,
 		   tlm_error *err)
 {
-	json_error_t jerr;
 	sync_res s;
-	int rc;
+	int rc, oom;
 
 	if (body_out != NULL)
 		*body_out = NULL;
@@ -1030,11 +1029,11 @@ int tlm_client_get(tlm_client *c, const char *path, json_t **body_out, long *htt
 		rc = s.rc != 0 ? s.rc : TLM_ERROR;
 		if (err != NULL)
 			*err = s.err;
-	} else if (body_out != NULL && (*body_out = json_loadb(s.raw, s.len, 0, &jerr)) == NULL) {
-		rc = json_error_code(&jerr) == json_error_out_of_memory
-			     ? tlm_error_set(err, TLM_ERROR, "GET %s: out of memory", path)
-			     : tlm_error_set(err, TLM_EINVALID,
-					     "GET %s: reply is not a JSON object", path);
+	} else if (body_out != NULL &&
+		   (*body_out = tlm_json_loadb(s.raw, s.len, 0, NULL, &oom)) == NULL) {
+		rc = oom ? tlm_error_set(err, TLM_ERROR, "GET %s: out of memory", path)
+			 : tlm_error_set(err, TLM_EINVALID, "GET %s: reply is not a JSON object",
+					 path);
 	}
 	tlm_client__sync_clear(&s);
 	return rc;

@@ -3,6 +3,25 @@
 
 #include "util/json.h"
 
+/* Allocation failures jansson met on this thread (tlm_json_loadb). */
+static _Thread_local unsigned long alloc_failures;
+
+static void *json_malloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p == NULL)
+		alloc_failures++;
+	return p;
+}
+
+/* Installed before main() runs, so before any thread exists and before any
+ * JSON value is made: jansson's allocator hooks are plain globals. */
+__attribute__((constructor)) static void json_alloc_install(void)
+{
+	json_set_alloc_funcs(json_malloc, free);
+}
+
 char *tlm_json_dump_body(const json_t *v)
 {
 	char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -17,4 +36,18 @@ char *tlm_json_dump_body(const json_t *v)
 	}
 	json_decref(back);
 	return text;
+}
+
+json_t *tlm_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *jerr, int *oom)
+{
+	unsigned long before = alloc_failures;
+	json_error_t local;
+	json_t *v;
+
+	if (jerr == NULL)
+		jerr = &local;
+	v = json_loadb(buf, len, flags, jerr);
+	*oom = v == NULL &&
+	       (alloc_failures != before || json_error_code(jerr) == json_error_out_of_memory);
+	return v;
 }
