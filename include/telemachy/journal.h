@@ -23,7 +23,7 @@
 
 #include "telemachy/error.h"
 
-#define TLM_JOURNAL_SCHEMA_VERSION 3
+#define TLM_JOURNAL_SCHEMA_VERSION 4
 #define TLM_JOURNAL_FILE           "journal.db"
 #define TLM_JOURNAL_RUN_ID_LEN     8         /* [a-z0-9]{8}, part of every resource name */
 #define TLM_JOURNAL_NAME_MAX       255       /* resource names, teams, subjects */
@@ -108,6 +108,7 @@ typedef struct tlm_journal_task {
 	const char *remote_id; /* NULL until submitted */
 	tlm_attempt_status status;
 	const char *updated_at;
+	const char *ended; /* the note it was ended with on the control plane, or NULL */
 } tlm_journal_task;
 
 /* A run as read back (tlm_journal_run_get); release with tlm_journal_run_clear. */
@@ -315,6 +316,15 @@ int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resour
 int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team,
 			    const char *subject, int attempt, const char *remote_id,
 			    tlm_attempt_status status, tlm_error *err);
+
+/* Records that telemachy ended attempt on the control plane (a status update
+ * to failed, with note): a later teardown need not end it again.  A status
+ * that was not terminal (pending, submitted, running) becomes cancelled;
+ * remote_id, when not NULL, fills an id never learnt (a create whose reply
+ * was lost).  TLM_ENOTFOUND when the attempt was never journaled; fenced. */
+int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
+			   const char *subject, int attempt, const char *remote_id,
+			   const char *note, tlm_error *err);
 
 /* Calls cb for every task attempt of run, by team, subject and attempt. */
 int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,

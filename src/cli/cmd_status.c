@@ -93,10 +93,10 @@ static int task_cb(const tlm_journal_task *t, void *ctx)
 
 	if (s->tasks != NULL)
 		return append(s->tasks,
-			      json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s}", "team", t->team,
+			      json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s, s:s?}", "team", t->team,
 					"subject", t->subject, "attempt", t->attempt, "remote_id",
 					t->remote_id, "status", tlm_attempt_status_name(t->status),
-					"updated_at", t->updated_at));
+					"updated_at", t->updated_at, "ended", t->ended));
 	if (s->rows++ == 0)
 		printf("\n%-40s  %-7s  %-36s  %s\n", "TEAM/SUBJECT", "ATTEMPT", "REMOTE ID",
 		       "STATUS");
@@ -104,7 +104,8 @@ static int task_cb(const tlm_journal_task *t, void *ctx)
 	tlm_cli_cell(stdout, who, 40, 0);
 	printf("  %-7d  ", t->attempt);
 	tlm_cli_cell(stdout, t->remote_id, 36, 0);
-	printf("  %s\n", tlm_attempt_status_name(t->status));
+	printf("  %s%s\n", tlm_attempt_status_name(t->status),
+	       t->ended != NULL ? " (ended on the control plane)" : "");
 	return 0;
 }
 

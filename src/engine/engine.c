@@ -176,6 +176,10 @@ static int run_phases(eng *e)
 		      : "kept by the teardown policy";
 	tlm_eng__log(e, TLM_ENGINE_INFO, "teardown %s: resources are kept",
 		     tlm_teardown_name(e->spec->teardown));
+	/* Kept for a look, not to go on working: a worker must not pick up
+	 * what the run no longer waits for. */
+	if (tlm_eng__end_work(e) != 0)
+		return TLM_ERROR;
 	return tlm_eng__list_kept(e, why) != 0 ? TLM_ERROR : rc;
 }
 

@@ -278,5 +278,18 @@ int tlm_eng__list_kept(eng *e, const char *why);
 /* Adds a leftover to the result (out of memory fails the run). */
 void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, const char *id,
 			   const char *why);
+/* The same for a kind that is not a resource ("task"). */
+void tlm_eng__add_leftover_named(eng *e, const char *kind, const char *name, const char *id,
+				 const char *why);
+
+/* ---- endwork.c ---- */
+/* Ends every task of the run the journal has that is not terminal on the
+ * control plane (a status update to failed with a note saying why) and
+ * journals it; one that could not be ended is a leftover ("task").  Called
+ * before teardown deletes anything, and when resources are kept. */
+int tlm_eng__end_work(eng *e);
+/* Ends t's current attempt on the control plane (not awaited): a per-task
+ * timeout; why is the note.  If it fails, teardown ends it. */
+void tlm_eng__end_attempt(eng *e, const eng_task *t, const char *why);
 
 #endif

@@ -139,15 +139,9 @@ void tlm_eng__reconcile(eng *e)
 	e->next_reconcile = tlm_eng__now_ms() + (uint64_t)e->reconcile_gap;
 }
 
-static void on_stopped(void *ctx, const tlm_client_result *res)
-{
-	(void)ctx;
-	(void)res; /* best effort: the attempt is already given up */
-}
-
 void tlm_eng__check_timeouts(eng *e, uint64_t now)
 {
-	char path[ENG_PATH_MAX], msg[64];
+	char msg[64], note[160];
 	size_t i;
 
 	for (i = 0; i < e->spec->ntasks; i++) {
@@ -157,13 +151,12 @@ void tlm_eng__check_timeouts(eng *e, uint64_t now)
 		if (limit <= 0 || (t->st != TASK_SUBMITTED && t->st != TASK_RUNNING) ||
 		    now - t->submitted_ms < (uint64_t)limit * 1000u)
 			continue;
-		/* Mark it failed on the control plane so its worker stops (the
-		 * built-in server kills the process). */
-		if (tlm_client_path(path, sizeof(path), "/v1/teams/", team_id(e, t), "/tasks/",
-				    t->id, NULL, NULL) == 0)
-			(void)tlm_client_submit(e->c, "PATCH", path, "{\"status\":\"failed\"}",
-						TLM_CLIENT_PATCH, on_stopped, NULL, NULL);
+		/* Ended on the control plane so its worker stops (the built-in
+		 * server kills the process) and no worker picks it up later. */
 		snprintf(msg, sizeof(msg), "timed out after %ld s", limit);
+		snprintf(note, sizeof(note), "cancelled by telemachy: run %s: attempt %d %s",
+			 e->run_id, t->attempt, msg);
+		tlm_eng__end_attempt(e, t, note);
 		tlm_eng__attempt_failed(e, t, TASK_TIMED_OUT, msg);
 	}
 }

@@ -452,6 +452,12 @@ static void start_item(td_item *it)
 void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, const char *id,
 			   const char *why)
 {
+	tlm_eng__add_leftover_named(e, tlm_journal_kind_name(kind), name, id, why);
+}
+
+void tlm_eng__add_leftover_named(eng *e, const char *kind, const char *name, const char *id,
+				 const char *why)
+{
 	tlm_engine_result *r = e->res;
 	tlm_engine_leftover *p;
 
@@ -468,7 +474,7 @@ void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, cons
 	}
 	p = r->leftovers;
 	p = &r->leftovers[r->nleftovers++];
-	p->kind = strdup(tlm_journal_kind_name(kind));
+	p->kind = strdup(kind);
 	p->name = strdup(name);
 	p->remote_id = id != NULL ? strdup(id) : NULL;
 	p->error = strdup(why);
@@ -573,6 +579,8 @@ int tlm_eng__teardown(eng *e)
 	t.e = e;
 	tlm_eng__progress(e, "tearing down");
 	if ((rc = tlm_eng__run_to(e, TLM_RUN_TEARING_DOWN)) == 0)
+		rc = tlm_eng__end_work(e);
+	if (rc == 0)
 		rc = load(e, &t);
 	if (rc == 0) {
 		sweep(&t);

@@ -58,8 +58,13 @@ static const char schema_v3[] =
 	"ALTER TABLE runs ADD COLUMN owner_domain TEXT;"
 	"ALTER TABLE runs ADD COLUMN owner_start INTEGER;";
 
+/* Version 4 (orphaned work, docs/agamemnon.md): the note telemachy set on a
+ * task attempt when it ended it on the control plane (a run that stopped
+ * must not leave work for a worker to pick up).  NULL: not ended by us. */
+static const char schema_v4[] = "ALTER TABLE tasks ADD COLUMN ended TEXT;";
+
 /* migrations[v - 1] takes the schema from version v - 1 to v. */
-static const char *const migrations[] = { schema_v1, schema_v2, schema_v3 };
+static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
 

@@ -7,6 +7,23 @@
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
+/* The arguments every task write shares. */
+static int check_task(tlm_journal *j, const char *run_id, const char *team, const char *subject,
+		      const char *remote_id, tlm_error *err)
+{
+	int rc;
+
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
+	    (rc = tlm_journal__check_text(j, team, TLM_JOURNAL_NAME_MAX, "team", err)) != 0 ||
+	    (rc = tlm_journal__check_text(j, subject, TLM_JOURNAL_NAME_MAX * 2 + 2, "subject",
+					  err)) != 0)
+		return rc;
+	if (remote_id != NULL)
+		return tlm_journal__check_text(j, remote_id, TLM_JOURNAL_TEXT_MAX, "remote id",
+					       err);
+	return 0;
+}
+
 int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team,
 			    const char *subject, int attempt, const char *remote_id,
 			    tlm_attempt_status status, tlm_error *err)
@@ -14,13 +31,7 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 	sqlite3_stmt *q = NULL;
 	int rc, open_tx = 0;
 
-	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
-	    (rc = tlm_journal__check_text(j, team, TLM_JOURNAL_NAME_MAX, "team", err)) != 0 ||
-	    (rc = tlm_journal__check_text(j, subject, TLM_JOURNAL_NAME_MAX * 2 + 2, "subject",
-					  err)) != 0)
-		goto done;
-	if (remote_id != NULL && (rc = tlm_journal__check_text(j, remote_id, TLM_JOURNAL_TEXT_MAX,
-							       "remote id", err)) != 0)
+	if ((rc = check_task(j, run_id, team, subject, remote_id, err)) != 0)
 		goto done;
 	if ((unsigned)status >= TLM_ATTEMPT_STATUS_COUNT || attempt < 1) {
 		rc = tlm_error_set(err, TLM_EINVALID,
@@ -64,6 +75,46 @@ done:
 	return rc;
 }
 
+int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
+			   const char *subject, int attempt, const char *remote_id,
+			   const char *note, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, open_tx = 0;
+
+	if ((rc = check_task(j, run_id, team, subject, remote_id, err)) != 0 ||
+	    (rc = tlm_journal__check_text(j, note, TLM_JOURNAL_TEXT_MAX, "note", err)) != 0 ||
+	    (rc = tlm_journal__begin(j, run_id, err)) != 0)
+		goto done;
+	open_tx = 1;
+	rc = tlm_journal__prepare(
+		j,
+		"UPDATE tasks SET ended = ?5, remote_id = COALESCE(remote_id, ?6),"
+		" status = CASE WHEN status IN ('pending', 'submitted', 'running')"
+		" THEN 'cancelled' ELSE status END, updated_at = " NOW
+		" WHERE run_id = ?1 AND team = ?2 AND subject = ?3 AND attempt = ?4",
+		&q, err);
+	if (rc != 0)
+		goto done;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, team, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, attempt);
+	sqlite3_bind_text(q, 5, note, -1, SQLITE_STATIC);
+	if (remote_id != NULL)
+		sqlite3_bind_text(q, 6, remote_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = tlm_journal__db_error(j, err, "recording an ended task");
+	else if (sqlite3_changes(j->db) == 0)
+		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: run %s has no task %s/%s #%d",
+				   j->path, run_id, team, subject, attempt);
+done:
+	sqlite3_finalize(q);
+	if (open_tx)
+		rc = tlm_journal__end(j, rc, "recording an ended task", err);
+	return rc;
+}
+
 int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,
 		      tlm_error *err)
 {
@@ -73,7 +124,7 @@ int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
 	    (rc = tlm_journal__prepare(
 		     j,
-		     "SELECT team, subject, attempt, remote_id, status, updated_at"
+		     "SELECT team, subject, attempt, remote_id, status, updated_at, ended"
 		     " FROM tasks WHERE run_id = ?1 ORDER BY team, subject, attempt",
 		     &q, err)) != 0)
 		goto done;
@@ -86,6 +137,7 @@ int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb
 		t.attempt = sqlite3_column_int(q, 2);
 		t.remote_id = (const char *)sqlite3_column_text(q, 3);
 		t.updated_at = (const char *)sqlite3_column_text(q, 5);
+		t.ended = (const char *)sqlite3_column_text(q, 6);
 		if (t.team == NULL || t.subject == NULL || t.attempt < 1 ||
 		    tlm_attempt_status_parse((const char *)sqlite3_column_text(q, 4), &t.status) !=
 			    0) {

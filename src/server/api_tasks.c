@@ -30,6 +30,8 @@ static const tlm_field task_update_fields[] = {
 	{ "type", TLM_F_STRING, 32, 0, task_types },
 	{ "status", TLM_F_STRING, 32, 0, task_states },
 	{ "statusMessage", TLM_F_STRING, 4096, 0, NULL },
+	{ "note", TLM_F_STRING, 4096, 0,
+	  NULL }, /* why a client ended it (upstream keeps any key) */
 	{ NULL, 0, 0, 0, NULL },
 };
 

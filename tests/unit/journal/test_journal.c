@@ -67,7 +67,7 @@ static void test_open_modes_and_schema(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
 	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
-	assert_int_equal(version, 3);
+	assert_int_equal(version, 4);
 	/* The -wal file inherits the database's mode: no window where the
 	 * journal's content is readable by others. */
 	{
@@ -98,7 +98,7 @@ static void test_open_modes_and_schema(void **state)
 	/* Reopening does not migrate twice. */
 	assert_int_equal(tlm_journal_open(&j, dir, &err), 0);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
-	assert_int_equal(version, 3);
+	assert_int_equal(version, 4);
 	tlm_journal_close(j);
 	tlm_journal_close(NULL);
 	free(db);
@@ -368,8 +368,9 @@ static int collect_task(const tlm_journal_task *t, void *ctx)
 
 	if (s->n >= 8)
 		return -100;
-	snprintf(s->line[s->n++], 128, "%s/%s#%d %s %s", t->team, t->subject, t->attempt,
-		 t->remote_id ? t->remote_id : "-", tlm_attempt_status_name(t->status));
+	snprintf(s->line[s->n++], 128, "%s/%s#%d %s %s%s%s", t->team, t->subject, t->attempt,
+		 t->remote_id ? t->remote_id : "-", tlm_attempt_status_name(t->status),
+		 t->ended ? " ended: " : "", t->ended ? t->ended : "");
 	return 0;
 }
 
@@ -414,6 +415,41 @@ static void test_task_attempts(void **state)
 	assert_int_equal(tlm_journal_task_record(j, "zzzzzzzz", "t1", "build", 1, NULL,
 						 TLM_ATTEMPT_PENDING, &err),
 			 TLM_ENOTFOUND);
+	tlm_journal_close(j);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+/* Ending an attempt on the control plane: a live status becomes cancelled,
+ * a terminal one stays, an id never learnt is filled in, never replaced. */
+static void test_task_ended(void **state)
+{
+	char *tmp = tlm_h_tmpdir();
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	struct tasks_seen s = { 0 };
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "a", 1, NULL, TLM_ATTEMPT_PENDING, &err), 0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "b", 1, "x1", TLM_ATTEMPT_RUNNING, &err), 0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "c", 1, "x2", TLM_ATTEMPT_TIMED_OUT, &err), 0);
+	assert_int_equal(tlm_journal_task_ended(j, run, "t", "a", 1, "lost", "n1", &err), 0);
+	assert_int_equal(tlm_journal_task_ended(j, run, "t", "b", 1, "other", "n2", &err), 0);
+	assert_int_equal(tlm_journal_task_ended(j, run, "t", "c", 1, NULL, "n3", &err), 0);
+	assert_int_equal(tlm_journal_tasks(j, run, collect_task, &s, &err), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.line[0], "t/a#1 lost cancelled ended: n1");
+	assert_string_equal(s.line[1], "t/b#1 x1 cancelled ended: n2");
+	assert_string_equal(s.line[2], "t/c#1 x2 timed_out ended: n3");
+	assert_int_equal(tlm_journal_task_ended(j, run, "t", "a", 2, NULL, "n", &err),
+			 TLM_ENOTFOUND);
+	assert_int_equal(tlm_journal_task_ended(j, run, "t", "a", 1, NULL, "", &err), TLM_EINVALID);
 	tlm_journal_close(j);
 	tlm_h_rmrf(tmp);
 	free(tmp);
@@ -477,6 +513,7 @@ int main(void)
 		cmocka_unit_test(test_durable_across_crash),
 		cmocka_unit_test(test_reopen_and_per_run_listing),
 		cmocka_unit_test(test_task_attempts),
+		cmocka_unit_test(test_task_ended),
 		cmocka_unit_test(test_bad_state_dir),
 		cmocka_unit_test(test_corrupt_db_names_path),
 	};

@@ -89,6 +89,18 @@ static int res_cb(const tlm_journal_resource *r, void *ctx)
 	return 0;
 }
 
+/* A task row of an old journal: version 4's "ended" reads as not ended. */
+static int old_task_cb(const tlm_journal_task *t, void *ctx)
+{
+	int *n = ctx;
+
+	assert_string_equal(t->remote_id, "task-1");
+	assert_int_equal(t->status, TLM_ATTEMPT_COMPLETED);
+	assert_null(t->ended);
+	(*n)++;
+	return 0;
+}
+
 static void test_migrate_from_v1(void **state)
 {
 	char *tmp = tlm_h_tmpdir(), *db = db_path(tmp);
@@ -102,7 +114,8 @@ static void test_migrate_from_v1(void **state)
 	raw_exec(db, v1_db);
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
-	assert_int_equal(version, 3);
+	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
+	assert_int_equal(version, 4);
 	assert_int_equal(tlm_journal_run_get(j, "oldrun01", &r, &err), 0);
 	assert_int_equal(r.owner_epoch, 0); /* version 3's columns: not recorded */
 	assert_null(r.owner_domain);
@@ -118,6 +131,8 @@ static void test_migrate_from_v1(void **state)
 	tlm_journal_run_clear(&r);
 	assert_int_equal(tlm_journal_resources(j, "oldrun01", res_cb, &s, &err), 0);
 	assert_int_equal(s.n, 1);
+	assert_int_equal(tlm_journal_tasks(j, "oldrun01", old_task_cb, &version, &err), 0);
+	assert_int_equal(version, 5); /* 4 + the one row */
 	assert_string_equal(s.remote[0], "ag-1");
 	assert_string_equal(s.err[0], "delete failed");
 	/* The new columns and table work on the migrated rows (once the run is
@@ -131,7 +146,7 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(tlm_journal_audit(j, "oldrun01", "abandon", "migrated", &err), 0);
 	tlm_journal_close(j);
 	/* A journal from a newer build is refused, never written. */
-	raw_exec(db, "INSERT INTO schema_version VALUES (4)");
+	raw_exec(db, "INSERT INTO schema_version VALUES (5)");
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), TLM_ECONFLICT);
 	assert_null(j);
 	assert_non_null(strstr(err.message, "newer"));
