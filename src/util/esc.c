@@ -7,9 +7,10 @@
 
 #include "util/esc.h"
 
-/* Escaped bytes of a unit: at most 3 (a control character of U+0800 and
- * above), "\xNN" each. */
-#define UNIT_MAX (3 * 4 + 1)
+/* Escaped bytes of a unit: a UTF-8 sequence is at most 4 bytes, "\xNN"
+ * each.  (Only sequences of up to 3 are ever escaped, but the compiler
+ * cannot know that, and a release build's -Wstringop-overflow says so.) */
+#define UNIT_MAX (4 * 4 + 1)
 
 /* Bytes of the valid UTF-8 sequence at s (2 to 4), its code point in *cp;
  * 0 when s does not start one (overlong forms, surrogates and values past
