@@ -257,15 +257,14 @@ static int resume_run(eng *e, tlm_error *err)
 {
 	const tlm_engine_opts *o = e->o;
 	tlm_journal_run run;
+	long age;
 	int rc;
 
 	if (strlen(o->resume_run_id) != TLM_JOURNAL_RUN_ID_LEN)
 		return tlm_error_set(err, TLM_EINVALID, "no run \"%s\"", o->resume_run_id);
 	memcpy(e->run_id, o->resume_run_id, sizeof(e->run_id));
 	memcpy(e->res->run_id, e->run_id, sizeof(e->run_id));
-	if ((rc = tlm_journal_run_claim(e->j, e->run_id, o->claim_flags, err)) != 0)
-		return rc;
-	if ((rc = tlm_journal_run_get(e->j, e->run_id, &run, err)) != 0)
+	if ((rc = tlm_eng__claim(e, o->claim_flags, &run, &age, err)) != 0)
 		return rc;
 	e->resumed = 1;
 	e->run_state = run.state;
@@ -273,7 +272,7 @@ static int resume_run(eng *e, tlm_error *err)
 	if (rc == 0)
 		rc = tag_requests(e, err);
 	if (rc == 0)
-		rc = tlm_eng__restore(e, run.control_plane, run.heartbeat_age_ms, err);
+		rc = tlm_eng__restore(e, run.control_plane, age, err);
 	if (rc == 0 && o->in_process)
 		rc = tlm_journal_run_set_control_plane(e->j, e->run_id, TLM_JOURNAL_BUILTIN, err);
 	if (rc == 0)

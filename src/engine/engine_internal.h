@@ -271,6 +271,13 @@ int tlm_eng__remove(tlm_client *c, tlm_journal_kind kind, const char *id, tlm_cl
  * it is recorded, never sent a request, and left as a leftover. */
 int tlm_eng__addressable(tlm_journal_kind kind, const char *id, tlm_error *err);
 
+/* ---- recover.c ---- */
+/* Claims e's run (tlm_journal_run_claim with flags) and reads it into run
+ * (clear it with tlm_journal_run_clear); *prev_age_ms gets how long ago its
+ * last owner's heartbeat was (-1: none recorded), read before the claim,
+ * which writes our own: open creates are waited for from then on. */
+int tlm_eng__claim(eng *e, unsigned flags, tlm_journal_run *run, long *prev_age_ms, tlm_error *err);
+
 /* ---- teardown.c ---- */
 int tlm_eng__teardown(eng *e);
 /* Lists what the journal still counts as existing as leftovers (kept by policy). */

@@ -10,6 +10,31 @@
 
 #include "engine/engine_internal.h"
 
+/* ---- claiming a run ------------------------------------------------------ */
+
+int tlm_eng__claim(eng *e, unsigned flags, tlm_journal_run *run, long *prev_age_ms, tlm_error *err)
+{
+	tlm_journal_run before;
+	int rc;
+
+	*prev_age_ms = -1;
+	memset(&before, 0, sizeof(before));
+	/* Read first: the claim writes our own heartbeat over the old one. */
+	if (tlm_journal_run_get(e->j, e->run_id, &before, NULL) == 0 &&
+	    before.heartbeat_age_ms >= 0 && before.owner_pid > 0) {
+		*prev_age_ms = before.heartbeat_age_ms;
+		tlm_eng__log(e, TLM_ENGINE_INFO,
+			     "run %s: its last owner (pid %ld on %s) was last alive %.1f s ago",
+			     e->run_id, before.owner_pid,
+			     before.owner_host != NULL ? before.owner_host : "?",
+			     (double)before.heartbeat_age_ms / 1000.0);
+	}
+	tlm_journal_run_clear(&before);
+	if ((rc = tlm_journal_run_claim(e->j, e->run_id, flags, err)) != 0)
+		return rc;
+	return tlm_journal_run_get(e->j, e->run_id, run, err);
+}
+
 /* ---- teardown RUN -------------------------------------------------------- */
 
 static int mark_absent(const tlm_journal_resource *r, void *ctx)
@@ -102,6 +127,7 @@ int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine
 			tlm_error *err)
 {
 	tlm_journal_run run;
+	long age;
 	eng e;
 	int rc;
 
@@ -122,15 +148,14 @@ int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine
 		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
 		goto out;
 	}
-	if ((rc = tlm_journal_run_claim(e.j, e.run_id, o->claim_flags, err)) != 0 ||
-	    (rc = tlm_journal_run_get(e.j, e.run_id, &run, err)) != 0 ||
+	if ((rc = tlm_eng__claim(&e, o->claim_flags, &run, &age, err)) != 0 ||
 	    (rc = tlm_eng__build(&e, err)) != 0)
 		goto out;
 	e.run_state = run.state;
 	/* Creates the last owner sent may land until one request timeout
 	 * after it was last alive. */
-	if (run.heartbeat_age_ms >= 0 && run.heartbeat_age_ms < tlm_eng__request_timeout(&e))
-		e.settle_ms = tlm_eng__request_timeout(&e) - run.heartbeat_age_ms;
+	if (age >= 0 && age < tlm_eng__request_timeout(&e))
+		e.settle_ms = tlm_eng__request_timeout(&e) - age;
 	e.outcome = outcome_of(run.state);
 	if ((rc = teardown_run(&e, &run, err)) == 0)
 		teardown_result(&e);

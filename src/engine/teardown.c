@@ -18,6 +18,7 @@ typedef struct td_item {
 	int settled;   /* deleted, gone, or proven absent */
 	int abandoned; /* the operator gave up on it: left alone, not a leftover */
 	int unusable;  /* its id cannot be used: sent nothing, a leftover (refuse()) */
+	int started;   /* its delete was started */
 	int gone;      /* a journal row deleted or absent: only its id is remembered */
 	char *found;   /* an intent found by name under an id it cannot use */
 	char *pair;    /* "LEN:NAME" + id: this resource, once its id is known */
@@ -437,6 +438,7 @@ static void start_item(td_item *it)
 {
 	tlm_error err = TLM_ERROR_INIT;
 
+	it->started = 1;
 	/* Write-ahead: "deleting" is durable before the request leaves. */
 	if (it->rs.journaled &&
 	    tlm_eng__res_to(it->e, &it->rs, TLM_JOURNAL_DELETING, NULL, NULL) != 0)
@@ -446,6 +448,20 @@ static void start_item(td_item *it)
 		mark(it, TLM_JOURNAL_DELETING, err.message);
 		tlm_eng__log(it->e, TLM_ENGINE_ERROR, "%s %s: delete failed: %s",
 			     tlm_journal_kind_name(it->rs.kind), it->rs.name, err.message);
+	}
+}
+
+/* Starts the delete of every item with a usable id not started yet. */
+static void start_known(td *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n && t->e->stop == STOP_NONE; i++) {
+		td_item *it = t->items[i];
+
+		if (!it->started && !it->abandoned && !it->unusable && !it->gone &&
+		    it->rs.id != NULL)
+			start_item(it);
 	}
 }
 
@@ -582,20 +598,21 @@ int tlm_eng__teardown(eng *e)
 		rc = tlm_eng__end_work(e);
 	if (rc == 0)
 		rc = load(e, &t);
+	/* What is known is deleted at once; creates of unknown outcome are
+	 * waited for meanwhile, and deleted once found. */
 	if (rc == 0) {
 		sweep(&t);
+		start_known(&t);
 		settle(&t);
+		start_known(&t);
 	}
 	if (t.oom)
 		tlm_eng__oom(e);
 	for (i = 0; rc == 0 && i < t.n && e->stop == STOP_NONE; i++) {
 		td_item *it = t.items[i];
 
-		if (it->abandoned || it->unusable || it->gone)
-			continue;
-		if (it->rs.id != NULL) {
-			start_item(it);
-		} else if (t.swept[it->rs.kind]) {
+		if (!it->started && !it->abandoned && !it->unusable && !it->gone &&
+		    t.swept[it->rs.kind]) {
 			it->settled = 1; /* the create never took effect */
 			mark(it, TLM_JOURNAL_ABSENT, NULL);
 		}

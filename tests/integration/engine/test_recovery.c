@@ -578,6 +578,58 @@ static void test_teardown_crashed(void **state)
 	free(file);
 }
 
+/* The number after the first "text" on err, or -1. */
+static double number_after(const char *err, const char *text)
+{
+	const char *p = strstr(err, text);
+
+	return p != NULL ? strtod(p + strlen(text), NULL) : -1;
+}
+
+/* The timestamp ("[  1.23s]") of the first line of err holding text, or -1. */
+static double stamp_of(const char *err, const char *text)
+{
+	const char *p = strstr(err, text);
+
+	while (p != NULL && p > err && p[-1] != '\n')
+		p--;
+	return p != NULL && *p == '[' ? strtod(p + 1, NULL) : -1;
+}
+
+/* 6b. Killed just before its team create was sent: the team's outcome is
+ * open.  teardown deletes the agents it knows at once and waits for the
+ * team only as long as a create the dead owner sent could still land —
+ * one request timeout after the owner's last heartbeat (read before the
+ * claim replaced it), not a full timeout from now. */
+static void test_teardown_waits_from_heartbeat(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", two_tasks);
+	char id[64], *idp = id;
+	const char *args[] = { "--request-timeout", "6", idp, NULL };
+	double age, wait, looked, deleted;
+	tlm_h_cmd c;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	crash_run(file, srv.url, "send POST /v1/teams", 1, id, sizeof(id));
+	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 2);
+	assert_int_equal(tlm_h_count_prefixed(&srv, "teams", "tlm-"), 0);
+	tlm_h_sleep_ms(2000);
+	rcmd(srv.url, "teardown", args, 0, &c);
+	tlm_h_assert_no_tlm(&srv);
+	age = number_after(c.err, "was last alive ");
+	wait = number_after(c.err, "looking again in ");
+	looked = stamp_of(c.err, "looking again in ");
+	deleted = stamp_of(c.err, "-a-a deleted");
+	if (age < 2.0 || wait < 0 || wait > 6.0 - 2.0 + 0.5 || deleted < 0 ||
+	    deleted > looked + 1.0)
+		fail_msg("last alive %.1f s ago, waited %.1f s, agent deleted at %.2f s "
+			 "(the wait began at %.2f s):\n%s",
+			 age, wait, deleted, looked, c.err);
+	tlm_h_cmd_free(&c);
+	free(file);
+}
+
 /* ---- 7: reconcile -------------------------------------------------------- */
 
 /* reconcile --output json on run's journal (or dir/state without a run). */
@@ -824,6 +876,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_in_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_crashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_stray, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_teardown_waits_from_heartbeat, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_stranded, setup, teardown),
