@@ -134,6 +134,7 @@ typedef struct tlm_engine_result {
 	size_t nleftovers;
 	uint64_t elapsed_ms;
 	char *journal_path;
+	size_t vanished; /* resources the run believed alive found gone (404): recorded absent */
 } tlm_engine_result;
 
 /* Runs the workflow.  Returns 0 when the run was carried out to its end —

@@ -110,6 +110,11 @@ static void print_text(const tlm_engine_result *r)
 	} else if (r->torn_down) {
 		printf("\nteardown: everything the run created was deleted\n");
 	}
+	if (r->vanished > 0)
+		printf("\nvanished: %zu resource%s the run believed alive %s gone from the control "
+		       "plane (404) and %s recorded absent; did it restart without its state?\n",
+		       r->vanished, r->vanished == 1 ? "" : "s", r->vanished == 1 ? "was" : "were",
+		       r->vanished == 1 ? "is" : "are");
 }
 
 static json_t *to_json(const tlm_engine_result *r, int exit_code)
@@ -132,13 +137,13 @@ static json_t *to_json(const tlm_engine_result *r, int exit_code)
 						r->leftovers[i].kind, "name", r->leftovers[i].name,
 						"id", r->leftovers[i].remote_id, "reason",
 						r->leftovers[i].error));
-	return json_pack("{s:s?, s:s, s:s, s:s?, s:i, s:b, s:b, s:I, s:I, s:o, s:o, s:s?}",
+	return json_pack("{s:s?, s:s, s:s, s:s?, s:i, s:b, s:b, s:I, s:I, s:o, s:o, s:I, s:s?}",
 			 "run_id", r->run_id[0] ? r->run_id : NULL, "outcome",
 			 tlm_engine_outcome_name(r->outcome), "state", r->state, "error", r->error,
 			 "exit_code", exit_code, "dry_run", r->dry_run, "torn_down", r->torn_down,
 			 "elapsed_ms", (json_int_t)r->elapsed_ms, "agents_created",
 			 (json_int_t)r->agents_created, "tasks", tasks, "leftovers", left,
-			 "journal", r->journal_path);
+			 "vanished", (json_int_t)r->vanished, "journal", r->journal_path);
 }
 
 int tlm_run_output_result(const tlm_run_output *out, const tlm_engine_result *r, int exit_code)

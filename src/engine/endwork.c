@@ -333,7 +333,8 @@ static void on_listed(void *ctx, int rc, const tlm_error *err)
 		return;
 	t->w->pending--;
 	t->busy--;
-	if (rc != 0 && rc != EW_CAPPED)
+	/* 404: the team is gone, and on a server that checks, its tasks too. */
+	if (rc != 0 && rc != EW_CAPPED && rc != TLM_ENOTFOUND)
 		leftover(t, "*", NULL,
 			 "its tasks could not be listed, unfinished ones may remain: ",
 			 err != NULL ? err->message : "failed");

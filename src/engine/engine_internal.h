@@ -280,6 +280,11 @@ int tlm_eng__claim(eng *e, unsigned flags, tlm_journal_run *run, long *prev_age_
 
 /* ---- teardown.c ---- */
 int tlm_eng__teardown(eng *e);
+/* rs, which the run believed alive, answered 404: it vanished (a control
+ * plane restarted without its state, an operator): journaled absent with
+ * why, a warning, counted in the result.  1 when recorded so, 0 when rs has
+ * no journal row. */
+int tlm_eng__vanished(eng *e, eng_rs *rs);
 /* Lists what the journal still counts as existing as leftovers (kept by policy). */
 int tlm_eng__list_kept(eng *e, const char *why);
 /* Adds a leftover to the result (out of memory fails the run). */

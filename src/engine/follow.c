@@ -100,6 +100,8 @@ static void on_agent(void *ctx, const tlm_client_result *res)
 	a->checking = 0;
 	if (res->status != 404)
 		return;
+	if (a->rs.st == TLM_JOURNAL_CREATED || a->rs.st == TLM_JOURNAL_STARTED)
+		(void)tlm_eng__vanished(e, &a->rs);
 	snprintf(why, sizeof(why), "its agent %s is gone from the control plane", a->rs.name);
 	for (i = 0; i < e->spec->ntasks; i++) {
 		eng_task *t = &e->tasks[i];

@@ -12,20 +12,24 @@
 
 #include "engine/engine_internal.h"
 
+typedef struct td td;
+
 typedef struct td_item {
 	eng *e;
+	td *t;
 	eng_rs rs;     /* rs.journaled: a journal row; else found only by the sweep */
 	int settled;   /* deleted, gone, or proven absent */
 	int abandoned; /* the operator gave up on it: left alone, not a leftover */
 	int unusable;  /* its id cannot be used: sent nothing, a leftover (refuse()) */
 	int started;   /* its delete was started */
+	int was_alive; /* created or started when its delete was started */
 	int gone;      /* a journal row deleted or absent: only its id is remembered */
 	char *found;   /* an intent found by name under an id it cannot use */
 	char *pair;    /* "LEN:NAME" + id: this resource, once its id is known */
 	char *error;
 } td_item;
 
-typedef struct td {
+struct td {
 	eng *e;
 	td_item **items; /* pointers: the maps borrow names and ids from items */
 	size_t n, cap;
@@ -35,9 +39,9 @@ typedef struct td {
 	tlm_strmap gone[2];  /* remote id -> gone item: ids of deleted resources */
 	int swept[2];        /* the sweep of agents / teams succeeded */
 	char *unswept[2];    /* why it failed (the last time), or NULL */
-	int listing;         /* sweeps in flight */
+	int listing;         /* sweeps (and checks of kept resources) in flight */
 	int oom;
-} td;
+};
 
 #define NONE ((size_t)-1)
 
@@ -101,6 +105,7 @@ static td_item *add(td *t, tlm_journal_kind kind, const char *name, const char *
 	if ((it = calloc(1, sizeof(*it))) == NULL)
 		return NULL;
 	it->e = t->e;
+	it->t = t;
 	it->rs.kind = kind;
 	it->rs.journaled = journaled;
 	it->rs.st = st;
@@ -173,6 +178,7 @@ static int add_gone(td *t, const tlm_journal_resource *r)
 	if ((it = calloc(1, sizeof(*it))) == NULL)
 		return TLM_ERROR;
 	it->e = t->e;
+	it->t = t;
 	it->rs.kind = r->kind;
 	it->rs.st = r->state;
 	it->gone = it->settled = 1;
@@ -420,6 +426,12 @@ static void on_deleted(void *ctx, const tlm_client_result *res)
 	if (res->outcome == TLM_CLIENT_CANCELLED)
 		return; /* the client stopped: nothing more to do */
 
+	/* Believed alive, and gone before our first delete reached it. */
+	if (res->outcome == TLM_CLIENT_GONE && res->attempts <= 1 && it->was_alive &&
+	    tlm_eng__vanished(it->e, &it->rs)) {
+		it->settled = 1;
+		return;
+	}
 	if (res->outcome == TLM_CLIENT_DONE || res->outcome == TLM_CLIENT_GONE) {
 		it->settled = 1;
 		mark(it, TLM_JOURNAL_DELETED, NULL);
@@ -439,6 +451,8 @@ static void start_item(td_item *it)
 	tlm_error err = TLM_ERROR_INIT;
 
 	it->started = 1;
+	it->was_alive = it->rs.journaled &&
+			(it->rs.st == TLM_JOURNAL_CREATED || it->rs.st == TLM_JOURNAL_STARTED);
 	/* Write-ahead: "deleting" is durable before the request leaves. */
 	if (it->rs.journaled &&
 	    tlm_eng__res_to(it->e, &it->rs, TLM_JOURNAL_DELETING, NULL, NULL) != 0)
@@ -533,6 +547,61 @@ static int load(eng *e, td *t)
 	return tlm_eng__journal_check(e, rc, &err);
 }
 
+int tlm_eng__vanished(eng *e, eng_rs *rs)
+{
+	if (!rs->journaled)
+		return 0;
+	tlm_eng__log(e, TLM_ENGINE_WARN,
+		     "%s %s is gone from the control plane (404): recorded absent; did the control "
+		     "plane restart without its state?",
+		     tlm_journal_kind_name(rs->kind), rs->name);
+	(void)tlm_eng__res_to(e, rs, TLM_JOURNAL_ABSENT, NULL,
+			      "gone from the control plane (404) while the run believed it alive");
+	e->res->vanished++;
+	return 1;
+}
+
+static void on_checked(void *ctx, const tlm_client_result *res)
+{
+	td_item *it = ctx;
+
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return;
+	it->t->listing--;
+	if (res->status != 404)
+		return;
+	if (it->rs.st == TLM_JOURNAL_DELETING) /* an earlier delete did it */
+		mark(it, TLM_JOURNAL_DELETED, NULL);
+	else
+		(void)tlm_eng__vanished(it->e, &it->rs);
+	it->gone = 1;
+}
+
+/* Asks for every kept resource with an id (GET by id), so that one that
+ * vanished is recorded absent, not listed as kept. */
+static void check_kept(td *t)
+{
+	char path[ENG_PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < t->n && t->e->stop == STOP_NONE; i++) {
+		td_item *it = t->items[i];
+
+		if (it->abandoned || it->gone || it->unusable || it->rs.id == NULL ||
+		    tlm_client_path(path, sizeof(path),
+				    it->rs.kind == TLM_JOURNAL_AGENT ? "/v1/agents/" : "/v1/teams/",
+				    it->rs.id, NULL, NULL, NULL, NULL) != 0)
+			continue;
+		if (tlm_client_submit(t->e->c, "GET", path, NULL, TLM_CLIENT_GET, on_checked, it,
+				      NULL) == 0)
+			t->listing++;
+	}
+	while (t->listing > 0 && tlm_eng__turn(t->e, ENG_TICK_MS))
+		;
+	if (t->listing > 0)
+		tlm_client_cancel_all(t->e->c);
+}
+
 int tlm_eng__list_kept(eng *e, const char *why)
 {
 	td t;
@@ -542,6 +611,8 @@ int tlm_eng__list_kept(eng *e, const char *why)
 	memset(&t, 0, sizeof(t));
 	t.e = e;
 	rc = load(e, &t);
+	if (rc == 0 && !e->o->in_process)
+		check_kept(&t);
 	for (i = 0; rc == 0 && i < t.n; i++) {
 		td_item *it = t.items[i];
 
