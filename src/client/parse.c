@@ -552,7 +552,7 @@ int tlm_client__parse_event(tlm_client_event *out, const char *subject, const ch
 	size_t toklen[6], ntok = 0;
 	char verb[32];
 	json_t *root = NULL;
-	int rc = 0;
+	int rc = 0, oom;
 
 	memset(out, 0, sizeof(*out));
 	if (subject == NULL)
@@ -583,7 +583,7 @@ int tlm_client__parse_event(tlm_client_event *out, const char *subject, const ch
 	}
 	/* A payload we cannot read still has a verb worth knowing. */
 	if (payload != NULL && len > 0)
-		root = json_loadb(payload, len, 0, NULL);
+		root = tlm_json_loadb(payload, len, 0, NULL, &oom);
 	status = payload_status(root);
 	if (status == NULL)
 		status = verb_status(verb);

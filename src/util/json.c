@@ -47,7 +47,14 @@ json_t *tlm_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *
 	if (jerr == NULL)
 		jerr = &local;
 	v = json_loadb(buf, len, flags, jerr);
-	*oom = v == NULL &&
-	       (alloc_failures != before || json_error_code(jerr) == json_error_out_of_memory);
+	/* Even a value it returns may be wrong: jansson 2.14 can drop a byte
+	 * of a string whose buffer could not grow ("tlm-x-agreeter" for
+	 * "tlm-x-a-greeter").  Any failed allocation voids the parse. */
+	*oom = alloc_failures != before ||
+	       (v == NULL && json_error_code(jerr) == json_error_out_of_memory);
+	if (*oom) {
+		json_decref(v);
+		v = NULL;
+	}
 	return v;
 }

@@ -11,12 +11,13 @@
  * request body).  Caller frees. */
 char *tlm_json_dump_body(const json_t *v);
 
-/* json_loadb(), and *oom set to 1 when it failed because an allocation
- * failed.  jansson 2.14 reports most allocation failures inside its lexer
- * as a syntax error ("invalid token"), so the library installs its own
- * allocator (json.c) and counts failures per thread: a reply that is fine
- * but could not be held is then said to be "out of memory", never "not
- * valid JSON".  jerr may be NULL. */
+/* json_loadb(), or NULL with *oom set to 1 when any allocation failed
+ * during the parse.  jansson 2.14 reports most allocation failures inside
+ * its lexer as a syntax error ("invalid token"), and may even return a
+ * string with a byte missing, so the library installs its own allocator
+ * (json.c) and counts failures per thread: a reply that could not be held
+ * is "out of memory", never "not valid JSON" nor a wrong value.  jerr may
+ * be NULL. */
 json_t *tlm_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *jerr, int *oom);
 
 #endif
