@@ -28,6 +28,11 @@ void tlm_name_prefix(char *out, size_t cap, const char *run_id);
 int tlm_name_build(char *out, size_t cap, const char *run_id, tlm_name_kind kind, const char *name,
 		   tlm_error *err);
 
+/* "tlm-<run>-probe" into out (cap >= 32): the agent a run creates and
+ * deletes to learn which settings the control plane keeps
+ * (docs/agamemnon.md).  No spec name makes it: spec agents are "-a-". */
+void tlm_name_probe(char *out, size_t cap, const char *run_id);
+
 /* What a resource name says. */
 typedef struct tlm_name_parts {
 	char run_id[9];   /* "" when the name carries no well-formed run id */
