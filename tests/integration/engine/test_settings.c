@@ -242,18 +242,19 @@ static void test_no_probe(void **state)
 	free(file);
 }
 
-/* Killed between the probe's create and its reply (the server has it, the
- * journal only its intent): `teardown RUN` finds it by name and deletes it. */
-static void test_crash_then_teardown(void **state)
+/* Kills the run at the first crash point named point (the probe's, which
+ * comes before any agent's), then `teardown RUN` must leave nothing. */
+static void crash_then_teardown(const char *point)
 {
-	char *file = tlm_h_write_file(dir, "w.yaml", with_env), urlenv[200], sdir[4200], rid[16];
-	const char *crash[] = { "TLM_CRASH_ON=reply POST /v1/agents", NULL };
+	char *file = tlm_h_write_file(dir, "w.yaml", with_env), urlenv[200], sdir[4200], rid[16],
+	     on[128];
+	const char *crash[] = { on, NULL };
 	const char *env[] = { urlenv, NULL };
 	const char *args[] = { "teardown", "--state-dir", sdir, rid, NULL };
 	const char *p;
 	tlm_h_cmd c;
 
-	(void)state;
+	snprintf(on, sizeof(on), "TLM_CRASH_ON=%s", point);
 	start_serve(1);
 	tlm_h_run_on(&run, &srv, file, crash, NULL);
 	tlm_h_run_wait(&run, RUN_MS);
@@ -266,10 +267,26 @@ static void test_crash_then_teardown(void **state)
 	snprintf(sdir, sizeof(sdir), "%s/state", run.dir);
 	tlm_h_cmd_run(&c, dir, env, args, RUN_MS);
 	if (c.exit_code != 0)
-		fail_msg("teardown: exit %d\n%s%s", c.exit_code, c.out, c.err);
+		fail_msg("teardown after a crash at %s: exit %d\n%s%s", point, c.exit_code, c.out,
+			 c.err);
 	tlm_h_cmd_free(&c);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
+}
+
+/* Between the probe's create and its reply: the server has it, the journal
+ * only its intent; teardown finds it by name. */
+static void test_crash_lost_reply(void **state)
+{
+	(void)state;
+	crash_then_teardown("reply POST /v1/agents");
+}
+
+/* After its id was journaled, before its delete: teardown deletes it by id. */
+static void test_crash_before_delete(void **state)
+{
+	(void)state;
+	crash_then_teardown("recording a remote id");
 }
 
 /* The same crash, then `resume --drop-field env`: the probe the dead owner
@@ -311,7 +328,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_env_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_probe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crash_then_teardown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_lost_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_before_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_then_resume, setup, teardown),
 	};
 
