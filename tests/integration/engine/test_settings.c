@@ -40,6 +40,17 @@ static const char with_env[] = "apiVersion: telemachy/v1\n"
 			       "    tasks:\n"
 			       "      - {subject: s, description: d}\n";
 
+static const char docker[] =
+	"apiVersion: telemachy/v1\n"
+	"metadata: {name: docker}\n"
+	"agents:\n"
+	"  - {name: box, runtime: docker, docker_image: 'alpine:3', program: none}\n"
+	"teams:\n"
+	"  - name: t\n"
+	"    agents: [box]\n"
+	"    tasks:\n"
+	"      - {subject: s, description: d}\n";
+
 static const char plain[] = "apiVersion: telemachy/v1\n"
 			    "metadata: {name: plain}\n"
 			    "agents:\n"
@@ -203,6 +214,27 @@ static void test_env_refused(void **state)
 	free(file);
 }
 
+/* Docker settings have no place upstream either: all three refused in one
+ * message naming the flags; no docker is needed, nothing is started. */
+static void test_docker_refused(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", docker);
+	const char *err;
+
+	(void)state;
+	start_serve(1);
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 2);
+	err = tlm_h_str(run.result, "error");
+	if (strstr(err, "`image`, `cpus`, `memory`; agent box would run without them") == NULL ||
+	    strstr(err, "--drop-field image --drop-field cpus --drop-field memory") == NULL)
+		fail_msg("error: %s", err);
+	assert_int_equal(json_array_size(json_object_get(run.result, "fields_refused")), 3);
+	assert_int_equal(requests("POST", "/v1/agents"), 1);
+	tlm_h_assert_no_tlm(&srv);
+	free(file);
+}
+
 /* --drop-field env runs anyway, and both summaries say env was dropped. */
 static void test_env_dropped(void **state)
 {
@@ -326,6 +358,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_model_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_model_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_docker_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_lost_reply, setup, teardown),
