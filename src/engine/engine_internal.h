@@ -122,6 +122,7 @@ struct eng {
 	 * keeps.  idx is unused. */
 	eng_res probe;
 	int probe_done;       /* the request in flight about the probe answered */
+	int probe_told;       /* a reply described the probe agent: fields_kept holds */
 	unsigned fields_kept; /* TLM_ENGINE_FIELD_* the probe's reply showed kept */
 	unsigned fields_lost; /* of the spec, not kept: agent_body leaves them out */
 	eng_task *tasks;

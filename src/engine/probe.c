@@ -6,7 +6,9 @@
  * its name: one agent carrying every such setting (harmless values,
  * program "none", never started) is created, the agent its reply describes
  * is read — upstream answers {"id", "agent": the stored object}, the same
- * object a GET returns — and it is deleted.  It is journaled like any
+ * object a GET returns, so the reply costs no extra request; a reply that
+ * does not describe it (lost, or no agent object) is made up for by a GET —
+ * and it is deleted.  It is journaled like any
  * other agent (intent before the create, id before the delete), so a
  * crash, a lost reply, teardown, `teardown RUN` and reconcile account for
  * it as for any other.  Every wait is a turn of the engine's loop. */
@@ -85,23 +87,25 @@ static char *probe_body(eng *e)
 	return text;
 }
 
-/* The fields the reply's agent object holds: {"agent": {...}} as upstream
- * and ours answer, or the agent itself.  A reply that is no object tells
- * nothing: every field counts as dropped. */
-static unsigned kept_in(const json_t *reply)
+/* Notes the fields the reply's agent holds, if it describes the agent:
+ * {"agent": {...}} as the contract has it (docs/contract.md §1), or an
+ * agent object itself (one with the probe's name). */
+static void note_kept(eng *e, const json_t *reply)
 {
 	const json_t *agent = json_object_get(reply, "agent");
-	unsigned kept = 0;
+	const char *name;
 	size_t i;
 
 	if (!json_is_object(agent))
 		agent = reply;
-	if (!json_is_object(agent))
-		return 0;
+	name = json_string_value(json_object_get(agent, "name"));
+	if (!json_is_object(agent) || name == NULL || strcmp(name, e->probe.rs.name) != 0)
+		return;
+	e->probe_told = 1;
+	e->fields_kept = 0;
 	for (i = 0; i < NFIELDS; i++)
 		if (json_object_get(agent, field_names[i]) != NULL)
-			kept |= 1u << i;
-	return kept;
+			e->fields_kept |= 1u << i;
 }
 
 /* The id is journaled before anything is done about it.  One that cannot
@@ -202,10 +206,43 @@ static void on_created(void *ctx, const tlm_client_result *res)
 		tlm_client__resource_clear(&parsed);
 		return;
 	}
-	e->fields_kept = kept_in(res->body);
+	note_kept(e, res->body);
 	adopt(e, parsed.id);
 	parsed.id = NULL;
 	tlm_client__resource_clear(&parsed);
+}
+
+static void on_read(void *ctx, const tlm_client_result *res)
+{
+	eng *e = ctx;
+
+	if (res->outcome == TLM_CLIENT_CANCELLED)
+		return;
+	e->probe_done = 1;
+	if (res->outcome == TLM_CLIENT_DONE)
+		note_kept(e, res->body);
+	else
+		tlm_eng__log(e, TLM_ENGINE_WARN, "settings probe %s: %s", e->probe.rs.name,
+			     res->err->message);
+}
+
+/* The create's reply did not describe the agent (or was lost): the agent
+ * as the control plane stored it is the evidence then.  Still nothing told
+ * means nothing counts as kept. */
+static int read_back(eng *e)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	char path[ENG_PATH_MAX];
+
+	e->probe_done = 0;
+	if (tlm_client_path(path, sizeof(path), "/v1/agents/", e->probe.rs.id, NULL, NULL, NULL,
+			    &err) != 0 ||
+	    tlm_client_submit(e->c, "GET", path, NULL, TLM_CLIENT_GET, on_read, e, &err) != 0) {
+		tlm_eng__log(e, TLM_ENGINE_WARN, "settings probe %s: %s", e->probe.rs.name,
+			     err.message);
+		return 0;
+	}
+	return tlm_eng__await(e, &e->probe_done);
 }
 
 static int create_probe(eng *e)
@@ -229,10 +266,12 @@ static int create_probe(eng *e)
 	}
 	if ((rc = tlm_eng__await(e, &e->probe_done)) != 0)
 		return rc;
-	/* Outcome unknown, or a reply without an id: what it kept is not
-	 * known either (nothing counts as kept), and its name decides. */
-	if (rs->st == TLM_JOURNAL_INTENT && e->error == NULL)
-		return resolve(e, tlm_eng__request_timeout(e));
+	/* Outcome unknown, or a reply without an id: its name decides. */
+	if (rs->st == TLM_JOURNAL_INTENT && e->error == NULL &&
+	    (rc = resolve(e, tlm_eng__request_timeout(e))) != 0)
+		return rc;
+	if (rs->st == TLM_JOURNAL_CREATED && e->error == NULL && !e->probe_told)
+		return read_back(e);
 	return 0;
 }
 

@@ -82,13 +82,26 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* serve with a request log, dropping what upstream drops when upstream. */
+/* serve with a request log, dropping what upstream drops when upstream,
+ * with one --fault when fault is not NULL. */
+static void start_serve_fault(int upstream, const char *fault)
+{
+	const char *args[6] = { "--request-log", reqlog };
+	size_t n = 2;
+
+	if (fault != NULL) {
+		args[n++] = "--fault";
+		args[n++] = fault;
+	}
+	if (upstream)
+		args[n++] = "--upstream-agent-fields";
+	args[n] = NULL;
+	tlm_h_serve_start(&srv, args);
+}
+
 static void start_serve(int upstream)
 {
-	const char *args[] = { "--request-log", reqlog, upstream ? "--upstream-agent-fields" : NULL,
-			       NULL };
-
-	tlm_h_serve_start(&srv, args);
+	start_serve_fault(upstream, NULL);
 }
 
 /* Requests of the log with this method whose path is exactly path. */
@@ -176,6 +189,25 @@ static void test_model_kept(void **state)
 	assert_string_equal(tlm_h_str(agent, "model"), "opus-x");
 	assert_int_equal(json_array_size(json_object_get(agent, "programArgs")), 1);
 	assert_int_equal(requests("POST", "/v1/agents"), 2); /* the probe and a */
+	json_decref(agent);
+	free(file);
+}
+
+/* The probe's reply is lost (the server created it): the probe is found by
+ * name and read back (GET), which shows the model kept; it is deleted. */
+static void test_lost_reply_read_back(void **state)
+{
+	char *file = tlm_h_write_file(dir, "w.yaml", with_model);
+	json_t *agent;
+
+	(void)state;
+	start_serve_fault(0, "drop:route=POST /v1/agents,nth=1");
+	tlm_h_run_on(&run, &srv, file, NULL, NULL);
+	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
+	assert_string_equal(only_field("fields_mapped"), "");
+	agent = server_agent();
+	assert_string_equal(tlm_h_str(agent, "model"), "opus-x");
+	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "tlm-"), 1);
 	json_decref(agent);
 	free(file);
 }
@@ -357,6 +389,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_model_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_model_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_reply_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docker_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_dropped, setup, teardown),
