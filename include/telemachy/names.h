@@ -3,7 +3,8 @@
  *
  * Every remote resource is named tlm-<run>-<k>-<name>: <run> the run id,
  * <k> the kind ("a" agent, "t" team: an agent and a team may share a spec
- * name), <name> the spec's name.  The run id in the name is what makes two
+ * name), <name> the spec's name; and the settings probe, tlm-<run>-probe
+ * (docs/agamemnon.md).  The run id in the name is what makes two
  * runs of one workflow never touch each other's resources, and what lets
  * reconcile tell which run made a resource (docs/design.md §1).  Building and
  * parsing live here so that run, plan, teardown, reconcile and abandon agree.
