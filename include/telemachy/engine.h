@@ -48,6 +48,20 @@ typedef struct tlm_engine_progress {
 typedef void (*tlm_engine_observer)(void *ctx, tlm_engine_level level, const char *message,
 				    const tlm_engine_progress *progress);
 
+/* The agent settings upstream Agamemnon drops on create
+ * (docs/agamemnon.md, "What upstream keeps of an agent"), as bits. */
+#define TLM_ENGINE_FIELD_MODEL  1u
+#define TLM_ENGINE_FIELD_ENV    2u
+#define TLM_ENGINE_FIELD_IMAGE  4u
+#define TLM_ENGINE_FIELD_CPUS   8u
+#define TLM_ENGINE_FIELD_MEMORY 16u
+#define TLM_ENGINE_FIELDS       31u
+
+/* "model", "env", "image", "cpus", "memory" for one bit; NULL otherwise. */
+const char *tlm_engine_field_name(unsigned bit);
+/* The bit of a field name; TLM_EINVALID (err says which names are) else. */
+int tlm_engine_field_parse(const char *name, unsigned *bit, tlm_error *err);
+
 typedef struct tlm_engine_opts {
 	const tlm_spec *spec;  /* validated; borrowed */
 	const char *spec_text; /* the YAML as written, journaled with the run */
@@ -85,12 +99,16 @@ typedef struct tlm_engine_opts {
 	unsigned claim_flags;      /* resume, teardown, cancel: TLM_JOURNAL_CLAIM_FORCE */
 	tlm_engine_observer observe;
 	void *observe_ctx;
+	/* TLM_ENGINE_FIELD_* the operator agreed to run without when the
+	 * control plane does not keep them (--drop-field); any other such
+	 * setting the spec uses and the control plane drops refuses the run. */
+	unsigned drop_fields;
 } tlm_engine_opts;
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
 		NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0, 1,  \
-			NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL                 \
+			NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL, 0              \
 	}
 
 /* Why the run ended. */
@@ -135,6 +153,11 @@ typedef struct tlm_engine_result {
 	uint64_t elapsed_ms;
 	char *journal_path;
 	size_t vanished; /* resources the run believed alive found gone (404): recorded absent */
+	/* TLM_ENGINE_FIELD_* of the spec the control plane does not keep:
+	 * passed another way (model as programArgs "--model M"), dropped with
+	 * the operator's consent (drop_fields), or refusing the run (nothing
+	 * but the probe was created; the CLI exits 2). */
+	unsigned fields_mapped, fields_dropped, fields_refused;
 } tlm_engine_result;
 
 /* Runs the workflow.  Returns 0 when the run was carried out to its end —

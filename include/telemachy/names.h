@@ -3,7 +3,8 @@
  *
  * Every remote resource is named tlm-<run>-<k>-<name>: <run> the run id,
  * <k> the kind ("a" agent, "t" team: an agent and a team may share a spec
- * name), <name> the spec's name.  The run id in the name is what makes two
+ * name), <name> the spec's name; and the settings probe, tlm-<run>-probe
+ * (docs/agamemnon.md).  The run id in the name is what makes two
  * runs of one workflow never touch each other's resources, and what lets
  * reconcile tell which run made a resource (docs/design.md §1).  Building and
  * parsing live here so that run, plan, teardown, reconcile and abandon agree.
@@ -27,6 +28,11 @@ void tlm_name_prefix(char *out, size_t cap, const char *run_id);
  * would pass TLM_NAME_MAX bytes (or cap). */
 int tlm_name_build(char *out, size_t cap, const char *run_id, tlm_name_kind kind, const char *name,
 		   tlm_error *err);
+
+/* "tlm-<run>-probe" into out (cap >= 32): the agent a run creates and
+ * deletes to learn which settings the control plane keeps
+ * (docs/agamemnon.md).  No spec name makes it: spec agents are "-a-". */
+void tlm_name_probe(char *out, size_t cap, const char *run_id);
 
 /* What a resource name says. */
 typedef struct tlm_name_parts {

@@ -54,12 +54,16 @@ typedef struct tlm_server_opts {
 	const char *nats_key_file;
 	const char *nats_creds_file;
 	const char *nats_token;
+	/* Drop the agent create fields upstream drops (model, image, cpus,
+	 * memory, env), as upstream Agamemnon does: to test a client against
+	 * it (docs/serve.md). */
+	int upstream_agent_fields;
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
 		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0,      \
-			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL                    \
+			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0                 \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees

@@ -36,6 +36,10 @@ static void usage(void)
 	       "                            PREFIX*); they get only a short allow-list otherwise\n"
 	       "      --connection MODE     fresh (one request per connection; the default\n"
 	       "                            for a remote control plane) or reuse\n"
+	       "      --drop-field FIELD    run even though the control plane does not keep\n"
+	       "                            this agent setting (env, image, cpus, memory;\n"
+	       "                            model: drop it rather than pass --model); repeatable.\n"
+	       "                            Without it such a run is refused (exit 2)\n"
 	       "      --output FORMAT       text (default) or json (the summary on stdout)\n"
 	       "  -q, --quiet               only warnings, errors and the summary\n"
 	       "  -v, --verbose             debug lines too\n"
@@ -64,6 +68,7 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
 						  TLM_CLI_ENGINE_LONGOPTS,
 						  TLM_CLI_PASS_ENV_LONGOPT,
+						  TLM_CLI_DROP_FIELD_LONGOPT,
 						  { "dry-run", no_argument, NULL, OPT_DRY_RUN },
 						  { 0 } };
 	int c, rc;

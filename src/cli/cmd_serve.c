@@ -37,7 +37,8 @@ enum {
 	OPT_NATS_CERT,
 	OPT_NATS_KEY,
 	OPT_NATS_CREDS,
-	OPT_NATS_TOKEN_FILE
+	OPT_NATS_TOKEN_FILE,
+	OPT_UPSTREAM_FIELDS
 };
 
 static void usage(void)
@@ -77,6 +78,8 @@ static void usage(void)
 	       "      --request-timeout S  a request's headers and body must arrive within S\n"
 	       "                           seconds; idle connections close after it (default 10)\n"
 	       "      --unique-names       answer 409 to a second agent with the same name\n"
+	       "      --upstream-agent-fields  drop what upstream Agamemnon drops of an agent's\n"
+	       "                           create (model, image, cpus, memory, env), as it does\n"
 	       "      --pass-env NAME      give agent programs this variable of serve's environment\n"
 	       "                           (repeatable; NAME or PREFIX*); they get only PATH,\n"
 	       "                           HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ,\n"
@@ -173,6 +176,7 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	case OPT_STATE: a->opts.state_path = arg; return 0;
 	case OPT_STATE_DIR: a->opts.state_dir = arg; return 0;
 	case OPT_UNIQUE: a->opts.unique_names = 1; return 0;
+	case OPT_UPSTREAM_FIELDS: a->opts.upstream_agent_fields = 1; return 0;
 	case OPT_INSECURE: a->opts.insecure_no_auth = 1; return 0;
 	case OPT_PASS_ENV: return tlm_cli_pass_add(cli, &a->pass, arg);
 	case OPT_FAULT:
@@ -307,6 +311,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 		{ "fault", required_argument, NULL, OPT_FAULT },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "unique-names", no_argument, NULL, OPT_UNIQUE },
+		{ "upstream-agent-fields", no_argument, NULL, OPT_UPSTREAM_FIELDS },
 		{ "insecure-no-auth", no_argument, NULL, OPT_INSECURE },
 		{ "pass-env", required_argument, NULL, OPT_PASS_ENV },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },

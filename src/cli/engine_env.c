@@ -163,6 +163,18 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *se
 	return 0;
 }
 
+/* The library decides what a dropped setting means (tlm_engine_opts). */
+static int drop_field(tlm_cli *cli, const char *arg, tlm_engine_opts *eo)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	unsigned bit;
+
+	if (tlm_engine_field_parse(arg, &bit, &err) != 0)
+		return tlm_cli_usage_error(cli, "--drop-field: %s", err.message);
+	eo->drop_fields |= bit;
+	return 0;
+}
+
 int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo)
 {
 	unsigned long v;
@@ -197,6 +209,7 @@ int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo
 				cli, "--connection must be fresh or reuse, not \"%s\"", arg);
 		eo->fresh_connection = strcmp(arg, "fresh") == 0;
 		return 0;
+	case TLM_CLI_OPT_DROP_FIELD: return drop_field(cli, arg, eo);
 	default: return tlm_cli_usage_error(cli, "unknown option");
 	}
 }

@@ -35,6 +35,13 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *se
 #define TLM_CLI_OPT_CONN_MODE     0x166
 #define TLM_CLI_OPT_FORCE         0x167
 #define TLM_CLI_OPT_PASS_ENV      0x168
+#define TLM_CLI_OPT_DROP_FIELD    0x169
+/* --drop-field FIELD, for run and resume: run without a setting the control
+ * plane does not keep (docs/agamemnon.md), instead of refusing. */
+#define TLM_CLI_DROP_FIELD_LONGOPT                                                                 \
+	{                                                                                          \
+		"drop-field", required_argument, NULL, TLM_CLI_OPT_DROP_FIELD                      \
+	}
 /* --pass-env NAME, for run and resume (the in-process control plane's
  * agent programs). */
 #define TLM_CLI_PASS_ENV_LONGOPT                                                                   \

@@ -44,6 +44,10 @@ int tlm_cli_exit_code(const tlm_engine_result *r)
 		return TLM_EXIT_UNREACHABLE;
 	if (r->torn_down && r->nleftovers > 0)
 		return TLM_EXIT_TEARDOWN;
+	/* The spec asks for what this control plane cannot do: like a
+	 * validation error, fixed by the spec or --drop-field. */
+	if (r->fields_refused != 0)
+		return TLM_EXIT_USAGE;
 	switch (r->outcome) {
 	case TLM_ENGINE_COMPLETED: return TLM_EXIT_OK;
 	case TLM_ENGINE_CANCELLED: return TLM_EXIT_INTERRUPTED;

@@ -59,6 +59,37 @@ void tlm_run_output_done(tlm_run_output *out)
 	out->tty = 0;
 }
 
+/* The names of mask's TLM_ENGINE_FIELD_* bits, ", " between. */
+static void put_fields(unsigned mask)
+{
+	unsigned bit;
+	int first = 1;
+
+	for (bit = 1; bit <= TLM_ENGINE_FIELDS; bit <<= 1) {
+		if (!(mask & bit))
+			continue;
+		printf("%s%s", first ? "" : ", ", tlm_engine_field_name(bit));
+		first = 0;
+	}
+}
+
+/* What the control plane did not keep of the agents' settings
+ * (docs/agamemnon.md): repeated at the end, where it is read. */
+static void print_fields(const tlm_engine_result *r)
+{
+	if (r->fields_mapped) {
+		printf("\nsettings passed another way (the control plane does not keep them): ");
+		put_fields(r->fields_mapped);
+		printf(" as programArgs --model\n");
+	}
+	if (r->fields_dropped) {
+		printf("\nsettings dropped (--drop-field; the control plane does not keep them, "
+		       "the agents ran without them): ");
+		put_fields(r->fields_dropped);
+		putchar('\n');
+	}
+}
+
 /* Every string of the result may quote the control plane or the journal:
  * printed escaped, in columns measured after escaping. */
 static void print_text(const tlm_engine_result *r)
@@ -94,6 +125,7 @@ static void print_text(const tlm_engine_result *r)
 		tlm_cli_put_esc(stdout, t->message != NULL ? t->message : "");
 		putchar('\n');
 	}
+	print_fields(r);
 	if (r->dry_run) {
 		printf("\ndry run: nothing was created on any control plane, nothing ran\n");
 		return;
@@ -117,9 +149,24 @@ static void print_text(const tlm_engine_result *r)
 		       r->vanished == 1 ? "is" : "are");
 }
 
+/* The names of mask's TLM_ENGINE_FIELD_* bits as a JSON array. */
+static json_t *fields_json(unsigned mask)
+{
+	json_t *a = json_array();
+	unsigned bit;
+
+	for (bit = 1; a != NULL && bit <= TLM_ENGINE_FIELDS; bit <<= 1)
+		if ((mask & bit) &&
+		    json_array_append_new(a, json_string(tlm_engine_field_name(bit))) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
 static json_t *to_json(const tlm_engine_result *r, int exit_code)
 {
-	json_t *tasks = json_array(), *left = json_array();
+	json_t *tasks = json_array(), *left = json_array(), *doc;
 	size_t i;
 
 	for (i = 0; i < r->ntasks; i++) {
@@ -137,13 +184,22 @@ static json_t *to_json(const tlm_engine_result *r, int exit_code)
 						r->leftovers[i].kind, "name", r->leftovers[i].name,
 						"id", r->leftovers[i].remote_id, "reason",
 						r->leftovers[i].error));
-	return json_pack("{s:s?, s:s, s:s, s:s?, s:i, s:b, s:b, s:I, s:I, s:o, s:o, s:I, s:s?}",
-			 "run_id", r->run_id[0] ? r->run_id : NULL, "outcome",
-			 tlm_engine_outcome_name(r->outcome), "state", r->state, "error", r->error,
-			 "exit_code", exit_code, "dry_run", r->dry_run, "torn_down", r->torn_down,
-			 "elapsed_ms", (json_int_t)r->elapsed_ms, "agents_created",
-			 (json_int_t)r->agents_created, "tasks", tasks, "leftovers", left,
-			 "vanished", (json_int_t)r->vanished, "journal", r->journal_path);
+	doc = json_pack("{s:s?, s:s, s:s, s:s?, s:i, s:b, s:b, s:I, s:I, s:o, s:o, s:I, s:s?}",
+			"run_id", r->run_id[0] ? r->run_id : NULL, "outcome",
+			tlm_engine_outcome_name(r->outcome), "state", r->state, "error", r->error,
+			"exit_code", exit_code, "dry_run", r->dry_run, "torn_down", r->torn_down,
+			"elapsed_ms", (json_int_t)r->elapsed_ms, "agents_created",
+			(json_int_t)r->agents_created, "tasks", tasks, "leftovers", left,
+			"vanished", (json_int_t)r->vanished, "journal", r->journal_path);
+	/* Which agent settings the control plane did not keep (docs/engine.md). */
+	if (doc != NULL &&
+	    (json_object_set_new(doc, "fields_mapped", fields_json(r->fields_mapped)) != 0 ||
+	     json_object_set_new(doc, "fields_dropped", fields_json(r->fields_dropped)) != 0 ||
+	     json_object_set_new(doc, "fields_refused", fields_json(r->fields_refused)) != 0)) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
 }
 
 int tlm_run_output_result(const tlm_run_output *out, const tlm_engine_result *r, int exit_code)

@@ -33,6 +33,10 @@ int tlm_eng__build(eng *e, tlm_error *err)
 	int rc;
 
 	tlm_name_prefix(e->prefix, sizeof(e->prefix), e->run_id);
+	e->probe.e = e;
+	e->probe.rs.kind = TLM_JOURNAL_AGENT;
+	e->probe.settle = -1;
+	tlm_name_probe(e->probe.rs.name, sizeof(e->probe.rs.name), e->run_id);
 	if (s == NULL)
 		return 0; /* teardown of a run: the journal is enough */
 	if ((rc = tlm_plan_new(&e->plan, s, err)) != 0)
@@ -156,6 +160,8 @@ static int run_phases(eng *e)
 
 	rc = tlm_eng__run_to(e, TLM_RUN_PROVISIONING);
 	if (rc == 0 && !e->ending)
+		rc = tlm_eng__probe(e);
+	if (rc == 0 && !e->ending)
 		rc = tlm_eng__provision_agents(e);
 	if (rc == 0 && !e->ending)
 		rc = tlm_eng__provision_teams(e);
@@ -198,6 +204,7 @@ void tlm_eng__free_run(eng *e)
 		free(e->tasks[i].old_ids);
 		free(e->tasks[i].message);
 	}
+	free(e->probe.rs.id);
 	free(e->agents);
 	free(e->teams);
 	free(e->tasks);

@@ -117,6 +117,14 @@ struct eng {
 	unsigned maxc;
 	tlm_run_state run_state; /* as journaled; changed by tlm_eng__run_to only */
 	eng_res *agents, *teams;
+	/* The settings probe (probe.c): an agent journaled like the others,
+	 * created and deleted before them, to learn what the control plane
+	 * keeps.  idx is unused. */
+	eng_res probe;
+	int probe_done;       /* the request in flight about the probe answered */
+	int probe_told;       /* a reply described the probe agent: fields_kept holds */
+	unsigned fields_kept; /* TLM_ENGINE_FIELD_* the probe's reply showed kept */
+	unsigned fields_lost; /* of the spec, not kept: agent_body leaves them out */
 	eng_task *tasks;
 	tlm_strmap by_id; /* remote id of any attempt -> task index (keys: t->id, old_ids) */
 	size_t *ready;    /* FIFO of task indices, capacity ntasks */
@@ -237,6 +245,17 @@ void tlm_eng__init(eng *e, const tlm_engine_opts *o, tlm_engine_result *res);
 /* ---- provision.c ---- */
 int tlm_eng__provision_agents(eng *e);
 int tlm_eng__provision_teams(eng *e);
+
+/* ---- probe.c ---- */
+/* When the spec uses settings beyond upstream's contract (model, env, docker
+ * image, cpus, memory): creates the probe agent, notes which of them its
+ * create reply kept, deletes it, and maps, drops (with the operator's
+ * consent) or refuses what was not kept; a refusal fails and ends the run
+ * before any agent is created.  A resumed run first settles the probe an
+ * earlier owner left.  0, or an error the run already recorded. */
+int tlm_eng__probe(eng *e);
+/* TLM_ENGINE_FIELD_* the agents' create requests would carry. */
+unsigned tlm_eng__fields_used(const eng *e);
 
 /* ---- tasks.c / follow.c ---- */
 int tlm_eng__run_tasks(eng *e);

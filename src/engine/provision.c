@@ -42,16 +42,25 @@ static void failed(eng_res *r)
 }
 
 /* Builds the object or NULL; every set is checked (an allocation that fails
- * must not send a create with fields missing). */
+ * must not send a create with fields missing).  Settings the control plane
+ * does not keep (probe.c) are left out: the run already mapped, dropped
+ * with consent or refused them. */
 static json_t *agent_body(eng *e, const tlm_spec_agent *a)
 {
 	json_t *b = json_object(), *args = json_array(), *env = a->nenv > 0 ? json_object() : NULL;
 	char desc[256], mem[32];
+	unsigned lost = e->fields_lost; /* not kept (probe.c): not sent */
 	int bad = b == NULL || args == NULL || (a->nenv > 0 && env == NULL);
 	size_t i;
 
 	for (i = 0; !bad && i < a->nargs; i++)
 		bad |= json_array_append_new(args, json_string(a->args[i]));
+	/* A control plane that drops `model` (probe.c) still passes
+	 * programArgs: two elements, never "--model M" as one. */
+	if (!bad && a->model != NULL && (e->fields_lost & TLM_ENGINE_FIELD_MODEL) &&
+	    !(e->o->drop_fields & TLM_ENGINE_FIELD_MODEL))
+		bad = json_array_append_new(args, json_string("--model")) ||
+		      json_array_append_new(args, json_string(a->model));
 	for (i = 0; !bad && i < a->nenv; i++)
 		bad |= json_object_set_new(env, a->env[i].key, json_string(a->env[i].value));
 	snprintf(desc, sizeof(desc), "telemachy run %s of workflow %.100s: agent %s", e->run_id,
@@ -65,15 +74,19 @@ static json_t *agent_body(eng *e, const tlm_spec_agent *a)
 	      json_object_set_new(b, "taskDescription", json_string(desc)) ||
 	      json_object_set_new(b, "owner", json_string("telemachy")) ||
 	      json_object_set_new(b, "tags", json_pack("[s,s]", "telemachy", e->run_id)) ||
-	      (a->model != NULL && json_object_set_new(b, "model", json_string(a->model))) ||
-	      (env != NULL && json_object_set(b, "env", env));
+	      (a->model != NULL && !(lost & TLM_ENGINE_FIELD_MODEL) &&
+	       json_object_set_new(b, "model", json_string(a->model))) ||
+	      (env != NULL && !(lost & TLM_ENGINE_FIELD_ENV) && json_object_set(b, "env", env));
 	if (!bad && a->runtime == TLM_RUNTIME_DOCKER && !e->o->dry_run) {
 		/* In bytes: "2Gi" is valid in a spec but not to docker's --memory. */
 		snprintf(mem, sizeof(mem), "%llu", (unsigned long long)a->memory_bytes);
 		bad = json_object_set_new(b, "host", json_string("docker")) ||
-		      json_object_set_new(b, "image", json_string(a->docker_image)) ||
-		      json_object_set_new(b, "cpus", json_integer(a->cpus)) ||
-		      json_object_set_new(b, "memory", json_string(mem));
+		      (!(lost & TLM_ENGINE_FIELD_IMAGE) &&
+		       json_object_set_new(b, "image", json_string(a->docker_image))) ||
+		      (!(lost & TLM_ENGINE_FIELD_CPUS) &&
+		       json_object_set_new(b, "cpus", json_integer(a->cpus))) ||
+		      (!(lost & TLM_ENGINE_FIELD_MEMORY) &&
+		       json_object_set_new(b, "memory", json_string(mem)));
 	}
 	json_decref(args);
 	json_decref(env);

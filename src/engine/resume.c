@@ -39,6 +39,10 @@ static eng_res *find_res(eng *e, tlm_journal_kind kind, const char *name)
 	for (i = 0; i < n; i++)
 		if (strcmp(items[i].rs.name, name) == 0)
 			return &items[i];
+	/* The settings probe an earlier owner made: restored like an agent,
+	 * so that the probe phase deletes or resolves it first (probe.c). */
+	if (kind == TLM_JOURNAL_AGENT && strcmp(e->probe.rs.name, name) == 0)
+		return &e->probe;
 	return NULL;
 }
 

@@ -1,4 +1,5 @@
-/* Resource names (names.h): tlm-<run>-a-<agent>, tlm-<run>-t-<team>. */
+/* Resource names (names.h): tlm-<run>-a-<agent>, tlm-<run>-t-<team>,
+ * tlm-<run>-probe. */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +10,11 @@
 void tlm_name_prefix(char *out, size_t cap, const char *run_id)
 {
 	snprintf(out, cap, "tlm-%s-", run_id);
+}
+
+void tlm_name_probe(char *out, size_t cap, const char *run_id)
+{
+	snprintf(out, cap, "tlm-%s-probe", run_id);
 }
 
 int tlm_name_build(char *out, size_t cap, const char *run_id, tlm_name_kind kind, const char *name,

@@ -76,6 +76,15 @@ void tlm_api_agent_create(tlm_server *srv, const tlm_srv_request *req, tlm_srv_r
 		json_decref(body);
 		return;
 	}
+	/* As upstream does (--upstream-agent-fields): the keys beyond the
+	 * contract's are dropped without a word. */
+	if (srv->upstream_agent_fields) {
+		static const char *const ours[] = { "model", "image", "cpus", "memory", "env" };
+		size_t i;
+
+		for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+			json_object_del(doc, ours[i]);
+	}
 	json_object_set_new(doc, "status", json_string("offline"));
 	rc = tlm_store_insert(srv->store, TLM_STORE_AGENTS, NULL, doc, &agent);
 	if (rc == TLM_ECONFLICT)

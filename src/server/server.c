@@ -133,6 +133,7 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	    (rc = tlm_tls_load(&srv->tls, o->tls_cert_file, o->tls_key_file, o->tls_client_ca_file,
 			       err)) != 0)
 		return rc;
+	srv->upstream_agent_fields = o->upstream_agent_fields;
 	if (tlm_chaos_new(&srv->chaos) != 0)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	for (i = 0; i < o->nfaults; i++) {

@@ -29,15 +29,16 @@ struct tlm_server {
 	tlm_chaos *chaos;
 	tlm_ratelimit *ratelimit; /* NULL without --rate-limit */
 	tlm_http *http;
-	char *api_key;      /* NULL: no auth */
-	int guard_host;     /* loopback without a key: check Host and Origin */
-	char *state_dir;    /* task logs live in state_dir/logs */
-	int own_state_dir;  /* created by us: removed at stop */
-	tlm_addr bound;     /* where we listen */
-	char url[128];      /* how a client on this machine reaches us */
-	char address[128];  /* the bound address, "0.0.0.0:8080" */
-	tlm_reqlog *reqlog; /* --request-log, or NULL */
-	tlm_tls tls;        /* --tls-cert, --tls-key, --tls-client-ca (empty: plain HTTP) */
+	char *api_key;             /* NULL: no auth */
+	int guard_host;            /* loopback without a key: check Host and Origin */
+	char *state_dir;           /* task logs live in state_dir/logs */
+	int own_state_dir;         /* created by us: removed at stop */
+	tlm_addr bound;            /* where we listen */
+	char url[128];             /* how a client on this machine reaches us */
+	char address[128];         /* the bound address, "0.0.0.0:8080" */
+	tlm_reqlog *reqlog;        /* --request-log, or NULL */
+	int upstream_agent_fields; /* drop the agent keys upstream drops */
+	tlm_tls tls;               /* --tls-cert, --tls-key, --tls-client-ca (empty: plain HTTP) */
 };
 
 /* One request, as the handlers see it. */
