@@ -469,6 +469,13 @@ static int req_start(tlm_req *r, tlm_error *err)
 	if (c->opts.fresh_connection) {
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	} else if (r->kind == TLM_CLIENT_POST_CREATE) {
+		/* libcurl sends a request again by itself when a reused
+		 * connection closes before any reply: for a create that the
+		 * server may have committed, a duplicate (docs/lessons.md #3).
+		 * On a connection of its own there is no such retry; the
+		 * connection may serve later requests. */
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	}
 	/* Content-Length always, 0 for bodiless POST/PUT/PATCH (docs/contract.md §1). */
 	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0) {
@@ -540,6 +547,7 @@ done:
 static tlm_xfer map_curl(CURLcode cc, CURL *e)
 {
 	curl_off_t connect_time = 0;
+	long new_conns = 0;
 
 	switch (cc) {
 	case CURLE_OK: return TLM_XFER_OK;
@@ -547,9 +555,14 @@ static tlm_xfer map_curl(CURLcode cc, CURL *e)
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY: return TLM_XFER_RESOLVE;
 	case CURLE_OPERATION_TIMEDOUT:
-		/* Not connected yet means not sent. */
+		/* Not connected yet means not sent.  A reused connection has no
+		 * connect of its own (connect time 0, no new connection): it was
+		 * connected, so the request may have been processed — taking it
+		 * for "not sent" would post a create twice. */
 		curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_time);
-		return connect_time == 0 ? TLM_XFER_CONNECT_TIMEOUT : TLM_XFER_TIMEOUT;
+		curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &new_conns);
+		return connect_time == 0 && new_conns > 0 ? TLM_XFER_CONNECT_TIMEOUT
+							  : TLM_XFER_TIMEOUT;
 	case CURLE_GOT_NOTHING: return TLM_XFER_EMPTY_REPLY;
 	case CURLE_RECV_ERROR: return TLM_XFER_RESET;
 	case CURLE_SEND_ERROR: return TLM_XFER_SEND_ERROR;
