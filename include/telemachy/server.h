@@ -54,12 +54,16 @@ typedef struct tlm_server_opts {
 	const char *nats_key_file;
 	const char *nats_creds_file;
 	const char *nats_token;
+	/* listen(2)'s backlog; 0: 128.  A small one emulates upstream's
+	 * (5, docs/agamemnon.md "Connection policy"), whose full queue drops
+	 * connection attempts that then wait out a 1 s SYN retransmit. */
+	unsigned backlog;
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
 		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0,      \
-			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL                    \
+			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0                 \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees
