@@ -35,7 +35,7 @@ typedef struct tlm_client_opts {
 	long timeout_ms;         /* whole request, per attempt (0: no limit) */
 	long connect_timeout_ms; /* per attempt */
 	unsigned max_in_flight;  /* requests on the wire at once (and connections) */
-	int fresh_connection; /* one request per connection: the upstream Nagle stall (docs/contract.md §1) */
+	int fresh_connection; /* one request per connection (default 0: keep-alive; docs/agamemnon.md, "Connection policy") */
 	int require_tls;     /* plain http:// only to loopback hosts */
 	const char *ca_file; /* NULL: the system store; copied */
 	/* A client certificate (mTLS): PEM files, both or neither; copied.
@@ -62,7 +62,7 @@ typedef struct tlm_client_opts {
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
+		NULL, NULL, 30000, 5000, 16, 0, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
 			0, NULL, NULL, 0, 0                                                        \
 	}
 
