@@ -35,7 +35,7 @@ typedef struct tlm_client_opts {
 	long timeout_ms;         /* whole request, per attempt (0: no limit) */
 	long connect_timeout_ms; /* per attempt */
 	unsigned max_in_flight;  /* requests on the wire at once (and connections) */
-	int fresh_connection; /* one request per connection: the upstream Nagle stall (docs/contract.md §1) */
+	int fresh_connection; /* one request per connection (default 0: keep-alive; docs/agamemnon.md, "Connection policy") */
 	int require_tls;     /* plain http:// only to loopback hosts */
 	const char *ca_file; /* NULL: the system store; copied */
 	/* A client certificate (mTLS): PEM files, both or neither; copied.
@@ -62,7 +62,7 @@ typedef struct tlm_client_opts {
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, 30000, 5000, 16, 1, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
+		NULL, NULL, 30000, 5000, 16, 0, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
 			0, NULL, NULL, 0, 0                                                        \
 	}
 
@@ -142,6 +142,24 @@ void tlm_client_wakeup(tlm_client *c);
 
 /* Requests queued, sleeping before a retry, or on the wire, and timers. */
 unsigned tlm_client_pending(const tlm_client *c);
+
+/* Whether the control plane answers, as the requests finished so far show
+ * (docs/agamemnon.md, "Outages").  It goes down at the first transport
+ * failure after an HTTP reply (or since tlm_client_new): a refused
+ * connection, a connect or request timeout, a reset, a closed connection
+ * without a reply, a failed DNS lookup or TLS handshake.  It is up again at
+ * the next HTTP reply, whatever its status.  A refused certificate is no
+ * outage (the next attempt is refused the same way).  Transitions only:
+ * many failed requests in a row are one change. */
+typedef struct tlm_client_reach {
+	int down;          /* 1 while no reply came since a transport failure */
+	uint64_t changes;  /* how often down changed */
+	uint64_t since_ms; /* CLOCK_MONOTONIC ms of the last change (0: none) */
+	char why[256]; /* the failure that took it down ("GET /v1/...: Couldn't connect to server") */
+} tlm_client_reach;
+
+/* Fills *out. */
+void tlm_client_reach_get(const tlm_client *c, tlm_client_reach *out);
 
 /* Every later request carries "X-Telemachy-Owner: RUN/EPOCH", so a control
  * plane's request log can tell which owner of a run sent what. */

@@ -81,8 +81,8 @@ typedef struct tlm_engine_opts {
 	const char *nats_key_file;
 	const char *state_dir;    /* journal; NULL: tlm_journal_default_dir() */
 	unsigned max_concurrent;  /* provisioning and submit requests in flight; 0: 16 */
-	int fresh_connection;     /* -1: default (on for a remote server, off for ours) */
-	unsigned max_connections; /* 0: 8 to a remote server (upstream has 8 workers) */
+	int fresh_connection;     /* one request per connection; -1: default (off: keep-alive) */
+	unsigned max_connections; /* 0: 4 to a remote server (upstream's listen backlog is 5) */
 	int require_tls;
 	const char *ca_file; /* the control plane's CA bundle; NULL: the system's */
 	/* A client certificate for the control plane (mTLS), PEM files, both or

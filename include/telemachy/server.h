@@ -58,12 +58,16 @@ typedef struct tlm_server_opts {
 	 * memory, env), as upstream Agamemnon does: to test a client against
 	 * it (docs/serve.md). */
 	int upstream_agent_fields;
+	/* listen(2)'s backlog; 0: 128.  A small one emulates upstream's
+	 * (5, docs/agamemnon.md "Connection policy"), whose full queue drops
+	 * connection attempts that then wait out a 1 s SYN retransmit. */
+	unsigned backlog;
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
 		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0,      \
-			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0                 \
+			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0              \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees

@@ -38,7 +38,8 @@ enum {
 	OPT_NATS_KEY,
 	OPT_NATS_CREDS,
 	OPT_NATS_TOKEN_FILE,
-	OPT_UPSTREAM_FIELDS
+	OPT_UPSTREAM_FIELDS,
+	OPT_BACKLOG
 };
 
 static void usage(void)
@@ -75,6 +76,7 @@ static void usage(void)
 	       "      --max-connections N  open connections at once (default 1024)\n"
 	       "      --max-connections-per-ip N  from one client address (default 128; 0: no\n"
 	       "                           such limit); local clients all share 127.0.0.1\n"
+	       "      --backlog N          listen(2) backlog (default 128; 5 emulates upstream)\n"
 	       "      --request-timeout S  a request's headers and body must arrive within S\n"
 	       "                           seconds; idle connections close after it (default 10)\n"
 	       "      --unique-names       answer 409 to a second agent with the same name\n"
@@ -189,6 +191,7 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	case OPT_PER_IP:
 		return parse_count(cli, "--max-connections-per-ip", arg, 0,
 				   &a->opts.max_connections_per_ip);
+	case OPT_BACKLOG: return parse_count(cli, "--backlog", arg, 1, &a->opts.backlog);
 	case OPT_REQ_TIMEOUT:
 		a->opts.request_timeout = strtod(arg, &end);
 		if (end == arg || *end != '\0' || !(a->opts.request_timeout >= 0.1) ||
@@ -316,6 +319,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 		{ "pass-env", required_argument, NULL, OPT_PASS_ENV },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 		{ "max-connections-per-ip", required_argument, NULL, OPT_PER_IP },
+		{ "backlog", required_argument, NULL, OPT_BACKLOG },
 		{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },

@@ -61,11 +61,12 @@ struct tlm_client {
 	tlm_req *sleeping;              /* sorted by due_ms */
 	tlm_req *active;                /* on the wire (for tlm_client_free) */
 	unsigned in_flight;
-	uint64_t delivered; /* callbacks made so far */
-	double tokens;      /* client-side rate limit (opts.rate_rps > 0) */
-	uint64_t tokens_ms; /* when tokens was last refilled */
-	tlm_error closed;   /* code != 0: the gate refused; nothing is sent any more */
-	int cancelling;     /* tlm_client_cancel_all is telling callbacks: no new requests */
+	uint64_t delivered;     /* callbacks made so far */
+	double tokens;          /* client-side rate limit (opts.rate_rps > 0) */
+	uint64_t tokens_ms;     /* when tokens was last refilled */
+	tlm_error closed;       /* code != 0: the gate refused; nothing is sent any more */
+	int cancelling;         /* tlm_client_cancel_all is telling callbacks: no new requests */
+	tlm_client_reach reach; /* does the control plane answer (tlm_client_reach_get) */
 };
 
 static uint64_t now_ms(void)
@@ -468,6 +469,13 @@ static int req_start(tlm_req *r, tlm_error *err)
 	if (c->opts.fresh_connection) {
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	} else if (r->kind == TLM_CLIENT_POST_CREATE) {
+		/* libcurl sends a request again by itself when a reused
+		 * connection closes before any reply: for a create that the
+		 * server may have committed, a duplicate (docs/lessons.md #3).
+		 * On a connection of its own there is no such retry; the
+		 * connection may serve later requests. */
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	}
 	/* Content-Length always, 0 for bodiless POST/PUT/PATCH (docs/contract.md §1). */
 	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0) {
@@ -539,6 +547,7 @@ done:
 static tlm_xfer map_curl(CURLcode cc, CURL *e)
 {
 	curl_off_t connect_time = 0;
+	long new_conns = 0;
 
 	switch (cc) {
 	case CURLE_OK: return TLM_XFER_OK;
@@ -546,9 +555,14 @@ static tlm_xfer map_curl(CURLcode cc, CURL *e)
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY: return TLM_XFER_RESOLVE;
 	case CURLE_OPERATION_TIMEDOUT:
-		/* Not connected yet means not sent. */
+		/* Not connected yet means not sent.  A reused connection has no
+		 * connect of its own (connect time 0, no new connection): it was
+		 * connected, so the request may have been processed — taking it
+		 * for "not sent" would post a create twice. */
 		curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_time);
-		return connect_time == 0 ? TLM_XFER_CONNECT_TIMEOUT : TLM_XFER_TIMEOUT;
+		curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &new_conns);
+		return connect_time == 0 && new_conns > 0 ? TLM_XFER_CONNECT_TIMEOUT
+							  : TLM_XFER_TIMEOUT;
 	case CURLE_GOT_NOTHING: return TLM_XFER_EMPTY_REPLY;
 	case CURLE_RECV_ERROR: return TLM_XFER_RESET;
 	case CURLE_SEND_ERROR: return TLM_XFER_SEND_ERROR;
@@ -633,6 +647,29 @@ static void failure_text(char *text, size_t size, const tlm_req *r, CURLcode cc,
 	text[n] = '\0';
 }
 
+/* One finished attempt tells whether the control plane answers: any HTTP
+ * reply says yes, a transport failure no.  Only changes are counted, so the
+ * engine says it once per outage, not once per request. */
+static void note_reach(tlm_client *c, const tlm_req *r, tlm_xfer xfer, const char *text)
+{
+	int down = xfer != TLM_XFER_OK;
+
+	if (xfer == TLM_XFER_TLS_REFUSED || down == c->reach.down)
+		return;
+	c->reach.down = down;
+	c->reach.changes++;
+	c->reach.since_ms = now_ms();
+	if (down)
+		snprintf(c->reach.why, sizeof(c->reach.why), "%s %.120s: %.100s", r->method,
+			 r->path, text);
+}
+
+void tlm_client_reach_get(const tlm_client *c, tlm_client_reach *out)
+{
+	assert(c != NULL && out != NULL);
+	*out = c->reach;
+}
+
 static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -657,6 +694,7 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 	c->in_flight--;
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK && r->too_big) {
+		note_reach(c, r, TLM_XFER_OK, "");
 		/* The server acted and answered; only its answer is lost.  For a
 		 * create that is an unknown outcome, resolved by name: it may
 		 * exist (unless the status itself says it was refused). */
@@ -684,6 +722,7 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 		tlm_client__error_text(text, sizeof(text), r->buf, r->len);
 	else
 		failure_text(text, sizeof(text), r, cc, xfer);
+	note_reach(c, r, xfer, text);
 	switch (v) {
 	case TLM_VERDICT_SUCCESS: deliver(r, TLM_CLIENT_DONE, 0, status, &err); return;
 	case TLM_VERDICT_GONE: deliver(r, TLM_CLIENT_GONE, 0, status, &err); return;

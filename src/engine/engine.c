@@ -291,24 +291,6 @@ static int resume_run(eng *e, tlm_error *err)
 	return rc;
 }
 
-static void set_reconcile(eng *e)
-{
-	/* Without events REST is the only source: poll fast, back off while
-	 * nothing changes.  With events it is the safety net. */
-	e->reconcile_min = e->w != NULL ? 1000 : 100;
-	e->reconcile_max = e->w != NULL ? 15000 : 2000;
-	/* Our in-process server is a loopback call away and cheap to ask. */
-	if (e->o->in_process && e->w == NULL) {
-		e->reconcile_min = 20;
-		e->reconcile_max = 250;
-	}
-	if (e->o->reconcile_ms > 0)
-		e->reconcile_max = e->o->reconcile_ms;
-	if (e->reconcile_min > e->reconcile_max)
-		e->reconcile_min = e->reconcile_max;
-	e->reconcile_gap = e->reconcile_min;
-}
-
 static const char *result_state(const eng *e, tlm_run_state *final)
 {
 	if (e->stop == STOP_FENCED)
@@ -362,7 +344,7 @@ int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *
 		res->error = strdup(err->message);
 		goto out;
 	}
-	set_reconcile(&e);
+	tlm_eng__cadence(&e, e.w != NULL);
 	if ((rc = o->resume_run_id != NULL ? resume_run(&e, err) : new_run(&e, err)) != 0)
 		goto out;
 	if (run_phases(&e) != 0 && e.error == NULL && e.stop == STOP_NONE)

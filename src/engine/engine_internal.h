@@ -96,6 +96,17 @@ typedef struct eng_task {
 	char *message;
 } eng_task;
 
+/* A link the run depends on: NATS (task events) or the control plane.
+ * Changed only through outage.c's one transition function, which says so
+ * once per change (docs/agamemnon.md, "Outages"). */
+typedef enum eng_link_state { LINK_UP = 0, LINK_DOWN } eng_link_state;
+
+typedef struct eng_link {
+	eng_link_state st;
+	uint64_t since_ms;   /* when it went to st */
+	uint64_t reconnects; /* NATS: the watcher's count when last looked at */
+} eng_link;
+
 /* Why the engine stopped turning before the run's end. */
 typedef enum eng_stop {
 	STOP_NONE = 0,
@@ -142,7 +153,8 @@ struct eng {
 	char *error; /* the run's first error */
 	uint64_t t0, deadline, next_heartbeat, next_reconcile;
 	long reconcile_gap, reconcile_min, reconcile_max;
-	long settle_ms; /* teardown: how long a create of unknown outcome may still land */
+	eng_link nats, plane; /* outages: said once each way (outage.c) */
+	long settle_ms;       /* teardown: how long a create of unknown outcome may still land */
 	size_t agents_ready, nterminal;
 	size_t leftovers_cap; /* res->leftovers' room */
 	const char *phase;    /* for progress reports */
@@ -224,6 +236,14 @@ long tlm_eng__request_timeout(const eng *e);
 void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
 /* The client's gate: before every request, is the run still ours? */
 int tlm_eng__gate(void *ctx, tlm_error *err);
+
+/* ---- outage.c ---- */
+/* The REST reconcile's cadence: events 1 while NATS delivers (REST is the
+ * safety net), 0 without (REST is the only source). */
+void tlm_eng__cadence(eng *e, int events);
+/* Looks at NATS and the control plane once a turn: a change is said once
+ * (warning and audit), and NATS' changes switch the cadence. */
+void tlm_eng__watch_links(eng *e);
 
 /* ---- setup.c ---- */
 int tlm_eng__setup(eng *e, tlm_error *err);

@@ -120,6 +120,8 @@ int tlm_eng__turn(eng *e, long max_wait_ms)
 		tlm_eng__log(e, TLM_ENGINE_WARN, "%s", err.message);
 	if (e->w != NULL && e->stop == STOP_NONE)
 		(void)tlm_watcher_drain(e->w, on_item, e);
+	if (e->stop == STOP_NONE)
+		tlm_eng__watch_links(e);
 	check_signals(e);
 	now = tlm_eng__now_ms();
 	if (e->deadline != 0 && now >= e->deadline && !e->ending) {

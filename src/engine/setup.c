@@ -27,12 +27,17 @@ void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 	 * (docs/security.md). */
 	co->api_key = o->api_key;
 	co->max_in_flight = max_in_flight;
-	/* Upstream stalls ~42 ms on a reused connection (docs/contract.md §1);
-	 * ours does not, so reuse is only the default with our own server. */
-	co->fresh_connection = o->fresh_connection >= 0 ? o->fresh_connection : !ours;
-	/* Upstream v2 has 8 workers and a listen backlog of 5 (docs/contract.md §1):
-	 * more requests may be in flight, but they queue for a connection. */
-	co->max_connections = o->max_connections != 0 ? o->max_connections : ours ? 0 : 8;
+	/* Keep-alive everywhere: against a backlog of 5, fresh connections
+	 * for every request overflow the listen queue and each dropped one
+	 * waits out a 1 s SYN retransmit, while the keep-alive stall reported
+	 * for upstream did not show with this client.  At most 4 at once:
+	 * creates still open a connection each (transport.c), and 8 connects
+	 * at once overflowed that queue where 4 never did (docs/agamemnon.md,
+	 * "Connection policy"). */
+	co->fresh_connection = o->fresh_connection > 0;
+	co->max_connections = o->max_connections;
+	if (co->max_connections == 0)
+		co->max_connections = ours ? 0 : 4;
 	co->require_tls = o->require_tls;
 	co->ca_file = o->ca_file;
 	co->cert_file = o->client_cert_file;

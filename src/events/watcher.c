@@ -254,12 +254,15 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 
 /* ---- connection callbacks (libnats' callback thread) ---- */
 
+/* The engine says so and polls REST faster until NATS is back: wake it
+ * now rather than at its next tick. */
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	tlm_watcher *w = closure;
 
 	(void)nc;
 	atomic_store(&w->connected, 0);
+	wake(w);
 }
 
 /* Events published while we were away are gone: the engine reconciles.

@@ -58,7 +58,8 @@ static int open_socket(tlm_http *h, tlm_error *err)
 	if (fd < 0)
 		return tlm_error_set(err, TLM_ERROR, "socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&h->addr.ss, h->addr.len) != 0 || listen(fd, 128) != 0) {
+	if (bind(fd, (struct sockaddr *)&h->addr.ss, h->addr.len) != 0 ||
+	    listen(fd, (int)h->o.backlog) != 0) {
 		int e = errno;
 		char where[160];
 

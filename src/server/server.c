@@ -173,6 +173,7 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	ho.threads = o->threads ? o->threads : 8;
 	ho.max_conns = o->max_connections ? o->max_connections : 1024;
 	ho.max_per_ip = o->max_connections_per_ip;
+	ho.backlog = o->backlog ? o->backlog : 128;
 	/* A day at most: the conversion to milliseconds must not overflow. */
 	timeout = o->request_timeout > 0 ? o->request_timeout : 10;
 	ho.request_timeout_ms = (unsigned)((timeout < 86400 ? timeout : 86400) * 1000);

@@ -134,6 +134,7 @@ typedef struct tlm_http_opts {
 	unsigned max_conns;          /* at once, at least 1 */
 	unsigned max_per_ip;         /* from one client address; 0: no limit */
 	unsigned request_timeout_ms; /* headers and body of a request */
+	unsigned backlog;            /* listen(2)'s, at least 1 */
 	/* HTTPS when tls->cert is set (tls.h); borrowed, and must outlive the
 	 * tlm_http (a refuse window starts a new daemon with it). */
 	const tlm_tls *tls;

@@ -2,7 +2,8 @@
  * --listen is validated (a port past 65535 is an error, not another port),
  * the URL printed is the address really bound (another loopback address, a
  * host name resolved), and anything but loopback needs an API key or an
- * explicit --insecure-no-auth (issue 11). */
+ * explicit --insecure-no-auth (issue 11).  --backlog (upstream's 5, for
+ * bench/connections.sh) is checked and served with. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,19 @@ static void health_at(const tlm_h_serve *s)
 	assert_int_equal(tlm_h_req(s, "GET", "/health", NULL, &j), 200);
 	assert_string_equal(tlm_h_str(j, "status"), "ok");
 	json_decref(j);
+}
+
+static void test_backlog(void **state)
+{
+	static const char *const zero[] = { "--backlog", "0", NULL };
+	static const char *const word[] = { "--backlog", "five", NULL };
+	static const char *const five[] = { "--backlog", "5", NULL };
+	(void)state;
+
+	usage_error(zero, "--backlog wants 1..30000, got \"0\"");
+	usage_error(word, "--backlog wants 1..30000");
+	tlm_h_serve_start_env(&srv, five, NULL);
+	health_at(&srv);
 }
 
 /* Another loopback address: the URL names it (it used to say 127.0.0.1,
@@ -158,6 +172,7 @@ int main(void)
 		cmocka_unit_test(test_exposed_needs_key),
 		cmocka_unit_test(test_insecure_no_auth),
 		cmocka_unit_test(test_exposed_with_key),
+		cmocka_unit_test_teardown(test_backlog, teardown),
 	};
 
 	return cmocka_run_group_tests_name("serve.listen", tests, NULL, NULL);

@@ -24,7 +24,7 @@ static void test_client(void **state)
 	assert_int_equal(o.timeout_ms, 30000);
 	assert_int_equal(o.connect_timeout_ms, 5000);
 	assert_int_equal(o.max_in_flight, 16);
-	assert_int_equal(o.fresh_connection, 1);
+	assert_int_equal(o.fresh_connection, 0);
 	assert_int_equal(o.require_tls, 1);
 	assert_null(o.ca_file);
 	assert_null(o.cert_file);
