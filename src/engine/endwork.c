@@ -74,20 +74,6 @@ static const char *why_word(const eng *e)
 	}
 }
 
-static char *task_key(const char *team, const char *subject)
-{
-	size_t tl = strlen(team), sl = strlen(subject);
-	char *key = malloc(tl + sl + 24);
-	int p;
-
-	if (key == NULL)
-		return NULL;
-	p = sprintf(key, "%zu:", tl);
-	memcpy(key + p, team, tl);
-	memcpy(key + (size_t)p + tl, subject, sl + 1);
-	return key;
-}
-
 static int on_row(const tlm_journal_task *row, void *ctx)
 {
 	ew *w = ctx;
@@ -108,7 +94,7 @@ static int on_row(const tlm_journal_task *row, void *ctx)
 	a->open = row->ended == NULL && !a->completed && row->status != TLM_ATTEMPT_SKIPPED;
 	if ((a->team = strdup(row->team)) == NULL || (a->subject = strdup(row->subject)) == NULL ||
 	    (row->remote_id != NULL && (a->id = strdup(row->remote_id)) == NULL) ||
-	    (a->key = task_key(row->team, row->subject)) == NULL) {
+	    (a->key = tlm_strmap_pair_key(row->team, row->subject)) == NULL) {
 		w->nattempts++; /* freed with the rest */
 		return TLM_ERROR;
 	}
@@ -274,7 +260,7 @@ static size_t match(ew_team *t, const char *id, const char *subject, int *ours)
 	*ours = 1;
 	if (tlm_strmap_get(&w->ids, id, &ai) == 0)
 		return ai;
-	if (subject == NULL || (key = task_key(t->name, subject)) == NULL) {
+	if (subject == NULL || (key = tlm_strmap_pair_key(t->name, subject)) == NULL) {
 		*ours = 0;
 		w->oom |= subject != NULL;
 		return NONE;

@@ -45,21 +45,6 @@ struct td {
 
 #define NONE ((size_t)-1)
 
-/* "LEN:" NAME ID, which no other name and id make (caller frees). */
-static char *pair_key(const char *name, const char *id)
-{
-	size_t nl = strlen(name), il = strlen(id);
-	char *key = malloc(nl + il + 24);
-	int p;
-
-	if (key == NULL)
-		return NULL;
-	p = sprintf(key, "%zu:", nl);
-	memcpy(key + p, name, nl);
-	memcpy(key + (size_t)p + nl, id, il + 1);
-	return key;
-}
-
 /* Registers item i's name and id (once known) in the maps; *twin gets the
  * item that had the id first (NONE if none).  0, or -1 out of memory. */
 static int index_item(td *t, size_t i, size_t *twin)
@@ -77,7 +62,7 @@ static int index_item(td *t, size_t i, size_t *twin)
 	if (id == NULL)
 		return 0;
 	if (it->pair == NULL) {
-		if ((it->pair = pair_key(it->rs.name, id)) == NULL ||
+		if ((it->pair = tlm_strmap_pair_key(it->rs.name, id)) == NULL ||
 		    tlm_strmap_put(&t->pairs[k], it->pair, i, NULL) < 0)
 			return -1;
 	}
@@ -294,7 +279,7 @@ static int from_sweep(void *ctx, json_t *item)
 	if (strlen(name) > TLM_JOURNAL_NAME_MAX)
 		name = tlm_eng__short_id(name, longname, TLM_JOURNAL_NAME_MAX - 3);
 	/* Listed before (a page again, a second sweep): nothing new. */
-	if ((key = pair_key(name, id)) == NULL)
+	if ((key = tlm_strmap_pair_key(name, id)) == NULL)
 		goto oom;
 	known = tlm_strmap_get(&t->pairs[k], key, &i) == 0;
 	free(key);

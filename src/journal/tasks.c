@@ -24,6 +24,16 @@ static int check_task(tlm_journal *j, const char *run_id, const char *team, cons
 	return 0;
 }
 
+/* ?1..?4: the attempt a statement is about. */
+static void bind_task(sqlite3_stmt *q, const char *run_id, const char *team, const char *subject,
+		      int attempt)
+{
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, team, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, attempt);
+}
+
 int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team,
 			    const char *subject, int attempt, const char *remote_id,
 			    tlm_attempt_status status, tlm_error *err)
@@ -52,10 +62,7 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 		&q, err);
 	if (rc != 0)
 		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, team, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 4, attempt);
+	bind_task(q, run_id, team, subject, attempt);
 	if (remote_id != NULL)
 		sqlite3_bind_text(q, 5, remote_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 6, tlm_attempt_status_name(status), -1, SQLITE_STATIC);
@@ -96,10 +103,7 @@ int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
 		&q, err);
 	if (rc != 0)
 		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, team, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 4, attempt);
+	bind_task(q, run_id, team, subject, attempt);
 	sqlite3_bind_text(q, 5, note, -1, SQLITE_STATIC);
 	if (remote_id != NULL)
 		sqlite3_bind_text(q, 6, remote_id, -1, SQLITE_STATIC);

@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -148,4 +149,18 @@ void tlm_strmap_clear(tlm_strmap *m)
 	m->values = NULL;
 	m->capacity = 0;
 	m->count = 0;
+}
+
+char *tlm_strmap_pair_key(const char *a, const char *b)
+{
+	size_t al = strlen(a), bl = strlen(b);
+	char *key = malloc(al + bl + 24);
+	int p;
+
+	if (key == NULL)
+		return NULL;
+	p = sprintf(key, "%zu:", al);
+	memcpy(key + p, a, al);
+	memcpy(key + (size_t)p + al, b, bl + 1);
+	return key;
 }

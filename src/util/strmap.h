@@ -28,4 +28,8 @@ int tlm_strmap_get(const tlm_strmap *m, const char *key, size_t *value);
 /* Frees the table (not the keys). */
 void tlm_strmap_clear(tlm_strmap *m);
 
+/* A key for the pair (a, b) that no other pair makes: "LEN(a):" a b.
+ * Caller frees; NULL out of memory. */
+char *tlm_strmap_pair_key(const char *a, const char *b);
+
 #endif
