@@ -258,6 +258,29 @@ static int new_run(eng *e, tlm_error *err)
 	return rc;
 }
 
+int tlm_eng__claim(eng *e, unsigned flags, tlm_journal_run *run, long *prev_age_ms, tlm_error *err)
+{
+	tlm_journal_run before;
+	int rc;
+
+	*prev_age_ms = -1;
+	memset(&before, 0, sizeof(before));
+	/* Read first: the claim writes our own heartbeat over the old one. */
+	if (tlm_journal_run_get(e->j, e->run_id, &before, NULL) == 0 &&
+	    before.heartbeat_age_ms >= 0 && before.owner_pid > 0) {
+		*prev_age_ms = before.heartbeat_age_ms;
+		tlm_eng__log(e, TLM_ENGINE_INFO,
+			     "run %s: its last owner (pid %ld on %s) was last alive %.1f s ago",
+			     e->run_id, before.owner_pid,
+			     before.owner_host != NULL ? before.owner_host : "?",
+			     (double)before.heartbeat_age_ms / 1000.0);
+	}
+	tlm_journal_run_clear(&before);
+	if ((rc = tlm_journal_run_claim(e->j, e->run_id, flags, err)) != 0)
+		return rc;
+	return tlm_journal_run_get(e->j, e->run_id, run, err);
+}
+
 /* The run is taken over from a dead owner (or an interrupted one) and its
  * state rebuilt from the journal; the workflow timeout starts again. */
 static int resume_run(eng *e, tlm_error *err)

@@ -220,6 +220,18 @@ const char *tlm_eng__task_name(eng *e, size_t i, char *buf, size_t cap);
 const char *tlm_eng__short_id(const char *id, char *buf, size_t cap);
 #define ENG_SHORT_ID 80 /* the buffer tlm_eng__short_id is given in messages */
 
+/* Adds a leftover to the result (out of memory fails the run). */
+void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, const char *id,
+			   const char *why);
+/* The same for a kind that is not a resource ("task"). */
+void tlm_eng__add_leftover_named(eng *e, const char *kind, const char *name, const char *id,
+				 const char *why);
+/* rs, which the run believed alive, answered 404: it vanished (a control
+ * plane restarted without its state, an operator): journaled absent with
+ * why, a warning, counted in the result.  1 when recorded so, 0 when rs has
+ * no journal row. */
+int tlm_eng__vanished(eng *e, eng_rs *rs);
+
 /* ---- loop.c ---- */
 /* One turn of the engine loop: heartbeat, network, events, signals, timers,
  * cancel requests.  Returns 1 while the run may go on, 0 once the engine
@@ -289,6 +301,9 @@ void tlm_eng__finish(eng *e, eng_task *t, eng_task_state st, const char *msg);
 void tlm_eng__attempt_failed(eng *e, eng_task *t, eng_task_state why, const char *msg);
 void tlm_eng__reconcile(eng *e);
 void tlm_eng__check_timeouts(eng *e, uint64_t now);
+/* Ends t's current attempt on the control plane (not awaited): a per-task
+ * timeout; why is the note.  If it fails, teardown ends it (endwork.c). */
+void tlm_eng__end_attempt(eng *e, const eng_task *t, const char *why);
 
 /* ---- resume.c ---- */
 /* Rebuilds the run's state from the journal (a resumed run): resources with
@@ -310,7 +325,7 @@ int tlm_eng__remove(tlm_client *c, tlm_journal_kind kind, const char *id, tlm_cl
  * it is recorded, never sent a request, and left as a leftover. */
 int tlm_eng__addressable(tlm_journal_kind kind, const char *id, tlm_error *err);
 
-/* ---- recover.c ---- */
+/* ---- engine.c ---- */
 /* Claims e's run (tlm_journal_run_claim with flags) and reads it into run
  * (clear it with tlm_journal_run_clear); *prev_age_ms gets how long ago its
  * last owner's heartbeat was (-1: none recorded), read before the claim,
@@ -319,19 +334,8 @@ int tlm_eng__claim(eng *e, unsigned flags, tlm_journal_run *run, long *prev_age_
 
 /* ---- teardown.c ---- */
 int tlm_eng__teardown(eng *e);
-/* rs, which the run believed alive, answered 404: it vanished (a control
- * plane restarted without its state, an operator): journaled absent with
- * why, a warning, counted in the result.  1 when recorded so, 0 when rs has
- * no journal row. */
-int tlm_eng__vanished(eng *e, eng_rs *rs);
 /* Lists what the journal still counts as existing as leftovers (kept by policy). */
 int tlm_eng__list_kept(eng *e, const char *why);
-/* Adds a leftover to the result (out of memory fails the run). */
-void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, const char *id,
-			   const char *why);
-/* The same for a kind that is not a resource ("task"). */
-void tlm_eng__add_leftover_named(eng *e, const char *kind, const char *name, const char *id,
-				 const char *why);
 
 /* ---- endwork.c ---- */
 /* Ends every task of the run the journal has that is not terminal on the
@@ -339,8 +343,5 @@ void tlm_eng__add_leftover_named(eng *e, const char *kind, const char *name, con
  * journals it; one that could not be ended is a leftover ("task").  Called
  * before teardown deletes anything, and when resources are kept. */
 int tlm_eng__end_work(eng *e);
-/* Ends t's current attempt on the control plane (not awaited): a per-task
- * timeout; why is the note.  If it fails, teardown ends it. */
-void tlm_eng__end_attempt(eng *e, const eng_task *t, const char *why);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "util/json.h"
 
 static const char *team_id(eng *e, const eng_task *t)
 {
@@ -139,6 +140,71 @@ void tlm_eng__reconcile(eng *e)
 	if (e->reconcile_gap > e->reconcile_max)
 		e->reconcile_gap = e->reconcile_max;
 	e->next_reconcile = tlm_eng__now_ms() + (uint64_t)e->reconcile_gap;
+}
+
+/* Ending a timed-out attempt on the control plane (docs/engine.md): the
+ * journal records it once done; if it fails, teardown ends it (endwork.c). */
+typedef struct ew_one {
+	eng *e;
+	size_t idx;
+	int attempt;
+	char *id, *note;
+} ew_one;
+
+static void on_one(void *ctx, const tlm_client_result *res)
+{
+	ew_one *o = ctx;
+	const tlm_spec_task *s = &o->e->spec->tasks[o->idx];
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (res->outcome == TLM_CLIENT_DONE)
+		(void)tlm_eng__journal_check(o->e,
+					     tlm_journal_task_ended(o->e->j, o->e->run_id,
+								    o->e->spec->teams[s->team].name,
+								    s->subject, o->attempt, o->id,
+								    o->note, &err),
+					     &err);
+	else if (res->outcome != TLM_CLIENT_CANCELLED && res->outcome != TLM_CLIENT_GONE)
+		tlm_eng__log(o->e, TLM_ENGINE_WARN,
+			     "task %s/%s attempt %d: could not be ended (%s); teardown tries again",
+			     o->e->spec->teams[s->team].name, s->subject, o->attempt,
+			     res->err->message);
+	free(o->id);
+	free(o->note);
+	free(o);
+}
+
+void tlm_eng__end_attempt(eng *e, const eng_task *t, const char *why)
+{
+	const char *team = e->teams[e->spec->tasks[t->idx].team].rs.id;
+	char path[ENG_PATH_MAX], *body = NULL;
+	ew_one *o = calloc(1, sizeof(*o));
+	json_t *b = NULL;
+
+	if (o == NULL || t->id == NULL ||
+	    tlm_client_path(path, sizeof(path), "/v1/teams/", team, "/tasks/", t->id, NULL, NULL) !=
+		    0)
+		goto fail;
+	o->e = e;
+	o->idx = t->idx;
+	o->attempt = t->attempt;
+	if ((o->id = strdup(t->id)) == NULL || (o->note = strdup(why)) == NULL ||
+	    (b = json_pack("{s:s,s:s,s:s}", "status", "failed", "note", why, "statusMessage",
+			   why)) == NULL ||
+	    (body = tlm_json_dump_body(b)) == NULL ||
+	    tlm_client_submit(e->c, "PUT", path, body, TLM_CLIENT_PUT, on_one, o, NULL) != 0)
+		goto fail;
+	json_decref(b);
+	free(body);
+	return;
+fail: /* teardown ends it: the journal says it is not ended */
+	json_decref(b);
+	free(body);
+	if (o != NULL) {
+		free(o->id);
+		free(o->note);
+	}
+	free(o);
 }
 
 void tlm_eng__check_timeouts(eng *e, uint64_t now)

@@ -173,3 +173,39 @@ const char *tlm_eng__task_name(eng *e, size_t i, char *buf, size_t cap)
 	snprintf(buf, cap, "%s/%s", e->spec->teams[t->team].name, t->subject);
 	return buf;
 }
+
+/* ---- what the result lists ---- */
+
+void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, const char *id,
+			   const char *why)
+{
+	tlm_eng__add_leftover_named(e, tlm_journal_kind_name(kind), name, id, why);
+}
+
+void tlm_eng__add_leftover_named(eng *e, const char *kind, const char *name, const char *id,
+				 const char *why)
+{
+	tlm_engine_result *r = e->res;
+	tlm_engine_leftover *p;
+
+	/* Doubling: a hostile listing can make many leftovers. */
+	if (r->nleftovers == e->leftovers_cap) {
+		size_t cap = e->leftovers_cap ? 2 * e->leftovers_cap : 16;
+
+		if ((p = realloc(r->leftovers, cap * sizeof(*p))) == NULL) {
+			tlm_eng__oom(e); /* a leftover must never go unreported */
+			return;
+		}
+		r->leftovers = p;
+		e->leftovers_cap = cap;
+	}
+	p = r->leftovers;
+	p = &r->leftovers[r->nleftovers++];
+	p->kind = strdup(kind);
+	p->name = strdup(name);
+	p->remote_id = id != NULL ? strdup(id) : NULL;
+	p->error = strdup(why);
+	if (p->kind == NULL || p->name == NULL || (id != NULL && p->remote_id == NULL) ||
+	    p->error == NULL)
+		tlm_eng__oom(e);
+}

@@ -283,3 +283,17 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
 	}
 	return rc;
 }
+
+int tlm_eng__vanished(eng *e, eng_rs *rs)
+{
+	if (!rs->journaled)
+		return 0;
+	tlm_eng__log(e, TLM_ENGINE_WARN,
+		     "%s %s is gone from the control plane (404): recorded absent; did the control "
+		     "plane restart without its state?",
+		     tlm_journal_kind_name(rs->kind), rs->name);
+	(void)tlm_eng__res_to(e, rs, TLM_JOURNAL_ABSENT, NULL,
+			      "gone from the control plane (404) while the run believed it alive");
+	e->res->vanished++;
+	return 1;
+}

@@ -464,40 +464,6 @@ static void start_known(td *t)
 	}
 }
 
-void tlm_eng__add_leftover(eng *e, tlm_journal_kind kind, const char *name, const char *id,
-			   const char *why)
-{
-	tlm_eng__add_leftover_named(e, tlm_journal_kind_name(kind), name, id, why);
-}
-
-void tlm_eng__add_leftover_named(eng *e, const char *kind, const char *name, const char *id,
-				 const char *why)
-{
-	tlm_engine_result *r = e->res;
-	tlm_engine_leftover *p;
-
-	/* Doubling: a hostile listing can make many leftovers. */
-	if (r->nleftovers == e->leftovers_cap) {
-		size_t cap = e->leftovers_cap ? 2 * e->leftovers_cap : 16;
-
-		if ((p = realloc(r->leftovers, cap * sizeof(*p))) == NULL) {
-			tlm_eng__oom(e); /* a leftover must never go unreported */
-			return;
-		}
-		r->leftovers = p;
-		e->leftovers_cap = cap;
-	}
-	p = r->leftovers;
-	p = &r->leftovers[r->nleftovers++];
-	p->kind = strdup(kind);
-	p->name = strdup(name);
-	p->remote_id = id != NULL ? strdup(id) : NULL;
-	p->error = strdup(why);
-	if (p->kind == NULL || p->name == NULL || (id != NULL && p->remote_id == NULL) ||
-	    p->error == NULL)
-		tlm_eng__oom(e);
-}
-
 static void td_free(td *t)
 {
 	size_t i;
@@ -530,20 +496,6 @@ static int load(eng *e, td *t)
 	if (rc == 0)
 		check_rows(t);
 	return tlm_eng__journal_check(e, rc, &err);
-}
-
-int tlm_eng__vanished(eng *e, eng_rs *rs)
-{
-	if (!rs->journaled)
-		return 0;
-	tlm_eng__log(e, TLM_ENGINE_WARN,
-		     "%s %s is gone from the control plane (404): recorded absent; did the control "
-		     "plane restart without its state?",
-		     tlm_journal_kind_name(rs->kind), rs->name);
-	(void)tlm_eng__res_to(e, rs, TLM_JOURNAL_ABSENT, NULL,
-			      "gone from the control plane (404) while the run believed it alive");
-	e->res->vanished++;
-	return 1;
 }
 
 static void on_checked(void *ctx, const tlm_client_result *res)
