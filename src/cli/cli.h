@@ -114,6 +114,7 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
 
+#include "cli/log.h"
 #include "telemachy/engine.h"
 #include "telemachy/spec.h"
 
@@ -123,7 +124,7 @@ int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
  * plane (and every dry run) gets the in-process one, whose agent programs
  * also get the variables named in pass_env (NULL-terminated, may be NULL).
  * Returns the exit code. */
-int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char *teardown_run,
+int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 		  const char *const *pass_env);
 
 /* --pass-env NAME (serve, and run/resume for the in-process control plane):
@@ -146,8 +147,9 @@ void tlm_cli_catch_signals(tlm_engine_opts *eo);
 /* The exit code for an engine result (docs/design.md §5). */
 int tlm_cli_exit_code(const tlm_engine_result *r);
 
-/* Prints each diagnostic as "FILE:LINE:COL: error: MESSAGE [rule]". */
-void tlm_cli_print_diags(FILE *f, const char *path, const tlm_diags *diags);
+/* Logs each diagnostic as "FILE:LINE:COL: error: MESSAGE [rule]" (with
+ * LOG_FORMAT=json: file, line, col and rule as fields). */
+void tlm_cli_print_diags(const char *path, const tlm_diags *diags);
 
 /* Loads and validates a spec; on failure prints why to stderr and returns
  * TLM_EXIT_USAGE (*out NULL), else TLM_EXIT_OK.  With text (not NULL) the

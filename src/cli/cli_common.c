@@ -20,10 +20,12 @@ int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg)
 	case 'q':
 		cli->quiet = 1;
 		cli->verbose = 0;
+		tlm_log_set_flags(1, 0);
 		return 1;
 	case 'v':
 		cli->verbose++;
 		cli->quiet = 0;
+		tlm_log_set_flags(0, 1);
 		return 1;
 	default: return 0;
 	}
@@ -63,30 +65,40 @@ int tlm_cli_usage_error(const tlm_cli *cli, const char *fmt, ...)
 	va_list ap;
 	const char *cmd = cli->command ? cli->command : "";
 
-	fprintf(stderr, "telemachy%s%s: ", *cmd ? " " : "", cmd);
+	tlm_log_set_command(cli->command);
 	va_start(ap, fmt);
-	tlm_cli_vesc(stderr, fmt, ap); /* it may quote an argument */
+	tlm_log_vcmd(TLM_ENGINE_ERROR, NULL, fmt, ap); /* escaped: it may quote an argument */
 	va_end(ap);
-	fprintf(stderr, "\nTry 'telemachy %s%s--help' for more information.\n", cmd,
-		*cmd ? " " : "");
+	if (!tlm_log_json())
+		tlm_log_raw(TLM_ENGINE_ERROR, NULL,
+			    "Try 'telemachy %s%s--help' for more information.", cmd,
+			    *cmd ? " " : "");
 	return TLM_EXIT_USAGE;
 }
 
-void tlm_cli_print_diags(FILE *f, const char *path, const tlm_diags *diags)
+void tlm_cli_print_diags(const char *path, const tlm_diags *diags)
 {
 	size_t i;
 
 	for (i = 0; i < diags->count; i++) {
 		const tlm_diag *d = &diags->items[i];
+		json_t *f = json_pack("{s:s, s:s}", "file", path, "rule", d->rule);
 
-		if (d->pos.line > 0)
-			tlm_cli_line(f, "%s:%u:%u: error: %s [%s]", path, d->pos.line, d->pos.col,
-				     d->message, d->rule);
-		else
-			tlm_cli_line(f, "%s: error: %s [%s]", path, d->message, d->rule);
+		if (d->pos.line > 0) {
+			if (f != NULL) {
+				json_object_set_new(f, "line", json_integer(d->pos.line));
+				json_object_set_new(f, "col", json_integer(d->pos.col));
+			}
+			tlm_log_raw(TLM_ENGINE_ERROR, f, "%s:%u:%u: error: %s [%s]", path,
+				    d->pos.line, d->pos.col, d->message, d->rule);
+		} else {
+			tlm_log_raw(TLM_ENGINE_ERROR, f, "%s: error: %s [%s]", path, d->message,
+				    d->rule);
+		}
 	}
 	if (diags->dropped > 0)
-		tlm_cli_line(f, "%s: %zu more errors not shown", path, diags->dropped);
+		tlm_log_raw(TLM_ENGINE_ERROR, NULL, "%s: %zu more errors not shown", path,
+			    diags->dropped);
 }
 
 int tlm_cli_load_spec(tlm_spec **out, const char *path, char **text)
@@ -102,9 +114,9 @@ int tlm_cli_load_spec(tlm_spec **out, const char *path, char **text)
 		rc = tlm_spec_parse(out, path, *text, len, &diags, &err);
 	}
 	if (rc == TLM_EINVALID)
-		tlm_cli_print_diags(stderr, path, &diags);
+		tlm_cli_print_diags(path, &diags);
 	if (rc != 0)
-		tlm_cli_line(stderr, "%s", err.message);
+		tlm_log_raw(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 	tlm_diags_clear(&diags);
 	return rc == 0 ? TLM_EXIT_OK : TLM_EXIT_USAGE;
 }

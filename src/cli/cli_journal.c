@@ -7,7 +7,7 @@
 
 #include "cli/cli_journal.h"
 
-int tlm_cli_journal_open(const tlm_cli *cli, const char *dir, tlm_journal **out)
+int tlm_cli_journal_open(const char *dir, tlm_journal **out)
 {
 	tlm_error err = TLM_ERROR_INIT;
 	char *owned = NULL, *db = NULL;
@@ -18,7 +18,7 @@ int tlm_cli_journal_open(const tlm_cli *cli, const char *dir, tlm_journal **out)
 
 	*out = NULL;
 	if (dir == NULL && tlm_journal_default_dir(&owned, &err) != 0) {
-		tlm_cli_line(stderr, "telemachy %s: %s", cli->command, err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 		rc = TLM_EXIT_FAILED;
 		goto done;
 	}
@@ -27,7 +27,7 @@ int tlm_cli_journal_open(const tlm_cli *cli, const char *dir, tlm_journal **out)
 	 * empty journal behind and report "no runs" forever after. */
 	n = strlen(path) + sizeof("/" TLM_JOURNAL_FILE);
 	if ((db = malloc(n)) == NULL) {
-		tlm_cli_line(stderr, "telemachy %s: out of memory", cli->command);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "out of memory");
 		rc = TLM_EXIT_FAILED;
 		goto done;
 	}
@@ -35,7 +35,7 @@ int tlm_cli_journal_open(const tlm_cli *cli, const char *dir, tlm_journal **out)
 	if (stat(db, &st) != 0 && errno == ENOENT)
 		goto done;
 	if (tlm_journal_open(out, path, &err) != 0) {
-		tlm_cli_line(stderr, "telemachy %s: %s", cli->command, err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 		rc = TLM_EXIT_FAILED;
 	}
 done:

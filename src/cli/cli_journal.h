@@ -13,7 +13,7 @@
  * journal that does not exist is not created: *out is NULL and the result
  * TLM_EXIT_OK, meaning "no runs".  On failure prints why (prefixed with the
  * command) and returns TLM_EXIT_FAILED. */
-int tlm_cli_journal_open(const tlm_cli *cli, const char *dir, tlm_journal **out);
+int tlm_cli_journal_open(const char *dir, tlm_journal **out);
 
 /* Whether a resource in state s may still exist remotely (a leftover). */
 int tlm_cli_resource_live(tlm_journal_state s);

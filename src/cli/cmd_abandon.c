@@ -83,15 +83,15 @@ static int report(const tlm_cli *cli, const abandon_args *a, int rc, const tlm_e
 		  const char *why, const tlm_error *err)
 {
 	if (rc != 0 && !(rc == TLM_ERROR && f->name[0] != '\0' && !f->audited)) {
-		tlm_cli_line(stderr, "telemachy abandon: %s%s", err->message,
-			     rc == TLM_ECONFLICT ? "; cancel it first, or --force" : "");
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s%s", err->message,
+			    rc == TLM_ECONFLICT ? "; cancel it first, or --force" : "");
 		return rc == TLM_ENOTFOUND || rc == TLM_EINVALID || rc == TLM_ECONFLICT
 			       ? TLM_EXIT_USAGE
 			       : TLM_EXIT_FAILED;
 	}
 	if (!f->audited) {
-		tlm_cli_line(stderr, "telemachy abandon: %s abandoned, but no audit entry: %s",
-			     f->name, err->message);
+		tlm_log_cmd(TLM_ENGINE_WARN, NULL, "%s abandoned, but no audit entry: %s", f->name,
+			    err->message);
 		return TLM_EXIT_FAILED;
 	}
 	if (!cli->quiet) {
@@ -115,10 +115,10 @@ int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
 	/* A state directory without a journal has no runs: not one is made. */
-	if ((rc = tlm_cli_journal_open(cli, a.dir, &j)) != TLM_EXIT_OK)
+	if ((rc = tlm_cli_journal_open(a.dir, &j)) != TLM_EXIT_OK)
 		return rc;
 	if (j == NULL) {
-		tlm_cli_line(stderr, "telemachy abandon: no run %s", a.run);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "no run %s", a.run);
 		return TLM_EXIT_USAGE;
 	}
 	tlm_journal_close(j);

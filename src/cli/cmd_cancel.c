@@ -71,8 +71,8 @@ static int report(const tlm_engine_cancel_result *res, const char *run_id, long 
 		break;
 	case TLM_CANCEL_OWNER_STOPPED: tlm_cli_line(stdout, "run %s: %s", run_id, state); break;
 	case TLM_CANCEL_STILL_RUNNING:
-		tlm_cli_line(stderr, "telemachy cancel: run %s is still %s after %ld s", run_id,
-			     state, wait_s);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "run %s is still %s after %ld s", run_id, state,
+			    wait_s);
 		return TLM_EXIT_FAILED;
 	case TLM_CANCEL_TORN_DOWN: return TLM_EXIT_OK; /* the teardown's own summary */
 	}
@@ -92,21 +92,20 @@ int tlm_cmd_cancel(tlm_cli *cli, int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
 	flag = eo.control_plane;
-	if (tlm_cli_engine_env("cancel", &eo, &sec) != 0)
+	if (tlm_cli_engine_env(&eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
-	if ((rc = tlm_cli_journal_run(cli, eo.state_dir, argv[optind], &run)) != TLM_EXIT_OK)
+	if ((rc = tlm_cli_journal_run(eo.state_dir, argv[optind], &run)) != TLM_EXIT_OK)
 		goto done;
 	if (tlm_journal_run_owner(&run) == TLM_JOURNAL_OWNER_DEAD ||
 	    (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)) {
 		if (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)
-			tlm_cli_warn_force(cli, &run);
+			tlm_cli_warn_force(&run);
 		else
-			tlm_cli_line(
-				stderr,
-				"telemachy cancel: run %s's owner (pid %ld on %s) is gone: tearing it down here",
-				run.id, run.owner_pid, run.owner_host ? run.owner_host : "?");
+			tlm_log_cmd(TLM_ENGINE_INFO, NULL,
+				    "run %s's owner (pid %ld on %s) is gone: tearing it down here",
+				    run.id, run.owner_pid, run.owner_host ? run.owner_host : "?");
 		eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
-		rc = tlm_cli_drive(cli, "cancel", &eo, run.id, NULL);
+		rc = tlm_cli_drive(cli, &eo, run.id, NULL);
 	} else {
 		tlm_error err = TLM_ERROR_INIT;
 		tlm_run_output out;
@@ -116,7 +115,7 @@ int tlm_cmd_cancel(tlm_cli *cli, int argc, char **argv)
 		eo.observe_ctx = &out;
 		tlm_cli_catch_signals(&eo);
 		if (tlm_engine_cancel(&eo, run.id, wait_s * 1000, &res, &err) != 0) {
-			tlm_cli_line(stderr, "telemachy cancel: %s", err.message);
+			tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 			rc = TLM_EXIT_FAILED;
 		} else {
 			rc = report(&res, run.id, wait_s);

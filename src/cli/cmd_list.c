@@ -123,7 +123,7 @@ int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
 		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
 	if (a.state != NULL && tlm_run_state_parse(a.state, &state) != 0)
 		return tlm_cli_usage_error(cli, "--state: no run state \"%s\"", a.state);
-	if ((rc = tlm_cli_journal_open(cli, a.dir, &l.j)) != TLM_EXIT_OK)
+	if ((rc = tlm_cli_journal_open(a.dir, &l.j)) != TLM_EXIT_OK)
 		return rc;
 	if (cli->output == TLM_OUTPUT_JSON && (l.runs = json_array()) == NULL) {
 		rc = TLM_EXIT_FAILED;
@@ -131,8 +131,8 @@ int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
 	}
 	if (l.j != NULL && tlm_journal_runs(l.j, a.state != NULL ? &state : NULL, a.workflow,
 					    list_cb, &l, &err) != 0) {
-		tlm_cli_line(stderr, "telemachy list: %s",
-			     err.message[0] ? err.message : "out of memory");
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s",
+			    err.message[0] ? err.message : "out of memory");
 		rc = TLM_EXIT_FAILED;
 		goto done;
 	}

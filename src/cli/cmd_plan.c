@@ -86,12 +86,12 @@ int tlm_cmd_plan(tlm_cli *cli, int argc, char **argv)
 	} else if (tlm_plan_new(&plan, spec, &err) != 0) {
 		/* the loader rejects cycles first; reaching this is a bug, but the
 		 * message still names the tasks */
-		tlm_cli_line(stderr, "telemachy plan: %s: %s", file, err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s: %s", file, err.message);
 		rc = TLM_EXIT_USAGE;
 	} else if (render(plan, cli->output, graph, &err) != 0 || fflush(stdout) != 0) {
 		/* e.g. stdout is a full disk or a closed pipe */
-		tlm_cli_line(stderr, "telemachy plan: %s",
-			     err.message[0] ? err.message : "writing the plan failed");
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s",
+			    err.message[0] ? err.message : "writing the plan failed");
 		rc = TLM_EXIT_FAILED;
 	}
 	tlm_plan_free(plan);

@@ -135,11 +135,11 @@ int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
-	if (tlm_cli_engine_env("reconcile", &eo, &sec) != 0)
+	if (tlm_cli_engine_env(&eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
 	rc = tlm_engine_reconcile(&eo, older, do_delete, &res, &err);
 	if (rc != 0) {
-		tlm_cli_line(stderr, "telemachy reconcile: %s", err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 		rc = rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_UNREACHABLE;
 	} else {
 		if (cli->output == TLM_OUTPUT_JSON)

@@ -75,31 +75,30 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
 	flag = eo.control_plane;
-	if (tlm_cli_engine_env("resume", &eo, &sec) != 0)
+	if (tlm_cli_engine_env(&eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
-	if ((rc = tlm_cli_journal_run(cli, eo.state_dir, run_id, &run)) != TLM_EXIT_OK)
+	if ((rc = tlm_cli_journal_run(eo.state_dir, run_id, &run)) != TLM_EXIT_OK)
 		goto done;
 	if (run.state == TLM_RUN_COMPLETED) {
-		tlm_cli_line(stderr,
-			     "telemachy resume: run %s completed: there is nothing to resume",
-			     run.id);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "run %s completed: there is nothing to resume",
+			    run.id);
 		rc = TLM_EXIT_USAGE;
 		goto clear;
 	}
 	if (tlm_spec_parse(&spec, "the journal's copy of the spec", run.spec, strlen(run.spec),
 			   &diags, &err) != 0) {
-		tlm_cli_line(stderr, "telemachy resume: run %s: its spec no longer loads: %s",
-			     run.id, diags.count > 0 ? diags.items[0].message : err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "run %s: its spec no longer loads: %s", run.id,
+			    diags.count > 0 ? diags.items[0].message : err.message);
 		rc = TLM_EXIT_USAGE;
 		goto clear;
 	}
 	if (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)
-		tlm_cli_warn_force(cli, &run);
+		tlm_cli_warn_force(&run);
 	eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
 	eo.spec = spec;
 	eo.spec_text = run.spec;
 	eo.resume_run_id = run.id;
-	rc = tlm_cli_drive(cli, "resume", &eo, NULL, pass.names);
+	rc = tlm_cli_drive(cli, &eo, NULL, pass.names);
 clear:
 	tlm_journal_run_clear(&run);
 done:

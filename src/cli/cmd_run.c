@@ -107,7 +107,7 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 	rc = parse_opts(cli, argc, argv, &a);
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
-	if (tlm_cli_engine_env("run", &a.eo, &a.sec) != 0) {
+	if (tlm_cli_engine_env(&a.eo, &a.sec) != 0) {
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
@@ -115,7 +115,7 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 		goto done;
 	a.eo.spec = spec;
 	a.eo.spec_text = text;
-	rc = tlm_cli_drive(cli, "run", &a.eo, NULL, a.pass.names);
+	rc = tlm_cli_drive(cli, &a.eo, NULL, a.pass.names);
 done:
 	free(text);
 	tlm_cli_secrets_clear(&a.sec);

@@ -39,17 +39,16 @@ int tlm_cmd_schema(tlm_cli *cli, int argc, char **argv)
 	 * normalises its layout and proves it is well formed. */
 	schema = json_loads(tlm_spec_json_schema(), JSON_REJECT_DUPLICATES, &jerr);
 	if (!schema) {
-		fprintf(stderr,
-			"telemachy schema: internal error: the built-in schema is not "
-			"valid JSON (line %d: %s)\n",
-			jerr.line, jerr.text);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
+			    "internal error: the built-in schema is not valid JSON (line %d: %s)",
+			    jerr.line, jerr.text);
 		rc = TLM_EXIT_FAILED;
 		goto done;
 	}
 	if (json_dumpf(schema, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
 	    fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-		fprintf(stderr, "telemachy schema: cannot write to standard output: %s\n",
-			strerror(errno));
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "cannot write to standard output: %s",
+			    strerror(errno));
 		rc = TLM_EXIT_FAILED;
 		goto done;
 	}

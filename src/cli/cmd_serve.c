@@ -375,32 +375,30 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	/* libnats keeps its own copy for reconnects; ours goes now. */
 	tlm_secret_free(a.nats_token);
 	if (rc != 0) {
-		tlm_cli_line(stderr, "telemachy serve: %s", err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 		return rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_UNREACHABLE;
 	}
 	printf("%s\n", tlm_server_url(srv));
 	fflush(stdout);
 	if (tlm_server_max_connections(srv) < a.opts.max_connections)
-		fprintf(stderr,
-			"telemachy serve: warning: at most %u connections, not %u: the open files "
-			"limit (ulimit -n) is too low\n",
-			tlm_server_max_connections(srv), a.opts.max_connections);
+		tlm_log_cmd(TLM_ENGINE_WARN, NULL,
+			    "at most %u connections, not %u: the open files limit (ulimit -n) is "
+			    "too low",
+			    tlm_server_max_connections(srv), a.opts.max_connections);
 	/* Not a status line: -q does not silence it. */
 	if (a.opts.api_key == NULL && !tlm_server_loopback(srv))
-		fprintf(stderr,
-			"telemachy serve: warning: no auth on %s (--insecure-no-auth): whoever "
-			"reaches it can run programs on this machine\n",
-			tlm_server_address(srv));
-	if (!cli->quiet)
-		fprintf(stderr, "telemachy serve: listening on %s (%s)%s%s%s\n",
-			tlm_server_address(srv), tlm_server_url(srv),
-			a.opts.tls_client_ca_file ? ", client certificates required" : "",
-			a.opts.nats_url ? ", events to NATS" : "",
-			a.opts.api_key ? ", auth on" : "");
+		tlm_log_cmd(TLM_ENGINE_WARN, NULL,
+			    "no auth on %s (--insecure-no-auth): whoever reaches it can run "
+			    "programs on this machine",
+			    tlm_server_address(srv));
+	tlm_log_cmd(TLM_ENGINE_INFO, NULL, "listening on %s (%s)%s%s%s", tlm_server_address(srv),
+		    tlm_server_url(srv),
+		    a.opts.tls_client_ca_file ? ", client certificates required" : "",
+		    a.opts.nats_url ? ", events to NATS" : "", a.opts.api_key ? ", auth on" : "");
 	sigwait(&set, &sig);
 	if (!cli->quiet)
-		fprintf(stderr, "telemachy serve: %s, stopping\n",
-			sig == SIGINT ? "SIGINT" : "SIGTERM");
+		tlm_log_cmd(TLM_ENGINE_INFO, NULL, "%s, stopping",
+			    sig == SIGINT ? "SIGINT" : "SIGTERM");
 	tlm_server_stop(srv);
 	return TLM_EXIT_OK;
 }

@@ -252,7 +252,7 @@ int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
-	if ((rc = tlm_cli_journal_open(cli, dir, &j)) != TLM_EXIT_OK)
+	if ((rc = tlm_cli_journal_open(dir, &j)) != TLM_EXIT_OK)
 		return rc;
 	if (j != NULL && run == NULL) {
 		int lrc = tlm_journal_latest_run(j, latest, &err);
@@ -266,14 +266,14 @@ int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
 	}
 	if (j == NULL || j_empty) {
 		if (run != NULL)
-			tlm_cli_line(stderr, "telemachy status: no run %s", run);
+			tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "no run %s", run);
 		else
-			fprintf(stderr, "telemachy status: no runs yet\n");
+			tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "no runs yet");
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
 	if ((rc = tlm_journal_run_get(j, run, &r, &err)) == TLM_ENOTFOUND || rc == TLM_EINVALID) {
-		tlm_cli_line(stderr, "telemachy status: no run %s", run);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "no run %s", run);
 		rc = TLM_EXIT_USAGE;
 		goto done;
 	}
@@ -282,8 +282,7 @@ int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
 	rc = fflush(stdout) == 0 ? TLM_EXIT_OK : TLM_EXIT_FAILED;
 	goto done;
 journal_error:
-	tlm_cli_line(stderr, "telemachy status: %s",
-		     err.message[0] ? err.message : "out of memory");
+	tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message[0] ? err.message : "out of memory");
 	rc = TLM_EXIT_FAILED;
 done:
 	tlm_journal_run_clear(&r);

@@ -48,14 +48,14 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 		return tlm_cli_usage_error(cli, optind >= argc ? "missing the RUN id"
 							       : "one RUN id, please");
 	flag = eo.control_plane;
-	if (tlm_cli_engine_env("teardown", &eo, &sec) != 0)
+	if (tlm_cli_engine_env(&eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
-	rc = tlm_cli_journal_run(cli, eo.state_dir, argv[optind], &run);
+	rc = tlm_cli_journal_run(eo.state_dir, argv[optind], &run);
 	if (rc == TLM_EXIT_OK) {
 		if (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)
-			tlm_cli_warn_force(cli, &run);
+			tlm_cli_warn_force(&run);
 		eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
-		rc = tlm_cli_drive(cli, "teardown", &eo, run.id, NULL);
+		rc = tlm_cli_drive(cli, &eo, run.id, NULL);
 		tlm_journal_run_clear(&run);
 	}
 	tlm_cli_secrets_clear(&sec);

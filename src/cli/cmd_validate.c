@@ -51,8 +51,8 @@ static int validate_one(const tlm_cli *cli, const char *path, json_t *files)
 		if (!cli->quiet)
 			tlm_cli_line(stdout, "%s: ok", path);
 	} else {
-		tlm_cli_print_diags(stderr, path, &diags);
-		tlm_cli_line(stderr, "%s", err.message);
+		tlm_cli_print_diags(path, &diags);
+		tlm_log_raw(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 	}
 	tlm_diags_clear(&diags);
 	tlm_spec_free(spec);

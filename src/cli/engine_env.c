@@ -34,7 +34,7 @@ static const char *env(const char *name)
  * owns it).  A key that is set but empty or blank is an error, not "no
  * key": the operator meant to send one (the same rules as `serve`'s,
  * util/secret.h; no message shows the key). */
-static int load_key(const char *cmd, tlm_engine_opts *eo, char **key)
+static int load_key(tlm_engine_opts *eo, char **key)
 {
 	const char *v = getenv("AGAMEMNON_API_KEY"), *file = env("AGAMEMNON_API_KEY_FILE");
 	tlm_error err = TLM_ERROR_INIT;
@@ -49,26 +49,26 @@ static int load_key(const char *cmd, tlm_engine_opts *eo, char **key)
 	if (file == NULL)
 		return 0;
 	if (tlm_secret_read_key_file(key, file, &err) != 0) {
-		tlm_cli_line(stderr, "telemachy %s: AGAMEMNON_API_KEY_FILE: %s", cmd, err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "AGAMEMNON_API_KEY_FILE: %s", err.message);
 		return -1;
 	}
 	eo->api_key = *key;
 	tlm_secret_protect_process();
 	return 0;
 bad:
-	tlm_cli_line(stderr, "telemachy %s: %s", cmd, err.message);
+	tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 	return -1;
 }
 
-static int parse_bool(const char *cmd, const char *name, const char *v, int *out)
+static int parse_bool(const char *name, const char *v, int *out)
 {
 	if (strcasecmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
 		*out = 1;
 	else if (strcasecmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
 		*out = 0;
 	else {
-		tlm_cli_line(stderr, "telemachy %s: %s must be true or false, not \"%s\"", cmd,
-			     name, v);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s must be true or false, not \"%s\"", name,
+			    v);
 		return -1;
 	}
 	return 0;
@@ -76,21 +76,21 @@ static int parse_bool(const char *cmd, const char *name, const char *v, int *out
 
 /* A client certificate is two variables, both or neither: half of one is a
  * mistake, never "no certificate". */
-static int cert_pair(const char *cmd, const char *cert_var, const char *key_var, const char **cert,
-		     const char **key)
+static int cert_pair(const char *cert_var, const char *key_var, const char **cert, const char **key)
 {
 	*cert = env(cert_var);
 	*key = env(key_var);
 	if ((*cert == NULL) == (*key == NULL))
 		return 0;
-	fprintf(stderr, "telemachy %s: %s is set but %s is not: a client certificate needs both\n",
-		cmd, *cert != NULL ? cert_var : key_var, *cert != NULL ? key_var : cert_var);
+	tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
+		    "%s is set but %s is not: a client certificate needs both",
+		    *cert != NULL ? cert_var : key_var, *cert != NULL ? key_var : cert_var);
 	return -1;
 }
 
 /* The NATS token, from the first line of NATS_TOKEN_FILE: never from argv
  * (ps shows it), and never in a message (util/secret.h). */
-static int load_nats_token(const char *cmd, tlm_engine_opts *eo, char **token)
+static int load_nats_token(tlm_engine_opts *eo, char **token)
 {
 	const char *file = env("NATS_TOKEN_FILE");
 	tlm_error err = TLM_ERROR_INIT;
@@ -98,7 +98,7 @@ static int load_nats_token(const char *cmd, tlm_engine_opts *eo, char **token)
 	if (file == NULL)
 		return 0;
 	if (tlm_secret_read_token_file(token, file, &err) != 0) {
-		fprintf(stderr, "telemachy %s: NATS_TOKEN_FILE: %s\n", cmd, err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "NATS_TOKEN_FILE: %s", err.message);
 		return -1;
 	}
 	eo->nats_token = *token;
@@ -115,7 +115,7 @@ void tlm_cli_secrets_clear(tlm_cli_secrets *sec)
 
 /* Settings from the environment, below the flags; a bad one is an error of
  * this command only (docs/lessons.md #18). */
-int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *sec)
+int tlm_cli_engine_env(tlm_engine_opts *eo, tlm_cli_secrets *sec)
 {
 	const char *v;
 	char *end;
@@ -127,24 +127,21 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *se
 	eo->nats_creds_file = env("NATS_CREDS");
 	eo->nats_ca_file = env("NATS_CA_FILE");
 	eo->ca_file = env("AGAMEMNON_CA_FILE");
-	if (cert_pair(cmd, "AGAMEMNON_CLIENT_CERT", "AGAMEMNON_CLIENT_KEY", &eo->client_cert_file,
+	if (cert_pair("AGAMEMNON_CLIENT_CERT", "AGAMEMNON_CLIENT_KEY", &eo->client_cert_file,
 		      &eo->client_key_file) != 0 ||
-	    cert_pair(cmd, "NATS_CLIENT_CERT", "NATS_CLIENT_KEY", &eo->nats_cert_file,
+	    cert_pair("NATS_CLIENT_CERT", "NATS_CLIENT_KEY", &eo->nats_cert_file,
 		      &eo->nats_key_file) != 0)
 		return -1;
-	if (load_key(cmd, eo, &sec->api_key) != 0 ||
-	    load_nats_token(cmd, eo, &sec->nats_token) != 0)
+	if (load_key(eo, &sec->api_key) != 0 || load_nats_token(eo, &sec->nats_token) != 0)
 		return -1;
-	if ((v = env("REQUIRE_TLS")) != NULL &&
-	    parse_bool(cmd, "REQUIRE_TLS", v, &eo->require_tls) != 0)
+	if ((v = env("REQUIRE_TLS")) != NULL && parse_bool("REQUIRE_TLS", v, &eo->require_tls) != 0)
 		return -1;
 	if ((v = env("AGAMEMNON_RATE_LIMIT_RPS")) != NULL) {
 		eo->rate_rps = strtod(v, &end);
 		if (*end != '\0' || end == v || !(eo->rate_rps > 0 && eo->rate_rps <= 100000)) {
-			tlm_cli_line(
-				stderr,
-				"telemachy run: AGAMEMNON_RATE_LIMIT_RPS must be a number above 0, not \"%s\"",
-				v);
+			tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
+				    "AGAMEMNON_RATE_LIMIT_RPS must be a number above 0, not \"%s\"",
+				    v);
 			return -1;
 		}
 	}
@@ -152,9 +149,9 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *se
 		unsigned long b;
 
 		if (parse_count(v, 1000000, &b) != 0) {
-			tlm_cli_line(
-				stderr,
-				"telemachy run: AGAMEMNON_RATE_LIMIT_BURST must be a whole number above 0, not \"%s\"",
+			tlm_log_cmd(
+				TLM_ENGINE_ERROR, NULL,
+				"AGAMEMNON_RATE_LIMIT_BURST must be a whole number above 0, not \"%s\"",
 				v);
 			return -1;
 		}
@@ -214,16 +211,15 @@ int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo
 	}
 }
 
-void tlm_cli_warn_force(const tlm_cli *cli, const tlm_journal_run *run)
+void tlm_cli_warn_force(const tlm_journal_run *run)
 {
 	if (tlm_journal_run_owner(run) != TLM_JOURNAL_OWNER_ALIVE)
 		return;
-	tlm_cli_line(
-		stderr,
-		"telemachy %s: --force: taking run %s over from pid %ld on %s, which looks alive.",
-		cli->command, run->id, run->owner_pid, run->owner_host ? run->owner_host : "?");
-	fprintf(stderr,
-		"  If it is still running, it stops before its next request and exits with code 5;\n"
-		"  requests it already sent may still land (creates are resolved by name).  If it\n"
-		"  is only slow, it loses the run.\n");
+	tlm_log_cmd(TLM_ENGINE_WARN, NULL,
+		    "--force: taking run %s over from pid %ld on %s, which looks alive.", run->id,
+		    run->owner_pid, run->owner_host ? run->owner_host : "?");
+	tlm_log_raw(TLM_ENGINE_WARN, NULL, "%s",
+		    "  If it is still running, it stops before its next request and exits with "
+		    "code 5; requests it already sent may still land (creates are resolved by "
+		    "name).  If it is only slow, it loses the run.");
 }

@@ -23,7 +23,7 @@ void tlm_cli_secrets_clear(tlm_cli_secrets *sec);
  * NATS_CLIENT_CERT / _KEY (docs/engine.md).  Fields a flag set already
  * (control_plane, nats_url) are kept; what files gave goes to *sec.  0, or
  * -1 after printing "telemachy CMD: ..." for a bad value. */
-int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *sec);
+int tlm_cli_engine_env(tlm_engine_opts *eo, tlm_cli_secrets *sec);
 
 /* The flags every command that reaches a control plane takes (getopt_long
  * entries, values 0x160-0x16f). */
@@ -57,7 +57,7 @@ int tlm_cli_engine_env(const char *cmd, tlm_engine_opts *eo, tlm_cli_secrets *se
 /* Before a forced takeover of a run whose owner looks alive: says on stderr
  * what it risks (the owner stops at its next request; what it already sent
  * may still land and is resolved by name). */
-void tlm_cli_warn_force(const tlm_cli *cli, const tlm_journal_run *run);
+void tlm_cli_warn_force(const tlm_journal_run *run);
 #define TLM_CLI_ENGINE_LONGOPTS                                                                    \
 	{ "max-concurrent", required_argument, NULL, TLM_CLI_OPT_MAX_CONC },                       \
 		TLM_CLI_STATE_DIR_LONGOPT,                                                         \

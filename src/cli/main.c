@@ -61,6 +61,8 @@ int main(int argc, char **argv)
 	size_t i;
 
 	tlm_cli_alloc_faults_start();
+	if (tlm_log_setup() != 0)
+		return TLM_EXIT_USAGE;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+" TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
 		int r = tlm_cli_global_opt(&cli, c, optarg);
@@ -88,6 +90,7 @@ int main(int argc, char **argv)
 			int first = optind;
 
 			cli.command = commands[i].name;
+			tlm_log_set_command(cli.command);
 			optind = 0; /* glibc: the command's getopt_long starts afresh */
 			return commands[i].run(&cli, argc - first, argv + first);
 		}

@@ -57,22 +57,21 @@ int tlm_cli_exit_code(const tlm_engine_result *r)
 
 static void after_abandon(const tlm_engine_result *r)
 {
-	tlm_cli_line(
-		stderr,
+	tlm_log_raw(
+		TLM_ENGINE_WARN, NULL,
 		"telemachy: run %s was left as it was: the journal %s records every resource it created.",
 		r->run_id, r->journal_path ? r->journal_path : "(none)");
-	tlm_cli_line(
-		stderr,
+	tlm_log_raw(
+		TLM_ENGINE_WARN, NULL,
 		"Delete them with `telemachy teardown %s`, or continue with `telemachy resume %s`.",
 		r->run_id, r->run_id);
 }
 
-static void after_takeover(const char *cmd, const tlm_engine_result *r)
+static void after_takeover(const tlm_engine_result *r)
 {
-	tlm_cli_line(
-		stderr,
-		"telemachy %s: %s; this process stopped without another request or journal write",
-		cmd, r->error != NULL ? r->error : "the run was taken over");
+	tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
+		    "%s; this process stopped without another request or journal write",
+		    r->error != NULL ? r->error : "the run was taken over");
 }
 
 /* The in-process control plane, for a run or resume with no other (and
@@ -82,16 +81,15 @@ static void after_takeover(const char *cmd, const tlm_engine_result *r)
  * in argv, the environment, the journal or a core file); so a local user
  * who finds the port cannot create an agent and run a program as us
  * (docs/security.md).  A dry run's server runs no program at all. */
-static int start_plane(const tlm_cli *cli, const char *cmd, tlm_engine_opts *eo,
-		       const char *const *pass_env, tlm_server **srv, char **key)
+static int start_plane(tlm_engine_opts *eo, const char *const *pass_env, tlm_server **srv,
+		       char **key)
 {
 	tlm_server_opts so = TLM_SERVER_OPTS_INIT;
 	tlm_error err = TLM_ERROR_INIT;
 
 	tlm_secret_protect_process();
 	if (tlm_secret_random_key(key, &err) != 0) {
-		tlm_cli_line(stderr, "telemachy %s: the built-in control plane: %s", cmd,
-			     err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "the built-in control plane: %s", err.message);
 		return TLM_EXIT_FAILED;
 	}
 	/* A dry run publishes nothing: no NATS, and no program runs.  NATS is
@@ -107,29 +105,27 @@ static int start_plane(const tlm_cli *cli, const char *cmd, tlm_engine_opts *eo,
 	so.api_key = *key;
 	so.pass_env = pass_env;
 	if (tlm_server_start(srv, &so, &err) != 0) {
-		tlm_cli_line(stderr, "telemachy %s: the built-in control plane: %s", cmd,
-			     err.message);
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "the built-in control plane: %s", err.message);
 		return TLM_EXIT_FAILED;
 	}
 	eo->control_plane = tlm_server_url(*srv);
 	eo->in_process = 1;
 	eo->api_key = *key;
-	if (cli->verbose)
-		fprintf(stderr, "telemachy %s: the built-in control plane listens at %s\n", cmd,
-			eo->control_plane);
+	tlm_log_cmd(TLM_ENGINE_DEBUG, NULL, "the built-in control plane listens at %s",
+		    eo->control_plane);
 	return TLM_EXIT_OK;
 }
 
 /* What could not even start: a bad setting or a run that is not ours to
  * take is a usage error, a live owner a conflict (also 2), the rest 1. */
-static int start_failure(const char *cmd, int rc, const tlm_error *err)
+static int start_failure(int rc, const tlm_error *err)
 {
-	tlm_cli_line(stderr, "telemachy %s: %s", cmd, err->message);
+	tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err->message);
 	return rc == TLM_EINVALID || rc == TLM_ECONFLICT || rc == TLM_ENOTFOUND ? TLM_EXIT_USAGE
 										: TLM_EXIT_FAILED;
 }
 
-int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char *teardown_run,
+int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 		  const char *const *pass_env)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -140,7 +136,7 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 	int rc;
 
 	if (teardown_run == NULL && (eo->control_plane == NULL || eo->dry_run) &&
-	    (rc = start_plane(cli, cmd, eo, pass_env, &srv, &key)) != TLM_EXIT_OK) {
+	    (rc = start_plane(eo, pass_env, &srv, &key)) != TLM_EXIT_OK) {
 		tlm_server_stop(srv);
 		tlm_secret_free(key);
 		return rc;
@@ -157,7 +153,7 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 		eo->api_key = NULL; /* it was the in-process server's key */
 	tlm_secret_free(key);
 	if (rc != 0) {
-		rc = start_failure(cmd, rc, &err);
+		rc = start_failure(rc, &err);
 	} else {
 		rc = tlm_cli_exit_code(&res);
 		/* A teardown that deleted everything succeeded, whatever the
@@ -165,21 +161,20 @@ int tlm_cli_drive(tlm_cli *cli, const char *cmd, tlm_engine_opts *eo, const char
 		if (teardown_run != NULL && !res.abandoned && !res.taken_over)
 			rc = res.nleftovers > 0 ? TLM_EXIT_TEARDOWN : TLM_EXIT_OK;
 		if (res.outcome == TLM_ENGINE_PREFLIGHT_FAILED)
-			tlm_cli_line(stderr,
-				     "telemachy %s: preflight failed, nothing was created: %s", cmd,
-				     res.error);
+			tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
+				    "preflight failed, nothing was created: %s", res.error);
 		errno = 0;
 		if (tlm_run_output_result(&out, &res, rc) != 0 && rc == TLM_EXIT_OK) {
-			fprintf(stderr, "telemachy %s: the summary could not be written: %s\n", cmd,
-				errno == ENOMEM ? "out of memory"
-				: errno != 0    ? strerror(errno)
-						: "unknown error");
+			tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "the summary could not be written: %s",
+				    errno == ENOMEM ? "out of memory"
+				    : errno != 0    ? strerror(errno)
+						    : "unknown error");
 			rc = TLM_EXIT_FAILED;
 		}
 		if (res.abandoned)
 			after_abandon(&res);
 		if (res.taken_over)
-			after_takeover(cmd, &res);
+			after_takeover(&res);
 	}
 	tlm_engine_result_clear(&res);
 	eo->observe = NULL; /* out lives on this stack only */

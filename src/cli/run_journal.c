@@ -7,15 +7,14 @@
 #include "cli/cli_journal.h"
 #include "cli/run_journal.h"
 
-int tlm_cli_journal_run(const tlm_cli *cli, const char *state_dir, const char *run_id,
-			tlm_journal_run *run)
+int tlm_cli_journal_run(const char *state_dir, const char *run_id, tlm_journal_run *run)
 {
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_journal *j = NULL;
 	int rc;
 
 	memset(run, 0, sizeof(*run));
-	if ((rc = tlm_cli_journal_open(cli, state_dir, &j)) != TLM_EXIT_OK)
+	if ((rc = tlm_cli_journal_open(state_dir, &j)) != TLM_EXIT_OK)
 		return rc;
 	rc = j == NULL                                  ? TLM_ENOTFOUND
 	     : strlen(run_id) == TLM_JOURNAL_RUN_ID_LEN ? tlm_journal_run_get(j, run_id, run, &err)
@@ -24,9 +23,11 @@ int tlm_cli_journal_run(const tlm_cli *cli, const char *state_dir, const char *r
 		tlm_error_set(&err, TLM_ENOTFOUND, "no run \"%.64s\" in %s", run_id,
 			      j != NULL ? tlm_journal_path(j) : "the journal (it has no runs)");
 	tlm_journal_close(j);
-	if (rc == 0)
+	if (rc == 0) {
+		tlm_log_set_run(run->id); /* every later record names it */
 		return TLM_EXIT_OK;
-	tlm_cli_line(stderr, "telemachy %s: %s", cli->command, err.message);
+	}
+	tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 	return rc == TLM_ENOTFOUND || rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_FAILED;
 }
 

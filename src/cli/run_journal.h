@@ -9,8 +9,7 @@
 /* Reads run_id from the journal in state_dir (NULL: the default); clear
  * *run with tlm_journal_run_clear.  Returns TLM_EXIT_OK, or an exit code
  * after printing "telemachy CMD: ..." (an unknown run is a usage error). */
-int tlm_cli_journal_run(const tlm_cli *cli, const char *state_dir, const char *run_id,
-			tlm_journal_run *run);
+int tlm_cli_journal_run(const char *state_dir, const char *run_id, tlm_journal_run *run);
 
 /* Where run's resources live: the --control-plane flag if given, else the
  * URL the journal recorded, else (an older journal) env_url.  NULL means the

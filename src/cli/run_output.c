@@ -11,8 +11,9 @@ void tlm_run_output_init(tlm_run_output *out, const tlm_cli *cli)
 {
 	memset(out, 0, sizeof(*out));
 	out->cli = cli;
-	out->tty = isatty(STDERR_FILENO) && !cli->quiet && getenv("TERM") != NULL &&
-		   strcmp(getenv("TERM"), "dumb") != 0;
+	/* A JSON log is for programs: no line redrawn in place among it. */
+	out->tty = isatty(STDERR_FILENO) && !cli->quiet && !tlm_log_json() &&
+		   getenv("TERM") != NULL && strcmp(getenv("TERM"), "dumb") != 0;
 }
 
 static void draw(tlm_run_output *out, const tlm_engine_progress *p)
@@ -28,23 +29,14 @@ static void draw(tlm_run_output *out, const tlm_engine_progress *p)
 void tlm_run_output_observe(void *ctx, tlm_engine_level level, const char *message,
 			    const tlm_engine_progress *p)
 {
-	static const char *const names[] = { "debug", "info", "warning", "error" };
 	tlm_run_output *out = ctx;
-	const tlm_cli *cli = out->cli;
-	int show = message != NULL &&
-		   (level >= TLM_ENGINE_WARN || (level == TLM_ENGINE_INFO && !cli->quiet) ||
-		    (level == TLM_ENGINE_DEBUG && cli->verbose));
 
-	if (show) {
+	if (p->run_id != NULL && p->run_id[0] != '\0')
+		tlm_log_set_run(p->run_id); /* later messages of the command name it too */
+	if (message != NULL && tlm_log_enabled(level)) {
 		if (out->drawn)
 			fputs("\r\033[K", stderr);
-		/* A message quotes what the control plane said (names, ids,
-		 * errors): escaped, it stays one line and drives nothing. */
-		fprintf(stderr, "[%6.2fs] ", (double)p->elapsed_ms / 1000.0);
-		if (level == TLM_ENGINE_WARN || level == TLM_ENGINE_ERROR)
-			fprintf(stderr, "%s: ", names[level]);
-		tlm_cli_put_esc(stderr, message);
-		putc('\n', stderr);
+		tlm_log_run(level, p->run_id, p->elapsed_ms, message);
 		out->drawn = 0;
 	}
 	if (out->tty)
@@ -216,6 +208,6 @@ int tlm_run_output_result(const tlm_run_output *out, const tlm_engine_result *r,
 	json_decref(j);
 	putchar('\n');
 	if (j == NULL)
-		fprintf(stderr, "telemachy: the summary could not be made: out of memory\n");
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "the summary could not be made: out of memory");
 	return rc == 0 && fflush(stdout) == 0 ? 0 : -1;
 }
