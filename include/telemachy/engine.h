@@ -127,6 +127,8 @@ typedef struct tlm_engine_task_result {
 	int attempts;
 	char *remote_id; /* last attempt's, NULL if never submitted */
 	char *message;   /* why it failed or was skipped, NULL otherwise */
+	char *output;    /* the last line of its last attempt's stderr, when the control
+			    plane kept it (the built-in one does: docs/logs.md), else NULL */
 	uint64_t elapsed_ms;
 } tlm_engine_task_result;
 

@@ -23,7 +23,7 @@
 
 #include "telemachy/error.h"
 
-#define TLM_JOURNAL_SCHEMA_VERSION 4
+#define TLM_JOURNAL_SCHEMA_VERSION 5
 #define TLM_JOURNAL_FILE           "journal.db"
 #define TLM_JOURNAL_RUN_ID_LEN     8         /* [a-z0-9]{8}, part of every resource name */
 #define TLM_JOURNAL_NAME_MAX       255       /* resource names, teams, subjects */
@@ -108,8 +108,12 @@ typedef struct tlm_journal_task {
 	const char *remote_id; /* NULL until submitted */
 	tlm_attempt_status status;
 	const char *updated_at;
-	const char *ended; /* the note it was ended with on the control plane, or NULL */
+	const char *ended;  /* the note it was ended with on the control plane, or NULL */
+	const char *result; /* what the control plane said of its end (JSON), or NULL */
 } tlm_journal_task;
+
+/* The largest result a task attempt keeps (tlm_journal_task_result). */
+#define TLM_JOURNAL_RESULT_MAX 16384
 
 /* A run as read back (tlm_journal_run_get); release with tlm_journal_run_clear. */
 typedef struct tlm_journal_run {
@@ -325,6 +329,13 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
 			   const char *subject, int attempt, const char *remote_id,
 			   const char *note, tlm_error *err);
+
+/* Records what the control plane said of how attempt ended: result is a
+ * JSON object as text (the caller makes it; at most TLM_JOURNAL_RESULT_MAX
+ * bytes, else TLM_ETOOBIG).  TLM_ENOTFOUND when the attempt was never
+ * journaled; fenced. */
+int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team,
+			    const char *subject, int attempt, const char *result, tlm_error *err);
 
 /* Calls cb for every task attempt of run, by team, subject and attempt. */
 int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,

@@ -20,6 +20,7 @@ static const command commands[] = {
 	{ "teardown", tlm_cmd_teardown, "delete everything the journal knows of a run" },
 	{ "reconcile", tlm_cmd_reconcile, "find tlm- resources no live run accounts for" },
 	{ "abandon", tlm_cmd_abandon, "forget a resource that cannot be deleted (audited)" },
+	{ "logs", tlm_cmd_logs, "show how each task of a run ended: exit status, output" },
 	{ "validate", tlm_cmd_validate, "check workflow files and report every error" },
 	{ "plan", tlm_cmd_plan, "show what a run would create, in submission waves" },
 	{ "schema", tlm_cmd_schema, "print the JSON Schema of the workflow spec" },

@@ -116,6 +116,12 @@ static void print_text(const tlm_engine_result *r)
 		       (double)t->elapsed_ms / 1000.0);
 		tlm_cli_put_esc(stdout, t->message != NULL ? t->message : "");
 		putchar('\n');
+		/* What a failed program said last (`telemachy logs` has the rest). */
+		if (t->output != NULL && strcmp(t->status, "completed") != 0) {
+			printf("%*s  stderr: ", (int)w, "");
+			tlm_cli_put_esc(stdout, t->output);
+			putchar('\n');
+		}
 	}
 	print_fields(r);
 	if (r->dry_run) {
@@ -164,11 +170,12 @@ static json_t *to_json(const tlm_engine_result *r, int exit_code)
 	for (i = 0; i < r->ntasks; i++) {
 		const tlm_engine_task_result *t = &r->tasks[i];
 
-		json_array_append_new(tasks, json_pack("{s:s, s:s, s:s, s:i, s:s?, s:s?, s:I}",
-						       "team", t->team, "subject", t->subject,
-						       "status", t->status, "attempts", t->attempts,
-						       "id", t->remote_id, "message", t->message,
-						       "elapsed_ms", (json_int_t)t->elapsed_ms));
+		json_array_append_new(
+			tasks, json_pack("{s:s, s:s, s:s, s:i, s:s?, s:s?, s:s?, s:I}", "team",
+					 t->team, "subject", t->subject, "status", t->status,
+					 "attempts", t->attempts, "id", t->remote_id, "message",
+					 t->message, "stderr_last", t->output, "elapsed_ms",
+					 (json_int_t)t->elapsed_ms));
 	}
 	for (i = 0; i < r->nleftovers; i++)
 		json_array_append_new(left,

@@ -27,6 +27,7 @@ typedef struct ew_attempt {
 	int attempt;
 	int open;      /* not completed or skipped, and not ended yet */
 	int completed; /* a task that completed is never touched */
+	int unread;    /* submitted, and what the control plane said of its end not journaled */
 } ew_attempt;
 
 typedef struct ew_team {
@@ -91,6 +92,7 @@ static int on_row(const tlm_journal_task *row, void *ctx)
 	memset(a, 0, sizeof(*a));
 	a->attempt = row->attempt;
 	a->completed = row->status == TLM_ATTEMPT_COMPLETED;
+	a->unread = row->remote_id != NULL && row->result == NULL;
 	a->open = row->ended == NULL && !a->completed && row->status != TLM_ATTEMPT_SKIPPED;
 	if ((a->team = strdup(row->team)) == NULL || (a->subject = strdup(row->subject)) == NULL ||
 	    (row->remote_id != NULL && (a->id = strdup(row->remote_id)) == NULL) ||
@@ -135,7 +137,8 @@ static int on_team(const tlm_journal_resource *r, void *ctx)
 	return 0;
 }
 
-/* Counts each team's attempts; 1 when some attempt of the team is open. */
+/* Counts each team's attempts; 1 when some attempt of the team is open or
+ * its end unread: the team's tasks are listed. */
 static int team_open(ew *w, ew_team *t)
 {
 	size_t i;
@@ -144,7 +147,7 @@ static int team_open(ew *w, ew_team *t)
 	for (i = 0; i < w->nattempts; i++)
 		if (strcmp(w->attempts[i].team, t->name) == 0) {
 			t->nattempts++;
-			open |= w->attempts[i].open;
+			open |= w->attempts[i].open || w->attempts[i].unread;
 		}
 	return open;
 }
@@ -293,9 +296,15 @@ static int on_item(void *ctx, json_t *item)
 		goto done; /* not a task we could address */
 	st = k.status != NULL ? tlm_client__task_state(k.status) : TLM_TASK_UNKNOWN;
 	subject = json_string_value(json_object_get(k.object, "subject"));
+	ai = match(t, k.id, subject, &ours);
+	if (ai != NONE && w->attempts[ai].unread && w->attempts[ai].id != NULL &&
+	    (st == TLM_TASK_COMPLETED || st == TLM_TASK_FAILED)) {
+		w->attempts[ai].unread = 0;
+		(void)tlm_eng__result_seen(w->e, t->name, w->attempts[ai].subject,
+					   w->attempts[ai].attempt, k.id, k.object);
+	}
 	if (st == TLM_TASK_COMPLETED || st == TLM_TASK_FAILED)
 		goto done;
-	ai = match(t, k.id, subject, &ours);
 	if (!ours || (ai != NONE && w->attempts[ai].completed))
 		goto done;
 	if (t->puts >= t->nattempts * ENG_CREATE_POSTS) {

@@ -103,10 +103,12 @@ static int collect_task(eng *e, size_t i, tlm_engine_task_result *o)
 	o->attempts = t->attempt;
 	o->remote_id = id != NULL ? strdup(id) : NULL;
 	o->message = t->message != NULL ? strdup(t->message) : NULL;
+	o->output = t->err_line != NULL ? strdup(t->err_line) : NULL;
 	o->elapsed_ms = t->first_ms != 0 && t->finished_ms >= t->first_ms
 				? t->finished_ms - t->first_ms
 				: 0;
-	return (id != NULL && o->remote_id == NULL) || (t->message != NULL && o->message == NULL)
+	return (id != NULL && o->remote_id == NULL) || (t->message != NULL && o->message == NULL) ||
+			       (t->err_line != NULL && o->output == NULL)
 		       ? -1
 		       : 0;
 }
@@ -203,6 +205,7 @@ void tlm_eng__free_run(eng *e)
 			free(e->tasks[i].old_ids[k]);
 		free(e->tasks[i].old_ids);
 		free(e->tasks[i].message);
+		free(e->tasks[i].err_line);
 	}
 	free(e->probe.rs.id);
 	free(e->agents);
@@ -389,6 +392,7 @@ void tlm_engine_result_clear(tlm_engine_result *res)
 	for (i = 0; i < res->ntasks; i++) {
 		free(res->tasks[i].remote_id);
 		free(res->tasks[i].message);
+		free(res->tasks[i].output);
 	}
 	free(res->tasks);
 	for (i = 0; i < res->nleftovers; i++) {

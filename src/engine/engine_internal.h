@@ -94,6 +94,7 @@ typedef struct eng_task {
 	int polling; /* a reconcile GET is in flight */
 	uint64_t submitted_ms, finished_ms, first_ms;
 	char *message;
+	char *err_line; /* the last line of its last attempt's stderr, if said */
 } eng_task;
 
 /* A link the run depends on: NATS (task events) or the control plane.
@@ -336,6 +337,17 @@ int tlm_eng__claim(eng *e, unsigned flags, tlm_journal_run *run, long *prev_age_
 int tlm_eng__teardown(eng *e);
 /* Lists what the journal still counts as existing as leftovers (kept by policy). */
 int tlm_eng__list_kept(eng *e, const char *why);
+
+/* ---- results.c ---- */
+/* The compact JSON of what task (a control plane's task object) says of its
+ * end: "result", "note", "statusMessage" (capped at TLM_JOURNAL_RESULT_MAX);
+ * NULL when it says none.  Caller frees. */
+char *tlm_eng__result_text(const json_t *task);
+/* Journals it for attempt of team/subject (remote_id: the attempt's id),
+ * and keeps the last line of its stderr for the summary.  0, or the
+ * journal's error (the run fails). */
+int tlm_eng__result_seen(eng *e, const char *team, const char *subject, int attempt,
+			 const char *remote_id, const json_t *task);
 
 /* ---- endwork.c ---- */
 /* Ends every task of the run the journal has that is not terminal on the

@@ -63,8 +63,14 @@ static const char schema_v3[] =
  * must not leave work for a worker to pick up).  NULL: not ended by us. */
 static const char schema_v4[] = "ALTER TABLE tasks ADD COLUMN ended TEXT;";
 
+/* Version 5 (task output, docs/logs.md): what the control plane said about
+ * how an attempt ended — its "result" (the built-in server: exit status and
+ * the tails of stdout and stderr), "note" and "statusMessage" — as compact
+ * JSON, at most TLM_JOURNAL_RESULT_MAX bytes.  NULL: not collected. */
+static const char schema_v5[] = "ALTER TABLE tasks ADD COLUMN result TEXT;";
+
 /* migrations[v - 1] takes the schema from version v - 1 to v. */
-static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4 };
+static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4, schema_v5 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
 

@@ -119,6 +119,38 @@ done:
 	return rc;
 }
 
+int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team,
+			    const char *subject, int attempt, const char *result, tlm_error *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, open_tx = 0;
+
+	if ((rc = check_task(j, run_id, team, subject, NULL, err)) != 0 ||
+	    (rc = tlm_journal__check_text(j, result, TLM_JOURNAL_RESULT_MAX, "task result", err)) !=
+		    0 ||
+	    (rc = tlm_journal__begin(j, run_id, err)) != 0)
+		goto done;
+	open_tx = 1;
+	rc = tlm_journal__prepare(j,
+				  "UPDATE tasks SET result = ?5 WHERE run_id = ?1 AND team = ?2"
+				  " AND subject = ?3 AND attempt = ?4",
+				  &q, err);
+	if (rc != 0)
+		goto done;
+	bind_task(q, run_id, team, subject, attempt);
+	sqlite3_bind_text(q, 5, result, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = tlm_journal__db_error(j, err, "recording a task result");
+	else if (sqlite3_changes(j->db) == 0)
+		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: run %s has no task %s/%s #%d",
+				   j->path, run_id, team, subject, attempt);
+done:
+	sqlite3_finalize(q);
+	if (open_tx)
+		rc = tlm_journal__end(j, rc, "recording a task result", err);
+	return rc;
+}
+
 int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,
 		      tlm_error *err)
 {
@@ -128,7 +160,7 @@ int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
 	    (rc = tlm_journal__prepare(
 		     j,
-		     "SELECT team, subject, attempt, remote_id, status, updated_at, ended"
+		     "SELECT team, subject, attempt, remote_id, status, updated_at, ended, result"
 		     " FROM tasks WHERE run_id = ?1 ORDER BY team, subject, attempt",
 		     &q, err)) != 0)
 		goto done;
@@ -142,6 +174,7 @@ int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb
 		t.remote_id = (const char *)sqlite3_column_text(q, 3);
 		t.updated_at = (const char *)sqlite3_column_text(q, 5);
 		t.ended = (const char *)sqlite3_column_text(q, 6);
+		t.result = (const char *)sqlite3_column_text(q, 7);
 		if (t.team == NULL || t.subject == NULL || t.attempt < 1 ||
 		    tlm_attempt_status_parse((const char *)sqlite3_column_text(q, 4), &t.status) !=
 			    0) {

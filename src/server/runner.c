@@ -100,7 +100,7 @@ static int is_terminal_failure(const char *status)
 
 static int set_status(tlm_runner *r, const char *task_id, const char *status, const char *msg)
 {
-	return r->hooks.set_status(r->hooks.ctx, task_id, status, msg);
+	return r->hooks.set_status(r->hooks.ctx, task_id, status, msg, NULL);
 }
 
 static void slot_free(slot *s)
@@ -594,6 +594,61 @@ static void first_err_line(const tlm_runner *r, const char *task_id, char *buf, 
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* The last TLM_RUNNER_TAIL bytes of the task's log ("out" or "err") as a
+ * JSON string, or NULL when it is empty or missing.  A program may write
+ * anything: bytes that are not UTF-8 become '?', and the tail starts after
+ * a cut line when it was cut. */
+static json_t *log_tail(const tlm_runner *r, const char *task_id, const char *ext)
+{
+	char path[4096], buf[TLM_RUNNER_TAIL + 1];
+	json_t *v = NULL;
+	ssize_t n = -1;
+	off_t size;
+	size_t i, start = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s.%s", r->log_dir, task_id, ext);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return NULL;
+	size = lseek(fd, 0, SEEK_END);
+	if (size > 0 &&
+	    lseek(fd, size > TLM_RUNNER_TAIL ? size - TLM_RUNNER_TAIL : 0, SEEK_SET) >= 0)
+		n = read(fd, buf, TLM_RUNNER_TAIL);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	if (size > TLM_RUNNER_TAIL) /* cut: begin at a whole line if there is one */
+		for (i = 0; i < (size_t)n - 1; i++)
+			if (buf[i] == '\n') {
+				start = i + 1;
+				break;
+			}
+	if ((v = json_stringn(buf + start, (size_t)n - start)) == NULL) {
+		for (i = start; i < (size_t)n; i++)
+			if ((unsigned char)buf[i] >= 0x80 || buf[i] == '\0')
+				buf[i] = '?';
+		v = json_stringn(buf + start, (size_t)n - start);
+	}
+	return v;
+}
+
+/* How the program ended, and the tails of its output (docs/serve.md,
+ * "Task results"). */
+static json_t *result_of(const tlm_runner *r, const slot *s, const tlm_supervise_result *res)
+{
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	if (res->kind == TLM_SV_EXITED && !res->stopped)
+		json_object_set_new(o, "exitCode", json_integer(res->value));
+	else if (res->kind == TLM_SV_SIGNALED)
+		json_object_set_new(o, "signal", json_integer(res->value));
+	json_object_set_new(o, "stdout", log_tail(r, s->task_id, "out"));
+	json_object_set_new(o, "stderr", log_tail(r, s->task_id, "err"));
+	return o;
+}
+
 /* The statusMessage for how a program ended; returns the task's status. */
 static const char *outcome(const tlm_runner *r, const slot *s, const tlm_supervise_result *res,
 			   const char *reason, char *msg, size_t size)
@@ -661,8 +716,12 @@ static void finish(tlm_runner *r, size_t idx)
 	pthread_mutex_unlock(&r->mu);
 	tlm_supervise__collect(s->pid, s->pidfd, s->report_fd, &res);
 	if (!quiet) {
+		json_t *result = result_of(r, s, &res);
+
 		status = outcome(r, s, &res, reason, msg, sizeof(msg));
-		set_status(r, s->task_id, status, msg[0] != '\0' ? msg : NULL);
+		r->hooks.set_status(r->hooks.ctx, s->task_id, status, msg[0] != '\0' ? msg : NULL,
+				    result);
+		json_decref(result);
 	}
 	slot_free(s);
 }

@@ -15,14 +15,20 @@
 
 typedef struct tlm_runner tlm_runner;
 
+/* Bytes of a task's stdout and of its stderr kept in its result. */
+#define TLM_RUNNER_TAIL 4096
+
 typedef struct tlm_runner_hooks {
 	/* Sets a task's status through the server (store + event + wake);
-	 * message (may be NULL) is kept as the task's "statusMessage".
+	 * message (may be NULL) is kept as the task's "statusMessage", result
+	 * (may be NULL: how a program ended and the tails of its output) as
+	 * its "result".
 	 * Called on the runner thread only, with no runner lock held (so it
 	 * may call tlm_runner_wake), also from within tlm_runner_free (tasks
 	 * killed there become failed, "server stopped").  A non-zero return
 	 * for "running" means: do not start the task. */
-	int (*set_status)(void *ctx, const char *task_id, const char *status, const char *message);
+	int (*set_status)(void *ctx, const char *task_id, const char *status, const char *message,
+			  const json_t *result);
 	void *ctx;
 	/* Run no program at all: every task completes at once, as for an
 	 * agent whose program is "none" (a dry run's server). */

@@ -35,13 +35,16 @@ int tlm_srv__task_update(tlm_server *srv, const char *scope, const char *task_id
 }
 
 /* The runner and external workers report through here. */
-static int set_status(void *ctx, const char *task_id, const char *status, const char *message)
+static int set_status(void *ctx, const char *task_id, const char *status, const char *message,
+		      const json_t *result)
 {
 	json_t *patch = json_pack("{s:s}", "status", status);
 	int rc;
 
 	if (message != NULL)
 		json_object_set_new(patch, "statusMessage", json_string(message));
+	if (result != NULL)
+		json_object_set(patch, "result", (json_t *)result);
 	rc = tlm_srv__task_update(ctx, NULL, task_id, patch, NULL);
 	json_decref(patch);
 	return rc;
@@ -49,7 +52,7 @@ static int set_status(void *ctx, const char *task_id, const char *status, const 
 
 static void on_worker_report(void *ctx, const char *task_id, const char *status)
 {
-	set_status(ctx, task_id, status, NULL);
+	set_status(ctx, task_id, status, NULL, NULL);
 }
 
 void tlm_srv__apply_windows(tlm_server *srv)

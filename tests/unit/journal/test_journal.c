@@ -67,7 +67,7 @@ static void test_open_modes_and_schema(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
 	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
-	assert_int_equal(version, 4);
+	assert_int_equal(version, 5);
 	/* The -wal file inherits the database's mode: no window where the
 	 * journal's content is readable by others. */
 	{
@@ -98,7 +98,7 @@ static void test_open_modes_and_schema(void **state)
 	/* Reopening does not migrate twice. */
 	assert_int_equal(tlm_journal_open(&j, dir, &err), 0);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
-	assert_int_equal(version, 4);
+	assert_int_equal(version, 5);
 	tlm_journal_close(j);
 	tlm_journal_close(NULL);
 	free(db);
@@ -368,9 +368,10 @@ static int collect_task(const tlm_journal_task *t, void *ctx)
 
 	if (s->n >= 8)
 		return -100;
-	snprintf(s->line[s->n++], 128, "%s/%s#%d %s %s%s%s", t->team, t->subject, t->attempt,
+	snprintf(s->line[s->n++], 128, "%s/%s#%d %s %s%s%s%s%s", t->team, t->subject, t->attempt,
 		 t->remote_id ? t->remote_id : "-", tlm_attempt_status_name(t->status),
-		 t->ended ? " ended: " : "", t->ended ? t->ended : "");
+		 t->ended ? " ended: " : "", t->ended ? t->ended : "", t->result ? " result: " : "",
+		 t->result ? t->result : "");
 	return 0;
 }
 

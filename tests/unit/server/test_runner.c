@@ -38,10 +38,12 @@ typedef struct fx {
 /* What the server does: patch the store, (publish), wake the runner.  The
  * history is written first, so it is complete once the store shows a
  * status. */
-static int hook_set_status(void *ctx, const char *task_id, const char *status, const char *message)
+static int hook_set_status(void *ctx, const char *task_id, const char *status, const char *message,
+			   const json_t *result)
 {
 	fx *f = ctx;
-	json_t *patch = json_pack("{s:s,s:s?}", "status", status, "statusMessage", message);
+	json_t *patch = json_pack("{s:s,s:s?,s:O?}", "status", status, "statusMessage", message,
+				  "result", result);
 	char line[256];
 	int rc;
 
@@ -338,6 +340,44 @@ static void test_exit_status(void **state)
 
 	free(wait_status(f, t1, "failed", "exited with status 3"));
 	free(wait_status(f, t2, "failed", "killed by signal 9 (SIGKILL)"));
+	free(t1);
+	free(t2);
+	free(a);
+	free(b);
+}
+
+/* A task's result: how it ended, and the last 4 KiB of its stdout and of
+ * its stderr (cut at a line, bytes that are not UTF-8 as '?'). */
+static void test_result_tails(void **state)
+{
+	fx *f = *state;
+	char *a = add_agent(f, "a", "/bin/sh",
+			    sh("i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done; "
+			       "printf 'bad \\377 byte\\nlast words\\n' >&2; exit 4"),
+			    NULL, 1);
+	char *b = add_agent(f, "b", "sh", sh("kill -9 $$"), NULL, 1);
+	char *t1 = add_task(f, a, "s", "d", NULL), *t2 = add_task(f, b, "s", "d", NULL);
+	json_t *doc, *r;
+	const char *out, *err;
+
+	free(wait_status(f, t1, "failed", "exited with status 4"));
+	doc = get_task(f, t1);
+	r = json_object_get(doc, "result");
+	assert_int_equal(json_integer_value(json_object_get(r, "exitCode")), 4);
+	out = json_string_value(json_object_get(r, "stdout"));
+	err = json_string_value(json_object_get(r, "stderr"));
+	assert_non_null(out);
+	assert_true(strlen(out) <= TLM_RUNNER_TAIL && strlen(out) > TLM_RUNNER_TAIL - 16);
+	assert_true(strncmp(out, "line", 4) == 0); /* a whole line first */
+	assert_non_null(strstr(out, "line1999\n"));
+	assert_string_equal(err, "bad ? byte\nlast words\n");
+	json_decref(doc);
+	free(wait_status(f, t2, "failed", NULL));
+	doc = get_task(f, t2);
+	r = json_object_get(doc, "result");
+	assert_int_equal(json_integer_value(json_object_get(r, "signal")), 9);
+	assert_null(json_object_get(r, "exitCode"));
+	json_decref(doc);
 	free(t1);
 	free(t2);
 	free(a);
@@ -887,6 +927,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_none_completes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_logs_env, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_tails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cannot_execute, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_at_a_time_in_order, setup, teardown),
