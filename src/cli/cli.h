@@ -113,6 +113,7 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_audit(tlm_cli *cli, int argc, char **argv);
 
 #include "telemachy/engine.h"
 #include "telemachy/spec.h"
