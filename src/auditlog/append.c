@@ -22,6 +22,8 @@ struct tlm_auditlog {
 	char user[ACTOR_MAX], host[ACTOR_MAX]; /* the actor, looked up once */
 };
 
+static int check_end(tlm_auditlog *a, tlm_error *err);
+
 int tlm_auditlog_open(tlm_auditlog **out, const char *path, tlm_error *err)
 {
 	tlm_auditlog *a = NULL;
@@ -55,6 +57,8 @@ int tlm_auditlog_open(tlm_auditlog **out, const char *path, tlm_error *err)
 	if (gethostname(a->host, sizeof(a->host) - 1) != 0)
 		a->host[0] = '\0';
 	tlm_proc_user(a->user, sizeof(a->user));
+	if ((rc = check_end(a, err)) != 0)
+		goto done;
 	*out = a;
 	a = NULL;
 done:
@@ -162,6 +166,20 @@ static int last_hash(tlm_auditlog *a, char out[TLM_AUDITLOG_HASH_HEX + 1], tlm_e
 			 : not_a_record(a, why, err);
 done:
 	free(buf);
+	return rc;
+}
+
+/* At open, the end the first append will chain onto is checked, so a
+ * damaged file stops a command before it journals anything. */
+static int check_end(tlm_auditlog *a, tlm_error *err)
+{
+	char prev[TLM_AUDITLOG_HASH_HEX + 1];
+	int rc;
+
+	if ((rc = lock(a, err)) != 0)
+		return rc;
+	rc = last_hash(a, prev, err);
+	flock(a->fd, LOCK_UN);
 	return rc;
 }
 
