@@ -112,11 +112,12 @@ static int write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 static int record_takeover(tlm_journal *j, const tlm_journal_run *r, unsigned flags, tlm_error *err)
 {
 	char detail[TLM_JOURNAL__HOST_MAX + 160];
+	tlm_journal_owner o = tlm_journal_run_owner(r);
 
 	snprintf(detail, sizeof(detail), "epoch %lld -> %lld; previous owner pid %ld on %s (%s)%s",
 		 r->owner_epoch, r->owner_epoch + 1, r->owner_pid,
 		 r->owner_host ? r->owner_host : "?",
-		 tlm_journal_owner_name(tlm_journal_run_owner(r)),
+		 o == TLM_JOURNAL_OWNER_NONE ? "the run had ended" : tlm_journal_owner_name(o),
 		 (flags & TLM_JOURNAL_CLAIM_FORCE) ? ", forced" : "");
 	return tlm_journal__record(j, r->id, r->workflow, "owner", r->id, NULL, NULL, "takeover",
 				   detail, err);

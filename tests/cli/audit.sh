@@ -71,6 +71,15 @@ $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["intact"] and 
 check_chain "$log"
 # Commands that only read the journal accept it too.
 AUDIT_LOG_PATH="$log" run 0 status "$id"
+# A teardown of the (ended) run claims it: a takeover and its audit action.
+AUDIT_LOG_PATH="$log" run 0 teardown "$id"
+tail -n 2 "$log" >"$tmp/last2"
+has "$tmp/last2" '"action":"takeover"'
+has "$tmp/last2" "previous owner pid"
+has "$tmp/last2" '"action":"teardown"'
+run 0 audit verify "$log"
+has "$tmp/out" "36 records, chain intact"
+check_chain "$log"
 
 # Tampering: the first broken line, exit 1.
 cp "$log" "$tmp/edited.jsonl"
@@ -108,9 +117,9 @@ has "$tmp/err" "link.jsonl"
 has "$tmp/err" "symlink"
 # Nothing of those runs reached the log.
 run 0 audit verify "$log"
-has "$tmp/out" "34 records, chain intact"
+has "$tmp/out" "36 records, chain intact"
 # A dry run records nothing.
 AUDIT_LOG_PATH="$log" run 0 run -q --dry-run "$ex/hello-world.yaml"
 run 0 audit verify "$log"
-has "$tmp/out" "34 records, chain intact"
+has "$tmp/out" "36 records, chain intact"
 echo ok
