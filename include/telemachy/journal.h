@@ -263,6 +263,28 @@ int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *wor
 /* The newest run's id; TLM_ENOTFOUND when the journal has none. */
 int tlm_journal_latest_run(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err);
 
+/* ---- The audit log file (docs/audit.md) ---------------------------------
+ * With an audit log attached, every state-changing call above and below
+ * that succeeded also appends a hash-chained record to that file (run
+ * states, resource states, attempt statuses, takeovers, cancel requests,
+ * audit entries), after its SQLite commit.  An append that fails makes the
+ * call fail (TLM_ERROR, TLM_ETIMEOUT, TLM_EINVALID, the message naming the
+ * file) although the journal row is written: the caller must treat it as
+ * the run's failure, never carry on silently. */
+
+/* Attaches the audit log at path (opened at once, so a bad path fails here,
+ * see tlm_auditlog_open); NULL detaches.  Replaces any previous one. */
+int tlm_journal_set_audit_log(tlm_journal *j, const char *path, tlm_error *err);
+
+/* The attached audit log's path, or NULL. */
+const char *tlm_journal_audit_log(const tlm_journal *j);
+
+/* For this process: every journal opened afterwards gets the audit log at
+ * path attached by tlm_journal_open (which fails if it cannot be opened).
+ * path is borrowed and must outlive those opens; NULL: none.  The CLI sets
+ * it from AUDIT_LOG_PATH once, before any command runs. */
+void tlm_journal_set_default_audit_log(const char *path);
+
 /* Appends an audit entry (who: this process's pid, host, login name; when:
  * now).  run_id may be NULL.  action: a short word; detail: free text
  * (capped at TLM_JOURNAL_TEXT_MAX, never a secret). */

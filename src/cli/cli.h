@@ -114,6 +114,7 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_logs(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_audit(tlm_cli *cli, int argc, char **argv);
 
 #include "cli/log.h"
 #include "telemachy/engine.h"

@@ -1,32 +1,55 @@
 /* telemachy — entry point.  Parses the global options that may precede the
  * command, then hands over to the command; nothing else lives here. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "telemachy/journal.h"
 
 typedef struct command {
 	const char *name;
 	int (*run)(tlm_cli *cli, int argc, char **argv);
 	const char *summary;
+	int journal; /* opens the journal: AUDIT_LOG_PATH applies */
 } command;
 
 static const command commands[] = {
-	{ "run", tlm_cmd_run, "run a workflow: provision, submit tasks, follow, tear down" },
-	{ "status", tlm_cmd_status, "show a run: state, owner, resources, tasks, leftovers" },
-	{ "list", tlm_cmd_list, "list the journal's runs, newest first" },
-	{ "cancel", tlm_cmd_cancel, "cancel a run (its owner, or tear it down if the owner died)" },
-	{ "resume", tlm_cmd_resume, "continue a run after a crash or an interruption" },
-	{ "teardown", tlm_cmd_teardown, "delete everything the journal knows of a run" },
-	{ "reconcile", tlm_cmd_reconcile, "find tlm- resources no live run accounts for" },
-	{ "abandon", tlm_cmd_abandon, "forget a resource that cannot be deleted (audited)" },
-	{ "logs", tlm_cmd_logs, "show how each task of a run ended: exit status, output" },
-	{ "validate", tlm_cmd_validate, "check workflow files and report every error" },
-	{ "plan", tlm_cmd_plan, "show what a run would create, in submission waves" },
-	{ "schema", tlm_cmd_schema, "print the JSON Schema of the workflow spec" },
-	{ "serve", tlm_cmd_serve, "run the built-in Agamemnon-compatible control plane" },
-	{ "version", tlm_cmd_version, "print the version" },
+	{ "run", tlm_cmd_run, "run a workflow: provision, submit tasks, follow, tear down", 1 },
+	{ "status", tlm_cmd_status, "show a run: state, owner, resources, tasks, leftovers", 1 },
+	{ "list", tlm_cmd_list, "list the journal's runs, newest first", 1 },
+	{ "cancel", tlm_cmd_cancel, "cancel a run (its owner, or tear it down if the owner died)",
+	  1 },
+	{ "resume", tlm_cmd_resume, "continue a run after a crash or an interruption", 1 },
+	{ "teardown", tlm_cmd_teardown, "delete everything the journal knows of a run", 1 },
+	{ "reconcile", tlm_cmd_reconcile, "find tlm- resources no live run accounts for", 1 },
+	{ "abandon", tlm_cmd_abandon, "forget a resource that cannot be deleted (audited)", 1 },
+	{ "logs", tlm_cmd_logs, "show how each task of a run ended: exit status, output", 1 },
+	{ "audit", tlm_cmd_audit, "check an audit log's hash chain: audit verify FILE", 0 },
+	{ "validate", tlm_cmd_validate, "check workflow files and report every error", 0 },
+	{ "plan", tlm_cmd_plan, "show what a run would create, in submission waves", 0 },
+	{ "schema", tlm_cmd_schema, "print the JSON Schema of the workflow spec", 0 },
+	{ "serve", tlm_cmd_serve, "run the built-in Agamemnon-compatible control plane", 0 },
+	{ "version", tlm_cmd_version, "print the version", 0 },
 };
+
+/* AUDIT_LOG_PATH (docs/audit.md): every journal the command opens appends
+ * its state changes to that file.  Set but empty is a mistake worth
+ * stopping for: the operator asked for an audit log and would get none. */
+static int audit_log_env(void)
+{
+	const char *v = getenv("AUDIT_LOG_PATH");
+
+	if (v == NULL)
+		return TLM_EXIT_OK;
+	if (v[0] == '\0') {
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
+			    "AUDIT_LOG_PATH is set but empty; name a file or unset it");
+		return TLM_EXIT_USAGE;
+	}
+	tlm_journal_set_default_audit_log(v);
+	return TLM_EXIT_OK;
+}
 
 static void usage(FILE *f)
 {
@@ -92,6 +115,8 @@ int main(int argc, char **argv)
 
 			cli.command = commands[i].name;
 			tlm_log_set_command(cli.command);
+			if (commands[i].journal && audit_log_env() != TLM_EXIT_OK)
+				return TLM_EXIT_USAGE;
 			optind = 0; /* glibc: the command's getopt_long starts afresh */
 			return commands[i].run(&cli, argc - first, argv + first);
 		}

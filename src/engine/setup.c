@@ -70,6 +70,10 @@ int tlm_eng__setup(eng *e, tlm_error *err)
 	}
 	if ((rc = tlm_journal_open(&e->j, state, err)) != 0)
 		return rc;
+	/* A dry run changes nothing and its journal is thrown away: its run
+	 * has no place in the audit log (docs/audit.md). */
+	if (e->o->dry_run && (rc = tlm_journal_set_audit_log(e->j, NULL, err)) != 0)
+		return rc;
 	tlm_eng__client_opts(e->o, e->o->control_plane, e->o->in_process, e->maxc, &co);
 	co.gate = tlm_eng__gate;
 	co.gate_ctx = e;

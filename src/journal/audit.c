@@ -1,32 +1,14 @@
 /* The audit trail: operator actions that change what the journal promises
  * (abandon, teardown, reconcile deletes, cancel), with who, where and when,
  * so a resource that was given up on can always be traced to a person. */
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "journal/journal_internal.h"
+#include "util/procid.h"
 
-#define USER_MAX    256
-#define PWBUF_BYTES 4096 /* getpwuid_r's scratch space; an entry that needs more is unnamed */
-
-/* The login name, else the effective user's name, else "uid N": an audit
- * entry always says who, even in a container with no passwd entry. */
-static void user_name(char out[USER_MAX])
-{
-	char buf[PWBUF_BYTES];
-	struct passwd pw, *found = NULL;
-
-	if (getlogin_r(out, USER_MAX) == 0 && out[0] != '\0')
-		return;
-	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &found) == 0 && found != NULL &&
-	    found->pw_name != NULL) {
-		snprintf(out, USER_MAX, "%s", found->pw_name);
-		return;
-	}
-	snprintf(out, USER_MAX, "uid %lu", (unsigned long)geteuid());
-}
+#define USER_MAX 256
 
 /* The length of at most max bytes of s, not cutting a UTF-8 sequence. */
 static int capped_len(const char *s, size_t max)
@@ -44,6 +26,7 @@ static int capped_len(const char *s, size_t max)
 int tlm_journal_audit(tlm_journal *j, const char *run_id, const char *action, const char *detail,
 		      tlm_error *err)
 {
+	tlm_journal__change c = { run_id, "run", run_id, NULL, 0, "", "", "" };
 	char host[TLM_JOURNAL__HOST_MAX], user[USER_MAX];
 	sqlite3_stmt *q = NULL;
 	int rc;
@@ -53,7 +36,7 @@ int tlm_journal_audit(tlm_journal *j, const char *run_id, const char *action, co
 		    0)
 		goto done;
 	tlm_journal__hostname(host, sizeof(host));
-	user_name(user);
+	tlm_proc_user(user, sizeof(user));
 	/* One INSERT in autocommit mode: its own transaction, fsynced at commit. */
 	if ((rc = tlm_journal__prepare(j,
 				       "INSERT INTO audit (at, run_id, action, detail, pid, host,"
@@ -72,6 +55,11 @@ int tlm_journal_audit(tlm_journal *j, const char *run_id, const char *action, co
 	sqlite3_bind_text(q, 6, user, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		rc = tlm_journal__db_error(j, err, "writing an audit entry");
+	else if (run_id != NULL)
+		tlm_journal__before(j, &c); /* for the run's workflow */
+	if (rc == 0)
+		rc = tlm_journal__record(j, run_id, c.workflow[0] ? c.workflow : NULL, "action",
+					 run_id, NULL, NULL, action, detail, err);
 done:
 	sqlite3_finalize(q);
 	return rc;

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include "telemachy/auditlog.h"
 #include "telemachy/journal.h"
 #include "util/procid.h"
 
@@ -19,6 +20,7 @@ struct tlm_journal {
 	tlm_journal_held *held; /* the runs this handle holds (a run; reconcile: many) */
 	size_t nheld, capheld;
 	sqlite3_stmt *epoch_q; /* the fence check's SELECT, prepared once */
+	tlm_auditlog *trail;   /* the audit log file (trail.c); NULL: none */
 };
 
 /* SQL for the current time, as every row stores it: ISO-8601 UTC, milliseconds. */
@@ -65,5 +67,32 @@ int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err);
 
 /* Records that this handle holds run_id at epoch (claim, run_new). */
 int tlm_journal__hold(tlm_journal *j, const char *run_id, long long epoch, tlm_error *err);
+
+/* ---- The audit log (trail.c, docs/audit.md) ----------------------------
+ * A state-changing call fills a change, calls _before (reads the state and
+ * the run's workflow while j has an audit log), writes, and returns
+ * _after(j, &c, rc, err): on rc == 0 it reads the state back and appends a
+ * record when it changed; an append that fails is the call's error. */
+typedef struct tlm_journal__change {
+	const char *run_id;
+	const char *kind; /* "run", "agent", "team", "task" */
+	const char *name; /* the run id, the resource name, or a task's subject */
+	const char *team; /* tasks only; NULL otherwise */
+	int attempt;      /* tasks only */
+	char workflow[TLM_JOURNAL_NAME_MAX + 1];
+	char from[32];
+	char detail[TLM_AUDITLOG_DETAIL_MAX + 1]; /* last_error, or a task's ended note */
+} tlm_journal__change;
+
+void tlm_journal__before(tlm_journal *j, tlm_journal__change *c);
+int tlm_journal__after(tlm_journal *j, tlm_journal__change *c, int rc, tlm_error *err);
+
+/* Appends one record as given (no-op without an audit log). */
+int tlm_journal__record(tlm_journal *j, const char *run_id, const char *workflow, const char *kind,
+			const char *name, const char *from, const char *to, const char *action,
+			const char *detail, tlm_error *err);
+
+/* Attaches the process-wide default audit log, if one was set. */
+int tlm_journal__attach_default(tlm_journal *j, tlm_error *err);
 
 #endif

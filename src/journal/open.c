@@ -265,7 +265,8 @@ int tlm_journal_open(tlm_journal **out, const char *dir, tlm_error *err)
 	tlm_proc_self(&j->self);
 	if ((rc = exec(j, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "setting pragmas",
 		       err)) != 0 ||
-	    (rc = tlm_journal__migrate(j, err)) != 0)
+	    (rc = tlm_journal__migrate(j, err)) != 0 ||
+	    (rc = tlm_journal__attach_default(j, err)) != 0)
 		goto done;
 	*out = j;
 	j = NULL;
@@ -281,6 +282,7 @@ void tlm_journal_close(tlm_journal *j)
 		return;
 	sqlite3_finalize(j->epoch_q);
 	sqlite3_close(j->db);
+	tlm_auditlog_free(j->trail);
 	free(j->held);
 	free(j->path);
 	free(j);

@@ -107,6 +107,22 @@ static int write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 	return rc;
 }
 
+/* The audit record of a claim that raised the epoch over r's owner: who
+ * held the run, and whether it looked alive (then only --force takes it). */
+static int record_takeover(tlm_journal *j, const tlm_journal_run *r, unsigned flags, tlm_error *err)
+{
+	char detail[TLM_JOURNAL__HOST_MAX + 160];
+	tlm_journal_owner o = tlm_journal_run_owner(r);
+
+	snprintf(detail, sizeof(detail), "epoch %lld -> %lld; previous owner pid %ld on %s (%s)%s",
+		 r->owner_epoch, r->owner_epoch + 1, r->owner_pid,
+		 r->owner_host ? r->owner_host : "?",
+		 o == TLM_JOURNAL_OWNER_NONE ? "the run had ended" : tlm_journal_owner_name(o),
+		 (flags & TLM_JOURNAL_CLAIM_FORCE) ? ", forced" : "");
+	return tlm_journal__record(j, r->id, r->workflow, "owner", r->id, NULL, NULL, "takeover",
+				   detail, err);
+}
+
 int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tlm_error *err)
 {
 	tlm_journal_run r;
@@ -132,8 +148,9 @@ int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tl
 	if ((rc = check_owner(j, &r, flags, err)) != 0 || (rc = write_owner(j, &r, err)) != 0)
 		goto done;
 	open_tx = 0;
-	if ((rc = tlm_journal__end(j, 0, "committing a claim", err)) == 0)
-		rc = tlm_journal__hold(j, run_id, r.owner_epoch + 1, err);
+	if ((rc = tlm_journal__end(j, 0, "committing a claim", err)) == 0 &&
+	    (rc = tlm_journal__hold(j, run_id, r.owner_epoch + 1, err)) == 0)
+		rc = record_takeover(j, &r, flags, err);
 done:
 	if (open_tx)
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);

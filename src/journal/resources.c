@@ -40,6 +40,7 @@ static int insert_error(tlm_journal *j, const char *run_id, const char *name, tl
 int tlm_journal_intents(tlm_journal *j, const char *run_id, tlm_journal_kind kind,
 			const char *const *names, size_t n, tlm_error *err)
 {
+	tlm_journal__change c = { run_id, "run", run_id, NULL, 0, "", "", "" };
 	sqlite3_stmt *q = NULL;
 	int rc = 0, open_tx = 0;
 	size_t i;
@@ -49,6 +50,7 @@ int tlm_journal_intents(tlm_journal *j, const char *run_id, tlm_journal_kind kin
 		rc = check_key(j, run_id, kind, names[i], err);
 	if (rc != 0 || n == 0)
 		return rc;
+	tlm_journal__before(j, &c); /* for the run's workflow */
 	/* One transaction, one WAL fsync at COMMIT, for the whole wave. */
 	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
 		return rc;
@@ -75,6 +77,10 @@ done:
 		rc = tlm_journal__end(j, rc, "committing intents", err);
 	if (rc == 0)
 		tlm_crashpoint("journal intents");
+	for (i = 0; i < n && rc == 0; i++)
+		rc = tlm_journal__record(j, run_id, c.workflow[0] ? c.workflow : NULL,
+					 tlm_journal_kind_name(kind), names[i], NULL, "intent",
+					 NULL, NULL, err);
 	return rc;
 }
 
@@ -92,11 +98,14 @@ static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
 			   tlm_journal_kind kind, const char *name, const char *v4, const char *v5,
 			   const char *what, tlm_error *err)
 {
+	tlm_journal__change c = { run_id, tlm_journal_kind_name(kind), name, NULL, 0, "", "", "" };
 	sqlite3_stmt *q = NULL;
 	int rc;
 
-	if ((rc = check_key(j, run_id, kind, name, err)) != 0 ||
-	    (rc = tlm_journal__begin(j, run_id, err)) != 0)
+	if ((rc = check_key(j, run_id, kind, name, err)) != 0)
+		return rc;
+	tlm_journal__before(j, &c);
+	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
 		return rc;
 	if ((rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
 		goto done;
@@ -117,7 +126,7 @@ done:
 	rc = tlm_journal__end(j, rc, what, err);
 	if (rc == 0)
 		tlm_crashpoint(what);
-	return rc;
+	return tlm_journal__after(j, &c, rc, err);
 }
 
 int tlm_journal_created(tlm_journal *j, const char *run_id, tlm_journal_kind kind, const char *name,

@@ -47,6 +47,18 @@ static int sha256_hex(const char *text, char out[65])
 	return 0;
 }
 
+/* The audit record of a new run: the spec's hash, never its text (a spec
+ * may carry env values). */
+static int record_new(tlm_journal *j, const char *run_id, const char *workflow, const char *hash,
+		      tlm_error *err)
+{
+	char detail[96];
+
+	snprintf(detail, sizeof(detail), "spec sha256 %s", hash);
+	return tlm_journal__record(j, run_id, workflow, "run", run_id, NULL, "pending", NULL,
+				   detail, err);
+}
+
 int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_text,
 			char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
 {
@@ -102,6 +114,8 @@ done:
 	sqlite3_finalize(q);
 	if (rc == 0)
 		tlm_crashpoint("journal run_new");
+	if (rc == 0)
+		rc = record_new(j, run_id, workflow, hash, err);
 	return rc;
 }
 
@@ -138,11 +152,16 @@ done:
 int tlm_journal_run_set_state(tlm_journal *j, const char *run_id, tlm_run_state state,
 			      tlm_error *err)
 {
+	tlm_journal__change c = { run_id, "run", run_id, NULL, 0, "", "", "" };
+	int rc;
+
 	if ((unsigned)state >= TLM_RUN_STATE_COUNT)
 		return tlm_error_set(err, TLM_EINVALID, "journal %s: unknown run state %d", j->path,
 				     (int)state);
-	return update_run(j, "UPDATE runs SET state = ?2, updated_at = " NOW " WHERE id = ?1",
-			  run_id, tlm_run_state_name(state), 1, "setting a run's state", err);
+	tlm_journal__before(j, &c);
+	rc = update_run(j, "UPDATE runs SET state = ?2, updated_at = " NOW " WHERE id = ?1", run_id,
+			tlm_run_state_name(state), 1, "setting a run's state", err);
+	return tlm_journal__after(j, &c, rc, err);
 }
 
 /* One statement, compare-and-set on the epoch: cheaper than a fenced
@@ -201,13 +220,22 @@ int tlm_journal_run_set_control_plane(tlm_journal *j, const char *run_id, const 
 			  "recording a run's control plane", err);
 }
 
-/* Idempotent: the first request's time is the one that counts. */
+/* Idempotent: the first request's time is the one that counts.  Every
+ * request is audited, though: each is someone asking. */
 int tlm_journal_run_request_cancel(tlm_journal *j, const char *run_id, tlm_error *err)
 {
-	return update_run(j,
-			  "UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, " NOW
-			  ") WHERE id = ?1",
-			  run_id, NULL, 0, "requesting a cancel", err);
+	tlm_journal__change c = { run_id, "run", run_id, NULL, 0, "", "", "" };
+	int rc;
+
+	tlm_journal__before(j, &c);
+	rc = update_run(j,
+			"UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, " NOW
+			") WHERE id = ?1",
+			run_id, NULL, 0, "requesting a cancel", err);
+	if (rc == 0)
+		rc = tlm_journal__record(j, run_id, c.workflow[0] ? c.workflow : NULL, "run",
+					 run_id, NULL, NULL, "cancel-request", NULL, err);
+	return rc;
 }
 
 int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *yes, tlm_error *err)

@@ -38,6 +38,7 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 			    const char *subject, int attempt, const char *remote_id,
 			    tlm_attempt_status status, tlm_error *err)
 {
+	tlm_journal__change c = { run_id, "task", subject, team, attempt, "", "", "" };
 	sqlite3_stmt *q = NULL;
 	int rc, open_tx = 0;
 
@@ -49,6 +50,7 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 				   (int)status, attempt);
 		goto done;
 	}
+	tlm_journal__before(j, &c);
 	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
 		goto done;
 	open_tx = 1;
@@ -79,19 +81,22 @@ done:
 		rc = tlm_journal__end(j, rc, "recording a task", err);
 	if (rc == 0)
 		tlm_crashpoint("journal task");
-	return rc;
+	return tlm_journal__after(j, &c, rc, err);
 }
 
 int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
 			   const char *subject, int attempt, const char *remote_id,
 			   const char *note, tlm_error *err)
 {
+	tlm_journal__change c = { run_id, "task", subject, team, attempt, "", "", "" };
 	sqlite3_stmt *q = NULL;
 	int rc, open_tx = 0;
 
 	if ((rc = check_task(j, run_id, team, subject, remote_id, err)) != 0 ||
-	    (rc = tlm_journal__check_text(j, note, TLM_JOURNAL_TEXT_MAX, "note", err)) != 0 ||
-	    (rc = tlm_journal__begin(j, run_id, err)) != 0)
+	    (rc = tlm_journal__check_text(j, note, TLM_JOURNAL_TEXT_MAX, "note", err)) != 0)
+		goto done;
+	tlm_journal__before(j, &c);
+	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
 		goto done;
 	open_tx = 1;
 	rc = tlm_journal__prepare(
@@ -116,7 +121,7 @@ done:
 	sqlite3_finalize(q);
 	if (open_tx)
 		rc = tlm_journal__end(j, rc, "recording an ended task", err);
-	return rc;
+	return tlm_journal__after(j, &c, rc, err);
 }
 
 int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team,

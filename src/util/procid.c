@@ -1,5 +1,6 @@
 /* Process identity for owner liveness (procid.h).  Linux only: /proc gives
  * the start time, the boot id and the pid namespace. */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,4 +83,21 @@ int tlm_proc_alive(const char *domain, long pid, unsigned long long start)
 	/* A reused pid has another start time. */
 	now = start_of(pid);
 	return now != 0 && now == start;
+}
+
+#define PWBUF_BYTES 4096 /* getpwuid_r's scratch space; an entry that needs more is unnamed */
+
+void tlm_proc_user(char *out, size_t size)
+{
+	char buf[PWBUF_BYTES];
+	struct passwd pw, *found = NULL;
+
+	if (getlogin_r(out, size) == 0 && out[0] != '\0')
+		return;
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &found) == 0 && found != NULL &&
+	    found->pw_name != NULL) {
+		snprintf(out, size, "%s", found->pw_name);
+		return;
+	}
+	snprintf(out, size, "uid %lu", (unsigned long)geteuid());
 }

@@ -8,6 +8,8 @@
 #ifndef TLM_UTIL_PROCID_H
 #define TLM_UTIL_PROCID_H
 
+#include <stddef.h>
+
 #define TLM_PROC_DOMAIN_MAX 96
 
 typedef struct tlm_proc_id {
@@ -25,5 +27,10 @@ void tlm_proc_self(tlm_proc_id *out);
  * 0 dead (no such pid, or another process under that pid), -1 cannot tell
  * from here (another domain, or something unknown). */
 int tlm_proc_alive(const char *domain, long pid, unsigned long long start);
+
+/* The login name, else the effective user's name, else "uid N", into out
+ * (always terminated): an audit entry always says who, even in a container
+ * with no passwd entry. */
+void tlm_proc_user(char *out, size_t size);
 
 #endif
