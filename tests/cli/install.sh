@@ -14,9 +14,15 @@ cmake --install "$build" --prefix "$p" >"$tmp/install.log" 2>&1 ||
 
 # --- the layout ---------------------------------------------------------------
 for f in bin/telemachy lib/libtelemachy.a lib/pkgconfig/telemachy.pc \
-	share/telemachy/workflow.schema.json; do
+	share/telemachy/workflow.schema.json \
+	share/bash-completion/completions/telemachy share/zsh/site-functions/_telemachy \
+	share/fish/vendor_completions.d/telemachy.fish share/man/man1/telemachy.1; do
 	[ -f "$p/$f" ] || fail "not installed: $f"
 done
+"$p/bin/telemachy" --help | awk '/^Commands:/ { on = 1; next } on && NF == 0 { on = 0 } on { print $1 }' |
+	while read -r c; do
+		[ -f "$p/share/man/man1/telemachy-$c.1" ] || fail "not installed: share/man/man1/telemachy-$c.1"
+	done
 # The shared library: the real file, the SONAME link, the link-time name.
 real=$(cd "$p/lib" && ls libtelemachy.so.*.*.*)
 soname=$(objdump -p "$p/lib/$real" | awk '$1 == "SONAME" { print $2 }')
