@@ -3,7 +3,7 @@
 # spells the usual commands.
 BUILD ?= build
 
-.PHONY: all test soak alloc fuzz clean
+.PHONY: all test soak alloc fuzz gen-docs deb clean
 
 all:
 	./scripts/bootstrap
@@ -20,6 +20,16 @@ soak: all
 # (docs/internals/engine.md, "Allocation failures"); about 12 minutes.
 alloc: all
 	cmake --build $(BUILD) --target alloc
+
+# Rewrite man/ and completions/ from the --help texts after changing one
+# (docs/packaging.md); the cli.man and cli.completion tests fail until then.
+gen-docs: all
+	cmake --build $(BUILD) --target gen-docs
+
+# The Debian package of a release build: build-release/telemachy_*.deb.
+deb:
+	./scripts/bootstrap --release
+	cd build-release && cpack -G DEB
 
 # libFuzzer targets (tests/fuzz/README.md), built with clang in build-fuzz/
 # and run FUZZ_SECONDS each; what they find is in build-fuzz/fuzz/.
