@@ -57,6 +57,13 @@ _telemachy() {
 		dirs="--state-dir"
 		values="--reason"
 		pos=run ;;
+	logs)
+		opts="--state-dir --output --help --quiet --verbose"
+		dirs="--state-dir"
+		pos=run ;;
+	audit)
+		opts="--help --output --quiet --verbose"
+		pos=spec ;;
 	validate)
 		opts="--help --output --quiet --verbose"
 		pos=spec ;;
@@ -90,7 +97,7 @@ _telemachy() {
 		return
 	fi
 	if [ -z "$cmd" ] && [[ $cur != -* ]]; then
-		mapfile -t COMPREPLY < <(compgen -W "run status list cancel resume teardown reconcile abandon validate plan schema serve version" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "run status list cancel resume teardown reconcile abandon logs audit validate plan schema serve version" -- "$cur")
 	elif [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 	elif [ "$pos" = spec ]; then
