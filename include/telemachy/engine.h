@@ -41,7 +41,13 @@ typedef struct tlm_engine_progress {
 	size_t agents_total, agents_ready;
 	size_t tasks_total, tasks_completed, tasks_failed, tasks_running, tasks_pending;
 	uint64_t elapsed_ms;
+	const char *slowest_task; /* "team/subject" of the task running longest, or NULL */
+	uint64_t slowest_ms;      /* how long it has been running */
 } tlm_engine_progress;
+
+/* How often the engine reports progress with no message while it runs (a
+ * live display's clock): at most every this many milliseconds. */
+#define TLM_ENGINE_PROGRESS_MS 100
 
 /* Called on the engine thread: a log line (message non-NULL) or only a
  * progress change (message NULL).  Messages never contain credentials. */

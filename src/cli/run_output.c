@@ -3,6 +3,8 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/run_output.h"
@@ -14,15 +16,46 @@ void tlm_run_output_init(tlm_run_output *out, const tlm_cli *cli)
 	/* A JSON log is for programs: no line redrawn in place among it. */
 	out->tty = isatty(STDERR_FILENO) && !cli->quiet && !tlm_log_json() &&
 		   getenv("TERM") != NULL && strcmp(getenv("TERM"), "dumb") != 0;
+	/* https://no-color.org: set and not empty means no colour. */
+	out->color = out->tty && (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0');
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* SGR code s around what follows, when colours are on. */
+static const char *sgr(const tlm_run_output *out, const char *s)
+{
+	return out->color ? s : "";
+}
+
+/* The status line: phase, agents up, tasks by state, elapsed, and the task
+ * running longest (escaped: its name is the spec's), cut to the terminal. */
 static void draw(tlm_run_output *out, const tlm_engine_progress *p)
 {
+	struct winsize ws;
+	size_t cols = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
+
 	fprintf(stderr,
-		"\r\033[K%s  agents %zu/%zu  tasks %zu done, %zu failed, %zu running, %zu pending  %.1fs",
-		p->phase, p->agents_ready, p->agents_total, p->tasks_completed, p->tasks_failed,
-		p->tasks_running, p->tasks_pending, (double)p->elapsed_ms / 1000.0);
+		"\r\033[K%s%s%s  agents %zu/%zu  tasks %zu done, %s%zu failed%s, %zu running, "
+		"%zu pending  %.1fs",
+		sgr(out, "\033[1m"), p->phase, sgr(out, "\033[0m"), p->agents_ready,
+		p->agents_total, p->tasks_completed,
+		p->tasks_failed > 0 ? sgr(out, "\033[31m") : "", p->tasks_failed,
+		p->tasks_failed > 0 ? sgr(out, "\033[0m") : "", p->tasks_running, p->tasks_pending,
+		(double)p->elapsed_ms / 1000.0);
+	if (p->slowest_task != NULL && cols > 100) {
+		fputs("  slowest ", stderr);
+		tlm_cli_cell(stderr, p->slowest_task, 0, cols - 100 < 40 ? cols - 100 : 40);
+		fprintf(stderr, " %.1fs", (double)p->slowest_ms / 1000.0);
+	}
 	out->drawn = 1;
+	out->last = now_ms();
 	fflush(stderr);
 }
 
@@ -39,7 +72,8 @@ void tlm_run_output_observe(void *ctx, tlm_engine_level level, const char *messa
 		tlm_log_run(level, p->run_id, p->elapsed_ms, message);
 		out->drawn = 0;
 	}
-	if (out->tty)
+	/* At most 10 redraws a second, but at once under a new log line. */
+	if (out->tty && (!out->drawn || now_ms() - out->last >= 100))
 		draw(out, p);
 }
 

@@ -3,13 +3,17 @@
 #ifndef TLM_CLI_RUN_OUTPUT_H
 #define TLM_CLI_RUN_OUTPUT_H
 
+#include <stdint.h>
+
 #include "cli/cli.h"
 #include "telemachy/engine.h"
 
 typedef struct tlm_run_output {
 	const tlm_cli *cli;
-	int tty;   /* stderr is a terminal: draw the progress line */
-	int drawn; /* a progress line is on screen */
+	int tty;       /* stderr is a terminal: draw the progress line */
+	int color;     /* and NO_COLOR is not set */
+	int drawn;     /* a progress line is on screen */
+	uint64_t last; /* when it was drawn (ms, monotonic) */
 } tlm_run_output;
 
 void tlm_run_output_init(tlm_run_output *out, const tlm_cli *cli);

@@ -157,8 +157,10 @@ struct eng {
 	eng_link nats, plane; /* outages: said once each way (outage.c) */
 	long settle_ms;       /* teardown: how long a create of unknown outcome may still land */
 	size_t agents_ready, nterminal;
-	size_t leftovers_cap; /* res->leftovers' room */
-	const char *phase;    /* for progress reports */
+	size_t leftovers_cap;                       /* res->leftovers' room */
+	const char *phase;                          /* for progress reports */
+	char slowest[2 * TLM_JOURNAL_NAME_MAX + 2]; /* the progress report's slowest task */
+	uint64_t next_progress;                     /* the next report with no message */
 };
 
 /* ---- states.c: the three state machines -------------------------------- */

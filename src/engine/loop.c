@@ -132,6 +132,12 @@ int tlm_eng__turn(eng *e, long max_wait_ms)
 		tlm_eng__end(e, TLM_ENGINE_TIMED_OUT, why);
 	}
 	check_cancel(e, now);
+	/* A live display's clock: elapsed time and the slowest task move on
+	 * even when nothing happens. */
+	if (now >= e->next_progress && e->stop == STOP_NONE && e->phase != NULL) {
+		e->next_progress = now + TLM_ENGINE_PROGRESS_MS;
+		tlm_eng__progress(e, NULL);
+	}
 	return e->stop == STOP_NONE;
 }
 

@@ -20,6 +20,7 @@ uint64_t tlm_eng__now_ms(void)
 
 static void snapshot(eng *e, const char *phase, tlm_engine_progress *p)
 {
+	uint64_t now = tlm_eng__now_ms(), ran;
 	size_t i;
 
 	memset(p, 0, sizeof(*p));
@@ -34,13 +35,21 @@ static void snapshot(eng *e, const char *phase, tlm_engine_progress *p)
 		case TASK_SUBMITTING:
 		case TASK_UNKNOWN:
 		case TASK_SUBMITTED:
-		case TASK_RUNNING: p->tasks_running++; break;
+		case TASK_RUNNING:
+			p->tasks_running++;
+			ran = e->tasks[i].submitted_ms != 0 ? now - e->tasks[i].submitted_ms : 0;
+			if (p->slowest_task == NULL || ran > p->slowest_ms) {
+				p->slowest_ms = ran;
+				p->slowest_task =
+					tlm_eng__task_name(e, i, e->slowest, sizeof(e->slowest));
+			}
+			break;
 		case TASK_WAITING:
 		case TASK_READY: p->tasks_pending++; break;
 		default: p->tasks_failed++; break;
 		}
 	}
-	p->elapsed_ms = tlm_eng__now_ms() - e->t0;
+	p->elapsed_ms = now - e->t0;
 }
 
 void tlm_eng__progress(eng *e, const char *phase)
