@@ -26,7 +26,7 @@ _telemachy() {
 		values="--max-concurrent --control-plane --nats --request-timeout --max-connections --pass-env --drop-field"
 		pos=spec ;;
 	status)
-		opts="--state-dir --output --quiet --help --verbose"
+		opts="--state-dir --output --graph --quiet --help --verbose"
 		dirs="--state-dir"
 		pos=run ;;
 	list)

@@ -83,6 +83,7 @@ complete -c telemachy -n '__telemachy_using run' -s h -l help -d 'show this help
 complete -c telemachy -n '__telemachy_using run' -a '(__telemachy_specs)'
 complete -c telemachy -n '__telemachy_using status' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal\'s directory (default: $TELEMACHY_STATE_DIR, else...'
 complete -c telemachy -n '__telemachy_using status' -l output -x -a 'text json' -d 'text (default) or json'
+complete -c telemachy -n '__telemachy_using status' -l graph -x -a 'dot mermaid' -d 'instead: the run\'s task graph, dot or mermaid, each task coloured...'
 complete -c telemachy -n '__telemachy_using status' -s q -l quiet -d 'no hints'
 complete -c telemachy -n '__telemachy_using status' -s h -l help -d 'show this help'
 complete -c telemachy -n '__telemachy_using status' -s v -l verbose -d 'print more detail'

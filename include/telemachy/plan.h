@@ -57,4 +57,12 @@ int tlm_plan_render_dot(const tlm_plan *plan, FILE *out, tlm_error *err);
  * Mermaid entity codes.  TLM_ERROR when writing to out fails. */
 int tlm_plan_render_mermaid(const tlm_plan *plan, FILE *out, tlm_error *err);
 
+/* The same graphs with each task coloured by its state: states[i] is task
+ * i's ("completed", "failed", "running", ... as the journal says; NULL:
+ * not started), shown under its subject.  states NULL: as above. */
+int tlm_plan_render_dot_states(const tlm_plan *plan, const char *const *states, FILE *out,
+			       tlm_error *err);
+int tlm_plan_render_mermaid_states(const tlm_plan *plan, const char *const *states, FILE *out,
+				   tlm_error *err);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_journal.h"
+#include "cli/status_graph.h"
 #include "util/redact.h"
 
 #define AGE_MAX 32
@@ -19,7 +20,8 @@ typedef struct status_ctx {
 
 static void usage(void)
 {
-	printf("Usage: telemachy status [--state-dir DIR] [--output text|json] [-q] [RUN]\n"
+	printf("Usage: telemachy status [--state-dir DIR] [--output text|json] [--graph dot|mermaid] "
+	       "[-q] [RUN]\n"
 	       "\n"
 	       "Show a run (default: the newest): its state, its owner (pid@host, alive or\n"
 	       "dead) and heartbeat, its control plane, every resource and task attempt\n"
@@ -30,6 +32,8 @@ static void usage(void)
 	       "      --state-dir DIR  the journal's directory (default: $TELEMACHY_STATE_DIR,\n"
 	       "                       else $XDG_STATE_HOME/telemachy)\n"
 	       "      --output FORMAT  text (default) or json\n"
+	       "      --graph FORMAT   instead: the run's task graph, dot or mermaid, each task\n"
+	       "                       coloured by the state of its last attempt\n"
 	       "  -q, --quiet          no hints\n"
 	       "  -h, --help           show this help\n"
 	       "\n"
@@ -37,15 +41,26 @@ static void usage(void)
 	       "such run.\n");
 }
 
-static int parse_args(tlm_cli *cli, int argc, char **argv, const char **dir, const char **run)
+#define OPT_GRAPH 0x300
+
+static int parse_args(tlm_cli *cli, int argc, char **argv, const char **dir, const char **run,
+		      const char **graph)
 {
 	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
 						  TLM_CLI_STATE_DIR_LONGOPT,
+						  { "graph", required_argument, NULL, OPT_GRAPH },
 						  { 0 } };
 	int c, rc;
 
-	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
-		*dir = optarg; /* the only command-specific option: --state-dir */
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {
+		if (c == OPT_GRAPH && strcmp(optarg, "dot") != 0 && strcmp(optarg, "mermaid") != 0)
+			return tlm_cli_usage_error(
+				cli, "--graph must be dot or mermaid, not \"%s\"", optarg);
+		if (c == OPT_GRAPH)
+			*graph = optarg;
+		else
+			*dir = optarg;
+	}
 	if (c < 0)
 		return rc == TLM_EXIT_OK ? -1 : rc;
 	if (optind < argc)
@@ -246,8 +261,8 @@ int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
 	tlm_journal *j = NULL;
 	tlm_journal_run r;
 	char latest[TLM_JOURNAL_RUN_ID_LEN + 1];
-	const char *dir = NULL, *run = NULL;
-	int j_empty = 0, rc = parse_args(cli, argc, argv, &dir, &run);
+	const char *dir = NULL, *run = NULL, *graph = NULL;
+	int j_empty = 0, rc = parse_args(cli, argc, argv, &dir, &run, &graph);
 
 	memset(&r, 0, sizeof(r));
 	if (rc != 0)
@@ -275,6 +290,10 @@ int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
 	if ((rc = tlm_journal_run_get(j, run, &r, &err)) == TLM_ENOTFOUND || rc == TLM_EINVALID) {
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "no run %s", run);
 		rc = TLM_EXIT_USAGE;
+		goto done;
+	}
+	if (rc == 0 && graph != NULL) {
+		rc = tlm_cli_status_graph(j, &r, graph);
 		goto done;
 	}
 	if (rc != 0 || show(cli, j, &r, &err) != 0)

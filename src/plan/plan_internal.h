@@ -20,4 +20,7 @@ const char *tlm_plan__team_name(const tlm_plan *plan, size_t i);
 /* Ends a render: TLM_ERROR in err when any write to out failed. */
 int tlm_plan__check_stream(FILE *out, const char *format, tlm_error *err);
 
+/* The fill colour of a task in state (NULL: not started); never NULL. */
+const char *tlm_plan__state_fill(const char *state);
+
 #endif

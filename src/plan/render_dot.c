@@ -1,6 +1,10 @@
 /* The plan as a Graphviz digraph.  Node ids are t<index> and clusters
  * cluster_<index>, so no spec string ever reaches an id; strings appear only
  * inside double-quoted labels, escaped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "plan/plan_internal.h"
 
 /* Writes s as the body of a DOT double-quoted string.  Quotes and backslashes
@@ -27,7 +31,35 @@ static void put_dot(FILE *out, const char *s)
 	putc('"', out);
 }
 
-static void clusters(const tlm_spec *spec, FILE *out)
+const char *tlm_plan__state_fill(const char *state)
+{
+	static const struct {
+		const char *state, *fill;
+	} fills[] = {
+		{ "completed", "#c8e6c9" }, { "failed", "#ffcdd2" },    { "timed_out", "#ffcdd2" },
+		{ "running", "#bbdefb" },   { "submitted", "#fff9c4" }, { "pending", "#fff9c4" },
+		{ "skipped", "#e0e0e0" },   { "cancelled", "#e0e0e0" },
+	};
+	size_t i;
+
+	for (i = 0; state != NULL && i < sizeof(fills) / sizeof(fills[0]); i++)
+		if (strcmp(state, fills[i].state) == 0)
+			return fills[i].fill;
+	return "#ffffff";
+}
+
+/* A task's label: its subject, and its state on a line under it. */
+static void put_task(FILE *out, const char *subject, const char *state)
+{
+	char *label = NULL;
+
+	if (state != NULL && asprintf(&label, "%s\n(%s)", subject, state) < 0)
+		label = NULL;
+	put_dot(out, label != NULL ? label : subject);
+	free(label);
+}
+
+static void clusters(const tlm_spec *spec, const char *const *states, FILE *out)
 {
 	size_t t, i;
 
@@ -39,7 +71,10 @@ static void clusters(const tlm_spec *spec, FILE *out)
 		fputs(";\n", out);
 		for (i = team->first_task; i < team->first_task + team->ntasks; i++) {
 			fprintf(out, "    t%zu [label=", i);
-			put_dot(out, spec->tasks[i].subject);
+			put_task(out, spec->tasks[i].subject, states ? states[i] : NULL);
+			if (states != NULL)
+				fprintf(out, ", style=\"rounded,filled\", fillcolor=\"%s\"",
+					tlm_plan__state_fill(states[i]));
 			fputs("];\n", out);
 		}
 		fputs("  }\n", out);
@@ -48,13 +83,19 @@ static void clusters(const tlm_spec *spec, FILE *out)
 
 int tlm_plan_render_dot(const tlm_plan *plan, FILE *out, tlm_error *err)
 {
+	return tlm_plan_render_dot_states(plan, NULL, out, err);
+}
+
+int tlm_plan_render_dot_states(const tlm_plan *plan, const char *const *states, FILE *out,
+			       tlm_error *err)
+{
 	const tlm_spec *spec = plan->spec;
 	size_t i, k;
 
 	fputs("digraph ", out);
 	put_dot(out, spec->name);
 	fputs(" {\n  node [shape=box, style=rounded];\n", out);
-	clusters(spec, out);
+	clusters(spec, states, out);
 	/* an edge runs from the dependency to the task it blocks: the order of
 	 * execution, as the waves read top to bottom */
 	for (i = 0; i < spec->ntasks; i++)

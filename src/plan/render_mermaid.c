@@ -1,6 +1,9 @@
 /* The plan as a Mermaid flowchart.  Node ids are t<index> and subgraph ids
  * team<index>: a spec string as an id could be a Mermaid keyword ("end") or
  * break the syntax, so strings appear only inside quoted labels. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "plan/plan_internal.h"
 
 /* Writes s as a double-quoted Mermaid label.  Mermaid has no backslash
@@ -29,6 +32,25 @@ static void put_mermaid(FILE *out, const char *s)
 
 int tlm_plan_render_mermaid(const tlm_plan *plan, FILE *out, tlm_error *err)
 {
+	return tlm_plan_render_mermaid_states(plan, NULL, out, err);
+}
+
+/* A task's label: its subject, and its state after it. */
+static void put_label(FILE *out, const char *subject, const char *state)
+{
+	char *label = NULL;
+
+	if (state == NULL || asprintf(&label, "%s (%s)", subject, state) < 0) {
+		put_mermaid(out, subject);
+		return;
+	}
+	put_mermaid(out, label);
+	free(label);
+}
+
+int tlm_plan_render_mermaid_states(const tlm_plan *plan, const char *const *states, FILE *out,
+				   tlm_error *err)
+{
 	const tlm_spec *spec = plan->spec;
 	size_t t, i, k;
 
@@ -41,7 +63,7 @@ int tlm_plan_render_mermaid(const tlm_plan *plan, FILE *out, tlm_error *err)
 		fputs("]\n", out);
 		for (i = team->first_task; i < team->first_task + team->ntasks; i++) {
 			fprintf(out, "    t%zu[", i);
-			put_mermaid(out, spec->tasks[i].subject);
+			put_label(out, spec->tasks[i].subject, states ? states[i] : NULL);
 			fputs("]\n", out);
 		}
 		fputs("  end\n", out);
@@ -50,5 +72,8 @@ int tlm_plan_render_mermaid(const tlm_plan *plan, FILE *out, tlm_error *err)
 	for (i = 0; i < spec->ntasks; i++)
 		for (k = 0; k < spec->tasks[i].ndeps; k++)
 			fprintf(out, "  t%zu --> t%zu\n", spec->tasks[i].deps[k], i);
+	/* Colours by state: one style per task (a fixed, safe colour list). */
+	for (i = 0; states != NULL && i < spec->ntasks; i++)
+		fprintf(out, "  style t%zu fill:%s\n", i, tlm_plan__state_fill(states[i]));
 	return tlm_plan__check_stream(out, "mermaid", err);
 }
