@@ -58,7 +58,7 @@ _telemachy() {
 		values="--reason"
 		pos=run ;;
 	logs)
-		opts="--state-dir --output --help --quiet --verbose"
+		opts="--state-dir --output --follow --help --quiet --verbose"
 		dirs="--state-dir"
 		pos=run ;;
 	audit)

@@ -150,6 +150,7 @@ complete -c telemachy -n '__telemachy_using abandon' -s v -l verbose -d 'print m
 complete -c telemachy -n '__telemachy_using abandon' -a '(__telemachy_runs)'
 complete -c telemachy -n '__telemachy_using logs' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal\'s directory (default: $TELEMACHY_STATE_DIR, else...'
 complete -c telemachy -n '__telemachy_using logs' -l output -x -a 'text json' -d 'text (default) or json'
+complete -c telemachy -n '__telemachy_using logs' -s f -l follow -d 'print TEAM/TASK\'s output as it grows, until it ends: a run on...'
 complete -c telemachy -n '__telemachy_using logs' -s h -l help -d 'show this help'
 complete -c telemachy -n '__telemachy_using logs' -s q -l quiet -d 'print only errors'
 complete -c telemachy -n '__telemachy_using logs' -s v -l verbose -d 'print more detail'

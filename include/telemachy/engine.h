@@ -273,4 +273,18 @@ int tlm_engine_reconcile(const tlm_engine_opts *opts, long older_than_s, int do_
 
 void tlm_engine_reconcile_clear(tlm_engine_reconcile_result *res);
 
+/* A piece of a task's output: stream is "stdout" or "stderr", data len
+ * bytes of text (not NUL-terminated beyond len is not promised: it is). */
+typedef void (*tlm_engine_output_cb)(void *ctx, const char *stream, const char *data, size_t len);
+
+/* Follows task "TEAM/SUBJECT" of run run_id (its last submitted attempt):
+ * calls cb with its output as it grows, from the start, until the task has
+ * ended and all of it was read, or *o->interrupts is set.  o gives the
+ * journal (state_dir), the control plane (control_plane: NULL means the
+ * run's in-process one, which cannot be followed: TLM_EINVALID) and the
+ * client settings.  TLM_ENOTFOUND: no such task, or a control plane that
+ * serves no output (upstream's); other TLM_E* with err. */
+int tlm_engine_follow_output(const tlm_engine_opts *o, const char *run_id, const char *task,
+			     tlm_engine_output_cb cb, void *ctx, tlm_error *err);
+
 #endif

@@ -1,5 +1,6 @@
 /* Options and messages shared by all commands. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -31,13 +32,34 @@ int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg)
 	}
 }
 
+/* ":hqv" and the command's own short options: those of its long options
+ * whose value is a letter ({"follow", no_argument, NULL, 'f'} is -f). */
+static void short_opts(const struct option *longopts, char *buf, size_t cap)
+{
+	size_t n = (size_t)snprintf(buf, cap, ":%s", TLM_CLI_SHORTOPTS), i;
+
+	for (i = 0; longopts[i].name != NULL && n + 3 < cap; i++) {
+		int v = longopts[i].val;
+
+		if (longopts[i].flag != NULL ||
+		    !((v >= 'a' && v <= 'z') || (v >= 'A' && v <= 'Z')) || strchr(buf, v) != NULL)
+			continue;
+		buf[n++] = (char)v;
+		if (longopts[i].has_arg == required_argument)
+			buf[n++] = ':';
+		buf[n] = '\0';
+	}
+}
+
 int tlm_cli_next_opt(tlm_cli *cli, int argc, char **argv, const struct option *longopts,
 		     void (*usage)(void), int *exit_code)
 {
+	char shorts[64];
 	int c, r;
 
 	opterr = 0; /* our messages, not getopt's */
-	while ((c = getopt_long(argc, argv, ":" TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
+	short_opts(longopts, shorts, sizeof(shorts));
+	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
 		if ((r = tlm_cli_global_opt(cli, c, optarg)) > 0)
 			continue;
 		if (r < 0) {

@@ -8,6 +8,8 @@
 
 #include "cli/cli.h"
 #include "cli/cli_journal.h"
+#include "cli/engine_env.h"
+#include "cli/run_journal.h"
 
 typedef struct logs_ctx {
 	const char *task; /* "TEAM/SUBJECT", or NULL: every task */
@@ -17,7 +19,7 @@ typedef struct logs_ctx {
 
 static void usage(void)
 {
-	printf("Usage: telemachy logs [--state-dir DIR] [--output text|json] RUN [TEAM/TASK]\n"
+	printf("Usage: telemachy logs [--state-dir DIR] [--output text|json] [-f] RUN [TEAM/TASK]\n"
 	       "\n"
 	       "Print what the control plane said of how each task attempt of RUN ended,\n"
 	       "as the journal keeps it: with the built-in control plane the exit status\n"
@@ -29,10 +31,13 @@ static void usage(void)
 	       "      --state-dir DIR  the journal's directory (default: $TELEMACHY_STATE_DIR,\n"
 	       "                       else $XDG_STATE_HOME/telemachy)\n"
 	       "      --output FORMAT  text (default) or json\n"
+	       "  -f, --follow         print TEAM/TASK's output as it grows, until it ends:\n"
+	       "                       a run on `telemachy serve` (AGAMEMNON_URL), not the\n"
+	       "                       in-process control plane, which only its run reaches\n"
 	       "  -h, --help           show this help\n"
 	       "\n"
 	       "Exit codes: 0 shown, 1 the journal could not be read, 2 usage error, no\n"
-	       "such run, or no such task.\n");
+	       "such run, or no such task, 3 the control plane could not be reached (-f).\n");
 }
 
 /* Program output, escaped line by line: its newlines stay lines. */
@@ -127,15 +132,20 @@ static int task_cb(const tlm_journal_task *t, void *ctx)
 }
 
 static int parse_args(tlm_cli *cli, int argc, char **argv, const char **dir, const char **run,
-		      const char **task)
+		      const char **task, int *follow)
 {
 	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
 						  TLM_CLI_STATE_DIR_LONGOPT,
+						  { "follow", no_argument, NULL, 'f' },
 						  { 0 } };
 	int c, rc;
 
-	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0)
-		*dir = optarg; /* the only command-specific option: --state-dir */
+	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {
+		if (c == 'f')
+			*follow = 1;
+		else
+			*dir = optarg;
+	}
 	if (c < 0)
 		return rc == TLM_EXIT_OK ? -1 : rc;
 	if (optind >= argc)
@@ -145,7 +155,53 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, const char **dir, con
 		*task = argv[optind++];
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
+	if (*follow && *task == NULL)
+		return tlm_cli_usage_error(cli, "--follow needs the TEAM/TASK to follow");
 	return 0;
+}
+
+/* A piece of output as it comes: each line escaped (a program cannot drive
+ * the terminal), its newlines kept; stdout's to stdout, stderr's to stderr. */
+static void on_output(void *ctx, const char *stream, const char *data, size_t len)
+{
+	FILE *f = strcmp(stream, "stderr") == 0 ? stderr : stdout;
+	const char *p = data, *end = data + len, *nl;
+	char *piece;
+
+	(void)ctx;
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		piece = strndup(p, (size_t)((nl != NULL ? nl : end) - p));
+		tlm_cli_put_esc(f, piece != NULL ? piece : "(out of memory)");
+		free(piece);
+		if (nl == NULL)
+			break;
+		putc('\n', f);
+		p = nl + 1;
+	}
+	fflush(f);
+}
+
+/* -f: the task's output as it grows, from the run's control plane. */
+static int follow_task(const char *dir, const tlm_journal_run *r, const char *task)
+{
+	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
+	tlm_cli_secrets sec;
+	tlm_error err = TLM_ERROR_INIT;
+	int rc;
+
+	memset(&sec, 0, sizeof(sec));
+	eo.state_dir = dir;
+	if (tlm_cli_engine_env(&eo, &sec) != 0)
+		return TLM_EXIT_USAGE;
+	eo.control_plane = tlm_cli_run_control_plane(r, NULL, eo.control_plane);
+	tlm_cli_catch_signals(&eo);
+	rc = tlm_engine_follow_output(&eo, r->id, task, on_output, NULL, &err);
+	tlm_cli_secrets_clear(&sec);
+	if (rc == 0)
+		return TLM_EXIT_OK;
+	tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
+	return rc == TLM_EINVALID || rc == TLM_ENOTFOUND ? TLM_EXIT_USAGE : TLM_EXIT_UNREACHABLE;
 }
 
 static int show(const tlm_cli *cli, tlm_journal *j, const char *run, logs_ctx *l)
@@ -185,7 +241,7 @@ int tlm_cmd_logs(tlm_cli *cli, int argc, char **argv)
 	tlm_journal_run r;
 	const char *dir = NULL, *run = NULL;
 	logs_ctx l = { NULL, NULL, 0 };
-	int rc = parse_args(cli, argc, argv, &dir, &run, &l.task);
+	int follow = 0, rc = parse_args(cli, argc, argv, &dir, &run, &l.task, &follow);
 
 	memset(&r, 0, sizeof(r));
 	if (rc != 0)
@@ -201,7 +257,7 @@ int tlm_cmd_logs(tlm_cli *cli, int argc, char **argv)
 		rc = TLM_EXIT_FAILED;
 	} else {
 		tlm_log_set_run(r.id);
-		rc = show(cli, j, r.id, &l);
+		rc = follow ? follow_task(dir, &r, l.task) : show(cli, j, r.id, &l);
 	}
 	json_decref(l.out);
 	tlm_journal_run_clear(&r);

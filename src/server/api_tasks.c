@@ -1,7 +1,10 @@
 /* /v1/teams/{team}/tasks and /v1/tasks/{id}/complete.  Every status change
  * goes through tlm_srv__task_update (store, event, runner). */
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/fields.h"
 #include "server/runner.h"
@@ -156,4 +159,86 @@ void tlm_api_task_complete(tlm_server *srv, const tlm_srv_request *req, tlm_srv_
 	else
 		tlm_srv__json(res, 200,
 			      json_pack("{s:b,s:s}", "completed", 1, "task_id", req->params[0]));
+}
+
+/* GET /v1/teams/{team}/tasks/{task}/output?stream=stdout|stderr&offset=N:
+ * the task's log from byte N on, at most OUTPUT_CHUNK bytes, as text
+ * (bytes that are not UTF-8 become '?'), with the next offset and whether
+ * the task has ended: what `telemachy logs -f` follows (docs/serve.md).
+ * Not upstream's: its tasks have no output. */
+#define OUTPUT_CHUNK 65536
+
+/* Whether a task's program can write no more (its status is terminal). */
+static int ended(const char *status)
+{
+	static const char *const words[] = { "completed", "failed", "cancelled",
+					     "canceled",  "error",  "timed_out" };
+	size_t i;
+
+	for (i = 0; status != NULL && i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(status, words[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static json_t *read_chunk(const char *path, size_t offset, size_t *got)
+{
+	char *buf = malloc(OUTPUT_CHUNK);
+	ssize_t n = -1;
+	json_t *v;
+	int fd;
+
+	*got = 0;
+	if (buf == NULL)
+		return NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+		n = pread(fd, buf, OUTPUT_CHUNK, (off_t)offset);
+		close(fd);
+	}
+	*got = n > 0 ? (size_t)n : 0;
+	/* Same length in, same length out: the client counts offsets in it. */
+	for (size_t i = 0; i < *got; i++)
+		if (buf[i] == '\0')
+			buf[i] = '?';
+	if ((v = json_stringn(buf, *got)) == NULL) {
+		for (size_t i = 0; i < *got; i++)
+			if ((unsigned char)buf[i] >= 0x80)
+				buf[i] = '?';
+		v = json_stringn(buf, *got);
+	}
+	free(buf);
+	return v;
+}
+
+void tlm_api_task_output(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res)
+{
+	const char *stream = tlm_srv__query(req, "stream"), *off = tlm_srv__query(req, "offset");
+	json_t *task = NULL, *data;
+	char path[4096], *end = NULL;
+	unsigned long long offset = 0;
+	size_t got;
+	int rc;
+
+	if (stream == NULL)
+		stream = "stdout";
+	if ((strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0) ||
+	    (off != NULL &&
+	     (off[0] < '0' || off[0] > '9' || (offset = strtoull(off, &end, 10), *end != '\0')))) {
+		tlm_srv__error(res, 400, "stream must be stdout or stderr, offset a whole number");
+		return;
+	}
+	rc = tlm_store_get(srv->store, TLM_STORE_TASKS, req->params[0], req->params[1], &task);
+	if (rc != 0) {
+		answer_task(res, rc, NULL, 200);
+		return;
+	}
+	/* The store's own id names the file: never a path from the request. */
+	snprintf(path, sizeof(path), "%s/logs/%s.%s", srv->state_dir, str(task, "id"),
+		 strcmp(stream, "stdout") == 0 ? "out" : "err");
+	data = read_chunk(path, (size_t)offset, &got);
+	tlm_srv__json(res, 200,
+		      json_pack("{s:s, s:o, s:I, s:b}", "stream", stream, "data",
+				data != NULL ? data : json_string(""), "offset",
+				(json_int_t)(offset + got), "done", ended(str(task, "status"))));
+	json_decref(task);
 }

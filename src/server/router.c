@@ -38,6 +38,7 @@ static const route routes[] = {
 	{ "POST", "/v1/teams/{}/tasks", tlm_api_task_create },
 	{ "GET", "/v1/teams/{}/tasks", tlm_api_task_list },
 	{ "GET", "/v1/teams/{}/tasks/{}", tlm_api_task_get },
+	{ "GET", "/v1/teams/{}/tasks/{}/output", tlm_api_task_output },
 	{ "PUT", "/v1/teams/{}/tasks/{}", tlm_api_task_update },
 	{ "PATCH", "/v1/teams/{}/tasks/{}", tlm_api_task_update },
 	{ "POST", "/v1/tasks/{}/complete", tlm_api_task_complete },

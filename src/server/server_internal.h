@@ -119,6 +119,7 @@ void tlm_api_task_list(tlm_server *, const tlm_srv_request *, tlm_srv_response *
 void tlm_api_task_get(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
 void tlm_api_task_update(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
 void tlm_api_task_complete(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
+void tlm_api_task_output(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
 void tlm_api_health(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
 void tlm_api_version(tlm_server *, const tlm_srv_request *, tlm_srv_response *);
 void tlm_api_chaos_list(tlm_server *, const tlm_srv_request *, tlm_srv_response *);

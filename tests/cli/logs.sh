@@ -73,4 +73,55 @@ rc=0; wait $pid || rc=$?
 [ "$rc" -eq 130 ] || fail "interrupted run exited $rc"
 run 0 logs "$slow"
 has "$tmp/out" "cancelled by telemachy: run $slow interrupted"
+
+# -f: needs a task, and a control plane other processes can reach.
+run 2 logs -f "$slow"
+has "$tmp/err" "--follow needs the TEAM/TASK"
+run 2 logs -f "$slow" t/nap
+has "$tmp/err" "in-process control plane of its own process"
+
+# -f against `telemachy serve`: the output as it grows, stdout and stderr
+# apart, until the task ends.
+"$TLM_BIN" serve --listen 127.0.0.1:0 >"$tmp/serve.url" 2>"$tmp/serve.err" &
+spid=$!
+trap 'kill $spid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+for _ in $(seq 1 100); do [ -s "$tmp/serve.url" ] && break; sleep 0.1; done
+url=$(head -1 "$tmp/serve.url")
+cat >"$tmp/tick.yaml" <<'YAML'
+apiVersion: telemachy/v1
+metadata: {name: tick}
+agents: [{name: s, program: /bin/sh, args: ['-c', 'for i in 1 2 3; do echo tick $i; printf "oops \033[2J$i\n" >&2; sleep 0.5; done']}]
+teams: [{name: t, agents: [s], tasks: [{subject: x, description: d}]}]
+YAML
+AGAMEMNON_URL=$url "$TLM_BIN" run "$tmp/tick.yaml" >"$tmp/tick.out" 2>"$tmp/tick.err" &
+rpid=$!
+for _ in $(seq 1 100); do grep -qs "submitted" "$tmp/tick.err" && break; sleep 0.1; done
+tick=$(sed -n 's/.*\] run \([a-z0-9]*\) of workflow.*/\1/p' "$tmp/tick.err")
+AGAMEMNON_URL=$url run 0 logs -f "$tick" t/x
+[ "$(cat "$tmp/out")" = "$(printf 'tick 1\ntick 2\ntick 3')" ] || { cat "$tmp/out"; fail "stdout as followed"; }
+has "$tmp/err" 'oops \x1b[2J3'
+hasnt "$tmp/err" $'\033'
+rc=0; wait $rpid || rc=$?
+[ "$rc" -eq 0 ] || fail "the followed run exited $rc"
+# The endpoint refuses what it does not serve.
+run 0 status --output json "$tick"
+"$PY" - "$tmp/out" "$url" <<'PY'
+import json, sys, urllib.error, urllib.request
+st = json.load(open(sys.argv[1]))
+team = [r["remote_id"] for r in st["resources"] if r["kind"] == "team"][0]
+task = [t["remote_id"] for t in st["tasks"]][0]
+base = f"{sys.argv[2]}/v1/teams/{team}/tasks"
+def code(path):
+    try:
+        with urllib.request.urlopen(base + path, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, None
+c, body = code(f"/{task}/output?stream=stderr&offset=5")
+assert c == 200 and body["data"].startswith("\x1b[2J1") and body["done"], (c, body)
+for bad in ("?stream=stdin", "?offset=-1", "?offset=1x"):
+    assert code(f"/{task}/output{bad}")[0] == 400, bad
+assert code("/no-such-task/output")[0] == 404
+PY
+kill $spid
 echo "logs: ok"
