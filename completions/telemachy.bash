@@ -12,7 +12,7 @@ _telemachy() {
 	COMPREPLY=()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drop-field|--fault|--graph|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
+		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drop-field|--fault|--graph|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -61,6 +61,10 @@ _telemachy() {
 		opts="--state-dir --output --follow --help --quiet --verbose"
 		dirs="--state-dir"
 		pos=run ;;
+	doctor)
+		opts="--state-dir --control-plane --timeout --strict --output --help --quiet --verbose"
+		dirs="--state-dir"
+		values="--control-plane --timeout" ;;
 	audit)
 		opts="--help --output --quiet --verbose"
 		pos=spec ;;
@@ -97,7 +101,7 @@ _telemachy() {
 		return
 	fi
 	if [ -z "$cmd" ] && [[ $cur != -* ]]; then
-		mapfile -t COMPREPLY < <(compgen -W "run status list cancel resume teardown reconcile abandon logs audit validate plan schema serve version" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "run status list cancel resume teardown reconcile abandon logs doctor audit validate plan schema serve version" -- "$cur")
 	elif [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 	elif [ "$pos" = spec ]; then

@@ -156,6 +156,9 @@ typedef struct tlm_client_reach {
 	uint64_t changes;  /* how often down changed */
 	uint64_t since_ms; /* CLOCK_MONOTONIC ms of the last change (0: none) */
 	char why[256]; /* the failure that took it down ("GET /v1/...: Couldn't connect to server") */
+	/* The Date header of the latest reply that had one, in seconds since
+	 * the epoch (0: none yet): `doctor` compares it with the local clock. */
+	int64_t server_date;
 } tlm_client_reach;
 
 /* Fills *out. */

@@ -287,4 +287,26 @@ typedef void (*tlm_engine_output_cb)(void *ctx, const char *stream, const char *
 int tlm_engine_follow_output(const tlm_engine_opts *o, const char *run_id, const char *task,
 			     tlm_engine_output_cb cb, void *ctx, tlm_error *err);
 
+/* ---- Checks for `telemachy doctor` (docs/doctor.md) ----------------------
+ * The preflight's questions asked once each, every wait bounded by
+ * timeout_ms, changing nothing. */
+
+typedef struct tlm_engine_cp_check {
+	long status;         /* the HTTP status of the reply, 0 when none came */
+	int unreachable;     /* no HTTP reply at all (refused, timed out, TLS failed) */
+	int64_t server_date; /* the reply's Date header, seconds since the epoch; 0: none */
+} tlm_engine_cp_check;
+
+/* GET /v1/agents?limit=1 on opts->control_plane with opts' key, TLS
+ * settings and client certificate, one attempt: 0 on a 2xx reply, else the
+ * client's code and a message without credentials (a 401 or 403 has
+ * out->status set).  *out is filled either way. */
+int tlm_engine_check_control_plane(const tlm_engine_opts *opts, long timeout_ms,
+				   tlm_engine_cp_check *out, tlm_error *err);
+
+/* Connects to opts->nats_url with opts' NATS credentials and TLS settings
+ * within timeout_ms (per server of the list) and disconnects: 0, or why not
+ * (no credentials in the message). */
+int tlm_engine_check_nats(const tlm_engine_opts *opts, long timeout_ms, tlm_error *err);
+
 #endif

@@ -182,6 +182,18 @@ int tlm_journal_open(tlm_journal **out, const char *dir, tlm_error *err);
  * every write is already durable. */
 void tlm_journal_close(tlm_journal *j);
 
+/* Opens dir's existing journal read-only, for `telemachy doctor`: nothing
+ * is created or migrated and no audit log attached (TLM_ENOTFOUND when
+ * there is no database file).  Readers work on it while its schema is
+ * TLM_JOURNAL_SCHEMA_VERSION; a file that is not SQLite fails at the first
+ * read. */
+int tlm_journal_open_readonly(tlm_journal **out, const char *dir, tlm_error *err);
+
+/* SQLite's PRAGMA quick_check: *ok 1 when the database is sound, else
+ * detail (size bytes, always terminated) gets SQLite's first finding.  A
+ * file that is not a database is an error (err says SQLite's words). */
+int tlm_journal_quick_check(tlm_journal *j, int *ok, char *detail, size_t size, tlm_error *err);
+
 /* The database file's path, for messages (owned by j). */
 const char *tlm_journal_path(const tlm_journal *j);
 

@@ -115,6 +115,10 @@ int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_logs(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_audit(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_doctor(tlm_cli *cli, int argc, char **argv);
+
+/* 1 when LOG_LEVEL or LOG_FORMAT was refused (main.c; only `doctor` runs on). */
+int tlm_cli_log_env_bad(void);
 
 #include "cli/log.h"
 #include "telemachy/engine.h"

@@ -34,41 +34,37 @@ static const char *env(const char *name)
  * owns it).  A key that is set but empty or blank is an error, not "no
  * key": the operator meant to send one (the same rules as `serve`'s,
  * util/secret.h; no message shows the key). */
-static int load_key(tlm_engine_opts *eo, char **key)
+static int load_key(tlm_engine_opts *eo, char **key, tlm_error *err)
 {
 	const char *v = getenv("AGAMEMNON_API_KEY"), *file = env("AGAMEMNON_API_KEY_FILE");
-	tlm_error err = TLM_ERROR_INIT;
+	tlm_error inner = TLM_ERROR_INIT;
 
 	if (v != NULL) {
-		if (tlm_secret_check_key(v, "AGAMEMNON_API_KEY", &err) != 0)
-			goto bad;
+		if (tlm_secret_check_key(v, "AGAMEMNON_API_KEY", err) != 0)
+			return -1;
 		eo->api_key = v;
 		tlm_secret_protect_process(); /* no core file with the key in it */
 		return 0;
 	}
 	if (file == NULL)
 		return 0;
-	if (tlm_secret_read_key_file(key, file, &err) != 0) {
-		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "AGAMEMNON_API_KEY_FILE: %s", err.message);
+	if (tlm_secret_read_key_file(key, file, &inner) != 0) {
+		tlm_error_set(err, inner.code, "AGAMEMNON_API_KEY_FILE: %s", inner.message);
 		return -1;
 	}
 	eo->api_key = *key;
 	tlm_secret_protect_process();
 	return 0;
-bad:
-	tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
-	return -1;
 }
 
-static int parse_bool(const char *name, const char *v, int *out)
+static int parse_bool(const char *name, const char *v, int *out, tlm_error *err)
 {
 	if (strcasecmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
 		*out = 1;
 	else if (strcasecmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
 		*out = 0;
 	else {
-		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s must be true or false, not \"%s\"", name,
-			    v);
+		tlm_error_set(err, TLM_EINVALID, "%s must be true or false, not \"%s\"", name, v);
 		return -1;
 	}
 	return 0;
@@ -76,29 +72,29 @@ static int parse_bool(const char *name, const char *v, int *out)
 
 /* A client certificate is two variables, both or neither: half of one is a
  * mistake, never "no certificate". */
-static int cert_pair(const char *cert_var, const char *key_var, const char **cert, const char **key)
+static int cert_pair(const char *cert_var, const char *key_var, const char **cert, const char **key,
+		     tlm_error *err)
 {
 	*cert = env(cert_var);
 	*key = env(key_var);
 	if ((*cert == NULL) == (*key == NULL))
 		return 0;
-	tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
-		    "%s is set but %s is not: a client certificate needs both",
-		    *cert != NULL ? cert_var : key_var, *cert != NULL ? key_var : cert_var);
+	tlm_error_set(err, TLM_EINVALID, "%s is set but %s is not: a client certificate needs both",
+		      *cert != NULL ? cert_var : key_var, *cert != NULL ? key_var : cert_var);
 	return -1;
 }
 
 /* The NATS token, from the first line of NATS_TOKEN_FILE: never from argv
  * (ps shows it), and never in a message (util/secret.h). */
-static int load_nats_token(tlm_engine_opts *eo, char **token)
+static int load_nats_token(tlm_engine_opts *eo, char **token, tlm_error *err)
 {
 	const char *file = env("NATS_TOKEN_FILE");
-	tlm_error err = TLM_ERROR_INIT;
+	tlm_error inner = TLM_ERROR_INIT;
 
 	if (file == NULL)
 		return 0;
-	if (tlm_secret_read_token_file(token, file, &err) != 0) {
-		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "NATS_TOKEN_FILE: %s", err.message);
+	if (tlm_secret_read_token_file(token, file, &inner) != 0) {
+		tlm_error_set(err, inner.code, "NATS_TOKEN_FILE: %s", inner.message);
 		return -1;
 	}
 	eo->nats_token = *token;
@@ -114,8 +110,9 @@ void tlm_cli_secrets_clear(tlm_cli_secrets *sec)
 }
 
 /* Settings from the environment, below the flags; a bad one is an error of
- * this command only (docs/lessons.md #18). */
-int tlm_cli_engine_env(tlm_engine_opts *eo, tlm_cli_secrets *sec)
+ * this command only (docs/lessons.md #18).  `doctor` reports the error
+ * instead of stopping, so the parsing lives here once for both. */
+int tlm_cli_engine_env_parse(tlm_engine_opts *eo, tlm_cli_secrets *sec, tlm_error *err)
 {
 	const char *v;
 	char *end;
@@ -128,20 +125,22 @@ int tlm_cli_engine_env(tlm_engine_opts *eo, tlm_cli_secrets *sec)
 	eo->nats_ca_file = env("NATS_CA_FILE");
 	eo->ca_file = env("AGAMEMNON_CA_FILE");
 	if (cert_pair("AGAMEMNON_CLIENT_CERT", "AGAMEMNON_CLIENT_KEY", &eo->client_cert_file,
-		      &eo->client_key_file) != 0 ||
+		      &eo->client_key_file, err) != 0 ||
 	    cert_pair("NATS_CLIENT_CERT", "NATS_CLIENT_KEY", &eo->nats_cert_file,
-		      &eo->nats_key_file) != 0)
+		      &eo->nats_key_file, err) != 0)
 		return -1;
-	if (load_key(eo, &sec->api_key) != 0 || load_nats_token(eo, &sec->nats_token) != 0)
+	if (load_key(eo, &sec->api_key, err) != 0 ||
+	    load_nats_token(eo, &sec->nats_token, err) != 0)
 		return -1;
-	if ((v = env("REQUIRE_TLS")) != NULL && parse_bool("REQUIRE_TLS", v, &eo->require_tls) != 0)
+	if ((v = env("REQUIRE_TLS")) != NULL &&
+	    parse_bool("REQUIRE_TLS", v, &eo->require_tls, err) != 0)
 		return -1;
 	if ((v = env("AGAMEMNON_RATE_LIMIT_RPS")) != NULL) {
 		eo->rate_rps = strtod(v, &end);
 		if (*end != '\0' || end == v || !(eo->rate_rps > 0 && eo->rate_rps <= 100000)) {
-			tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
-				    "AGAMEMNON_RATE_LIMIT_RPS must be a number above 0, not \"%s\"",
-				    v);
+			tlm_error_set(
+				err, TLM_EINVALID,
+				"AGAMEMNON_RATE_LIMIT_RPS must be a number above 0, not \"%s\"", v);
 			return -1;
 		}
 	}
@@ -149,8 +148,8 @@ int tlm_cli_engine_env(tlm_engine_opts *eo, tlm_cli_secrets *sec)
 		unsigned long b;
 
 		if (parse_count(v, 1000000, &b) != 0) {
-			tlm_log_cmd(
-				TLM_ENGINE_ERROR, NULL,
+			tlm_error_set(
+				err, TLM_EINVALID,
 				"AGAMEMNON_RATE_LIMIT_BURST must be a whole number above 0, not \"%s\"",
 				v);
 			return -1;
@@ -158,6 +157,16 @@ int tlm_cli_engine_env(tlm_engine_opts *eo, tlm_cli_secrets *sec)
 		eo->rate_burst = (unsigned)b;
 	}
 	return 0;
+}
+
+int tlm_cli_engine_env(tlm_engine_opts *eo, tlm_cli_secrets *sec)
+{
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (tlm_cli_engine_env_parse(eo, sec, &err) == 0)
+		return 0;
+	tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
+	return -1;
 }
 
 /* The library decides what a dropped setting means (tlm_engine_opts). */

@@ -25,6 +25,10 @@ void tlm_cli_secrets_clear(tlm_cli_secrets *sec);
  * -1 after printing "telemachy CMD: ..." for a bad value. */
 int tlm_cli_engine_env(tlm_engine_opts *eo, tlm_cli_secrets *sec);
 
+/* The same without printing: -1 and *err says why (no secret in it);
+ * `doctor` reports it as a check. */
+int tlm_cli_engine_env_parse(tlm_engine_opts *eo, tlm_cli_secrets *sec, tlm_error *err);
+
 /* The flags every command that reaches a control plane takes (getopt_long
  * entries, values 0x160-0x16f). */
 #define TLM_CLI_OPT_MAX_CONC      0x160

@@ -25,6 +25,8 @@ static const command commands[] = {
 	{ "reconcile", tlm_cmd_reconcile, "find tlm- resources no live run accounts for", 1 },
 	{ "abandon", tlm_cmd_abandon, "forget a resource that cannot be deleted (audited)", 1 },
 	{ "logs", tlm_cmd_logs, "show how each task of a run ended: exit status, output", 1 },
+	{ "doctor", tlm_cmd_doctor,
+	  "check the setup (settings, journal, control plane, NATS, clock)", 0 },
 	{ "audit", tlm_cmd_audit, "check an audit log's hash chain: audit verify FILE", 0 },
 	{ "validate", tlm_cmd_validate, "check workflow files and report every error", 0 },
 	{ "plan", tlm_cmd_plan, "show what a run would create, in submission waves", 0 },
@@ -49,6 +51,15 @@ static int audit_log_env(void)
 	}
 	tlm_journal_set_default_audit_log(v);
 	return TLM_EXIT_OK;
+}
+
+/* A bad LOG_LEVEL or LOG_FORMAT stops every command but `doctor`, whose
+ * job is to report it (docs/doctor.md). */
+static int log_env_bad;
+
+int tlm_cli_log_env_bad(void)
+{
+	return log_env_bad;
 }
 
 static void usage(FILE *f)
@@ -85,11 +96,10 @@ int main(int argc, char **argv)
 	size_t i;
 
 	tlm_cli_alloc_faults_start();
-	if (tlm_log_setup() != 0)
-		return TLM_EXIT_USAGE;
+	log_env_bad = tlm_log_setup() != 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+" TLM_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		int r = tlm_cli_global_opt(&cli, c, optarg);
+		int r = log_env_bad ? -1 : tlm_cli_global_opt(&cli, c, optarg);
 
 		if (r < 0)
 			return TLM_EXIT_USAGE;
@@ -105,6 +115,8 @@ int main(int argc, char **argv)
 		}
 		return tlm_cli_usage_error(&cli, "unknown option '%s'", argv[optind - 1]);
 	}
+	if (log_env_bad && (optind >= argc || strcmp(argv[optind], "doctor") != 0))
+		return TLM_EXIT_USAGE;
 	if (optind >= argc) {
 		usage(stderr);
 		return TLM_EXIT_USAGE;

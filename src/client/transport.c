@@ -395,6 +395,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	tlm_req *r = ud;
 	size_t n = size * nmemb;
 	static const char name[] = "retry-after:";
+	static const char date[] = "date:";
 
 	if (n > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
 		char value[32];
@@ -409,6 +410,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 		       (value[vl - 1] == '\r' || value[vl - 1] == '\n' || value[vl - 1] == ' '))
 			value[--vl] = '\0';
 		r->retry_after = tlm_client__parse_retry_after(value + strspn(value, " \t"));
+	} else if (n > sizeof(date) - 1 && n < 128 &&
+		   strncasecmp(data, date, sizeof(date) - 1) == 0) {
+		char value[128];
+		time_t t;
+
+		memcpy(value, data + sizeof(date) - 1, n - (sizeof(date) - 1));
+		value[n - (sizeof(date) - 1)] = '\0';
+		value[strcspn(value, "\r\n")] = '\0';
+		if ((t = curl_getdate(value, NULL)) > 0)
+			r->c->reach.server_date = (int64_t)t;
 	}
 	return n;
 }
