@@ -31,7 +31,7 @@ bash_comp() {
 	shift
 	got=$(bash --norc --noprofile -c '
 		source "$1"; shift
-		complete -p telemachy | grep -q -- "-F _telemachy" || exit 3
+		complete -p telemachy | grep -- "-F _telemachy" >/dev/null || exit 3
 		COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 		_telemachy
 		printf "%s\n" "${COMPREPLY[@]}" | sort | xargs' _ "$comp/telemachy.bash" "$@") ||

@@ -48,7 +48,7 @@ done
 # A library built with the sanitizers (scripts/bootstrap --sanitize) needs
 # its programs built with them too.
 san=""
-! objdump -p "$p/lib/$real" | grep -q 'NEEDED  *libasan' || san=-fsanitize=address,undefined
+! objdump -p "$p/lib/$real" | grep 'NEEDED  *libasan' >/dev/null || san=-fsanitize=address,undefined
 [ "$(pkg-config --modversion telemachy)" = "$(sed -n 's/^project(telemachy VERSION \([0-9.]*\).*/\1/p' \
 	"$TLM_SOURCE_DIR/CMakeLists.txt")" ] || fail "pkg-config --modversion is not the project's version"
 cat >"$tmp/prog.c" <<'C'
@@ -81,7 +81,7 @@ C
 # shellcheck disable=SC2046,SC2086
 cc -std=c11 -Wall -Werror $san -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs telemachy) \
 	2>"$tmp/cc.err" || { cat "$tmp/cc.err" >&2; fail "linking against the shared library failed"; }
-objdump -p "$tmp/prog" | grep -q "NEEDED  *$soname" || fail "the program does not need $soname"
+objdump -p "$tmp/prog" | grep "NEEDED  *$soname" >/dev/null || fail "the program does not need $soname"
 LD_LIBRARY_PATH=$p/lib "$tmp/prog" >"$tmp/prog.out" || fail "the program exited $?"
 has "$tmp/prog.out" "installed 1 schema"
 
@@ -95,7 +95,7 @@ libs="$(pkg-config --libs jansson $deps) $(sed -n 's/^Libs.private: //p' "$p/lib
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Werror $san -o "$tmp/prog-static" "$tmp/prog.c" $cflags "$p/lib/libtelemachy.a" $libs \
 	2>"$tmp/cc.err" || { cat "$tmp/cc.err" >&2; fail "linking against libtelemachy.a failed"; }
-! objdump -p "$tmp/prog-static" | grep -q "NEEDED  *libtelemachy" || fail "the static program needs libtelemachy.so"
+! objdump -p "$tmp/prog-static" | grep "NEEDED  *libtelemachy" >/dev/null || fail "the static program needs libtelemachy.so"
 "$tmp/prog-static" >"$tmp/prog.out" || fail "the static program exited $?"
 has "$tmp/prog.out" "installed 1 schema"
 echo "ok"

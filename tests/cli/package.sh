@@ -29,15 +29,15 @@ version=$("$TLM_BIN" version | awk '{ print $2 }')
 [ "$(field Version)" = "$version" ] || fail "Version: $(field Version), want $version"
 [ "$(field Architecture)" = "$(dpkg --print-architecture)" ] || fail "Architecture: $(field Architecture)"
 [ "$(field Section)" = utils ] || fail "Section: $(field Section)"
-field Maintainer | grep -q '<.*@.*>' || fail "Maintainer has no address: $(field Maintainer)"
-field Description | grep -q 'workflow' || fail "Description: $(field Description)"
+field Maintainer | grep '<.*@.*>' >/dev/null || fail "Maintainer has no address: $(field Maintainer)"
+field Description | grep 'workflow' >/dev/null || fail "Description: $(field Description)"
 # The runtime libraries of everything linked in (the package names carry the
 # SONAME's version: libnats3.4, libssl3...).
 field Depends | tr ',' '\n' | sed 's/^ *//; s/[ (].*//' >"$tmp/depends"
 for lib in libc6 libyaml-0- libjansson libnats libsqlite3- libcurl libssl libmicrohttpd libgnutls; do
 	grep -q "^$lib" "$tmp/depends" || { cat "$tmp/depends" >&2; fail "Depends has no $lib*"; }
 done
-dpkg-deb -I "$deb" shlibs | grep -q '^libtelemachy ' || fail "no shlibs entry for libtelemachy"
+dpkg-deb -I "$deb" shlibs | grep '^libtelemachy ' >/dev/null || fail "no shlibs entry for libtelemachy"
 
 # --- contents ------------------------------------------------------------------------
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/files"
@@ -69,7 +69,7 @@ has "$tmp/version" "telemachy $version"
 telemachy validate "$TLM_SOURCE_DIR/examples/hello-world.yaml" >/dev/null || fail "telemachy validate exited $?"
 man -w telemachy-run >/dev/null || fail "man -w telemachy-run found no page"
 [ "$(pkg-config --modversion telemachy)" = "$version" ] || fail "pkg-config does not find telemachy.pc"
-ldconfig -p | grep -q 'libtelemachy\.so\.' || fail "ldconfig does not know libtelemachy"
+ldconfig -p | grep 'libtelemachy\.so\.' >/dev/null || fail "ldconfig does not know libtelemachy"
 dpkg --purge telemachy >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; fail "dpkg --purge exited $?"; }
 [ ! -e /usr/bin/telemachy ] || fail "dpkg --purge left /usr/bin/telemachy"
 echo "ok"
