@@ -34,10 +34,13 @@ static void usage(void)
 static int parse(tlm_cli *cli, int argc, char **argv, tlm_engine_opts *eo, tlm_cli_pass *pass,
 		 const char **run_id)
 {
-	static const struct option longopts[] = {
-		TLM_CLI_LONGOPTS,         TLM_CLI_ENGINE_LONGOPTS,    TLM_CLI_FORCE_LONGOPT,
-		TLM_CLI_PASS_ENV_LONGOPT, TLM_CLI_DROP_FIELD_LONGOPT, { 0 }
-	};
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_ENGINE_LONGOPTS,
+						  TLM_CLI_FORCE_LONGOPT,
+						  TLM_CLI_PASS_ENV_LONGOPT,
+						  TLM_CLI_DROP_FIELD_LONGOPT,
+						  TLM_CLI_METRICS_LONGOPTS,
+						  { 0 } };
 	int c, rc;
 
 	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {

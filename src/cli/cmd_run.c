@@ -70,6 +70,7 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 						  TLM_CLI_ENGINE_LONGOPTS,
 						  TLM_CLI_PASS_ENV_LONGOPT,
 						  TLM_CLI_DROP_FIELD_LONGOPT,
+						  TLM_CLI_METRICS_LONGOPTS,
 						  { "dry-run", no_argument, NULL, OPT_DRY_RUN },
 						  { 0 } };
 	int c, rc;

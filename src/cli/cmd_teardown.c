@@ -30,9 +30,11 @@ static void usage(void)
 
 int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		TLM_CLI_LONGOPTS, TLM_CLI_ENGINE_LONGOPTS, TLM_CLI_FORCE_LONGOPT, { 0 }
-	};
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_ENGINE_LONGOPTS,
+						  TLM_CLI_FORCE_LONGOPT,
+						  TLM_CLI_METRICS_LONGOPTS,
+						  { 0 } };
 	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
 	tlm_journal_run run;
 	const char *flag;
