@@ -107,5 +107,10 @@ int tlm_metrics_exporter_start(tlm_metrics_exporter **out, const char *listen, t
 const char *tlm_metrics_exporter_address(const tlm_metrics_exporter *x);
 /* NULL is a no-op. */
 void tlm_metrics_exporter_stop(tlm_metrics_exporter *x);
+/* A tlm_metrics_collector (telemachy/metrics.h) for serve: its tasks and
+ * agents by state, counted in its store at each scrape; ctx is the
+ * tlm_server.  Remove it before tlm_server_stop. */
+typedef struct tlm_metrics_buf tlm_metrics_buf;
+void tlm_server_metrics_collect(void *ctx, tlm_metrics_buf *b);
 
 #endif

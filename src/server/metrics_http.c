@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "server/addr.h"
+#include "server/server_internal.h"
 #include "telemachy/metrics.h"
 #include "telemachy/server.h"
 
@@ -145,4 +146,30 @@ void tlm_metrics_exporter_stop(tlm_metrics_exporter *x)
 		return;
 	MHD_stop_daemon(x->d);
 	free(x);
+}
+
+/* One gauge family of the store's documents by status: the statuses the
+ * API accepts (api_agents.c, api_tasks.c), so the series are bounded. */
+static void gauge(tlm_metrics_buf *b, tlm_store *st, tlm_store_kind kind, const char *name,
+		  const char *help, const char *const *states)
+{
+	size_t n;
+
+	tlm_metrics_append(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	for (; *states != NULL; states++)
+		if (tlm_store_count_status(st, kind, *states, &n) == 0)
+			tlm_metrics_append(b, "%s{state=\"%s\"} %zu\n", name, *states, n);
+}
+
+void tlm_server_metrics_collect(void *ctx, tlm_metrics_buf *b)
+{
+	static const char *const tasks[] = { "pending", "running", "completed",
+					     "failed",  "blocked", NULL };
+	static const char *const agents[] = { "online", "offline", NULL };
+	tlm_server *srv = ctx;
+
+	gauge(b, srv->store, TLM_STORE_TASKS, "telemachy_server_tasks",
+	      "Tasks the built-in control plane holds, by state.", tasks);
+	gauge(b, srv->store, TLM_STORE_AGENTS, "telemachy_server_agents",
+	      "Agents the built-in control plane holds, by state (online: started).", agents);
 }
