@@ -91,6 +91,8 @@ static void usage(void)
 	       "                           TMPDIR of it otherwise\n"
 	       "      --request-log FILE   append one JSON line per request to FILE (time,\n"
 	       "                           method, path, status, the X-Telemachy-Owner header)\n"
+	       "      --metrics-listen HOST:PORT  serve Prometheus metrics at /metrics on this\n"
+	       "                           loopback address (also METRICS_LISTEN; docs/metrics.md)\n"
 	       "      --insecure-no-auth   allow an address other than loopback without an API\n"
 	       "                           key (whoever reaches it can run programs here)\n"
 	       "  -h, --help               show this help\n"
