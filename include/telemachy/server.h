@@ -99,8 +99,8 @@ void tlm_server_stop(tlm_server *srv);
 /* ---- the metrics exporter (docs/metrics.md) ---------------------------
  * GET /metrics (the process-wide registry of telemachy/metrics.h) on
  * "HOST:PORT", a loopback address only (TLM_EINVALID otherwise: the text
- * names runs, and nothing authenticates a scraper); port 0 picks a free
- * one.  Served on a thread of its own until tlm_metrics_exporter_stop. */
+ * tells what this machine runs, and nothing authenticates a scraper); port
+ * 0 picks a free one.  Served on a thread of its own until tlm_metrics_exporter_stop. */
 typedef struct tlm_metrics_exporter tlm_metrics_exporter;
 int tlm_metrics_exporter_start(tlm_metrics_exporter **out, const char *listen, tlm_error *err);
 /* The address really bound: "127.0.0.1:PORT". */

@@ -1,7 +1,7 @@
 /* The metrics exporter: GET /metrics on a loopback address of its own,
  * served by libmicrohttpd's own thread, which renders the process-wide
  * registry at each scrape (docs/metrics.md, "Scraping").  Loopback only:
- * the text names runs and routes, and this listener has no auth. */
+ * the text tells what this machine runs, and this listener has no auth. */
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -107,7 +107,7 @@ int tlm_metrics_exporter_start(tlm_metrics_exporter **out, const char *listen_te
 		rc = tlm_error_set(
 			err, TLM_EINVALID,
 			"--metrics-listen %s: only a loopback address (127.0.0.1, [::1]): "
-			"the metrics name runs and have no auth (docs/metrics.md)",
+			"the exporter has no auth (docs/metrics.md)",
 			listen_text);
 		goto done;
 	}
