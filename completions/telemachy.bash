@@ -12,7 +12,7 @@ _telemachy() {
 	COMPREPLY=()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drop-field|--fault|--graph|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
+		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drop-field|--fault|--graph|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -21,9 +21,10 @@ _telemachy() {
 	"")
 		opts="--help --version --output --quiet --verbose" ;;
 	run)
-		opts="--dry-run --max-concurrent --control-plane --nats --state-dir --request-timeout --max-connections --pass-env --connection --drop-field --output --quiet --verbose --help"
+		opts="--dry-run --max-concurrent --control-plane --nats --state-dir --request-timeout --max-connections --pass-env --connection --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
+		files="--metrics-textfile"
 		dirs="--state-dir"
-		values="--max-concurrent --control-plane --nats --request-timeout --max-connections --pass-env --drop-field"
+		values="--max-concurrent --control-plane --nats --request-timeout --max-connections --pass-env --drop-field --metrics-listen"
 		pos=spec ;;
 	status)
 		opts="--state-dir --output --graph --quiet --help --verbose"
@@ -39,14 +40,16 @@ _telemachy() {
 		values="--wait --control-plane --request-timeout"
 		pos=run ;;
 	resume)
-		opts="--control-plane --nats --state-dir --max-concurrent --request-timeout --max-connections --connection --force --pass-env --drop-field --output --quiet --verbose --help"
+		opts="--control-plane --nats --state-dir --max-concurrent --request-timeout --max-connections --connection --force --pass-env --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
+		files="--metrics-textfile"
 		dirs="--state-dir"
-		values="--control-plane --nats --max-concurrent --request-timeout --max-connections --pass-env --drop-field"
+		values="--control-plane --nats --max-concurrent --request-timeout --max-connections --pass-env --drop-field --metrics-listen"
 		pos=run ;;
 	teardown)
-		opts="--control-plane --state-dir --max-concurrent --request-timeout --max-connections --connection --force --output --quiet --verbose --help"
+		opts="--control-plane --state-dir --max-concurrent --request-timeout --max-connections --connection --force --metrics-listen --metrics-textfile --output --quiet --verbose --help"
+		files="--metrics-textfile"
 		dirs="--state-dir"
-		values="--control-plane --max-concurrent --request-timeout --max-connections"
+		values="--control-plane --max-concurrent --request-timeout --max-connections --metrics-listen"
 		pos=run ;;
 	reconcile)
 		opts="--delete --older-than --control-plane --state-dir --output --help --quiet --verbose"
@@ -77,10 +80,10 @@ _telemachy() {
 	schema)
 		opts="--help --output --quiet --verbose" ;;
 	serve)
-		opts="--listen --api-key-file --api-key --rate-limit --tls-cert --tls-key --tls-client-ca --nats --nats-ca --nats-cert --nats-key --nats-creds --nats-token-file --state --state-dir --fault --threads --max-connections --max-connections-per-ip --backlog --request-timeout --unique-names --upstream-agent-fields --pass-env --request-log --insecure-no-auth --help --output --quiet --verbose"
+		opts="--listen --api-key-file --api-key --rate-limit --tls-cert --tls-key --tls-client-ca --nats --nats-ca --nats-cert --nats-key --nats-creds --nats-token-file --state --state-dir --fault --threads --max-connections --max-connections-per-ip --backlog --request-timeout --unique-names --upstream-agent-fields --pass-env --request-log --metrics-listen --insecure-no-auth --help --output --quiet --verbose"
 		files="--api-key-file --tls-cert --tls-key --tls-client-ca --nats-ca --nats-cert --nats-key --nats-creds --nats-token-file --state --request-log"
 		dirs="--state-dir"
-		values="--listen --api-key --rate-limit --nats --fault --threads --max-connections --max-connections-per-ip --backlog --request-timeout --pass-env" ;;
+		values="--listen --api-key --rate-limit --nats --fault --threads --max-connections --max-connections-per-ip --backlog --request-timeout --pass-env --metrics-listen" ;;
 	version)
 		opts="--help --output --quiet --verbose" ;;
 	esac

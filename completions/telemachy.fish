@@ -77,6 +77,8 @@ complete -c telemachy -n '__telemachy_using run' -l max-connections -x -d 'conne
 complete -c telemachy -n '__telemachy_using run' -l pass-env -x -d 'give the agent programs of the built-in control plane this...'
 complete -c telemachy -n '__telemachy_using run' -l connection -x -a 'fresh reuse' -d 'reuse (keep-alive'
 complete -c telemachy -n '__telemachy_using run' -l drop-field -x -d 'run even though the control plane does not keep this agent setting...'
+complete -c telemachy -n '__telemachy_using run' -l metrics-listen -x -d 'serve Prometheus metrics at /metrics on this loopback address...'
+complete -c telemachy -n '__telemachy_using run' -l metrics-textfile -r -F -d 'write the metrics to FILE when the run ends, atomically...'
 complete -c telemachy -n '__telemachy_using run' -l output -x -a 'text json' -d 'text (default) or json (the summary on stdout)'
 complete -c telemachy -n '__telemachy_using run' -s q -l quiet -d 'only warnings, errors and the summary'
 complete -c telemachy -n '__telemachy_using run' -s v -l verbose -d 'debug lines too'
@@ -116,6 +118,8 @@ complete -c telemachy -n '__telemachy_using resume' -l connection -x -a 'fresh r
 complete -c telemachy -n '__telemachy_using resume' -l force
 complete -c telemachy -n '__telemachy_using resume' -l pass-env -x
 complete -c telemachy -n '__telemachy_using resume' -l drop-field -x
+complete -c telemachy -n '__telemachy_using resume' -l metrics-listen -x
+complete -c telemachy -n '__telemachy_using resume' -l metrics-textfile -r -F
 complete -c telemachy -n '__telemachy_using resume' -l output -x -a 'text json'
 complete -c telemachy -n '__telemachy_using resume' -s q -l quiet -d 'print only errors'
 complete -c telemachy -n '__telemachy_using resume' -s v -l verbose -d 'print more detail'
@@ -128,6 +132,8 @@ complete -c telemachy -n '__telemachy_using teardown' -l request-timeout -x
 complete -c telemachy -n '__telemachy_using teardown' -l max-connections -x
 complete -c telemachy -n '__telemachy_using teardown' -l connection -x -a 'fresh reuse'
 complete -c telemachy -n '__telemachy_using teardown' -l force
+complete -c telemachy -n '__telemachy_using teardown' -l metrics-listen -x
+complete -c telemachy -n '__telemachy_using teardown' -l metrics-textfile -r -F
 complete -c telemachy -n '__telemachy_using teardown' -l output -x -a 'text json'
 complete -c telemachy -n '__telemachy_using teardown' -s q -l quiet -d 'print only errors'
 complete -c telemachy -n '__telemachy_using teardown' -s v -l verbose -d 'print more detail'
@@ -209,6 +215,7 @@ complete -c telemachy -n '__telemachy_using serve' -l unique-names -d 'answer 40
 complete -c telemachy -n '__telemachy_using serve' -l upstream-agent-fields -d 'drop what upstream Agamemnon drops of an agent\'s create (model...'
 complete -c telemachy -n '__telemachy_using serve' -l pass-env -x -d 'give agent programs this variable of serve\'s environment (repeatable'
 complete -c telemachy -n '__telemachy_using serve' -l request-log -r -F -d 'append one JSON line per request to FILE (time, method, path...'
+complete -c telemachy -n '__telemachy_using serve' -l metrics-listen -x -d 'serve Prometheus metrics at /metrics on this loopback address...'
 complete -c telemachy -n '__telemachy_using serve' -l insecure-no-auth -d 'allow an address other than loopback without an API key (whoever...'
 complete -c telemachy -n '__telemachy_using serve' -s h -l help -d 'show this help'
 complete -c telemachy -n '__telemachy_using serve' -l output -x -a 'text json' -d 'text (default) or json'

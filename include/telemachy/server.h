@@ -96,4 +96,21 @@ int tlm_server_loopback(const tlm_server *srv);
 /* Stops serving, kills every agent's processes, frees; NULL is a no-op. */
 void tlm_server_stop(tlm_server *srv);
 
+/* ---- the metrics exporter (docs/metrics.md) ---------------------------
+ * GET /metrics (the process-wide registry of telemachy/metrics.h) on
+ * "HOST:PORT", a loopback address only (TLM_EINVALID otherwise: the text
+ * tells what this machine runs, and nothing authenticates a scraper); port
+ * 0 picks a free one.  Served on a thread of its own until tlm_metrics_exporter_stop. */
+typedef struct tlm_metrics_exporter tlm_metrics_exporter;
+int tlm_metrics_exporter_start(tlm_metrics_exporter **out, const char *listen, tlm_error *err);
+/* The address really bound: "127.0.0.1:PORT". */
+const char *tlm_metrics_exporter_address(const tlm_metrics_exporter *x);
+/* NULL is a no-op. */
+void tlm_metrics_exporter_stop(tlm_metrics_exporter *x);
+/* A tlm_metrics_collector (telemachy/metrics.h) for serve: its tasks and
+ * agents by state, counted in its store at each scrape; ctx is the
+ * tlm_server.  Remove it before tlm_server_stop. */
+typedef struct tlm_metrics_buf tlm_metrics_buf;
+void tlm_server_metrics_collect(void *ctx, tlm_metrics_buf *b);
+
 #endif

@@ -23,8 +23,9 @@ static void usage(void)
 	       "\n"
 	       "Options: --control-plane URL (the run's control plane moved), --nats URL,\n"
 	       "--state-dir DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
-	       "--connection fresh|reuse, --force, --pass-env NAME, --drop-field FIELD (as\n"
-	       "`run`), --output text|json, -q, -v, -h.\n"
+	       "--connection fresh|reuse, --force, --pass-env NAME, --drop-field FIELD,\n"
+	       "--metrics-listen HOST:PORT, --metrics-textfile FILE (as `run`), --output\n"
+	       "text|json, -q, -v, -h.\n"
 	       "\n"
 	       "Exit codes: as `telemachy run`; 2 also for an unknown run, a run that\n"
 	       "completed, or one whose owner is still alive; 5 another process took the\n"
@@ -34,10 +35,13 @@ static void usage(void)
 static int parse(tlm_cli *cli, int argc, char **argv, tlm_engine_opts *eo, tlm_cli_pass *pass,
 		 const char **run_id)
 {
-	static const struct option longopts[] = {
-		TLM_CLI_LONGOPTS,         TLM_CLI_ENGINE_LONGOPTS,    TLM_CLI_FORCE_LONGOPT,
-		TLM_CLI_PASS_ENV_LONGOPT, TLM_CLI_DROP_FIELD_LONGOPT, { 0 }
-	};
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_ENGINE_LONGOPTS,
+						  TLM_CLI_FORCE_LONGOPT,
+						  TLM_CLI_PASS_ENV_LONGOPT,
+						  TLM_CLI_DROP_FIELD_LONGOPT,
+						  TLM_CLI_METRICS_LONGOPTS,
+						  { 0 } };
 	int c, rc;
 
 	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {

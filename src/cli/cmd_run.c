@@ -41,6 +41,11 @@ static void usage(void)
 	       "                            this agent setting (env, image, cpus, memory;\n"
 	       "                            model: drop it rather than pass --model); repeatable.\n"
 	       "                            Without it such a run is refused (exit 2)\n"
+	       "      --metrics-listen HOST:PORT  serve Prometheus metrics at /metrics on this\n"
+	       "                            loopback address while the run lasts (port 0: a\n"
+	       "                            free one, printed on stderr; docs/metrics.md)\n"
+	       "      --metrics-textfile FILE  write the metrics to FILE when the run ends,\n"
+	       "                            atomically (node-exporter's textfile collector)\n"
 	       "      --output FORMAT       text (default) or json (the summary on stdout)\n"
 	       "  -q, --quiet               only warnings, errors and the summary\n"
 	       "  -v, --verbose             debug lines too\n"
@@ -49,7 +54,8 @@ static void usage(void)
 	       "Environment: AGAMEMNON_URL, AGAMEMNON_API_KEY or AGAMEMNON_API_KEY_FILE,\n"
 	       "AGAMEMNON_CA_FILE, AGAMEMNON_CLIENT_CERT and _KEY, REQUIRE_TLS,\n"
 	       "AGAMEMNON_RATE_LIMIT_RPS, _BURST, NATS_URL, NATS_CREDS, NATS_TOKEN_FILE,\n"
-	       "NATS_CA_FILE, NATS_CLIENT_CERT and _KEY, TELEMACHY_STATE_DIR (docs/engine.md).\n"
+	       "NATS_CA_FILE, NATS_CLIENT_CERT and _KEY, TELEMACHY_STATE_DIR (docs/engine.md),\n"
+	       "METRICS_LISTEN and METRICS_TEXTFILE (the --metrics-* defaults).\n"
 	       "\n"
 	       "Exit codes: 0 every task completed, 1 the workflow failed or timed out,\n"
 	       "2 usage or validation error, 3 control plane or NATS unreachable,\n"
@@ -70,6 +76,7 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 						  TLM_CLI_ENGINE_LONGOPTS,
 						  TLM_CLI_PASS_ENV_LONGOPT,
 						  TLM_CLI_DROP_FIELD_LONGOPT,
+						  TLM_CLI_METRICS_LONGOPTS,
 						  { "dry-run", no_argument, NULL, OPT_DRY_RUN },
 						  { 0 } };
 	int c, rc;

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_metrics.h"
+#include "telemachy/metrics.h"
 #include "telemachy/server.h"
 #include "util/secret.h"
 
@@ -39,7 +41,8 @@ enum {
 	OPT_NATS_CREDS,
 	OPT_NATS_TOKEN_FILE,
 	OPT_UPSTREAM_FIELDS,
-	OPT_BACKLOG
+	OPT_BACKLOG,
+	OPT_METRICS_LISTEN
 };
 
 static void usage(void)
@@ -88,6 +91,8 @@ static void usage(void)
 	       "                           TMPDIR of it otherwise\n"
 	       "      --request-log FILE   append one JSON line per request to FILE (time,\n"
 	       "                           method, path, status, the X-Telemachy-Owner header)\n"
+	       "      --metrics-listen HOST:PORT  serve Prometheus metrics at /metrics on this\n"
+	       "                           loopback address (also METRICS_LISTEN; docs/metrics.md)\n"
 	       "      --insecure-no-auth   allow an address other than loopback without an API\n"
 	       "                           key (whoever reaches it can run programs here)\n"
 	       "  -h, --help               show this help\n"
@@ -165,6 +170,9 @@ static int parse_opt(tlm_cli *cli, int c, const char *arg, serve_args *a)
 	switch (c) {
 	case OPT_LISTEN: a->opts.listen = arg; return 0;
 	case OPT_REQUEST_LOG: a->opts.request_log = arg; return 0;
+	case OPT_METRICS_LISTEN:
+		(void)tlm_cli_metrics_opt(TLM_CLI_OPT_METRICS_LISTEN, arg);
+		return 0;
 	case OPT_API_KEY:
 		free(a->key);
 		a->key = strdup(arg);
@@ -329,6 +337,7 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 		{ "nats-key", required_argument, NULL, OPT_NATS_KEY },
 		{ "nats-creds", required_argument, NULL, OPT_NATS_CREDS },
 		{ "nats-token-file", required_argument, NULL, OPT_NATS_TOKEN_FILE },
+		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ 0 }
 	};
 	int c, rc;
@@ -341,6 +350,14 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, serve_args *a)
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
 	return apply_env(cli, a);
+}
+
+/* --metrics-listen or METRICS_LISTEN: the exporter, with the store's
+ * tasks and agents by state at each scrape (docs/metrics.md). */
+static int start_metrics(tlm_server *srv)
+{
+	tlm_metrics_set_collector(tlm_server_metrics_collect, srv);
+	return tlm_cli_metrics_start();
 }
 
 int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
@@ -378,6 +395,11 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 		return rc == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_UNREACHABLE;
 	}
+	if ((rc = start_metrics(srv)) != TLM_EXIT_OK) {
+		tlm_metrics_set_collector(NULL, NULL);
+		tlm_server_stop(srv);
+		return rc;
+	}
 	printf("%s\n", tlm_server_url(srv));
 	fflush(stdout);
 	if (tlm_server_max_connections(srv) < a.opts.max_connections)
@@ -399,6 +421,8 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	if (!cli->quiet)
 		tlm_log_cmd(TLM_ENGINE_INFO, NULL, "%s, stopping",
 			    sig == SIGINT ? "SIGINT" : "SIGTERM");
+	tlm_cli_metrics_finish();
+	tlm_metrics_set_collector(NULL, NULL);
 	tlm_server_stop(srv);
 	return TLM_EXIT_OK;
 }

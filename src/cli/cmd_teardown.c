@@ -21,7 +21,8 @@ static void usage(void)
 	       "\n"
 	       "Options: --control-plane URL (the run's control plane moved), --state-dir\n"
 	       "DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
-	       "--connection fresh|reuse, --force, --output text|json, -q, -v, -h.\n"
+	       "--connection fresh|reuse, --force, --metrics-listen HOST:PORT,\n"
+	       "--metrics-textfile FILE (as `run`), --output text|json, -q, -v, -h.\n"
 	       "\n"
 	       "Exit codes: 0 nothing of the run is left, 2 unknown run or a live owner,\n"
 	       "4 some resources could not be deleted (listed), 5 another process took the\n"
@@ -30,9 +31,11 @@ static void usage(void)
 
 int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		TLM_CLI_LONGOPTS, TLM_CLI_ENGINE_LONGOPTS, TLM_CLI_FORCE_LONGOPT, { 0 }
-	};
+	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
+						  TLM_CLI_ENGINE_LONGOPTS,
+						  TLM_CLI_FORCE_LONGOPT,
+						  TLM_CLI_METRICS_LONGOPTS,
+						  { 0 } };
 	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
 	tlm_journal_run run;
 	const char *flag;

@@ -216,6 +216,8 @@ int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo
 		eo->fresh_connection = strcmp(arg, "fresh") == 0;
 		return 0;
 	case TLM_CLI_OPT_DROP_FIELD: return drop_field(cli, arg, eo);
+	case TLM_CLI_OPT_METRICS_LISTEN:
+	case TLM_CLI_OPT_METRICS_TEXTFILE: (void)tlm_cli_metrics_opt(c, arg); return 0;
 	default: return tlm_cli_usage_error(cli, "unknown option");
 	}
 }

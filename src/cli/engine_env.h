@@ -6,6 +6,7 @@
 #include <getopt.h>
 
 #include "cli/cli.h"
+#include "cli/cli_metrics.h"
 #include "telemachy/engine.h"
 
 /* The secrets the environment's files gave, owned by the caller, who
@@ -73,7 +74,7 @@ void tlm_cli_warn_force(const tlm_journal_run *run);
 		"connection", required_argument, NULL, TLM_CLI_OPT_CONN_MODE                       \
 	}
 
-/* Applies one of those flags to eo: 0, or the usage error's exit code
+/* Applies one of those flags (or of TLM_CLI_METRICS_LONGOPTS) to eo: 0, or the usage error's exit code
  * (message printed).  An option that is none of them is a usage error. */
 int tlm_cli_engine_opt(tlm_cli *cli, int c, const char *arg, tlm_engine_opts *eo);
 

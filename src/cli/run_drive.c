@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_metrics.h"
 #include "cli/run_output.h"
 #include "telemachy/server.h"
 #include "util/secret.h"
@@ -135,10 +136,13 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	char *key = NULL;
 	int rc;
 
+	if ((rc = tlm_cli_metrics_start()) != TLM_EXIT_OK)
+		return rc;
 	if (teardown_run == NULL && (eo->control_plane == NULL || eo->dry_run) &&
 	    (rc = start_plane(eo, pass_env, &srv, &key)) != TLM_EXIT_OK) {
 		tlm_server_stop(srv);
 		tlm_secret_free(key);
+		tlm_cli_metrics_finish();
 		return rc;
 	}
 	tlm_run_output_init(&out, cli);
@@ -149,6 +153,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 				  : tlm_engine_run(eo, &res, &err);
 	tlm_run_output_done(&out);
 	tlm_server_stop(srv);
+	tlm_cli_metrics_finish(); /* after the server: the textfile has all of it */
 	if (srv != NULL)
 		eo->api_key = NULL; /* it was the in-process server's key */
 	tlm_secret_free(key);

@@ -21,6 +21,7 @@
 #include "util/crashpoint.h"
 #include "util/json.h"
 #include "telemachy/client.h"
+#include "telemachy/metrics.h"
 
 typedef struct tlm_req tlm_req;
 
@@ -681,6 +682,15 @@ void tlm_client_reach_get(const tlm_client *c, tlm_client_reach *out)
 	*out = c->reach;
 }
 
+/* Every attempt, by route template (docs/metrics.md). */
+static void note_metrics(tlm_req *r, long status)
+{
+	curl_off_t us = 0;
+
+	curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &us);
+	tlm_metrics_client_request(r->method, r->path, status, us > 0 ? (uint64_t)us : 0);
+}
+
 static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -704,6 +714,7 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 	r->next = NULL;
 	c->in_flight--;
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	note_metrics(r, status);
 	if (cc != CURLE_OK && r->too_big) {
 		note_reach(c, r, TLM_XFER_OK, "");
 		/* The server acted and answered; only its answer is lost.  For a
@@ -771,6 +782,7 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 	}
 	req_reset_transfer(r);
 	r->due_ms = now_ms() + delay;
+	tlm_metrics_client_retry();
 	sleep_insert(c, r);
 }
 

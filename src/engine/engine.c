@@ -377,6 +377,8 @@ int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *
 		tlm_eng__fail(&e, "the run could not be carried out to its end");
 	finish_result(&e);
 out:
+	if (rc == 0)
+		tlm_metrics_run(tlm_engine_outcome_name(res->outcome));
 	res->elapsed_ms = tlm_eng__now_ms() - e.t0;
 	tlm_eng__cleanup(&e);
 	tlm_eng__free_run(&e);

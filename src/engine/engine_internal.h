@@ -16,6 +16,7 @@
 #include "telemachy/engine.h"
 #include "telemachy/events.h"
 #include "telemachy/journal.h"
+#include "telemachy/metrics.h"
 #include "telemachy/names.h"
 #include "telemachy/plan.h"
 #include "util/strmap.h"

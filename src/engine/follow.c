@@ -131,6 +131,7 @@ void tlm_eng__reconcile(eng *e)
 {
 	size_t i;
 
+	tlm_metrics_reconcile_pass();
 	for (i = 0; i < e->spec->ntasks; i++)
 		if (e->tasks[i].st == TASK_SUBMITTED || e->tasks[i].st == TASK_RUNNING) {
 			start_poll(e, &e->tasks[i]);

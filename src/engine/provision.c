@@ -39,6 +39,7 @@ static void failed(eng_res *r)
 {
 	set_step(r, STEP_FAILED);
 	r->e->prov_failed = 1;
+	tlm_metrics_resource_failed(tlm_journal_kind_name(r->rs.kind), "create");
 }
 
 /* Builds the object or NULL; every set is checked (an allocation that fails

@@ -94,6 +94,19 @@ static int res_write(eng *e, eng_rs *r, tlm_journal_state to, const char *id, co
 	}
 }
 
+/* docs/metrics.md: teardown records a failed delete as deleting with why. */
+static void note_metrics(const eng_rs *r, tlm_journal_state to, const char *why)
+{
+	const char *kind = tlm_journal_kind_name(r->kind);
+
+	if (to == TLM_JOURNAL_CREATED)
+		tlm_metrics_resource_created(kind);
+	else if (to == TLM_JOURNAL_DELETED)
+		tlm_metrics_resource_deleted(kind);
+	else if (to == TLM_JOURNAL_DELETING && why != NULL)
+		tlm_metrics_resource_failed(kind, "delete");
+}
+
 int tlm_eng__res_to(eng *e, eng_rs *r, tlm_journal_state to, char *id, const char *why)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -114,6 +127,7 @@ int tlm_eng__res_to(eng *e, eng_rs *r, tlm_journal_state to, char *id, const cha
 		return tlm_eng__journal_check(e, rc, &err);
 	}
 	r->st = to;
+	note_metrics(r, to, why);
 	if (to == TLM_JOURNAL_CREATED) {
 		free(r->id);
 		r->id = id;
@@ -278,6 +292,7 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
 	if (to >= TASK_COMPLETED) {
 		t->finished_ms = tlm_eng__now_ms();
 		e->nterminal++;
+		tlm_metrics_task_final(tlm_eng__task_state_name(to));
 		if (tlm_eng__task_message(e, t, msg) != 0 && rc == 0)
 			rc = TLM_ERROR;
 	}

@@ -27,6 +27,7 @@
 
 #include "client/client_internal.h"
 #include "telemachy/events.h"
+#include "telemachy/metrics.h"
 #include "util/nats_auth.h"
 #include "util/nats_life.h"
 
@@ -250,6 +251,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	/* Last, so that received == N means the first N are all accounted
 	 * for (queued, dropped or ignored): tests and metrics rely on it. */
 	atomic_fetch_add(&w->received, 1);
+	tlm_metrics_nats_event();
 }
 
 /* ---- connection callbacks (libnats' callback thread) ---- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "journal/journal_internal.h"
+#include "telemachy/metrics.h"
 
 static tlm_journal_held *find_held(const tlm_journal *j, const char *run_id)
 {
@@ -121,8 +122,12 @@ int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err)
 
 int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err)
 {
+	uint64_t t0 = tlm_metrics_now_us();
+
 	if (rc == 0 && sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = tlm_journal__db_error(j, err, what);
+	else if (rc == 0)
+		tlm_metrics_journal_commit(tlm_metrics_now_us() - t0);
 	if (rc != 0 && !sqlite3_get_autocommit(j->db))
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;

@@ -20,6 +20,7 @@
 #include "server/chaos.h"
 #include "server/conns.h"
 #include "server/server_internal.h"
+#include "telemachy/metrics.h"
 
 /* The first daemon, and one per refuse window at most (chaos.c refuses the
  * refuse faults that would need more); old ones are stopped at the end. */
@@ -182,6 +183,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	char ip[INET6_ADDRSTRLEN + 1];
 	enum MHD_Result ok;
 	int64_t arrived;
+	uint64_t t0;
 	int drop = 0;
 
 	(void)version;
@@ -229,9 +231,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	req.conn = c;
 	client_ip(c, ip, sizeof(ip));
 	arrived = h->srv->reqlog != NULL ? tlm_reqlog_now_ms() : 0;
+	t0 = tlm_metrics_now_us();
 	tlm_srv__handle(h->srv, &req, ip,
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key"), &res, &drop);
+	tlm_metrics_server_request(method, url, drop ? 0 : res.status, tlm_metrics_now_us() - t0);
 	tlm_reqlog_write(h->srv->reqlog, arrived, method, url, drop ? 0 : res.status,
 			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Telemachy-Owner"));
 	/* drop: the change is committed, the answer is lost (a fault). */

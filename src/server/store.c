@@ -363,6 +363,27 @@ static int count_docs(tlm_store *st, const char *const *args, int nargs, size_t 
 	return rc;
 }
 
+int tlm_store_count_status(tlm_store *st, tlm_store_kind kind, const char *status, size_t *n)
+{
+	char k[4];
+	const char *args[] = { k, status };
+	sqlite3_stmt *q;
+	int rc;
+
+	snprintf(k, sizeof(k), "%d", (int)kind);
+	pthread_mutex_lock(&st->lock);
+	q = prepare(
+		st,
+		"SELECT COUNT(*) FROM docs WHERE kind = ? AND json_extract(doc, '$.status') = ?", 2,
+		args);
+	rc = q != NULL && sqlite3_step(q) == SQLITE_ROW ? 0 : TLM_ERROR;
+	if (rc == 0)
+		*n = (size_t)sqlite3_column_int64(q, 0);
+	release(st, q);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
 int tlm_store_list(tlm_store *st, tlm_store_kind kind, const char *scope, size_t limit,
 		   size_t offset, json_t **items, size_t *total)
 {
