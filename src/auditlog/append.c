@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "auditlog/auditlog_internal.h"
+#include "util/clock.h"
 #include "util/procid.h"
 
 #define ACTOR_MAX     256
@@ -210,27 +211,14 @@ static json_t *text(const char *s, size_t max)
 	return v;
 }
 
-/* ISO-8601 UTC with milliseconds, as the journal writes its times. */
-static void utc_now(char out[32])
-{
-	struct timespec ts;
-	struct tm tm;
-	char sec[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 32, "%.20s.%03dZ", sec, (int)(ts.tv_nsec / 1000000L % 1000));
-}
-
 /* The record for ev chained to prev, without its hash.  NULL: out of memory. */
 static json_t *build(const tlm_auditlog *a, const tlm_auditlog_event *ev, const char *prev)
 {
-	char now[32];
+	char now[TLM_UTC_NOW_MAX];
 	json_t *rec = json_object(), *actor = json_object();
 	int bad = rec == NULL || actor == NULL;
 
-	utc_now(now);
+	tlm_utc_now(now, sizeof(now));
 	bad |= json_object_set_new(actor, "user", text(a->user, ACTOR_MAX)) != 0;
 	bad |= json_object_set_new(actor, "host", text(a->host, ACTOR_MAX)) != 0;
 	bad |= json_object_set_new(actor, "pid", json_integer((json_int_t)getpid())) != 0;

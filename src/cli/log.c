@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/log.h"
 #include "telemachy/journal.h"
+#include "util/clock.h"
 
 static struct {
 	tlm_engine_level level; /* from LOG_LEVEL */
@@ -85,19 +86,6 @@ int tlm_log_json(void)
 	return lg.json;
 }
 
-/* Now as ISO-8601 UTC with milliseconds. */
-static void now_iso(char *buf, size_t cap)
-{
-	struct timespec ts;
-	struct tm tm;
-	char sec[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, cap, "%s.%03dZ", sec, (int)(ts.tv_nsec / 1000000L) % 1000);
-}
-
 /* One JSON record on stderr; 0, or -1 when it could not be made. */
 static int put_json(tlm_engine_level level, const char *run, json_t *fields, const char *msg,
 		    long long elapsed_ms)
@@ -106,7 +94,7 @@ static int put_json(tlm_engine_level level, const char *run, json_t *fields, con
 	json_t *o;
 	int rc = -1;
 
-	now_iso(ts, sizeof(ts));
+	tlm_utc_now(ts, sizeof(ts));
 	o = json_pack("{s:s, s:s}", "ts", ts, "level", level_names[level]);
 	/* Absent rather than null: a record about no run has no "run". */
 	if (o != NULL && lg.command != NULL)

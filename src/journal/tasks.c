@@ -34,6 +34,18 @@ static void bind_task(sqlite3_stmt *q, const char *run_id, const char *team, con
 	sqlite3_bind_int(q, 4, attempt);
 }
 
+/* Runs an UPDATE of one attempt: TLM_ENOTFOUND when it has no row. */
+static int step_update(tlm_journal *j, sqlite3_stmt *q, const char *what, const char *run_id,
+		       const char *team, const char *subject, int attempt, tlm_error *err)
+{
+	if (sqlite3_step(q) != SQLITE_DONE)
+		return tlm_journal__db_error(j, err, what);
+	if (sqlite3_changes(j->db) == 0)
+		return tlm_error_set(err, TLM_ENOTFOUND, "journal %s: run %s has no task %s/%s #%d",
+				     j->path, run_id, team, subject, attempt);
+	return 0;
+}
+
 int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team,
 			    const char *subject, int attempt, const char *remote_id,
 			    tlm_attempt_status status, tlm_error *err)
@@ -112,11 +124,7 @@ int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
 	sqlite3_bind_text(q, 5, note, -1, SQLITE_STATIC);
 	if (remote_id != NULL)
 		sqlite3_bind_text(q, 6, remote_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		rc = tlm_journal__db_error(j, err, "recording an ended task");
-	else if (sqlite3_changes(j->db) == 0)
-		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: run %s has no task %s/%s #%d",
-				   j->path, run_id, team, subject, attempt);
+	rc = step_update(j, q, "recording an ended task", run_id, team, subject, attempt, err);
 done:
 	sqlite3_finalize(q);
 	if (open_tx)
@@ -144,11 +152,7 @@ int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team
 		goto done;
 	bind_task(q, run_id, team, subject, attempt);
 	sqlite3_bind_text(q, 5, result, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		rc = tlm_journal__db_error(j, err, "recording a task result");
-	else if (sqlite3_changes(j->db) == 0)
-		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: run %s has no task %s/%s #%d",
-				   j->path, run_id, team, subject, attempt);
+	rc = step_update(j, q, "recording a task result", run_id, team, subject, attempt, err);
 done:
 	sqlite3_finalize(q);
 	if (open_tx)
