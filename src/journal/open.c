@@ -1,5 +1,5 @@
-/* Opening the journal: files, pragmas, schema and its migrations, and the
- * helpers every other file of the module shares. */
+/* Opening the journal: files, pragmas, schema and its migrations (the
+ * helpers every file of the module shares are in sql.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -73,57 +73,6 @@ static const char schema_v5[] = "ALTER TABLE tasks ADD COLUMN result TEXT;";
 static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4, schema_v5 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
-
-void tlm_journal__hostname(char *buf, size_t size)
-{
-	/* gethostname need not terminate a truncated name */
-	if (size == 0)
-		return;
-	if (gethostname(buf, size - 1) != 0)
-		buf[0] = '\0';
-	buf[size - 1] = '\0';
-}
-
-int tlm_journal__db_error(tlm_journal *j, tlm_error *err, const char *what)
-{
-	int code = sqlite3_errcode(j->db) == SQLITE_CONSTRAINT ? TLM_ECONFLICT : TLM_ERROR;
-
-	return tlm_error_set(err, code, "journal %s: %s: %s", j->path, what, sqlite3_errmsg(j->db));
-}
-
-int tlm_journal__prepare(tlm_journal *j, const char *sql, sqlite3_stmt **q, tlm_error *err)
-{
-	if (sqlite3_prepare_v2(j->db, sql, -1, q, NULL) != SQLITE_OK)
-		return tlm_journal__db_error(j, err, "preparing a statement");
-	return 0;
-}
-
-int tlm_journal__check_text(tlm_journal *j, const char *s, size_t max, const char *what,
-			    tlm_error *err)
-{
-	if (s == NULL || s[0] == '\0')
-		return tlm_error_set(err, TLM_EINVALID, "journal %s: empty %s", j->path, what);
-	if (strlen(s) > max)
-		return tlm_error_set(err, TLM_ETOOBIG, "journal %s: %s longer than %zu bytes",
-				     j->path, what, max);
-	return 0;
-}
-
-int tlm_journal__check_run_id(tlm_journal *j, const char *run_id, tlm_error *err)
-{
-	size_t i;
-
-	for (i = 0; run_id != NULL && i < TLM_JOURNAL_RUN_ID_LEN; i++) {
-		char c = run_id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-			break;
-	}
-	if (run_id == NULL || i != TLM_JOURNAL_RUN_ID_LEN || run_id[i] != '\0')
-		return tlm_error_set(err, TLM_EINVALID, "journal %s: malformed run id \"%s\"",
-				     j->path, run_id ? run_id : "(null)");
-	return 0;
-}
 
 static int exec(tlm_journal *j, const char *sql, const char *what, tlm_error *err)
 {
