@@ -307,6 +307,9 @@ static void test_two_writers(void **state)
 				bad = tlm_auditlog_append(a, &ev, &err) != 0;
 			}
 			tlm_auditlog_free(a);
+			/* The child's copies: valgrind checks its leaks too. */
+			free(path);
+			free(tmp);
 			_exit(bad);
 		}
 	}
