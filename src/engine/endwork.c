@@ -32,8 +32,7 @@ typedef struct ew_attempt {
 
 typedef struct ew_team {
 	ew *w;
-	char *name, *id; /* name: the spec's; id: the control plane's */
-	char full[TLM_JOURNAL_NAME_MAX + 1];
+	char *name, *id;  /* name: the spec's; id: the control plane's */
 	size_t nattempts; /* journaled: at most this many times the creates are ended */
 	size_t puts;
 	unsigned busy; /* its listing and updates in flight */
@@ -131,7 +130,6 @@ static int on_team(const tlm_journal_resource *r, void *ctx)
 	t = &w->teams[w->nteams++];
 	memset(t, 0, sizeof(*t));
 	t->w = w;
-	snprintf(t->full, sizeof(t->full), "%s", r->name);
 	if ((t->name = strdup(parts.name)) == NULL || (t->id = strdup(r->remote_id)) == NULL)
 		return TLM_ERROR;
 	return 0;
