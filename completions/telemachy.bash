@@ -12,7 +12,7 @@ _telemachy() {
 	COMPREPLY=()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drop-field|--fault|--graph|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
+		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drop-field|--fault|--graph|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -21,53 +21,55 @@ _telemachy() {
 	"")
 		opts="--help --version --output --quiet --verbose" ;;
 	run)
-		opts="--dry-run --max-concurrent --control-plane --nats --state-dir --request-timeout --max-connections --pass-env --connection --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
+		opts="--dry-run --max-concurrent --control-plane --nats --state-dir --journal --request-timeout --max-connections --pass-env --connection --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
 		files="--metrics-textfile"
 		dirs="--state-dir"
-		values="--max-concurrent --control-plane --nats --request-timeout --max-connections --pass-env --drop-field --metrics-listen"
+		values="--max-concurrent --control-plane --nats --journal --request-timeout --max-connections --pass-env --drop-field --metrics-listen"
 		pos=spec ;;
 	status)
-		opts="--state-dir --output --graph --quiet --help --verbose"
+		opts="--state-dir --journal --output --graph --quiet --help --verbose"
 		dirs="--state-dir"
+		values="--journal"
 		pos=run ;;
 	list)
-		opts="--state-dir --state --workflow --output --quiet --help --verbose"
+		opts="--state-dir --journal --state --workflow --output --quiet --help --verbose"
 		dirs="--state-dir"
-		values="--state --workflow" ;;
+		values="--journal --state --workflow" ;;
 	cancel)
-		opts="--wait --force --control-plane --state-dir --request-timeout --output --quiet --verbose --help"
+		opts="--wait --force --control-plane --state-dir --journal --request-timeout --output --quiet --verbose --help"
 		dirs="--state-dir"
-		values="--wait --control-plane --request-timeout"
+		values="--wait --control-plane --journal --request-timeout"
 		pos=run ;;
 	resume)
-		opts="--control-plane --nats --state-dir --max-concurrent --request-timeout --max-connections --connection --force --pass-env --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
+		opts="--control-plane --nats --state-dir --journal --max-concurrent --request-timeout --max-connections --connection --force --pass-env --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
 		files="--metrics-textfile"
 		dirs="--state-dir"
-		values="--control-plane --nats --max-concurrent --request-timeout --max-connections --pass-env --drop-field --metrics-listen"
+		values="--control-plane --nats --journal --max-concurrent --request-timeout --max-connections --pass-env --drop-field --metrics-listen"
 		pos=run ;;
 	teardown)
-		opts="--control-plane --state-dir --max-concurrent --request-timeout --max-connections --connection --force --metrics-listen --metrics-textfile --output --quiet --verbose --help"
+		opts="--control-plane --state-dir --journal --max-concurrent --request-timeout --max-connections --connection --force --metrics-listen --metrics-textfile --output --quiet --verbose --help"
 		files="--metrics-textfile"
 		dirs="--state-dir"
-		values="--control-plane --max-concurrent --request-timeout --max-connections --metrics-listen"
+		values="--control-plane --journal --max-concurrent --request-timeout --max-connections --metrics-listen"
 		pos=run ;;
 	reconcile)
-		opts="--delete --older-than --control-plane --state-dir --output --help --quiet --verbose"
+		opts="--delete --older-than --control-plane --state-dir --journal --output --help --quiet --verbose"
 		dirs="--state-dir"
-		values="--older-than --control-plane" ;;
+		values="--older-than --control-plane --journal" ;;
 	abandon)
-		opts="--state-dir --reason --force --quiet --help --output --verbose"
+		opts="--state-dir --journal --reason --force --quiet --help --output --verbose"
 		dirs="--state-dir"
-		values="--reason"
+		values="--journal --reason"
 		pos=run ;;
 	logs)
-		opts="--state-dir --output --follow --help --quiet --verbose"
+		opts="--state-dir --journal --output --follow --help --quiet --verbose"
 		dirs="--state-dir"
+		values="--journal"
 		pos=run ;;
 	doctor)
-		opts="--state-dir --control-plane --timeout --strict --output --help --quiet --verbose"
+		opts="--state-dir --journal --control-plane --timeout --strict --output --help --quiet --verbose"
 		dirs="--state-dir"
-		values="--control-plane --timeout" ;;
+		values="--journal --control-plane --timeout" ;;
 	audit)
 		opts="--help --output --quiet --verbose"
 		pos=spec ;;

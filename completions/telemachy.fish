@@ -72,6 +72,7 @@ complete -c telemachy -n '__telemachy_using run' -l max-concurrent -x -d 'reques
 complete -c telemachy -n '__telemachy_using run' -l control-plane -x -d 'overrides AGAMEMNON_URL'
 complete -c telemachy -n '__telemachy_using run' -l nats -x -d 'overrides NATS_URL'
 complete -c telemachy -n '__telemachy_using run' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal\'s directory (TELEMACHY_STATE_DIR)'
+complete -c telemachy -n '__telemachy_using run' -l journal -x -d 'or a shared one: postgres://... (TELEMACHY_JOURNAL...'
 complete -c telemachy -n '__telemachy_using run' -l request-timeout -x -d 'seconds per control-plane request (default 30)'
 complete -c telemachy -n '__telemachy_using run' -l max-connections -x -d 'connections open at once (default 4 to a remote control plane...'
 complete -c telemachy -n '__telemachy_using run' -l pass-env -x -d 'give the agent programs of the built-in control plane this...'
@@ -85,6 +86,7 @@ complete -c telemachy -n '__telemachy_using run' -s v -l verbose -d 'debug lines
 complete -c telemachy -n '__telemachy_using run' -s h -l help -d 'show this help'
 complete -c telemachy -n '__telemachy_using run' -a '(__telemachy_specs)'
 complete -c telemachy -n '__telemachy_using status' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal\'s directory (default: $TELEMACHY_STATE_DIR, else...'
+complete -c telemachy -n '__telemachy_using status' -l journal -x -d 'or a shared one: postgres://... (TELEMACHY_JOURNAL...'
 complete -c telemachy -n '__telemachy_using status' -l output -x -a 'text json' -d 'text (default) or json'
 complete -c telemachy -n '__telemachy_using status' -l graph -x -a 'dot mermaid' -d 'instead: the run\'s task graph, dot or mermaid, each task coloured...'
 complete -c telemachy -n '__telemachy_using status' -s q -l quiet -d 'no hints'
@@ -92,6 +94,7 @@ complete -c telemachy -n '__telemachy_using status' -s h -l help -d 'show this h
 complete -c telemachy -n '__telemachy_using status' -s v -l verbose -d 'print more detail'
 complete -c telemachy -n '__telemachy_using status' -a '(__telemachy_runs)'
 complete -c telemachy -n '__telemachy_using list' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal\'s directory (default: $TELEMACHY_STATE_DIR, else...'
+complete -c telemachy -n '__telemachy_using list' -l journal -x -d 'or a shared one: postgres://... (TELEMACHY_JOURNAL...'
 complete -c telemachy -n '__telemachy_using list' -l state -x -d 'only runs in STATE (e.g. running, teardown_failed)'
 complete -c telemachy -n '__telemachy_using list' -l workflow -x -d 'only runs of the workflow NAME'
 complete -c telemachy -n '__telemachy_using list' -l output -x -a 'text json' -d 'text (default) or json'
@@ -102,6 +105,7 @@ complete -c telemachy -n '__telemachy_using cancel' -l wait -x
 complete -c telemachy -n '__telemachy_using cancel' -l force
 complete -c telemachy -n '__telemachy_using cancel' -l control-plane -x
 complete -c telemachy -n '__telemachy_using cancel' -l state-dir -x -a '(__fish_complete_directories)'
+complete -c telemachy -n '__telemachy_using cancel' -l journal -x
 complete -c telemachy -n '__telemachy_using cancel' -l request-timeout -x
 complete -c telemachy -n '__telemachy_using cancel' -l output -x -a 'text json'
 complete -c telemachy -n '__telemachy_using cancel' -s q -l quiet -d 'print only errors'
@@ -111,6 +115,7 @@ complete -c telemachy -n '__telemachy_using cancel' -a '(__telemachy_runs)'
 complete -c telemachy -n '__telemachy_using resume' -l control-plane -x
 complete -c telemachy -n '__telemachy_using resume' -l nats -x
 complete -c telemachy -n '__telemachy_using resume' -l state-dir -x -a '(__fish_complete_directories)'
+complete -c telemachy -n '__telemachy_using resume' -l journal -x
 complete -c telemachy -n '__telemachy_using resume' -l max-concurrent -x
 complete -c telemachy -n '__telemachy_using resume' -l request-timeout -x
 complete -c telemachy -n '__telemachy_using resume' -l max-connections -x
@@ -127,6 +132,7 @@ complete -c telemachy -n '__telemachy_using resume' -s h -l help -d 'show help (
 complete -c telemachy -n '__telemachy_using resume' -a '(__telemachy_runs)'
 complete -c telemachy -n '__telemachy_using teardown' -l control-plane -x
 complete -c telemachy -n '__telemachy_using teardown' -l state-dir -x -a '(__fish_complete_directories)'
+complete -c telemachy -n '__telemachy_using teardown' -l journal -x
 complete -c telemachy -n '__telemachy_using teardown' -l max-concurrent -x
 complete -c telemachy -n '__telemachy_using teardown' -l request-timeout -x
 complete -c telemachy -n '__telemachy_using teardown' -l max-connections -x
@@ -143,11 +149,13 @@ complete -c telemachy -n '__telemachy_using reconcile' -l delete -d 'delete the 
 complete -c telemachy -n '__telemachy_using reconcile' -l older-than -x -d 'only resources created longer ago: 90s, 30m, 2h, 7d'
 complete -c telemachy -n '__telemachy_using reconcile' -l control-plane -x -d 'overrides AGAMEMNON_URL'
 complete -c telemachy -n '__telemachy_using reconcile' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal to compare with'
+complete -c telemachy -n '__telemachy_using reconcile' -l journal -x -d 'or a shared one: postgres://... (TELEMACHY_JOURNAL...'
 complete -c telemachy -n '__telemachy_using reconcile' -l output -x -a 'text json' -d 'text (default) or json'
 complete -c telemachy -n '__telemachy_using reconcile' -s h -l help -d 'show help (for a command: telemachy COMMAND --help)'
 complete -c telemachy -n '__telemachy_using reconcile' -s q -l quiet -d 'print only errors'
 complete -c telemachy -n '__telemachy_using reconcile' -s v -l verbose -d 'print more detail'
 complete -c telemachy -n '__telemachy_using abandon' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal\'s directory (default: $TELEMACHY_STATE_DIR, else...'
+complete -c telemachy -n '__telemachy_using abandon' -l journal -x -d 'or a shared one: postgres://... (TELEMACHY_JOURNAL...'
 complete -c telemachy -n '__telemachy_using abandon' -l reason -x -d 'why (recorded as the resource\'s last error and in the audit trail'
 complete -c telemachy -n '__telemachy_using abandon' -l force -d 'even though the run\'s owner looks alive (it is fenced off: it...'
 complete -c telemachy -n '__telemachy_using abandon' -s q -l quiet -d 'print nothing on success'
@@ -156,6 +164,7 @@ complete -c telemachy -n '__telemachy_using abandon' -l output -x -a 'text json'
 complete -c telemachy -n '__telemachy_using abandon' -s v -l verbose -d 'print more detail'
 complete -c telemachy -n '__telemachy_using abandon' -a '(__telemachy_runs)'
 complete -c telemachy -n '__telemachy_using logs' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal\'s directory (default: $TELEMACHY_STATE_DIR, else...'
+complete -c telemachy -n '__telemachy_using logs' -l journal -x -d 'or a shared one: postgres://... (TELEMACHY_JOURNAL...'
 complete -c telemachy -n '__telemachy_using logs' -l output -x -a 'text json' -d 'text (default) or json'
 complete -c telemachy -n '__telemachy_using logs' -s f -l follow -d 'print TEAM/TASK\'s output as it grows, until it ends: a run on...'
 complete -c telemachy -n '__telemachy_using logs' -s h -l help -d 'show this help'
@@ -163,6 +172,7 @@ complete -c telemachy -n '__telemachy_using logs' -s q -l quiet -d 'print only e
 complete -c telemachy -n '__telemachy_using logs' -s v -l verbose -d 'print more detail'
 complete -c telemachy -n '__telemachy_using logs' -a '(__telemachy_runs)'
 complete -c telemachy -n '__telemachy_using doctor' -l state-dir -x -a '(__fish_complete_directories)' -d 'the journal\'s directory (default: TELEMACHY_STATE_DIR, then...'
+complete -c telemachy -n '__telemachy_using doctor' -l journal -x -d 'or a shared one: postgres://... (TELEMACHY_JOURNAL...'
 complete -c telemachy -n '__telemachy_using doctor' -l control-plane -x -d 'check this control plane instead of AGAMEMNON_URL'
 complete -c telemachy -n '__telemachy_using doctor' -l timeout -x -d 'longest wait for each network check, 1 to 60 seconds (default 5)'
 complete -c telemachy -n '__telemachy_using doctor' -l strict -d 'a warning fails too (exit 1)'

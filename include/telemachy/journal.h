@@ -172,11 +172,23 @@ int tlm_journal_state_parse(const char *s, tlm_journal_state *out);
  * password database).  *out is malloc'd; the caller frees it. */
 int tlm_journal_default_dir(char **out, tlm_error *err);
 
-/* Opens the journal in dir (NULL: tlm_journal_default_dir), creating missing
- * directories 0700 and the database 0600, and migrating the schema up to
- * TLM_JOURNAL_SCHEMA_VERSION.  A newer schema than this build knows is
- * TLM_ECONFLICT: an old binary must not write a journal it does not understand. */
-int tlm_journal_open(tlm_journal **out, const char *dir, tlm_error *err);
+/* Where the journal is (docs/distributed.md): `where` when given, else
+ * $TELEMACHY_JOURNAL, else tlm_journal_default_dir.  A postgres:// or
+ * postgresql:// URI names a shared PostgreSQL journal; anything else is a
+ * state directory holding the SQLite journal ("sqlite:" before it is
+ * allowed, and "sqlite:" alone is the default directory).  *out is the
+ * URI or the directory, malloc'd. */
+int tlm_journal_locate(const char *where, char **out, tlm_error *err);
+
+/* 1 when where is a PostgreSQL URI (postgres:// or postgresql://). */
+int tlm_journal_is_shared(const char *where);
+
+/* Opens the journal at `where` (tlm_journal_locate): for SQLite it creates
+ * missing directories 0700 and the database 0600; on both it migrates the
+ * schema up to TLM_JOURNAL_SCHEMA_VERSION.  A newer schema than this build
+ * knows is TLM_ECONFLICT: an old binary must not write a journal it does not
+ * understand. */
+int tlm_journal_open(tlm_journal **out, const char *where, tlm_error *err);
 
 /* Closes the journal; NULL is a no-op.  Nothing is lost by not calling it:
  * every write is already durable. */

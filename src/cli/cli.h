@@ -46,13 +46,20 @@ typedef struct tlm_cli {
 	}
 #define TLM_CLI_SHORTOPTS "hqv"
 
-/* --state-dir DIR (the journal's directory), shared by every command that
- * reads or writes the journal. */
+/* --state-dir DIR (the journal's directory) and --journal WHERE (a
+ * directory, sqlite:DIR or a postgres:// URI; docs/distributed.md): two
+ * names for where the journal is, shared by every command that reads or
+ * writes it. */
 #define TLM_CLI_OPT_STATE_DIR 0x161
 #define TLM_CLI_STATE_DIR_LONGOPT                                                                  \
+	{ "state-dir", required_argument, NULL, TLM_CLI_OPT_STATE_DIR },                           \
 	{                                                                                          \
-		"state-dir", required_argument, NULL, TLM_CLI_OPT_STATE_DIR                        \
+		"journal", required_argument, NULL, TLM_CLI_OPT_STATE_DIR                          \
 	}
+
+/* Refuses a database password on the command line (where `ps` shows it to
+ * every local user): 0, or TLM_EXIT_USAGE after saying where it belongs. */
+int tlm_cli_check_argv_secrets(int argc, char **argv);
 
 /* Handles a global option returned by getopt_long.  Returns 1 when handled,
  * 0 when c is not a global option, -1 on a bad value (message printed). */

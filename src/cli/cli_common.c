@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "telemachy/journal.h"
 
 int tlm_cli_global_opt(tlm_cli *cli, int c, const char *arg)
 {
@@ -160,5 +161,47 @@ int tlm_cli_pass_add(const tlm_cli *cli, tlm_cli_pass *p, const char *name)
 	if (p->n == TLM_CLI_PASS_MAX)
 		return tlm_cli_usage_error(cli, "at most %d --pass-env options", TLM_CLI_PASS_MAX);
 	p->names[p->n++] = name;
+	return 0;
+}
+
+/* A postgres:// URI with user:password@, or a password= parameter. */
+static int carries_password(const char *v)
+{
+	const char *auth, *at, *slash;
+
+	if (!tlm_journal_is_shared(v))
+		return 0;
+	auth = strstr(v, "://") + 3;
+	at = strchr(auth, '@');
+	slash = strchr(auth, '/');
+	if (at != NULL && (slash == NULL || at < slash) && memchr(auth, ':', (size_t)(at - auth)))
+		return 1;
+	return strstr(v, "password=") != NULL;
+}
+
+int tlm_cli_check_argv_secrets(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if ((strcmp(a, "--journal") == 0 || strcmp(a, "--state-dir") == 0) && i + 1 < argc)
+			v = argv[i + 1];
+		else if (strncmp(a, "--journal=", 10) == 0)
+			v = a + 10;
+		else if (strncmp(a, "--state-dir=", 12) == 0)
+			v = a + 12;
+		if (v != NULL && carries_password(v)) {
+			tlm_log_cmd(
+				TLM_ENGINE_ERROR, NULL,
+				"--journal: a password on the command line is visible to every "
+				"local user (ps); put it in PGPASSWORD, ~/.pgpass or PGPASSFILE, "
+				"or the whole URI in TELEMACHY_JOURNAL");
+			return TLM_EXIT_USAGE;
+		}
+	}
 	return 0;
 }

@@ -17,12 +17,14 @@ int tlm_cli_journal_open(const char *dir, tlm_journal **out)
 	int rc = TLM_EXIT_OK;
 
 	*out = NULL;
-	if (dir == NULL && tlm_journal_default_dir(&owned, &err) != 0) {
+	if (tlm_journal_locate(dir, &owned, &err) != 0) {
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
-		rc = TLM_EXIT_FAILED;
+		rc = err.code == TLM_EINVALID ? TLM_EXIT_USAGE : TLM_EXIT_FAILED;
 		goto done;
 	}
-	path = dir != NULL ? dir : owned;
+	path = owned;
+	if (tlm_journal_is_shared(path))
+		goto open; /* a database server: nothing to create by mistake */
 	/* Looking must not create: a typo in --state-dir would otherwise leave an
 	 * empty journal behind and report "no runs" forever after. */
 	n = strlen(path) + sizeof("/" TLM_JOURNAL_FILE);
@@ -34,6 +36,7 @@ int tlm_cli_journal_open(const char *dir, tlm_journal **out)
 	snprintf(db, n, "%s/%s", path, TLM_JOURNAL_FILE);
 	if (stat(db, &st) != 0 && errno == ENOENT)
 		goto done;
+open:
 	if (tlm_journal_open(out, path, &err) != 0) {
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 		rc = TLM_EXIT_FAILED;

@@ -35,6 +35,8 @@ static void usage(void)
 	       "Options:\n"
 	       "      --state-dir DIR  the journal's directory (default: $TELEMACHY_STATE_DIR,\n"
 	       "                       else $XDG_STATE_HOME/telemachy)\n"
+	       "      --journal WHERE  or a shared one: postgres://... (TELEMACHY_JOURNAL,\n"
+	       "                       docs/distributed.md)\n"
 	       "      --reason TEXT    why (recorded as the resource's last error and in the\n"
 	       "                       audit trail; never put a secret in it)\n"
 	       "      --force          even though the run's owner looks alive (it is fenced\n"

@@ -24,7 +24,7 @@ static void usage(void)
 	       "\n"
 	       "Options: --wait SECONDS (how long to wait for a live owner, default 120),\n"
 	       "--force (tear down here even though the owner looks alive; it is fenced off),\n"
-	       "--control-plane URL, --state-dir DIR, --request-timeout S, --output\n"
+	       "--control-plane URL, --state-dir DIR or --journal WHERE, --request-timeout S, --output\n"
 	       "text|json, -q, -v, -h.\n"
 	       "\n"
 	       "Exit codes: 0 the run has ended (or had already), 1 it was still running\n"

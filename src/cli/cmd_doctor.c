@@ -63,6 +63,8 @@ static void usage(void)
 	       "Options:\n"
 	       "      --state-dir DIR       the journal's directory (default: TELEMACHY_STATE_DIR,\n"
 	       "                            then ~/.local/state/telemachy)\n"
+	       "      --journal WHERE       or a shared one: postgres://... (TELEMACHY_JOURNAL,\n"
+	       "                            docs/distributed.md)\n"
 	       "      --control-plane URL   check this control plane instead of AGAMEMNON_URL\n"
 	       "      --timeout S           longest wait for each network check, 1 to 60 seconds\n"
 	       "                            (default 5)\n"
@@ -384,7 +386,10 @@ static void check_journal_file(doctor *d, const char *dir)
 			add(d, "journal", DOC_OK, "none yet: the first run creates it");
 		else
 			fix(add(d, "journal", DOC_FAIL, "%s", err.message),
-			    "make it readable by you (docs/recovery.md)");
+			    tlm_journal_is_shared(dir)
+				    ? "check the URI, that the server is up, and the password "
+				      "(PGPASSWORD, ~/.pgpass; docs/distributed.md)"
+				    : "make it readable by you (docs/recovery.md)");
 		return;
 	}
 	if (stat(tlm_journal_path(j), &st) == 0 && (st.st_mode & 077) != 0)
@@ -413,13 +418,14 @@ static void check_state(doctor *d)
 	char *owned = NULL;
 	const char *dir = d->state_dir;
 
-	if (dir == NULL && tlm_journal_default_dir(&owned, &err) != 0) {
+	if (tlm_journal_locate(dir, &owned, &err) != 0) {
 		fix(add(d, "state-dir", DOC_FAIL, "%s", err.message),
-		    "set TELEMACHY_STATE_DIR or pass --state-dir");
+		    "set TELEMACHY_STATE_DIR or TELEMACHY_JOURNAL, or pass --state-dir or --journal");
 		return;
 	}
-	if (check_state_dir(d, dir != NULL ? dir : owned))
-		check_journal_file(d, dir != NULL ? dir : owned);
+	/* A shared journal has no directory here: the database is the check. */
+	if (tlm_journal_is_shared(owned) || check_state_dir(d, owned))
+		check_journal_file(d, owned);
 	free(owned);
 }
 

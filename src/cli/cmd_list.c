@@ -34,6 +34,8 @@ static void usage(void)
 	       "Options:\n"
 	       "      --state-dir DIR  the journal's directory (default: $TELEMACHY_STATE_DIR,\n"
 	       "                       else $XDG_STATE_HOME/telemachy)\n"
+	       "      --journal WHERE  or a shared one: postgres://... (TELEMACHY_JOURNAL,\n"
+	       "                       docs/distributed.md)\n"
 	       "      --state STATE    only runs in STATE (e.g. running, teardown_failed)\n"
 	       "      --workflow NAME  only runs of the workflow NAME\n"
 	       "      --output FORMAT  text (default) or json\n"

@@ -30,6 +30,8 @@ static void usage(void)
 	       "Options:\n"
 	       "      --state-dir DIR  the journal's directory (default: $TELEMACHY_STATE_DIR,\n"
 	       "                       else $XDG_STATE_HOME/telemachy)\n"
+	       "      --journal WHERE  or a shared one: postgres://... (TELEMACHY_JOURNAL,\n"
+	       "                       docs/distributed.md)\n"
 	       "      --output FORMAT  text (default) or json\n"
 	       "  -f, --follow         print TEAM/TASK's output as it grows, until it ends:\n"
 	       "                       a run on `telemachy serve` (AGAMEMNON_URL), not the\n"

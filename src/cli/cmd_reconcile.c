@@ -28,6 +28,8 @@ static void usage(void)
 	       "      --older-than DURATION only resources created longer ago: 90s, 30m, 2h, 7d\n"
 	       "      --control-plane URL   overrides AGAMEMNON_URL\n"
 	       "      --state-dir DIR       the journal to compare with\n"
+	       "      --journal WHERE       or a shared one: postgres://... (TELEMACHY_JOURNAL,\n"
+	       "                            docs/distributed.md)\n"
 	       "      --output FORMAT       text (default) or json\n"
 	       "\n"
 	       "Exit codes: 0 done (orphans listed, or deleted with --delete), 2 usage,\n"

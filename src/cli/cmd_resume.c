@@ -22,7 +22,7 @@ static void usage(void)
 	       "owner is fenced off: it stops before its next request and exits 5).\n"
 	       "\n"
 	       "Options: --control-plane URL (the run's control plane moved), --nats URL,\n"
-	       "--state-dir DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
+	       "--state-dir DIR or --journal WHERE, --max-concurrent N, --request-timeout S, --max-connections N,\n"
 	       "--connection fresh|reuse, --force, --pass-env NAME, --drop-field FIELD,\n"
 	       "--metrics-listen HOST:PORT, --metrics-textfile FILE (as `run`), --output\n"
 	       "text|json, -q, -v, -h.\n"

@@ -28,6 +28,8 @@ static void usage(void)
 	       "      --control-plane URL   overrides AGAMEMNON_URL\n"
 	       "      --nats URL            overrides NATS_URL\n"
 	       "      --state-dir DIR       the journal's directory (TELEMACHY_STATE_DIR)\n"
+	       "      --journal WHERE       or a shared one: postgres://... (TELEMACHY_JOURNAL,\n"
+	       "                            docs/distributed.md)\n"
 	       "      --request-timeout S   seconds per control-plane request (default 30)\n"
 	       "      --max-connections N   connections open at once (default 4 to a remote\n"
 	       "                            control plane, else --max-concurrent)\n"

@@ -31,6 +31,8 @@ static void usage(void)
 	       "Options:\n"
 	       "      --state-dir DIR  the journal's directory (default: $TELEMACHY_STATE_DIR,\n"
 	       "                       else $XDG_STATE_HOME/telemachy)\n"
+	       "      --journal WHERE  or a shared one: postgres://... (TELEMACHY_JOURNAL,\n"
+	       "                       docs/distributed.md)\n"
 	       "      --output FORMAT  text (default) or json\n"
 	       "      --graph FORMAT   instead: the run's task graph, dot or mermaid, each task\n"
 	       "                       coloured by the state of its last attempt\n"

@@ -20,7 +20,7 @@ static void usage(void)
 	       "is fenced off (it stops before its next request and exits 5).\n"
 	       "\n"
 	       "Options: --control-plane URL (the run's control plane moved), --state-dir\n"
-	       "DIR, --max-concurrent N, --request-timeout S, --max-connections N,\n"
+	       "DIR or --journal WHERE, --max-concurrent N, --request-timeout S, --max-connections N,\n"
 	       "--connection fresh|reuse, --force, --metrics-listen HOST:PORT,\n"
 	       "--metrics-textfile FILE (as `run`), --output text|json, -q, -v, -h.\n"
 	       "\n"

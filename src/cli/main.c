@@ -127,7 +127,9 @@ int main(int argc, char **argv)
 
 			cli.command = commands[i].name;
 			tlm_log_set_command(cli.command);
-			if (commands[i].journal && audit_log_env() != TLM_EXIT_OK)
+			if (commands[i].journal &&
+			    (audit_log_env() != TLM_EXIT_OK ||
+			     tlm_cli_check_argv_secrets(argc - first, argv + first) != 0))
 				return TLM_EXIT_USAGE;
 			optind = 0; /* glibc: the command's getopt_long starts afresh */
 			return commands[i].run(&cli, argc - first, argv + first);

@@ -53,27 +53,31 @@ int tlm_journal__hold(tlm_journal *j, const char *run_id, long long epoch, tlm_e
 static int read_epoch(tlm_journal *j, const char *run_id, long long *epoch, long *pid, char *host,
 		      size_t cap, tlm_error *err)
 {
-	sqlite3_stmt *q;
+	tlm_db_stmt *q;
 	int step;
 
-	if (j->epoch_q == NULL &&
-	    tlm_journal__prepare(
-		    j, "SELECT owner_epoch, owner_pid, owner_host FROM runs WHERE id = ?1",
-		    &j->epoch_q, err) != 0)
+	char sql[128];
+
+	/* On PostgreSQL the row stays locked until a write transaction ends, so
+	 * a claim (which updates the row) waits for our commit, never slips in
+	 * between the check and it; SQLite's write lock covers the whole file. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT owner_epoch, owner_pid, owner_host FROM runs WHERE id = ?1%s",
+		 tlm_db_for_update(j->db));
+	if (j->epoch_q == NULL && tlm_journal__prepare(j, sql, &j->epoch_q, err) != 0)
 		return TLM_ERROR;
 	q = j->epoch_q;
-	sqlite3_reset(q);
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-	step = sqlite3_step(q);
-	if (step == SQLITE_DONE)
+	tlm_db_reset(q);
+	tlm_db_bind_text(q, 1, run_id);
+	step = tlm_db_step(q);
+	if (step == TLM_DB_DONE)
 		return 0;
-	if (step != SQLITE_ROW)
+	if (step != TLM_DB_ROW)
 		return tlm_journal__db_error(j, err, "reading a run's owner");
-	*epoch = sqlite3_column_int64(q, 0);
-	*pid = (long)sqlite3_column_int64(q, 1);
-	snprintf(host, cap, "%s",
-		 sqlite3_column_text(q, 2) ? (const char *)sqlite3_column_text(q, 2) : "?");
-	sqlite3_reset(q);
+	*epoch = tlm_db_column_int64(q, 0);
+	*pid = (long)tlm_db_column_int64(q, 1);
+	snprintf(host, cap, "%s", tlm_db_column_text(q, 2) ? tlm_db_column_text(q, 2) : "?");
+	tlm_db_reset(q);
 	return 1;
 }
 
@@ -113,10 +117,10 @@ int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err)
 {
 	int rc;
 
-	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (tlm_db_begin(j->db) != 0)
 		return tlm_journal__db_error(j, err, "starting a transaction");
 	if ((rc = check(j, run_id, err)) != 0)
-		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		tlm_db_rollback(j->db);
 	return rc;
 }
 
@@ -124,11 +128,11 @@ int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err)
 {
 	uint64_t t0 = tlm_metrics_now_us();
 
-	if (rc == 0 && sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (rc == 0 && tlm_db_commit(j->db) != 0)
 		rc = tlm_journal__db_error(j, err, what);
 	else if (rc == 0)
 		tlm_metrics_journal_commit(tlm_metrics_now_us() - t0);
-	if (rc != 0 && !sqlite3_get_autocommit(j->db))
-		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc != 0)
+		tlm_db_rollback(j->db);
 	return rc;
 }

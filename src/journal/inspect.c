@@ -10,50 +10,57 @@
 
 #include "journal/journal_internal.h"
 
-/* As open.c's: a run's owner may hold the write lock briefly. */
-#define BUSY_TIMEOUT_MS 10000
-
-int tlm_journal_open_readonly(tlm_journal **out, const char *dir, tlm_error *err)
+static int open_sqlite_readonly(tlm_journal *j, const char *dir, tlm_error *err)
 {
-	tlm_journal *j = NULL;
+	char msg[256];
 	struct stat st;
-	size_t n;
-	int rc = 0;
+	size_t n = strlen(dir) + sizeof("/" TLM_JOURNAL_FILE);
 
-	*out = NULL;
-	j = calloc(1, sizeof(*j));
-	n = strlen(dir) + sizeof("/" TLM_JOURNAL_FILE);
-	if (j == NULL || (j->path = malloc(n)) == NULL) {
-		rc = tlm_error_set(err, TLM_ERROR, "journal: out of memory");
-		goto done;
-	}
+	if ((j->path = malloc(n)) == NULL)
+		return tlm_error_set(err, TLM_ERROR, "journal: out of memory");
 	snprintf(j->path, n, "%s/%s", dir, TLM_JOURNAL_FILE);
 	/* SQLite would create a missing file even read-only in some builds;
 	 * looking first keeps "no journal" a finding, not a side effect. */
-	if (stat(j->path, &st) != 0) {
-		rc = tlm_error_set(err, errno == ENOENT ? TLM_ENOTFOUND : TLM_ERROR,
-				   "journal %s: %s", j->path, strerror(errno));
+	if (stat(j->path, &st) != 0)
+		return tlm_error_set(err, errno == ENOENT ? TLM_ENOTFOUND : TLM_ERROR,
+				     "journal %s: %s", j->path, strerror(errno));
+	if (tlm_db_open_sqlite(&j->db, j->path, 1, msg, sizeof(msg)) != 0)
+		return tlm_error_set(err, TLM_ERROR, "journal %s: cannot open: %s", j->path, msg);
+	return 0;
+}
+
+int tlm_journal_open_readonly(tlm_journal **out, const char *where, tlm_error *err)
+{
+	tlm_journal *j = NULL;
+	char *loc = NULL, msg[512];
+	int rc;
+
+	*out = NULL;
+	if ((rc = tlm_journal_locate(where, &loc, err)) != 0)
+		goto done;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "journal: out of memory");
 		goto done;
 	}
-	if (sqlite3_open_v2(j->path, &j->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		rc = tlm_error_set(err, TLM_ERROR, "journal %s: cannot open: %s", j->path,
-				   j->db ? sqlite3_errmsg(j->db) : "out of memory");
+	if (!tlm_journal_is_shared(loc))
+		rc = open_sqlite_readonly(j, loc, err);
+	else if (tlm_db_open_pg(&j->db, loc, 1, &j->path, msg, sizeof(msg)) != 0)
+		rc = tlm_error_set(err, TLM_ERROR, "journal: cannot connect to PostgreSQL: %s",
+				   msg);
+	if (rc != 0)
 		goto done;
-	}
-	sqlite3_extended_result_codes(j->db, 0);
-	sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
 	tlm_proc_self(&j->self);
 	*out = j;
 	j = NULL;
 done:
 	tlm_journal_close(j);
+	free(loc);
 	return rc;
 }
 
 int tlm_journal_quick_check(tlm_journal *j, int *ok, char *detail, size_t size, tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	const char *first;
 	int rc;
 
@@ -61,18 +68,24 @@ int tlm_journal_quick_check(tlm_journal *j, int *ok, char *detail, size_t size, 
 	if (size > 0)
 		detail[0] = '\0';
 	/* quick_check: the B-tree and record checks of integrity_check without
-	 * the index cross-checks, which are O(N log N) on a long history. */
-	if ((rc = tlm_journal__prepare(j, "PRAGMA quick_check(1)", &q, err)) != 0)
+	 * the index cross-checks, which are O(N log N) on a long history.  The
+	 * PostgreSQL server checks its own pages; a query that answers is all a
+	 * client can ask of it. */
+	if ((rc = tlm_journal__prepare(j,
+				       tlm_db_which(j->db) == TLM_DB_SQLITE
+					       ? "PRAGMA quick_check(1)"
+					       : "SELECT 'ok' FROM schema_version LIMIT 1",
+				       &q, err)) != 0)
 		goto done;
-	if (sqlite3_step(q) != SQLITE_ROW) {
+	if (tlm_db_step(q) != TLM_DB_ROW) {
 		rc = tlm_journal__db_error(j, err, "checking integrity");
 		goto done;
 	}
-	first = (const char *)sqlite3_column_text(q, 0);
+	first = tlm_db_column_text(q, 0);
 	*ok = first != NULL && strcmp(first, "ok") == 0;
 	if (size > 0)
 		snprintf(detail, size, "%s", first != NULL ? first : "no answer");
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }

@@ -2,10 +2,9 @@
 #ifndef TLM_JOURNAL_INTERNAL_H
 #define TLM_JOURNAL_INTERNAL_H
 
-#include <sqlite3.h>
-
 #include "telemachy/auditlog.h"
 #include "telemachy/journal.h"
+#include "journal/db.h"
 #include "util/procid.h"
 
 typedef struct tlm_journal_held {
@@ -14,17 +13,19 @@ typedef struct tlm_journal_held {
 } tlm_journal_held;
 
 struct tlm_journal {
-	sqlite3 *db;
-	char *path;             /* the database file, named in every message */
+	tlm_db *db;
+	char *path;             /* the database file or a label of the PostgreSQL
+				 * database (no password), named in every message */
 	tlm_proc_id self;       /* this process, as owners are recorded */
 	tlm_journal_held *held; /* the runs this handle holds (a run; reconcile: many) */
 	size_t nheld, capheld;
-	sqlite3_stmt *epoch_q; /* the fence check's SELECT, prepared once */
-	tlm_auditlog *trail;   /* the audit log file (trail.c); NULL: none */
+	tlm_db_stmt *epoch_q; /* the fence check's SELECT, prepared once */
+	tlm_auditlog *trail;  /* the audit log file (trail.c); NULL: none */
 };
 
-/* SQL for the current time, as every row stores it: ISO-8601 UTC, milliseconds. */
-#define TLM_JOURNAL__NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+/* SQL for the current time, as every row stores it: ISO-8601 UTC,
+ * milliseconds.  Each backend defines the function (db.h). */
+#define TLM_JOURNAL__NOW "tlm_now()"
 
 /* Room for a host name (owner_host, audit host), terminator included. */
 #define TLM_JOURNAL__HOST_MAX 256
@@ -37,7 +38,7 @@ void tlm_journal__hostname(char *buf, size_t size);
 int tlm_journal__db_error(tlm_journal *j, tlm_error *err, const char *what);
 
 /* Prepares sql, failing through tlm_journal__db_error. */
-int tlm_journal__prepare(tlm_journal *j, const char *sql, sqlite3_stmt **q, tlm_error *err);
+int tlm_journal__prepare(tlm_journal *j, const char *sql, tlm_db_stmt **q, tlm_error *err);
 
 /* Checks a caller's string: non-NULL, non-empty, at most max bytes. */
 int tlm_journal__check_text(tlm_journal *j, const char *s, size_t max, const char *what,

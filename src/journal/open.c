@@ -9,10 +9,6 @@
 
 #include "journal/journal_internal.h"
 
-/* Another process (`status`, a second run) may hold the write lock briefly;
- * waiting this long beats failing a write the engine cannot do without. */
-#define BUSY_TIMEOUT_MS 10000
-
 /* Version 1.  A later version adds a step to migrations[] below; never edit
  * this text once released, since migrations start from it. */
 static const char schema_v1[] =
@@ -74,16 +70,68 @@ static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schem
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
 
+/* PostgreSQL starts at version 5 in one step: the same tables as SQLite's
+ * five steps give (BIGINT for INTEGER, BIGSERIAL for the row ids, "user"
+ * quoted), and the two functions the journal's SQL calls (db.h).  Timestamps
+ * stay ISO-8601 text so both backends sort and print them alike; they come
+ * from the database server's clock, one clock for every host's leases. */
+static const char pg_schema_v5[] =
+	"CREATE OR REPLACE FUNCTION tlm_now() RETURNS text LANGUAGE sql VOLATILE AS"
+	" $$ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',"
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') $$;"
+	"CREATE OR REPLACE FUNCTION tlm_age_ms(ts text) RETURNS bigint LANGUAGE sql VOLATILE AS"
+	" $$ SELECT CASE WHEN ts IS NULL THEN -1 ELSE GREATEST(0, (EXTRACT(EPOCH FROM"
+	" clock_timestamp() - ts::timestamptz) * 1000)::bigint) END $$;"
+	"CREATE TABLE runs ("
+	"  id TEXT PRIMARY KEY, workflow TEXT NOT NULL, spec_hash TEXT NOT NULL,"
+	"  spec TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL, owner_pid BIGINT, owner_host TEXT, heartbeat_at TEXT,"
+	"  control_plane TEXT, cancel_requested_at TEXT,"
+	"  owner_epoch BIGINT NOT NULL DEFAULT 0, owner_domain TEXT, owner_start BIGINT);"
+	"CREATE INDEX runs_created ON runs (created_at);"
+	"CREATE INDEX runs_state ON runs (state);"
+	"CREATE TABLE resources ("
+	"  rowid BIGSERIAL, run_id TEXT NOT NULL REFERENCES runs (id),"
+	"  kind TEXT NOT NULL CHECK (kind IN ('agent', 'team')),"
+	"  name TEXT NOT NULL, remote_id TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('intent', 'created', 'started', 'deleting',"
+	"    'deleted', 'absent', 'abandoned')),"
+	"  last_error TEXT, updated_at TEXT NOT NULL,"
+	"  PRIMARY KEY (run_id, kind, name));"
+	"CREATE TABLE tasks ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id), team TEXT NOT NULL,"
+	"  subject TEXT NOT NULL, attempt BIGINT NOT NULL CHECK (attempt >= 1),"
+	"  remote_id TEXT, status TEXT NOT NULL, updated_at TEXT NOT NULL,"
+	"  ended TEXT, result TEXT,"
+	"  PRIMARY KEY (run_id, team, subject, attempt));"
+	"CREATE TABLE audit ("
+	"  seq BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, run_id TEXT,"
+	"  action TEXT NOT NULL, detail TEXT, pid BIGINT, host TEXT, \"user\" TEXT);"
+	"CREATE INDEX audit_run ON audit (run_id);";
+
+/* The step from version v and the version it reaches; NULL: none known. */
+static const char *step_from(const tlm_journal *j, int v, int *to)
+{
+	*to = v + 1;
+	if (tlm_db_which(j->db) == TLM_DB_SQLITE)
+		return v < NMIGRATIONS ? migrations[v] : NULL;
+	if (v == 0) {
+		*to = 5;
+		return pg_schema_v5;
+	}
+	return NULL; /* later versions add their PostgreSQL steps here */
+}
+
 static int exec(tlm_journal *j, const char *sql, const char *what, tlm_error *err)
 {
-	if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (tlm_db_exec(j->db, sql) != 0)
 		return tlm_journal__db_error(j, err, what);
 	return 0;
 }
 
 int tlm_journal_schema_version(tlm_journal *j, int *out, tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc;
 
 	*out = 0;
@@ -91,57 +139,65 @@ int tlm_journal_schema_version(tlm_journal *j, int *out, tlm_error *err)
 				  err);
 	if (rc != 0)
 		goto done;
-	if (sqlite3_step(q) != SQLITE_ROW) {
+	if (tlm_db_step(q) != TLM_DB_ROW) {
 		rc = tlm_journal__db_error(j, err, "reading the schema version");
 		goto done;
 	}
-	*out = sqlite3_column_int(q, 0);
+	*out = (int)tlm_db_column_int64(q, 0);
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }
 
-/* Each step and its version row commit together, so a crash mid-migration
- * leaves the previous version intact, and two processes opening a fresh
- * journal at once do not both migrate (BEGIN IMMEDIATE serialises them). */
+/* Checks the recorded version against what this build knows. */
+static int check_version(tlm_journal *j, int version, tlm_error *err)
+{
+	if (version < 0)
+		return tlm_error_set(err, TLM_EINVALID, "journal %s: corrupt: schema version %d",
+				     j->path, version);
+	if (version > NMIGRATIONS)
+		return tlm_error_set(err, TLM_ECONFLICT,
+				     "journal %s: schema version %d is newer than this build "
+				     "understands (%d); use a newer telemachy",
+				     j->path, version, NMIGRATIONS);
+	return 0;
+}
+
+/* All the steps and their version rows commit in one transaction, so a
+ * crash mid-migration leaves the previous version intact, and two processes
+ * opening a fresh journal at once do not both migrate: BEGIN IMMEDIATE
+ * serialises them on SQLite, a transaction-scoped advisory lock on
+ * PostgreSQL (where CREATE TABLE IF NOT EXISTS alone can race). */
 int tlm_journal__migrate(tlm_journal *j, tlm_error *err)
 {
 	char sql[96];
-	int rc, version = 0;
+	const char *step;
+	int rc, version = 0, to;
 
-	rc = exec(j, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
-		  "creating schema_version", err);
-	if (rc != 0)
-		return rc;
-	for (;;) {
-		if ((rc = exec(j, "BEGIN IMMEDIATE", "starting a migration", err)) != 0)
-			return rc;
-		if ((rc = tlm_journal_schema_version(j, &version, err)) != 0)
+	if (tlm_db_begin(j->db) != 0)
+		return tlm_journal__db_error(j, err, "starting a migration");
+	if ((tlm_db_which(j->db) == TLM_DB_POSTGRES &&
+	     (rc = exec(j, "SELECT pg_advisory_xact_lock(7305)", "locking the schema", err)) !=
+		     0) ||
+	    (rc = exec(j, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
+		       "creating schema_version", err)) != 0 ||
+	    (rc = tlm_journal_schema_version(j, &version, err)) != 0 ||
+	    (rc = check_version(j, version, err)) != 0)
+		goto fail;
+	while (version < NMIGRATIONS && (step = step_from(j, version, &to)) != NULL) {
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_version (version) VALUES (%d)", to);
+		if ((rc = exec(j, step, "migrating the schema", err)) != 0 ||
+		    (rc = exec(j, sql, "recording the schema version", err)) != 0)
 			goto fail;
-		if (version < 0) {
-			rc = tlm_error_set(err, TLM_EINVALID,
-					   "journal %s: corrupt: schema version %d", j->path,
-					   version);
-			goto fail;
-		}
-		if (version > NMIGRATIONS) {
-			rc = tlm_error_set(err, TLM_ECONFLICT,
-					   "journal %s: schema version %d is newer than this build "
-					   "understands (%d); use a newer telemachy",
-					   j->path, version, NMIGRATIONS);
-			goto fail;
-		}
-		if (version == NMIGRATIONS)
-			return exec(j, "COMMIT", "ending the schema check", err);
-		snprintf(sql, sizeof(sql), "INSERT INTO schema_version (version) VALUES (%d)",
-			 version + 1);
-		if ((rc = exec(j, migrations[version], "migrating the schema", err)) != 0 ||
-		    (rc = exec(j, sql, "recording the schema version", err)) != 0 ||
-		    (rc = exec(j, "COMMIT", "committing a migration", err)) != 0)
-			goto fail;
+		version = to;
 	}
+	if (tlm_db_commit(j->db) != 0) {
+		rc = tlm_journal__db_error(j, err, "committing a migration");
+		goto fail;
+	}
+	return 0;
 fail:
-	sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	tlm_db_rollback(j->db);
 	return rc;
 }
 
@@ -160,68 +216,82 @@ static int sync_dir(const char *dir, tlm_error *err)
 	return rc;
 }
 
-int tlm_journal_open(tlm_journal **out, const char *dir, tlm_error *err)
+/* The SQLite journal in dir: the directory, the 0600 file, WAL. */
+static int open_sqlite(tlm_journal *j, const char *dir, tlm_error *err)
 {
-	tlm_journal *j = NULL;
-	char *owned_dir = NULL;
-	size_t n;
+	char msg[256];
+	size_t n = strlen(dir) + sizeof("/" TLM_JOURNAL_FILE);
 	int rc;
 
-	*out = NULL;
-	if (dir == NULL) {
-		if ((rc = tlm_journal_default_dir(&owned_dir, err)) != 0)
-			goto done;
-		dir = owned_dir;
-	}
 	if ((rc = tlm_journal__make_dir(dir, err)) != 0)
-		goto done;
-	j = calloc(1, sizeof(*j));
-	n = strlen(dir) + sizeof("/" TLM_JOURNAL_FILE);
-	if (j == NULL || (j->path = malloc(n)) == NULL) {
-		rc = tlm_error_set(err, TLM_ERROR, "journal: out of memory");
-		goto done;
-	}
+		return rc;
+	if ((j->path = malloc(n)) == NULL)
+		return tlm_error_set(err, TLM_ERROR, "journal: out of memory");
 	snprintf(j->path, n, "%s/%s", dir, TLM_JOURNAL_FILE);
 	if ((rc = tlm_journal__make_db_file(j->path, err)) != 0 || (rc = sync_dir(dir, err)) != 0)
-		goto done;
-	if (sqlite3_open_v2(j->path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		rc = tlm_error_set(err, TLM_ERROR, "journal %s: cannot open: %s", j->path,
-				   j->db ? sqlite3_errmsg(j->db) : "out of memory");
-		goto done;
-	}
-	sqlite3_extended_result_codes(j->db, 0);
-	sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
+		return rc;
+	if (tlm_db_open_sqlite(&j->db, j->path, 0, msg, sizeof(msg)) != 0)
+		return tlm_error_set(err, TLM_ERROR, "journal %s: cannot open: %s", j->path, msg);
 	/* WAL + FULL: every commit fsyncs the WAL before returning, which is what
 	 * makes "durable before returning" true.  journal_mode reports the mode it
 	 * got, so a filesystem without WAL support is caught, not ignored. */
 	{
-		sqlite3_stmt *q = NULL;
+		tlm_db_stmt *q = NULL;
 		const char *mode;
 
 		if ((rc = tlm_journal__prepare(j, "PRAGMA journal_mode=WAL", &q, err)) != 0)
-			goto done;
-		mode = sqlite3_step(q) == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0)
-						     : NULL;
-		if (mode == NULL || strcmp(mode, "wal") != 0) {
+			return rc;
+		mode = tlm_db_step(q) == TLM_DB_ROW ? tlm_db_column_text(q, 0) : NULL;
+		if (mode == NULL || strcmp(mode, "wal") != 0)
 			rc = tlm_error_set(err, TLM_ERROR, "journal %s: cannot use WAL mode: %s",
-					   j->path, mode ? mode : sqlite3_errmsg(j->db));
-			sqlite3_finalize(q);
-			goto done;
-		}
-		sqlite3_finalize(q);
+					   j->path, mode ? mode : tlm_db_errmsg(j->db));
+		tlm_db_finalize(q);
+		if (rc != 0)
+			return rc;
 	}
+	return exec(j, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "setting pragmas", err);
+}
+
+/* The PostgreSQL journal: every commit is durable when the server has
+ * flushed its WAL, which is the server's default (synchronous_commit on). */
+static int open_pg(tlm_journal *j, const char *conninfo, int readonly, tlm_error *err)
+{
+	char msg[512];
+
+	if (tlm_db_open_pg(&j->db, conninfo, readonly, &j->path, msg, sizeof(msg)) != 0)
+		return tlm_error_set(err, TLM_ERROR, "journal: cannot connect to PostgreSQL: %s",
+				     msg);
+	return 0;
+}
+
+int tlm_journal_open(tlm_journal **out, const char *where, tlm_error *err)
+{
+	tlm_journal *j = NULL;
+	char *loc = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = tlm_journal_locate(where, &loc, err)) != 0)
+		goto done;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		rc = tlm_error_set(err, TLM_ERROR, "journal: out of memory");
+		goto done;
+	}
+	if (tlm_journal_is_shared(loc))
+		rc = open_pg(j, loc, 0, err);
+	else
+		rc = open_sqlite(j, loc, err);
+	if (rc != 0)
+		goto done;
 	tlm_proc_self(&j->self);
-	if ((rc = exec(j, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "setting pragmas",
-		       err)) != 0 ||
-	    (rc = tlm_journal__migrate(j, err)) != 0 ||
+	if ((rc = tlm_journal__migrate(j, err)) != 0 ||
 	    (rc = tlm_journal__attach_default(j, err)) != 0)
 		goto done;
 	*out = j;
 	j = NULL;
 done:
 	tlm_journal_close(j);
-	free(owned_dir);
+	free(loc);
 	return rc;
 }
 
@@ -229,8 +299,8 @@ void tlm_journal_close(tlm_journal *j)
 {
 	if (j == NULL)
 		return;
-	sqlite3_finalize(j->epoch_q);
-	sqlite3_close(j->db);
+	tlm_db_finalize(j->epoch_q);
+	tlm_db_close(j->db);
 	tlm_auditlog_free(j->trail);
 	free(j->held);
 	free(j->path);

@@ -83,7 +83,7 @@ static int check_owner(const tlm_journal *j, const tlm_journal_run *r, unsigned 
 static int write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 {
 	char host[TLM_JOURNAL__HOST_MAX];
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc;
 
 	tlm_journal__hostname(host, sizeof(host));
@@ -94,16 +94,19 @@ static int write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 				       " WHERE id = ?1 AND owner_epoch = ?2",
 				       &q, err)) != 0)
 		return rc;
-	sqlite3_bind_text(q, 1, r->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, r->owner_epoch);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)j->self.pid);
-	sqlite3_bind_text(q, 4, host, -1, SQLITE_STATIC);
+	tlm_db_bind_text(q, 1, r->id);
+	tlm_db_bind_int64(q, 2, r->owner_epoch);
+	tlm_db_bind_int64(q, 3, (long long)j->self.pid);
+	tlm_db_bind_text(q, 4, host);
 	if (j->self.domain[0] != '\0')
-		sqlite3_bind_text(q, 5, j->self.domain, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, (sqlite3_int64)j->self.start);
-	if (sqlite3_step(q) != SQLITE_DONE || sqlite3_changes(j->db) != 1)
+		tlm_db_bind_text(q, 5, j->self.domain);
+	tlm_db_bind_int64(q, 6, (long long)j->self.start);
+	if (tlm_db_step(q) != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, "claiming a run");
-	sqlite3_finalize(q);
+	else if (tlm_db_changes(j->db) != 1) /* PostgreSQL: another claim won */
+		rc = tlm_error_set(err, TLM_ECONFLICT, "run %s was claimed by another process",
+				   r->id);
+	tlm_db_finalize(q);
 	return rc;
 }
 
@@ -133,7 +136,7 @@ int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tl
 		goto done;
 	/* IMMEDIATE takes the write lock before reading, so the owner we check
 	 * is still the owner when we overwrite it. */
-	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+	if (tlm_db_begin(j->db) != 0) {
 		rc = tlm_journal__db_error(j, err, "starting a claim");
 		goto done;
 	}
@@ -153,7 +156,7 @@ int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tl
 		rc = record_takeover(j, &r, flags, err);
 done:
 	if (open_tx)
-		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		tlm_db_rollback(j->db);
 	tlm_journal_run_clear(&r);
 	return rc;
 }

@@ -9,7 +9,7 @@
 #include "journal/journal_internal.h"
 #include "util/crashpoint.h"
 
-#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+#define NOW TLM_JOURNAL__NOW
 
 static int check_key(tlm_journal *j, const char *run_id, tlm_journal_kind kind, const char *name,
 		     tlm_error *err)
@@ -28,12 +28,14 @@ static int check_key(tlm_journal *j, const char *run_id, tlm_journal_kind kind, 
  * one that failed on the primary key means the name is already journaled. */
 static int insert_error(tlm_journal *j, const char *run_id, const char *name, tlm_error *err)
 {
-	if (sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+	tlm_db_errclass c = tlm_db_errclass_last(j->db);
+
+	if (c == TLM_DB_EFOREIGN_KEY)
 		return tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
-	if (sqlite3_errcode(j->db) == SQLITE_CONSTRAINT)
+	if (c == TLM_DB_EUNIQUE || c == TLM_DB_ECONSTRAINT)
 		return tlm_error_set(err, TLM_ECONFLICT,
 				     "journal %s: resource %s of run %s is already journaled: %s",
-				     j->path, name, run_id, sqlite3_errmsg(j->db));
+				     j->path, name, run_id, tlm_db_errmsg(j->db));
 	return tlm_journal__db_error(j, err, "recording an intent");
 }
 
@@ -41,7 +43,7 @@ int tlm_journal_intents(tlm_journal *j, const char *run_id, tlm_journal_kind kin
 			const char *const *names, size_t n, tlm_error *err)
 {
 	tlm_journal__change c = { run_id, "run", run_id, NULL, 0, "", "", "" };
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc = 0, open_tx = 0;
 	size_t i;
 
@@ -62,17 +64,17 @@ int tlm_journal_intents(tlm_journal *j, const char *run_id, tlm_journal_kind kin
 		     &q, err)) != 0)
 		goto done;
 	for (i = 0; i < n; i++) {
-		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, tlm_journal_kind_name(kind), -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, names[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(q) != SQLITE_DONE) {
+		tlm_db_bind_text(q, 1, run_id);
+		tlm_db_bind_text(q, 2, tlm_journal_kind_name(kind));
+		tlm_db_bind_text(q, 3, names[i]);
+		if (tlm_db_step(q) != TLM_DB_DONE) {
 			rc = insert_error(j, run_id, names[i], err);
 			goto done;
 		}
-		sqlite3_reset(q);
+		tlm_db_reset(q);
 	}
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	if (open_tx)
 		rc = tlm_journal__end(j, rc, "committing intents", err);
 	if (rc == 0)
@@ -99,7 +101,7 @@ static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
 			   const char *what, tlm_error *err)
 {
 	tlm_journal__change c = { run_id, tlm_journal_kind_name(kind), name, NULL, 0, "", "", "" };
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc;
 
 	if ((rc = check_key(j, run_id, kind, name, err)) != 0)
@@ -109,20 +111,20 @@ static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
 		return rc;
 	if ((rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
 		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, tlm_journal_kind_name(kind), -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, v4, -1, SQLITE_STATIC);
+	tlm_db_bind_text(q, 1, run_id);
+	tlm_db_bind_text(q, 2, tlm_journal_kind_name(kind));
+	tlm_db_bind_text(q, 3, name);
+	tlm_db_bind_text(q, 4, v4);
 	if (v5 != NULL)
-		sqlite3_bind_text(q, 5, v5, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
+		tlm_db_bind_text(q, 5, v5);
+	if (tlm_db_step(q) != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, what);
-	else if (sqlite3_changes(j->db) == 0)
+	else if (tlm_db_changes(j->db) == 0)
 		rc = tlm_error_set(err, TLM_ENOTFOUND,
 				   "journal %s: %s %s of run %s was never journaled", j->path,
 				   tlm_journal_kind_name(kind), name, run_id);
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	rc = tlm_journal__end(j, rc, what, err);
 	if (rc == 0)
 		tlm_crashpoint(what);
@@ -167,7 +169,7 @@ int tlm_journal_set_resource_state(tlm_journal *j, const char *run_id, tlm_journ
 int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resource_cb cb, void *ctx,
 			  tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, step;
 
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
@@ -176,29 +178,28 @@ int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resour
 				       " FROM resources WHERE run_id = ?1 ORDER BY rowid",
 				       &q, err)) != 0)
 		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+	tlm_db_bind_text(q, 1, run_id);
+	while ((step = tlm_db_step(q)) == TLM_DB_ROW) {
 		tlm_journal_resource r;
 
-		r.name = (const char *)sqlite3_column_text(q, 1);
-		if (tlm_journal_kind_parse((const char *)sqlite3_column_text(q, 0), &r.kind) != 0 ||
-		    tlm_journal_state_parse((const char *)sqlite3_column_text(q, 3), &r.state) !=
-			    0 ||
+		r.name = tlm_db_column_text(q, 1);
+		if (tlm_journal_kind_parse(tlm_db_column_text(q, 0), &r.kind) != 0 ||
+		    tlm_journal_state_parse(tlm_db_column_text(q, 3), &r.state) != 0 ||
 		    r.name == NULL || r.name[0] == '\0' || strlen(r.name) > TLM_JOURNAL_NAME_MAX) {
 			rc = tlm_error_set(err, TLM_EINVALID, "journal %s: corrupt resource row",
 					   j->path);
 			goto done;
 		}
-		r.remote_id = (const char *)sqlite3_column_text(q, 2);
-		r.last_error = (const char *)sqlite3_column_text(q, 4);
-		r.updated_at = (const char *)sqlite3_column_text(q, 5);
+		r.remote_id = tlm_db_column_text(q, 2);
+		r.last_error = tlm_db_column_text(q, 4);
+		r.updated_at = tlm_db_column_text(q, 5);
 		if ((rc = cb(&r, ctx)) != 0)
 			goto done;
 	}
-	if (step != SQLITE_DONE)
+	if (step != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, "listing resources");
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }
 
@@ -208,7 +209,7 @@ done:
 int tlm_journal_reintent(tlm_journal *j, const char *run_id, tlm_journal_kind kind,
 			 const char *name, tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, step;
 
 	rc = update_resource(j,
@@ -226,18 +227,18 @@ int tlm_journal_reintent(tlm_journal *j, const char *run_id, tlm_journal_kind ki
 				 " AND name = ?3",
 				 &q, NULL) != 0)
 		return rc; /* keep update_resource's message */
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, tlm_journal_kind_name(kind), -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
-	step = sqlite3_step(q);
-	if (step == SQLITE_ROW)
+	tlm_db_bind_text(q, 1, run_id);
+	tlm_db_bind_text(q, 2, tlm_journal_kind_name(kind));
+	tlm_db_bind_text(q, 3, name);
+	step = tlm_db_step(q);
+	if (step == TLM_DB_ROW)
 		rc = tlm_error_set(err, TLM_ECONFLICT,
 				   "journal %s: %s %s of run %s is %s; only a deleted or absent"
 				   " resource can be created again",
 				   j->path, tlm_journal_kind_name(kind), name, run_id,
-				   (const char *)sqlite3_column_text(q, 0));
-	else if (step != SQLITE_DONE)
+				   tlm_db_column_text(q, 0));
+	else if (step != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, "reading a resource");
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }

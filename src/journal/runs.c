@@ -10,7 +10,7 @@
 #include "journal/journal_internal.h"
 #include "util/crashpoint.h"
 
-#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+#define NOW TLM_JOURNAL__NOW
 
 /* Ids collide with probability ~n^2 / 36^8; a few retries make a clash with
  * an existing run a non-event rather than an error. */
@@ -62,9 +62,9 @@ static int record_new(tlm_journal *j, const char *run_id, const char *workflow, 
 int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_text,
 			char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	char hash[65], host[TLM_JOURNAL__HOST_MAX];
-	int rc, step = SQLITE_ERROR;
+	int rc, step = TLM_DB_FAIL;
 
 	run_id[0] = '\0';
 	if ((rc = tlm_journal__check_text(j, workflow, TLM_JOURNAL_NAME_MAX, "workflow name",
@@ -90,28 +90,28 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 					   "journal %s: no random bytes for a run id", j->path);
 			goto done;
 		}
-		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, workflow, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, hash, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, spec_text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 5, (sqlite3_int64)j->self.pid);
-		sqlite3_bind_text(q, 6, host, -1, SQLITE_STATIC);
+		tlm_db_bind_text(q, 1, run_id);
+		tlm_db_bind_text(q, 2, workflow);
+		tlm_db_bind_text(q, 3, hash);
+		tlm_db_bind_text(q, 4, spec_text);
+		tlm_db_bind_int64(q, 5, (long long)j->self.pid);
+		tlm_db_bind_text(q, 6, host);
 		if (j->self.domain[0] != '\0')
-			sqlite3_bind_text(q, 7, j->self.domain, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 8, (sqlite3_int64)j->self.start);
-		step = sqlite3_step(q);
-		sqlite3_reset(q);
-		if (step != SQLITE_CONSTRAINT)
+			tlm_db_bind_text(q, 7, j->self.domain);
+		tlm_db_bind_int64(q, 8, (long long)j->self.start);
+		step = tlm_db_step(q);
+		tlm_db_reset(q);
+		if (step != TLM_DB_FAIL || tlm_db_errclass_last(j->db) != TLM_DB_EUNIQUE)
 			break;
 	}
-	if (step != SQLITE_DONE) {
+	if (step != TLM_DB_DONE) {
 		rc = tlm_journal__db_error(j, err, "recording a new run");
 		run_id[0] = '\0';
 	} else if ((rc = tlm_journal__hold(j, run_id, 1, err)) != 0) {
 		run_id[0] = '\0';
 	}
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	if (rc == 0)
 		tlm_crashpoint("journal run_new");
 	if (rc == 0)
@@ -124,7 +124,7 @@ done:
 static int update_run(tlm_journal *j, const char *sql, const char *run_id, const char *text,
 		      int fenced, const char *what, tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc;
 
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
@@ -133,15 +133,15 @@ static int update_run(tlm_journal *j, const char *sql, const char *run_id, const
 		return rc;
 	if ((rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
 		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+	tlm_db_bind_text(q, 1, run_id);
 	if (text != NULL)
-		sqlite3_bind_text(q, 2, text, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
+		tlm_db_bind_text(q, 2, text);
+	if (tlm_db_step(q) != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, what);
-	else if (sqlite3_changes(j->db) == 0)
+	else if (tlm_db_changes(j->db) == 0)
 		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	if (fenced)
 		rc = tlm_journal__end(j, rc, what, err);
 	if (rc == 0)
@@ -169,7 +169,7 @@ int tlm_journal_run_set_state(tlm_journal *j, const char *run_id, tlm_run_state 
 int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err)
 {
 	long long epoch = tlm_journal_held_epoch(j, run_id);
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc;
 
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
@@ -180,14 +180,14 @@ int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err
 		     j, "UPDATE runs SET heartbeat_at = " NOW " WHERE id = ?1 AND owner_epoch = ?2",
 		     &q, err)) != 0)
 		return rc;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, epoch);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	tlm_db_bind_text(q, 1, run_id);
+	tlm_db_bind_int64(q, 2, epoch);
+	if (tlm_db_step(q) != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, "refreshing a run's heartbeat");
-	else if (sqlite3_changes(j->db) == 0 && (rc = tlm_journal_fence_check(j, run_id, err)) == 0)
+	else if (tlm_db_changes(j->db) == 0 && (rc = tlm_journal_fence_check(j, run_id, err)) == 0)
 		rc = tlm_error_set(err, TLM_EFENCED, "journal %s: run %s: heartbeat refused",
 				   j->path, run_id);
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }
 
@@ -240,7 +240,7 @@ int tlm_journal_run_request_cancel(tlm_journal *j, const char *run_id, tlm_error
 
 int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *yes, tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, step;
 
 	*yes = 0;
@@ -250,35 +250,34 @@ int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *ye
 				       " WHERE id = ?1",
 				       &q, err)) != 0)
 		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	step = sqlite3_step(q);
-	if (step == SQLITE_DONE)
+	tlm_db_bind_text(q, 1, run_id);
+	step = tlm_db_step(q);
+	if (step == TLM_DB_DONE)
 		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
-	else if (step != SQLITE_ROW)
+	else if (step != TLM_DB_ROW)
 		rc = tlm_journal__db_error(j, err, "reading a cancel request");
 	else
-		*yes = sqlite3_column_int(q, 0);
+		*yes = tlm_db_column_int64(q, 0) != 0;
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }
 
-static char *dup_col(sqlite3_stmt *q, int col)
+static char *dup_col(tlm_db_stmt *q, int col)
 {
-	const unsigned char *s = sqlite3_column_text(q, col);
+	const char *s = tlm_db_column_text(q, col);
 
-	return s ? strdup((const char *)s) : NULL;
+	return s ? strdup(s) : NULL;
 }
 
 /* The columns read_row expects, after the spec column (?): the heartbeat's
- * age is computed by SQLite so that it and heartbeat_at share one clock.  A
+ * age is computed by the database so that it and heartbeat_at share one clock.  A
  * heartbeat in the future (another host's clock ahead) counts as fresh, so
  * -1 only ever means "none". */
 #define RUN_COLUMNS(spec)                                                                          \
 	"SELECT id, workflow, spec_hash, " spec ", state, created_at, updated_at,"                 \
 	" owner_host, owner_pid, heartbeat_at,"                                                    \
-	" CASE WHEN heartbeat_at IS NULL THEN -1 ELSE MAX(0, CAST(ROUND("                          \
-	"  (julianday('now') - julianday(heartbeat_at)) * 86400000.0) AS INTEGER)) END,"           \
+	" tlm_age_ms(heartbeat_at),"                                                               \
 	" control_plane, cancel_requested_at, owner_epoch, owner_domain, owner_start FROM runs"
 
 /* A row that breaks what every writer guarantees: the journal was edited or
@@ -291,18 +290,18 @@ static int corrupt(tlm_journal *j, const char *what, tlm_error *err)
 /* Fills *out from a row of RUN_COLUMNS; *out is cleared first.  Every value
  * is checked: the file is ours, but a damaged one must give an error, not a
  * crash or a wrong decision. */
-static int read_row(tlm_journal *j, sqlite3_stmt *q, int with_spec, tlm_journal_run *out,
+static int read_row(tlm_journal *j, tlm_db_stmt *q, int with_spec, tlm_journal_run *out,
 		    tlm_error *err)
 {
-	const char *id = (const char *)sqlite3_column_text(q, 0);
-	const char *state = (const char *)sqlite3_column_text(q, 4);
+	const char *id = tlm_db_column_text(q, 0);
+	const char *state = tlm_db_column_text(q, 4);
 
 	memset(out, 0, sizeof(*out));
 	if (tlm_journal__check_run_id(j, id, NULL) != 0)
 		return corrupt(j, "bad run id", err);
 	if (tlm_run_state_parse(state, &out->state) != 0)
 		return corrupt(j, "unknown state", err);
-	if (sqlite3_column_int64(q, 13) < 0 || sqlite3_column_int64(q, 15) < 0)
+	if (tlm_db_column_int64(q, 13) < 0 || tlm_db_column_int64(q, 15) < 0)
 		return corrupt(j, "negative owner epoch or start time", err);
 	snprintf(out->id, sizeof(out->id), "%s", id);
 	out->workflow = dup_col(q, 1);
@@ -311,20 +310,20 @@ static int read_row(tlm_journal *j, sqlite3_stmt *q, int with_spec, tlm_journal_
 	out->created_at = dup_col(q, 5);
 	out->updated_at = dup_col(q, 6);
 	out->owner_host = dup_col(q, 7);
-	out->owner_pid = (long)sqlite3_column_int64(q, 8);
+	out->owner_pid = (long)tlm_db_column_int64(q, 8);
 	out->heartbeat_at = dup_col(q, 9);
-	out->heartbeat_age_ms = (long)sqlite3_column_int64(q, 10);
+	out->heartbeat_age_ms = (long)tlm_db_column_int64(q, 10);
 	out->control_plane = dup_col(q, 11);
 	out->cancel_requested_at = dup_col(q, 12);
-	out->owner_epoch = sqlite3_column_int64(q, 13);
+	out->owner_epoch = tlm_db_column_int64(q, 13);
 	out->owner_domain = dup_col(q, 14);
-	out->owner_start = (unsigned long long)sqlite3_column_int64(q, 15);
+	out->owner_start = (unsigned long long)tlm_db_column_int64(q, 15);
 	if (!out->workflow || !out->spec_hash || (with_spec && !out->spec) || !out->created_at ||
-	    !out->updated_at || (sqlite3_column_type(q, 7) != SQLITE_NULL && !out->owner_host) ||
-	    (sqlite3_column_type(q, 9) != SQLITE_NULL && !out->heartbeat_at) ||
-	    (sqlite3_column_type(q, 11) != SQLITE_NULL && !out->control_plane) ||
-	    (sqlite3_column_type(q, 12) != SQLITE_NULL && !out->cancel_requested_at) ||
-	    (sqlite3_column_type(q, 14) != SQLITE_NULL && !out->owner_domain)) {
+	    !out->updated_at || (!tlm_db_column_is_null(q, 7) && !out->owner_host) ||
+	    (!tlm_db_column_is_null(q, 9) && !out->heartbeat_at) ||
+	    (!tlm_db_column_is_null(q, 11) && !out->control_plane) ||
+	    (!tlm_db_column_is_null(q, 12) && !out->cancel_requested_at) ||
+	    (!tlm_db_column_is_null(q, 14) && !out->owner_domain)) {
 		tlm_journal_run_clear(out);
 		return tlm_error_set(err, TLM_ERROR, "journal %s: out of memory reading a run",
 				     j->path);
@@ -334,30 +333,30 @@ static int read_row(tlm_journal *j, sqlite3_stmt *q, int with_spec, tlm_journal_
 
 int tlm_journal_run_get(tlm_journal *j, const char *run_id, tlm_journal_run *out, tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, step;
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
 	    (rc = tlm_journal__prepare(j, RUN_COLUMNS("spec") " WHERE id = ?1", &q, err)) != 0)
 		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	step = sqlite3_step(q);
-	if (step == SQLITE_DONE)
+	tlm_db_bind_text(q, 1, run_id);
+	step = tlm_db_step(q);
+	if (step == TLM_DB_DONE)
 		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path, run_id);
-	else if (step != SQLITE_ROW)
+	else if (step != TLM_DB_ROW)
 		rc = tlm_journal__db_error(j, err, "reading a run");
 	else
 		rc = read_row(j, q, 1, out, err);
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }
 
 int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *workflow,
 		     tlm_journal_run_cb cb, void *ctx, tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	tlm_journal_run r;
 	int rc, step;
 
@@ -369,10 +368,10 @@ int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *wor
 				       &q, err)) != 0)
 		goto done;
 	if (state != NULL)
-		sqlite3_bind_text(q, 1, tlm_run_state_name(*state), -1, SQLITE_STATIC);
+		tlm_db_bind_text(q, 1, tlm_run_state_name(*state));
 	if (workflow != NULL)
-		sqlite3_bind_text(q, 2, workflow, -1, SQLITE_STATIC);
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		tlm_db_bind_text(q, 2, workflow);
+	while ((step = tlm_db_step(q)) == TLM_DB_ROW) {
 		if ((rc = read_row(j, q, 0, &r, err)) != 0)
 			goto done;
 		rc = cb(&r, ctx);
@@ -380,16 +379,16 @@ int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *wor
 		if (rc != 0)
 			goto done;
 	}
-	if (step != SQLITE_DONE)
+	if (step != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, "listing runs");
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }
 
 int tlm_journal_latest_run(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, step;
 
 	run_id[0] = '\0';
@@ -398,16 +397,16 @@ int tlm_journal_latest_run(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LEN + 
 				       " LIMIT 1",
 				       &q, err)) != 0)
 		goto done;
-	step = sqlite3_step(q);
-	if (step == SQLITE_DONE)
+	step = tlm_db_step(q);
+	if (step == TLM_DB_DONE)
 		rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no runs yet", j->path);
-	else if (step != SQLITE_ROW)
+	else if (step != TLM_DB_ROW)
 		rc = tlm_journal__db_error(j, err, "finding the newest run");
 	else
 		snprintf(run_id, TLM_JOURNAL_RUN_ID_LEN + 1, "%s",
-			 sqlite3_column_text(q, 0) ? (const char *)sqlite3_column_text(q, 0) : "");
+			 tlm_db_column_text(q, 0) ? tlm_db_column_text(q, 0) : "");
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }
 

@@ -17,14 +17,17 @@ void tlm_journal__hostname(char *buf, size_t size)
 
 int tlm_journal__db_error(tlm_journal *j, tlm_error *err, const char *what)
 {
-	int code = sqlite3_errcode(j->db) == SQLITE_CONSTRAINT ? TLM_ECONFLICT : TLM_ERROR;
+	tlm_db_errclass c = tlm_db_errclass_last(j->db);
+	int code = c == TLM_DB_EUNIQUE || c == TLM_DB_EFOREIGN_KEY || c == TLM_DB_ECONSTRAINT
+			   ? TLM_ECONFLICT
+			   : TLM_ERROR;
 
-	return tlm_error_set(err, code, "journal %s: %s: %s", j->path, what, sqlite3_errmsg(j->db));
+	return tlm_error_set(err, code, "journal %s: %s: %s", j->path, what, tlm_db_errmsg(j->db));
 }
 
-int tlm_journal__prepare(tlm_journal *j, const char *sql, sqlite3_stmt **q, tlm_error *err)
+int tlm_journal__prepare(tlm_journal *j, const char *sql, tlm_db_stmt **q, tlm_error *err)
 {
-	if (sqlite3_prepare_v2(j->db, sql, -1, q, NULL) != SQLITE_OK)
+	if (tlm_db_prepare(j->db, sql, q) != 0)
 		return tlm_journal__db_error(j, err, "preparing a statement");
 	return 0;
 }

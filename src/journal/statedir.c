@@ -115,3 +115,29 @@ done:
 	close(fd);
 	return rc;
 }
+
+int tlm_journal_is_shared(const char *where)
+{
+	return where != NULL &&
+	       (strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0);
+}
+
+int tlm_journal_locate(const char *where, char **out, tlm_error *err)
+{
+	*out = NULL;
+	if (where != NULL && where[0] == '\0')
+		return tlm_error_set(err, TLM_EINVALID, "journal: empty journal location");
+	if (where == NULL)
+		where = getenv("TELEMACHY_JOURNAL");
+	if (where != NULL && strncmp(where, "sqlite:", 7) == 0)
+		where += 7;
+	if (where == NULL || where[0] == '\0')
+		return tlm_journal_default_dir(out, err);
+	if (strncmp(where, "postgres:", 9) == 0 && !tlm_journal_is_shared(where))
+		return tlm_error_set(err, TLM_EINVALID,
+				     "journal: a PostgreSQL journal is named by a postgres:// or "
+				     "postgresql:// URI");
+	if ((*out = strdup(where)) == NULL)
+		return tlm_error_set(err, TLM_ERROR, "journal: out of memory");
+	return 0;
+}

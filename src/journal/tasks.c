@@ -5,7 +5,7 @@
 #include "journal/journal_internal.h"
 #include "util/crashpoint.h"
 
-#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+#define NOW TLM_JOURNAL__NOW
 
 /* The arguments every task write shares. */
 static int check_task(tlm_journal *j, const char *run_id, const char *team, const char *subject,
@@ -25,22 +25,22 @@ static int check_task(tlm_journal *j, const char *run_id, const char *team, cons
 }
 
 /* ?1..?4: the attempt a statement is about. */
-static void bind_task(sqlite3_stmt *q, const char *run_id, const char *team, const char *subject,
+static void bind_task(tlm_db_stmt *q, const char *run_id, const char *team, const char *subject,
 		      int attempt)
 {
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, team, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 4, attempt);
+	tlm_db_bind_text(q, 1, run_id);
+	tlm_db_bind_text(q, 2, team);
+	tlm_db_bind_text(q, 3, subject);
+	tlm_db_bind_int64(q, 4, attempt);
 }
 
 /* Runs an UPDATE of one attempt: TLM_ENOTFOUND when it has no row. */
-static int step_update(tlm_journal *j, sqlite3_stmt *q, const char *what, const char *run_id,
+static int step_update(tlm_journal *j, tlm_db_stmt *q, const char *what, const char *run_id,
 		       const char *team, const char *subject, int attempt, tlm_error *err)
 {
-	if (sqlite3_step(q) != SQLITE_DONE)
+	if (tlm_db_step(q) != TLM_DB_DONE)
 		return tlm_journal__db_error(j, err, what);
-	if (sqlite3_changes(j->db) == 0)
+	if (tlm_db_changes(j->db) == 0)
 		return tlm_error_set(err, TLM_ENOTFOUND, "journal %s: run %s has no task %s/%s #%d",
 				     j->path, run_id, team, subject, attempt);
 	return 0;
@@ -51,7 +51,7 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 			    tlm_attempt_status status, tlm_error *err)
 {
 	tlm_journal__change c = { run_id, "task", subject, team, attempt, "", "", "" };
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, open_tx = 0;
 
 	if ((rc = check_task(j, run_id, team, subject, remote_id, err)) != 0)
@@ -71,24 +71,24 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 		"INSERT INTO tasks (run_id, team, subject, attempt, remote_id, status,"
 		" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " NOW ")"
 		" ON CONFLICT (run_id, team, subject, attempt) DO UPDATE SET"
-		" remote_id = COALESCE(excluded.remote_id, remote_id),"
+		" remote_id = COALESCE(excluded.remote_id, tasks.remote_id),"
 		" status = excluded.status, updated_at = excluded.updated_at",
 		&q, err);
 	if (rc != 0)
 		goto done;
 	bind_task(q, run_id, team, subject, attempt);
 	if (remote_id != NULL)
-		sqlite3_bind_text(q, 5, remote_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, tlm_attempt_status_name(status), -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE) {
-		if (sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+		tlm_db_bind_text(q, 5, remote_id);
+	tlm_db_bind_text(q, 6, tlm_attempt_status_name(status));
+	if (tlm_db_step(q) != TLM_DB_DONE) {
+		if (tlm_db_errclass_last(j->db) == TLM_DB_EFOREIGN_KEY)
 			rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path,
 					   run_id);
 		else
 			rc = tlm_journal__db_error(j, err, "recording a task");
 	}
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	if (open_tx)
 		rc = tlm_journal__end(j, rc, "recording a task", err);
 	if (rc == 0)
@@ -101,7 +101,7 @@ int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
 			   const char *note, tlm_error *err)
 {
 	tlm_journal__change c = { run_id, "task", subject, team, attempt, "", "", "" };
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, open_tx = 0;
 
 	if ((rc = check_task(j, run_id, team, subject, remote_id, err)) != 0 ||
@@ -121,12 +121,12 @@ int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
 	if (rc != 0)
 		goto done;
 	bind_task(q, run_id, team, subject, attempt);
-	sqlite3_bind_text(q, 5, note, -1, SQLITE_STATIC);
+	tlm_db_bind_text(q, 5, note);
 	if (remote_id != NULL)
-		sqlite3_bind_text(q, 6, remote_id, -1, SQLITE_STATIC);
+		tlm_db_bind_text(q, 6, remote_id);
 	rc = step_update(j, q, "recording an ended task", run_id, team, subject, attempt, err);
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	if (open_tx)
 		rc = tlm_journal__end(j, rc, "recording an ended task", err);
 	return tlm_journal__after(j, &c, rc, err);
@@ -135,7 +135,7 @@ done:
 int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team,
 			    const char *subject, int attempt, const char *result, tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, open_tx = 0;
 
 	if ((rc = check_task(j, run_id, team, subject, NULL, err)) != 0 ||
@@ -151,10 +151,10 @@ int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team
 	if (rc != 0)
 		goto done;
 	bind_task(q, run_id, team, subject, attempt);
-	sqlite3_bind_text(q, 5, result, -1, SQLITE_STATIC);
+	tlm_db_bind_text(q, 5, result);
 	rc = step_update(j, q, "recording a task result", run_id, team, subject, attempt, err);
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	if (open_tx)
 		rc = tlm_journal__end(j, rc, "recording a task result", err);
 	return rc;
@@ -163,7 +163,7 @@ done:
 int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,
 		      tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	int rc, step;
 
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
@@ -173,20 +173,19 @@ int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb
 		     " FROM tasks WHERE run_id = ?1 ORDER BY team, subject, attempt",
 		     &q, err)) != 0)
 		goto done;
-	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+	tlm_db_bind_text(q, 1, run_id);
+	while ((step = tlm_db_step(q)) == TLM_DB_ROW) {
 		tlm_journal_task t;
 
-		t.team = (const char *)sqlite3_column_text(q, 0);
-		t.subject = (const char *)sqlite3_column_text(q, 1);
-		t.attempt = sqlite3_column_int(q, 2);
-		t.remote_id = (const char *)sqlite3_column_text(q, 3);
-		t.updated_at = (const char *)sqlite3_column_text(q, 5);
-		t.ended = (const char *)sqlite3_column_text(q, 6);
-		t.result = (const char *)sqlite3_column_text(q, 7);
+		t.team = tlm_db_column_text(q, 0);
+		t.subject = tlm_db_column_text(q, 1);
+		t.attempt = (int)tlm_db_column_int64(q, 2);
+		t.remote_id = tlm_db_column_text(q, 3);
+		t.updated_at = tlm_db_column_text(q, 5);
+		t.ended = tlm_db_column_text(q, 6);
+		t.result = tlm_db_column_text(q, 7);
 		if (t.team == NULL || t.subject == NULL || t.attempt < 1 ||
-		    tlm_attempt_status_parse((const char *)sqlite3_column_text(q, 4), &t.status) !=
-			    0) {
+		    tlm_attempt_status_parse(tlm_db_column_text(q, 4), &t.status) != 0) {
 			rc = tlm_error_set(err, TLM_EINVALID, "journal %s: corrupt task row",
 					   j->path);
 			goto done;
@@ -194,9 +193,9 @@ int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb
 		if ((rc = cb(&t, ctx)) != 0)
 			goto done;
 	}
-	if (step != SQLITE_DONE)
+	if (step != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, "listing tasks");
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }

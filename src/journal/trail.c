@@ -56,29 +56,29 @@ static const char *state_sql(const tlm_journal__change *c)
 static int read_state(tlm_journal *j, tlm_journal__change *c, char *state, size_t state_size,
 		      tlm_error *err)
 {
-	sqlite3_stmt *q = NULL;
+	tlm_db_stmt *q = NULL;
 	const char *s;
 	int rc;
 
 	state[0] = '\0';
 	if ((rc = tlm_journal__prepare(j, state_sql(c), &q, err)) != 0)
 		return rc;
-	sqlite3_bind_text(q, 1, c->run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, c->team ? c->team : c->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, c->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 4, c->attempt);
-	if (sqlite3_step(q) != SQLITE_ROW) {
+	tlm_db_bind_text(q, 1, c->run_id);
+	tlm_db_bind_text(q, 2, c->team ? c->team : c->kind);
+	tlm_db_bind_text(q, 3, c->name);
+	tlm_db_bind_int64(q, 4, c->attempt);
+	if (tlm_db_step(q) != TLM_DB_ROW) {
 		rc = tlm_journal__db_error(j, err, "reading a state for the audit log");
 		goto done;
 	}
-	if ((s = (const char *)sqlite3_column_text(q, 0)) != NULL)
+	if ((s = tlm_db_column_text(q, 0)) != NULL)
 		snprintf(c->workflow, sizeof(c->workflow), "%s", s);
-	if ((s = (const char *)sqlite3_column_text(q, 1)) != NULL)
+	if ((s = tlm_db_column_text(q, 1)) != NULL)
 		snprintf(state, state_size, "%s", s);
-	if ((s = (const char *)sqlite3_column_text(q, 2)) != NULL)
+	if ((s = tlm_db_column_text(q, 2)) != NULL)
 		snprintf(c->detail, sizeof(c->detail), "%s", s);
 done:
-	sqlite3_finalize(q);
+	tlm_db_finalize(q);
 	return rc;
 }
 

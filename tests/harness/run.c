@@ -40,10 +40,15 @@ char *tlm_h_slurp(const char *path)
 static pid_t spawn(const char *outp, const char *errp, const char *const *env,
 		   const char *const *argv)
 {
-	static const char *const cleared[] = { "AGAMEMNON_URL",       "NATS_URL",
-					       "AGAMEMNON_API_KEY",   "AGAMEMNON_API_KEY_FILE",
-					       "TELEMACHY_STATE_DIR", "TLM_CRASH_AT",
-					       "TLM_CRASH_LOG",       NULL };
+	static const char *const cleared[] = { "AGAMEMNON_URL",
+					       "NATS_URL",
+					       "AGAMEMNON_API_KEY",
+					       "AGAMEMNON_API_KEY_FILE",
+					       "TELEMACHY_STATE_DIR",
+					       "TELEMACHY_JOURNAL",
+					       "TLM_CRASH_AT",
+					       "TLM_CRASH_LOG",
+					       NULL };
 	pid_t pid = fork();
 	size_t i;
 	int fd;

@@ -1,0 +1,40 @@
+/* What a backend of db.h provides: one table of operations per backend. */
+#ifndef TLM_JOURNAL_DB_OPS_H
+#define TLM_JOURNAL_DB_OPS_H
+
+#include "journal/db.h"
+
+typedef struct tlm_db_ops {
+	tlm_db_kind kind;
+	const char *for_update;
+	void (*close)(tlm_db *db);
+	int (*exec)(tlm_db *db, const char *sql);
+	int (*begin)(tlm_db *db);
+	int (*in_tx)(const tlm_db *db);
+	int (*prepare)(tlm_db *db, const char *sql, tlm_db_stmt **out);
+	void (*finalize)(tlm_db_stmt *q);
+	void (*reset)(tlm_db_stmt *q);
+	void (*bind_text)(tlm_db_stmt *q, int i, const char *s);
+	void (*bind_int64)(tlm_db_stmt *q, int i, long long v);
+	int (*step)(tlm_db_stmt *q);
+	const char *(*column_text)(tlm_db_stmt *q, int i);
+	long long (*column_int64)(tlm_db_stmt *q, int i);
+	int (*column_is_null)(tlm_db_stmt *q, int i);
+	long long (*changes)(tlm_db *db);
+	const char *(*errmsg)(tlm_db *db);
+	tlm_db_errclass (*errclass)(tlm_db *db);
+	/* PostgreSQL only; NULL elsewhere. */
+	int (*socket)(tlm_db *db);
+	int (*listen)(tlm_db *db, const char *channel);
+	int (*notifications)(tlm_db *db, void (*cb)(const char *payload, void *ctx), void *ctx);
+} tlm_db_ops;
+
+struct tlm_db {
+	const tlm_db_ops *ops;
+};
+
+struct tlm_db_stmt {
+	tlm_db *db;
+};
+
+#endif

@@ -1,0 +1,341 @@
+/* The journal on PostgreSQL (docs/distributed.md), against a real server the
+ * test starts (tests/harness/pg.h): the schema made once and recognised
+ * after; every kind of row written and read back, hostile text included;
+ * fencing between two handles; two processes racing to claim one dead run
+ * (exactly one wins); a handle whose connection is cut fails every call
+ * after; and the password in no message, label or row. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness/harness.h"
+#include "harness/pg.h"
+#include "telemachy/journal.h"
+
+#define SPEC    "apiVersion: telemachy/v1\nmetadata:\n  name: demo\n"
+#define HOSTILE "it's ?1 \"quoted\" $1 '); DROP TABLE runs; --"
+
+static tlm_h_pg pg;
+
+static int setup_all(void **state)
+{
+	(void)state;
+	tlm_h_pg_start(&pg);
+	return 0;
+}
+
+static int teardown_all(void **state)
+{
+	(void)state;
+	tlm_h_pg_stop(&pg);
+	return 0;
+}
+
+static void test_schema(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&pg), *v;
+	tlm_journal *j = NULL, *k = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	int version = 0, ok = 0;
+	char detail[64];
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
+	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
+	/* The label names the database and never a password. */
+	assert_non_null(strstr(tlm_journal_path(j), "127.0.0.1"));
+	assert_null(strstr(tlm_journal_path(j), pg.password));
+	/* Opening again migrates nothing. */
+	assert_int_equal(tlm_journal_open(&k, uri, &err), 0);
+	v = tlm_h_pg_query(&pg, uri, "SELECT count(*) FROM schema_version");
+	assert_string_equal(v, "1");
+	free(v);
+	tlm_journal_close(k);
+	assert_int_equal(tlm_journal_open_readonly(&k, uri, &err), 0);
+	assert_int_equal(tlm_journal_quick_check(k, &ok, detail, sizeof(detail), &err), 0);
+	assert_true(ok);
+	tlm_journal_close(k);
+	/* A schema from the future is refused, not written. */
+	free(tlm_h_pg_query(&pg, uri, "INSERT INTO schema_version VALUES (99)"));
+	assert_int_equal(tlm_journal_open(&k, uri, &err), TLM_ECONFLICT);
+	assert_non_null(strstr(err.message, "newer"));
+	tlm_journal_close(j);
+	free(uri);
+}
+
+typedef struct seen {
+	int runs, resources, tasks, audits;
+	char result[128];
+} seen;
+
+static int on_run(const tlm_journal_run *r, void *ctx)
+{
+	((seen *)ctx)->runs++;
+	assert_string_equal(r->workflow, HOSTILE);
+	return 0;
+}
+
+static int on_resource(const tlm_journal_resource *r, void *ctx)
+{
+	seen *s = ctx;
+
+	/* In the order written (the PostgreSQL table's rowid column). */
+	assert_string_equal(r->name, s->resources == 0 ? "tlm-x-a-b" : "tlm-x-a-a");
+	s->resources++;
+	return 0;
+}
+
+static int on_task(const tlm_journal_task *t, void *ctx)
+{
+	seen *s = ctx;
+
+	s->tasks++;
+	assert_string_equal(t->subject, HOSTILE);
+	assert_int_equal(t->status, TLM_ATTEMPT_CANCELLED);
+	assert_non_null(t->ended);
+	snprintf(s->result, sizeof(s->result), "%s", t->result ? t->result : "");
+	return 0;
+}
+
+static int on_audit(const tlm_journal_audit_entry *a, void *ctx)
+{
+	(void)a;
+	((seen *)ctx)->audits++;
+	return 0;
+}
+
+static void test_rows(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&pg), run[TLM_JOURNAL_RUN_ID_LEN + 1], latest[40];
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_journal_run r;
+	seen s;
+	int yes = 1;
+	(void)state;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, HOSTILE, SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-b", &err), 0);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
+	/* The same name twice is a conflict, as on SQLite. */
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err),
+			 TLM_ECONFLICT);
+	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-b", "r1", &err),
+			 0);
+	assert_int_equal(tlm_journal_set_resource_state(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-b",
+							TLM_JOURNAL_DELETED, HOSTILE, &err),
+			 0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", HOSTILE, 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_int_equal(tlm_journal_task_record(j, run, "t", HOSTILE, 1, "task-1",
+						 TLM_ATTEMPT_RUNNING, &err),
+			 0);
+	assert_int_equal(tlm_journal_task_ended(j, run, "t", HOSTILE, 1, "task-1", "stopped", &err),
+			 0);
+	assert_int_equal(tlm_journal_task_result(j, run, "t", HOSTILE, 1, "{\"exitCode\":3}", &err),
+			 0);
+	assert_int_equal(tlm_journal_run_cancel_requested(j, run, &yes, &err), 0);
+	assert_false(yes);
+	assert_int_equal(tlm_journal_run_request_cancel(j, run, &err), 0);
+	assert_int_equal(tlm_journal_run_cancel_requested(j, run, &yes, &err), 0);
+	assert_true(yes);
+	assert_int_equal(tlm_journal_audit(j, run, "test", HOSTILE, &err), 0);
+	assert_int_equal(tlm_journal_run_set_state(j, run, TLM_RUN_RUNNING, &err), 0);
+	assert_int_equal(tlm_journal_run_heartbeat(j, run, &err), 0);
+
+	assert_int_equal(tlm_journal_run_get(j, run, &r, &err), 0);
+	assert_int_equal(r.state, TLM_RUN_RUNNING);
+	assert_string_equal(r.spec, SPEC);
+	assert_true(r.heartbeat_age_ms >= 0 && r.heartbeat_age_ms < 60000);
+	assert_int_equal(r.owner_epoch, 1);
+	assert_int_equal(tlm_journal_run_owner(&r), TLM_JOURNAL_OWNER_ALIVE);
+	tlm_journal_run_clear(&r);
+	if (tlm_journal_runs(j, NULL, HOSTILE, on_run, &s, &err) != 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(tlm_journal_resources(j, run, on_resource, &s, &err), 0);
+	assert_int_equal(tlm_journal_tasks(j, run, on_task, &s, &err), 0);
+	assert_int_equal(tlm_journal_audits(j, run, on_audit, &s, &err), 0);
+	assert_int_equal(s.runs, 1);
+	assert_int_equal(s.resources, 2);
+	assert_int_equal(s.tasks, 1);
+	assert_int_equal(s.audits, 1);
+	assert_string_equal(s.result, "{\"exitCode\":3}");
+	assert_int_equal(tlm_journal_latest_run(j, latest, &err), 0);
+	assert_string_equal(latest, run);
+	tlm_journal_close(j);
+	free(uri);
+}
+
+static void test_fencing(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&pg), run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	tlm_journal *a = NULL, *b = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&a, uri, &err), 0);
+	assert_int_equal(tlm_journal_open(&b, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(a, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_run_claim(b, run, 0, &err), 0); /* same process */
+	assert_int_equal(tlm_journal_held_epoch(b, run), 2);
+	assert_int_equal(tlm_journal_intent(a, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err),
+			 TLM_EFENCED);
+	assert_int_equal(tlm_journal_run_heartbeat(a, run, &err), TLM_EFENCED);
+	assert_int_equal(tlm_journal_fence_check(a, run, &err), TLM_EFENCED);
+	assert_int_equal(tlm_journal_intent(b, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
+	tlm_journal_close(a);
+	tlm_journal_close(b);
+	free(uri);
+}
+
+/* A run whose owner exited, and two processes claiming it at once. */
+static void test_claim_race(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&pg), run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	int p[2], go[2], res[2], hold[2], wins = 0, losses = 0, i, status;
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	pid_t kids[2], maker;
+	(void)state;
+
+	assert_int_equal(pipe(p), 0);
+	if ((maker = fork()) == 0) {
+		tlm_journal *m = NULL;
+		char id[TLM_JOURNAL_RUN_ID_LEN + 1] = "";
+
+		if (tlm_journal_open(&m, uri, NULL) == 0 &&
+		    tlm_journal_run_new(m, "demo", SPEC, id, NULL) == 0)
+			(void)!write(p[1], id, sizeof(id));
+		tlm_journal_close(m);
+		free(uri);
+		_exit(0);
+	}
+	assert_int_equal(read(p[0], run, sizeof(run)), (ssize_t)sizeof(run));
+	waitpid(maker, NULL, 0);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(res), 0);
+	assert_int_equal(pipe(hold), 0);
+	for (i = 0; i < 2; i++) {
+		if ((kids[i] = fork()) == 0) {
+			tlm_journal *c = NULL;
+			char b;
+			int rc = 1;
+
+			close(hold[1]); /* so the parent's close is our EOF */
+
+			if (tlm_journal_open(&c, uri, NULL) == 0 && read(go[0], &b, 1) == 1)
+				rc = tlm_journal_run_claim(c, run, 0, NULL) == 0 ? 0 : 3;
+			/* The winner stays alive until both have tried: a claim
+			 * after its exit would rightly take over a dead owner. */
+			b = (char)rc;
+			(void)!write(res[1], &b, 1);
+			(void)!read(hold[0], &b, 1);
+			tlm_journal_close(c);
+			free(uri);
+			_exit(rc);
+		}
+	}
+	tlm_h_sleep_ms(300); /* both connected */
+	assert_int_equal(write(go[1], "xx", 2), 2);
+	for (i = 0; i < 2; i++) {
+		char r;
+
+		assert_int_equal(read(res[0], &r, 1), 1);
+	}
+	close(hold[1]);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(waitpid(kids[i], &status, 0), kids[i]);
+		assert_true(WIFEXITED(status));
+		wins += WEXITSTATUS(status) == 0;
+		losses += WEXITSTATUS(status) == 3;
+	}
+	assert_int_equal(wins, 1);
+	assert_int_equal(losses, 1);
+	/* One claim raised the epoch once. */
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	{
+		tlm_journal_run r;
+
+		assert_int_equal(tlm_journal_run_get(j, run, &r, &err), 0);
+		assert_int_equal(r.owner_epoch, 2);
+		tlm_journal_run_clear(&r);
+	}
+	tlm_journal_close(j);
+	close(p[0]);
+	close(p[1]);
+	close(go[0]);
+	close(go[1]);
+	close(res[0]);
+	close(res[1]);
+	close(hold[0]);
+	free(uri);
+}
+
+static void test_connection_cut(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&pg), run[TLM_JOURNAL_RUN_ID_LEN + 1], sql[160], *n;
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname ="
+		 " 't%d' AND pid <> pg_backend_pid()",
+		 pg.ndb);
+	n = tlm_h_pg_query(&pg, uri, sql);
+	assert_string_equal(n, "1");
+	free(n);
+	/* Every call fails from now on: no reconnection behind the fence. */
+	assert_int_not_equal(tlm_journal_run_heartbeat(j, run, &err), 0);
+	assert_int_not_equal(tlm_journal_fence_check(j, run, &err), 0);
+	assert_int_not_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
+	assert_null(strstr(err.message, pg.password));
+	tlm_journal_close(j);
+	free(uri);
+}
+
+static void test_password_never_shown(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&pg), with[256], *saved = strdup(getenv("PGPASSWORD"));
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	(void)state;
+
+	/* A password in the URI works and stays out of the label. */
+	snprintf(with, sizeof(with), "postgresql://telemachy:%s@127.0.0.1:%u/t%d", pg.password,
+		 pg.port, pg.ndb);
+	unsetenv("PGPASSWORD");
+	assert_int_equal(tlm_journal_open(&j, with, &err), 0);
+	assert_null(strstr(tlm_journal_path(j), pg.password));
+	tlm_journal_close(j);
+	/* A wrong one fails with libpq's words, and ours are not in them. */
+	setenv("PGPASSWORD", "not-the-password-x", 1);
+	assert_int_equal(tlm_journal_open(&j, uri, &err), TLM_ERROR);
+	assert_non_null(strstr(err.message, "PostgreSQL"));
+	assert_null(strstr(err.message, "not-the-password-x"));
+	setenv("PGPASSWORD", saved, 1);
+	/* A malformed location is refused before any connection. */
+	assert_int_equal(tlm_journal_open(&j, "postgres:nohost", &err), TLM_EINVALID);
+	free(saved);
+	free(uri);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_schema),         cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_fencing),        cmocka_unit_test(test_claim_race),
+		cmocka_unit_test(test_connection_cut), cmocka_unit_test(test_password_never_shown),
+	};
+
+	return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}
