@@ -12,7 +12,8 @@ test: all
 	ctest --test-dir $(BUILD) --output-on-failure -j2
 
 # Randomized crash trials (docs/recovery.md): TLM_SOAK_TRIALS (default 500)
-# and TLM_SOAK_SEED in the environment.
+# and TLM_SOAK_SEED in the environment; TLM_CRASH_JOURNAL=postgres journals
+# every trial in a real PostgreSQL (docs/distributed.md).
 soak: all
 	cmake --build $(BUILD) --target soak
 

@@ -12,7 +12,7 @@ _telemachy() {
 	COMPREPLY=()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drop-field|--fault|--graph|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
+		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drain-timeout|--drop-field|--fault|--graph|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--max-runs|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--poll|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -40,6 +40,14 @@ _telemachy() {
 		dirs="--state-dir"
 		values="--wait --control-plane --journal --request-timeout"
 		pos=run ;;
+	submit)
+		opts="--journal --state-dir --control-plane --wait --output --quiet --help --verbose"
+		dirs="--state-dir"
+		values="--journal --control-plane"
+		pos=spec ;;
+	worker)
+		opts="--journal --max-runs --drain-timeout --poll --once --help --output --quiet --verbose"
+		values="--journal --max-runs --drain-timeout --poll" ;;
 	resume)
 		opts="--control-plane --nats --state-dir --journal --max-concurrent --request-timeout --max-connections --connection --force --pass-env --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
 		files="--metrics-textfile"
@@ -106,7 +114,7 @@ _telemachy() {
 		return
 	fi
 	if [ -z "$cmd" ] && [[ $cur != -* ]]; then
-		mapfile -t COMPREPLY < <(compgen -W "run status list cancel resume teardown reconcile abandon logs doctor audit validate plan schema serve version" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "run status list cancel submit worker resume teardown reconcile abandon logs doctor audit validate plan schema serve version" -- "$cur")
 	elif [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 	elif [ "$pos" = spec ]; then

@@ -44,10 +44,11 @@ typedef enum tlm_run_state {
 	TLM_RUN_COMPLETED, /* final from here on */
 	TLM_RUN_FAILED,
 	TLM_RUN_CANCELLED,
-	TLM_RUN_TEARDOWN_FAILED
+	TLM_RUN_TEARDOWN_FAILED,
+	TLM_RUN_QUEUED /* submitted, waiting for a worker (docs/distributed.md) */
 } tlm_run_state;
 
-#define TLM_RUN_STATE_COUNT 8
+#define TLM_RUN_STATE_COUNT 9
 
 /* "pending", "provisioning", ...; "?" for a value out of range. */
 const char *tlm_run_state_name(tlm_run_state s);
@@ -272,6 +273,29 @@ int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tl
  * DEAD once the heartbeat is older than TLM_JOURNAL_STALE_MS, ALIVE before. */
 tlm_journal_owner tlm_journal_run_owner(const tlm_journal_run *r);
 const char *tlm_journal_owner_name(tlm_journal_owner o); /* "-", "alive", "dead" */
+
+/* ---- The queue (docs/distributed.md) ------------------------------------
+ * submit writes a queued run (no owner; control_plane may be NULL) and
+ * wakes workers; claimable counts the runs a worker could take; claim_next
+ * takes one — a run whose owner is dead first, else the oldest queued — as
+ * a claim does (the epoch raised, this handle holds it), or TLM_ENOTFOUND;
+ * release clears the owner of a run this handle holds, so that another
+ * worker takes it at once (a worker that drains). */
+#define TLM_JOURNAL_CHANNEL_RUNS   "tlm_runs"   /* NOTIFY: a run was submitted */
+#define TLM_JOURNAL_CHANNEL_CANCEL "tlm_cancel" /* NOTIFY: a cancel was asked */
+int tlm_journal_run_submit(tlm_journal *j, const char *workflow, const char *spec_text,
+			   const char *control_plane, char run_id[TLM_JOURNAL_RUN_ID_LEN + 1],
+			   tlm_error *err);
+int tlm_journal_claimable(tlm_journal *j, long *n, tlm_error *err);
+int tlm_journal_run_claim_next(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LEN + 1],
+			       tlm_error *err);
+int tlm_journal_run_release(tlm_journal *j, const char *run_id, tlm_error *err);
+
+/* LISTEN on channel (PostgreSQL; a no-op on SQLite), then wait: at most
+ * timeout_ms (a signal ends it early) for a notification; 1 when one came,
+ * 0 on time-out, a TLM_E* code when the connection failed. */
+int tlm_journal_listen(tlm_journal *j, const char *channel, tlm_error *err);
+int tlm_journal_wait(tlm_journal *j, long timeout_ms, tlm_error *err);
 
 /* Asks the run's owner to cancel (sets cancel_requested_at); the engine
  * polls it.  *yes gets 1 once requested. */

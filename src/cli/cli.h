@@ -123,6 +123,8 @@ int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_logs(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_audit(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_doctor(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_submit(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_worker(tlm_cli *cli, int argc, char **argv);
 
 /* 1 when LOG_LEVEL or LOG_FORMAT was refused (main.c; only `doctor` runs on). */
 int tlm_cli_log_env_bad(void);
@@ -156,6 +158,10 @@ int tlm_cli_pass_add(const tlm_cli *cli, tlm_cli_pass *p, const char *name);
 /* Installs the handlers for SIGINT and SIGTERM (the first asks to stop,
  * the second to leave at once) and points eo->interrupts at their count. */
 void tlm_cli_catch_signals(tlm_engine_opts *eo);
+
+/* From a signal handler: the run being driven leaves at once, as after a
+ * second interrupt (a worker handing a run back). */
+void tlm_cli_leave_now(void);
 
 /* The exit code for an engine result (docs/design.md §5). */
 int tlm_cli_exit_code(const tlm_engine_result *r);

@@ -64,10 +64,7 @@ static int parse(tlm_cli *cli, int argc, char **argv, tlm_engine_opts *eo, tlm_c
 int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 {
 	tlm_engine_opts eo = TLM_ENGINE_OPTS_INIT;
-	tlm_diags diags = TLM_DIAGS_INIT;
-	tlm_error err = TLM_ERROR_INIT;
 	tlm_journal_run run;
-	tlm_spec *spec = NULL;
 	const char *run_id = NULL, *flag;
 	tlm_cli_secrets sec = { NULL, NULL };
 	tlm_cli_pass pass;
@@ -75,39 +72,49 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 
 	memset(&pass, 0, sizeof(pass));
 	rc = parse(cli, argc, argv, &eo, &pass, &run_id);
-
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
 	flag = eo.control_plane;
 	if (tlm_cli_engine_env(&eo, &sec) != 0)
 		return TLM_EXIT_USAGE;
-	if ((rc = tlm_cli_journal_run(eo.state_dir, run_id, &run)) != TLM_EXIT_OK)
-		goto done;
-	if (run.state == TLM_RUN_COMPLETED) {
-		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "run %s completed: there is nothing to resume",
-			    run.id);
-		rc = TLM_EXIT_USAGE;
-		goto clear;
+	if ((rc = tlm_cli_journal_run(eo.state_dir, run_id, &run)) == TLM_EXIT_OK) {
+		rc = tlm_cli_resume_run(cli, &eo, &run, flag, pass.names);
+		tlm_journal_run_clear(&run);
 	}
-	if (tlm_spec_parse(&spec, "the journal's copy of the spec", run.spec, strlen(run.spec),
+	tlm_cli_secrets_clear(&sec);
+	return rc;
+}
+
+int tlm_cli_resume_run(tlm_cli *cli, tlm_engine_opts *eo, const tlm_journal_run *run,
+		       const char *flag, const char *const *pass_env)
+{
+	tlm_diags diags = TLM_DIAGS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_spec *spec = NULL;
+	int rc;
+
+	if (run->state == TLM_RUN_COMPLETED) {
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "run %s completed: there is nothing to resume",
+			    run->id);
+		rc = TLM_EXIT_USAGE;
+		goto done;
+	}
+	if (tlm_spec_parse(&spec, "the journal's copy of the spec", run->spec, strlen(run->spec),
 			   &diags, &err) != 0) {
-		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "run %s: its spec no longer loads: %s", run.id,
+		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "run %s: its spec no longer loads: %s", run->id,
 			    diags.count > 0 ? diags.items[0].message : err.message);
 		rc = TLM_EXIT_USAGE;
-		goto clear;
+		goto done;
 	}
-	if (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)
-		tlm_cli_warn_force(&run);
-	eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
-	eo.spec = spec;
-	eo.spec_text = run.spec;
-	eo.resume_run_id = run.id;
-	rc = tlm_cli_drive(cli, &eo, NULL, pass.names);
-clear:
-	tlm_journal_run_clear(&run);
+	if (eo->claim_flags & TLM_JOURNAL_CLAIM_FORCE)
+		tlm_cli_warn_force(run);
+	eo->control_plane = tlm_cli_run_control_plane(run, flag, eo->control_plane);
+	eo->spec = spec;
+	eo->spec_text = run->spec;
+	eo->resume_run_id = run->id;
+	rc = tlm_cli_drive(cli, eo, NULL, pass_env);
 done:
 	tlm_diags_clear(&diags);
 	tlm_spec_free(spec);
-	tlm_cli_secrets_clear(&sec);
 	return rc;
 }

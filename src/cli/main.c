@@ -20,6 +20,8 @@ static const command commands[] = {
 	{ "list", tlm_cmd_list, "list the journal's runs, newest first", 1 },
 	{ "cancel", tlm_cmd_cancel, "cancel a run (its owner, or tear it down if the owner died)",
 	  1 },
+	{ "submit", tlm_cmd_submit, "queue a workflow in the journal for a worker", 1 },
+	{ "worker", tlm_cmd_worker, "drive queued runs and take over dead owners' runs", 1 },
 	{ "resume", tlm_cmd_resume, "continue a run after a crash or an interruption", 1 },
 	{ "teardown", tlm_cmd_teardown, "delete everything the journal knows of a run", 1 },
 	{ "reconcile", tlm_cmd_reconcile, "find tlm- resources no live run accounts for", 1 },

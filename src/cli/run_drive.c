@@ -22,6 +22,11 @@ static void on_signal(int sig)
 		interrupts++;
 }
 
+void tlm_cli_leave_now(void)
+{
+	interrupts = 2;
+}
+
 void tlm_cli_catch_signals(tlm_engine_opts *eo)
 {
 	struct sigaction sa;

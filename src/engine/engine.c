@@ -299,6 +299,14 @@ static int resume_run(eng *e, tlm_error *err)
 	memcpy(e->res->run_id, e->run_id, sizeof(e->run_id));
 	if ((rc = tlm_eng__claim(e, o->claim_flags, &run, &age, err)) != 0)
 		return rc;
+	/* Two resumes raced and the other one finished the run before our
+	 * claim: what the caller read before is stale, the claim's read is not. */
+	if (run.state == TLM_RUN_COMPLETED) {
+		tlm_journal_run_clear(&run);
+		return tlm_error_set(err, TLM_ECONFLICT,
+				     "run %s completed meanwhile: there is nothing to resume",
+				     e->run_id);
+	}
 	e->resumed = 1;
 	e->run_state = run.state;
 	rc = tlm_eng__build(e, err);

@@ -26,6 +26,8 @@ static const unsigned run_moves[TLM_RUN_STATE_COUNT] = {
 	[TLM_RUN_FAILED] = R(PROVISIONING) | R(TEARING_DOWN) | ENDED,
 	[TLM_RUN_CANCELLED] = R(PROVISIONING) | R(TEARING_DOWN) | ENDED,
 	[TLM_RUN_TEARDOWN_FAILED] = R(PROVISIONING) | R(TEARING_DOWN) | ENDED,
+	/* A submitted run: a worker provisions it, a cancel ends it. */
+	[TLM_RUN_QUEUED] = R(PROVISIONING) | R(TEARING_DOWN) | ENDED,
 };
 
 int tlm_eng__run_move_ok(tlm_run_state from, tlm_run_state to)

@@ -45,6 +45,27 @@ const char *tlm_db_for_update(const tlm_db *db)
 	return db->ops->for_update;
 }
 
+const char *tlm_db_skip_locked(const tlm_db *db)
+{
+	return db->ops->skip_locked;
+}
+
+int tlm_db_notify(tlm_db *db, const char *channel, const char *payload)
+{
+	tlm_db_stmt *q = NULL;
+	int rc;
+
+	if (db->ops->kind != TLM_DB_POSTGRES)
+		return 0;
+	if (tlm_db_prepare(db, "SELECT pg_notify(?1, ?2)", &q) != 0)
+		return TLM_DB_FAIL;
+	tlm_db_bind_text(q, 1, channel);
+	tlm_db_bind_text(q, 2, payload);
+	rc = tlm_db_step(q) == TLM_DB_ROW ? 0 : TLM_DB_FAIL;
+	tlm_db_finalize(q);
+	return rc;
+}
+
 int tlm_db_prepare(tlm_db *db, const char *sql, tlm_db_stmt **out)
 {
 	return db->ops->prepare(db, sql, out);

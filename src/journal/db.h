@@ -53,6 +53,14 @@ int tlm_db_in_tx(const tlm_db *db);
  * transaction ends), "" on SQLite (the whole database is locked already). */
 const char *tlm_db_for_update(const tlm_db *db);
 
+/* " FOR UPDATE SKIP LOCKED" on PostgreSQL: rows another transaction holds
+ * are passed over, so workers polling at once each get different work. */
+const char *tlm_db_skip_locked(const tlm_db *db);
+
+/* PostgreSQL: NOTIFY channel with payload (delivered at commit); SQLite:
+ * nothing.  0 or TLM_DB_FAIL. */
+int tlm_db_notify(tlm_db *db, const char *channel, const char *payload);
+
 int tlm_db_prepare(tlm_db *db, const char *sql, tlm_db_stmt **out);
 void tlm_db_finalize(tlm_db_stmt *q);
 void tlm_db_reset(tlm_db_stmt *q); /* forgets the result; bindings stay */

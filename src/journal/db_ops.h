@@ -7,6 +7,7 @@
 typedef struct tlm_db_ops {
 	tlm_db_kind kind;
 	const char *for_update;
+	const char *skip_locked;
 	void (*close)(tlm_db *db);
 	int (*exec)(tlm_db *db, const char *sql);
 	int (*begin)(tlm_db *db);

@@ -320,6 +320,7 @@ static void pg_close(tlm_db *db)
 static const tlm_db_ops pg_ops = {
 	.kind = TLM_DB_POSTGRES,
 	.for_update = " FOR UPDATE",
+	.skip_locked = " FOR UPDATE SKIP LOCKED",
 	.close = pg_close,
 	.exec = pg_exec,
 	.begin = pg_begin,

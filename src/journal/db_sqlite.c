@@ -190,6 +190,7 @@ static void lite_close(tlm_db *db)
 static const tlm_db_ops lite_ops = {
 	.kind = TLM_DB_SQLITE,
 	.for_update = "",
+	.skip_locked = "",
 	.close = lite_close,
 	.exec = lite_exec,
 	.begin = lite_begin,

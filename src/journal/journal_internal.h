@@ -2,6 +2,8 @@
 #ifndef TLM_JOURNAL_INTERNAL_H
 #define TLM_JOURNAL_INTERNAL_H
 
+#include <stdint.h>
+
 #include "telemachy/auditlog.h"
 #include "telemachy/journal.h"
 #include "journal/db.h"
@@ -21,6 +23,10 @@ struct tlm_journal {
 	size_t nheld, capheld;
 	tlm_db_stmt *epoch_q; /* the fence check's SELECT, prepared once */
 	tlm_auditlog *trail;  /* the audit log file (trail.c); NULL: none */
+	/* cancel requests by notification (runs.c; PostgreSQL only) */
+	int cancel_listening;
+	char cancel_seen[TLM_JOURNAL_RUN_ID_LEN + 1]; /* the last run one named */
+	uint64_t cancel_read_ms;                      /* when the row was last read */
 };
 
 /* SQL for the current time, as every row stores it: ISO-8601 UTC,
@@ -65,6 +71,24 @@ int tlm_journal__migrate(tlm_journal *j, tlm_error *err);
  * and rolls back otherwise; it returns the final rc. */
 int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err);
 int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err);
+
+/* Inserts a run: pending and held by this handle at epoch 1 (run_new), or
+ * queued with no owner (submit; control_plane may be NULL). */
+int tlm_journal__insert_run(tlm_journal *j, const char *workflow, const char *spec_text,
+			    const char *control_plane, int queued,
+			    char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err);
+
+/* Writes this process as run r's owner at epoch r->owner_epoch + 1, a
+ * compare-and-set on the epoch (owner.c); inside the caller's transaction. */
+int tlm_journal__write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err);
+
+/* The audit record of a claim over r's previous owner (owner.c). */
+int tlm_journal__record_takeover(tlm_journal *j, const tlm_journal_run *r, unsigned flags,
+				 tlm_error *err);
+
+/* Whether url names credentials (scheme://user:pass@host/): the journal
+ * holds no secrets (runs.c). */
+int tlm_journal__url_has_userinfo(const char *url);
 
 /* Records that this handle holds run_id at epoch (claim, run_new). */
 int tlm_journal__hold(tlm_journal *j, const char *run_id, long long epoch, tlm_error *err);

@@ -8,10 +8,10 @@
 static const char *const kind_names[] = { "agent", "team" };
 static const char *const state_names[] = { "intent",  "created", "started",  "deleting",
 					   "deleted", "absent",  "abandoned" };
-static const char *const run_names[TLM_RUN_STATE_COUNT] = { "pending",   "provisioning",
-							    "running",   "tearing_down",
-							    "completed", "failed",
-							    "cancelled", "teardown_failed" };
+static const char *const run_names[TLM_RUN_STATE_COUNT] = {
+	"pending", "provisioning", "running",         "tearing_down", "completed",
+	"failed",  "cancelled",    "teardown_failed", "queued"
+};
 static const char *const attempt_names[TLM_ATTEMPT_STATUS_COUNT] = { "pending",   "submitted",
 								     "running",   "completed",
 								     "failed",    "skipped",

@@ -33,7 +33,9 @@ tlm_journal_owner tlm_journal_run_owner(const tlm_journal_run *r)
 {
 	int here;
 
-	if (tlm_run_state_is_final(r->state))
+	/* A queued run no worker has claimed yet needs no owner; once claimed
+	 * (still queued until its engine starts) its claimer is judged. */
+	if (tlm_run_state_is_final(r->state) || (r->state == TLM_RUN_QUEUED && r->owner_pid <= 0))
 		return TLM_JOURNAL_OWNER_NONE;
 	/* kill(0 or negative) would address process groups: no owner at all. */
 	if (r->owner_pid <= 0)
@@ -80,7 +82,7 @@ static int check_owner(const tlm_journal *j, const tlm_journal_run *r, unsigned 
 		r->owner_pid, r->owner_host ? r->owner_host : "?", r->heartbeat_age_ms / 1000);
 }
 
-static int write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
+int tlm_journal__write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 {
 	char host[TLM_JOURNAL__HOST_MAX];
 	tlm_db_stmt *q = NULL;
@@ -112,7 +114,8 @@ static int write_owner(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 
 /* The audit record of a claim that raised the epoch over r's owner: who
  * held the run, and whether it looked alive (then only --force takes it). */
-static int record_takeover(tlm_journal *j, const tlm_journal_run *r, unsigned flags, tlm_error *err)
+int tlm_journal__record_takeover(tlm_journal *j, const tlm_journal_run *r, unsigned flags,
+				 tlm_error *err)
 {
 	char detail[TLM_JOURNAL__HOST_MAX + 160];
 	tlm_journal_owner o = tlm_journal_run_owner(r);
@@ -148,12 +151,13 @@ int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tl
 		open_tx = 0;
 		goto done;
 	}
-	if ((rc = check_owner(j, &r, flags, err)) != 0 || (rc = write_owner(j, &r, err)) != 0)
+	if ((rc = check_owner(j, &r, flags, err)) != 0 ||
+	    (rc = tlm_journal__write_owner(j, &r, err)) != 0)
 		goto done;
 	open_tx = 0;
 	if ((rc = tlm_journal__end(j, 0, "committing a claim", err)) == 0 &&
 	    (rc = tlm_journal__hold(j, run_id, r.owner_epoch + 1, err)) == 0)
-		rc = record_takeover(j, &r, flags, err);
+		rc = tlm_journal__record_takeover(j, &r, flags, err);
 done:
 	if (open_tx)
 		tlm_db_rollback(j->db);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "journal/journal_internal.h"
+#include "telemachy/metrics.h"
 #include "util/crashpoint.h"
 
 #define NOW TLM_JOURNAL__NOW
@@ -50,17 +51,18 @@ static int sha256_hex(const char *text, char out[65])
 /* The audit record of a new run: the spec's hash, never its text (a spec
  * may carry env values). */
 static int record_new(tlm_journal *j, const char *run_id, const char *workflow, const char *hash,
-		      tlm_error *err)
+		      const char *state, tlm_error *err)
 {
 	char detail[96];
 
 	snprintf(detail, sizeof(detail), "spec sha256 %s", hash);
-	return tlm_journal__record(j, run_id, workflow, "run", run_id, NULL, "pending", NULL,
-				   detail, err);
+	return tlm_journal__record(j, run_id, workflow, "run", run_id, NULL, state, NULL, detail,
+				   err);
 }
 
-int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_text,
-			char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
+int tlm_journal__insert_run(tlm_journal *j, const char *workflow, const char *spec_text,
+			    const char *control_plane, int queued,
+			    char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
 {
 	tlm_db_stmt *q = NULL;
 	char hash[65], host[TLM_JOURNAL__HOST_MAX];
@@ -75,12 +77,17 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 		goto done;
 	}
 	tlm_journal__hostname(host, sizeof(host));
+	/* A queued run has no owner, no heartbeat and epoch 0 until a worker
+	 * claims it (queue.c); a run started here is ours at epoch 1. */
 	rc = tlm_journal__prepare(
 		j,
-		"INSERT INTO runs (id, workflow, spec_hash, spec, state, created_at,"
-		" updated_at, owner_pid, owner_host, heartbeat_at, owner_epoch, owner_domain,"
-		" owner_start) VALUES (?1, ?2, ?3, ?4, 'pending', " NOW ", " NOW ", ?5, ?6, " NOW
-		", 1, ?7, ?8)",
+		queued ? "INSERT INTO runs (id, workflow, spec_hash, spec, state, created_at,"
+			 " updated_at, owner_epoch, control_plane) VALUES (?1, ?2, ?3, ?4,"
+			 " 'queued', " NOW ", " NOW ", 0, ?9)"
+		       : "INSERT INTO runs (id, workflow, spec_hash, spec, state, created_at,"
+			 " updated_at, owner_pid, owner_host, heartbeat_at, owner_epoch,"
+			 " owner_domain, owner_start) VALUES (?1, ?2, ?3, ?4, 'pending', " NOW
+			 ", " NOW ", ?5, ?6, " NOW ", 1, ?7, ?8)",
 		&q, err);
 	if (rc != 0)
 		goto done;
@@ -99,6 +106,7 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 		if (j->self.domain[0] != '\0')
 			tlm_db_bind_text(q, 7, j->self.domain);
 		tlm_db_bind_int64(q, 8, (long long)j->self.start);
+		tlm_db_bind_text(q, 9, control_plane);
 		step = tlm_db_step(q);
 		tlm_db_reset(q);
 		if (step != TLM_DB_FAIL || tlm_db_errclass_last(j->db) != TLM_DB_EUNIQUE)
@@ -107,7 +115,7 @@ int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_t
 	if (step != TLM_DB_DONE) {
 		rc = tlm_journal__db_error(j, err, "recording a new run");
 		run_id[0] = '\0';
-	} else if ((rc = tlm_journal__hold(j, run_id, 1, err)) != 0) {
+	} else if (!queued && (rc = tlm_journal__hold(j, run_id, 1, err)) != 0) {
 		run_id[0] = '\0';
 	}
 done:
@@ -115,8 +123,14 @@ done:
 	if (rc == 0)
 		tlm_crashpoint("journal run_new");
 	if (rc == 0)
-		rc = record_new(j, run_id, workflow, hash, err);
+		rc = record_new(j, run_id, workflow, hash, queued ? "queued" : "pending", err);
 	return rc;
+}
+
+int tlm_journal_run_new(tlm_journal *j, const char *workflow, const char *spec_text,
+			char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
+{
+	return tlm_journal__insert_run(j, workflow, spec_text, NULL, 0, run_id, err);
 }
 
 /* Runs an UPDATE of one run: id in ?1, text in ?2 (may be NULL).  fenced:
@@ -193,7 +207,7 @@ int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err
 
 /* Whether url names credentials in its authority (scheme://user:pass@host/):
  * those would then sit in the journal, which must hold no secrets. */
-static int url_has_userinfo(const char *url)
+int tlm_journal__url_has_userinfo(const char *url)
 {
 	const char *a = strstr(url, "://");
 	size_t n;
@@ -211,7 +225,7 @@ int tlm_journal_run_set_control_plane(tlm_journal *j, const char *run_id, const 
 	if (rc != 0)
 		return rc;
 	/* the message must not repeat the URL: it is the secret */
-	if (url_has_userinfo(url))
+	if (tlm_journal__url_has_userinfo(url))
 		return tlm_error_set(err, TLM_EINVALID,
 				     "journal %s: run %s: the control plane URL carries credentials"
 				     " (user:password@); they must not be journaled",
@@ -232,10 +246,48 @@ int tlm_journal_run_request_cancel(tlm_journal *j, const char *run_id, tlm_error
 			"UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, " NOW
 			") WHERE id = ?1",
 			run_id, NULL, 0, "requesting a cancel", err);
+	if (rc == 0) /* the owner listens (PostgreSQL); it also polls */
+		(void)tlm_db_notify(j->db, TLM_JOURNAL_CHANNEL_CANCEL, run_id);
 	if (rc == 0)
 		rc = tlm_journal__record(j, run_id, c.workflow[0] ? c.workflow : NULL, "run",
 					 run_id, NULL, NULL, "cancel-request", NULL, err);
 	return rc;
+}
+
+/* Where the database delivers notifications (PostgreSQL), a cancel request
+ * arrives as one on TLM_JOURNAL_CHANNEL_CANCEL: the row is read when one
+ * names a run, and otherwise only every CANCEL_FALLBACK_MS (a notification
+ * sent before we listened, or lost with a connection), so an owner that
+ * asks four times a second costs the database almost nothing. */
+#define CANCEL_FALLBACK_MS 5000
+
+static void note_cancel(const char *payload, void *ctx)
+{
+	tlm_journal *j = ctx;
+
+	if (payload != NULL && strlen(payload) == TLM_JOURNAL_RUN_ID_LEN)
+		memcpy(j->cancel_seen, payload, TLM_JOURNAL_RUN_ID_LEN + 1);
+}
+
+/* 1 when the row must be read now. */
+static int cancel_worth_reading(tlm_journal *j, const char *run_id)
+{
+	uint64_t now = tlm_metrics_now_us() / 1000;
+
+	if (tlm_db_socket(j->db) < 0)
+		return 1; /* SQLite: a local read costs microseconds */
+	if (!j->cancel_listening) {
+		if (tlm_db_listen(j->db, TLM_JOURNAL_CHANNEL_CANCEL) != 0)
+			return 1;
+		j->cancel_listening = 1;
+	} else if (tlm_db_notifications(j->db, note_cancel, j) != 0) {
+		return 1; /* the read reports the connection's state */
+	}
+	if (strcmp(j->cancel_seen, run_id) != 0 && j->cancel_read_ms != 0 &&
+	    now - j->cancel_read_ms < CANCEL_FALLBACK_MS)
+		return 0;
+	j->cancel_read_ms = now;
+	return 1;
 }
 
 int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *yes, tlm_error *err)
@@ -245,7 +297,9 @@ int tlm_journal_run_cancel_requested(tlm_journal *j, const char *run_id, int *ye
 
 	*yes = 0;
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
-	    (rc = tlm_journal__prepare(j,
+	    !cancel_worth_reading(j, run_id))
+		return rc;
+	if ((rc = tlm_journal__prepare(j,
 				       "SELECT cancel_requested_at IS NOT NULL FROM runs"
 				       " WHERE id = ?1",
 				       &q, err)) != 0)

@@ -22,6 +22,15 @@ int tlm_journal__db_error(tlm_journal *j, tlm_error *err, const char *what)
 			   ? TLM_ECONFLICT
 			   : TLM_ERROR;
 
+	/* A lost connection is never re-made (db_pg.c): this process can no
+	 * longer prove it holds its runs, which is what being fenced means. */
+	if (c == TLM_DB_ELOST)
+		return tlm_error_set(
+			err, TLM_EFENCED,
+			"journal %s: %s: the connection to the database was lost (%s); "
+			"this process no longer drives its runs",
+			j->path, what, tlm_db_errmsg(j->db));
+
 	return tlm_error_set(err, code, "journal %s: %s: %s", j->path, what, tlm_db_errmsg(j->db));
 }
 

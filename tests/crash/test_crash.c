@@ -226,7 +226,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_teams_slow_create, setup, teardown),
 	};
 	const char *g = getenv("TLM_CRASH_GROUP");
+	const char *journal = getenv("TLM_CRASH_JOURNAL");
+	tlm_h_pg pg;
 	int rc = 0;
+
+	/* TLM_CRASH_JOURNAL=postgres: the same walk with the journal on a real
+	 * PostgreSQL (docs/distributed.md), a fresh database per trial. */
+	if (journal != NULL && strcmp(journal, "postgres") == 0) {
+		tlm_h_pg_start(&pg);
+		tlm_h_crash_use_pg(&pg);
+	}
 
 	if (g == NULL || strcmp(g, "hello") == 0)
 		rc |= cmocka_run_group_tests_name("crash.hello", hello, NULL, NULL);
@@ -234,5 +243,7 @@ int main(void)
 		rc |= cmocka_run_group_tests_name("crash.teams", teams, NULL, NULL);
 	if (g == NULL || strcmp(g, "faults") == 0)
 		rc |= cmocka_run_group_tests_name("crash.faults", faults, NULL, NULL);
+	if (journal != NULL && strcmp(journal, "postgres") == 0)
+		tlm_h_pg_stop(&pg);
 	return rc;
 }

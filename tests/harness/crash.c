@@ -175,6 +175,29 @@ void tlm_h_points_free(tlm_h_points *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* The journal a trial uses: DIR/state, or a fresh database on the
+ * PostgreSQL cluster a test registered (tlm_h_crash_use_pg). */
+static tlm_h_pg *crash_pg;
+
+void tlm_h_crash_use_pg(tlm_h_pg *pg)
+{
+	crash_pg = pg;
+	print_message("crash walk: journals on PostgreSQL at 127.0.0.1:%u\n", pg->port);
+}
+
+static void state_for(const char *dir, char *out, size_t size)
+{
+	char *uri;
+
+	if (crash_pg == NULL) {
+		snprintf(out, size, "%s/state", dir);
+		return;
+	}
+	uri = tlm_h_pg_newdb(crash_pg);
+	snprintf(out, size, "%s", uri);
+	free(uri);
+}
+
 void tlm_h_crash_count(const tlm_h_serve *s, const char *file, const char *fault, tlm_h_points *p)
 {
 	char *dir = tlm_h_tmpdir(), state[4096], logp[4096], logenv[4200];
@@ -185,7 +208,7 @@ void tlm_h_crash_count(const tlm_h_serve *s, const char *file, const char *fault
 	tlm_h_cmd c;
 
 	memset(p, 0, sizeof(*p));
-	snprintf(state, sizeof(state), "%s/state", dir);
+	state_for(dir, state, sizeof(state));
 	snprintf(logp, sizeof(logp), "%s/points", dir);
 	snprintf(logenv, sizeof(logenv), "TLM_CRASH_LOG=%s", logp);
 	run_cmd(s, dir, args, env, 120000, &c);
@@ -454,7 +477,7 @@ static void trial_begin(trial *t, const tlm_h_serve *s, const char *fault, long 
 	memset(t, 0, sizeof(*t));
 	t->s = s;
 	t->dir = tlm_h_tmpdir();
-	snprintf(t->state, sizeof(t->state), "%s/state", t->dir);
+	state_for(t->dir, t->state, sizeof(t->state));
 	t->baseline = snapshot(s);
 	t->fid = fault != NULL ? tlm_h_fault_add(s, fault) : NULL;
 	t->t0 = tlm_h_now_ms();
@@ -586,7 +609,7 @@ long tlm_h_alloc_count(const tlm_h_serve *s, const char *file, const char *fault
 	tlm_h_cmd c;
 	long n;
 
-	snprintf(state, sizeof(state), "%s/state", dir);
+	state_for(dir, state, sizeof(state));
 	snprintf(logp, sizeof(logp), "%s/allocs", dir);
 	snprintf(logenv, sizeof(logenv), "TLM_ALLOC_LOG=%s", logp);
 	run_cmd(s, dir, args, env, 120000, &c);

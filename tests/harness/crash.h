@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "harness/pg.h"
 #include "harness/serve.h"
 
 typedef enum tlm_h_recovery {
@@ -65,6 +66,10 @@ void tlm_h_fault_remove(const tlm_h_serve *s, const char *id);
 
 /* Runs file against s without crashing, with TLM_CRASH_LOG, and reads the
  * points.  fault (may be NULL) is added for that run only, as in a trial. */
+/* From now on every trial journals in a fresh database of pg instead of a
+ * state directory (the crash walk on the PostgreSQL backend). */
+void tlm_h_crash_use_pg(tlm_h_pg *pg);
+
 void tlm_h_crash_count(const tlm_h_serve *s, const char *file, const char *fault, tlm_h_points *p);
 
 /* One trial: fault (may be NULL) is added, file is run with TLM_CRASH_AT=k

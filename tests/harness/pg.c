@@ -211,3 +211,19 @@ void tlm_h_pg_stop(tlm_h_pg *pg)
 	free(pg->dir);
 	pg->dir = NULL;
 }
+
+tlm_h_pg tlm_h_pg_group;
+
+int tlm_h_pg_group_setup(void **state)
+{
+	(void)state;
+	tlm_h_pg_start(&tlm_h_pg_group);
+	return 0;
+}
+
+int tlm_h_pg_group_teardown(void **state)
+{
+	(void)state;
+	tlm_h_pg_stop(&tlm_h_pg_group);
+	return 0;
+}

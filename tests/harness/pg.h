@@ -32,6 +32,13 @@ char *tlm_h_pg_query(tlm_h_pg *pg, const char *uri, const char *sql);
 /* Stops the server (a fast shutdown) and removes the directory. */
 void tlm_h_pg_stop(tlm_h_pg *pg);
 
+/* The cluster a cmocka group shares: its group setup starts it, its group
+ * teardown stops it (cmocka_run_group_tests(tests, tlm_h_pg_group_setup,
+ * tlm_h_pg_group_teardown)). */
+extern tlm_h_pg tlm_h_pg_group;
+int tlm_h_pg_group_setup(void **state);
+int tlm_h_pg_group_teardown(void **state);
+
 /* Stops the server only, or starts it again on the same port and data. */
 void tlm_h_pg_halt(tlm_h_pg *pg);
 void tlm_h_pg_restart(tlm_h_pg *pg);

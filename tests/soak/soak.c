@@ -151,6 +151,8 @@ static void fault_spec(size_t kind, size_t route, char *buf, size_t n)
 /* Point counts, per workflow, fault kind and route (0: not counted yet). */
 static size_t npoints[NWF][NFAULT][NROUTES];
 
+static tlm_h_pg pg;
+
 static void test_soak(void **state)
 {
 	const char *v = getenv("TLM_SOAK_TRIALS");
@@ -182,6 +184,13 @@ static void test_soak(void **state)
 	files[3] = tlm_h_write_file(dir, "large.yaml", large);
 	memset(npoints, 0, sizeof(npoints));
 	tlm_h_serve_start(&srv, NULL);
+	/* TLM_CRASH_JOURNAL=postgres: every trial journals in a fresh database
+	 * of a real PostgreSQL (docs/distributed.md). */
+	v = getenv("TLM_CRASH_JOURNAL");
+	if (v != NULL && strcmp(v, "postgres") == 0) {
+		tlm_h_pg_start(&pg);
+		tlm_h_crash_use_pg(&pg);
+	}
 
 	for (t = 1; t <= trials; t++) {
 		size_t w = pick(NWF), fk = pick(NFAULT), route = pick(NROUTES);
@@ -257,6 +266,8 @@ static void test_soak(void **state)
 	}
 	tlm_h_assert_no_tlm(&srv);
 	tlm_h_serve_stop(&srv);
+	if (pg.pid > 0)
+		tlm_h_pg_stop(&pg);
 
 	printf("\n==== soak report (seed %" PRIu64 ") ====\n", seed);
 	printf("trials             %ld in %.1f s\n", trials,

@@ -18,7 +18,6 @@
 #define RUN_MS 60000
 #define CMD_MS 30000
 
-static tlm_h_pg pg;
 static tlm_h_serve srv;
 static tlm_h_run run;
 static char *dir, *uri;
@@ -33,27 +32,13 @@ static const char sleeper[] = "apiVersion: telemachy/v1\n"
 			      "    tasks:\n"
 			      "      - {subject: a, description: d, assign_to: s}\n";
 
-static int setup_all(void **state)
-{
-	(void)state;
-	tlm_h_pg_start(&pg);
-	return 0;
-}
-
-static int teardown_all(void **state)
-{
-	(void)state;
-	tlm_h_pg_stop(&pg);
-	return 0;
-}
-
 static int setup(void **state)
 {
 	(void)state;
 	memset(&srv, 0, sizeof(srv));
 	memset(&run, 0, sizeof(run));
 	dir = tlm_h_tmpdir();
-	uri = tlm_h_pg_newdb(&pg);
+	uri = tlm_h_pg_newdb(&tlm_h_pg_group);
 	tlm_h_serve_start(&srv, NULL);
 	return 0;
 }
@@ -89,8 +74,8 @@ static void jcmd(const char *sub, const char *const *args, int want, tlm_h_cmd *
 	if (c->exit_code != want)
 		fail_msg("telemachy %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", sub,
 			 c->exit_code, want, c->out, c->err);
-	assert_null(strstr(c->out, pg.password));
-	assert_null(strstr(c->err, pg.password));
+	assert_null(strstr(c->out, tlm_h_pg_group.password));
+	assert_null(strstr(c->err, tlm_h_pg_group.password));
 }
 
 static void start_sleeper(void)
@@ -136,7 +121,7 @@ static void test_run_seen_by_others(void **state)
 	tlm_h_run_on(&run, &srv, file, NULL, args);
 	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
 	tlm_h_assert_all_completed(&run);
-	assert_null(strstr(run.err, pg.password));
+	assert_null(strstr(run.err, tlm_h_pg_group.password));
 	tlm_h_assert_no_tlm(&srv);
 	/* Nothing went to the SQLite state directory the harness passed before
 	 * --journal (the later option wins). */
@@ -200,12 +185,12 @@ static void test_password_on_command_line_refused(void **state)
 	tlm_h_cmd c;
 	(void)state;
 
-	snprintf(with, sizeof(with), "postgresql://telemachy:%s@127.0.0.1:%u/postgres", pg.password,
-		 pg.port);
+	snprintf(with, sizeof(with), "postgresql://telemachy:%s@127.0.0.1:%u/postgres",
+		 tlm_h_pg_group.password, tlm_h_pg_group.port);
 	tlm_h_cmd_run(&c, dir, NULL, argv, CMD_MS);
 	assert_int_equal(c.exit_code, 2);
 	assert_non_null(strstr(c.err, "PGPASSWORD"));
-	assert_null(strstr(c.err, pg.password));
+	assert_null(strstr(c.err, tlm_h_pg_group.password));
 	tlm_h_cmd_free(&c);
 }
 
@@ -219,5 +204,5 @@ int main(void)
 						teardown),
 	};
 
-	return cmocka_run_group_tests(tests, setup_all, teardown_all);
+	return cmocka_run_group_tests(tests, tlm_h_pg_group_setup, tlm_h_pg_group_teardown);
 }

@@ -18,25 +18,9 @@
 #define SPEC    "apiVersion: telemachy/v1\nmetadata:\n  name: demo\n"
 #define HOSTILE "it's ?1 \"quoted\" $1 '); DROP TABLE runs; --"
 
-static tlm_h_pg pg;
-
-static int setup_all(void **state)
-{
-	(void)state;
-	tlm_h_pg_start(&pg);
-	return 0;
-}
-
-static int teardown_all(void **state)
-{
-	(void)state;
-	tlm_h_pg_stop(&pg);
-	return 0;
-}
-
 static void test_schema(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&pg), *v;
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *v;
 	tlm_journal *j = NULL, *k = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	int version = 0, ok = 0;
@@ -48,10 +32,10 @@ static void test_schema(void **state)
 	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
 	/* The label names the database and never a password. */
 	assert_non_null(strstr(tlm_journal_path(j), "127.0.0.1"));
-	assert_null(strstr(tlm_journal_path(j), pg.password));
+	assert_null(strstr(tlm_journal_path(j), tlm_h_pg_group.password));
 	/* Opening again migrates nothing. */
 	assert_int_equal(tlm_journal_open(&k, uri, &err), 0);
-	v = tlm_h_pg_query(&pg, uri, "SELECT count(*) FROM schema_version");
+	v = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM schema_version");
 	assert_string_equal(v, "1");
 	free(v);
 	tlm_journal_close(k);
@@ -60,7 +44,7 @@ static void test_schema(void **state)
 	assert_true(ok);
 	tlm_journal_close(k);
 	/* A schema from the future is refused, not written. */
-	free(tlm_h_pg_query(&pg, uri, "INSERT INTO schema_version VALUES (99)"));
+	free(tlm_h_pg_query(&tlm_h_pg_group, uri, "INSERT INTO schema_version VALUES (99)"));
 	assert_int_equal(tlm_journal_open(&k, uri, &err), TLM_ECONFLICT);
 	assert_non_null(strstr(err.message, "newer"));
 	tlm_journal_close(j);
@@ -110,7 +94,7 @@ static int on_audit(const tlm_journal_audit_entry *a, void *ctx)
 
 static void test_rows(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&pg), run[TLM_JOURNAL_RUN_ID_LEN + 1], latest[40];
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), run[TLM_JOURNAL_RUN_ID_LEN + 1], latest[40];
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_journal_run r;
@@ -175,7 +159,7 @@ static void test_rows(void **state)
 
 static void test_fencing(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&pg), run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), run[TLM_JOURNAL_RUN_ID_LEN + 1];
 	tlm_journal *a = NULL, *b = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	(void)state;
@@ -198,7 +182,7 @@ static void test_fencing(void **state)
 /* A run whose owner exited, and two processes claiming it at once. */
 static void test_claim_race(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&pg), run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), run[TLM_JOURNAL_RUN_ID_LEN + 1];
 	int p[2], go[2], res[2], hold[2], wins = 0, losses = 0, i, status;
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
@@ -280,7 +264,7 @@ static void test_claim_race(void **state)
 
 static void test_connection_cut(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&pg), run[TLM_JOURNAL_RUN_ID_LEN + 1], sql[160], *n;
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), run[TLM_JOURNAL_RUN_ID_LEN + 1], sql[160], *n;
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	(void)state;
@@ -290,32 +274,34 @@ static void test_connection_cut(void **state)
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname ="
 		 " 't%d' AND pid <> pg_backend_pid()",
-		 pg.ndb);
-	n = tlm_h_pg_query(&pg, uri, sql);
+		 tlm_h_pg_group.ndb);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, sql);
 	assert_string_equal(n, "1");
 	free(n);
 	/* Every call fails from now on: no reconnection behind the fence. */
-	assert_int_not_equal(tlm_journal_run_heartbeat(j, run, &err), 0);
+	assert_int_equal(tlm_journal_run_heartbeat(j, run, &err), TLM_EFENCED);
+	assert_non_null(strstr(err.message, "connection to the database was lost"));
 	assert_int_not_equal(tlm_journal_fence_check(j, run, &err), 0);
 	assert_int_not_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
-	assert_null(strstr(err.message, pg.password));
+	assert_null(strstr(err.message, tlm_h_pg_group.password));
 	tlm_journal_close(j);
 	free(uri);
 }
 
 static void test_password_never_shown(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&pg), with[256], *saved = strdup(getenv("PGPASSWORD"));
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), with[256],
+	     *saved = strdup(getenv("PGPASSWORD"));
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	(void)state;
 
 	/* A password in the URI works and stays out of the label. */
-	snprintf(with, sizeof(with), "postgresql://telemachy:%s@127.0.0.1:%u/t%d", pg.password,
-		 pg.port, pg.ndb);
+	snprintf(with, sizeof(with), "postgresql://telemachy:%s@127.0.0.1:%u/t%d",
+		 tlm_h_pg_group.password, tlm_h_pg_group.port, tlm_h_pg_group.ndb);
 	unsetenv("PGPASSWORD");
 	assert_int_equal(tlm_journal_open(&j, with, &err), 0);
-	assert_null(strstr(tlm_journal_path(j), pg.password));
+	assert_null(strstr(tlm_journal_path(j), tlm_h_pg_group.password));
 	tlm_journal_close(j);
 	/* A wrong one fails with libpq's words, and ours are not in them. */
 	setenv("PGPASSWORD", "not-the-password-x", 1);
@@ -337,5 +323,5 @@ int main(void)
 		cmocka_unit_test(test_connection_cut), cmocka_unit_test(test_password_never_shown),
 	};
 
-	return cmocka_run_group_tests(tests, setup_all, teardown_all);
+	return cmocka_run_group_tests(tests, tlm_h_pg_group_setup, tlm_h_pg_group_teardown);
 }
