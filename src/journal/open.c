@@ -65,17 +65,24 @@ static const char schema_v4[] = "ALTER TABLE tasks ADD COLUMN ended TEXT;";
  * JSON, at most TLM_JOURNAL_RESULT_MAX bytes.  NULL: not collected. */
 static const char schema_v5[] = "ALTER TABLE tasks ADD COLUMN result TEXT;";
 
+/* Version 6 (the shared journal, docs/distributed.md): runs.state may be
+ * "queued" (submitted, no owner yet).  No column changes; the version is
+ * raised so that an older binary, which would take such a row for damage,
+ * refuses the journal with "newer schema" instead. */
+static const char schema_v6[] = "SELECT 1;";
+
 /* migrations[v - 1] takes the schema from version v - 1 to v. */
-static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4, schema_v5 };
+static const char *const migrations[] = { schema_v1, schema_v2, schema_v3,
+					  schema_v4, schema_v5, schema_v6 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
 
-/* PostgreSQL starts at version 5 in one step: the same tables as SQLite's
+/* PostgreSQL starts at version 6 in one step: the same tables as SQLite's
  * five steps give (BIGINT for INTEGER, BIGSERIAL for the row ids, "user"
  * quoted), and the two functions the journal's SQL calls (db.h).  Timestamps
  * stay ISO-8601 text so both backends sort and print them alike; they come
  * from the database server's clock, one clock for every host's leases. */
-static const char pg_schema_v5[] =
+static const char pg_schema_v6[] =
 	"CREATE OR REPLACE FUNCTION tlm_now() RETURNS text LANGUAGE sql VOLATILE AS"
 	" $$ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',"
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') $$;"
@@ -116,8 +123,8 @@ static const char *step_from(const tlm_journal *j, int v, int *to)
 	if (tlm_db_which(j->db) == TLM_DB_SQLITE)
 		return v < NMIGRATIONS ? migrations[v] : NULL;
 	if (v == 0) {
-		*to = 5;
-		return pg_schema_v5;
+		*to = 6;
+		return pg_schema_v6;
 	}
 	return NULL; /* later versions add their PostgreSQL steps here */
 }
