@@ -2,8 +2,9 @@
  * real PostgreSQL and a real `telemachy serve`: a run journaled in
  * PostgreSQL completes and is seen by other processes (list, status); a
  * run whose process was SIGKILLed is torn down by another (0 left on the
- * server); cancel from another process stops a running run; a password on
- * the command line is refused; and the password is in nothing printed. */
+ * server); cancel from another process stops a running run; abandon and
+ * reconcile work on it; a password on the command line is refused; and the
+ * password is in nothing printed. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,49 @@ static void test_cancel_from_another_process(void **state)
 	free(id);
 }
 
+/* abandon and reconcile read and write the shared journal as they do a
+ * local one: an abandoned team survives teardown, reconcile names it, and
+ * reconcile --delete removes it. */
+static void test_abandon_and_reconcile(void **state)
+{
+	const char *ab[] = { NULL, "team/t", "--reason", "a test", NULL };
+	const char *td[] = { NULL, NULL };
+	const char *rc[] = { "--output", "json", NULL };
+	const char *rd[] = { "--delete", NULL };
+	json_t *teams;
+	char path[256];
+	tlm_h_cmd c;
+	char *id;
+	(void)state;
+
+	start_sleeper();
+	kill(run.pid, SIGKILL);
+	tlm_h_run_wait(&run, 10000);
+	id = only_run();
+	ab[0] = td[0] = id;
+	jcmd("abandon", ab, 0, &c);
+	tlm_h_cmd_free(&c);
+	jcmd("teardown", td, 0, &c);
+	if (tlm_h_count_prefixed(&srv, "agents", "tlm-") != 0)
+		fail_msg("teardown left the agent:\n%s\n%s", c.out, c.err);
+	tlm_h_cmd_free(&c);
+	assert_int_equal(tlm_h_count_prefixed(&srv, "teams", "tlm-"), 1);
+	jcmd("reconcile", rc, 0, &c);
+	if (strstr(c.out, "-t-t") == NULL)
+		fail_msg("reconcile did not name the abandoned team:\n%s", c.out);
+	tlm_h_cmd_free(&c);
+	/* Abandoned means the operator's to delete: --delete only reports it. */
+	jcmd("reconcile", rd, 0, &c);
+	assert_non_null(strstr(c.out, "abandoned in run"));
+	tlm_h_cmd_free(&c);
+	teams = tlm_h_list_prefixed(&srv, "teams", "tlm-");
+	snprintf(path, sizeof(path), "/v1/teams/%s", tlm_h_str(json_array_get(teams, 0), "id"));
+	assert_int_equal(tlm_h_req(&srv, "DELETE", path, NULL, NULL), 200);
+	tlm_h_assert_no_tlm(&srv);
+	json_decref(teams);
+	free(id);
+}
+
 static void test_password_on_command_line_refused(void **state)
 {
 	char with[256];
@@ -200,6 +244,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_seen_by_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_after_kill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_from_another_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abandon_and_reconcile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_password_on_command_line_refused, setup,
 						teardown),
 	};
