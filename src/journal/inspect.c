@@ -29,6 +29,26 @@ static int open_sqlite_readonly(tlm_journal *j, const char *dir, tlm_error *err)
 	return 0;
 }
 
+/* A database no telemachy has opened yet holds no journal: that is a
+ * finding ("none yet"), as a missing SQLite file is, not an error. */
+static int pg_has_journal(tlm_journal *j, tlm_error *err)
+{
+	tlm_db_stmt *q = NULL;
+	int rc, step;
+
+	if ((rc = tlm_journal__prepare(j, "SELECT to_regclass('schema_version') IS NOT NULL", &q,
+				       err)) != 0)
+		return rc;
+	step = tlm_db_step(q);
+	if (step != TLM_DB_ROW)
+		rc = tlm_journal__db_error(j, err, "looking for the journal");
+	else if (tlm_db_column_int64(q, 0) == 0)
+		rc = tlm_error_set(err, TLM_ENOTFOUND,
+				   "journal %s: the database holds no journal yet", j->path);
+	tlm_db_finalize(q);
+	return rc;
+}
+
 int tlm_journal_open_readonly(tlm_journal **out, const char *where, tlm_error *err)
 {
 	tlm_journal *j = NULL;
@@ -47,6 +67,8 @@ int tlm_journal_open_readonly(tlm_journal **out, const char *where, tlm_error *e
 	else if (tlm_db_open_pg(&j->db, loc, 1, &j->path, msg, sizeof(msg)) != 0)
 		rc = tlm_error_set(err, TLM_ERROR, "journal: cannot connect to PostgreSQL: %s",
 				   msg);
+	if (rc == 0 && tlm_journal_is_shared(loc))
+		rc = pg_has_journal(j, err);
 	if (rc != 0)
 		goto done;
 	tlm_proc_self(&j->self);

@@ -222,6 +222,32 @@ static void test_abandon_and_reconcile(void **state)
 	free(id);
 }
 
+/* doctor checks the database instead of a state directory; a wrong
+ * password is a failed check that says where passwords come from. */
+static void test_doctor(void **state)
+{
+	const char *bad[] = { "PGPASSWORD=not-it", NULL };
+	const char *argv[] = { "doctor", "--journal", uri, NULL };
+	tlm_h_cmd c;
+	(void)state;
+
+	/* An empty database: no journal yet, which is fine. */
+	jcmd("doctor", NULL, 0, &c);
+	assert_non_null(strstr(c.out, "none yet"));
+	assert_null(strstr(c.out, "state-dir"));
+	tlm_h_cmd_free(&c);
+	jcmd("list", NULL, 0, &c); /* the first use makes the schema */
+	tlm_h_cmd_free(&c);
+	jcmd("doctor", NULL, 0, &c);
+	assert_non_null(strstr(c.out, "integrity ok, schema version"));
+	tlm_h_cmd_free(&c);
+	tlm_h_cmd_run(&c, dir, bad, argv, CMD_MS);
+	assert_int_equal(c.exit_code, 1);
+	assert_non_null(strstr(c.out, "PGPASSWORD"));
+	assert_null(strstr(c.out, "not-it"));
+	tlm_h_cmd_free(&c);
+}
+
 static void test_password_on_command_line_refused(void **state)
 {
 	char with[256];
@@ -245,6 +271,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_teardown_after_kill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_from_another_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abandon_and_reconcile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doctor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_password_on_command_line_refused, setup,
 						teardown),
 	};
