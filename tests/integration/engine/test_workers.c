@@ -11,8 +11,9 @@
  *   back or fenced, sending nothing more) and another worker finishes it;
  * - cancel from another host identity reaches the owning worker within a
  *   second;
- * - SIGTERM drains: the run in hand is handed back and another worker
- *   finishes it. */
+ * - SIGTERM drains: a run that finishes within --drain-timeout finishes
+ *   there; after it, the run in hand is handed back and another worker
+ *   finishes it; the worker's /metrics. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,6 +470,34 @@ static void test_drain_hands_back(void **state)
 	free(file);
 }
 
+/* A drain that is long enough: the run in hand finishes here, nothing is
+ * handed back, and the worker exits 0 once it has. */
+static void test_drain_lets_runs_finish(void **state)
+{
+	char *file = workflow("2"), *id, *e;
+	worker w;
+	json_t *rs;
+	(void)state;
+
+	id = submit(file);
+	start_worker(&w, 1, NULL, "--drain-timeout=60", NULL);
+	wait_worker(&w, "task t/a submitted", 30000);
+	kill(w.c.pid, SIGTERM);
+	tlm_h_cmd_wait(&w.c, w.dir, 60000);
+	assert_int_equal(w.c.exit_code, 0);
+	e = worker_err(&w);
+	assert_null(strstr(e, "handed back"));
+	assert_non_null(strstr(e, "draining: 1 run(s) in hand"));
+	free(e);
+	rs = runs();
+	assert_int_equal(count_state(rs, "completed"), 1);
+	json_decref(rs);
+	tlm_h_assert_no_tlm(&srv);
+	tlm_h_cmd_free(&w.c);
+	free(id);
+	free(file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +506,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connection_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_from_another_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_hands_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_lets_runs_finish, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, tlm_h_pg_group_setup, tlm_h_pg_group_teardown);
