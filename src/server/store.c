@@ -34,7 +34,11 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS docs_name ON docs (kind, name, seq);"
 	"CREATE INDEX IF NOT EXISTS docs_scope ON docs (kind, scope, id);"
 	"CREATE INDEX IF NOT EXISTS docs_assignee ON docs (kind, assignee, seq);"
-	"CREATE INDEX IF NOT EXISTS docs_status ON docs (kind, json_extract(doc, '$.status'));";
+	"CREATE INDEX IF NOT EXISTS docs_status ON docs (kind, json_extract(doc, '$.status'));"
+	/* The runner's question, "what may this agent start?", answered from
+	 * the index without reading the agent's finished tasks. */
+	"CREATE INDEX IF NOT EXISTS docs_assignee_status ON docs"
+	"  (kind, assignee, json_extract(doc, '$.status'), seq);";
 
 void tlm_store_now(char *buf, size_t size)
 {
@@ -494,8 +498,13 @@ int tlm_store_agent_tasks(tlm_store *st, const char *agent_id, json_t **items)
 {
 	const char *args[] = { agent_id };
 
-	return query(st, "SELECT doc FROM docs WHERE kind = 2 AND assignee = ? ORDER BY seq", 1,
-		     args, 0, items);
+	/* Only what the runner acts on: parsing every task the agent ever had
+	 * at every scan made a run's cost grow with the square of its tasks. */
+	return query(st,
+		     "SELECT doc FROM docs INDEXED BY docs_assignee_status WHERE kind = 2 AND"
+		     " assignee = ? AND"
+		     " json_extract(doc, '$.status') IN ('pending', 'running') ORDER BY seq",
+		     1, args, 0, items);
 }
 
 int tlm_store_online_agents(tlm_store *st, json_t **items)

@@ -52,7 +52,8 @@ int tlm_store_delete(tlm_store *st, tlm_store_kind kind, const char *id);
 /* How many documents of kind have this status (metrics_http.c). */
 int tlm_store_count_status(tlm_store *st, tlm_store_kind kind, const char *status, size_t *n);
 
-/* Every task assigned to agent_id, in creation order (a new array). */
+/* The tasks assigned to agent_id that the runner may act on (pending, or
+ * running), in creation order (a new array). */
 int tlm_store_agent_tasks(tlm_store *st, const char *agent_id, json_t **items);
 
 /* Every agent whose status is "online", in creation order (a new array);
