@@ -808,7 +808,7 @@ static void scan(tlm_runner *r)
 	size_t i;
 
 	check_slots(r);
-	if (tlm_store_online_agents(r->store, &items) != 0)
+	if (tlm_store_agents_with_work(r->store, &items) != 0)
 		return; /* try again at the next scan */
 	json_array_foreach(items, i, agent)
 	{

@@ -507,10 +507,12 @@ int tlm_store_agent_tasks(tlm_store *st, const char *agent_id, json_t **items)
 		     1, args, 0, items);
 }
 
-int tlm_store_online_agents(tlm_store *st, json_t **items)
+int tlm_store_agents_with_work(tlm_store *st, json_t **items)
 {
 	return query(st,
-		     "SELECT doc FROM docs WHERE kind = 0 AND json_extract(doc, '$.status') = "
-		     "'online' ORDER BY seq",
+		     "SELECT a.doc FROM docs a WHERE a.kind = 0 AND"
+		     " json_extract(a.doc, '$.status') = 'online' AND EXISTS (SELECT 1 FROM docs t"
+		     " INDEXED BY docs_assignee_status WHERE t.kind = 2 AND t.assignee = a.id AND"
+		     " json_extract(t.doc, '$.status') IN ('pending', 'running')) ORDER BY a.seq",
 		     0, NULL, 0, items);
 }

@@ -56,9 +56,10 @@ int tlm_store_count_status(tlm_store *st, tlm_store_kind kind, const char *statu
  * running), in creation order (a new array). */
 int tlm_store_agent_tasks(tlm_store *st, const char *agent_id, json_t **items);
 
-/* Every agent whose status is "online", in creation order (a new array);
- * an index makes this cost the online agents only. */
-int tlm_store_online_agents(tlm_store *st, json_t **items);
+/* Every agent whose status is "online" and that has a task it may act on
+ * (tlm_store_agent_tasks), in creation order (a new array); indexes make
+ * this cost the busy agents only, not every agent at every scan. */
+int tlm_store_agents_with_work(tlm_store *st, json_t **items);
 
 /* "YYYY-MM-DDTHH:MM:SSZ" of now into buf (at least 21 bytes). */
 void tlm_store_now(char *buf, size_t size);
