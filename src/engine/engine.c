@@ -213,6 +213,7 @@ void tlm_eng__free_run(eng *e)
 	free(e->tasks);
 	free(e->ready);
 	tlm_strmap_clear(&e->by_id);
+	free(e->early);
 	tlm_plan_free(e->plan);
 	free(e->error);
 }

@@ -81,6 +81,13 @@ typedef enum eng_task_state {
 	TASK_STATE_COUNT
 } eng_task_state;
 
+/* An event about a task id not known yet (early.c). */
+#define ENG_EARLY_MAX 256
+typedef struct eng_early {
+	char id[80]; /* "" once replayed */
+	char status[TLM_WATCHER_STATUS_MAX + 1];
+} eng_early;
+
 typedef struct eng_task {
 	eng *e;
 	size_t idx;
@@ -140,7 +147,9 @@ struct eng {
 	unsigned fields_lost; /* of the spec, not kept: agent_body leaves them out */
 	eng_task *tasks;
 	tlm_strmap by_id; /* remote id of any attempt -> task index (keys: t->id, old_ids) */
-	size_t *ready;    /* FIFO of task indices, capacity ntasks */
+	eng_early *early; /* events of ids not known yet (early.c); NULL until one came */
+	size_t early_next;
+	size_t *ready; /* FIFO of task indices, capacity ntasks */
 	size_t ready_head, ready_tail;
 	unsigned prov_busy;  /* spec resources with a request in flight */
 	int ending;          /* decided to end: submit nothing more */
@@ -298,6 +307,11 @@ int tlm_eng__run_tasks(eng *e);
 /* Tasks not finished when the run ends are cancelled (never submitted ones too). */
 int tlm_eng__cancel_rest(eng *e);
 void tlm_eng__task_status(eng *e, eng_task *t, const char *status, const char *message);
+
+/* Events about task ids the run does not know (yet): kept, the last
+ * ENG_EARLY_MAX of them, and replayed for t once its id is known (early.c). */
+void tlm_eng__early_keep(eng *e, const char *task_id, const char *status);
+void tlm_eng__early_apply(eng *e, eng_task *t);
 /* A terminal state for t; completion readies its dependents, a failure skips
  * them, transitively. */
 void tlm_eng__finish(eng *e, eng_task *t, eng_task_state st, const char *msg);

@@ -24,10 +24,16 @@ static void on_item(void *ctx, const tlm_watcher_item *it)
 		e->reconcile_gap = e->reconcile_min;
 		return;
 	}
-	/* Events of tasks the run does not own, or of an earlier attempt of
-	 * one it does, are ignored (docs/contract.md §7). */
-	if (e->stop != STOP_NONE || tlm_strmap_get(&e->by_id, it->task_id, &i) != 0)
+	/* Events of an earlier attempt of a task are ignored; those of ids
+	 * the run does not know are kept briefly, as the create's reply may
+	 * still be coming (docs/contract.md §7, early.c). */
+	if (e->stop != STOP_NONE)
 		return;
+	if (tlm_strmap_get(&e->by_id, it->task_id, &i) != 0) {
+		/* maybe a task whose create reply has not arrived yet */
+		tlm_eng__early_keep(e, it->task_id, it->status);
+		return;
+	}
 	t = &e->tasks[i];
 	if (t->id == NULL || strcmp(t->id, it->task_id) != 0)
 		return;

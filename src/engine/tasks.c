@@ -136,6 +136,7 @@ static void adopt_task(eng *e, eng_task *t, char *id)
 	tlm_eng__log(e, TLM_ENGINE_INFO, "task %s submitted (id %s, attempt %d)",
 		     tlm_eng__task_name(e, t->idx, name, sizeof(name)), id, t->attempt);
 	tlm_eng__progress(e, NULL);
+	tlm_eng__early_apply(e, t); /* it may have finished before we knew its id */
 }
 
 static void resolve_task(eng *e, eng_task *t);
