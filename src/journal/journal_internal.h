@@ -72,6 +72,19 @@ int tlm_journal__migrate(tlm_journal *j, tlm_error *err);
 int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err);
 int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err);
 
+/* A SELECT of a run's columns FROM runs (spec: "spec", or "NULL" not to
+ * read the text), read back with tlm_journal__read_run (runs.c).  The
+ * heartbeat's age is computed by the database, so that it and heartbeat_at
+ * share one clock; a heartbeat in the future (another host's clock ahead)
+ * counts as fresh, so -1 only ever means "none". */
+#define TLM_JOURNAL__RUN_COLUMNS(spec)                                                             \
+	"SELECT id, workflow, spec_hash, " spec ", state, created_at, updated_at,"                 \
+	" owner_host, owner_pid, heartbeat_at,"                                                    \
+	" tlm_age_ms(heartbeat_at),"                                                               \
+	" control_plane, cancel_requested_at, owner_epoch, owner_domain, owner_start FROM runs"
+int tlm_journal__read_run(tlm_journal *j, tlm_db_stmt *q, int with_spec, tlm_journal_run *out,
+			  tlm_error *err);
+
 /* Inserts a run: pending and held by this handle at epoch 1 (run_new), or
  * queued with no owner (submit; control_plane may be NULL). */
 int tlm_journal__insert_run(tlm_journal *j, const char *workflow, const char *spec_text,

@@ -20,7 +20,7 @@
 /* Unfinished runs with no owner, an owner on this host (its pid decides),
  * or a lease older than TLM_JOURNAL_STALE_MS; dead owners' runs first. */
 #define CLAIMABLE                                                                                  \
-	" FROM runs WHERE state = 'queued' OR (state IN ('pending', 'provisioning', 'running',"    \
+	" WHERE state = 'queued' OR (state IN ('pending', 'provisioning', 'running',"              \
 	" 'tearing_down') AND (owner_pid IS NULL OR owner_host = ?1 OR tlm_age_ms(heartbeat_at)"   \
 	" > ?2))"
 
@@ -55,92 +55,81 @@ static void bind_claimable(tlm_db_stmt *q)
 	tlm_db_bind_int64(q, 2, TLM_JOURNAL_STALE_MS);
 }
 
-/* The candidates' ids (lock: a suffix locking them in the caller's
- * transaction, or ""). */
-static int candidates(tlm_journal *j, char ids[CANDIDATES][TLM_JOURNAL_RUN_ID_LEN + 1], size_t *n,
-		      const char *lock, tlm_error *err)
-{
-	char sql[512];
-	tlm_db_stmt *q = NULL;
-	int rc, step;
+/* Reads the candidates, without their spec text, in one query (lock: a
+ * suffix locking them in the caller's transaction, or ""), and hands each
+ * to visit until it returns non-zero (1: stop; < 0: an error). */
+typedef int (*visit_fn)(tlm_journal_run *r, void *ctx);
 
-	*n = 0;
-	snprintf(sql, sizeof(sql),
-		 "SELECT id" CLAIMABLE " ORDER BY CASE WHEN state = 'queued' THEN 1 ELSE 0 END,"
-		 " created_at, id LIMIT %d%s",
-		 CANDIDATES, lock);
+static int candidates(tlm_journal *j, const char *lock, visit_fn visit, void *ctx, tlm_error *err)
+{
+	char sql[1024];
+	tlm_db_stmt *q = NULL;
+	tlm_journal_run r;
+	int rc, step = TLM_DB_DONE, stop = 0;
+
+	snprintf(
+		sql, sizeof(sql),
+		TLM_JOURNAL__RUN_COLUMNS("NULL") CLAIMABLE
+		" ORDER BY CASE WHEN state = 'queued' THEN 1 ELSE 0 END, created_at, id LIMIT %d%s",
+		CANDIDATES, lock);
 	if ((rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
 		return rc;
 	bind_claimable(q);
-	while ((step = tlm_db_step(q)) == TLM_DB_ROW && *n < CANDIDATES)
-		snprintf(ids[(*n)++], TLM_JOURNAL_RUN_ID_LEN + 1, "%s",
-			 tlm_db_column_text(q, 0) ? tlm_db_column_text(q, 0) : "");
-	if (step != TLM_DB_ROW && step != TLM_DB_DONE)
+	while (!stop && (step = tlm_db_step(q)) == TLM_DB_ROW) {
+		if ((rc = tlm_journal__read_run(j, q, 0, &r, err)) != 0)
+			break;
+		stop = visit(&r, ctx);
+		tlm_journal_run_clear(&r);
+	}
+	if (rc == 0 && !stop && step != TLM_DB_DONE)
 		rc = tlm_journal__db_error(j, err, "looking for work");
 	tlm_db_finalize(q);
 	return rc;
 }
 
-/* Claims the first candidate with no live owner; 1 when one was taken. */
-static int take_one(tlm_journal *j, char ids[CANDIDATES][TLM_JOURNAL_RUN_ID_LEN + 1], size_t n,
-		    tlm_journal_run *taken, tlm_error *err)
+static int count_free(tlm_journal_run *r, void *ctx)
 {
-	size_t i;
-	int rc;
-
-	for (i = 0; i < n; i++) {
-		if ((rc = tlm_journal_run_get(j, ids[i], taken, err)) != 0)
-			return rc;
-		if (tlm_journal_run_owner(taken) != TLM_JOURNAL_OWNER_ALIVE) {
-			rc = tlm_journal__write_owner(j, taken, err);
-			return rc == 0 ? 1 : rc;
-		}
-		tlm_journal_run_clear(taken);
-	}
+	*(long *)ctx += tlm_journal_run_owner(r) != TLM_JOURNAL_OWNER_ALIVE;
 	return 0;
+}
+
+/* The first run with no live owner, moved into ctx. */
+static int first_free(tlm_journal_run *r, void *ctx)
+{
+	if (tlm_journal_run_owner(r) == TLM_JOURNAL_OWNER_ALIVE)
+		return 0;
+	*(tlm_journal_run *)ctx = *r;
+	memset(r, 0, sizeof(*r));
+	return 1;
 }
 
 int tlm_journal_claimable(tlm_journal *j, long *n, tlm_error *err)
 {
-	char ids[CANDIDATES][TLM_JOURNAL_RUN_ID_LEN + 1];
-	tlm_journal_run r;
-	size_t i, k = 0;
-	int rc;
-
 	/* A peek, not a claim: nothing is locked, and a run whose owner on
 	 * this host is alive (a worker's own) is not counted. */
 	*n = 0;
-	if ((rc = candidates(j, ids, &k, "", err)) != 0)
-		return rc;
-	for (i = 0; i < k; i++) {
-		if (tlm_journal_run_get(j, ids[i], &r, err) != 0)
-			continue; /* gone meanwhile */
-		*n += tlm_journal_run_owner(&r) != TLM_JOURNAL_OWNER_ALIVE;
-		tlm_journal_run_clear(&r);
-	}
-	return 0;
+	return candidates(j, "", count_free, n, err);
 }
 
 int tlm_journal_run_claim_next(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LEN + 1],
 			       tlm_error *err)
 {
-	char ids[CANDIDATES][TLM_JOURNAL_RUN_ID_LEN + 1];
 	tlm_journal_run r;
-	size_t n = 0;
 	int rc;
 
 	run_id[0] = '\0';
 	memset(&r, 0, sizeof(r));
 	if (tlm_db_begin(j->db) != 0)
 		return tlm_journal__db_error(j, err, "starting a claim");
-	if ((rc = candidates(j, ids, &n, tlm_db_skip_locked(j->db), err)) == 0)
-		rc = take_one(j, ids, n, &r, err);
-	if (rc <= 0) {
+	rc = candidates(j, tlm_db_skip_locked(j->db), first_free, &r, err);
+	if (rc == 0 && r.id[0] == '\0')
+		rc = tlm_error_set(err, TLM_ENOTFOUND, "no run needs a worker");
+	if (rc == 0)
+		rc = tlm_journal__write_owner(j, &r, err);
+	if (rc != 0) {
 		tlm_db_rollback(j->db);
 		tlm_journal_run_clear(&r);
-		return rc < 0 || rc > 0
-			       ? rc
-			       : tlm_error_set(err, TLM_ENOTFOUND, "no run needs a worker");
+		return rc;
 	}
 	if ((rc = tlm_journal__end(j, 0, "committing a claim", err)) == 0 &&
 	    (rc = tlm_journal__hold(j, r.id, r.owner_epoch + 1, err)) == 0) {

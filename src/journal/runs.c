@@ -324,16 +324,6 @@ static char *dup_col(tlm_db_stmt *q, int col)
 	return s ? strdup(s) : NULL;
 }
 
-/* The columns read_row expects, after the spec column (?): the heartbeat's
- * age is computed by the database so that it and heartbeat_at share one clock.  A
- * heartbeat in the future (another host's clock ahead) counts as fresh, so
- * -1 only ever means "none". */
-#define RUN_COLUMNS(spec)                                                                          \
-	"SELECT id, workflow, spec_hash, " spec ", state, created_at, updated_at,"                 \
-	" owner_host, owner_pid, heartbeat_at,"                                                    \
-	" tlm_age_ms(heartbeat_at),"                                                               \
-	" control_plane, cancel_requested_at, owner_epoch, owner_domain, owner_start FROM runs"
-
 /* A row that breaks what every writer guarantees: the journal was edited or
  * damaged, and nothing read from it may be trusted further. */
 static int corrupt(tlm_journal *j, const char *what, tlm_error *err)
@@ -341,11 +331,11 @@ static int corrupt(tlm_journal *j, const char *what, tlm_error *err)
 	return tlm_error_set(err, TLM_EINVALID, "journal %s: corrupt run row: %s", j->path, what);
 }
 
-/* Fills *out from a row of RUN_COLUMNS; *out is cleared first.  Every value
+/* Fills *out from a row of TLM_JOURNAL__RUN_COLUMNS; *out is cleared first.  Every value
  * is checked: the file is ours, but a damaged one must give an error, not a
  * crash or a wrong decision. */
-static int read_row(tlm_journal *j, tlm_db_stmt *q, int with_spec, tlm_journal_run *out,
-		    tlm_error *err)
+int tlm_journal__read_run(tlm_journal *j, tlm_db_stmt *q, int with_spec, tlm_journal_run *out,
+			  tlm_error *err)
 {
 	const char *id = tlm_db_column_text(q, 0);
 	const char *state = tlm_db_column_text(q, 4);
@@ -392,7 +382,8 @@ int tlm_journal_run_get(tlm_journal *j, const char *run_id, tlm_journal_run *out
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
-	    (rc = tlm_journal__prepare(j, RUN_COLUMNS("spec") " WHERE id = ?1", &q, err)) != 0)
+	    (rc = tlm_journal__prepare(j, TLM_JOURNAL__RUN_COLUMNS("spec") " WHERE id = ?1", &q,
+				       err)) != 0)
 		goto done;
 	tlm_db_bind_text(q, 1, run_id);
 	step = tlm_db_step(q);
@@ -401,7 +392,7 @@ int tlm_journal_run_get(tlm_journal *j, const char *run_id, tlm_journal_run *out
 	else if (step != TLM_DB_ROW)
 		rc = tlm_journal__db_error(j, err, "reading a run");
 	else
-		rc = read_row(j, q, 1, out, err);
+		rc = tlm_journal__read_run(j, q, 1, out, err);
 done:
 	tlm_db_finalize(q);
 	return rc;
@@ -415,18 +406,19 @@ int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *wor
 	int rc, step;
 
 	memset(&r, 0, sizeof(r));
-	if ((rc = tlm_journal__prepare(j,
-				       RUN_COLUMNS("NULL") " WHERE (?1 IS NULL OR state = ?1)"
-							   " AND (?2 IS NULL OR workflow = ?2)"
-							   " ORDER BY created_at DESC, id DESC",
-				       &q, err)) != 0)
+	if ((rc = tlm_journal__prepare(
+		     j,
+		     TLM_JOURNAL__RUN_COLUMNS("NULL") " WHERE (?1 IS NULL OR state = ?1)"
+						      " AND (?2 IS NULL OR workflow = ?2)"
+						      " ORDER BY created_at DESC, id DESC",
+		     &q, err)) != 0)
 		goto done;
 	if (state != NULL)
 		tlm_db_bind_text(q, 1, tlm_run_state_name(*state));
 	if (workflow != NULL)
 		tlm_db_bind_text(q, 2, workflow);
 	while ((step = tlm_db_step(q)) == TLM_DB_ROW) {
-		if ((rc = read_row(j, q, 0, &r, err)) != 0)
+		if ((rc = tlm_journal__read_run(j, q, 0, &r, err)) != 0)
 			goto done;
 		rc = cb(&r, ctx);
 		tlm_journal_run_clear(&r);
