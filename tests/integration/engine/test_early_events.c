@@ -21,21 +21,6 @@ static tlm_h_serve srv;
 static pid_t nats_pid;
 static char *dir;
 
-/* The whole file (the harness's slurp stops at 4 KiB; a textfile is more). */
-static char *read_all(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 1 << 20);
-	size_t n;
-
-	assert_non_null(f);
-	assert_non_null(buf);
-	n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* The value of the sample line that starts with prefix (not a HELP line). */
 static long metric(const char *text, const char *prefix)
 {
@@ -111,7 +96,7 @@ static void test_chain_learns_from_early_events(void **state)
 	tlm_h_run_on(&run, &srv, file, env, args);
 	assert_int_equal(tlm_h_run_finish(&run, 120000), 0);
 	tlm_h_assert_all_completed(&run);
-	text = read_all(prom);
+	text = tlm_h_slurp(prom);
 	assert_true(metric(text, "telemachy_nats_events_received_total ") >= NTASKS);
 	{
 		long polls =
