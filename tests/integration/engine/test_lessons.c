@@ -87,9 +87,13 @@ static void test_6_teardown_goes_on(void **state)
  * stop and delete) count as deleted: exit 0, nothing listed. */
 static void test_6_404_is_deleted(void **state)
 {
-	/* The second GET /v1/agents is teardown's sweep (the first is the
-	 * preflight): held for 2 s, while the agents are deleted under it. */
-	const char *args[] = { "--fault", "delay:route=GET /v1/agents,nth=2,ms=2000", NULL };
+	/* Teardown begins by listing each team's tasks to end its work; that
+	 * listing is held for 3 s, and the agents are deleted meanwhile.
+	 * (Holding teardown's agent sweep instead raced: the test's own list
+	 * could be the request held, and the deletes do not wait for the
+	 * sweep.) */
+	const char *args[] = { "--fault", "delay:route=GET /v1/teams/*/tasks,count=0,ms=3000",
+			       NULL };
 	char *file = tlm_h_write_file(dir, "w.yaml", two_agents);
 	char path[160];
 	json_t *j = NULL, *a;
@@ -108,6 +112,7 @@ static void test_6_404_is_deleted(void **state)
 	}
 	json_decref(j);
 	assert_int_equal(tlm_h_run_finish(&run, RUN_MS), 0);
+	assert_true(tlm_h_fault_fired(&srv, 0) >= 1); /* teardown was held */
 	assert_int_equal(json_array_size(json_object_get(run.result, "leftovers")), 0);
 	tlm_h_assert_no_tlm(&srv);
 	free(file);
