@@ -49,21 +49,26 @@ typedef struct tlm_client_opts {
 	double rate_rps;             /* client-side token bucket: requests/s (0: none) */
 	unsigned rate_burst;         /* bucket size (0: max(1, rate_rps)) */
 	unsigned max_connections;    /* open at once (0: max_in_flight); more requests wait */
-	/* Asked before every request leaves (NULL: always yes).  Non-zero (and
-	 * *err filled) closes the client: nothing more is sent, and every later
-	 * step or run returns that error.  The engine's fencing check. */
+	/* Asked before requests leave, once for each burst started together
+	 * (NULL: always yes).  Non-zero (and *err filled) closes the client:
+	 * nothing more is sent, and every later step or run returns that
+	 * error.  The engine's fencing check and group commit. */
 	int (*gate)(void *ctx, tlm_error *err);
 	void *gate_ctx;
 	/* Paging bounds of tlm_client_list (0: TLM_CLIENT_LIST_MAX_ITEMS,
 	 * TLM_CLIENT_LIST_MAX_MS); lower ones let a test reach them quickly. */
 	size_t list_max_items;
 	long list_max_ms;
+	/* Called with gate_ctx before the client blocks waiting for the
+	 * network or a timer (NULL: nothing): the engine commits its journal
+	 * batch there, so that no transaction stays open across a wait. */
+	void (*before_wait)(void *ctx);
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
 		NULL, NULL, 30000, 5000, 16, 0, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
-			0, NULL, NULL, 0, 0                                                        \
+			0, NULL, NULL, 0, 0, NULL                                                  \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order

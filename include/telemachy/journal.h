@@ -244,6 +244,24 @@ int tlm_journal_run_heartbeat(tlm_journal *j, const char *run_id, tlm_error *err
  * prepared SELECT); the engine asks before every request it sends. */
 int tlm_journal_fence_check(tlm_journal *j, const char *run_id, tlm_error *err);
 
+/* Group commit (docs/internals/journal.md, "Group commit").  With batching
+ * on, the fenced writes about a run join one open transaction (each write
+ * still atomic, in a savepoint of its own; the fence checked when the batch
+ * opens) until tlm_journal_flush commits them all with one fsync.  The
+ * caller must flush before anything that depends on those writes leaves the
+ * process (a request, a printed result) and before it waits: an open batch
+ * holds the journal's write lock.  Turning batching off flushes. */
+int tlm_journal_set_batching(tlm_journal *j, int on, tlm_error *err);
+
+/* Commits the open batch, if any.  TLM_EFENCED when the batch was lost (a
+ * failed commit, a lost connection): its writes never reached the journal
+ * and the run must be left at once, as after a crash.  Any other error: the
+ * journal is committed but an audit record could not be appended. */
+int tlm_journal_flush(tlm_journal *j, tlm_error *err);
+
+/* 1 while writes wait for tlm_journal_flush. */
+int tlm_journal_unflushed(const tlm_journal *j);
+
 /* The epoch this handle holds run_id at (0 when it holds it not). */
 long long tlm_journal_held_epoch(const tlm_journal *j, const char *run_id);
 

@@ -828,6 +828,12 @@ static int gate_open(tlm_client *c)
 	return c->closed.code == 0;
 }
 
+static void before_wait(tlm_client *c)
+{
+	if (c->opts.before_wait != NULL)
+		c->opts.before_wait(c->opts.gate_ctx);
+}
+
 /* Starts waiting requests (retries that are due first) up to max_in_flight
  * and the rate limit, and fires due timers.  A request that cannot even
  * start is reported at once.  Returns how long to wait for the next token
@@ -852,8 +858,12 @@ static long start_more(tlm_client *c)
 		if (c->wait_tail == NULL)
 			c->wait_tail = r;
 	}
+	/* The gate is asked once for the burst: what it checks (the run is
+	 * still ours, the journal committed) holds for all of it. */
+	if (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight && !gate_open(c))
+		return token_wait;
 	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
-	       take_token(c, now, &token_wait) && gate_open(c)) {
+	       take_token(c, now, &token_wait)) {
 		tlm_req *r = c->wait_head;
 		tlm_error err = TLM_ERROR_INIT;
 
@@ -953,6 +963,7 @@ int tlm_client_step(tlm_client *c, long max_wait_ms, tlm_error *err)
 	 * any wait, or a whole max_wait_ms is lost. */
 	if (c->delivered != delivered)
 		return 0;
+	before_wait(c);
 	if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
 		return tlm_error_set(err, TLM_ERROR, "client: curl_multi_poll failed");
 	return pump(c, &wait, err);
@@ -996,6 +1007,7 @@ int tlm_client_run(tlm_client *c, long timeout_ms, tlm_error *err)
 					     timeout_ms);
 		if (timeout_ms >= 0 && (long)(start + (uint64_t)timeout_ms - now) < wait)
 			wait = (long)(start + (uint64_t)timeout_ms - now);
+		before_wait(c);
 		if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
 			return tlm_error_set(err, TLM_ERROR, "client: curl_multi_poll failed");
 	}
@@ -1059,6 +1071,7 @@ void tlm_client__wait_ms(tlm_client *c, uint64_t ms)
 				break;
 			ts.tv_sec = (time_t)((end - now) / 1000);
 			ts.tv_nsec = (long)((end - now) % 1000) * 1000000L;
+			before_wait(c);
 			(void)nanosleep(&ts, NULL); /* a signal only shortens the wait */
 		}
 	}

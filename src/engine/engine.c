@@ -55,6 +55,8 @@ int tlm_eng__build(eng *e, tlm_error *err)
 		if ((rc = name_res(e, &e->teams[i], TLM_JOURNAL_TEAM, i, s->teams[i].name, err)) !=
 		    0)
 			return rc;
+	e->nstate[TASK_WAITING] = s->ntasks; /* where calloc put them */
+	e->slowest_idx = SIZE_MAX;
 	for (i = 0; i < s->ntasks; i++) {
 		e->tasks[i].e = e;
 		e->tasks[i].idx = i;
@@ -343,7 +345,8 @@ static void finish_result(eng *e)
 
 	collect(e);
 	res->state = result_state(e, &final);
-	if (e->stop == STOP_NONE && tlm_eng__run_to(e, final) != 0) {
+	/* The final state is committed before the result says it. */
+	if (e->stop == STOP_NONE && (tlm_eng__run_to(e, final) != 0 || tlm_eng__flush(e) != 0)) {
 		final = TLM_RUN_FAILED; /* the journal could not say so: we do */
 		res->state = e->stop == STOP_FENCED ? "taken_over" : tlm_run_state_name(final);
 	}

@@ -23,9 +23,10 @@
 
 #define ENG_DEFAULT_CONCURRENCY 16
 #define ENG_HEARTBEAT_MS        5000
-#define ENG_TICK_MS             200  /* longest wait: signals and timers are checked this often */
-#define ENG_CANCEL_CHECK_MS     250  /* how often the journal is asked for a cancel request */
-#define ENG_CREATE_POSTS        3    /* creates of one name sent at most (unknown outcomes) */
+#define ENG_TICK_MS             200 /* longest wait: signals and timers are checked this often */
+#define ENG_CANCEL_CHECK_MS     250 /* how often the journal is asked for a cancel request */
+#define ENG_TIMEOUT_CHECK_MS    250 /* how often running tasks are checked against their timeouts */
+#define ENG_CREATE_POSTS        3   /* creates of one name sent at most (unknown outcomes) */
 #define ENG_PATH_MAX            2048 /* a longer path (hostile ids) is refused */
 
 typedef struct eng eng;
@@ -163,12 +164,16 @@ struct eng {
 	tlm_engine_outcome outcome;
 	char *error; /* the run's first error */
 	uint64_t t0, deadline, next_heartbeat, next_reconcile;
+	uint64_t next_timeouts; /* when task timeouts are next checked (a walk of every task) */
 	long reconcile_gap, reconcile_min, reconcile_max;
 	eng_link nats, plane; /* outages: said once each way (outage.c) */
 	long settle_ms;       /* teardown: how long a create of unknown outcome may still land */
 	size_t agents_ready, nterminal;
-	size_t leftovers_cap;                       /* res->leftovers' room */
-	const char *phase;                          /* for progress reports */
+	size_t nstate[TASK_STATE_COUNT]; /* tasks in each state (tlm_eng__task_set) */
+	size_t slowest_idx;              /* the last slowest task found, SIZE_MAX: none */
+	uint64_t slowest_at;             /* when it was looked for */
+	size_t leftovers_cap;            /* res->leftovers' room */
+	const char *phase;               /* for progress reports */
 	char slowest[2 * TLM_JOURNAL_NAME_MAX + 2]; /* the progress report's slowest task */
 	uint64_t next_progress;                     /* the next report with no message */
 };
@@ -199,6 +204,10 @@ int tlm_eng__intents(eng *e, eng_rs *const *rs, size_t n);
  * as the task's message.  Returns 0, the journal's error (the run then
  * fails), or TLM_EINVALID for an illegal move (nothing changed). */
 int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why, const char *msg);
+
+/* Puts t in state to and keeps the per-state counts (nstate) true: every
+ * change of a task's state goes through here. */
+void tlm_eng__task_set(eng *e, eng_task *t, eng_task_state to);
 
 /* Journals one attempt's status (the one place task rows are written). */
 int tlm_eng__attempt_record(eng *e, const eng_task *t, int attempt, const char *id,
@@ -259,8 +268,16 @@ int tlm_eng__await(eng *e, const int *done);
 /* The request timeout in force (a create's outcome may stay open so long). */
 long tlm_eng__request_timeout(const eng *e);
 void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
-/* The client's gate: before every request, is the run still ours? */
+/* The client's gate: before requests leave, the journal batch is committed
+ * and the run still ours. */
 int tlm_eng__gate(void *ctx, tlm_error *err);
+
+/* Sets the client's gate and before_wait hooks to this engine's. */
+void tlm_eng__client_hooks(eng *e, tlm_client_opts *co);
+
+/* Commits the journal's open batch (group commit); a batch that was lost
+ * stops the engine as a lost run does (TLM_EFENCED). */
+int tlm_eng__flush(eng *e);
 
 /* ---- outage.c ---- */
 /* The REST reconcile's cadence: events 1 while NATS delivers (REST is the

@@ -173,18 +173,43 @@ long tlm_eng__request_timeout(const eng *e)
 	return e->o->request_timeout_ms > 0 ? e->o->request_timeout_ms : 30000;
 }
 
-/* Called by the client before each request leaves.  One indexed read: the
- * epoch this process holds the run at must still be the journal's.  Without
- * it, a process that was paused past its lease and taken over would, once
- * resumed, send what it had queued before it noticed. */
+int tlm_eng__flush(eng *e)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	int rc;
+
+	if (e->j == NULL || !tlm_journal_unflushed(e->j))
+		return 0;
+	if ((rc = tlm_journal_flush(e->j, &err)) != 0)
+		(void)tlm_eng__journal_check(e, rc, &err);
+	return rc;
+}
+
+static int fenced_error(const eng *e, tlm_error *err)
+{
+	return tlm_error_set(err, TLM_EFENCED, "%s",
+			     e->error != NULL ? e->error : "the run was taken over");
+}
+
+/* Called by the client before requests leave (once per burst).  The
+ * journal's open batch is committed first: what the requests depend on is
+ * durable before they go (group commit, docs/internals/journal.md); that
+ * commit's transaction checked the fence.  With nothing to commit, one
+ * indexed read: the epoch this process holds the run at must still be the
+ * journal's.  Without it, a process that was paused past its lease and
+ * taken over would, once resumed, send what it had queued before it
+ * noticed. */
 int tlm_eng__gate(void *ctx, tlm_error *err)
 {
 	eng *e = ctx;
 	int rc;
 
 	if (e->stop == STOP_FENCED)
-		return tlm_error_set(err, TLM_EFENCED, "%s",
-				     e->error != NULL ? e->error : "the run was taken over");
+		return fenced_error(e, err);
+	if (tlm_journal_unflushed(e->j)) {
+		rc = tlm_eng__flush(e);
+		return e->stop == STOP_FENCED ? fenced_error(e, err) : 0;
+	}
 	if (e->run_id[0] == '\0' || tlm_journal_held_epoch(e->j, e->run_id) == 0)
 		return 0; /* before the run exists (preflight), or not ours to fence */
 	rc = tlm_journal_fence_check(e->j, e->run_id, err);
@@ -193,4 +218,18 @@ int tlm_eng__gate(void *ctx, tlm_error *err)
 		return rc;
 	}
 	return 0; /* a journal that cannot be read now is reported by its next write */
+}
+
+/* Called by the client before it blocks: no batch stays open across a wait
+ * (it would hold the journal's write lock). */
+static void before_wait(void *ctx)
+{
+	(void)tlm_eng__flush(ctx);
+}
+
+void tlm_eng__client_hooks(eng *e, tlm_client_opts *co)
+{
+	co->gate = tlm_eng__gate;
+	co->before_wait = before_wait;
+	co->gate_ctx = e;
 }

@@ -49,8 +49,7 @@ static int teardown_run(eng *e, const tlm_journal_run *run, tlm_error *err)
 						   : 0; /* a journal failure is in the result */
 	}
 	tlm_eng__client_opts(e->o, e->o->control_plane, 0, e->maxc, &co);
-	co.gate = tlm_eng__gate;
-	co.gate_ctx = e;
+	tlm_eng__client_hooks(e, &co);
 	if ((rc = tlm_client_new(&e->c, &co, err)) != 0 ||
 	    (rc = tlm_client_set_owner(e->c, e->run_id, tlm_journal_held_epoch(e->j, e->run_id),
 				       err)) != 0)
@@ -96,6 +95,11 @@ static void teardown_result(eng *e)
 			      &err) != 0)
 		tlm_eng__log(e, TLM_ENGINE_WARN, "no audit entry for the teardown: %s",
 			     err.message);
+	/* The final state is committed before the result says it. */
+	if (tlm_eng__flush(e) != 0 && e->stop == STOP_FENCED) {
+		res->taken_over = 1;
+		res->state = "taken_over";
+	}
 }
 
 int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine_result *res,
@@ -124,7 +128,8 @@ int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine
 		goto out;
 	}
 	if ((rc = tlm_eng__claim(&e, o->claim_flags, &run, &age, err)) != 0 ||
-	    (rc = tlm_eng__build(&e, err)) != 0)
+	    (rc = tlm_eng__build(&e, err)) != 0 ||
+	    (rc = tlm_journal_set_batching(e.j, 1, err)) != 0)
 		goto out;
 	e.run_state = run.state;
 	/* Creates the last owner sent may land until one request timeout

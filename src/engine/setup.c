@@ -74,9 +74,10 @@ int tlm_eng__setup(eng *e, tlm_error *err)
 	 * has no place in the audit log (docs/audit.md). */
 	if (e->o->dry_run && (rc = tlm_journal_set_audit_log(e->j, NULL, err)) != 0)
 		return rc;
+	if ((rc = tlm_journal_set_batching(e->j, 1, err)) != 0)
+		return rc;
 	tlm_eng__client_opts(e->o, e->o->control_plane, e->o->in_process, e->maxc, &co);
-	co.gate = tlm_eng__gate;
-	co.gate_ctx = e;
+	tlm_eng__client_hooks(e, &co);
 	return tlm_client_new(&e->c, &co, err);
 }
 

@@ -113,7 +113,7 @@ int tlm_journal_fence_check(tlm_journal *j, const char *run_id, tlm_error *err)
 	return check(j, run_id, err);
 }
 
-int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err)
+int tlm_journal__begin_tx(tlm_journal *j, const char *run_id, tlm_error *err)
 {
 	int rc;
 
@@ -124,10 +124,24 @@ int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err)
 	return rc;
 }
 
+int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err)
+{
+	int rc;
+
+	if (j->batching)
+		return tlm_journal__batch_begin(j, run_id, err);
+	/* An unbatched write after a batch (batching turned off meanwhile). */
+	if ((rc = tlm_journal_flush(j, err)) != 0)
+		return rc;
+	return tlm_journal__begin_tx(j, run_id, err);
+}
+
 int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err)
 {
 	uint64_t t0 = tlm_metrics_now_us();
 
+	if (j->in_write)
+		return tlm_journal__batch_end(j, rc, err);
 	if (rc == 0 && tlm_db_commit(j->db) != 0)
 		rc = tlm_journal__db_error(j, err, what);
 	else if (rc == 0)

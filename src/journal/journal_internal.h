@@ -27,6 +27,13 @@ struct tlm_journal {
 	int cancel_listening;
 	char cancel_seen[TLM_JOURNAL_RUN_ID_LEN + 1]; /* the last run one named */
 	uint64_t cancel_read_ms;                      /* when the row was last read */
+	/* group commit (batch.c) */
+	int batching;   /* tlm_journal_set_batching: fenced writes share a transaction */
+	int batch_open; /* that transaction is open, about batch_run */
+	int in_write;   /* a write of the batch is under way (its savepoint) */
+	char batch_run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	tlm_error batch_lost; /* code != 0: the open batch was lost; the next flush says so */
+	struct tlm_journal__queued *queued, *queued_tail; /* audit records awaiting the commit */
 };
 
 /* SQL for the current time, as every row stores it: ISO-8601 UTC,
@@ -71,6 +78,17 @@ int tlm_journal__migrate(tlm_journal *j, tlm_error *err);
  * and rolls back otherwise; it returns the final rc. */
 int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err);
 int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err);
+
+/* The transaction and fence check of tlm_journal__begin, unbatched. */
+int tlm_journal__begin_tx(tlm_journal *j, const char *run_id, tlm_error *err);
+
+/* Group commit (batch.c): with batching on, tlm_journal__begin and __end
+ * run each write in a savepoint of the run's open batch; audit records
+ * wait in a queue for the commit; close commits what is still open. */
+int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err);
+int tlm_journal__batch_end(tlm_journal *j, int rc, tlm_error *err);
+int tlm_journal__batch_queue(tlm_journal *j, const tlm_auditlog_event *ev);
+void tlm_journal__batch_close(tlm_journal *j);
 
 /* A SELECT of a run's columns FROM runs (spec: "spec", or "NULL" not to
  * read the text), read back with tlm_journal__read_run (runs.c).  The

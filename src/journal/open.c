@@ -306,6 +306,7 @@ void tlm_journal_close(tlm_journal *j)
 {
 	if (j == NULL)
 		return;
+	tlm_journal__batch_close(j);
 	tlm_db_finalize(j->epoch_q);
 	tlm_db_close(j->db);
 	tlm_auditlog_free(j->trail);

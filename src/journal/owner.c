@@ -138,7 +138,10 @@ int tlm_journal_run_claim(tlm_journal *j, const char *run_id, unsigned flags, tl
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
 		goto done;
 	/* IMMEDIATE takes the write lock before reading, so the owner we check
-	 * is still the owner when we overwrite it. */
+	 * is still the owner when we overwrite it.  A batch still open is
+	 * committed first: a claim is a transaction of its own. */
+	if ((rc = tlm_journal_flush(j, err)) != 0)
+		goto done;
 	if (tlm_db_begin(j->db) != 0) {
 		rc = tlm_journal__db_error(j, err, "starting a claim");
 		goto done;

@@ -119,6 +119,8 @@ int tlm_journal_run_claim_next(tlm_journal *j, char run_id[TLM_JOURNAL_RUN_ID_LE
 
 	run_id[0] = '\0';
 	memset(&r, 0, sizeof(r));
+	if ((rc = tlm_journal_flush(j, err)) != 0)
+		return rc;
 	if (tlm_db_begin(j->db) != 0)
 		return tlm_journal__db_error(j, err, "starting a claim");
 	rc = candidates(j, tlm_db_skip_locked(j->db), first_free, &r, err);

@@ -101,6 +101,11 @@ int tlm_journal__record(tlm_journal *j, const char *run_id, const char *workflow
 
 	if (j->trail == NULL)
 		return 0;
+	/* Batched: recorded once the change is committed (batch.c). */
+	if (j->batch_open)
+		return tlm_journal__batch_queue(j, &ev) == 0
+			       ? 0
+			       : tlm_error_set(err, TLM_ERROR, "journal: out of memory");
 	return tlm_auditlog_append(j->trail, &ev, err);
 }
 
