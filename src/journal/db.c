@@ -1,12 +1,21 @@
 /* db.h's calls, handed to the backend that opened the database. */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "journal/db_ops.h"
 
 void tlm_db_close(tlm_db *db)
 {
-	if (db != NULL)
-		db->ops->close(db);
+	size_t i;
+
+	if (db == NULL)
+		return;
+	for (i = 0; i < db->ncache; i++) {
+		db->ops->finalize(db->cache[i].q);
+		free(db->cache[i].sql);
+	}
+	db->ops->close(db);
 }
 
 tlm_db_kind tlm_db_which(const tlm_db *db)
@@ -66,14 +75,60 @@ int tlm_db_notify(tlm_db *db, const char *channel, const char *payload)
 	return rc;
 }
 
+/* The journal runs a few dozen distinct statements thousands of times:
+ * parsing each again was a fifth of the engine's CPU (docs/performance.md).
+ * Prepared statements are kept by their text, up to TLM_DB_CACHE_MAX; one
+ * in use is never handed out twice (a nested use gets a fresh one). */
+static unsigned long hash_sql(const char *sql)
+{
+	unsigned long h = 5381;
+
+	while (*sql)
+		h = h * 33 + (unsigned char)*sql++;
+	return h;
+}
+
+static void cache_add(tlm_db *db, const char *sql, unsigned long h, tlm_db_stmt *q)
+{
+	char *copy;
+
+	if (db->ncache == TLM_DB_CACHE_MAX || (copy = strdup(sql)) == NULL)
+		return; /* uncached: finalized as before */
+	db->cache[db->ncache].sql = copy;
+	db->cache[db->ncache].hash = h;
+	db->cache[db->ncache++].q = q;
+	q->cached = 1;
+}
+
 int tlm_db_prepare(tlm_db *db, const char *sql, tlm_db_stmt **out)
 {
-	return db->ops->prepare(db, sql, out);
+	unsigned long h = hash_sql(sql);
+	size_t i;
+
+	for (i = 0; i < db->ncache; i++) {
+		tlm_db_cached *c = &db->cache[i];
+
+		if (c->hash == h && !c->q->busy && strcmp(c->sql, sql) == 0) {
+			c->q->busy = 1;
+			*out = c->q;
+			return 0;
+		}
+	}
+	if (db->ops->prepare(db, sql, out) != 0)
+		return TLM_DB_FAIL;
+	(*out)->busy = 1;
+	cache_add(db, sql, h, *out);
+	return 0;
 }
 
 void tlm_db_finalize(tlm_db_stmt *q)
 {
-	if (q != NULL)
+	if (q == NULL)
+		return;
+	q->busy = 0;
+	if (q->cached)
+		q->db->ops->clear(q);
+	else
 		q->db->ops->finalize(q);
 }
 

@@ -15,6 +15,7 @@ typedef struct tlm_db_ops {
 	int (*prepare)(tlm_db *db, const char *sql, tlm_db_stmt **out);
 	void (*finalize)(tlm_db_stmt *q);
 	void (*reset)(tlm_db_stmt *q);
+	void (*clear)(tlm_db_stmt *q); /* reset, and every parameter unbound */
 	void (*bind_text)(tlm_db_stmt *q, int i, const char *s);
 	void (*bind_int64)(tlm_db_stmt *q, int i, long long v);
 	int (*step)(tlm_db_stmt *q);
@@ -30,12 +31,25 @@ typedef struct tlm_db_ops {
 	int (*notifications)(tlm_db *db, void (*cb)(const char *payload, void *ctx), void *ctx);
 } tlm_db_ops;
 
+/* The statement cache (db.c): prepared statements kept by their SQL text. */
+#define TLM_DB_CACHE_MAX 96
+
+typedef struct tlm_db_cached {
+	char *sql;
+	unsigned long hash;
+	tlm_db_stmt *q;
+} tlm_db_cached;
+
 struct tlm_db {
 	const tlm_db_ops *ops;
+	tlm_db_cached cache[TLM_DB_CACHE_MAX];
+	size_t ncache;
 };
 
 struct tlm_db_stmt {
 	tlm_db *db;
+	int cached; /* in db's cache: finalize hands it back */
+	int busy;   /* handed out by tlm_db_prepare, not finalized yet */
 };
 
 #endif

@@ -155,13 +155,22 @@ static void pg_reset(tlm_db_stmt *q)
 	S(q)->row = S(q)->nrows = 0;
 }
 
-static void pg_finalize(tlm_db_stmt *q)
+static void pg_clear(tlm_db_stmt *q)
 {
 	int i;
 
 	pg_reset(q);
-	for (i = 0; i < MAX_PARAMS; i++)
+	for (i = 0; i < MAX_PARAMS; i++) {
 		free(S(q)->values[i]);
+		S(q)->values[i] = NULL;
+		S(q)->types[i] = 0;
+	}
+	S(q)->nomem = 0;
+}
+
+static void pg_finalize(tlm_db_stmt *q)
+{
+	pg_clear(q);
 	free(S(q)->sql);
 	free(q);
 }
@@ -328,6 +337,7 @@ static const tlm_db_ops pg_ops = {
 	.prepare = pg_prepare,
 	.finalize = pg_finalize,
 	.reset = pg_reset,
+	.clear = pg_clear,
 	.bind_text = pg_bind_text,
 	.bind_int64 = pg_bind_int64,
 	.step = pg_step,

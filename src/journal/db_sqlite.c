@@ -115,6 +115,12 @@ static void lite_reset(tlm_db_stmt *q)
 	sqlite3_reset(s(q));
 }
 
+static void lite_clear(tlm_db_stmt *q)
+{
+	sqlite3_reset(s(q));
+	sqlite3_clear_bindings(s(q));
+}
+
 static void lite_bind_text(tlm_db_stmt *q, int i, const char *v)
 {
 	int rc = v == NULL ? sqlite3_bind_null(s(q), i)
@@ -198,6 +204,7 @@ static const tlm_db_ops lite_ops = {
 	.prepare = lite_prepare,
 	.finalize = lite_finalize,
 	.reset = lite_reset,
+	.clear = lite_clear,
 	.bind_text = lite_bind_text,
 	.bind_int64 = lite_bind_int64,
 	.step = lite_step,
