@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "telemachy/client.h"
 #include "telemachy/error.h"
 
 /* Replies and event payloads above this are refused (TLM_ETOOBIG) before any
@@ -60,6 +61,14 @@ int tlm_client__parse_team(tlm_client_resource *out, const char *body, size_t le
 /* Tasks: {"task":K}, or v1's bare K, which may carry a stray "task":null. */
 int tlm_client__parse_task(tlm_client_resource *out, const char *body, size_t len, tlm_error *err);
 
+/* The same from a reply as the transport delivered it, using the body it
+ * parsed already (parse.c: a reply is parsed once).  kind: "agent", "team"
+ * or "task". */
+int tlm_client__res_agent_create(tlm_client_resource *out, const tlm_client_result *res,
+				 tlm_error *err);
+int tlm_client__res_resource(tlm_client_resource *out, const char *kind,
+			     const tlm_client_result *res, tlm_error *err);
+
 /* Extracts a resource from an object that is already parsed (list items).
  * kind is "agent", "team" or "task"; out->object takes a new reference. */
 int tlm_client__resource_from_json(tlm_client_resource *out, const char *kind, json_t *obj,
@@ -93,6 +102,10 @@ void tlm_client__pager_clear(tlm_client_pager *p);
  * needed.  After an error the pager is done. */
 int tlm_client__pager_feed(tlm_client_pager *p, const char *body, size_t len, json_t **items,
 			   int *more, tlm_error *err);
+
+/* The same from a delivered reply (its parsed body). */
+int tlm_client__pager_feed_res(tlm_client_pager *p, const tlm_client_result *res, json_t **items,
+			       int *more, tlm_error *err);
 
 /* ---- error bodies (docs/contract.md §4) ----------------------------------------------- */
 

@@ -80,7 +80,7 @@ static void on_page(void *ctx, const tlm_client_result *res)
 		list_end(op, res->rc != 0 ? res->rc : TLM_ERROR, res->err);
 		return;
 	}
-	rc = tlm_client__pager_feed(&op->pager, res->raw, res->raw_len, &items, &more, &err);
+	rc = tlm_client__pager_feed_res(&op->pager, res, &items, &more, &err);
 	if (rc == 0)
 		rc = list_items(op, items, &err);
 	json_decref(items);
@@ -205,7 +205,7 @@ static void on_agent(void *ctx, const tlm_client_result *res)
 		find_end(op, res->rc != 0 ? res->rc : TLM_ERROR, NULL, res->err);
 		return;
 	}
-	rc = tlm_client__parse_agent(&r, res->raw, res->raw_len, &err);
+	rc = tlm_client__res_resource(&r, "agent", res, &err);
 	find_end(op, rc, rc == 0 ? r.id : NULL, &err);
 	tlm_client__resource_clear(&r);
 }

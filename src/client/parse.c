@@ -32,6 +32,19 @@ static int load_json(json_t **root, const char *body, size_t len, const char *wh
 	return 0;
 }
 
+/* The body the transport parsed already (pre: an object or array), or
+ * load_json's parse of the raw text, with its message on failure: a reply
+ * is parsed once however many layers read it. */
+static int load_pre(json_t **root, const json_t *pre, const char *body, size_t len,
+		    const char *what, tlm_error *err)
+{
+	if (pre != NULL && (json_is_object(pre) || json_is_array(pre))) {
+		*root = json_incref((json_t *)pre);
+		return 0;
+	}
+	return load_json(root, body, len, what, err);
+}
+
 static const char *json_type_word(const json_t *v)
 {
 	switch (json_typeof(v)) {
@@ -145,14 +158,14 @@ static int unwrap(json_t **inner, json_t *root, const char *key, tlm_error *err)
 	return 0;
 }
 
-static int parse_wrapped(tlm_client_resource *out, const char *kind, const char *body, size_t len,
-			 tlm_error *err)
+static int parse_wrapped(tlm_client_resource *out, const char *kind, const json_t *pre,
+			 const char *body, size_t len, tlm_error *err)
 {
 	json_t *root = NULL, *inner;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = load_json(&root, body, len, "reply", err)) != 0)
+	if ((rc = load_pre(&root, pre, body, len, "reply", err)) != 0)
 		goto done;
 	if ((rc = unwrap(&inner, root, kind, err)) != 0)
 		goto done;
@@ -162,15 +175,15 @@ done:
 	return rc;
 }
 
-int tlm_client__parse_agent_create(tlm_client_resource *out, const char *body, size_t len,
-				   tlm_error *err)
+static int agent_create(tlm_client_resource *out, const json_t *pre, const char *body, size_t len,
+			tlm_error *err)
 {
 	json_t *root = NULL, *inner;
 	char *top_id = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = load_json(&root, body, len, "reply", err)) != 0)
+	if ((rc = load_pre(&root, pre, body, len, "reply", err)) != 0)
 		goto done;
 	if ((rc = unwrap(&inner, root, "agent", err)) != 0)
 		goto done;
@@ -199,19 +212,37 @@ done:
 	return rc;
 }
 
+int tlm_client__parse_agent_create(tlm_client_resource *out, const char *body, size_t len,
+				   tlm_error *err)
+{
+	return agent_create(out, NULL, body, len, err);
+}
+
 int tlm_client__parse_agent(tlm_client_resource *out, const char *body, size_t len, tlm_error *err)
 {
-	return parse_wrapped(out, "agent", body, len, err);
+	return parse_wrapped(out, "agent", NULL, body, len, err);
 }
 
 int tlm_client__parse_team(tlm_client_resource *out, const char *body, size_t len, tlm_error *err)
 {
-	return parse_wrapped(out, "team", body, len, err);
+	return parse_wrapped(out, "team", NULL, body, len, err);
 }
 
 int tlm_client__parse_task(tlm_client_resource *out, const char *body, size_t len, tlm_error *err)
 {
-	return parse_wrapped(out, "task", body, len, err);
+	return parse_wrapped(out, "task", NULL, body, len, err);
+}
+
+int tlm_client__res_agent_create(tlm_client_resource *out, const tlm_client_result *res,
+				 tlm_error *err)
+{
+	return agent_create(out, res->body, res->raw, res->raw_len, err);
+}
+
+int tlm_client__res_resource(tlm_client_resource *out, const char *kind,
+			     const tlm_client_result *res, tlm_error *err)
+{
+	return parse_wrapped(out, kind, res->body, res->raw, res->raw_len, err);
 }
 
 /* ---- paging ------------------------------------------------------------ */
@@ -263,8 +294,23 @@ static int same_item(const json_t *item, const json_t *first)
 	return json_equal(item, first);
 }
 
+static int pager_feed(tlm_client_pager *p, const json_t *pre, const char *body, size_t len,
+		      json_t **items, int *more, tlm_error *err);
+
 int tlm_client__pager_feed(tlm_client_pager *p, const char *body, size_t len, json_t **items,
 			   int *more, tlm_error *err)
+{
+	return pager_feed(p, NULL, body, len, items, more, err);
+}
+
+int tlm_client__pager_feed_res(tlm_client_pager *p, const tlm_client_result *res, json_t **items,
+			       int *more, tlm_error *err)
+{
+	return pager_feed(p, res->body, res->raw, res->raw_len, items, more, err);
+}
+
+static int pager_feed(tlm_client_pager *p, const json_t *pre, const char *body, size_t len,
+		      json_t **items, int *more, tlm_error *err)
 {
 	json_t *root = NULL, *arr;
 	json_int_t total, limit, offset;
@@ -277,7 +323,7 @@ int tlm_client__pager_feed(tlm_client_pager *p, const char *body, size_t len, js
 	if (p->done)
 		return tlm_error_set(err, TLM_EINVALID, "paging over \"%s\" has already ended",
 				     p->key);
-	if ((rc = load_json(&root, body, len, "list reply", err)) != 0)
+	if ((rc = load_pre(&root, pre, body, len, "list reply", err)) != 0)
 		goto done;
 	if (!json_is_object(root)) {
 		rc = tlm_error_set(err, TLM_EINVALID, "list reply is %s, not an object",

@@ -32,7 +32,8 @@ struct tlm_req {
 	char method[8];
 	char *path;
 	char *url;
-	char *body; /* NULL: no body */
+	char *body;       /* NULL: no body */
+	size_t body_sent; /* of a create's body, read by libcurl so far */
 	tlm_client_kind kind;
 	tlm_client_cb cb;
 	void *ctx;
@@ -269,6 +270,7 @@ static void req_reset_transfer(tlm_req *r)
 	r->len = r->cap = 0;
 	r->too_big = 0;
 	r->retry_after = -1;
+	r->body_sent = 0;
 }
 
 static void req_free(tlm_req *r)
@@ -425,6 +427,28 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* A create's body, handed to libcurl piece by piece (see no_rewind). */
+static size_t read_body(char *buf, size_t size, size_t nitems, void *ud)
+{
+	tlm_req *r = ud;
+	size_t left = strlen(r->body + r->body_sent),
+	       n = size * nitems < left ? size * nitems : left;
+
+	memcpy(buf, r->body + r->body_sent, n);
+	r->body_sent += n;
+	return n;
+}
+
+/* libcurl rewinds a body only to send its request again.  Before anything
+ * was read that is harmless; after, the server may have the create. */
+static int no_rewind(void *ud, curl_off_t offset, int origin)
+{
+	const tlm_req *r = ud;
+
+	return offset == 0 && origin == SEEK_SET && r->body_sent == 0 ? CURL_SEEKFUNC_OK
+								      : CURL_SEEKFUNC_FAIL;
+}
+
 static int req_start(tlm_req *r, tlm_error *err)
 {
 	tlm_client *c = r->c;
@@ -468,6 +492,10 @@ static int req_start(tlm_req *r, tlm_error *err)
 	 * curl squash dot segments into another path. */
 	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	/* A connection idle for longer is not reused: servers close idle ones
+	 * after a few seconds (upstream's uvicorn after 5), and a create sent
+	 * as the server closes its connection has an unknown outcome. */
+	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 3L);
 	if (c->ca_file != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 	/* mTLS: curl reads both files (PEM) on each handshake; an http://
@@ -481,16 +509,23 @@ static int req_start(tlm_req *r, tlm_error *err)
 	if (c->opts.fresh_connection) {
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-	} else if (r->kind == TLM_CLIENT_POST_CREATE) {
-		/* libcurl sends a request again by itself when a reused
-		 * connection closes before any reply: for a create that the
-		 * server may have committed, a duplicate (docs/lessons.md #3).
-		 * On a connection of its own there is no such retry; the
-		 * connection may serve later requests. */
-		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	}
 	/* Content-Length always, 0 for bodiless POST/PUT/PATCH (docs/contract.md §1). */
-	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0) {
+	if (r->kind == TLM_CLIENT_POST_CREATE && r->body != NULL) {
+		/* libcurl sends a request again by itself when a reused
+		 * connection closes before any reply: for a create that the
+		 * server may have committed, a twin (docs/lessons.md #3).  To
+		 * send it again it must rewind the body, which no_rewind
+		 * refuses: the transfer fails, and the create's outcome is
+		 * unknown, looked up by name (create.c).  So creates share the
+		 * kept-alive connections like every other request. */
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, read_body);
+		curl_easy_setopt(e, CURLOPT_READDATA, r);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, no_rewind);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->body));
+	} else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)(r->body != NULL ? strlen(r->body) : 0));
@@ -578,6 +613,9 @@ static tlm_xfer map_curl(CURLcode cc, CURL *e)
 	case CURLE_GOT_NOTHING: return TLM_XFER_EMPTY_REPLY;
 	case CURLE_RECV_ERROR: return TLM_XFER_RESET;
 	case CURLE_SEND_ERROR: return TLM_XFER_SEND_ERROR;
+	/* no_rewind refused a second sending of a create: its connection
+	 * died after the request went out. */
+	case CURLE_SEND_FAIL_REWIND: return TLM_XFER_RESET;
 	case CURLE_SSL_CONNECT_ERROR: return TLM_XFER_TLS_HANDSHAKE;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
@@ -740,10 +778,13 @@ static void finish(tlm_client *c, tlm_req *r, CURLcode cc)
 		status = 0;
 	v = tlm_client__classify((tlm_http_method)r->kind, xfer, (int)status);
 	code = xfer == TLM_XFER_OK ? tlm_client__http_code((int)status) : TLM_ERROR;
-	if (xfer == TLM_XFER_OK)
-		tlm_client__error_text(text, sizeof(text), r->buf, r->len);
-	else
+	/* The words of a failure only: a success's body is parsed once, by
+	 * deliver. */
+	text[0] = '\0';
+	if (xfer != TLM_XFER_OK)
 		failure_text(text, sizeof(text), r, cc, xfer);
+	else if (v != TLM_VERDICT_SUCCESS && v != TLM_VERDICT_GONE)
+		tlm_client__error_text(text, sizeof(text), r->buf, r->len);
 	note_reach(c, r, xfer, text);
 	switch (v) {
 	case TLM_VERDICT_SUCCESS: deliver(r, TLM_CLIENT_DONE, 0, status, &err); return;

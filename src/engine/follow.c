@@ -58,7 +58,7 @@ static void on_polled(void *ctx, const tlm_client_result *res)
 		goto done;
 	}
 	if (res->outcome != TLM_CLIENT_DONE ||
-	    tlm_client__parse_task(&k, res->raw, res->raw_len, &err) != 0 || k.status == NULL)
+	    tlm_client__res_resource(&k, "task", res, &err) != 0 || k.status == NULL)
 		goto done;
 	msg = json_string_value(json_object_get(k.object, "statusMessage"));
 	if (t->id != NULL && k.id != NULL && strcmp(k.id, t->id) == 0)

@@ -197,8 +197,7 @@ static void on_created(void *ctx, const tlm_client_result *res)
 		return;
 	}
 	if (res->outcome != TLM_CLIENT_DONE ||
-	    tlm_client__parse_agent_create(&parsed, res->raw, res->raw_len, &err) != 0 ||
-	    parsed.id == NULL) {
+	    tlm_client__res_agent_create(&parsed, res, &err) != 0 || parsed.id == NULL) {
 		/* It may exist: resolved by name after this callback. */
 		tlm_eng__log(e, TLM_ENGINE_WARN, "settings probe %s: %s; looking it up by name",
 			     e->probe.rs.name,

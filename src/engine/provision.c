@@ -312,8 +312,8 @@ static void on_created(void *ctx, const tlm_client_result *res)
 	}
 	rc = res->outcome == TLM_CLIENT_UNKNOWN ? TLM_ERROR
 	     : r->rs.kind == TLM_JOURNAL_AGENT
-		     ? tlm_client__parse_agent_create(&parsed, res->raw, res->raw_len, &err)
-		     : tlm_client__parse_team(&parsed, res->raw, res->raw_len, &err);
+		     ? tlm_client__res_agent_create(&parsed, res, &err)
+		     : tlm_client__res_resource(&parsed, "team", res, &err);
 	if (rc != 0 || parsed.id == NULL) {
 		/* It may exist, and the server may still be working on it. */
 		tlm_eng__log(e, TLM_ENGINE_WARN, "%s %s: %s; looking it up by name", kind_name(r),

@@ -7,8 +7,8 @@
 /* json_dumps(v, JSON_COMPACT), or NULL when it failed — including when an
  * allocation failed half-way: jansson 2.14 can then return text with a key
  * missing (`{"a":1,":2}`), which a server would refuse or, worse, misread.
- * So the text is parsed back before it is trusted (a few microseconds for a
- * request body).  Caller frees. */
+ * So a dump during which any allocation failed is thrown away (jansson's
+ * allocations are counted, as for tlm_json_loadb).  Caller frees. */
 char *tlm_json_dump_body(const json_t *v);
 
 /* json_loadb(), or NULL with *oom set to 1 when any allocation failed

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "harness/harness.h"
+#include "harness/run.h"
 #include "harness/serve.h"
 #include "telemachy/client.h"
 
@@ -236,6 +237,33 @@ static void test_drop_create(void **state)
 	assert_int_equal(tlm_h_int(f, "fired"), 1);
 	json_decref(j);
 	free(id);
+}
+
+/* A create on a connection kept alive from an earlier request: the server
+ * commits it and closes without a reply.  libcurl would send a request
+ * whose reused connection died before any reply again, on a new one — a
+ * twin (docs/lessons.md #3); the client must report the outcome unknown
+ * instead, and the server must hold exactly one agent. */
+static void test_drop_create_reused(void **state)
+{
+	const char *args[] = { "--fault", "drop:route=POST /v1/agents", NULL };
+	json_t *j = NULL;
+	got g;
+
+	(void)state;
+	start(args, NULL, 1);
+	request("GET", "/v1/agents", NULL, TLM_CLIENT_GET, &g); /* opens the connection */
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+	request("POST", "/v1/agents", "{\"name\":\"reused\"}", TLM_CLIENT_POST_CREATE, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_UNKNOWN);
+	assert_int_equal(g.attempts, 1);
+	assert_int_equal(tlm_h_req(&srv, "GET", "/v1/chaos", NULL, &j), 200);
+	assert_int_equal(tlm_h_int(json_array_get(json_object_get(j, "faults"), 0), "fired"), 1);
+	json_decref(j);
+	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "reused"), 1);
+	/* The connections that follow work as before. */
+	request("GET", "/v1/agents", NULL, TLM_CLIENT_GET, &g);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
 }
 
 static void test_refuse(void **state)
@@ -732,6 +760,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_503_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_429_retry_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_create_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_key, setup, teardown),
