@@ -18,9 +18,42 @@ uint64_t tlm_eng__now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static int is_running(eng_task_state st)
+{
+	return st == TASK_SUBMITTING || st == TASK_UNKNOWN || st == TASK_SUBMITTED ||
+	       st == TASK_RUNNING;
+}
+
+/* The task running longest, looked for at most once per progress period (a
+ * walk of every task): a live display redraws no faster, and a log line
+ * between two walks names the task found last, if it still runs. */
+static size_t slowest(eng *e, uint64_t now)
+{
+	size_t i, best = SIZE_MAX;
+
+	if (e->slowest_idx != SIZE_MAX && now - e->slowest_at < TLM_ENGINE_PROGRESS_MS &&
+	    is_running(e->tasks[e->slowest_idx].st))
+		return e->slowest_idx;
+	for (i = 0; i < e->spec->ntasks; i++) {
+		const eng_task *t = &e->tasks[i];
+
+		if (is_running(t->st) &&
+		    (best == SIZE_MAX ||
+		     (t->submitted_ms != 0 && (e->tasks[best].submitted_ms == 0 ||
+					       t->submitted_ms < e->tasks[best].submitted_ms))))
+			best = i;
+	}
+	e->slowest_idx = best;
+	e->slowest_at = now;
+	return best;
+}
+
+/* O(1) but for the slowest task's walk (above): the counts are kept by
+ * tlm_eng__task_set. */
 static void snapshot(eng *e, const char *phase, tlm_engine_progress *p)
 {
-	uint64_t now = tlm_eng__now_ms(), ran;
+	uint64_t now = tlm_eng__now_ms();
+	const size_t *n = e->nstate;
 	size_t i;
 
 	memset(p, 0, sizeof(*p));
@@ -29,27 +62,20 @@ static void snapshot(eng *e, const char *phase, tlm_engine_progress *p)
 	p->agents_total = e->spec != NULL ? e->spec->nagents : 0;
 	p->agents_ready = e->agents_ready;
 	p->tasks_total = e->spec != NULL ? e->spec->ntasks : 0;
-	for (i = 0; e->tasks != NULL && i < p->tasks_total; i++) {
-		switch (e->tasks[i].st) {
-		case TASK_COMPLETED: p->tasks_completed++; break;
-		case TASK_SUBMITTING:
-		case TASK_UNKNOWN:
-		case TASK_SUBMITTED:
-		case TASK_RUNNING:
-			p->tasks_running++;
-			ran = e->tasks[i].submitted_ms != 0 ? now - e->tasks[i].submitted_ms : 0;
-			if (p->slowest_task == NULL || ran > p->slowest_ms) {
-				p->slowest_ms = ran;
-				p->slowest_task =
-					tlm_eng__task_name(e, i, e->slowest, sizeof(e->slowest));
-			}
-			break;
-		case TASK_WAITING:
-		case TASK_READY: p->tasks_pending++; break;
-		default: p->tasks_failed++; break;
-		}
-	}
 	p->elapsed_ms = now - e->t0;
+	if (e->tasks == NULL)
+		return;
+	p->tasks_completed = n[TASK_COMPLETED];
+	p->tasks_running =
+		n[TASK_SUBMITTING] + n[TASK_UNKNOWN] + n[TASK_SUBMITTED] + n[TASK_RUNNING];
+	p->tasks_pending = n[TASK_WAITING] + n[TASK_READY];
+	p->tasks_failed = n[TASK_FAILED] + n[TASK_TIMED_OUT] + n[TASK_SKIPPED] + n[TASK_CANCELLED];
+	if (p->tasks_running > 0 && (i = slowest(e, now)) != SIZE_MAX) {
+		const eng_task *t = &e->tasks[i];
+
+		p->slowest_ms = t->submitted_ms != 0 ? now - t->submitted_ms : 0;
+		p->slowest_task = tlm_eng__task_name(e, i, e->slowest, sizeof(e->slowest));
+	}
 }
 
 void tlm_eng__progress(eng *e, const char *phase)

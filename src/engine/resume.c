@@ -166,7 +166,7 @@ static int settle_task(restore *r, eng_task *t)
 	if (status == TLM_ATTEMPT_COMPLETED) {
 		/* Its id is its dependents' blockedBy, unless it lived on an
 		 * in-process control plane that is gone: then no blocker. */
-		t->st = TASK_COMPLETED;
+		tlm_eng__task_set(r->e, t, TASK_COMPLETED);
 		if (last != NULL && !r->builtin && (t->id = strdup(last)) == NULL)
 			return -1;
 		r->e->nterminal++;
@@ -174,11 +174,11 @@ static int settle_task(restore *r, eng_task *t)
 		/* Still on the control plane: follow it again. */
 		if ((t->id = strdup(last)) == NULL)
 			return -1;
-		t->st = TASK_SUBMITTED;
+		tlm_eng__task_set(r->e, t, TASK_SUBMITTED);
 		t->submitted_ms = tlm_eng__now_ms();
 		r->e->any_submitted = 1;
 	} else if (!r->builtin && status == TLM_ATTEMPT_PENDING) {
-		t->st = TASK_UNKNOWN; /* the create's outcome is unknown */
+		tlm_eng__task_set(r->e, t, TASK_UNKNOWN); /* the create's outcome is unknown */
 		r->e->any_submitted = 1;
 	} else if (open) {
 		/* Gone with the old control plane: that attempt is over. */

@@ -266,6 +266,13 @@ int tlm_eng__task_message(eng *e, eng_task *t, const char *msg)
 	return 0;
 }
 
+void tlm_eng__task_set(eng *e, eng_task *t, eng_task_state to)
+{
+	e->nstate[t->st]--;
+	e->nstate[to]++;
+	t->st = to;
+}
+
 int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why, const char *msg)
 {
 	tlm_attempt_status st;
@@ -290,7 +297,7 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
 	if (rc != 0 && to == TASK_SUBMITTING)
 		return rc;
 	t->attempt = attempt;
-	t->st = to;
+	tlm_eng__task_set(e, t, to);
 	if (to >= TASK_COMPLETED) {
 		t->finished_ms = tlm_eng__now_ms();
 		e->nterminal++;

@@ -156,7 +156,7 @@ static void on_submitted(void *ctx, const tlm_client_result *res)
 		return;
 	}
 	if (res->outcome == TLM_CLIENT_UNKNOWN ||
-	    tlm_client__parse_task(&k, res->raw, res->raw_len, &err) != 0 || k.id == NULL) {
+	    tlm_client__res_resource(&k, "task", res, &err) != 0 || k.id == NULL) {
 		tlm_client__resource_clear(&k);
 		if (tlm_eng__task_to(e, t, TASK_UNKNOWN, TASK_UNKNOWN, NULL) == 0)
 			resolve_task(e, t);
@@ -322,7 +322,12 @@ static void step_tasks(eng *e)
 			post_task(e, t);
 	}
 	now = tlm_eng__now_ms();
-	tlm_eng__check_timeouts(e, now);
+	/* A walk of every task: four times a second, not every turn (a turn
+	 * per reply would make a run quadratic); timeouts are whole seconds. */
+	if (now >= e->next_timeouts) {
+		e->next_timeouts = now + ENG_TIMEOUT_CHECK_MS;
+		tlm_eng__check_timeouts(e, now);
+	}
 	if (now >= e->next_reconcile)
 		tlm_eng__reconcile(e);
 }

@@ -162,9 +162,11 @@ static void enqueue(tlm_watcher *w, struct w_node *n)
 		else
 			w->head = n;
 		w->tail = n;
-		w->count++;
+		/* Only the first event of a queue needs a wake: the engine takes
+		 * the whole queue at once (tlm_watcher_drain), so a burst costs
+		 * one wake and one turn, not one each. */
+		woke = w->count++ == 0;
 		atomic_fetch_add(&w->queued, 1);
-		woke = 1;
 		n = NULL;
 	} else {
 		atomic_fetch_add(&w->dropped, 1);
