@@ -23,7 +23,7 @@
 
 #include "telemachy/error.h"
 
-#define TLM_JOURNAL_SCHEMA_VERSION 6
+#define TLM_JOURNAL_SCHEMA_VERSION 7
 #define TLM_JOURNAL_FILE           "journal.db"
 #define TLM_JOURNAL_RUN_ID_LEN     8         /* [a-z0-9]{8}, part of every resource name */
 #define TLM_JOURNAL_NAME_MAX       255       /* resource names, teams, subjects */

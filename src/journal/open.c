@@ -71,9 +71,20 @@ static const char schema_v5[] = "ALTER TABLE tasks ADD COLUMN result TEXT;";
  * refuses the journal with "newer schema" instead. */
 static const char schema_v6[] = "SELECT 1;";
 
+/* Version 7 (docs/performance.md): the spec's text moves to a table of its
+ * own.  In the runs row it came before the owner columns, so every fence
+ * check and heartbeat read (SQLite: and rewrote) the whole spec through its
+ * overflow pages — megabytes per write for a 20,000-task workflow.
+ * runs.spec stays, empty, for the schemas before. */
+static const char schema_v7[] =
+	"CREATE TABLE run_specs (run_id TEXT PRIMARY KEY REFERENCES runs (id),"
+	"  spec TEXT NOT NULL);"
+	"INSERT INTO run_specs (run_id, spec) SELECT id, spec FROM runs;"
+	"UPDATE runs SET spec = '';";
+
 /* migrations[v - 1] takes the schema from version v - 1 to v. */
-static const char *const migrations[] = { schema_v1, schema_v2, schema_v3,
-					  schema_v4, schema_v5, schema_v6 };
+static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4,
+					  schema_v5, schema_v6, schema_v7 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
 
@@ -126,7 +137,9 @@ static const char *step_from(const tlm_journal *j, int v, int *to)
 		*to = 6;
 		return pg_schema_v6;
 	}
-	return NULL; /* later versions add their PostgreSQL steps here */
+	if (v == 6)
+		return schema_v7; /* the same SQL on both */
+	return NULL;              /* later versions add their PostgreSQL steps here */
 }
 
 static int exec(tlm_journal *j, const char *sql, const char *what, tlm_error *err)

@@ -17,6 +17,9 @@
  * an existing run a non-event rather than an error. */
 #define RUN_ID_TRIES 8
 
+/* The spec's text, from its own table (schema 7, open.c). */
+#define RUN_SPEC "(SELECT spec FROM run_specs WHERE run_id = runs.id)"
+
 static int new_run_id(char out[TLM_JOURNAL_RUN_ID_LEN + 1])
 {
 	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -60,6 +63,34 @@ static int record_new(tlm_journal *j, const char *run_id, const char *workflow, 
 				   err);
 }
 
+/* The run's row (q, bound but for nothing of the spec) and its spec's row,
+ * in one transaction.  TLM_DB_DONE, or TLM_DB_FAIL with the transaction
+ * still open, so that the caller reads the error (a taken id: EUNIQUE)
+ * before it rolls back. */
+static int insert_both(tlm_journal *j, tlm_db_stmt *q, const char *run_id, const char *spec_text)
+{
+	tlm_db_stmt *s = NULL;
+	int step = TLM_DB_FAIL;
+
+	if (tlm_db_begin(j->db) != 0)
+		return TLM_DB_FAIL;
+	step = tlm_db_step(q);
+	tlm_db_reset(q);
+	if (step == TLM_DB_DONE &&
+	    tlm_db_prepare(j->db, "INSERT INTO run_specs (run_id, spec) VALUES (?1, ?2)", &s) ==
+		    0) {
+		tlm_db_bind_text(s, 1, run_id);
+		tlm_db_bind_text(s, 2, spec_text);
+		step = tlm_db_step(s);
+		tlm_db_finalize(s);
+	} else if (step == TLM_DB_DONE) {
+		step = TLM_DB_FAIL;
+	}
+	if (step == TLM_DB_DONE && tlm_db_commit(j->db) != 0)
+		step = TLM_DB_FAIL;
+	return step;
+}
+
 int tlm_journal__insert_run(tlm_journal *j, const char *workflow, const char *spec_text,
 			    const char *control_plane, int queued,
 			    char run_id[TLM_JOURNAL_RUN_ID_LEN + 1], tlm_error *err)
@@ -82,14 +113,14 @@ int tlm_journal__insert_run(tlm_journal *j, const char *workflow, const char *sp
 	rc = tlm_journal__prepare(
 		j,
 		queued ? "INSERT INTO runs (id, workflow, spec_hash, spec, state, created_at,"
-			 " updated_at, owner_epoch, control_plane) VALUES (?1, ?2, ?3, ?4,"
+			 " updated_at, owner_epoch, control_plane) VALUES (?1, ?2, ?3, '',"
 			 " 'queued', " NOW ", " NOW ", 0, ?9)"
 		       : "INSERT INTO runs (id, workflow, spec_hash, spec, state, created_at,"
 			 " updated_at, owner_pid, owner_host, heartbeat_at, owner_epoch,"
-			 " owner_domain, owner_start) VALUES (?1, ?2, ?3, ?4, 'pending', " NOW
+			 " owner_domain, owner_start) VALUES (?1, ?2, ?3, '', 'pending', " NOW
 			 ", " NOW ", ?5, ?6, " NOW ", 1, ?7, ?8)",
 		&q, err);
-	if (rc != 0)
+	if (rc != 0 || (rc = tlm_journal_flush(j, err)) != 0)
 		goto done;
 	for (int i = 0; i < RUN_ID_TRIES; i++) {
 		if (new_run_id(run_id) != 0) {
@@ -100,20 +131,20 @@ int tlm_journal__insert_run(tlm_journal *j, const char *workflow, const char *sp
 		tlm_db_bind_text(q, 1, run_id);
 		tlm_db_bind_text(q, 2, workflow);
 		tlm_db_bind_text(q, 3, hash);
-		tlm_db_bind_text(q, 4, spec_text);
 		tlm_db_bind_int64(q, 5, (long long)j->self.pid);
 		tlm_db_bind_text(q, 6, host);
 		if (j->self.domain[0] != '\0')
 			tlm_db_bind_text(q, 7, j->self.domain);
 		tlm_db_bind_int64(q, 8, (long long)j->self.start);
 		tlm_db_bind_text(q, 9, control_plane);
-		step = tlm_db_step(q);
-		tlm_db_reset(q);
+		step = insert_both(j, q, run_id, spec_text);
 		if (step != TLM_DB_FAIL || tlm_db_errclass_last(j->db) != TLM_DB_EUNIQUE)
 			break;
+		tlm_db_rollback(j->db);
 	}
 	if (step != TLM_DB_DONE) {
 		rc = tlm_journal__db_error(j, err, "recording a new run");
+		tlm_db_rollback(j->db);
 		run_id[0] = '\0';
 	} else if (!queued && (rc = tlm_journal__hold(j, run_id, 1, err)) != 0) {
 		run_id[0] = '\0';
@@ -382,7 +413,7 @@ int tlm_journal_run_get(tlm_journal *j, const char *run_id, tlm_journal_run *out
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0 ||
-	    (rc = tlm_journal__prepare(j, TLM_JOURNAL__RUN_COLUMNS("spec") " WHERE id = ?1", &q,
+	    (rc = tlm_journal__prepare(j, TLM_JOURNAL__RUN_COLUMNS(RUN_SPEC) " WHERE id = ?1", &q,
 				       err)) != 0)
 		goto done;
 	tlm_db_bind_text(q, 1, run_id);

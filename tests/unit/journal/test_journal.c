@@ -67,7 +67,7 @@ static void test_open_modes_and_schema(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
 	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
-	assert_int_equal(version, 6);
+	assert_int_equal(version, 7);
 	/* The -wal file inherits the database's mode: no window where the
 	 * journal's content is readable by others. */
 	{
@@ -98,7 +98,7 @@ static void test_open_modes_and_schema(void **state)
 	/* Reopening does not migrate twice. */
 	assert_int_equal(tlm_journal_open(&j, dir, &err), 0);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
-	assert_int_equal(version, 6);
+	assert_int_equal(version, 7);
 	tlm_journal_close(j);
 	tlm_journal_close(NULL);
 	free(db);
