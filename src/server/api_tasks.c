@@ -55,13 +55,26 @@ static void answer_task(tlm_srv_response *res, int rc, json_t *task, int status)
 		tlm_srv__json(res, status, json_pack("{s:O}", "task", task));
 }
 
+/* Publishes {"task": task} on subject; text: task as the store wrote it. */
+static void publish_task(tlm_server *srv, const char *subject, const json_t *task, const char *text)
+{
+	size_t len;
+	char *payload = text != NULL ? tlm_srv__wrap("task", text, &len) : NULL;
+
+	if (payload != NULL)
+		tlm_srv__publish_text(srv, subject, payload, len);
+	else
+		tlm_srv__publish(srv, subject, json_pack("{s:O}", "task", task));
+	free(payload);
+}
+
 /* The events upstream publishes for a new task (docs/contract.md §7). */
-static void publish_created(tlm_server *srv, const json_t *task)
+static void publish_created(tlm_server *srv, const json_t *task, const char *text)
 {
 	char subject[256];
 	const char *type = str(task, "type"), *id = str(task, "id");
 
-	tlm_srv__publish(srv, "hi.tasks.created", json_pack("{s:O}", "task", task));
+	publish_task(srv, "hi.tasks.created", task, text);
 	snprintf(subject, sizeof(subject), "hi.myrmidon.%s.%s", type, id);
 	tlm_srv__publish(srv, subject,
 			 json_pack("{s:s,s:s,s:O,s:O,s:s,s:O?}", "task_id", id, "team_id",
@@ -69,19 +82,20 @@ static void publish_created(tlm_server *srv, const json_t *task)
 				   "description", json_object_get(task, "description"), "type",
 				   type, "assignee", json_object_get(task, "assigneeAgentId")));
 	snprintf(subject, sizeof(subject), "hi.myrmidon.pipeline.%s.task.%s", type, id);
-	tlm_srv__publish(srv, subject, json_pack("{s:O}", "task", task));
+	publish_task(srv, subject, task, text);
 }
 
 void tlm_api_task_create(tlm_server *srv, const tlm_srv_request *req, tlm_srv_response *res)
 {
-	json_t *body = tlm_srv__body_object(req, res), *doc = NULL, *task = NULL, *team = NULL;
+	json_t *body = tlm_srv__body_object(req, res), *doc = NULL, *task = NULL;
+	char *text = NULL;
 	int rc;
 
 	if (body == NULL || (doc = tlm_srv__fields(body, task_fields, res)) == NULL)
 		goto done;
 	/* Upstream does not check the team; a task in no team could never be
 	 * listed, so we answer 404 (docs/serve.md). */
-	if (tlm_store_get(srv->store, TLM_STORE_TEAMS, NULL, req->params[0], &team) != 0) {
+	if (tlm_store_exists(srv->store, TLM_STORE_TEAMS, req->params[0]) != 0) {
 		tlm_srv__error(res, 404, "team not found");
 		goto done;
 	}
@@ -93,14 +107,14 @@ void tlm_api_task_create(tlm_server *srv, const tlm_srv_request *req, tlm_srv_re
 		json_object_set_new(doc, "description", json_string(""));
 	json_object_set_new(doc, "status", json_string("pending"));
 	json_object_set_new(doc, "completedAt", json_null());
-	rc = tlm_store_insert(srv->store, TLM_STORE_TASKS, req->params[0], doc, &task);
+	rc = tlm_store_insert_dump(srv->store, TLM_STORE_TASKS, req->params[0], doc, &task, &text);
 	answer_task(res, rc, task, 201);
 	if (rc == 0) {
-		publish_created(srv, task);
+		publish_created(srv, task, text);
 		tlm_runner_wake(srv->runner);
 	}
 done:
-	json_decref(team);
+	free(text);
 	json_decref(task);
 	json_decref(doc);
 	json_decref(body);

@@ -378,40 +378,34 @@ static void drop(tlm_events *ev, struct ev_msg *m)
 	}
 }
 
-static struct ev_msg *msg_new(const char *subject, json_t *payload)
+/* A message for subject; data (len bytes, NUL-terminated) is taken. */
+static struct ev_msg *msg_new(const char *subject, char *data, size_t len)
 {
 	size_t n = strlen(subject) + 1;
-	struct ev_msg *m = malloc(sizeof(*m) + n);
+	struct ev_msg *m = data != NULL ? malloc(sizeof(*m) + n) : NULL;
 
-	if (m == NULL)
-		return NULL;
-	m->next = NULL;
-	m->data = json_dumps(payload, JSON_COMPACT);
-	if (m->data == NULL) {
-		free(m);
+	if (m == NULL) {
+		free(data);
 		return NULL;
 	}
-	m->len = strlen(m->data);
+	m->next = NULL;
+	m->data = data;
+	m->len = len;
 	memcpy(m->subject, subject, n);
 	return m;
 }
 
-void tlm_events_publish(tlm_events *ev, const char *subject, json_t *payload)
+/* Whether a message for subject may be made now. */
+static int publishable(tlm_events *ev, const char *subject)
 {
-	struct ev_msg *m = NULL;
+	return !atomic_load(&ev->paused) && subject != NULL && valid_subject(subject);
+}
+
+/* Queues m, or drops (and counts) it; NULL counts as dropped. */
+static void enqueue(tlm_events *ev, struct ev_msg *m)
+{
 	int queued = 0;
 
-	if (ev == NULL) {
-		json_decref(payload);
-		return;
-	}
-	/* Serialised here, not on the publisher thread: the event must show the
-	 * document as it is now, and the caller may go on changing objects the
-	 * payload shares with its store. */
-	if (!atomic_load(&ev->paused) && subject != NULL && payload != NULL &&
-	    valid_subject(subject))
-		m = msg_new(subject, payload);
-	json_decref(payload);
 	if (m == NULL) {
 		drop(ev, NULL);
 		return;
@@ -431,6 +425,40 @@ void tlm_events_publish(tlm_events *ev, const char *subject, json_t *payload)
 	pthread_mutex_unlock(&ev->mu);
 	if (!queued)
 		drop(ev, m);
+}
+
+void tlm_events_publish(tlm_events *ev, const char *subject, json_t *payload)
+{
+	struct ev_msg *m = NULL;
+	char *data;
+
+	if (ev == NULL) {
+		json_decref(payload);
+		return;
+	}
+	/* Serialised here, not on the publisher thread: the event must show the
+	 * document as it is now, and the caller may go on changing objects the
+	 * payload shares with its store. */
+	if (payload != NULL && publishable(ev, subject) &&
+	    (data = json_dumps(payload, JSON_COMPACT)) != NULL)
+		m = msg_new(subject, data, strlen(data));
+	json_decref(payload);
+	enqueue(ev, m);
+}
+
+void tlm_events_publish_text(tlm_events *ev, const char *subject, const char *data, size_t len)
+{
+	struct ev_msg *m = NULL;
+	char *copy;
+
+	if (ev == NULL)
+		return;
+	if (data != NULL && publishable(ev, subject) && (copy = malloc(len + 1)) != NULL) {
+		memcpy(copy, data, len);
+		copy[len] = '\0';
+		m = msg_new(subject, copy, len);
+	}
+	enqueue(ev, m);
 }
 
 static int map_status(natsConnStatus s)

@@ -70,6 +70,10 @@ int tlm_events_new(tlm_events **out, const char *url, tlm_events_task_cb cb, voi
  * ev NULL: the payload is released, nothing is counted. */
 void tlm_events_publish(tlm_events *ev, const char *subject, json_t *payload);
 
+/* tlm_events_publish with the payload already serialised: data, len bytes
+ * (copied; NULL is dropped and counted), e.g. text the store made anyway. */
+void tlm_events_publish_text(tlm_events *ev, const char *subject, const char *data, size_t len);
+
 /* Pauses (1) or resumes (0) publishing; while paused every message is dropped. */
 void tlm_events_pause(tlm_events *ev, int paused);
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "server/chaos.h"
 #include "server/events.h"
@@ -114,4 +115,31 @@ void tlm_srv__publish(tlm_server *srv, const char *subject, json_t *payload)
 	}
 	tlm_events_pause(srv->events, tlm_chaos_nats_off(srv->chaos));
 	tlm_events_publish(srv->events, subject, payload);
+}
+
+void tlm_srv__publish_text(tlm_server *srv, const char *subject, const char *text, size_t len)
+{
+	if (srv->events == NULL)
+		return;
+	tlm_events_pause(srv->events, tlm_chaos_nats_off(srv->chaos));
+	tlm_events_publish_text(srv->events, subject, text, len);
+}
+
+char *tlm_srv__wrap(const char *key, const char *doc_text, size_t *len)
+{
+	size_t k = strlen(key), n = strlen(doc_text);
+	char *out = malloc(k + n + 6);
+
+	if (out == NULL)
+		return NULL;
+	/* {"key":doc}, as json_dumps(JSON_COMPACT) writes {s:O}. */
+	out[0] = '{';
+	out[1] = '"';
+	memcpy(out + 2, key, k);
+	memcpy(out + 2 + k, "\":", 2);
+	memcpy(out + 4 + k, doc_text, n);
+	out[4 + k + n] = '}';
+	out[5 + k + n] = '\0';
+	*len = k + n + 5;
+	return out;
 }

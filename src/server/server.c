@@ -18,14 +18,23 @@ int tlm_srv__task_update(tlm_server *srv, const char *scope, const char *task_id
 			 const json_t *patch, json_t **out)
 {
 	json_t *task = NULL;
-	char subject[600];
-	int rc = tlm_store_patch(srv->store, TLM_STORE_TASKS, scope, task_id, patch, &task);
+	char subject[600], *text = NULL, *payload;
+	size_t len;
+	int rc = tlm_store_patch_dump(srv->store, TLM_STORE_TASKS, scope, task_id, patch, &task,
+				      &text);
 
 	if (rc != 0)
 		return rc;
 	snprintf(subject, sizeof(subject), "hi.tasks.%s.%s.updated",
 		 json_string_value(json_object_get(task, "teamId")), task_id);
-	tlm_srv__publish(srv, subject, json_pack("{s:O}", "task", task));
+	/* {"task": task}, from the text the store wrote. */
+	payload = tlm_srv__wrap("task", text, &len);
+	if (payload != NULL)
+		tlm_srv__publish_text(srv, subject, payload, len);
+	else
+		tlm_srv__publish(srv, subject, json_pack("{s:O}", "task", task));
+	free(payload);
+	free(text);
 	tlm_runner_wake(srv->runner);
 	if (out != NULL)
 		*out = task;

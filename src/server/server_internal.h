@@ -90,6 +90,16 @@ int tlm_srv__paging(const tlm_srv_request *req, tlm_srv_response *res, size_t *l
 /* Publishes an event if NATS is configured (payload stolen). */
 void tlm_srv__publish(tlm_server *srv, const char *subject, json_t *payload);
 
+/* tlm_srv__publish with the payload already serialised (copied). */
+void tlm_srv__publish_text(tlm_server *srv, const char *subject, const char *text, size_t len);
+
+/* {"key":doc_text} as json_dumps(json_pack("{s:O}", key, doc), JSON_COMPACT)
+ * writes it, where doc_text is json_dumps(doc, JSON_COMPACT) and key needs
+ * no escaping: events carry documents the store has just serialised, and
+ * serialising them again was a large part of a request.  *len: its length;
+ * NULL when out of memory (free it). */
+char *tlm_srv__wrap(const char *key, const char *doc_text, size_t *len);
+
 /* Every task change goes through here, so that the store, the events and the
  * runner never disagree: update the store, publish, wake the runner.
  * *out (may be NULL) gets the updated task. */

@@ -32,6 +32,16 @@ int tlm_store_insert(tlm_store *st, tlm_store_kind kind, const char *scope, cons
 int tlm_store_get(tlm_store *st, tlm_store_kind kind, const char *scope, const char *id,
 		  json_t **out);
 
+/* 0 when a document of kind has this id, TLM_ENOTFOUND if none (reads no
+ * document). */
+int tlm_store_exists(tlm_store *st, tlm_store_kind kind, const char *id);
+
+/* The "status" of the document with id, without building the document:
+ * *status points into buf (cut to size - 1 bytes) when it is a string, is
+ * NULL otherwise.  TLM_ENOTFOUND if there is no such document. */
+int tlm_store_status(tlm_store *st, tlm_store_kind kind, const char *id, char *buf, size_t size,
+		     const char **status);
+
 /* Some agent named name (the oldest when names repeat), TLM_ENOTFOUND if none. */
 int tlm_store_find_agent(tlm_store *st, const char *name, json_t **out);
 
@@ -45,6 +55,14 @@ int tlm_store_list(tlm_store *st, tlm_store_kind kind, const char *scope, size_t
  * "completedAt".  *out (may be NULL): the updated document. */
 int tlm_store_patch(tlm_store *st, tlm_store_kind kind, const char *scope, const char *id,
 		    const json_t *patch, json_t **out);
+
+/* tlm_store_insert and tlm_store_patch, also giving *text (may be NULL): the
+ * stored document as json_dumps(JSON_COMPACT) makes it, for the caller to
+ * reuse (free it); NULL when the call fails. */
+int tlm_store_insert_dump(tlm_store *st, tlm_store_kind kind, const char *scope, const json_t *doc,
+			  json_t **out, char **text);
+int tlm_store_patch_dump(tlm_store *st, tlm_store_kind kind, const char *scope, const char *id,
+			 const json_t *patch, json_t **out, char **text);
 
 /* Deletes; TLM_ENOTFOUND if it did not exist. */
 int tlm_store_delete(tlm_store *st, tlm_store_kind kind, const char *id);
