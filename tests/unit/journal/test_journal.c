@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness/harness.h"
+#include "harness/run.h"
 #include "telemachy/journal.h"
 
 #define SPEC "apiVersion: telemachy/v1\nmetadata:\n  name: demo\n"
@@ -503,9 +504,82 @@ static void test_corrupt_db_names_path(void **state)
 	free(tmp);
 }
 
+/* Rows a query counts, through a connection of its own (another process). */
+static int raw_count(const char *db, const char *sql)
+{
+	sqlite3 *raw = NULL;
+	sqlite3_stmt *q = NULL;
+	int n;
+
+	assert_int_equal(sqlite3_open_v2(db, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	n = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(raw);
+	return n;
+}
+
+/* Group commit: batched writes are seen by nobody else, and not in the
+ * audit log, until the flush; a write that fails inside a batch is undone
+ * alone; one flush commits them all. */
+static void test_batch(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), *db = subdir(tmp, "journal.db"),
+	     *log = subdir(tmp, "audit.log");
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1], a[64], b[64], *text;
+	struct collected c = { 0 };
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_set_audit_log(j, log, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	snprintf(a, sizeof(a), "tlm-%s-first", run);
+	snprintf(b, sizeof(b), "tlm-%s-second", run);
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	assert_false(tlm_journal_unflushed(j));
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, a, &err), 0);
+	assert_true(tlm_journal_unflushed(j));
+	/* This handle reads its own batch; another connection does not. */
+	assert_int_equal(tlm_journal_resources(j, run, collect, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(raw_count(db, "SELECT count(*) FROM resources"), 0);
+	text = tlm_h_slurp(log);
+	assert_null(strstr(text, a));
+	free(text);
+	/* A failing write (out of the write-ahead order) changes nothing and
+	 * leaves the batch as it was. */
+	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, b, "id-2", &err),
+			 TLM_ENOTFOUND);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, b, &err), 0);
+	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, b, "id-2", &err), 0);
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	assert_false(tlm_journal_unflushed(j));
+	assert_int_equal(raw_count(db, "SELECT count(*) FROM resources"), 2);
+	assert_int_equal(raw_count(db, "SELECT count(*) FROM resources WHERE remote_id = 'id-2'"),
+			 1);
+	text = tlm_h_slurp(log);
+	assert_non_null(strstr(text, a));
+	assert_non_null(strstr(text, b));
+	free(text);
+	/* What is still open at close is committed, as an unbatched write. */
+	assert_int_equal(tlm_journal_set_resource_state(j, run, TLM_JOURNAL_AGENT, a,
+							TLM_JOURNAL_ABSENT, NULL, &err),
+			 0);
+	tlm_journal_close(j);
+	assert_int_equal(raw_count(db, "SELECT count(*) FROM resources WHERE state = 'absent'"), 1);
+	free(log);
+	free(db);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_open_modes_and_schema),
 		cmocka_unit_test(test_default_dir),
 		cmocka_unit_test(test_run_ids),

@@ -291,6 +291,38 @@ static void test_connection_cut(void **state)
 	free(uri);
 }
 
+/* Group commit on PostgreSQL: a batch whose connection is cut before its
+ * commit is lost as a whole, and the flush says so (TLM_EFENCED: the owner
+ * must stop as after a crash). */
+static void test_batch_lost(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n, sql[256];
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_TEAM, "tlm-x-t-t", &err), 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname ="
+		 " 't%d' AND pid <> pg_backend_pid()",
+		 tlm_h_pg_group.ndb);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, sql);
+	assert_string_equal(n, "1");
+	free(n);
+	assert_int_equal(tlm_journal_flush(j, &err), TLM_EFENCED);
+	assert_non_null(strstr(err.message, "never committed"));
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM resources");
+	assert_string_equal(n, "0");
+	free(n);
+	tlm_journal_close(j);
+	free(uri);
+}
+
 static void test_password_never_shown(void **state)
 {
 	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), with[256],
@@ -321,9 +353,13 @@ static void test_password_never_shown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_schema),         cmocka_unit_test(test_rows),
-		cmocka_unit_test(test_fencing),        cmocka_unit_test(test_claim_race),
-		cmocka_unit_test(test_connection_cut), cmocka_unit_test(test_password_never_shown),
+		cmocka_unit_test(test_schema),
+		cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_fencing),
+		cmocka_unit_test(test_claim_race),
+		cmocka_unit_test(test_connection_cut),
+		cmocka_unit_test(test_batch_lost),
+		cmocka_unit_test(test_password_never_shown),
 	};
 
 	return cmocka_run_group_tests(tests, tlm_h_pg_group_setup, tlm_h_pg_group_teardown);
