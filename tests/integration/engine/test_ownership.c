@@ -367,6 +367,30 @@ static long requests_of(const char *log, const char *run_id, long long epoch, in
 	return n;
 }
 
+/* Waits until the journal holds the first task's remote id: the batch that
+ * wrote it is committed, and the owner, waiting for that slow task, holds
+ * no transaction (a process stopped inside one would hold the journal's
+ * write lock, docs/internals/engine.md). */
+static void wait_journaled(const char *state, const char *run_id)
+{
+	const char *sargs[] = { run_id, "--output", "json", NULL };
+	json_t *t;
+	size_t i;
+	int k, found = 0;
+	tlm_h_cmd c;
+
+	for (k = 0; k < 100 && !found; k++) {
+		cmd_as(NULL, state, "status", sargs, &c);
+		json_array_foreach(json_object_get(c.json, "tasks"), i, t) found |=
+			json_is_string(json_object_get(t, "remote_id"));
+		tlm_h_cmd_free(&c);
+		if (!found)
+			tlm_h_sleep_ms(50);
+	}
+	if (!found)
+		fail_msg("the journal never held the first task's id");
+}
+
 /* The old owner is stopped once its first task runs; the new owner (from
  * new_domain; NULL: this host) takes the run with the given arguments; the
  * old one is continued and must stop at once, exit 5, and send nothing. */
@@ -389,6 +413,7 @@ static void stopped_owner(const char *old_domain, const char *new_domain, int fo
 	run_id_of(&run, run_id, sizeof(run_id));
 	if (tlm_h_run_wait_for(&run, "task t/s1 submitted", 10000) != 0)
 		fail_msg("the first task was never submitted");
+	wait_journaled(state_of(&run), run_id);
 	assert_int_equal(kill(run.pid, SIGSTOP), 0);
 	if (stale_wait_ms > 0)
 		tlm_h_sleep_ms(stale_wait_ms); /* the lease runs out */
