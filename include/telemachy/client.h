@@ -63,18 +63,12 @@ typedef struct tlm_client_opts {
 	 * network or a timer (NULL: nothing): the engine commits its journal
 	 * batch there, so that no transaction stays open across a wait. */
 	void (*before_wait)(void *ctx);
-	/* Write-ahead with asynchronous durability (NULL: none): each request
-	 * is stamped at submit with stamp(gate_ctx), and starts only once
-	 * durable(gate_ctx, &seq, err) says seq >= its stamp.  A non-zero
-	 * return closes the client as a gate refusal does. */
-	uint64_t (*stamp)(void *ctx);
-	int (*durable)(void *ctx, uint64_t *seq, tlm_error *err);
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
 		NULL, NULL, 30000, 5000, 16, 0, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
-			0, NULL, NULL, 0, 0, NULL, NULL, NULL                                      \
+			0, NULL, NULL, 0, 0, NULL                                                  \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order

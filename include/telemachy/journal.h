@@ -20,7 +20,6 @@
 #define TELEMACHY_JOURNAL_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "telemachy/error.h"
 
@@ -254,8 +253,7 @@ int tlm_journal_fence_check(tlm_journal *j, const char *run_id, tlm_error *err);
  * holds the journal's write lock.  Turning batching off flushes. */
 int tlm_journal_set_batching(tlm_journal *j, int on, tlm_error *err);
 
-/* Commits the open batch, if any, and waits until every commit is durable.
- * TLM_EFENCED when the batch was lost (a
+/* Commits the open batch, if any.  TLM_EFENCED when the batch was lost (a
  * failed commit, a lost connection): its writes never reached the journal
  * and the run must be left at once, as after a crash.  Any other error: the
  * journal is committed but an audit record could not be appended. */
@@ -263,20 +261,6 @@ int tlm_journal_flush(tlm_journal *j, tlm_error *err);
 
 /* 1 while writes wait for tlm_journal_flush. */
 int tlm_journal_unflushed(const tlm_journal *j);
-
-/* Asynchronous durability (docs/internals/journal.md, "Durability off the
- * loop"; SQLite without an audit log; elsewhere commits stay durable at
- * once).  With it, tlm_journal_commit commits the open batch without an
- * fsync and a thread of the handle makes it durable (fdatasync of the WAL),
- * calling wake(ctx) from that thread each time commits become durable.
- * Batch commits are numbered: tlm_journal_stamp is the number that must be
- * durable for everything written so far to be, tlm_journal_durable the
- * highest one that is (TLM_EFENCED once syncing failed: stop at once).
- * wake NULL: off, after making every commit durable. */
-int tlm_journal_set_async(tlm_journal *j, void (*wake)(void *ctx), void *ctx, tlm_error *err);
-int tlm_journal_commit(tlm_journal *j, tlm_error *err);
-uint64_t tlm_journal_stamp(const tlm_journal *j);
-int tlm_journal_durable(tlm_journal *j, uint64_t *seq, tlm_error *err);
 
 /* The epoch this handle holds run_id at (0 when it holds it not). */
 long long tlm_journal_held_epoch(const tlm_journal *j, const char *run_id);

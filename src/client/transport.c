@@ -8,7 +8,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +34,6 @@ struct tlm_req {
 	char *url;
 	char *body;       /* NULL: no body */
 	size_t body_sent; /* of a create's body, read by libcurl so far */
-	uint64_t stamp;   /* what must be durable before it starts (opts.stamp) */
 	tlm_client_kind kind;
 	tlm_client_cb cb;
 	void *ctx;
@@ -584,7 +582,6 @@ int tlm_client_submit(tlm_client *c, const char *method, const char *path, const
 	}
 	snprintf(r->url, n, "%s%s", c->base_url, path);
 	tlm_client__backoff_init(&r->bo, &c->bo_opts, NULL, NULL);
-	r->stamp = c->opts.stamp != NULL ? c->opts.stamp(c->opts.gate_ctx) : 0;
 	if (c->wait_tail != NULL)
 		c->wait_tail->next = r;
 	else
@@ -872,19 +869,6 @@ static int gate_open(tlm_client *c)
 	return c->closed.code == 0;
 }
 
-/* How far the caller's journal is durable (UINT64_MAX without the hook):
- * a request starts once what it was stamped with is.  0 when the hook
- * failed: that closes the client. */
-static int durable_upto(tlm_client *c, uint64_t *seq)
-{
-	if (c->opts.durable == NULL)
-		return 1;
-	if (c->closed.code == 0 && c->opts.durable(c->opts.gate_ctx, seq, &c->closed) != 0 &&
-	    c->closed.code == 0)
-		c->closed.code = TLM_ERROR;
-	return c->closed.code == 0;
-}
-
 static void before_wait(tlm_client *c)
 {
 	if (c->opts.before_wait != NULL)
@@ -897,7 +881,7 @@ static void before_wait(tlm_client *c)
  * (-1: no wait needed). */
 static long start_more(tlm_client *c)
 {
-	uint64_t now = now_ms(), durable = UINT64_MAX;
+	uint64_t now = now_ms();
 	long token_wait = -1;
 
 	/* Due retries go to the head of the FIFO: they are the oldest work. */
@@ -917,11 +901,10 @@ static long start_more(tlm_client *c)
 	}
 	/* The gate is asked once for the burst: what it checks (the run is
 	 * still ours, the journal committed) holds for all of it. */
-	if (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
-	    (!gate_open(c) || !durable_upto(c, &durable)))
+	if (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight && !gate_open(c))
 		return token_wait;
 	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
-	       c->wait_head->stamp <= durable && take_token(c, now, &token_wait)) {
+	       take_token(c, now, &token_wait)) {
 		tlm_req *r = c->wait_head;
 		tlm_error err = TLM_ERROR_INIT;
 

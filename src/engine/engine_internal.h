@@ -272,13 +272,8 @@ void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
  * and the run still ours. */
 int tlm_eng__gate(void *ctx, tlm_error *err);
 
-/* Sets the client's hooks (gate, before_wait, stamp, durable) to this
- * engine's. */
+/* Sets the client's gate and before_wait hooks to this engine's. */
 void tlm_eng__client_hooks(eng *e, tlm_client_opts *co);
-
-/* Asynchronous durability of the journal on or off (off: every commit
- * made durable, the flusher stopped); e->c must exist while it is on. */
-int tlm_eng__async_durability(eng *e, int on, tlm_error *err);
 
 /* Commits the journal's open batch (group commit); a batch that was lost
  * stops the engine as a lost run does (TLM_EFENCED). */

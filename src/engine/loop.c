@@ -106,8 +106,6 @@ static void check_cancel(eng *e, uint64_t now)
 			"cancelled by `telemachy cancel`: nothing more is submitted; tearing down");
 }
 
-static int commit(eng *e);
-
 int tlm_eng__turn(eng *e, long max_wait_ms)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -150,7 +148,7 @@ int tlm_eng__turn(eng *e, long max_wait_ms)
 	 * holds the journal's write lock, and a process stopped (SIGSTOP,
 	 * Ctrl-Z) while it holds it would stop every other writer of the
 	 * journal with it.  So a batch lasts one turn's work, never a wait. */
-	(void)commit(e);
+	(void)tlm_eng__flush(e);
 	return e->stop == STOP_NONE;
 }
 
@@ -185,24 +183,9 @@ int tlm_eng__flush(eng *e)
 	tlm_error err = TLM_ERROR_INIT;
 	int rc;
 
-	if (e->j == NULL)
-		return 0;
-	if ((rc = tlm_journal_flush(e->j, &err)) != 0)
-		(void)tlm_eng__journal_check(e, rc, &err);
-	return rc;
-}
-
-/* Commits the open batch without waiting for it to be durable (with
- * asynchronous durability the journal's thread does that; requests wait
- * for it in the client, stamp and durable below). */
-static int commit(eng *e)
-{
-	tlm_error err = TLM_ERROR_INIT;
-	int rc;
-
 	if (e->j == NULL || !tlm_journal_unflushed(e->j))
 		return 0;
-	if ((rc = tlm_journal_commit(e->j, &err)) != 0)
+	if ((rc = tlm_journal_flush(e->j, &err)) != 0)
 		(void)tlm_eng__journal_check(e, rc, &err);
 	return rc;
 }
@@ -229,7 +212,7 @@ int tlm_eng__gate(void *ctx, tlm_error *err)
 	if (e->stop == STOP_FENCED)
 		return fenced_error(e, err);
 	if (tlm_journal_unflushed(e->j)) {
-		rc = commit(e);
+		rc = tlm_eng__flush(e);
 		return e->stop == STOP_FENCED ? fenced_error(e, err) : 0;
 	}
 	if (e->run_id[0] == '\0' || tlm_journal_held_epoch(e->j, e->run_id) == 0)
@@ -246,49 +229,12 @@ int tlm_eng__gate(void *ctx, tlm_error *err)
  * (it would hold the journal's write lock). */
 static void before_wait(void *ctx)
 {
-	(void)commit(ctx);
-}
-
-static uint64_t stamp(void *ctx)
-{
-	const eng *e = ctx;
-
-	return e->j != NULL ? tlm_journal_stamp(e->j) : 0;
-}
-
-/* How far the journal is durable; a failed sync stops the engine as a lost
- * run does. */
-static int durable(void *ctx, uint64_t *seq, tlm_error *err)
-{
-	eng *e = ctx;
-	int rc;
-
-	*seq = UINT64_MAX;
-	if (e->j == NULL || (rc = tlm_journal_durable(e->j, seq, err)) == 0)
-		return 0;
-	tlm_eng__fenced(e, err);
-	return rc;
+	(void)tlm_eng__flush(ctx);
 }
 
 void tlm_eng__client_hooks(eng *e, tlm_client_opts *co)
 {
 	co->gate = tlm_eng__gate;
 	co->before_wait = before_wait;
-	co->stamp = stamp;
-	co->durable = durable;
 	co->gate_ctx = e;
-}
-
-/* Called from the journal's flusher thread: the client's poll wakes and
- * starts the requests that waited for those commits. */
-static void wake_client(void *ctx)
-{
-	eng *e = ctx;
-
-	tlm_client_wakeup(e->c);
-}
-
-int tlm_eng__async_durability(eng *e, int on, tlm_error *err)
-{
-	return tlm_journal_set_async(e->j, on ? wake_client : NULL, e, err);
 }

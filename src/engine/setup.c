@@ -78,9 +78,7 @@ int tlm_eng__setup(eng *e, tlm_error *err)
 		return rc;
 	tlm_eng__client_opts(e->o, e->o->control_plane, e->o->in_process, e->maxc, &co);
 	tlm_eng__client_hooks(e, &co);
-	if ((rc = tlm_client_new(&e->c, &co, err)) != 0)
-		return rc;
-	return tlm_eng__async_durability(e, 1, err);
+	return tlm_client_new(&e->c, &co, err);
 }
 
 /* A GET that needs auth in v2 and exists in v1, with a short retry budget:
@@ -163,12 +161,9 @@ void tlm_eng__cleanup(eng *e)
 			     (unsigned long long)st.ignored, (unsigned long long)st.dropped,
 			     (unsigned long long)st.reconnects);
 	}
-	/* The watcher goes first: its callbacks wake the client; so do the
-	 * journal's flusher's, stopped here (all made durable first). */
+	/* The watcher goes first: its callbacks wake the client. */
 	tlm_watcher_free(e->w);
 	e->w = NULL;
-	if (e->j != NULL)
-		(void)tlm_eng__async_durability(e, 0, NULL);
 	tlm_client_free(e->c);
 	e->c = NULL;
 	tlm_journal_close(e->j);

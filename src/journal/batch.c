@@ -14,12 +14,10 @@
  * The fence is checked once, when the batch opens: from then on the batch
  * holds the write lock (SQLite) or the run's row (PostgreSQL, FOR UPDATE),
  * so no claim can slip in before the commit. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "journal/journal_internal.h"
-#include "journal/syncer.h"
 #include "telemachy/metrics.h"
 #include "util/crashpoint.h"
 
@@ -57,8 +55,6 @@ static void drop_queued(tlm_journal *j)
 static int lose(tlm_journal *j, const char *what)
 {
 	tlm_db_rollback(j->db);
-	if (j->batch_async)
-		(void)run_sql(j, "PRAGMA synchronous=FULL");
 	j->batch_open = 0;
 	drop_queued(j);
 	if (j->batch_lost.code == 0)
@@ -77,28 +73,6 @@ static int lost(tlm_journal *j, tlm_error *err)
 	return j->batch_lost.code;
 }
 
-static int async_now(const tlm_journal *j);
-static int syncer_start(tlm_journal *j);
-
-/* Opens the batch: with asynchronous durability its transaction commits at
- * synchronous=NORMAL (no fsync; the flusher makes it durable). */
-static int open_batch(tlm_journal *j, const char *run_id, tlm_error *err)
-{
-	int rc;
-
-	j->batch_async = async_now(j) && syncer_start(j) == 0;
-	if (j->batch_async && run_sql(j, "PRAGMA synchronous=NORMAL") != 0)
-		j->batch_async = 0;
-	if ((rc = tlm_journal__begin_tx(j, run_id, err)) != 0) {
-		if (j->batch_async)
-			(void)run_sql(j, "PRAGMA synchronous=FULL");
-		return rc;
-	}
-	j->batch_open = 1;
-	memcpy(j->batch_run, run_id, sizeof(j->batch_run));
-	return 0;
-}
-
 int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err)
 {
 	int rc;
@@ -108,8 +82,12 @@ int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err)
 	if (j->batch_open && strcmp(j->batch_run, run_id) != 0 &&
 	    (rc = tlm_journal_flush(j, err)) != 0)
 		return rc;
-	if (!j->batch_open && (rc = open_batch(j, run_id, err)) != 0)
-		return rc;
+	if (!j->batch_open) {
+		if ((rc = tlm_journal__begin_tx(j, run_id, err)) != 0)
+			return rc;
+		j->batch_open = 1;
+		memcpy(j->batch_run, run_id, sizeof(j->batch_run));
+	}
 	if (run_sql(j, "SAVEPOINT tlm_write") != 0) {
 		lose(j, "opening a savepoint");
 		return lost(j, err);
@@ -185,28 +163,9 @@ static int append_queued(tlm_journal *j, tlm_error *err)
 	return rc;
 }
 
-/* Asynchronous durability is used for this batch: on, SQLite, and no
- * audit log (its records must not get ahead of what is durable). */
-static int async_now(const tlm_journal *j)
-{
-	return j->async && j->trail == NULL && tlm_db_which(j->db) == TLM_DB_SQLITE;
-}
-
-/* Starts the flusher on the WAL file the first time it is needed. */
-static int syncer_start(tlm_journal *j)
-{
-	char wal[4096];
-
-	if (j->syncer != NULL)
-		return 0;
-	snprintf(wal, sizeof(wal), "%s-wal", j->path);
-	return tlm_journal__syncer_new(&j->syncer, wal, j->wake, j->wake_ctx);
-}
-
-int tlm_journal_commit(tlm_journal *j, tlm_error *err)
+int tlm_journal_flush(tlm_journal *j, tlm_error *err)
 {
 	uint64_t t0;
-	int async = j->batch_async;
 
 	if (j->batch_lost.code != 0) {
 		int rc = lost(j, err);
@@ -220,75 +179,12 @@ int tlm_journal_commit(tlm_journal *j, tlm_error *err)
 	t0 = tlm_metrics_now_us();
 	if (tlm_db_commit(j->db) != 0) {
 		lose(j, "committing");
-		return tlm_journal_commit(j, err);
+		return tlm_journal_flush(j, err);
 	}
 	j->batch_open = 0;
-	j->written++;
-	if (async) {
-		(void)run_sql(j, "PRAGMA synchronous=FULL");
-		tlm_journal__syncer_request(j->syncer, j->written);
-	} else {
-		j->durable = j->written;
-		tlm_metrics_journal_commit(tlm_metrics_now_us() - t0);
-	}
+	tlm_metrics_journal_commit(tlm_metrics_now_us() - t0);
 	tlm_crashpoint("journal commit");
 	return append_queued(j, err);
-}
-
-uint64_t tlm_journal_stamp(const tlm_journal *j)
-{
-	return j->batch_open ? j->written + 1 : j->written;
-}
-
-int tlm_journal_durable(tlm_journal *j, uint64_t *seq, tlm_error *err)
-{
-	int e = 0;
-
-	if (j->syncer != NULL && j->durable < j->written) {
-		uint64_t done = tlm_journal__syncer_done(j->syncer, &e);
-
-		/* A commit at synchronous=FULL made all before it durable too. */
-		j->durable = done > j->durable ? done : j->durable;
-	}
-	*seq = j->durable;
-	if (e != 0)
-		return tlm_error_set(err, TLM_EFENCED,
-				     "journal %s: cannot make its writes durable (fdatasync: %s): "
-				     "stopping at once, the journal holds the run as of its last "
-				     "durable commit",
-				     j->path, strerror(e));
-	return 0;
-}
-
-int tlm_journal_flush(tlm_journal *j, tlm_error *err)
-{
-	uint64_t seq;
-	int rc;
-
-	if ((rc = tlm_journal_commit(j, err)) != 0)
-		return rc;
-	if (j->syncer != NULL && j->durable < j->written &&
-	    tlm_journal__syncer_wait(j->syncer, j->written) != 0)
-		return tlm_journal_durable(j, &seq, err);
-	j->durable = j->written;
-	return 0;
-}
-
-int tlm_journal_set_async(tlm_journal *j, void (*wake)(void *ctx), void *ctx, tlm_error *err)
-{
-	int rc = 0;
-
-	if (wake == NULL) {
-		/* Off: what was committed is made durable, and the flusher
-		 * stops before whatever wake pointed to goes away. */
-		rc = tlm_journal_flush(j, err);
-		tlm_journal__syncer_free(j->syncer);
-		j->syncer = NULL;
-	}
-	j->async = wake != NULL;
-	j->wake = wake;
-	j->wake_ctx = ctx;
-	return rc;
 }
 
 int tlm_journal_set_batching(tlm_journal *j, int on, tlm_error *err)
@@ -307,10 +203,8 @@ int tlm_journal_unflushed(const tlm_journal *j)
 void tlm_journal__batch_close(tlm_journal *j)
 {
 	/* A batch still open at close: the fence held since it opened, so
-	 * committing it is what an unbatched journal would have done; and what
-	 * was committed is made durable before the process may go. */
-	(void)tlm_journal_flush(j, NULL);
+	 * committing it is what an unbatched journal would have done. */
+	if (j->batch_open || j->batch_lost.code != 0)
+		(void)tlm_journal_flush(j, NULL);
 	drop_queued(j);
-	tlm_journal__syncer_free(j->syncer);
-	j->syncer = NULL;
 }

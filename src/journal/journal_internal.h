@@ -34,13 +34,6 @@ struct tlm_journal {
 	char batch_run[TLM_JOURNAL_RUN_ID_LEN + 1];
 	tlm_error batch_lost; /* code != 0: the open batch was lost; the next flush says so */
 	struct tlm_journal__queued *queued, *queued_tail; /* audit records awaiting the commit */
-	/* asynchronous durability (batch.c, syncer.c) */
-	int async;                         /* tlm_journal_set_async was called */
-	int batch_async;                   /* the open batch commits without an fsync */
-	uint64_t written, durable;         /* batch commits counted, and known durable */
-	struct tlm_journal_syncer *syncer; /* the flusher thread; NULL until needed */
-	void (*wake)(void *ctx);
-	void *wake_ctx;
 };
 
 /* SQL for the current time, as every row stores it: ISO-8601 UTC,

@@ -154,17 +154,15 @@ static const tlm_metrics_family f_reconcile = { "telemachy_reconcile_passes_tota
 						NULL,
 						0,
 						c_reconcile };
-static const tlm_metrics_family f_commit = {
-	"telemachy_journal_commit_duration_seconds",
-	"Journal commits made durable: each fsync, with the commit when it is synchronous.",
-	1,
-	0,
-	{ { NULL, NULL, 0 } },
-	0,
-	commit_bounds,
-	N(commit_bounds),
-	h_commit
-};
+static const tlm_metrics_family f_commit = { "telemachy_journal_commit_duration_seconds",
+					     "Journal transaction commit latency (fsync included).",
+					     1,
+					     0,
+					     { { NULL, NULL, 0 } },
+					     0,
+					     commit_bounds,
+					     N(commit_bounds),
+					     h_commit };
 static const tlm_metrics_family f_srv_req = {
 	"telemachy_server_requests_total",
 	"Requests answered by the built-in control plane, by method, route template and status class.",

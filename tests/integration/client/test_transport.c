@@ -714,69 +714,6 @@ static int gate(void *ctx, tlm_error *err)
 /* The gate is asked before every request; once it refuses, nothing more is
  * sent and every step says why.  Dropping the client tells each pending
  * request and timer once. */
-/* The write-ahead hooks: a request stamped with a journal commit that is
- * not durable yet waits in the client, however long it is driven, and goes
- * once the commit is durable; a failing durability check closes the client
- * without sending what waits. */
-static uint64_t durable_seq;
-static int durable_fail;
-
-static uint64_t stamp_hook(void *ctx)
-{
-	(void)ctx;
-	return 5;
-}
-
-static int durable_hook(void *ctx, uint64_t *seq, tlm_error *err)
-{
-	(void)ctx;
-	*seq = durable_seq;
-	return durable_fail ? tlm_error_set(err, TLM_EFENCED, "cannot sync") : 0;
-}
-
-static void test_waits_for_durability(void **state)
-{
-	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
-	tlm_error err = TLM_ERROR_INIT;
-	got g[2];
-	int i;
-
-	(void)state;
-	tlm_h_serve_start(&srv, NULL);
-	o.base_url = srv.url;
-	o.stamp = stamp_hook;
-	o.durable = durable_hook;
-	durable_seq = 4;
-	durable_fail = 0;
-	assert_int_equal(tlm_client_new(&cli, &o, &err), 0);
-	memset(g, 0, sizeof(g));
-	assert_int_equal(tlm_client_submit(cli, "POST", "/v1/agents", "{\"name\":\"held\"}",
-					   TLM_CLIENT_POST_CREATE, on_done, &g[0], &err),
-			 0);
-	for (i = 0; i < 5; i++)
-		assert_int_equal(tlm_client_step(cli, 20, &err), 0);
-	assert_int_equal(g[0].calls, 0);
-	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "held"), 0); /* not sent */
-	durable_seq = 5;
-	tlm_client_wakeup(cli);
-	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
-	assert_int_equal(g[0].outcome, TLM_CLIENT_DONE);
-	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "held"), 1);
-	/* A failed sync: nothing more leaves. */
-	durable_seq = 4;
-	durable_fail = 1;
-	assert_int_equal(tlm_client_submit(cli, "POST", "/v1/agents", "{\"name\":\"never\"}",
-					   TLM_CLIENT_POST_CREATE, on_done, &g[1], &err),
-			 0);
-	assert_int_equal(tlm_client_step(cli, 10, &err), TLM_EFENCED);
-	assert_non_null(strstr(err.message, "cannot sync"));
-	tlm_client_free(cli);
-	cli = NULL;
-	assert_int_equal(g[1].outcome, TLM_CLIENT_CANCELLED);
-	assert_int_equal(tlm_h_count_prefixed(&srv, "agents", "never"), 0);
-	durable_fail = 0;
-}
-
 static void test_gate_and_cancel(void **state)
 {
 	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
@@ -824,7 +761,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_429_retry_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_create_reused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_waits_for_durability, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_key, setup, teardown),

@@ -2,7 +2,6 @@
  * rows and their states, group commit (all or nothing), durability across a
  * crashed process, listing per run, task attempts, and clear errors. */
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,67 +576,9 @@ static void test_batch(void **state)
 	free(tmp);
 }
 
-static atomic_int wakes;
-
-static void count_wake(void *ctx)
-{
-	(void)ctx;
-	atomic_fetch_add(&wakes, 1);
-}
-
-/* Asynchronous durability: a batch commits at once (others see it) and the
- * journal's thread makes it durable, then wakes the caller; commit numbers
- * (stamps) tell what must be durable.  With an audit log it stays
- * synchronous. */
-static void test_async_durability(void **state)
-{
-	char *tmp = tlm_h_tmpdir(), *db = subdir(tmp, "journal.db"),
-	     *log = subdir(tmp, "audit.log");
-	tlm_journal *j = NULL;
-	tlm_error err = TLM_ERROR_INIT;
-	char run[TLM_JOURNAL_RUN_ID_LEN + 1], a[64];
-	uint64_t seq = 0;
-	int i;
-	(void)state;
-
-	atomic_store(&wakes, 0);
-	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
-	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
-	snprintf(a, sizeof(a), "tlm-%s-first", run);
-	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
-	assert_int_equal(tlm_journal_set_async(j, count_wake, NULL, &err), 0);
-	assert_int_equal(tlm_journal_stamp(j), 0);
-	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, a, &err), 0);
-	assert_int_equal(tlm_journal_stamp(j), 1); /* the open batch's number */
-	assert_int_equal(tlm_journal_commit(j, &err), 0);
-	assert_int_equal(tlm_journal_stamp(j), 1);
-	assert_int_equal(raw_count(db, "SELECT count(*) FROM resources"), 1);
-	for (i = 0; i < 500 && (seq < 1 || atomic_load(&wakes) == 0); i++) {
-		assert_int_equal(tlm_journal_durable(j, &seq, &err), 0);
-		usleep(10000);
-	}
-	assert_int_equal(seq, 1);
-	assert_true(atomic_load(&wakes) >= 1);
-	/* An audit log: the batch is committed with its fsync, durable at once. */
-	assert_int_equal(tlm_journal_set_audit_log(j, log, &err), 0);
-	assert_int_equal(tlm_journal_set_resource_state(j, run, TLM_JOURNAL_AGENT, a,
-							TLM_JOURNAL_ABSENT, NULL, &err),
-			 0);
-	assert_int_equal(tlm_journal_commit(j, &err), 0);
-	assert_int_equal(tlm_journal_durable(j, &seq, &err), 0);
-	assert_int_equal(seq, 2);
-	assert_int_equal(tlm_journal_set_async(j, NULL, NULL, &err), 0);
-	tlm_journal_close(j);
-	free(log);
-	free(db);
-	tlm_h_rmrf(tmp);
-	free(tmp);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_async_durability),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_open_modes_and_schema),
 		cmocka_unit_test(test_default_dir),
