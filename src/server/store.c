@@ -543,6 +543,23 @@ int tlm_store_get(tlm_store *st, tlm_store_kind kind, const char *scope, const c
 	return rc;
 }
 
+/* Steps sql (parameters: kind, id) once; the caller holds the lock and
+ * releases *q (NULL when it could not be prepared).  0 on a row,
+ * TLM_ENOTFOUND, or TLM_ERROR. */
+static int step_by_id(tlm_store *st, const char *sql, tlm_store_kind kind, const char *id,
+		      sqlite3_stmt **q)
+{
+	if ((*q = prepare(st, sql, 0, NULL)) == NULL)
+		return TLM_ERROR;
+	sqlite3_bind_int(*q, 1, (int)kind);
+	sqlite3_bind_text(*q, 2, id, -1, SQLITE_STATIC);
+	switch (sqlite3_step(*q)) {
+	case SQLITE_ROW: return 0;
+	case SQLITE_DONE: return TLM_ENOTFOUND;
+	default: return TLM_ERROR;
+	}
+}
+
 int tlm_store_exists(tlm_store *st, tlm_store_kind kind, const char *id)
 {
 	sqlite3_stmt *q;
@@ -550,18 +567,7 @@ int tlm_store_exists(tlm_store *st, tlm_store_kind kind, const char *id)
 
 	pthread_mutex_lock(&st->lock);
 	/* The primary key index alone answers: no document is read. */
-	q = prepare(st, "SELECT 1 FROM docs WHERE kind = ? AND id = ?", 0, NULL);
-	if (q == NULL) {
-		pthread_mutex_unlock(&st->lock);
-		return TLM_ERROR;
-	}
-	sqlite3_bind_int(q, 1, (int)kind);
-	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
-	switch (sqlite3_step(q)) {
-	case SQLITE_ROW: rc = 0; break;
-	case SQLITE_DONE: rc = TLM_ENOTFOUND; break;
-	default: rc = TLM_ERROR; break;
-	}
+	rc = step_by_id(st, "SELECT 1 FROM docs WHERE kind = ? AND id = ?", kind, id, &q);
 	release(st, q);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -585,24 +591,12 @@ int tlm_store_status(tlm_store *st, tlm_store_kind kind, const char *id, char *b
 		return 0;
 	}
 	/* SQLite reads the one field: no document is built to look at it. */
-	q = prepare(st, "SELECT json_extract(doc, '$.status') FROM docs WHERE kind = ? AND id = ?",
-		    0, NULL);
-	if (q == NULL) {
-		pthread_mutex_unlock(&st->lock);
-		return TLM_ERROR;
-	}
-	sqlite3_bind_int(q, 1, (int)kind);
-	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
-	switch (sqlite3_step(q)) {
-	case SQLITE_ROW:
-		rc = 0;
-		if (sqlite3_column_type(q, 0) == SQLITE_TEXT && size > 0) {
-			snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));
-			*status = buf;
-		}
-		break;
-	case SQLITE_DONE: rc = TLM_ENOTFOUND; break;
-	default: rc = TLM_ERROR; break;
+	rc = step_by_id(st,
+			"SELECT json_extract(doc, '$.status') FROM docs WHERE kind = ? AND id = ?",
+			kind, id, &q);
+	if (rc == 0 && sqlite3_column_type(q, 0) == SQLITE_TEXT && size > 0) {
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));
+		*status = buf;
 	}
 	release(st, q);
 	pthread_mutex_unlock(&st->lock);
