@@ -265,15 +265,12 @@ static void test_claim_race(void **state)
 	free(uri);
 }
 
-static void test_connection_cut(void **state)
+/* Ends every other connection to the test's database (the journal's one):
+ * what a dropped network or a restarted server does to it. */
+static void cut_connection(const char *uri)
 {
-	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), run[TLM_JOURNAL_RUN_ID_LEN + 1], sql[160], *n;
-	tlm_journal *j = NULL;
-	tlm_error err = TLM_ERROR_INIT;
-	(void)state;
+	char sql[256], *n;
 
-	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
-	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname ="
 		 " 't%d' AND pid <> pg_backend_pid()",
@@ -281,6 +278,18 @@ static void test_connection_cut(void **state)
 	n = tlm_h_pg_query(&tlm_h_pg_group, uri, sql);
 	assert_string_equal(n, "1");
 	free(n);
+}
+
+static void test_connection_cut(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	cut_connection(uri);
 	/* Every call fails from now on: no reconnection behind the fence. */
 	assert_int_equal(tlm_journal_run_heartbeat(j, run, &err), TLM_EFENCED);
 	assert_non_null(strstr(err.message, "connection to the database was lost"));
@@ -296,7 +305,7 @@ static void test_connection_cut(void **state)
  * must stop as after a crash). */
 static void test_batch_lost(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n, sql[256];
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n;
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
@@ -307,13 +316,7 @@ static void test_batch_lost(void **state)
 	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
 	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
 	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_TEAM, "tlm-x-t-t", &err), 0);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname ="
-		 " 't%d' AND pid <> pg_backend_pid()",
-		 tlm_h_pg_group.ndb);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, sql);
-	assert_string_equal(n, "1");
-	free(n);
+	cut_connection(uri);
 	assert_int_equal(tlm_journal_flush(j, &err), TLM_EFENCED);
 	assert_non_null(strstr(err.message, "never committed"));
 	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM resources");
