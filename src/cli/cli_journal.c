@@ -47,26 +47,6 @@ done:
 	return rc;
 }
 
-int tlm_cli_resource_live(tlm_journal_state s)
-{
-	return s == TLM_JOURNAL_INTENT || s == TLM_JOURNAL_CREATED || s == TLM_JOURNAL_STARTED ||
-	       s == TLM_JOURNAL_DELETING;
-}
-
-static int count_cb(const tlm_journal_resource *r, void *ctx)
-{
-	long *n = ctx;
-
-	*n += tlm_cli_resource_live(r->state);
-	return 0;
-}
-
-int tlm_cli_count_live(tlm_journal *j, const char *run_id, long *n, tlm_error *err)
-{
-	*n = 0;
-	return tlm_journal_resources(j, run_id, count_cb, n, err);
-}
-
 void tlm_cli_format_age(char *buf, size_t size, long ms)
 {
 	long s = ms / 1000;

@@ -15,12 +15,6 @@
  * command) and returns TLM_EXIT_FAILED. */
 int tlm_cli_journal_open(const char *dir, tlm_journal **out);
 
-/* Whether a resource in state s may still exist remotely (a leftover). */
-int tlm_cli_resource_live(tlm_journal_state s);
-
-/* *n: how many of run_id's resources are live. */
-int tlm_cli_count_live(tlm_journal *j, const char *run_id, long *n, tlm_error *err);
-
 /* "850ms", "12.3s", "4m05s", "2h10m", "3d04h"; "-" for a negative age. */
 void tlm_cli_format_age(char *buf, size_t size, long ms);
 

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_journal.h"
+#include "telemachy/report.h"
 
 #define OPT_STATE    0x101
 #define OPT_WORKFLOW 0x102
@@ -17,7 +18,6 @@ typedef struct list_args {
 typedef struct list_ctx {
 	const tlm_cli *cli;
 	tlm_journal *j;
-	json_t *runs; /* --output json: the array being filled */
 	tlm_error *err;
 	long n;
 } list_ctx;
@@ -78,24 +78,9 @@ static int list_cb(const tlm_journal_run *r, void *ctx)
 	long live = 0;
 	int rc;
 
-	if ((rc = tlm_cli_count_live(l->j, r->id, &live, l->err)) != 0)
+	if ((rc = tlm_report_count_live(l->j, r->id, &live, l->err)) != 0)
 		return rc;
 	l->n++;
-	if (l->runs != NULL) {
-		json_t *owner = json_pack("{s:I, s:s?, s:s, s:I}", "pid", (json_int_t)r->owner_pid,
-					  "host", r->owner_host, "state", tlm_journal_owner_name(o),
-					  "heartbeat_age_ms", (json_int_t)r->heartbeat_age_ms);
-
-		return json_array_append_new(
-			       l->runs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:I}", "id",
-						  r->id, "workflow", r->workflow, "state",
-						  tlm_run_state_name(r->state), "created_at",
-						  r->created_at, "updated_at", r->updated_at,
-						  "owner", owner, "control_plane", r->control_plane,
-						  "live_resources", (json_int_t)live)) == 0
-			       ? 0
-			       : TLM_ERROR;
-	}
 	if (l->cli->quiet) {
 		tlm_cli_line(stdout, "%s", r->id);
 		return 0;
@@ -113,12 +98,30 @@ static int list_cb(const tlm_journal_run *r, void *ctx)
 	return 0;
 }
 
+/* The document `list --output json` prints: {"runs": []} when there is no
+ * journal yet. */
+static int list_json(tlm_journal *j, const tlm_run_state *state, const char *workflow,
+		     tlm_error *err)
+{
+	json_t *doc = NULL;
+	int rc = j != NULL ? tlm_report_runs(j, state, workflow, &doc, err)
+			   : ((doc = json_pack("{s:[]}", "runs")) != NULL ? 0 : TLM_ERROR);
+
+	if (rc == 0 && json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
+		rc = TLM_ERROR;
+	if (rc == 0)
+		putchar('\n');
+	json_decref(doc);
+	return rc;
+}
+
 int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
 {
 	tlm_error err = TLM_ERROR_INIT;
 	list_args a = { NULL, NULL, NULL };
-	list_ctx l = { cli, NULL, NULL, &err, 0 };
+	list_ctx l = { cli, NULL, &err, 0 };
 	tlm_run_state state = TLM_RUN_PENDING;
+	const tlm_run_state *only;
 	int rc = parse_args(cli, argc, argv, &a);
 
 	if (rc != 0)
@@ -127,32 +130,20 @@ int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
 		return tlm_cli_usage_error(cli, "--state: no run state \"%s\"", a.state);
 	if ((rc = tlm_cli_journal_open(a.dir, &l.j)) != TLM_EXIT_OK)
 		return rc;
-	if (cli->output == TLM_OUTPUT_JSON && (l.runs = json_array()) == NULL) {
-		rc = TLM_EXIT_FAILED;
-		goto done;
-	}
-	if (l.j != NULL && tlm_journal_runs(l.j, a.state != NULL ? &state : NULL, a.workflow,
-					    list_cb, &l, &err) != 0) {
+	only = a.state != NULL ? &state : NULL;
+	if (cli->output == TLM_OUTPUT_JSON)
+		rc = list_json(l.j, only, a.workflow, &err);
+	else if (l.j != NULL)
+		rc = tlm_journal_runs(l.j, only, a.workflow, list_cb, &l, &err);
+	if (rc != 0) {
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s",
 			    err.message[0] ? err.message : "out of memory");
 		rc = TLM_EXIT_FAILED;
-		goto done;
-	}
-	if (l.runs != NULL) {
-		json_t *doc = json_pack("{s:O}", "runs", l.runs);
-
-		if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
-			rc = TLM_EXIT_FAILED;
-		else
-			putchar('\n');
-		json_decref(doc);
-	} else if (l.n == 0 && !cli->quiet) {
+	} else if (cli->output == TLM_OUTPUT_TEXT && l.n == 0 && !cli->quiet) {
 		printf("no runs\n");
 	}
 	if (fflush(stdout) != 0)
 		rc = TLM_EXIT_FAILED;
-done:
-	json_decref(l.runs);
 	tlm_journal_close(l.j);
 	return rc;
 }

@@ -7,13 +7,13 @@
 #include "cli/cli.h"
 #include "cli/cli_journal.h"
 #include "cli/status_graph.h"
+#include "telemachy/report.h"
 #include "util/redact.h"
 
 #define AGE_MAX 32
 
 typedef struct status_ctx {
 	const tlm_cli *cli;
-	json_t *resources, *tasks, *audit; /* --output json only */
 	long leftovers;
 	int rows;
 } status_ctx;
@@ -72,23 +72,11 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, const char **dir, con
 	return 0;
 }
 
-static int append(json_t *array, json_t *item)
-{
-	return json_array_append_new(array, item) == 0 ? 0 : TLM_ERROR;
-}
-
 static int resource_cb(const tlm_journal_resource *r, void *ctx)
 {
 	status_ctx *s = ctx;
 
-	s->leftovers += tlm_cli_resource_live(r->state);
-	if (s->resources != NULL)
-		return append(s->resources,
-			      json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s}", "kind",
-					tlm_journal_kind_name(r->kind), "name", r->name,
-					"remote_id", r->remote_id, "state",
-					tlm_journal_state_name(r->state), "last_error",
-					r->last_error, "updated_at", r->updated_at));
+	s->leftovers += tlm_report_resource_live(r->state);
 	if (s->rows++ == 0)
 		printf("\n%-5s  %-32s  %-36s  %-9s  %s\n", "KIND", "NAME", "REMOTE ID", "STATE",
 		       "LAST ERROR");
@@ -108,12 +96,6 @@ static int task_cb(const tlm_journal_task *t, void *ctx)
 	status_ctx *s = ctx;
 	char who[2 * TLM_JOURNAL_NAME_MAX + 2];
 
-	if (s->tasks != NULL)
-		return append(s->tasks,
-			      json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s, s:s?}", "team", t->team,
-					"subject", t->subject, "attempt", t->attempt, "remote_id",
-					t->remote_id, "status", tlm_attempt_status_name(t->status),
-					"updated_at", t->updated_at, "ended", t->ended));
 	if (s->rows++ == 0)
 		printf("\n%-40s  %-7s  %-36s  %s\n", "TEAM/SUBJECT", "ATTEMPT", "REMOTE ID",
 		       "STATUS");
@@ -130,11 +112,6 @@ static int audit_cb(const tlm_journal_audit_entry *a, void *ctx)
 {
 	status_ctx *s = ctx;
 
-	if (s->audit != NULL)
-		return append(s->audit, json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:I}", "seq",
-						  (json_int_t)a->seq, "at", a->at, "action",
-						  a->action, "detail", a->detail, "user", a->user,
-						  "host", a->host, "pid", (json_int_t)a->pid));
 	if (s->rows++ == 0)
 		printf("\naudit:\n");
 	fputs("  ", stdout);
@@ -186,75 +163,41 @@ static void print_footer(const tlm_cli *cli, const tlm_journal_run *r, tlm_journ
 			r->id, r->id);
 }
 
-static json_t *run_json(const tlm_journal_run *r, tlm_journal_owner o)
+/* Prints the run as text: header, resources, tasks, footer, audit trail. */
+static int show_text(const tlm_cli *cli, tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 {
-	json_t *owner =
-		json_pack("{s:I, s:s?, s:s, s:I, s:s?, s:I}", "pid", (json_int_t)r->owner_pid,
-			  "host", r->owner_host, "state", tlm_journal_owner_name(o),
-			  "heartbeat_age_ms", (json_int_t)r->heartbeat_age_ms, "heartbeat_at",
-			  r->heartbeat_at, "epoch", (json_int_t)r->owner_epoch);
-
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:s?}", "id", r->id, "workflow",
-			 r->workflow, "state", tlm_run_state_name(r->state), "spec_hash",
-			 r->spec_hash, "created_at", r->created_at, "updated_at", r->updated_at,
-			 "owner", owner, "control_plane", r->control_plane, "cancel_requested_at",
-			 r->cancel_requested_at);
-}
-
-/* Walks the run's rows, printing (text) or collecting (json). */
-static int walk(tlm_journal *j, const char *id, status_ctx *s, tlm_error *err)
-{
+	status_ctx s = { cli, 0, 0 };
+	tlm_journal_owner o = tlm_journal_run_owner(r);
 	int rc;
 
-	s->rows = 0;
-	if ((rc = tlm_journal_resources(j, id, resource_cb, s, err)) != 0)
+	print_header(r, o);
+	if ((rc = tlm_journal_resources(j, r->id, resource_cb, &s, err)) != 0)
 		return rc;
-	s->rows = 0;
-	if ((rc = tlm_journal_tasks(j, id, task_cb, s, err)) != 0)
+	s.rows = 0;
+	if ((rc = tlm_journal_tasks(j, r->id, task_cb, &s, err)) != 0)
 		return rc;
-	return 0;
+	print_footer(cli, r, o, s.leftovers);
+	s.rows = 0;
+	return tlm_journal_audits(j, r->id, audit_cb, &s, err);
+}
+
+/* The document `status --output json` prints (include/telemachy/report.h). */
+static int show_json(tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
+{
+	json_t *doc = NULL;
+	int rc = tlm_report_run(j, r, &doc, err);
+
+	if (rc == 0 && json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
+		rc = TLM_ERROR;
+	if (rc == 0)
+		putchar('\n');
+	json_decref(doc);
+	return rc;
 }
 
 static int show(const tlm_cli *cli, tlm_journal *j, const tlm_journal_run *r, tlm_error *err)
 {
-	status_ctx s = { cli, NULL, NULL, NULL, 0, 0 };
-	tlm_journal_owner o = tlm_journal_run_owner(r);
-	json_t *doc = NULL;
-	int rc;
-
-	if (cli->output == TLM_OUTPUT_JSON) {
-		s.resources = json_array();
-		s.tasks = json_array();
-		s.audit = json_array();
-		if (!s.resources || !s.tasks || !s.audit) {
-			rc = TLM_ERROR;
-			goto done;
-		}
-	} else {
-		print_header(r, o);
-	}
-	if ((rc = walk(j, r->id, &s, err)) != 0)
-		goto done;
-	if (cli->output == TLM_OUTPUT_TEXT)
-		print_footer(cli, r, o, s.leftovers);
-	s.rows = 0;
-	if ((rc = tlm_journal_audits(j, r->id, audit_cb, &s, err)) != 0)
-		goto done;
-	if (cli->output == TLM_OUTPUT_JSON) {
-		doc = json_pack("{s:o, s:O, s:O, s:I, s:O}", "run", run_json(r, o), "resources",
-				s.resources, "tasks", s.tasks, "leftovers", (json_int_t)s.leftovers,
-				"audit", s.audit);
-		if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
-			rc = TLM_ERROR;
-		else
-			putchar('\n');
-	}
-done:
-	json_decref(doc);
-	json_decref(s.resources);
-	json_decref(s.tasks);
-	json_decref(s.audit);
-	return rc;
+	return cli->output == TLM_OUTPUT_JSON ? show_json(j, r, err) : show_text(cli, j, r, err);
 }
 
 int tlm_cmd_status(tlm_cli *cli, int argc, char **argv)
