@@ -50,19 +50,22 @@ typedef struct tlm_client_opts {
 	unsigned rate_burst;         /* bucket size (0: max(1, rate_rps)) */
 	unsigned max_connections;    /* open at once (0: max_in_flight); more requests wait */
 	/* Asked before requests leave, once for each burst started together
-	 * (NULL: always yes).  Non-zero (and *err filled) closes the client:
-	 * nothing more is sent, and every later step or run returns that
-	 * error.  The engine's fencing check and group commit. */
+	 * (NULL: always yes).  0 lets them go; a positive n holds them and
+	 * asks again within n ms (the engine gathering a group commit); a
+	 * negative value (and *err filled) closes the client: nothing more is
+	 * sent, and every later step or run returns that error.  The engine's
+	 * fencing check and group commit. */
 	int (*gate)(void *ctx, tlm_error *err);
 	void *gate_ctx;
 	/* Paging bounds of tlm_client_list (0: TLM_CLIENT_LIST_MAX_ITEMS,
 	 * TLM_CLIENT_LIST_MAX_MS); lower ones let a test reach them quickly. */
 	size_t list_max_items;
 	long list_max_ms;
-	/* Called with gate_ctx before the client blocks waiting for the
-	 * network or a timer (NULL: nothing): the engine commits its journal
-	 * batch there, so that no transaction stays open across a wait. */
-	void (*before_wait)(void *ctx);
+	/* Called with gate_ctx before the client blocks up to wait_ms for the
+	 * network or a timer (NULL: nothing); returns the wait to use, which
+	 * may be shorter.  The engine commits its journal batch there unless
+	 * it is gathering a group commit, which bounds the wait. */
+	long (*before_wait)(void *ctx, long wait_ms);
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
@@ -147,6 +150,10 @@ void tlm_client_wakeup(tlm_client *c);
 
 /* Requests queued, sleeping before a retry, or on the wire, and timers. */
 unsigned tlm_client_pending(const tlm_client *c);
+
+/* Requests sent and not yet answered; requests queued and not yet sent. */
+unsigned tlm_client_in_flight(const tlm_client *c);
+unsigned tlm_client_waiting(const tlm_client *c);
 
 /* Whether the control plane answers, as the requests finished so far show
  * (docs/agamemnon.md, "Outages").  It goes down at the first transport

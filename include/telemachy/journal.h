@@ -20,6 +20,7 @@
 #define TELEMACHY_JOURNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "telemachy/error.h"
 
@@ -261,6 +262,9 @@ int tlm_journal_flush(tlm_journal *j, tlm_error *err);
 
 /* 1 while writes wait for tlm_journal_flush. */
 int tlm_journal_unflushed(const tlm_journal *j);
+
+/* How long (µs, monotonic) the open batch has been open; 0 when none. */
+uint64_t tlm_journal_batch_age_us(const tlm_journal *j);
 
 /* The epoch this handle holds run_id at (0 when it holds it not). */
 long long tlm_journal_held_epoch(const tlm_journal *j, const char *run_id);

@@ -63,6 +63,7 @@ struct tlm_client {
 	tlm_req *sleeping;              /* sorted by due_ms */
 	tlm_req *active;                /* on the wire (for tlm_client_free) */
 	unsigned in_flight;
+	unsigned waiting;       /* requests in the wait_head list */
 	uint64_t delivered;     /* callbacks made so far */
 	double tokens;          /* client-side rate limit (opts.rate_rps > 0) */
 	uint64_t tokens_ms;     /* when tokens was last refilled */
@@ -321,7 +322,7 @@ void tlm_client_cancel_all(tlm_client *c)
 	waiting = c->wait_head;
 	sleeping = c->sleeping;
 	c->active = c->wait_head = c->wait_tail = c->sleeping = NULL;
-	c->in_flight = 0;
+	c->in_flight = c->waiting = 0;
 	cancel_list(active);
 	cancel_list(waiting);
 	cancel_list(sleeping);
@@ -587,6 +588,7 @@ int tlm_client_submit(tlm_client *c, const char *method, const char *path, const
 	else
 		c->wait_head = r;
 	c->wait_tail = r;
+	c->waiting++;
 done:
 	return rc;
 }
@@ -858,21 +860,33 @@ static void fire(tlm_client *c, tlm_req *r)
 	cb(ctx, 0);
 }
 
-/* Whether the caller's gate lets r go out (the engine's fencing check: a
- * process that lost its run sends nothing more).  A refusal closes the
- * client for good. */
-static int gate_open(tlm_client *c)
+/* Whether the caller's gate lets the waiting requests go out (the
+ * engine's fencing check: a process that lost its run sends nothing more;
+ * and its group commit, which may hold them a few ms: *hold_ms).  A
+ * refusal closes the client for good. */
+static int gate_open(tlm_client *c, long *hold_ms)
 {
-	if (c->closed.code == 0 && c->opts.gate != NULL &&
-	    c->opts.gate(c->opts.gate_ctx, &c->closed) != 0 && c->closed.code == 0)
+	int rc;
+
+	if (c->closed.code != 0 || c->opts.gate == NULL)
+		return c->closed.code == 0;
+	rc = c->opts.gate(c->opts.gate_ctx, &c->closed);
+	if (rc > 0 && c->closed.code == 0) {
+		*hold_ms = rc;
+		return 0;
+	}
+	if (rc != 0 && c->closed.code == 0)
 		c->closed.code = TLM_ERROR;
 	return c->closed.code == 0;
 }
 
-static void before_wait(tlm_client *c)
+/* The caller's hook before a wait of wait_ms; it may shorten the wait. */
+static long before_wait(tlm_client *c, long wait_ms)
 {
-	if (c->opts.before_wait != NULL)
-		c->opts.before_wait(c->opts.gate_ctx);
+	long w = c->opts.before_wait != NULL ? c->opts.before_wait(c->opts.gate_ctx, wait_ms)
+					     : wait_ms;
+
+	return w >= 0 && w < wait_ms ? w : wait_ms;
 }
 
 /* Starts waiting requests (retries that are due first) up to max_in_flight
@@ -898,10 +912,12 @@ static long start_more(tlm_client *c)
 		c->wait_head = r;
 		if (c->wait_tail == NULL)
 			c->wait_tail = r;
+		c->waiting++;
 	}
 	/* The gate is asked once for the burst: what it checks (the run is
 	 * still ours, the journal committed) holds for all of it. */
-	if (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight && !gate_open(c))
+	if (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
+	    !gate_open(c, &token_wait))
 		return token_wait;
 	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
 	       take_token(c, now, &token_wait)) {
@@ -911,6 +927,7 @@ static long start_more(tlm_client *c)
 		c->wait_head = r->next;
 		if (c->wait_head == NULL)
 			c->wait_tail = NULL;
+		c->waiting--;
 		r->next = NULL;
 		if (req_start(r, &err) != 0)
 			deliver(r, TLM_CLIENT_FAILED, err.code, 0, &err);
@@ -1004,7 +1021,7 @@ int tlm_client_step(tlm_client *c, long max_wait_ms, tlm_error *err)
 	 * any wait, or a whole max_wait_ms is lost. */
 	if (c->delivered != delivered)
 		return 0;
-	before_wait(c);
+	wait = before_wait(c, wait);
 	if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
 		return tlm_error_set(err, TLM_ERROR, "client: curl_multi_poll failed");
 	return pump(c, &wait, err);
@@ -1014,6 +1031,16 @@ void tlm_client_wakeup(tlm_client *c)
 {
 	if (c != NULL)
 		(void)curl_multi_wakeup(c->multi);
+}
+
+unsigned tlm_client_in_flight(const tlm_client *c)
+{
+	return c->in_flight;
+}
+
+unsigned tlm_client_waiting(const tlm_client *c)
+{
+	return c->waiting;
 }
 
 unsigned tlm_client_pending(const tlm_client *c)
@@ -1048,7 +1075,7 @@ int tlm_client_run(tlm_client *c, long timeout_ms, tlm_error *err)
 					     timeout_ms);
 		if (timeout_ms >= 0 && (long)(start + (uint64_t)timeout_ms - now) < wait)
 			wait = (long)(start + (uint64_t)timeout_ms - now);
-		before_wait(c);
+		wait = before_wait(c, wait);
 		if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
 			return tlm_error_set(err, TLM_ERROR, "client: curl_multi_poll failed");
 	}
@@ -1112,7 +1139,7 @@ void tlm_client__wait_ms(tlm_client *c, uint64_t ms)
 				break;
 			ts.tv_sec = (time_t)((end - now) / 1000);
 			ts.tv_nsec = (long)((end - now) % 1000) * 1000000L;
-			before_wait(c);
+			(void)before_wait(c, (long)(end - now));
 			(void)nanosleep(&ts, NULL); /* a signal only shortens the wait */
 		}
 	}

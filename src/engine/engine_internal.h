@@ -25,6 +25,8 @@
 #define ENG_HEARTBEAT_MS        5000
 #define ENG_TICK_MS             200 /* longest wait: signals and timers are checked this often */
 #define ENG_CANCEL_CHECK_MS     250 /* how often the journal is asked for a cancel request */
+#define ENG_LINGER_MS           5   /* longest a journal batch gathers a group commit */
+#define ENG_LINGER_MIN_BUSY     2   /* ... and only while this many requests are in flight */
 #define ENG_TIMEOUT_CHECK_MS    250 /* how often running tasks are checked against their timeouts */
 #define ENG_CREATE_POSTS        3   /* creates of one name sent at most (unknown outcomes) */
 #define ENG_PATH_MAX            2048 /* a longer path (hostile ids) is refused */

@@ -91,6 +91,29 @@ static void heartbeat(eng *e, uint64_t now)
 		tlm_eng__log(e, TLM_ENGINE_WARN, "journal heartbeat: %s", err.message);
 }
 
+/* Group commit across turns (docs/internals/journal.md, "Group commit"):
+ * how many ms more the open batch may stay open, gathering the writes of
+ * the replies and events still coming, before its commit; 0: commit now.
+ * It gathers only while the control plane is busy with enough of our
+ * requests that holding the next ones back leaves it no idle time (at
+ * least ENG_LINGER_MIN_BUSY in flight), while the window is not full of
+ * requests waiting for this very commit, and ENG_LINGER_MS at most from
+ * the batch's first write.  A request still never leaves before the
+ * commit that makes what it depends on durable: the gate holds it. */
+static long linger_ms(eng *e)
+{
+	uint64_t age_us, cap_us = (uint64_t)ENG_LINGER_MS * 1000;
+	unsigned busy;
+
+	if (e->stop != STOP_NONE || e->c == NULL || e->j == NULL || !tlm_journal_unflushed(e->j))
+		return 0;
+	busy = tlm_client_in_flight(e->c);
+	if (busy < ENG_LINGER_MIN_BUSY || tlm_client_waiting(e->c) >= e->maxc)
+		return 0;
+	age_us = tlm_journal_batch_age_us(e->j);
+	return age_us < cap_us ? (long)((cap_us - age_us + 999) / 1000) : 0;
+}
+
 static void check_cancel(eng *e, uint64_t now)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -144,11 +167,11 @@ int tlm_eng__turn(eng *e, long max_wait_ms)
 		e->next_progress = now + TLM_ENGINE_PROGRESS_MS;
 		tlm_eng__progress(e, NULL);
 	}
-	/* The turn's writes are committed before the next turn: an open batch
-	 * holds the journal's write lock, and a process stopped (SIGSTOP,
-	 * Ctrl-Z) while it holds it would stop every other writer of the
-	 * journal with it.  So a batch lasts one turn's work, never a wait. */
-	(void)tlm_eng__flush(e);
+	/* The turn's writes are committed before the next turn unless the
+	 * batch is gathering a group commit (linger_ms): an open batch holds
+	 * the journal's write lock, so it lasts a few ms at most. */
+	if (linger_ms(e) == 0)
+		(void)tlm_eng__flush(e);
 	return e->stop == STOP_NONE;
 }
 
@@ -212,6 +235,10 @@ int tlm_eng__gate(void *ctx, tlm_error *err)
 	if (e->stop == STOP_FENCED)
 		return fenced_error(e, err);
 	if (tlm_journal_unflushed(e->j)) {
+		long hold = linger_ms(e);
+
+		if (hold > 0)
+			return (int)hold; /* the client asks again within hold ms */
 		rc = tlm_eng__flush(e);
 		return e->stop == STOP_FENCED ? fenced_error(e, err) : 0;
 	}
@@ -225,11 +252,18 @@ int tlm_eng__gate(void *ctx, tlm_error *err)
 	return 0; /* a journal that cannot be read now is reported by its next write */
 }
 
-/* Called by the client before it blocks: no batch stays open across a wait
- * (it would hold the journal's write lock). */
-static void before_wait(void *ctx)
+/* Called by the client before it blocks: a batch stays open across a wait
+ * only while it gathers a group commit, and then the wait ends when the
+ * gathering must (it holds the journal's write lock). */
+static long before_wait(void *ctx, long wait_ms)
 {
-	(void)tlm_eng__flush(ctx);
+	eng *e = ctx;
+	long hold = linger_ms(e);
+
+	if (hold > 0)
+		return hold < wait_ms ? hold : wait_ms;
+	(void)tlm_eng__flush(e);
+	return wait_ms;
 }
 
 void tlm_eng__client_hooks(eng *e, tlm_client_opts *co)

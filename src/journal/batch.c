@@ -86,6 +86,7 @@ int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err)
 		if ((rc = tlm_journal__begin_tx(j, run_id, err)) != 0)
 			return rc;
 		j->batch_open = 1;
+		j->batch_opened_us = tlm_metrics_now_us();
 		memcpy(j->batch_run, run_id, sizeof(j->batch_run));
 	}
 	if (run_sql(j, "SAVEPOINT tlm_write") != 0) {
@@ -193,6 +194,11 @@ int tlm_journal_set_batching(tlm_journal *j, int on, tlm_error *err)
 
 	j->batching = on != 0;
 	return rc;
+}
+
+uint64_t tlm_journal_batch_age_us(const tlm_journal *j)
+{
+	return j->batch_open ? tlm_metrics_now_us() - j->batch_opened_us : 0;
 }
 
 int tlm_journal_unflushed(const tlm_journal *j)

@@ -28,9 +28,10 @@ struct tlm_journal {
 	char cancel_seen[TLM_JOURNAL_RUN_ID_LEN + 1]; /* the last run one named */
 	uint64_t cancel_read_ms;                      /* when the row was last read */
 	/* group commit (batch.c) */
-	int batching;   /* tlm_journal_set_batching: fenced writes share a transaction */
-	int batch_open; /* that transaction is open, about batch_run */
-	int in_write;   /* a write of the batch is under way (its savepoint) */
+	int batching;             /* tlm_journal_set_batching: fenced writes share a transaction */
+	int batch_open;           /* that transaction is open, about batch_run */
+	uint64_t batch_opened_us; /* when (tlm_metrics_now_us) */
+	int in_write;             /* a write of the batch is under way (its savepoint) */
 	char batch_run[TLM_JOURNAL_RUN_ID_LEN + 1];
 	tlm_error batch_lost; /* code != 0: the open batch was lost; the next flush says so */
 	struct tlm_journal__queued *queued, *queued_tail; /* audit records awaiting the commit */

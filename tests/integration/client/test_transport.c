@@ -753,6 +753,77 @@ static void test_gate_and_cancel(void **state)
 	gate_calls = 0;
 }
 
+static uint64_t hold_until; /* hold_gate holds requests until then (ms) */
+static long waited;         /* the wait before_wait was offered last */
+
+static int hold_gate(void *ctx, tlm_error *err)
+{
+	uint64_t now = tlm_h_now_ms();
+
+	(void)ctx;
+	(void)err;
+	gate_calls++;
+	return now < hold_until ? (int)(hold_until - now) : 0;
+}
+
+static long short_wait(void *ctx, long wait_ms)
+{
+	(void)ctx;
+	waited = wait_ms;
+	return 0;
+}
+
+/* A gate may hold a burst (the engine gathering a group commit): nothing is
+ * sent, the client asks again within the hold (its wait is cut to it), and
+ * the request leaves once the gate says yes.  before_wait may shorten a
+ * wait. */
+static void test_gate_hold(void **state)
+{
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	uint64_t t0;
+	got g;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	o.base_url = srv.url;
+	o.gate = hold_gate;
+	assert_int_equal(tlm_client_new(&cli, &o, &err), 0);
+	memset(&g, 0, sizeof(g));
+	gate_calls = 0;
+	assert_int_equal(tlm_client_submit(cli, "GET", "/v1/agents", NULL, TLM_CLIENT_GET, on_done,
+					   &g, &err),
+			 0);
+	assert_int_equal(tlm_client_waiting(cli), 1);
+	t0 = tlm_h_now_ms();
+	hold_until = t0 + 300;
+	assert_int_equal(tlm_client_step(cli, 0, &err), 0);
+	assert_true(gate_calls >= 1);
+	assert_int_equal(tlm_client_in_flight(cli), 0); /* held, not sent */
+	assert_int_equal(tlm_client_waiting(cli), 1);
+	assert_int_equal(g.calls, 0);
+	/* A step of up to 10 s ends once the hold is over, and sends. */
+	while (g.calls == 0 && tlm_h_now_ms() - t0 < 10000)
+		assert_int_equal(tlm_client_step(cli, 10000, &err), 0);
+	assert_int_equal(g.outcome, TLM_CLIENT_DONE);
+	assert_true(gate_calls >= 2);
+	assert_true(tlm_h_now_ms() - t0 >= 300);
+	assert_true(tlm_h_now_ms() - t0 < 5000);
+	assert_int_equal(tlm_client_waiting(cli) + tlm_client_in_flight(cli), 0);
+	tlm_client_free(cli);
+	cli = NULL;
+
+	/* before_wait's answer bounds the wait: a 10 s step returns at once. */
+	o.gate = NULL;
+	o.before_wait = short_wait;
+	assert_int_equal(tlm_client_new(&cli, &o, &err), 0);
+	t0 = tlm_h_now_ms();
+	assert_int_equal(tlm_client_step(cli, 10000, &err), 0);
+	assert_int_equal(waited, 10000);
+	assert_true(tlm_h_now_ms() - t0 < 5000);
+	gate_calls = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -776,6 +847,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timer_and_settled_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gate_and_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gate_hold, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
