@@ -6,7 +6,9 @@
  * a hundred task submissions costs one commit, not a hundred.
  *
  * Each write stays atomic on its own: it runs inside a SAVEPOINT, so a write
- * that fails is undone alone and the batch goes on.  A batch whose
+ * that fails is undone alone and the batch goes on.  A write's savepoint is
+ * released when the next one is taken (one statement string, one round
+ * trip on PostgreSQL) or by the commit.  A batch whose
  * transaction itself is lost (a failed COMMIT, a dropped connection, a
  * savepoint that cannot be rolled back) is reported by the next flush as
  * TLM_EFENCED: what it held never reached the journal, exactly as if the
@@ -55,7 +57,7 @@ static void drop_queued(tlm_journal *j)
 static int lose(tlm_journal *j, const char *what)
 {
 	tlm_db_rollback(j->db);
-	j->batch_open = 0;
+	j->batch_open = j->sp_held = 0;
 	drop_queued(j);
 	if (j->batch_lost.code == 0)
 		tlm_error_set(&j->batch_lost, TLM_EFENCED,
@@ -89,27 +91,28 @@ int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err)
 		j->batch_opened_us = tlm_metrics_now_us();
 		memcpy(j->batch_run, run_id, sizeof(j->batch_run));
 	}
-	if (run_sql(j, "SAVEPOINT tlm_write") != 0) {
+	/* The previous write's savepoint is released here, in the same round
+	 * trip as this one's is taken (one PostgreSQL round trip, not two). */
+	if ((j->sp_held ? tlm_db_exec(j->db, "RELEASE tlm_write; SAVEPOINT tlm_write")
+			: run_sql(j, "SAVEPOINT tlm_write")) != 0) {
 		lose(j, "opening a savepoint");
 		return lost(j, err);
 	}
+	j->sp_held = 0;
 	j->in_write = 1;
 	return 0;
 }
 
-int tlm_journal__batch_end(tlm_journal *j, int rc, tlm_error *err)
+int tlm_journal__batch_end(tlm_journal *j, int rc)
 {
 	j->in_write = 0;
 	if (rc == 0) {
-		if (run_sql(j, "RELEASE tlm_write") != 0) {
-			lose(j, "releasing a savepoint");
-			return lost(j, err);
-		}
+		j->sp_held = 1; /* released by the next write, or by the commit */
 		return 0;
 	}
 	if (rc == TLM_EFENCED && j->batch_lost.code != 0)
 		return rc;
-	if (run_sql(j, "ROLLBACK TO tlm_write") != 0 || run_sql(j, "RELEASE tlm_write") != 0)
+	if (tlm_db_exec(j->db, "ROLLBACK TO tlm_write; RELEASE tlm_write") != 0)
 		lose(j, "undoing a failed write");
 	return rc;
 }
@@ -182,7 +185,7 @@ int tlm_journal_flush(tlm_journal *j, tlm_error *err)
 		lose(j, "committing");
 		return tlm_journal_flush(j, err);
 	}
-	j->batch_open = 0;
+	j->batch_open = j->sp_held = 0;
 	tlm_metrics_journal_commit(tlm_metrics_now_us() - t0);
 	tlm_crashpoint("journal commit");
 	return append_queued(j, err);

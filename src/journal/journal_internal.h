@@ -32,6 +32,7 @@ struct tlm_journal {
 	int batch_open;           /* that transaction is open, about batch_run */
 	uint64_t batch_opened_us; /* when (tlm_metrics_now_us) */
 	int in_write;             /* a write of the batch is under way (its savepoint) */
+	int sp_held;              /* the last write's savepoint is not released yet */
 	char batch_run[TLM_JOURNAL_RUN_ID_LEN + 1];
 	tlm_error batch_lost; /* code != 0: the open batch was lost; the next flush says so */
 	struct tlm_journal__queued *queued, *queued_tail; /* audit records awaiting the commit */
@@ -87,7 +88,7 @@ int tlm_journal__begin_tx(tlm_journal *j, const char *run_id, tlm_error *err);
  * run each write in a savepoint of the run's open batch; audit records
  * wait in a queue for the commit; close commits what is still open. */
 int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err);
-int tlm_journal__batch_end(tlm_journal *j, int rc, tlm_error *err);
+int tlm_journal__batch_end(tlm_journal *j, int rc);
 int tlm_journal__batch_queue(tlm_journal *j, const tlm_auditlog_event *ev);
 void tlm_journal__batch_close(tlm_journal *j);
 

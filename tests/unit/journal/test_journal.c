@@ -553,6 +553,8 @@ static void test_batch(void **state)
 	 * leaves the batch as it was. */
 	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, b, "id-2", &err),
 			 TLM_ENOTFOUND);
+	/* A statement that fails in the database (the name is journaled). */
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, a, &err), TLM_ECONFLICT);
 	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, b, &err), 0);
 	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, b, "id-2", &err), 0);
 	assert_int_equal(tlm_journal_flush(j, &err), 0);

@@ -326,6 +326,38 @@ static void test_batch_lost(void **state)
 	free(uri);
 }
 
+/* A write that fails in the database inside a batch (PostgreSQL aborts the
+ * whole transaction on an error) is undone alone: the writes before and
+ * after it are committed by the flush. */
+static void test_batch_failed_write(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n;
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err),
+			 TLM_ECONFLICT);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_TEAM, "tlm-x-t-t", &err), 0);
+	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_TEAM, "tlm-x-t-t", "id-t", &err),
+			 0);
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM resources");
+	assert_string_equal(n, "2");
+	free(n);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri,
+			   "SELECT count(*) FROM resources WHERE remote_id = 'id-t'");
+	assert_string_equal(n, "1");
+	free(n);
+	tlm_journal_close(j);
+	free(uri);
+}
+
 static void test_password_never_shown(void **state)
 {
 	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), with[256],
@@ -362,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_claim_race),
 		cmocka_unit_test(test_connection_cut),
 		cmocka_unit_test(test_batch_lost),
+		cmocka_unit_test(test_batch_failed_write),
 		cmocka_unit_test(test_password_never_shown),
 	};
 
