@@ -109,12 +109,18 @@ typedef struct tlm_engine_opts {
 	 * control plane does not keep them (--drop-field); any other such
 	 * setting the spec uses and the control plane drops refuses the run. */
 	unsigned drop_fields;
+	/* Stop requests (SIGTSTP, Ctrl-Z) received so far; NULL: none.  At each
+	 * new one the engine commits its journal batch, then calls pause (the
+	 * CLI stops the process there): a stopped owner must not hold the
+	 * journal's write lock (docs/internals/engine.md). */
+	const volatile sig_atomic_t *pauses;
+	void (*pause)(void);
 } tlm_engine_opts;
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
 		NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0, 1,  \
-			NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL, 0              \
+			NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL  \
 	}
 
 /* Why the run ended. */

@@ -13,13 +13,26 @@
 #include "telemachy/server.h"
 #include "util/secret.h"
 
-static volatile sig_atomic_t interrupts;
+static volatile sig_atomic_t interrupts, pauses;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	if (interrupts < 2)
 		interrupts++;
+}
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	pauses++;
+}
+
+/* Called by the engine once its journal batch is committed: the stop the
+ * user asked for. */
+static void pause_now(void)
+{
+	(void)raise(SIGSTOP);
 }
 
 void tlm_cli_leave_now(void)
@@ -36,8 +49,13 @@ void tlm_cli_catch_signals(tlm_engine_opts *eo)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* Ctrl-Z: the engine commits its journal batch before it stops. */
+	sa.sa_handler = on_stop;
+	sigaction(SIGTSTP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	eo->interrupts = &interrupts;
+	eo->pauses = &pauses;
+	eo->pause = pause_now;
 }
 
 int tlm_cli_exit_code(const tlm_engine_result *r)

@@ -138,7 +138,8 @@ struct eng {
 	char run_id[TLM_JOURNAL_RUN_ID_LEN + 1];
 	char prefix[32]; /* "tlm-<run>-" */
 	unsigned maxc;
-	tlm_run_state run_state; /* as journaled; changed by tlm_eng__run_to only */
+	sig_atomic_t pauses_seen; /* stop requests handled (check_pause) */
+	tlm_run_state run_state;  /* as journaled; changed by tlm_eng__run_to only */
 	eng_res *agents, *teams;
 	/* The settings probe (probe.c): an agent journaled like the others,
 	 * created and deleted before them, to learn what the control plane

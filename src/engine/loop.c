@@ -53,10 +53,25 @@ void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why)
 		e->oom = 1;
 }
 
+/* Ctrl-Z: the batch is committed before the process stops, so a stopped
+ * owner holds no lock other writers of the journal would wait on. */
+static void check_pause(eng *e)
+{
+	sig_atomic_t n = e->o->pauses != NULL ? *e->o->pauses : 0;
+
+	if (n == e->pauses_seen)
+		return;
+	e->pauses_seen = n;
+	(void)tlm_eng__flush(e);
+	if (e->o->pause != NULL)
+		e->o->pause();
+}
+
 static void check_signals(eng *e)
 {
 	sig_atomic_t n = e->o->interrupts != NULL ? *e->o->interrupts : 0;
 
+	check_pause(e);
 	if ((n >= 2 || (n >= 1 && e->leave_on_signal)) && e->stop == STOP_NONE) {
 		e->stop = STOP_ABANDONED;
 		e->ending = 1;

@@ -64,6 +64,8 @@ static void test_engine(void **state)
 	assert_int_equal(o.request_timeout_ms, 0);
 	assert_int_equal(o.dry_run, 0);
 	assert_null(o.interrupts);
+	assert_null(o.pauses);
+	assert_null(o.pause);
 	assert_null(o.resume_run_id);
 	assert_int_equal(o.claim_flags, 0);
 	assert_null(o.observe);
