@@ -121,6 +121,7 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_reconcile(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_abandon(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_logs(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_mcp(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_audit(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_doctor(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_submit(tlm_cli *cli, int argc, char **argv);

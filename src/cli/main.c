@@ -27,6 +27,7 @@ static const command commands[] = {
 	{ "reconcile", tlm_cmd_reconcile, "find tlm- resources no live run accounts for", 1 },
 	{ "abandon", tlm_cmd_abandon, "forget a resource that cannot be deleted (audited)", 1 },
 	{ "logs", tlm_cmd_logs, "show how each task of a run ended: exit status, output", 1 },
+	{ "mcp", tlm_cmd_mcp, "serve the Model Context Protocol on stdio for AI assistants", 1 },
 	{ "doctor", tlm_cmd_doctor,
 	  "check the setup (settings, journal, control plane, NATS, clock)", 0 },
 	{ "audit", tlm_cmd_audit, "check an audit log's hash chain: audit verify FILE", 0 },
