@@ -210,14 +210,15 @@ int tlm_mcp__validate_workflow(tlm_mcp *m, json_t *args, tlm_mcp_out *out)
  * tool result goes to a model (docs/mcp.md, "Secrets"). */
 static void hide_env(json_t *plan)
 {
-	json_t *agent, *env, *v;
-	const char *k;
+	json_t *agent, *env;
+	void *it;
 	size_t i;
 
 	json_array_foreach(json_object_get(plan, "agents"), i, agent)
 	{
 		env = json_object_get(agent, "env");
-		json_object_foreach(env, k, v) json_object_set_new(env, k, json_string("***"));
+		for (it = json_object_iter(env); it != NULL; it = json_object_iter_next(env, it))
+			json_object_iter_set_new(env, it, json_string("***"));
 	}
 }
 
