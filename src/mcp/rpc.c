@@ -258,8 +258,10 @@ int tlm_mcp_handle(tlm_mcp *m, const char *msg, size_t len, char **reply, tlm_er
 	json_t *in, *out;
 
 	*reply = NULL;
-	/* JSON_REJECT_DUPLICATES: {"id":1,"id":2} has no one meaning. */
-	in = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* JSON_REJECT_DUPLICATES: {"id":1,"id":2} has no one meaning.
+	 * JSON_DECODE_ANY: 42 is JSON, and so an invalid request rather than
+	 * a parse error. */
+	in = json_loadb(msg, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (in == NULL)
 		out = error_msg(NULL, TLM_MCP_PARSE_ERROR, "parse error: not valid JSON");
 	else if (json_is_array(in))
