@@ -12,7 +12,7 @@ _telemachy() {
 	COMPREPLY=()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--api-key|--api-key-file|--backlog|--connection|--control-plane|--drain-timeout|--drop-field|--fault|--graph|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--max-runs|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--poll|--rate-limit|--reason|--request-log|--request-timeout|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
+		--action-log|--api-key|--api-key-file|--backlog|--connection|--control-plane|--drain-timeout|--drop-field|--fault|--graph|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--max-runs|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--poll|--rate-limit|--reason|--request-log|--request-timeout|--root|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -74,6 +74,11 @@ _telemachy() {
 		dirs="--state-dir"
 		values="--journal"
 		pos=run ;;
+	mcp)
+		opts="--state-dir --journal --root --allow-actions --action-log --help --output --quiet --verbose"
+		files="--action-log"
+		dirs="--state-dir --root"
+		values="--journal" ;;
 	doctor)
 		opts="--state-dir --journal --control-plane --timeout --strict --output --help --quiet --verbose"
 		dirs="--state-dir"
@@ -114,7 +119,7 @@ _telemachy() {
 		return
 	fi
 	if [ -z "$cmd" ] && [[ $cur != -* ]]; then
-		mapfile -t COMPREPLY < <(compgen -W "run status list cancel submit worker resume teardown reconcile abandon logs doctor audit validate plan schema serve version" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "run status list cancel submit worker resume teardown reconcile abandon logs mcp doctor audit validate plan schema serve version" -- "$cur")
 	elif [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 	elif [ "$pos" = spec ]; then
