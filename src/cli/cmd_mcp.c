@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "telemachy/mcp.h"
+#include "util/testhooks.h"
 
 #define OPT_ROOT          0x191
 #define OPT_ALLOW_ACTIONS 0x192
@@ -74,6 +75,10 @@ int tlm_cmd_mcp(tlm_cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
 	o.version = TLM_VERSION;
+	/* Under valgrind /proc/self/exe is valgrind itself: the test names the
+	 * binary the actions start (test builds only). */
+	if (tlm_testhook_env("TLM_TEST_MCP_EXE") != NULL)
+		o.exe = tlm_testhook_env("TLM_TEST_MCP_EXE");
 	if (tlm_mcp_new(&m, &o, &err) != 0)
 		return tlm_cli_usage_error(cli, "%s", err.message);
 	/* A client that goes away is a write error, not a signal. */

@@ -58,18 +58,27 @@ static int teardown(void **state)
 static void client_start(client *c, const char *const *args, const char *const *env)
 {
 	int in[2], out[2];
-	const char *argv[16];
+	const char *argv[24];
 	char state[512];
 	size_t n = 0, i;
 
 	memset(c, 0, sizeof(*c));
 	c->next_id = 1;
 	snprintf(state, sizeof(state), "%s/state", dir);
+	/* TLM_TEST_VALGRIND=1: the server under valgrind (docs/mcp.md, "Tests");
+	 * its errors and leaks make it exit 99, which client_close catches. */
+	if (getenv("TLM_TEST_VALGRIND") != NULL) {
+		argv[n++] = "valgrind";
+		argv[n++] = "-q";
+		argv[n++] = "--error-exitcode=99";
+		argv[n++] = "--leak-check=full";
+		argv[n++] = "--errors-for-leak-kinds=definite,indirect";
+	}
 	argv[n++] = TLM_BIN;
 	argv[n++] = "mcp";
 	argv[n++] = "--state-dir";
 	argv[n++] = state;
-	for (i = 0; args != NULL && args[i] != NULL && n < 15; i++)
+	for (i = 0; args != NULL && args[i] != NULL && n < 23; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
@@ -86,7 +95,9 @@ static void client_start(client *c, const char *const *args, const char *const *
 		unsetenv("NATS_URL");
 		for (i = 0; env != NULL && env[i] != NULL; i++)
 			putenv((char *)env[i]);
-		execv(TLM_BIN, (char *const *)argv);
+		if (getenv("TLM_TEST_VALGRIND") != NULL)
+			setenv("TLM_TEST_MCP_EXE", TLM_BIN, 1);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(in[0]);
