@@ -45,6 +45,11 @@ static void usage(void)
 	       "2 usage error.\n");
 }
 
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
 int tlm_cmd_mcp(tlm_cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -57,6 +62,7 @@ int tlm_cmd_mcp(tlm_cli *cli, int argc, char **argv)
 	};
 	tlm_mcp_opts o = TLM_MCP_OPTS_INIT;
 	tlm_error err = TLM_ERROR_INIT;
+	struct sigaction sa = { 0 };
 	tlm_mcp *m = NULL;
 	int c, rc;
 
@@ -81,8 +87,12 @@ int tlm_cmd_mcp(tlm_cli *cli, int argc, char **argv)
 		o.exe = tlm_testhook_env("TLM_TEST_MCP_EXE");
 	if (tlm_mcp_new(&m, &o, &err) != 0)
 		return tlm_cli_usage_error(cli, "%s", err.message);
-	/* A client that goes away is a write error, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
+	/* A client that goes away is a write error, not a signal.  A handler,
+	 * not SIG_IGN: an ignored signal stays ignored across exec, and the
+	 * commands the actions start (and their agents) must not inherit it. */
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_sigpipe;
+	sigaction(SIGPIPE, &sa, NULL);
 	if (tlm_mcp_serve(m, STDIN_FILENO, STDOUT_FILENO, &err) != 0) {
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
 		rc = TLM_EXIT_FAILED;

@@ -940,6 +940,41 @@ static void test_actions(void **state)
 	tlm_h_assert_no_tlm(&srv);
 }
 
+/* ---- the command ------------------------------------------------------- */
+
+static void test_command(void **state)
+{
+	const char *const bad_root[] = { "mcp", "--root", "/nonexistent/dir", NULL };
+	const char *const extra[] = { "mcp", "extra", NULL };
+	const char *const help[] = { "mcp", "--help", NULL };
+	tlm_h_cmd cmd;
+	client c;
+	json_t *r;
+
+	(void)state;
+	tlm_h_cmd_run(&cmd, dir, NULL, bad_root, 10000);
+	assert_int_equal(cmd.exit_code, 2);
+	assert_non_null(strstr(cmd.err, "--root"));
+	tlm_h_cmd_free(&cmd);
+	tlm_h_cmd_run(&cmd, dir, NULL, extra, 10000);
+	assert_int_equal(cmd.exit_code, 2);
+	tlm_h_cmd_free(&cmd);
+	tlm_h_cmd_run(&cmd, dir, NULL, help, 10000);
+	assert_int_equal(cmd.exit_code, 0);
+	assert_non_null(strstr(cmd.out, "--allow-actions"));
+	tlm_h_cmd_free(&cmd);
+
+	/* A client that stops reading: the server's write fails (no
+	 * SIGPIPE death), it says so on stderr and exits 1. */
+	client_start(&c, NULL, NULL);
+	r = request(&c, "ping", NULL);
+	json_decref(r);
+	close(c.from);
+	c.from = open("/dev/null", O_RDONLY);
+	send_line(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}");
+	assert_int_equal(client_close(&c), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -949,6 +984,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spec_tools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_tools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
