@@ -219,6 +219,10 @@ int tlm_mcp__cancel_run(tlm_mcp *m, json_t *args, tlm_mcp_out *out)
 		goto done;
 	owner = tlm_journal_run_owner(&r);
 	state = r.state;
+	/* A queued run has no owner yet, but the worker that claims it reads
+	 * the request at once (docs/distributed.md): ask, as for a live one. */
+	if (owner == TLM_JOURNAL_OWNER_NONE && r.state == TLM_RUN_QUEUED)
+		owner = TLM_JOURNAL_OWNER_ALIVE;
 	if (owner == TLM_JOURNAL_OWNER_NONE) {
 		how = "had_ended";
 	} else if (owner == TLM_JOURNAL_OWNER_DEAD) {

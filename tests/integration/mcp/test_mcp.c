@@ -933,6 +933,32 @@ static void test_actions(void **state)
 	assert_true(json_is_true(json_object_get(v, "finished")));
 	assert_int_equal(tlm_h_int(v, "leftovers"), 0);
 	json_decref(v);
+	/* a queued run (no owner yet) is asked too: a worker reads it */
+	{
+		char sd[600], queued[9];
+		const char *sub[] = { "submit", "--state-dir", sd, NULL, NULL };
+		tlm_h_cmd cmd;
+
+		snprintf(sd, sizeof(sd), "%s/state", dir);
+		snprintf(path, sizeof(path), "%s/queued", dir);
+		assert_int_equal(mkdir(path, 0700), 0);
+		wf = tlm_h_sh_workflow(path, "mcp-queued", "true");
+		sub[3] = wf;
+		tlm_h_cmd_run(&cmd, dir, NULL, sub, 10000);
+		assert_int_equal(cmd.exit_code, 0);
+		snprintf(queued, sizeof(queued), "%.8s", cmd.out);
+		tlm_h_cmd_free(&cmd);
+		free(wf);
+		v = call_ok(&c, "cancel_run",
+			    json_pack("{s:s, s:i}", "run", queued, "wait_seconds", 0));
+		assert_string_equal(tlm_h_str(v, "how"), "still_running");
+		assert_string_equal(tlm_h_str(v, "state"), "queued");
+		json_decref(v);
+		v = status_of(&c, queued);
+		assert_non_null(json_string_value(
+			json_object_get(json_object_get(v, "run"), "cancel_requested_at")));
+		json_decref(v);
+	}
 	assert_fail_has(&c, "teardown_run", json_pack("{s:s}", "run", "zzzzzzzz"), "no run");
 	assert_fail_has(&c, "cancel_run", json_pack("{s:s, s:i}", "run", slow, "wait_seconds", -1),
 			"integer");
