@@ -409,6 +409,15 @@ static void test_errors(void **state)
 	r = recv_msg(&c);
 	assert_int_equal(error_code(r), -32700);
 	json_decref(r);
+	/* invalid UTF-8, and a NUL byte, are not JSON either */
+	send_line(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}");
+	r = recv_msg(&c);
+	assert_int_equal(error_code(r), -32700);
+	json_decref(r);
+	send_raw(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\0\"method\":\"ping\"}\n", 42);
+	r = recv_msg(&c);
+	assert_int_equal(error_code(r), -32700);
+	json_decref(r);
 	/* invalid requests */
 	send_line(&c, "{\"id\":5,\"method\":\"ping\"}");
 	r = recv_msg(&c);
