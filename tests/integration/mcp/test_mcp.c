@@ -942,6 +942,40 @@ static void test_actions(void **state)
 	assert_true(json_is_true(json_object_get(v, "finished")));
 	assert_int_equal(tlm_h_int(v, "leftovers"), 0);
 	json_decref(v);
+	/* a run that left its resources (teardown: never): teardown_run
+	 * deletes them */
+	{
+		char kept[9];
+
+		snprintf(path, sizeof(path), "%s/kept", dir);
+		assert_int_equal(mkdir(path, 0700), 0);
+		wf = tlm_h_write_file(
+			path, "w.yaml",
+			"apiVersion: telemachy/v1\n"
+			"metadata: {name: mcp-kept}\n"
+			"teardown: never\n"
+			"agents: [{name: a, program: /bin/true}]\n"
+			"teams:\n"
+			"  - {name: t, agents: [a], tasks: [{subject: s, description: d}]}\n");
+		v = call_ok(&c, "run_workflow", json_pack("{s:s}", "path", wf));
+		snprintf(kept, sizeof(kept), "%s", tlm_h_str(v, "run"));
+		json_decref(v);
+		free(wf);
+		st = wait_final(&c, kept);
+		assert_string_equal(st, "completed");
+		free(st);
+		v = status_of(&c, kept);
+		assert_true(tlm_h_int(v, "leftovers") > 0);
+		json_decref(v);
+		assert_true(tlm_h_count_prefixed(&srv, "agents", "tlm-") > 0);
+		v = call_ok(&c, "teardown_run",
+			    json_pack("{s:s, s:i}", "run", kept, "wait_seconds", 60));
+		assert_true(json_is_true(json_object_get(v, "finished")));
+		assert_int_equal(tlm_h_int(v, "leftovers"), 0);
+		json_decref(v);
+		tlm_h_assert_no_tlm(&srv);
+	}
+
 	/* a queued run (no owner yet) is asked too: a worker reads it */
 	{
 		char sd[600], queued[9];
