@@ -54,6 +54,42 @@ typedef struct tlm_engine_progress {
 typedef void (*tlm_engine_observer)(void *ctx, tlm_engine_level level, const char *message,
 				    const tlm_engine_progress *progress);
 
+/* What happened, as data (tlm_engine_opts.on_event): for hooks, traces
+ * and programs that embed the engine.  Strings are valid during the
+ * callback only; any may be NULL where it does not apply. */
+typedef enum tlm_engine_event_kind {
+	TLM_ENGINE_EV_RUN_STARTED = 0, /* the run is ours; state: "new", "resumed", "teardown" */
+	TLM_ENGINE_EV_PHASE,           /* phase: "provisioning", "running", "tearing down", ... */
+	TLM_ENGINE_EV_AGENT,           /* an agent's state changed (state: the journal's name) */
+	TLM_ENGINE_EV_TEAM,            /* a team's state changed */
+	TLM_ENGINE_EV_TASK,            /* a task attempt's state changed (state: see below) */
+	TLM_ENGINE_EV_TEARDOWN_FAILED, /* teardown left resources (count: how many) */
+	TLM_ENGINE_EV_RUN_ENDED        /* state: the run's final state, message: why */
+} tlm_engine_event_kind;
+
+typedef struct tlm_engine_event {
+	tlm_engine_event_kind kind;
+	const char *run_id;
+	const char *workflow;
+	const char *phase;     /* PHASE */
+	const char *name;      /* AGENT, TEAM: the resource's name; TASK: the subject */
+	const char *team;      /* TASK: its team (the spec's name) */
+	const char *remote_id; /* the control plane's id, when known */
+	/* AGENT, TEAM: created, started (agents), deleting, deleted, absent;
+	 * TASK: submitted, running, completed, failed, timed_out, skipped,
+	 * cancelled, retrying; RUN_ENDED: the run state or "interrupted",
+	 * "taken_over" */
+	const char *state;
+	const char *message; /* why (a failure's message), or NULL */
+	int attempt;         /* TASK: 1-based */
+	size_t count;        /* TEARDOWN_FAILED: resources left */
+	uint64_t at_ms;      /* wall clock, ms since the epoch */
+} tlm_engine_event;
+
+/* Called on the engine thread, in order.  It must not block: a slow
+ * consumer queues (hooks and traces run on threads of their own). */
+typedef void (*tlm_engine_event_cb)(void *ctx, const tlm_engine_event *ev);
+
 /* The agent settings upstream Agamemnon drops on create
  * (docs/agamemnon.md, "What upstream keeps of an agent"), as bits. */
 #define TLM_ENGINE_FIELD_MODEL  1u
@@ -115,12 +151,15 @@ typedef struct tlm_engine_opts {
 	 * journal's write lock (docs/internals/engine.md). */
 	const volatile sig_atomic_t *pauses;
 	void (*pause)(void);
+	tlm_engine_event_cb on_event; /* NULL: none */
+	void *on_event_ctx;
 } tlm_engine_opts;
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
 		NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0, 1,  \
-			NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL  \
+			NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, \
+			NULL, NULL                                                                 \
 	}
 
 /* Why the run ended. */

@@ -255,10 +255,12 @@ static int new_run(eng *e, tlm_error *err)
 		rc = tlm_eng__build(e, err);
 	if (rc == 0)
 		rc = tag_requests(e, err);
-	if (rc == 0)
+	if (rc == 0) {
 		tlm_eng__log(e, TLM_ENGINE_INFO, "run %s of workflow %s%s", e->run_id,
 			     o->spec->name,
 			     o->dry_run ? " (dry run: nothing is created, nothing runs)" : "");
+		tlm_eng__emit_simple(e, TLM_ENGINE_EV_RUN_STARTED, "new", NULL);
+	}
 	if (o->spec->timeout_seconds > 0)
 		e->deadline = e->t0 + (uint64_t)o->spec->timeout_seconds * 1000u;
 	return rc;
@@ -319,9 +321,11 @@ static int resume_run(eng *e, tlm_error *err)
 		rc = tlm_eng__restore(e, run.control_plane, age, err);
 	if (rc == 0 && o->in_process)
 		rc = tlm_journal_run_set_control_plane(e->j, e->run_id, TLM_JOURNAL_BUILTIN, err);
-	if (rc == 0)
+	if (rc == 0) {
 		tlm_eng__log(e, TLM_ENGINE_INFO, "resuming run %s of workflow %s (it was %s)",
 			     e->run_id, o->spec->name, tlm_run_state_name(run.state));
+		tlm_eng__emit_simple(e, TLM_ENGINE_EV_RUN_STARTED, "resumed", NULL);
+	}
 	tlm_journal_run_clear(&run);
 	if (o->spec->timeout_seconds > 0)
 		e->deadline = e->t0 + (uint64_t)o->spec->timeout_seconds * 1000u;
@@ -357,7 +361,9 @@ static void finish_result(eng *e)
 	if (e->oom && e->error == NULL)
 		e->error = strdup("out of memory");
 	res->error = e->error != NULL ? strdup(e->error) : NULL;
-	tlm_eng__progress(e, res->state);
+	tlm_eng__emit_end(e);
+	e->phase = res->state; /* the display's last word, not a phase event */
+	tlm_eng__progress(e, NULL);
 }
 
 int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *err)

@@ -275,6 +275,17 @@ void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
  * and the run still ours. */
 int tlm_eng__gate(void *ctx, tlm_error *err);
 
+/* Events as data for tlm_engine_opts.on_event (emit.c): run_id, workflow
+ * and the time are filled in; nothing happens when there is no consumer. */
+void tlm_eng__emit(eng *e, tlm_engine_event *ev);
+void tlm_eng__emit_simple(eng *e, tlm_engine_event_kind kind, const char *state,
+			  const char *message);
+void tlm_eng__emit_task(eng *e, const eng_task *t, eng_task_state from, eng_task_state to,
+			const char *msg);
+void tlm_eng__emit_resource(eng *e, const eng_rs *r, const char *why);
+/* TEARDOWN_FAILED when resources are left, then RUN_ENDED, from e->res. */
+void tlm_eng__emit_end(eng *e);
+
 /* Sets the client's gate and before_wait hooks to this engine's. */
 void tlm_eng__client_hooks(eng *e, tlm_client_opts *co);
 

@@ -100,6 +100,7 @@ static void teardown_result(eng *e)
 		res->taken_over = 1;
 		res->state = "taken_over";
 	}
+	tlm_eng__emit_end(e);
 }
 
 int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine_result *res,
@@ -132,6 +133,7 @@ int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine
 	    (rc = tlm_journal_set_batching(e.j, 1, err)) != 0)
 		goto out;
 	e.run_state = run.state;
+	tlm_eng__emit_simple(&e, TLM_ENGINE_EV_RUN_STARTED, "teardown", NULL);
 	/* Creates the last owner sent may land until one request timeout
 	 * after it was last alive. */
 	if (age >= 0 && age < tlm_eng__request_timeout(&e))

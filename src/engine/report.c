@@ -85,8 +85,15 @@ void tlm_eng__progress(eng *e, const char *phase)
 {
 	tlm_engine_progress p;
 
-	if (phase != NULL)
+	if (phase != NULL && (e->phase == NULL || strcmp(e->phase, phase) != 0)) {
+		tlm_engine_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = TLM_ENGINE_EV_PHASE;
+		ev.phase = phase;
 		e->phase = phase;
+		tlm_eng__emit(e, &ev);
+	}
 	if (e->o->observe == NULL)
 		return;
 	snapshot(e, e->phase, &p);

@@ -137,6 +137,7 @@ int tlm_eng__res_to(eng *e, eng_rs *r, tlm_journal_state to, char *id, const cha
 		free(r->id);
 		r->id = NULL;
 	}
+	tlm_eng__emit_resource(e, r, why);
 	return 0;
 }
 
@@ -276,6 +277,7 @@ void tlm_eng__task_set(eng *e, eng_task *t, eng_task_state to)
 int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why, const char *msg)
 {
 	tlm_attempt_status st;
+	eng_task_state from;
 	int rc = 0, attempt = t->attempt;
 
 	if (!tlm_eng__task_move_ok(t->st, to) ||
@@ -297,6 +299,7 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
 	if (rc != 0 && to == TASK_SUBMITTING)
 		return rc;
 	t->attempt = attempt;
+	from = t->st;
 	tlm_eng__task_set(e, t, to);
 	if (to >= TASK_COMPLETED) {
 		t->finished_ms = tlm_eng__now_ms();
@@ -305,6 +308,7 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
 		if (tlm_eng__task_message(e, t, msg) != 0 && rc == 0)
 			rc = TLM_ERROR;
 	}
+	tlm_eng__emit_task(e, t, from, to, msg);
 	return rc;
 }
 
