@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_events.h"
 #include "cli/cli_metrics.h"
 #include "cli/run_output.h"
 #include "telemachy/server.h"
@@ -155,6 +156,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	tlm_error err = TLM_ERROR_INIT;
 	tlm_engine_result res;
 	tlm_run_output out;
+	tlm_cli_events events = { { NULL }, { NULL }, 0 };
 	tlm_server *srv = NULL;
 	char *key = NULL;
 	int rc;
@@ -172,6 +174,8 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	eo->observe = tlm_run_output_observe;
 	eo->observe_ctx = &out;
 	tlm_cli_catch_signals(eo);
+	/* Consumers of the run's events (hooks, traces) are added here. */
+	tlm_cli_events_attach(&events, eo);
 	rc = teardown_run != NULL ? tlm_engine_teardown(eo, teardown_run, &res, &err)
 				  : tlm_engine_run(eo, &res, &err);
 	tlm_run_output_done(&out);
