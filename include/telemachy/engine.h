@@ -104,7 +104,14 @@ const char *tlm_engine_field_name(unsigned bit);
 /* The bit of a field name; TLM_EINVALID (err says which names are) else. */
 int tlm_engine_field_parse(const char *name, unsigned *bit, tlm_error *err);
 
+/* The layout of tlm_engine_opts this header describes.  A program sets it
+ * by starting from TLM_ENGINE_OPTS_INIT; every entry point refuses another
+ * (TLM_EINVALID), so a program built against other headers fails clearly
+ * instead of reading fields that are not there (docs/library.md). */
+#define TLM_ENGINE_OPTS_VERSION 1u
+
 typedef struct tlm_engine_opts {
+	unsigned version;      /* TLM_ENGINE_OPTS_VERSION (TLM_ENGINE_OPTS_INIT sets it) */
 	const tlm_spec *spec;  /* validated; borrowed */
 	const char *spec_text; /* the YAML as written, journaled with the run */
 	/* The control plane's URL.  run and resume need one.  For teardown and
@@ -157,9 +164,9 @@ typedef struct tlm_engine_opts {
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0, 1,  \
-			NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, \
-			NULL, NULL                                                                 \
+		TLM_ENGINE_OPTS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,  \
+			NULL, NULL, 0, -1, 0, 1, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0,   \
+			NULL, NULL, 0, NULL, NULL, NULL, NULL                                      \
 	}
 
 /* Why the run ended. */

@@ -19,6 +19,8 @@ int tlm_engine_check_control_plane(const tlm_engine_opts *o, long timeout_ms,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if ((rc = tlm_eng__opts_check(o, err)) != 0)
+		return rc;
 	tlm_eng__client_opts(o, o->control_plane, 0, 1, &co);
 	co.timeout_ms = timeout_ms;
 	co.connect_timeout_ms = timeout_ms;
@@ -52,6 +54,8 @@ int tlm_engine_check_nats(const tlm_engine_opts *o, long timeout_ms, tlm_error *
 	tlm_watcher *w = NULL;
 	int rc;
 
+	if ((rc = tlm_eng__opts_check(o, err)) != 0)
+		return rc;
 	wo.url = o->nats_url;
 	wo.creds_file = o->nats_creds_file;
 	wo.token = o->nats_token;

@@ -366,12 +366,24 @@ static void finish_result(eng *e)
 	tlm_eng__progress(e, NULL);
 }
 
+int tlm_eng__opts_check(const tlm_engine_opts *o, tlm_error *err)
+{
+	if (o->version == TLM_ENGINE_OPTS_VERSION)
+		return 0;
+	return tlm_error_set(err, TLM_EINVALID,
+			     "engine options of version %u; this library knows version %u: start "
+			     "from TLM_ENGINE_OPTS_INIT",
+			     o->version, TLM_ENGINE_OPTS_VERSION);
+}
+
 int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *err)
 {
 	eng e;
 	int rc;
 
 	tlm_eng__init(&e, o, res);
+	if ((rc = tlm_eng__opts_check(o, err)) != 0)
+		return rc;
 	if (o->spec == NULL || o->spec_text == NULL)
 		return tlm_error_set(err, TLM_EINVALID, "engine: a spec and its text are required");
 	if ((rc = tlm_eng__setup(&e, err)) != 0)

@@ -275,6 +275,9 @@ void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
  * and the run still ours. */
 int tlm_eng__gate(void *ctx, tlm_error *err);
 
+/* 0 when o has the layout this library was built with (its version). */
+int tlm_eng__opts_check(const tlm_engine_opts *o, tlm_error *err);
+
 /* Events as data for tlm_engine_opts.on_event (emit.c): run_id, workflow
  * and the time are filled in; nothing happens when there is no consumer. */
 void tlm_eng__emit(eng *e, tlm_engine_event *ev);

@@ -134,6 +134,8 @@ int tlm_engine_follow_output(const tlm_engine_opts *o, const char *run_id, const
 	const char *slash = strchr(task, '/');
 	int rc;
 
+	if ((rc = tlm_eng__opts_check(o, err)) != 0)
+		return rc;
 	memset(&f, 0, sizeof(f));
 	if (slash == NULL || slash == task || (size_t)(slash - task) >= sizeof(team))
 		return tlm_error_set(err, TLM_EINVALID, "name the task as TEAM/TASK");

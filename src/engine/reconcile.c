@@ -367,6 +367,9 @@ int tlm_engine_reconcile(const tlm_engine_opts *o, long older_than_s, int do_del
 	int rc;
 
 	memset(&r, 0, sizeof(r));
+	memset(res, 0, sizeof(*res));
+	if ((rc = tlm_eng__opts_check(o, err)) != 0)
+		return rc;
 	r.o = o;
 	r.res = res;
 	r.older_than_s = older_than_s;

@@ -113,6 +113,8 @@ int tlm_engine_teardown(const tlm_engine_opts *o, const char *run_id, tlm_engine
 
 	tlm_eng__init(&e, o, res);
 	memset(&run, 0, sizeof(run));
+	if ((rc = tlm_eng__opts_check(o, err)) != 0)
+		return rc;
 	res->torn_down = 1;
 	e.ending = 1; /* nothing is submitted */
 	/* Teardown is the run's end already: a first signal leaves at once
@@ -218,6 +220,8 @@ int tlm_engine_cancel(const tlm_engine_opts *o, const char *run_id, long wait_ms
 
 	memset(res, 0, sizeof(*res));
 	memset(&run, 0, sizeof(run));
+	if ((rc = tlm_eng__opts_check(o, err)) != 0)
+		return rc;
 	if ((rc = tlm_journal_open(&j, o->state_dir, err)) != 0 ||
 	    (rc = tlm_journal_run_get(j, run_id, &run, err)) != 0)
 		goto out;

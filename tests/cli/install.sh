@@ -34,6 +34,19 @@ cmp -s "$p/share/telemachy/workflow.schema.json" "$TLM_SOURCE_DIR/src/spec/schem
 	fail "installed schema differs from src/spec/schema.json"
 [ ! -e "$p/include/telemachy/server.h" ] || fail "server.h installed without its library"
 
+# --- only the public API is exported (docs/library.md) ---------------------------
+nm -D --defined-only "$p/lib/$real" | awk '$2 ~ /^[TDBRVW]$/ { sub(/@.*/, "", $3); print $3 }' |
+	sort -u >"$tmp/exported"
+! grep -v '^tlm_' "$tmp/exported" >"$tmp/bad" || { cat "$tmp/bad" >&2; fail "exports symbols outside tlm_"; }
+! grep '__' "$tmp/exported" >"$tmp/bad" || { cat "$tmp/bad" >&2; fail "exports module internals"; }
+for internal in tlm_spawn_detached tlm_db_prepare tlm_redact_url tlm_json_loadb tlm_strmap_put; do
+	! grep -qx "$internal" "$tmp/exported" || fail "exports the internal $internal"
+done
+for api in tlm_engine_run tlm_engine_teardown tlm_spec_load tlm_spec_parse tlm_plan_new \
+	tlm_journal_open tlm_journal_runs tlm_report_run tlm_error_set; do
+	grep -qx "$api" "$tmp/exported" || fail "does not export $api"
+done
+
 # --- every public header compiles alone (the installed ones, and server.h) -----
 export PKG_CONFIG_PATH=$p/lib/pkgconfig
 cflags=$(pkg-config --cflags telemachy) || fail "pkg-config --cflags telemachy exited $?"
@@ -98,4 +111,31 @@ cc -std=c11 -Wall -Werror $san -o "$tmp/prog-static" "$tmp/prog.c" $cflags "$p/l
 ! objdump -p "$tmp/prog-static" | grep "NEEDED  *libtelemachy" >/dev/null || fail "the static program needs libtelemachy.so"
 "$tmp/prog-static" >"$tmp/prog.out" || fail "the static program exited $?"
 has "$tmp/prog.out" "installed 1 schema"
+
+# --- examples/embed.c runs a workflow from C against the installed serve --------
+# shellcheck disable=SC2046,SC2086
+cc -std=c11 -Wall -Wextra -Werror $san -o "$tmp/embed" "$TLM_SOURCE_DIR/examples/embed.c" \
+	$(pkg-config --cflags --libs telemachy) 2>"$tmp/cc.err" ||
+	{ cat "$tmp/cc.err" >&2; fail "examples/embed.c does not build"; }
+"$p/bin/telemachy" serve -q --listen 127.0.0.1:0 --state-dir "$tmp/serve" \
+	>"$tmp/serve.url" 2>"$tmp/serve.err" </dev/null &
+spid=$!
+trap 'kill $spid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+for _ in $(seq 1 100); do [ -s "$tmp/serve.url" ] && break; sleep 0.1; done
+url=$(head -n1 "$tmp/serve.url")
+[ -n "$url" ] || { cat "$tmp/serve.err" >&2; fail "serve did not start"; }
+AGAMEMNON_URL=$url TELEMACHY_STATE_DIR=$tmp/state LD_LIBRARY_PATH=$p/lib \
+	"$tmp/embed" "$TLM_SOURCE_DIR/examples/hello-world.yaml" >"$tmp/embed.out" 2>"$tmp/embed.err" ||
+	{ cat "$tmp/embed.out" "$tmp/embed.err" >&2; fail "examples/embed.c's run exited $?"; }
+has "$tmp/embed.out" "plan: 1 tasks in 1 waves"
+has "$tmp/embed.out" "hello/Say hello (attempt 1): completed"
+has "$tmp/embed.out" ": completed, 0 leftovers"
+printf 'apiVersion: telemachy/v1\nmetadata: {name: x}\nagents: [{name: a, program: none, bogus: 1}]\n' \
+	>"$tmp/bad.yaml"
+rc=0
+AGAMEMNON_URL=$url LD_LIBRARY_PATH=$p/lib "$tmp/embed" "$tmp/bad.yaml" >/dev/null 2>"$tmp/embed.err" || rc=$?
+[ "$rc" -eq 2 ] || fail "examples/embed.c on an invalid workflow exited $rc, want 2"
+has "$tmp/embed.err" "bad.yaml:3:"
+kill $spid
+wait $spid 2>/dev/null || true
 echo "ok"

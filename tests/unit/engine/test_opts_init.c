@@ -45,6 +45,8 @@ static void test_engine(void **state)
 	tlm_engine_opts o = TLM_ENGINE_OPTS_INIT;
 
 	(void)state;
+	assert_int_equal(o.version, TLM_ENGINE_OPTS_VERSION);
+	assert_null(o.spec);
 	assert_null(o.control_plane);
 	assert_int_equal(o.in_process, 0);
 	assert_null(o.nats_url);
@@ -112,11 +114,32 @@ static void test_server(void **state)
 	assert_null(e.token);
 }
 
+/* Options of another layout are refused by every entry point, before
+ * anything is opened or sent. */
+static void test_engine_version(void **state)
+{
+	tlm_engine_opts o = TLM_ENGINE_OPTS_INIT;
+	tlm_engine_result res;
+	tlm_engine_cancel_result cres;
+	tlm_error err = TLM_ERROR_INIT;
+
+	(void)state;
+	o.version = TLM_ENGINE_OPTS_VERSION + 1;
+	assert_int_equal(tlm_engine_run(&o, &res, &err), TLM_EINVALID);
+	assert_non_null(strstr(err.message, "TLM_ENGINE_OPTS_INIT"));
+	tlm_engine_result_clear(&res);
+	assert_int_equal(tlm_engine_teardown(&o, "abcdefgh", &res, &err), TLM_EINVALID);
+	tlm_engine_result_clear(&res);
+	assert_int_equal(tlm_engine_cancel(&o, "abcdefgh", 0, &cres, &err), TLM_EINVALID);
+	assert_int_equal(tlm_engine_check_nats(&o, 100, &err), TLM_EINVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_engine),
+		cmocka_unit_test(test_engine_version),
 		cmocka_unit_test(test_watcher),
 		cmocka_unit_test(test_server),
 	};
