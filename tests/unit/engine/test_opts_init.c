@@ -137,10 +137,8 @@ static void test_engine_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_client),
-		cmocka_unit_test(test_engine),
-		cmocka_unit_test(test_engine_version),
-		cmocka_unit_test(test_watcher),
+		cmocka_unit_test(test_client),         cmocka_unit_test(test_engine),
+		cmocka_unit_test(test_engine_version), cmocka_unit_test(test_watcher),
 		cmocka_unit_test(test_server),
 	};
 
