@@ -110,6 +110,35 @@ typedef struct tlm_spec_team {
 	size_t ntasks;
 } tlm_spec_team;
 
+/* Hooks (docs/hooks.md): what runs when a task or the run ends. */
+typedef enum tlm_hook_event {
+	TLM_HOOK_TASK_COMPLETED = 0,
+	TLM_HOOK_TASK_FAILED, /* failed or timed out (the payload's status says which) */
+	TLM_HOOK_TASK_SKIPPED,
+	TLM_HOOK_RUN_COMPLETED,
+	TLM_HOOK_RUN_FAILED, /* failed, timed out, or teardown left resources */
+	TLM_HOOK_RUN_CANCELLED,
+	TLM_HOOK_TEARDOWN_FAILED,
+	TLM_HOOK_EVENTS /* how many there are */
+} tlm_hook_event;
+
+#define TLM_SPEC_HOOKS_MAX            64  /* entries of "hooks" (and --hook) */
+#define TLM_SPEC_HOOK_ARGS_MAX        256 /* a command's argv entries */
+#define TLM_SPEC_HOOK_TIMEOUT_DEFAULT 30  /* seconds */
+#define TLM_SPEC_HOOK_TIMEOUT_MAX     600
+#define TLM_SPEC_HOOK_URL_MAX         2048
+
+/* One hook: exactly one of argv (a command) and url (a webhook). */
+typedef struct tlm_spec_hook {
+	tlm_hook_event event;
+	tlm_pos pos;
+	const char **argv; /* NULL for a webhook; argv[0] is looked up in PATH */
+	size_t nargv;
+	const char *url;         /* https://, or http:// to a loopback host */
+	const char *secret_file; /* webhook: HMAC-SHA256 key file, or NULL */
+	long timeout_seconds;    /* default TLM_SPEC_HOOK_TIMEOUT_DEFAULT */
+} tlm_spec_hook;
+
 typedef struct tlm_spec {
 	const char *path;        /* as given to the loader */
 	const char *name;        /* metadata.name */
@@ -123,7 +152,9 @@ typedef struct tlm_spec {
 	tlm_spec_task *tasks;
 	size_t ntasks;
 	tlm_teardown teardown;
-	long timeout_seconds;    /* 0 = no workflow timeout */
+	long timeout_seconds; /* 0 = no workflow timeout */
+	tlm_spec_hook *hooks;
+	size_t nhooks;
 	struct tlm_arena *arena; /* owns everything above */
 } tlm_spec;
 
@@ -173,6 +204,16 @@ void tlm_diags_clear(tlm_diags *diags);
 /* Names of the enums as written in specs ("docker", "on_failure"). */
 const char *tlm_runtime_name(tlm_runtime r);
 const char *tlm_teardown_name(tlm_teardown t);
+
+/* A hook event's name as written in specs ("task_completed"), or "?". */
+const char *tlm_hook_event_name(tlm_hook_event e);
+/* The event named name: 0, or TLM_EINVALID. */
+int tlm_hook_event_parse(const char *name, tlm_hook_event *out);
+
+/* Whether url may be a webhook's: http:// or https:// with a host and no
+ * user:password, and https:// unless the host is loopback (127.0.0.0/8,
+ * [::1], localhost).  0, or TLM_EINVALID with why (a sentence) in why[n]. */
+int tlm_hook_url_check(const char *url, char *why, size_t n);
 
 /* The JSON Schema (2020-12) of the spec, as a static NUL-terminated string. */
 const char *tlm_spec_json_schema(void);

@@ -25,7 +25,7 @@ _Static_assert(sizeof("tlm-") - 1 + TLM_JOURNAL_RUN_ID_LEN + sizeof("-a-") - 1 +
 #define AGENT_BODY_REST 2048
 
 static const char *const top_keys[] = { "apiVersion", "metadata",        "agents", "teams",
-					"teardown",   "timeout_seconds", NULL };
+					"teardown",   "timeout_seconds", "hooks",  NULL };
 static const char *const agent_keys[] = { "name",         "program",     "args",
 					  "model",        "working_dir", "runtime",
 					  "docker_image", "cpus",        "memory",
@@ -515,6 +515,8 @@ void tlm_spec__decode(tlm_spec_ctx *ctx, const tlm_node *root)
 	s->teardown = (tlm_teardown)teardown;
 	tlm_field__int(ctx, root, "timeout_seconds", "the workflow", 1, TIMEOUT_MAX, &timeout);
 	s->timeout_seconds = timeout;
+	if ((v = tlm_node__get(root, "hooks")) != NULL)
+		tlm_spec__decode_hooks(ctx, v);
 }
 
 const char *tlm_runtime_name(tlm_runtime r)

@@ -103,6 +103,9 @@ typedef struct tlm_spec_ctx {
  * nodes in ctx->blocked_by. */
 void tlm_spec__decode(tlm_spec_ctx *ctx, const tlm_node *root);
 
+/* Decodes the "hooks" list (hooks.c). */
+void tlm_spec__decode_hooks(tlm_spec_ctx *ctx, const tlm_node *seq);
+
 /* Checks names and resolves references (members, assign_to, blocked_by). */
 void tlm_spec__resolve(tlm_spec_ctx *ctx);
 

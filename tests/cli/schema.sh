@@ -61,6 +61,14 @@ teams:
         timeout_seconds: 60
 teardown: always
 timeout_seconds: 600
+hooks:
+  - event: task_failed
+    command: [/usr/local/bin/notify, --run, 3]
+    timeout_seconds: 10
+  - event: run_completed
+    url: https://hooks.example.com/telemachy
+    secret_file: /etc/telemachy/hook.key
+  - {event: teardown_failed, url: "http://127.0.0.1:8080/x"}
 EOF
 
 invalid unknown-top-key unknown-key <<'EOF'
@@ -346,6 +354,57 @@ teams:
 EOF
 
 # --- JSON Schema checks -----------------------------------------------------------
+invalid hook-bad-event enum <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: task_done, command: [x]}]
+EOF
+invalid hook-both hook-kind <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed, command: [x], url: "https://h/"}]
+EOF
+invalid hook-neither hook-kind <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed}]
+EOF
+invalid hook-http-remote hook-url <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed, url: "http://hooks.example.com/x"}]
+EOF
+invalid hook-userinfo hook-url <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed, url: "http://localhost@evil.example/x"}]
+EOF
+invalid hook-timeout range <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed, command: [x], timeout_seconds: 601}]
+EOF
+invalid hook-empty-command hook-command <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed, command: []}]
+EOF
+invalid hook-command-secret hook-kind <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed, command: [x], secret_file: /k}]
+EOF
+invalid hook-relative-secret hook-secret-file <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed, url: "https://h/", secret_file: k}]
+EOF
+invalid hook-unknown-key unknown-key <<'EOF'
+apiVersion: telemachy/v1
+metadata: {name: x}
+hooks: [{event: run_failed, command: [x], retries: 3}]
+EOF
+
 "$PY" - "$tmp/schema.json" "$TLM_SOURCE_DIR" "$tmp" <<'EOF' || fail "JSON Schema checks failed"
 import collections, glob, json, os, sys
 
