@@ -44,6 +44,12 @@ void tlm_metrics_client_request(const char *method, const char *path, long statu
 				uint64_t elapsed_us);
 void tlm_metrics_client_retry(void);
 
+/* A hook delivery ended (event: "task_completed", ...; kind: "command" or
+ * "webhook"; ok: 1 delivered, 0 failed), and a hook event dropped
+ * (docs/hooks.md). */
+void tlm_metrics_hook(const char *event, const char *kind, int ok);
+void tlm_metrics_hook_dropped(void);
+
 /* A NATS event received; a REST reconcile pass of the engine. */
 void tlm_metrics_nats_event(void);
 void tlm_metrics_reconcile_pass(void);

@@ -16,6 +16,10 @@ static const char *const kinds[] = { "agent", "team" };
 static const char *const ops[] = { "create", "delete" };
 static const char *const task_states[] = { "completed", "failed", "timed_out", "skipped",
 					   "cancelled" };
+static const char *const hook_events[] = { "task_completed", "task_failed", "task_skipped",
+					   "run_completed",  "run_failed",  "run_cancelled",
+					   "teardown_failed" };
+static const char *const hook_kinds[] = { "command", "webhook" };
 static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE", "other" };
 /* "none": no HTTP answer (connection refused, timeout, TLS) or dropped. */
 static const char *const classes[] = { "1xx", "2xx", "3xx", "4xx", "5xx", "none" };
@@ -54,7 +58,8 @@ static const double commit_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 
 static atomic_uint_least64_t c_runs[N(outcomes)], c_created[N(kinds)], c_deleted[N(kinds)],
 	c_failed[N(kinds) * N(ops)], c_tasks[N(task_states)], c_req[NREQ], c_retries[1], c_nats[1],
-	c_reconcile[1], c_srv_req[NREQ];
+	c_reconcile[1], c_srv_req[NREQ], c_hook_ok[N(hook_events) * N(hook_kinds)],
+	c_hook_failed[N(hook_events) * N(hook_kinds)], c_hook_dropped[1];
 static atomic_uint_least64_t h_req[N(routes) * HCELLS(req_bounds)],
 	h_srv_req[N(routes) * HCELLS(req_bounds)], h_commit[HCELLS(commit_bounds)];
 
@@ -186,9 +191,44 @@ static const tlm_metrics_family f_srv_req_h = {
 	h_srv_req
 };
 
+static const tlm_metrics_family f_hook_ok = {
+	"telemachy_hook_deliveries_total",
+	"Hook deliveries that succeeded (a command exited 0, a webhook answered 2xx), by event and kind.",
+	0,
+	0,
+	{ DIM("event", hook_events), DIM("kind", hook_kinds) },
+	2,
+	NULL,
+	0,
+	c_hook_ok
+};
+static const tlm_metrics_family f_hook_failed = {
+	"telemachy_hook_failures_total",
+	"Hook deliveries that failed (exit status, timeout, exec failure, HTTP error after retries), by event and kind.",
+	0,
+	0,
+	{ DIM("event", hook_events), DIM("kind", hook_kinds) },
+	2,
+	NULL,
+	0,
+	c_hook_failed
+};
+static const tlm_metrics_family f_hook_dropped = {
+	"telemachy_hook_events_dropped_total",
+	"Hook events not delivered: the queue was full, or the process exited before their turn.",
+	0,
+	0,
+	{ { NULL, NULL, 0 } },
+	0,
+	NULL,
+	0,
+	c_hook_dropped
+};
+
 const tlm_metrics_family *const tlm_metrics__families[] = {
-	&f_runs,    &f_created, &f_deleted,   &f_failed, &f_tasks,   &f_req,      &f_req_h,
-	&f_retries, &f_nats,    &f_reconcile, &f_commit, &f_srv_req, &f_srv_req_h
+	&f_runs,      &f_created, &f_deleted,     &f_failed,      &f_tasks,  &f_req,
+	&f_req_h,     &f_retries, &f_nats,        &f_reconcile,   &f_commit, &f_srv_req,
+	&f_srv_req_h, &f_hook_ok, &f_hook_failed, &f_hook_dropped
 };
 const size_t tlm_metrics__nfamilies = N(tlm_metrics__families);
 
@@ -343,6 +383,20 @@ void tlm_metrics_server_request(const char *method, const char *path, long statu
 void tlm_metrics_client_retry(void)
 {
 	add(&c_retries[0], 1);
+}
+
+void tlm_metrics_hook(const char *event, const char *kind, int ok)
+{
+	size_t e = find(hook_events, N(hook_events), event),
+	       k = find(hook_kinds, N(hook_kinds), kind);
+
+	if (e < N(hook_events) && k < N(hook_kinds))
+		add(&(ok ? c_hook_ok : c_hook_failed)[e * N(hook_kinds) + k], 1);
+}
+
+void tlm_metrics_hook_dropped(void)
+{
+	add(&c_hook_dropped[0], 1);
 }
 
 void tlm_metrics_nats_event(void)
