@@ -27,11 +27,13 @@ typedef struct tlm_cli {
 	int quiet;
 	int verbose;
 	const char *command; /* e.g. "plan" */
+	/* --hook of run, resume and worker (cli/cli_hooks.h); NULL: none */
+	const struct tlm_cli_hooks *hooks;
 } tlm_cli;
 
 #define TLM_CLI_INIT                                                                               \
 	{                                                                                          \
-		TLM_OUTPUT_TEXT, 0, 0, NULL                                                        \
+		TLM_OUTPUT_TEXT, 0, 0, NULL, NULL                                                  \
 	}
 
 /* getopt_long entries for the global options; a command's option table

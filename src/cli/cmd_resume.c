@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_hooks.h"
 #include "cli/engine_env.h"
 #include "cli/run_journal.h"
 
@@ -24,6 +25,7 @@ static void usage(void)
 	       "Options: --control-plane URL (the run's control plane moved), --nats URL,\n"
 	       "--state-dir DIR or --journal WHERE, --max-concurrent N, --request-timeout S, --max-connections N,\n"
 	       "--connection fresh|reuse, --force, --pass-env NAME, --drop-field FIELD,\n"
+	       "--hook EVENT=COMMAND (the spec's hooks run as well; docs/hooks.md),\n"
 	       "--metrics-listen HOST:PORT, --metrics-textfile FILE (as `run`), --output\n"
 	       "text|json, -q, -v, -h.\n"
 	       "\n"
@@ -33,20 +35,21 @@ static void usage(void)
 }
 
 static int parse(tlm_cli *cli, int argc, char **argv, tlm_engine_opts *eo, tlm_cli_pass *pass,
-		 const char **run_id)
+		 tlm_cli_hooks *hooks, const char **run_id)
 {
-	static const struct option longopts[] = { TLM_CLI_LONGOPTS,
-						  TLM_CLI_ENGINE_LONGOPTS,
-						  TLM_CLI_FORCE_LONGOPT,
-						  TLM_CLI_PASS_ENV_LONGOPT,
-						  TLM_CLI_DROP_FIELD_LONGOPT,
-						  TLM_CLI_METRICS_LONGOPTS,
-						  { 0 } };
+	static const struct option longopts[] = {
+		TLM_CLI_LONGOPTS,           TLM_CLI_ENGINE_LONGOPTS,
+		TLM_CLI_FORCE_LONGOPT,      TLM_CLI_PASS_ENV_LONGOPT,
+		TLM_CLI_DROP_FIELD_LONGOPT, TLM_CLI_METRICS_LONGOPTS,
+		TLM_CLI_HOOK_LONGOPT,       { 0 }
+	};
 	int c, rc;
 
 	while ((c = tlm_cli_next_opt(cli, argc, argv, longopts, usage, &rc)) > 0) {
 		if (c == TLM_CLI_OPT_PASS_ENV)
 			rc = tlm_cli_pass_add(cli, pass, optarg);
+		else if (c == TLM_CLI_OPT_HOOK)
+			rc = tlm_cli_hook_add(cli, hooks, optarg);
 		else
 			rc = tlm_cli_engine_opt(cli, c, optarg, eo);
 		if (rc != 0)
@@ -68,19 +71,27 @@ int tlm_cmd_resume(tlm_cli *cli, int argc, char **argv)
 	const char *run_id = NULL, *flag;
 	tlm_cli_secrets sec = { NULL, NULL };
 	tlm_cli_pass pass;
+	tlm_cli_hooks hooks;
 	int rc;
 
 	memset(&pass, 0, sizeof(pass));
-	rc = parse(cli, argc, argv, &eo, &pass, &run_id);
-	if (rc != 0)
+	memset(&hooks, 0, sizeof(hooks));
+	cli->hooks = &hooks;
+	rc = parse(cli, argc, argv, &eo, &pass, &hooks, &run_id);
+	if (rc != 0) {
+		cli->hooks = NULL;
 		return rc < 0 ? TLM_EXIT_OK : rc;
+	}
 	flag = eo.control_plane;
-	if (tlm_cli_engine_env(&eo, &sec) != 0)
+	if (tlm_cli_engine_env(&eo, &sec) != 0) {
+		cli->hooks = NULL;
 		return TLM_EXIT_USAGE;
+	}
 	if ((rc = tlm_cli_journal_run(eo.state_dir, run_id, &run)) == TLM_EXIT_OK) {
 		rc = tlm_cli_resume_run(cli, &eo, &run, flag, pass.names);
 		tlm_journal_run_clear(&run);
 	}
+	cli->hooks = NULL;
 	tlm_cli_secrets_clear(&sec);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "cli/cli.h"
+#include "cli/cli_hooks.h"
 #include "cli/engine_env.h"
 #include "telemachy/engine.h"
 #include "telemachy/spec.h"
@@ -43,6 +44,10 @@ static void usage(void)
 	       "                            this agent setting (env, image, cpus, memory;\n"
 	       "                            model: drop it rather than pass --model); repeatable.\n"
 	       "                            Without it such a run is refused (exit 2)\n"
+	       "      --hook EVENT=COMMAND  also run `/bin/sh -c COMMAND` at EVENT (task_completed,\n"
+	       "                            task_failed, task_skipped, run_completed, run_failed,\n"
+	       "                            run_cancelled, teardown_failed), as the spec's hooks:\n"
+	       "                            the event as JSON on stdin; repeatable (docs/hooks.md)\n"
 	       "      --metrics-listen HOST:PORT  serve Prometheus metrics at /metrics on this\n"
 	       "                            loopback address while the run lasts (port 0: a\n"
 	       "                            free one, printed on stderr; docs/metrics.md)\n"
@@ -70,6 +75,7 @@ typedef struct run_args {
 	const char *file;
 	tlm_cli_secrets sec; /* what the environment's files gave, owned */
 	tlm_cli_pass pass;
+	tlm_cli_hooks hooks;
 } run_args;
 
 static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
@@ -79,6 +85,7 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 						  TLM_CLI_PASS_ENV_LONGOPT,
 						  TLM_CLI_DROP_FIELD_LONGOPT,
 						  TLM_CLI_METRICS_LONGOPTS,
+						  TLM_CLI_HOOK_LONGOPT,
 						  { "dry-run", no_argument, NULL, OPT_DRY_RUN },
 						  { 0 } };
 	int c, rc;
@@ -88,6 +95,9 @@ static int parse_opts(tlm_cli *cli, int argc, char **argv, run_args *a)
 			a->eo.dry_run = 1;
 		else if (c == TLM_CLI_OPT_PASS_ENV) {
 			if ((rc = tlm_cli_pass_add(cli, &a->pass, optarg)) != 0)
+				return rc;
+		} else if (c == TLM_CLI_OPT_HOOK) {
+			if ((rc = tlm_cli_hook_add(cli, &a->hooks, optarg)) != 0)
 				return rc;
 		} else if ((rc = tlm_cli_engine_opt(cli, c, optarg, &a->eo)) != 0) {
 			return rc;
@@ -124,7 +134,9 @@ int tlm_cmd_run(tlm_cli *cli, int argc, char **argv)
 		goto done;
 	a.eo.spec = spec;
 	a.eo.spec_text = text;
+	cli->hooks = &a.hooks;
 	rc = tlm_cli_drive(cli, &a.eo, NULL, a.pass.names);
+	cli->hooks = NULL;
 done:
 	free(text);
 	tlm_cli_secrets_clear(&a.sec);

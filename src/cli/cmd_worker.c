@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_hooks.h"
 #include "cli/cli_metrics.h"
 #include "cli/engine_env.h"
 #include "cli/run_journal.h"
@@ -53,7 +54,7 @@ static void usage(void)
 	       "      --once                claim one run, drive it here, and exit (what\n"
 	       "                            each child does; exits 0 when there was none)\n"
 	       "The engine's options (--control-plane, --nats, --max-concurrent, ...) and\n"
-	       "--pass-env, --drop-field are as for `telemachy run`; each run's recorded\n"
+	       "--pass-env, --drop-field, --hook EVENT=COMMAND are as for `telemachy run`; each run's recorded\n"
 	       "control plane wins over --control-plane.  --metrics-listen HOST:PORT and\n"
 	       "--metrics-textfile FILE (METRICS_LISTEN, METRICS_TEXTFILE) export the\n"
 	       "worker's own figures (docs/metrics.md); its run processes export none.\n"
@@ -65,6 +66,7 @@ static void usage(void)
 typedef struct worker_args {
 	tlm_engine_opts eo;
 	tlm_cli_pass pass;
+	tlm_cli_hooks hooks;
 	long max_runs, drain_s, poll_ms;
 	int once;
 } worker_args;
@@ -91,6 +93,7 @@ static int parse(tlm_cli *cli, int argc, char **argv, worker_args *a)
 		TLM_CLI_PASS_ENV_LONGOPT,
 		TLM_CLI_DROP_FIELD_LONGOPT,
 		TLM_CLI_METRICS_LONGOPTS,
+		TLM_CLI_HOOK_LONGOPT,
 		{ "max-runs", required_argument, NULL, OPT_MAX_RUNS },
 		{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
 		{ "poll", required_argument, NULL, OPT_POLL },
@@ -111,6 +114,8 @@ static int parse(tlm_cli *cli, int argc, char **argv, worker_args *a)
 			a->once = 1;
 		else if (c == TLM_CLI_OPT_PASS_ENV)
 			rc = tlm_cli_pass_add(cli, &a->pass, optarg);
+		else if (c == TLM_CLI_OPT_HOOK)
+			rc = tlm_cli_hook_add(cli, &a->hooks, optarg);
 		else
 			rc = tlm_cli_engine_opt(cli, c, optarg, &a->eo);
 		if (rc != 0)
@@ -181,7 +186,9 @@ static int work_once(tlm_cli *cli, worker_args *a)
 	sa.sa_handler = on_hand_back;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
+	cli->hooks = &a->hooks;
 	rc = tlm_cli_resume_run(cli, &a->eo, &run, flag, a->pass.names);
+	cli->hooks = NULL;
 	if (handing_back)
 		release(a->eo.state_dir, run.id);
 	tlm_journal_run_clear(&run);

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_events.h"
+#include "cli/cli_hooks.h"
 #include "cli/cli_metrics.h"
 #include "cli/run_output.h"
 #include "telemachy/server.h"
@@ -158,6 +159,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	tlm_run_output out;
 	tlm_cli_events events = { { NULL }, { NULL }, 0 };
 	tlm_server *srv = NULL;
+	tlm_hooks *hooks = NULL;
 	char *key = NULL;
 	int rc;
 
@@ -175,9 +177,22 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	eo->observe_ctx = &out;
 	tlm_cli_catch_signals(eo);
 	/* Consumers of the run's events (hooks, traces) are added here. */
+	if (teardown_run == NULL &&
+	    (rc = tlm_cli_hooks_start(&hooks, eo->spec, cli->hooks, &events)) != TLM_EXIT_OK) {
+		tlm_run_output_done(&out);
+		tlm_server_stop(srv);
+		tlm_secret_free(key);
+		tlm_cli_metrics_finish();
+		eo->observe = NULL;
+		eo->observe_ctx = NULL;
+		return rc;
+	}
 	tlm_cli_events_attach(&events, eo);
 	rc = teardown_run != NULL ? tlm_engine_teardown(eo, teardown_run, &res, &err)
 				  : tlm_engine_run(eo, &res, &err);
+	/* The run and its teardown are over: the hooks may take their time
+	 * now (bounded by their timeouts), before the summary. */
+	tlm_cli_hooks_finish(hooks);
 	tlm_run_output_done(&out);
 	tlm_server_stop(srv);
 	tlm_cli_metrics_finish(); /* after the server: the textfile has all of it */
