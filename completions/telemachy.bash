@@ -12,7 +12,7 @@ _telemachy() {
 	COMPREPLY=()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--action-log|--api-key|--api-key-file|--backlog|--connection|--control-plane|--drain-timeout|--drop-field|--fault|--graph|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--max-runs|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--poll|--rate-limit|--reason|--request-log|--request-timeout|--root|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
+		--action-log|--api-key|--api-key-file|--backlog|--connection|--control-plane|--drain-timeout|--drop-field|--fault|--graph|--hook|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--max-runs|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--poll|--rate-limit|--reason|--request-log|--request-timeout|--root|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -21,7 +21,7 @@ _telemachy() {
 	"")
 		opts="--help --version --output --quiet --verbose" ;;
 	run)
-		opts="--dry-run --max-concurrent --control-plane --nats --state-dir --journal --request-timeout --max-connections --pass-env --connection --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
+		opts="--dry-run --max-concurrent --control-plane --nats --state-dir --journal --request-timeout --max-connections --pass-env --connection --drop-field --hook --metrics-listen --metrics-textfile --output --quiet --verbose --help"
 		files="--metrics-textfile"
 		dirs="--state-dir"
 		values="--max-concurrent --control-plane --nats --journal --request-timeout --max-connections --pass-env --drop-field --metrics-listen"
@@ -49,10 +49,10 @@ _telemachy() {
 		opts="--journal --max-runs --drain-timeout --poll --once --help --output --quiet --verbose"
 		values="--journal --max-runs --drain-timeout --poll" ;;
 	resume)
-		opts="--control-plane --nats --state-dir --journal --max-concurrent --request-timeout --max-connections --connection --force --pass-env --drop-field --metrics-listen --metrics-textfile --output --quiet --verbose --help"
+		opts="--control-plane --nats --state-dir --journal --max-concurrent --request-timeout --max-connections --connection --force --pass-env --drop-field --hook --metrics-listen --metrics-textfile --output --quiet --verbose --help"
 		files="--metrics-textfile"
 		dirs="--state-dir"
-		values="--control-plane --nats --journal --max-concurrent --request-timeout --max-connections --pass-env --drop-field --metrics-listen"
+		values="--control-plane --nats --journal --max-concurrent --request-timeout --max-connections --pass-env --drop-field --hook --metrics-listen"
 		pos=run ;;
 	teardown)
 		opts="--control-plane --state-dir --journal --max-concurrent --request-timeout --max-connections --connection --force --metrics-listen --metrics-textfile --output --quiet --verbose --help"

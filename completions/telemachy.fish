@@ -81,6 +81,7 @@ complete -c telemachy -n '__telemachy_using run' -l max-connections -x -d 'conne
 complete -c telemachy -n '__telemachy_using run' -l pass-env -x -d 'give the agent programs of the built-in control plane this...'
 complete -c telemachy -n '__telemachy_using run' -l connection -x -a 'fresh reuse' -d 'reuse (keep-alive'
 complete -c telemachy -n '__telemachy_using run' -l drop-field -x -d 'run even though the control plane does not keep this agent setting...'
+complete -c telemachy -n '__telemachy_using run' -l hook -d 'EVENT=COMMAND also run `/bin/sh -c COMMAND` at EVENT...'
 complete -c telemachy -n '__telemachy_using run' -l metrics-listen -x -d 'serve Prometheus metrics at /metrics on this loopback address...'
 complete -c telemachy -n '__telemachy_using run' -l metrics-textfile -r -F -d 'write the metrics to FILE when the run ends, atomically...'
 complete -c telemachy -n '__telemachy_using run' -l output -x -a 'text json' -d 'text (default) or json (the summary on stdout)'
@@ -144,6 +145,7 @@ complete -c telemachy -n '__telemachy_using resume' -l connection -x -a 'fresh r
 complete -c telemachy -n '__telemachy_using resume' -l force
 complete -c telemachy -n '__telemachy_using resume' -l pass-env -x
 complete -c telemachy -n '__telemachy_using resume' -l drop-field -x
+complete -c telemachy -n '__telemachy_using resume' -l hook -x
 complete -c telemachy -n '__telemachy_using resume' -l metrics-listen -x
 complete -c telemachy -n '__telemachy_using resume' -l metrics-textfile -r -F
 complete -c telemachy -n '__telemachy_using resume' -l output -x -a 'text json'
