@@ -153,9 +153,11 @@ typedef struct tlm_spec {
 	size_t ntasks;
 	tlm_teardown teardown;
 	long timeout_seconds; /* 0 = no workflow timeout */
+	struct tlm_arena *arena; /* owns everything above, and the hooks */
+	/* Last: a program built against older headers still finds the
+	 * fields above where it expects them (docs/library.md). */
 	tlm_spec_hook *hooks;
 	size_t nhooks;
-	struct tlm_arena *arena; /* owns everything above */
 } tlm_spec;
 
 /* One problem found in a spec. */
