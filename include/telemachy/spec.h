@@ -152,7 +152,7 @@ typedef struct tlm_spec {
 	tlm_spec_task *tasks;
 	size_t ntasks;
 	tlm_teardown teardown;
-	long timeout_seconds; /* 0 = no workflow timeout */
+	long timeout_seconds;    /* 0 = no workflow timeout */
 	struct tlm_arena *arena; /* owns everything above, and the hooks */
 	/* Last: a program built against older headers still finds the
 	 * fields above where it expects them (docs/library.md). */

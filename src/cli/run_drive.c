@@ -177,7 +177,8 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	eo->observe_ctx = &out;
 	tlm_cli_catch_signals(eo);
 	/* Consumers of the run's events (hooks, traces) are added here. */
-	if (teardown_run == NULL &&
+	/* A dry run runs nothing, hooks included. */
+	if (teardown_run == NULL && !eo->dry_run &&
 	    (rc = tlm_cli_hooks_start(&hooks, eo->spec, cli->hooks, &events)) != TLM_EXIT_OK) {
 		tlm_run_output_done(&out);
 		tlm_server_stop(srv);

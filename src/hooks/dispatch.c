@@ -249,7 +249,7 @@ void tlm_hooks_on_event(void *ctx, const tlm_engine_event *ev)
 {
 	tlm_hooks *h = ctx;
 	tlm_hooks_item *it;
-	int ignored, full;
+	int ignored, full, closed;
 
 	if (h == NULL)
 		return;
@@ -266,7 +266,8 @@ void tlm_hooks_on_event(void *ctx, const tlm_engine_event *ev)
 		return;
 	}
 	pthread_mutex_lock(&h->mu);
-	full = h->closed || h->queued >= h->queue_max;
+	closed = h->closed;
+	full = closed || h->queued >= h->queue_max;
 	if (!full) {
 		if (h->tail != NULL)
 			h->tail->next = it;
@@ -284,8 +285,13 @@ void tlm_hooks_on_event(void *ctx, const tlm_engine_event *ev)
 
 		tlm_metrics_hook_dropped();
 		tlm_esc_str(id, sizeof(id), it->id, NULL);
-		say(h, TLM_ENGINE_WARN, "hooks: event %s dropped: %zu events are waiting already",
-		    id, h->queue_max);
+		if (closed)
+			say(h, TLM_ENGINE_WARN, "hooks: event %s dropped: the hooks were drained",
+			    id);
+		else
+			say(h, TLM_ENGINE_WARN,
+			    "hooks: event %s dropped: %zu events are waiting already", id,
+			    h->queue_max);
 		tlm_hooks__item_free(it);
 	}
 }

@@ -159,6 +159,15 @@ run 0 run -v --hook "run_completed=echo \"flag \$TLM_EVENT \$TLM_EVENT_ID\" >>$t
 grep -qE '^flag run_completed [a-z0-9]+:run_completed$' "$tmp/c.log" || fail "--hook: $(cat "$tmp/c.log")"
 grep -q '"event":"task_completed"' "$tmp/c.json" || fail "--hook task_completed"
 
+# A dry run runs no hook.
+run 0 run -q --dry-run --hook "run_completed=touch $tmp/dry" "$TLM_SOURCE_DIR/examples/hello-world.yaml"
+[ ! -e "$tmp/dry" ] || fail "a dry run ran a hook"
+
+# worker --once takes --hook too (each run it drives gets it).
+run 0 submit -q "$TLM_SOURCE_DIR/examples/hello-world.yaml"
+run 0 worker --once -q --hook "run_completed=cat >>$tmp/w.json; echo >>$tmp/w.json"
+grep -q '"event":"run_completed"' "$tmp/w.json" || fail "worker --hook: $(cat "$tmp/w.json" 2>&1)"
+
 # --- run_cancelled: a first SIGINT cancels the run ----------------------------
 cat >"$tmp/slow.yaml" <<YAML
 apiVersion: telemachy/v1
