@@ -128,6 +128,7 @@ int tlm_cmd_audit(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_doctor(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_submit(tlm_cli *cli, int argc, char **argv);
 int tlm_cmd_worker(tlm_cli *cli, int argc, char **argv);
+int tlm_cmd_ui(tlm_cli *cli, int argc, char **argv);
 
 /* 1 when LOG_LEVEL or LOG_FORMAT was refused (main.c; only `doctor` runs on). */
 int tlm_cli_log_env_bad(void);

@@ -35,6 +35,7 @@ static const command commands[] = {
 	{ "plan", tlm_cmd_plan, "show what a run would create, in submission waves", 0 },
 	{ "schema", tlm_cmd_schema, "print the JSON Schema of the workflow spec", 0 },
 	{ "serve", tlm_cmd_serve, "run the built-in Agamemnon-compatible control plane", 0 },
+	{ "ui", tlm_cmd_ui, "serve a web dashboard of the journal's runs (docs/ui.md)", 1 },
 	{ "version", tlm_cmd_version, "print the version", 0 },
 };
 
