@@ -135,6 +135,14 @@ const char *tlm_ui__glyph(const char *state)
 		{ "provisioning", "\u25d4" },
 		{ "tearing_down", "\u25d1" },
 		{ "teardown_failed", "\u2717" },
+		/* and resource states */
+		{ "intent", "\u25cc" },
+		{ "created", "\u25cf" },
+		{ "started", "\u25b6" },
+		{ "deleting", "\u25d1" },
+		{ "deleted", "\u2205" },
+		{ "absent", "\u2205" },
+		{ "abandoned", "\u26a0" },
 	};
 	size_t i;
 

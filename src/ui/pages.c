@@ -47,6 +47,7 @@ static void page_begin(FILE *f, const char *csrf, const char *title)
 	fprintf(f, "<meta name=\"csrf-token\" content=\"%s\"><title>", csrf);
 	tlm_ui__esc(f, title);
 	fputs(" \u2014 telemachy</title><link rel=\"stylesheet\" href=\"/static/app.css\">"
+	      "<link rel=\"icon\" href=\"/static/icon.svg\" type=\"image/svg+xml\">"
 	      "<script src=\"/static/app.js\" defer></script></head><body>"
 	      "<header class=\"top\"><a class=\"brand\" href=\"/\">telemachy</a>"
 	      "<span class=\"sub\">dashboard</span></header><main id=\"main\">",
@@ -127,6 +128,19 @@ static void times(const json_t *run, int final, char *age, char *dur, size_t siz
 
 	tlm_ui__span(age, size, c < 0 ? -1 : now - c);
 	tlm_ui__span(dur, size, c < 0 ? -1 : (final ? u : now) - c);
+}
+
+/* "2026-12-02T20:08:01.123Z" as "2026-12-02 20:08:01 UTC" (escaped as
+ * is when it is not such a time). */
+static void when(FILE *f, const char *iso)
+{
+	if (iso == NULL || strlen(iso) < 19 || iso[10] != 'T') {
+		tlm_ui__esc(f, iso);
+		return;
+	}
+	fputs("<time datetime=\"", f);
+	tlm_ui__esc(f, iso);
+	fprintf(f, "\">%.10s %.8s UTC</time>", iso, iso + 11);
 }
 
 static int is_final_name(const char *state)
@@ -245,7 +259,7 @@ static void summary(FILE *f, const json_t *run, json_int_t leftovers)
 	fputs("</dd></div><div><dt>Owner</dt><dd>", f);
 	owner_text(f, json_object_get(run, "owner"));
 	fputs("</dd></div><div><dt>Started</dt><dd>", f);
-	tlm_ui__esc(f, str(run, "created_at"));
+	when(f, str(run, "created_at"));
 	fprintf(f, " (%s ago)</dd></div><div><dt>Duration</dt><dd>%s%s</dd></div>", age, dur,
 		final ? "" : " so far");
 	fprintf(f, "<div><dt>Leftovers</dt><dd class=\"%s\">%lld</dd></div>",

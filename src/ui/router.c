@@ -150,6 +150,12 @@ static void asset(tlm_ui_resp *res, const char *text, const char *type)
 	res->cache = 1;
 }
 
+/* A small icon, so that browsers asking for one get it (a 404 would be a
+ * console error). */
+static const char icon_svg[] = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">"
+			       "<rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#24292f\"/>"
+			       "<path d=\"M4 4h8v2H9v6H7V6H4z\" fill=\"#ffffff\"/></svg>";
+
 static int is(char **parts, size_t n, size_t i, const char *s)
 {
 	return i < n && strcmp(parts[i], s) == 0;
@@ -205,6 +211,10 @@ static void route_pages(tlm_ui_req *r, tlm_ui_resp *res, char **p, size_t n)
 			asset(res, is(p, n, 1, "app.css") ? tlm__ui_css : tlm__ui_js,
 			      is(p, n, 1, "app.css") ? "text/css; charset=utf-8"
 						     : "text/javascript; charset=utf-8");
+	} else if ((n == 1 && is(p, n, 0, "favicon.ico")) ||
+		   (n == 2 && is(p, n, 0, "static") && is(p, n, 1, "icon.svg"))) {
+		if (method_is(r, res, "GET"))
+			asset(res, icon_svg, "image/svg+xml");
 	} else if (n == 1 && is(p, n, 0, "login")) {
 		if (strcmp(r->method, "GET") == 0)
 			tlm_ui__page_login(r, res, NULL);

@@ -130,13 +130,20 @@ int tlm_ui__check(const tlm_ui_req *r, tlm_ui_resp *res)
 	return -1;
 }
 
-/* The request's own origin: scheme://Host. */
+/* The request comes from this very origin: Origin is scheme://Host, or,
+ * from a browser, "null" with Sec-Fetch-Site: same-origin.  A browser
+ * sends "null" for a page whose Referrer-Policy is no-referrer (ours:
+ * the Fetch standard's "serializing a request origin"); Sec-Fetch-Site is a
+ * header no page can set, so a cross-site request cannot claim it. */
 static int origin_ok(const tlm_ui_req *r)
 {
 	const char *origin = header(r, "Origin"), *host = header(r, MHD_HTTP_HEADER_HOST);
+	const char *site = header(r, "Sec-Fetch-Site");
 	const char *scheme = r->ui->tls.cert != NULL ? "https://" : "http://";
 	size_t n = strlen(scheme);
 
+	if (origin != NULL && strcmp(origin, "null") == 0)
+		return site != NULL && strcmp(site, "same-origin") == 0;
 	return origin != NULL && host != NULL && strncasecmp(origin, scheme, n) == 0 &&
 	       strcasecmp(origin + n, host) == 0;
 }

@@ -579,7 +579,10 @@ static void test_csrf_origin_host(void **state)
 	const char *wrong[] = { origin, "X-CSRF-Token: 0000", NULL };
 	const char *no_origin[] = { tok, NULL };
 	const char *evil[] = { bad_origin, tok, NULL };
+	const char *null_origin[] = { "Origin: null", tok, NULL };
+	const char *null_cross[] = { "Origin: null", "Sec-Fetch-Site: cross-site", tok, NULL };
 	const char *good[] = { origin, tok, NULL };
+	const char *null_same[] = { "Origin: null", "Sec-Fetch-Site: same-origin", tok, NULL };
 	const char *host[] = { "Host: evil.example", NULL };
 	const char *host_port[] = { "Host: 127.0.0.1:1", NULL };
 	char url[256], *text = NULL;
@@ -593,6 +596,8 @@ static void test_csrf_origin_host(void **state)
 	assert_int_equal(post(&W.ui, path, "", wrong, NULL), 403);
 	assert_int_equal(post(&W.ui, path, "", no_origin, NULL), 403);
 	assert_int_equal(post(&W.ui, path, "", evil, NULL), 403);
+	assert_int_equal(post(&W.ui, path, "", null_origin, NULL), 403);
+	assert_int_equal(post(&W.ui, path, "", null_cross, NULL), 403);
 	/* The form field works as the header does; a wrong one does not. */
 	snprintf(path, sizeof(path), "/runs/%s/cancel", W.run);
 	assert_int_equal(post(&W.ui, path, "csrf=nope", none, NULL), 403);
@@ -603,6 +608,8 @@ static void test_csrf_origin_host(void **state)
 	assert_int_equal(post(&W.ui, path, "", good, &text), 409);
 	assert_non_null(strstr(text, "has already ended"));
 	free(text);
+	/* What a browser sends from a no-referrer page of ours. */
+	assert_int_equal(post(&W.ui, path, "", null_same, NULL), 409);
 	/* DNS rebinding: a foreign Host is refused, pages and API alike. */
 	snprintf(url, sizeof(url), "%s/api/runs", W.ui.url);
 	r = http("GET", url, NULL, host);
