@@ -96,6 +96,7 @@ void tlm_ui__api_graph(tlm_ui_req *r, tlm_ui_resp *res, const char *run_id)
 	tlm_journal *j;
 	json_t *doc;
 
+	memset(&g, 0, sizeof(g));
 	if (get_run(r, res, run_id, &j, &run) != 0)
 		return;
 	if (tlm_ui__graph_load(j, &run, &g, &err) != 0) {

@@ -33,6 +33,7 @@ soname=$(objdump -p "$p/lib/$real" | awk '$1 == "SONAME" { print $2 }')
 cmp -s "$p/share/telemachy/workflow.schema.json" "$TLM_SOURCE_DIR/src/spec/schema.json" ||
 	fail "installed schema differs from src/spec/schema.json"
 [ ! -e "$p/include/telemachy/server.h" ] || fail "server.h installed without its library"
+[ ! -e "$p/include/telemachy/ui.h" ] || fail "ui.h installed without its library"
 
 # --- only the public API is exported (docs/library.md) ---------------------------
 nm -D --defined-only "$p/lib/$real" | awk '$2 ~ /^[TDBRVW]$/ { sub(/@.*/, "", $3); print $3 }' |
@@ -50,7 +51,8 @@ done
 # --- every public header compiles alone (the installed ones, and server.h) -----
 export PKG_CONFIG_PATH=$p/lib/pkgconfig
 cflags=$(pkg-config --cflags telemachy) || fail "pkg-config --cflags telemachy exited $?"
-for h in "$p"/include/telemachy/*.h "$TLM_SOURCE_DIR/include/telemachy/server.h"; do
+for h in "$p"/include/telemachy/*.h "$TLM_SOURCE_DIR/include/telemachy/server.h" \
+	"$TLM_SOURCE_DIR/include/telemachy/ui.h"; do
 	printf '#include "telemachy/%s"\n' "$(basename "$h")" >"$tmp/h.c"
 	# shellcheck disable=SC2086
 	cc -std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only $cflags -I"$TLM_SOURCE_DIR/include" \
