@@ -66,7 +66,7 @@ void tlm_ui__action(tlm_ui_req *r, tlm_ui_resp *res, const char *run_id, const c
 	int rc;
 
 	memset(&run, 0, sizeof(run));
-	if (tlm_ui__journal(r->ui, &j, &err) != 0 || j == NULL ||
+	if (tlm_ui__journal_rw(r->ui, &j, &err) != 0 || j == NULL ||
 	    (rc = tlm_journal_run_get(j, run_id, &run, &err)) != 0) {
 		snprintf(msg, sizeof(msg), "%.400s",
 			 j == NULL || err.code == TLM_ENOTFOUND ? "no such run" : err.message);

@@ -1,7 +1,10 @@
 /* The journal, for one request: opened, read, closed.  Nothing is held
  * between requests, so the dashboard never keeps a lock and sees every
- * writer's commits (docs/ui.md, "How it reads the journal").  Opening a
- * directory that holds no journal creates none: no journal, no runs. */
+ * writer's commits (docs/ui.md, "How it reads the journal").  Reads open
+ * it read-only (tlm_journal_open_readonly): an ordinary open starts a
+ * migration transaction, a write lock a busy engine would wait for.
+ * Opening a directory that holds no journal creates none: no journal, no
+ * runs. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +14,7 @@
 
 #include "ui/ui_internal.h"
 
-int tlm_ui__journal(tlm_ui *ui, tlm_journal **j, tlm_error *err)
+int tlm_ui__journal_rw(tlm_ui *ui, tlm_journal **j, tlm_error *err)
 {
 	char db[4096];
 	struct stat st;
@@ -26,6 +29,26 @@ int tlm_ui__journal(tlm_ui *ui, tlm_journal **j, tlm_error *err)
 			return 0;
 	}
 	return tlm_journal_open(j, ui->journal_where, err);
+}
+
+int tlm_ui__journal(tlm_ui *ui, tlm_journal **j, tlm_error *err)
+{
+	int rc = tlm_journal_open_readonly(j, ui->journal_where, err), version = 0;
+
+	if (rc == TLM_ENOTFOUND) {
+		*j = NULL;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (tlm_journal_schema_version(*j, &version, err) == 0 &&
+	    version == TLM_JOURNAL_SCHEMA_VERSION)
+		return 0;
+	/* A journal an older telemachy wrote: the ordinary open migrates it
+	 * (once); the readers need the current schema. */
+	tlm_journal_close(*j);
+	*j = NULL;
+	return tlm_ui__journal_rw(ui, j, err);
 }
 
 int tlm_ui__run_id_ok(const char *id)

@@ -92,9 +92,11 @@ int tlm_ui__host_ok(const tlm_ui *ui, const char *host);
 /* The headers every response gets (docs/ui.md, "Security"). */
 void tlm_ui__headers(void *mhd_response, const tlm_ui_resp *res);
 
-/* data.c: the journal, opened for one request.  *j NULL: there is none
- * yet (no runs).  0, or an error code with err. */
+/* data.c: the journal, opened read-only for one request.  *j NULL: there
+ * is none yet (no runs).  0, or an error code with err. */
 int tlm_ui__journal(tlm_ui *ui, tlm_journal **j, tlm_error *err);
+/* The same for a write (an action): the ordinary open. */
+int tlm_ui__journal_rw(tlm_ui *ui, tlm_journal **j, tlm_error *err);
 /* A run id as the journal makes them ([a-z0-9], at most 64). */
 int tlm_ui__run_id_ok(const char *id);
 /* "2026-12-02T20:08:01.123Z" as milliseconds since the epoch; -1 if not. */
