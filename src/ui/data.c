@@ -56,11 +56,10 @@ int tlm_ui__run_id_ok(const char *id)
 	size_t i;
 
 	for (i = 0; id[i] != '\0'; i++)
-		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') ||
-		      (id[i] >= 'A' && id[i] <= 'Z')) ||
-		    i >= 64)
+		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9')) ||
+		    i >= TLM_JOURNAL_RUN_ID_LEN)
 			return 0;
-	return i > 0;
+	return i == TLM_JOURNAL_RUN_ID_LEN;
 }
 
 long long tlm_ui__ms(const char *iso)

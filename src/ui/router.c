@@ -179,7 +179,7 @@ static void route_api(tlm_ui_req *r, tlm_ui_resp *res, char **p, size_t n)
 		return;
 	}
 	if (!tlm_ui__run_id_ok(p[2])) {
-		tlm_ui__error(res, 400, "a run id is letters and digits");
+		tlm_ui__error(res, 400, "a run id is 8 lowercase letters and digits");
 		return;
 	}
 	if (n == 3) {
@@ -227,7 +227,7 @@ static void route_pages(tlm_ui_req *r, tlm_ui_resp *res, char **p, size_t n)
 		   !tlm_ui__run_id_ok(is(p, n, 0, "runs") ? p[1]
 				      : n > 2             ? p[2]
 							  : "")) {
-		tlm_ui__html_error(res, 400, "A run id is letters and digits.");
+		tlm_ui__html_error(res, 400, "A run id is 8 lowercase letters and digits.");
 	} else if (n == 2 && is(p, n, 0, "runs")) {
 		if (method_is(r, res, "GET"))
 			tlm_ui__page_run(r, res, p[1], 0);

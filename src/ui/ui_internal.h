@@ -97,7 +97,7 @@ void tlm_ui__headers(void *mhd_response, const tlm_ui_resp *res);
 int tlm_ui__journal(tlm_ui *ui, tlm_journal **j, tlm_error *err);
 /* The same for a write (an action): the ordinary open. */
 int tlm_ui__journal_rw(tlm_ui *ui, tlm_journal **j, tlm_error *err);
-/* A run id as the journal makes them ([a-z0-9], at most 64). */
+/* A run id as the journal makes them: TLM_JOURNAL_RUN_ID_LEN of [a-z0-9]. */
 int tlm_ui__run_id_ok(const char *id);
 /* "2026-12-02T20:08:01.123Z" as milliseconds since the epoch; -1 if not. */
 long long tlm_ui__ms(const char *iso);

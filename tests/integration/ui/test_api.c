@@ -454,7 +454,9 @@ static void test_api_run(void **state)
 	expect(&W.ui, "GET", "/api/runs/bad%21id", 400);
 	expect(&W.ui, "GET", "/api/runs/bad%zzid", 400);
 	expect(&W.ui, "GET", "/api/nope", 404);
-	expect(&W.ui, "GET", "/api/runs/abc/nope", 404);
+	expect(&W.ui, "GET", "/api/runs/abcdefgh/nope", 404);
+	expect(&W.ui, "GET", "/api/runs/zz", 400);
+	expect(&W.ui, "GET", "/api/runs/ABCDEFGH", 400);
 	expect(&W.ui, "POST", "/api/runs", 405);
 }
 
@@ -626,7 +628,7 @@ static void test_csrf_origin_host(void **state)
 		assert_non_null(huge);
 		memset(huge, 'x', 39999);
 		huge[39999] = '\0';
-		assert_int_equal(post(&W.ui, "/api/runs/abc/cancel", huge, good, NULL), 413);
+		assert_int_equal(post(&W.ui, "/api/runs/abcdefgh/cancel", huge, good, NULL), 413);
 		free(huge);
 	}
 }
