@@ -374,6 +374,11 @@ def main():
         problems = browser.problems()
         if problems:
             fail("the browser reported problems:\n  " + "\n  ".join(problems))
+        # The dashboard stops cleanly (under ASan: and leaks nothing).
+        ui.terminate()
+        if ui.wait(timeout=left(10)) != 0:
+            with open(os.path.join(tmp, "ui.err")) as f:
+                fail("telemachy ui exited %d on SIGTERM:\n%s" % (ui.returncode, f.read()[-3000:]))
         print("ui.browser: ok; screenshots in " + OUT)
     finally:
         if browser is not None:

@@ -440,7 +440,7 @@ static void test_api_run(void **state)
 	snprintf(path, sizeof(path), "/api/runs/%s", W.run);
 	r = get(&W.ui, path);
 	assert_int_equal(r.status, 200);
-	same(report_run(W.state, W.run), json_incref(r.json), path);
+	same(report_run(W.state, W.run), r.json, path);
 	/* ... which is what `status --output json` prints. */
 	tlm_h_cmd_run(&c, W.dir, NULL, args, 30000);
 	assert_int_equal(c.exit_code, 0);
@@ -448,7 +448,6 @@ static void test_api_run(void **state)
 	same(c.json, r.json, "status --output json");
 	c.json = NULL;
 	tlm_h_cmd_free(&c);
-	r.json = NULL;
 	reply_free(&r);
 	expect(&W.ui, "GET", "/api/runs/zzzzzzzz", 404);
 	expect(&W.ui, "GET", "/api/runs/bad%21id", 400);
