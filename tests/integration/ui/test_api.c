@@ -19,26 +19,21 @@
 #include "harness/nats.h"
 #include "harness/run.h"
 #include "harness/serve.h"
+#include "harness/ui.h"
 #include "telemachy/journal.h"
 #include "telemachy/report.h"
 
 #define HOSTILE     "<script>alert(1)</script> \"q\" 'a' & b"
 #define HOSTILE_ESC "&lt;script&gt;alert(1)&lt;/script&gt; &quot;q&quot; &#39;a&#39; &amp; b"
 
-typedef struct ui_proc {
-	pid_t pid;
-	char url[160]; /* "http://127.0.0.1:PORT" (no trailing slash) */
-	char hostport[64];
-} ui_proc;
-
 typedef struct world {
-	char *dir;      /* temporary: the hostile journal, files */
-	char *state;    /* the real run's journal */
-	char *hostile;  /* the hostile journal's directory */
-	char run[16];   /* the real run */
-	char bad[16];   /* the hostile run */
-	ui_proc ui;     /* over the real run's journal */
-	ui_proc ui_bad; /* over the hostile journal */
+	char *dir;       /* temporary: the hostile journal, files */
+	char *state;     /* the real run's journal */
+	char *hostile;   /* the hostile journal's directory */
+	char run[16];    /* the real run */
+	char bad[16];    /* the hostile run */
+	tlm_h_ui ui;     /* over the real run's journal */
+	tlm_h_ui ui_bad; /* over the hostile journal */
 	char csrf[80];
 } world;
 
@@ -102,7 +97,7 @@ static reply http(const char *method, const char *url, const char *body, const c
 	return r;
 }
 
-static reply get(const ui_proc *u, const char *path)
+static reply get(const tlm_h_ui *u, const char *path)
 {
 	char url[4096];
 
@@ -118,7 +113,7 @@ static void reply_free(reply *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void expect(const ui_proc *u, const char *method, const char *path, long status)
+static void expect(const tlm_h_ui *u, const char *method, const char *path, long status)
 {
 	char url[4096];
 	reply r;
@@ -133,86 +128,6 @@ static void expect(const ui_proc *u, const char *method, const char *path, long 
 		assert_int_equal(json_integer_value(json_object_get(r.json, "status")), status);
 	}
 	reply_free(&r);
-}
-
-/* ---- telemachy ui as a child ------------------------------------------- */
-
-/* Starts `telemachy ui ARGS...` with env added; fills u once the URL line
- * is out (10 s at most).  Returns -1 (and the exit code in *code) when the
- * process ended instead. */
-static int ui_start(ui_proc *u, const char *const *args, const char *const *env, int *code)
-{
-	char out[4096], *text;
-	const char *argv[32];
-	size_t n = 0, i;
-	int64_t end = tlm_h_now_ms() + 10000;
-	int st;
-
-	snprintf(out, sizeof(out), "%s/ui-%d.out", W.dir, rand());
-	argv[n++] = TLM_BIN;
-	argv[n++] = "ui";
-	for (i = 0; args[i] != NULL && n < 31; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	u->pid = fork();
-	assert_true(u->pid >= 0);
-	if (u->pid == 0) {
-		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600),
-		    nul = open("/dev/null", O_RDWR);
-
-		dup2(fd, 1);
-		dup2(nul, 0);
-		if (getenv("TLM_TEST_VERBOSE") == NULL)
-			dup2(nul, 2);
-		unsetenv("TELEMACHY_STATE_DIR");
-		unsetenv("TELEMACHY_JOURNAL");
-		for (i = 0; env != NULL && env[i] != NULL; i++)
-			putenv((char *)env[i]);
-		execv(TLM_BIN, (char *const *)argv);
-		_exit(127);
-	}
-	while (tlm_h_now_ms() < end) {
-		if (waitpid(u->pid, &st, WNOHANG) == u->pid) {
-			u->pid = 0;
-			*code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			return -1;
-		}
-		text = tlm_h_slurp(out);
-		if (strchr(text, '\n') != NULL) {
-			*strchr(text, '\n') = '\0';
-			assert_true(strncmp(text, "http://", 7) == 0);
-			snprintf(u->url, sizeof(u->url), "%s", text);
-			if (u->url[strlen(u->url) - 1] == '/')
-				u->url[strlen(u->url) - 1] = '\0';
-			snprintf(u->hostport, sizeof(u->hostport), "%s", u->url + 7);
-			free(text);
-			return 0;
-		}
-		free(text);
-		tlm_h_sleep_ms(20);
-	}
-	kill(u->pid, SIGKILL);
-	waitpid(u->pid, &st, 0);
-	fail_msg("telemachy ui printed no URL in 10 s");
-	return -1;
-}
-
-static void ui_stop(ui_proc *u)
-{
-	int st, i;
-
-	if (u->pid <= 0)
-		return;
-	kill(u->pid, SIGTERM);
-	for (i = 0; i < 500 && waitpid(u->pid, &st, WNOHANG) == 0; i++)
-		tlm_h_sleep_ms(10);
-	if (i == 500) {
-		kill(u->pid, SIGKILL);
-		waitpid(u->pid, &st, 0);
-		fail_msg("telemachy ui did not stop on SIGTERM");
-	}
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	u->pid = 0;
 }
 
 /* ---- the journals ------------------------------------------------------- */
@@ -319,12 +234,12 @@ static int setup(void **state)
 	if (asprintf(&W.hostile, "%s/hostile", W.dir) < 0)
 		return -1;
 	hostile_journal();
-	if (ui_start(&W.ui, uargs, NULL, &code) != 0)
+	if (tlm_h_ui_start(W.dir, &W.ui, uargs, NULL, &code) != 0)
 		fail_msg("telemachy ui exited %d", code);
 	{
 		const char *hargs[] = { "--state-dir", W.hostile, NULL };
 
-		if (ui_start(&W.ui_bad, hargs, NULL, &code) != 0)
+		if (tlm_h_ui_start(W.dir, &W.ui_bad, hargs, NULL, &code) != 0)
 			fail_msg("telemachy ui exited %d", code);
 	}
 	{
@@ -342,8 +257,8 @@ static int setup(void **state)
 static int teardown_all(void **state)
 {
 	(void)state;
-	ui_stop(&W.ui);
-	ui_stop(&W.ui_bad);
+	tlm_h_ui_stop(&W.ui);
+	tlm_h_ui_stop(&W.ui_bad);
 	tlm_h_rmrf(W.dir);
 	free(W.dir);
 	free(W.state);
@@ -557,7 +472,7 @@ static void test_pages(void **state)
 }
 
 /* POST with these headers to the real run's path. */
-static long post(const ui_proc *u, const char *path, const char *body, const char *const *hdrs,
+static long post(const tlm_h_ui *u, const char *path, const char *body, const char *const *hdrs,
 		 char **text)
 {
 	char url[512];
@@ -738,7 +653,7 @@ static void test_token(void **state)
 	const char *bearer[] = { auth, NULL };
 	const char *wrong[] = { "Authorization: Bearer nope", NULL };
 	const char *with_cookie[] = { cookie, NULL };
-	ui_proc u;
+	tlm_h_ui u;
 	char *c, *end, *form_csrf;
 	int code = 0;
 	reply r;
@@ -747,11 +662,11 @@ static void test_token(void **state)
 	free(tlm_h_write_file(W.dir, "token", "s3cret-token;=%\n"));
 	snprintf(tokfile, sizeof(tokfile), "%s/token", W.dir);
 	memset(&u, 0, sizeof(u));
-	assert_int_equal(ui_start(&u, a1, NULL, &code), -1);
+	assert_int_equal(tlm_h_ui_start(W.dir, &u, a1, NULL, &code), -1);
 	assert_int_equal(code, 2);
-	assert_int_equal(ui_start(&u, a2, NULL, &code), -1);
+	assert_int_equal(tlm_h_ui_start(W.dir, &u, a2, NULL, &code), -1);
 	assert_int_equal(code, 2);
-	assert_int_equal(ui_start(&u, a3, NULL, &code), 0);
+	assert_int_equal(tlm_h_ui_start(W.dir, &u, a3, NULL, &code), 0);
 	r = get(&u, "/api/runs");
 	assert_int_equal(r.status, 401);
 	reply_free(&r);
@@ -801,7 +716,7 @@ static void test_token(void **state)
 	r = http("GET", url, NULL, with_cookie);
 	assert_int_equal(r.status, 200);
 	reply_free(&r);
-	ui_stop(&u);
+	tlm_h_ui_stop(&u);
 }
 
 int main(void)
