@@ -471,19 +471,28 @@ static void run_fragment(FILE *f, const json_t *report, const tlm_ui_graph *g)
 	table(f, report, "audit", "Audit trail", ucols, uheads, 7);
 }
 
-static void actions(FILE *f, const tlm_ui *ui, const char *id)
+/* The buttons, each disabled when the server would refuse it as the page
+ * is drawn (the server checks again: the page may be old). */
+static void actions(FILE *f, const tlm_ui *ui, const tlm_journal_run *run)
 {
 	static const char *const acts[] = { "cancel", "teardown", "resume" };
 	static const char *const labels[] = { "Cancel", "Tear down", "Resume" };
+	int final = tlm_run_state_is_final(run->state);
+	int alive = tlm_journal_run_owner(run) == TLM_JOURNAL_OWNER_ALIVE;
+	int off[3];
 	size_t i;
 
+	off[0] = final;
+	off[1] = alive;
+	off[2] = alive || final;
 	fputs("<section class=\"actions\" aria-label=\"actions\">", f);
 	for (i = 0; i < 3; i++)
 		fprintf(f,
 			"<form method=\"post\" action=\"/runs/%s/%s\"><input type=\"hidden\" "
 			"name=\"csrf\" value=\"%s\"><button type=\"submit\" id=\"act-%s\" "
-			"class=\"act-%s\">%s</button></form>",
-			id, acts[i], ui->csrf, acts[i], acts[i], labels[i]);
+			"class=\"act-%s\"%s>%s</button></form>",
+			run->id, acts[i], ui->csrf, acts[i], acts[i], off[i] ? " disabled" : "",
+			labels[i]);
 	fputs("<p class=\"hint\">Cancel asks a live owner to stop (or tears the run down if "
 	      "it died); tear down and resume run the CLI commands for a run whose owner is "
 	      "gone.</p></section>",
@@ -538,7 +547,7 @@ void tlm_ui__page_run(tlm_ui_req *r, tlm_ui_resp *res, const char *run_id, int f
 			if (strcmp(done, done_msgs[i][0]) == 0)
 				fprintf(f, "<p class=\"flash\" role=\"status\">%s</p>",
 					done_msgs[i][1]);
-		actions(f, r->ui, run.id);
+		actions(f, r->ui, &run);
 		fprintf(f, "<div id=\"live\" data-src=\"/fragment/runs/%s\">", run.id);
 	}
 	run_fragment(f, report, &g);
