@@ -18,6 +18,7 @@
 #define MARGIN 16
 #define HEAD   26 /* room for the wave titles */
 #define LABEL  24 /* characters of a subject shown in a node */
+#define LANE   20 /* under the nodes, for edges that skip waves */
 
 typedef struct load_ctx {
 	tlm_strmap index; /* "LEN:team" subject -> spec task (keys borrowed from keys) */
@@ -211,7 +212,10 @@ static void put_node(const tlm_ui_graph *g, size_t i, long x, long y, FILE *f)
 		y + 56, tlm_ui__glyph(st), st);
 }
 
-static void put_edges(const tlm_ui_graph *g, size_t *row_of, FILE *f)
+/* An edge to the next wave is a curve; one that skips waves goes down the
+ * gap after its source, along a lane under every node, and up the gap
+ * before its target, so it never passes behind a node in between. */
+static void put_edges(const tlm_ui_graph *g, size_t *row_of, long lane, FILE *f)
 {
 	const tlm_plan *p = g->plan;
 	size_t i, k;
@@ -228,11 +232,28 @@ static void put_edges(const tlm_ui_graph *g, size_t *row_of, FILE *f)
 			y1 += NODE_H / 2;
 			y2 += NODE_H / 2;
 			fprintf(f,
-				"<path class=\"edge%s\" data-from=\"task-%zu\" data-to=\"task-%zu\" "
-				"d=\"M%ld %ld C%ld %ld %ld %ld %ld %ld\" marker-end=\"url(#arrow)\"/>",
-				cross ? " cross" : "", d, i, x1, y1, x1 + GAP_X / 2, y1,
-				x2 - GAP_X / 2, y2, x2 - 6, y2);
+				"<path class=\"edge%s\" data-from=\"task-%zu\" data-to=\"task-%zu\" d=\"",
+				cross ? " cross" : "", d, i);
+			if (p->wave[i] == p->wave[d] + 1)
+				fprintf(f, "M%ld %ld C%ld %ld %ld %ld %ld %ld", x1, y1,
+					x1 + GAP_X / 2, y1, x2 - GAP_X / 2, y2, x2 - 6, y2);
+			else
+				fprintf(f, "M%ld %ld H%ld V%ld H%ld V%ld H%ld", x1, y1,
+					x1 + GAP_X / 2, lane, x2 - GAP_X / 2, y2, x2 - 6);
+			fputs("\" marker-end=\"url(#arrow)\"/>", f);
 		}
+}
+
+/* Whether any edge skips a wave (it needs the lane under the nodes). */
+static int long_edges(const tlm_ui_graph *g)
+{
+	size_t i, k;
+
+	for (i = 0; i < g->spec->ntasks; i++)
+		for (k = 0; k < g->spec->tasks[i].ndeps; k++)
+			if (g->plan->wave[i] > g->plan->wave[g->spec->tasks[i].deps[k]] + 1)
+				return 1;
+	return 0;
 }
 
 void tlm_ui__graph_svg(const tlm_ui_graph *g, FILE *f)
@@ -265,6 +286,8 @@ void tlm_ui__graph_svg(const tlm_ui_graph *g, FILE *f)
 	}
 	width = 2 * MARGIN + (long)p->nwaves * (NODE_W + GAP_X) - GAP_X;
 	height = 2 * MARGIN + HEAD + (long)rows * (NODE_H + GAP_Y) - GAP_Y;
+	if (long_edges(g))
+		height += LANE;
 	fprintf(f,
 		"<svg class=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%ld\" "
 		"height=\"%ld\" viewBox=\"0 0 %ld %ld\" role=\"group\" "
@@ -276,7 +299,7 @@ void tlm_ui__graph_svg(const tlm_ui_graph *g, FILE *f)
 	for (w = 0; w < p->nwaves; w++)
 		fprintf(f, "<text class=\"wave\" x=\"%ld\" y=\"%d\">wave %zu</text>",
 			(long)MARGIN + (long)w * (NODE_W + GAP_X), MARGIN + 12, w + 1);
-	put_edges(g, row_of, f);
+	put_edges(g, row_of, height - MARGIN - LANE / 2, f);
 	for (k = 0; k < g->spec->ntasks; k++) {
 		long x, y;
 

@@ -322,7 +322,14 @@ def main():
         if "running 12 tests" not in out:
             fail("the failed task's stdout is missing: %r" % out)
         browser.screenshot(os.path.join(OUT, "dashboard.png"))
-        # The first screenful (docs/img/dashboard.png in the README is one).
+        # The first screenful (docs/img/dashboard.png in the README is one),
+        # loaded afresh so that the buttons say what the ended run allows.
+        browser.eval("window.__old = 1")
+        browser.call("Page.reload")
+        browser.wait_for("window.__old === undefined && document.readyState === 'complete'", 15,
+                         "the reloaded page")
+        if browser.eval("document.getElementById('act-cancel').disabled") is not True:
+            fail("Cancel should be disabled on an ended run")
         browser.eval("document.querySelectorAll('details.output').forEach(d => { d.open = false; });"
                      "window.scrollTo(0, 0)")
         browser.screenshot(os.path.join(OUT, "dashboard-top.png"), clip=(1280, 860))
