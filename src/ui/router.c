@@ -19,11 +19,16 @@ static int hexval(char c)
 
 char *tlm_ui__decode(const char *s, size_t len)
 {
+	return tlm_ui__decode_max(s, len, TLM_JOURNAL_NAME_MAX);
+}
+
+char *tlm_ui__decode_max(const char *s, size_t len, size_t max)
+{
 	char *out;
 	size_t i, n = 0;
 	int hi, lo;
 
-	if (len > 3 * TLM_JOURNAL_NAME_MAX || (out = malloc(len + 1)) == NULL)
+	if (len > 3 * max || (out = malloc(len + 1)) == NULL)
 		return NULL;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -40,7 +45,7 @@ char *tlm_ui__decode(const char *s, size_t len)
 			goto bad;
 		out[n++] = (char)c;
 	}
-	if (n > TLM_JOURNAL_NAME_MAX)
+	if (n > max)
 		goto bad;
 	out[n] = '\0';
 	return out;

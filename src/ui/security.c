@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "ui/ui_internal.h"
+#include "util/secret.h"
 
 #define CSP                                                                                        \
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "                \
@@ -106,7 +107,8 @@ static int token_ok(const tlm_ui_req *r)
 
 	if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
 		return tlm_ui__secret_eq(auth + 7, r->ui->token);
-	if (cookie != NULL && (dec = tlm_ui__decode(cookie, strlen(cookie))) != NULL) {
+	if (cookie != NULL &&
+	    (dec = tlm_ui__decode_max(cookie, strlen(cookie), TLM_SECRET_KEY_MAX)) != NULL) {
 		ok = tlm_ui__secret_eq(dec, r->ui->token);
 		free(dec);
 	}
@@ -187,7 +189,7 @@ char *tlm_ui__form_field(const char *body, const char *name)
 			for (i = 0; copy[i] != '\0'; i++) /* forms encode spaces as '+' */
 				if (copy[i] == '+')
 					copy[i] = ' ';
-			dec = tlm_ui__decode(copy, strlen(copy));
+			dec = tlm_ui__decode_max(copy, strlen(copy), TLM_SECRET_KEY_MAX);
 			free(copy);
 			return dec;
 		}

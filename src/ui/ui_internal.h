@@ -64,6 +64,8 @@ void tlm_ui__route(tlm_ui_req *r, tlm_ui_resp *res);
 /* Percent-decodes one path segment into a new string: NULL for a bad
  * escape, a NUL or control byte, or more than TLM_JOURNAL_NAME_MAX bytes. */
 char *tlm_ui__decode(const char *s, size_t len);
+/* The same with another cap (a token, a form field). */
+char *tlm_ui__decode_max(const char *s, size_t len, size_t max);
 /* A request's query argument, percent-decoded into buf; NULL when absent
  * or invalid. */
 const char *tlm_ui__query(const tlm_ui_req *r, const char *name, char *buf, size_t size);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,7 +45,16 @@ static void exec_child(int fd, const char *path, char *const argv[], const char 
 			  ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600)
 			  : open("/dev/null", O_WRONLY);
 	spawn_msg m = { getpid(), 0 };
+	sigset_t none;
 
+	/* A server blocks SIGINT and SIGTERM (for sigwait) and ignores SIGPIPE;
+	 * exec keeps both, and a command started with them would neither stop
+	 * on a signal nor die of a closed pipe. */
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)signal(SIGPIPE, SIG_DFL);
+	(void)signal(SIGINT, SIG_DFL);
+	(void)signal(SIGTERM, SIG_DFL);
 	/* Nothing of the caller's (a listening socket, the journal) may reach
 	 * the program: every descriptor above 2 closes on exec. */
 	if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||

@@ -2,6 +2,7 @@
  * is not the caller's child, writes to the log, inherits no descriptor above
  * 2, and a program that cannot be executed is an error with its reason. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,42 @@ static void test_detached(void **state)
 	rmdir(dir);
 }
 
+/* A caller that blocks signals and ignores SIGPIPE (telemachy ui, serve)
+ * starts a program that has neither: SigBlk and SigIgn of its status. */
+static void test_signals_reset(void **state)
+{
+	char dir[] = "/tmp/tlm-spawn-XXXXXX", out[128], script[512], *line;
+	tlm_error err = TLM_ERROR_INIT;
+	sigset_t block, old;
+	unsigned long long blk = 1, ign = 1;
+	pid_t pid = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(script, sizeof(script),
+		 "b=$(sed -n 's/^SigBlk:\\t//p' /proc/$$/status); "
+		 "i=$(sed -n 's/^SigIgn:\\t//p' /proc/$$/status); "
+		 "echo \"$b $i\" > %s.tmp && mv %s.tmp %s",
+		 out, out, out);
+	char *argv[] = { "sh", "-c", script, NULL };
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &block, &old), 0);
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(tlm_spawn_detached("/bin/sh", argv, NULL, &pid, &err), 0);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	line = wait_file(out);
+	assert_int_equal(sscanf(line, "%llx %llx", &blk, &ign), 2);
+	assert_true(blk == 0);
+	assert_true((ign & (1ULL << (SIGPIPE - 1))) == 0);
+	unlink(out);
+	rmdir(dir);
+}
+
 static void test_exec_fails(void **state)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -89,6 +126,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detached),
 		cmocka_unit_test(test_exec_fails),
+		cmocka_unit_test(test_signals_reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
