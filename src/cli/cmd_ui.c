@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "telemachy/ui.h"
@@ -29,8 +30,8 @@ static void usage(void)
 	       "                           else $XDG_STATE_HOME/telemachy)\n"
 	       "      --journal WHERE      or a shared one: postgres://... (TELEMACHY_JOURNAL)\n"
 	       "      --token-file FILE    require the access token on this file's first line\n"
-	       "                           (also TELEMACHY_UI_TOKEN_FILE); needed on any address\n"
-	       "                           but loopback\n"
+	       "                           (also TELEMACHY_UI_TOKEN_FILE, or the token itself in\n"
+	       "                           TELEMACHY_UI_TOKEN); needed on any address but loopback\n"
 	       "      --tls-cert FILE      serve HTTPS with this certificate (PEM) ...\n"
 	       "      --tls-key FILE       ... and its key; needed on any address but loopback\n"
 	       "      --insecure-http      allow plain HTTP on an address other than loopback\n"
@@ -100,9 +101,21 @@ int tlm_cmd_ui(tlm_cli *cli, int argc, char **argv)
 
 	if (rc != 0)
 		return rc < 0 ? TLM_EXIT_OK : rc;
+	/* The token from a file (flag or environment), else the environment
+	 * itself; never argv, which every local user can read. */
 	if (token_file != NULL) {
 		if (tlm_secret_read_key_file(&token, token_file, &err) != 0)
 			return tlm_cli_usage_error(cli, "%s", err.message);
+	} else if (getenv("TELEMACHY_UI_TOKEN") != NULL) {
+		if (tlm_secret_check_key(getenv("TELEMACHY_UI_TOKEN"), "TELEMACHY_UI_TOKEN",
+					 &err) != 0)
+			return tlm_cli_usage_error(cli, "%s", err.message);
+		if ((token = strdup(getenv("TELEMACHY_UI_TOKEN"))) == NULL)
+			return tlm_cli_usage_error(cli, "out of memory");
+		/* The commands the actions start need it not (no thread yet). */
+		unsetenv("TELEMACHY_UI_TOKEN");
+	}
+	if (token != NULL) {
 		tlm_secret_protect_process(); /* no core file with the token in it */
 		o.access_token = token;
 	}

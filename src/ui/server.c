@@ -159,10 +159,11 @@ int tlm_ui_new(tlm_ui **out, const tlm_ui_opts *opts, tlm_error *err)
 	/* Off loopback whoever reaches the port could cancel and tear down
 	 * runs: a token is required, and it must not travel in clear text. */
 	if (!ui->loopback && ui->token == NULL) {
-		rc = tlm_error_set(err, TLM_EINVALID,
-				   "--listen %s is not a loopback address: an access token is "
-				   "required (--token-file FILE or TELEMACHY_UI_TOKEN_FILE)",
-				   ui->o.listen);
+		rc = tlm_error_set(
+			err, TLM_EINVALID,
+			"--listen %s is not a loopback address: an access token is "
+			"required (--token-file FILE, TELEMACHY_UI_TOKEN_FILE or TELEMACHY_UI_TOKEN)",
+			ui->o.listen);
 		goto fail;
 	}
 	if ((rc = tlm_tls_load(&ui->tls, opts->tls_cert_file, opts->tls_key_file, NULL, err)) != 0)

@@ -666,6 +666,22 @@ static void test_token(void **state)
 	assert_int_equal(code, 2);
 	assert_int_equal(tlm_h_ui_start(W.dir, &u, a2, NULL, &code), -1);
 	assert_int_equal(code, 2);
+	/* The token in the environment does as well as a file. */
+	{
+		const char *env[] = { "TELEMACHY_UI_TOKEN=s3cret-token;=%", NULL };
+		const char *a4[] = { "--listen", "0.0.0.0:0",       "--state-dir",
+				     W.state,    "--insecure-http", NULL };
+		const char *blank[] = { "TELEMACHY_UI_TOKEN= ", NULL };
+		tlm_h_ui v;
+
+		assert_int_equal(tlm_h_ui_start(W.dir, &v, a4, blank, &code), -1);
+		assert_int_equal(code, 2);
+		assert_int_equal(tlm_h_ui_start(W.dir, &v, a4, env, &code), 0);
+		r = get(&v, "/api/runs");
+		assert_int_equal(r.status, 401);
+		reply_free(&r);
+		tlm_h_ui_stop(&v);
+	}
 	assert_int_equal(tlm_h_ui_start(W.dir, &u, a3, NULL, &code), 0);
 	r = get(&u, "/api/runs");
 	assert_int_equal(r.status, 401);
