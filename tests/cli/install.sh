@@ -48,7 +48,7 @@ for api in tlm_engine_run tlm_engine_teardown tlm_spec_load tlm_spec_parse tlm_p
 	grep -qx "$api" "$tmp/exported" || fail "does not export $api"
 done
 
-# --- every public header compiles alone (the installed ones, and server.h) -----
+# --- every public header compiles alone (the installed ones, server.h, ui.h) ---
 export PKG_CONFIG_PATH=$p/lib/pkgconfig
 cflags=$(pkg-config --cflags telemachy) || fail "pkg-config --cflags telemachy exited $?"
 for h in "$p"/include/telemachy/*.h "$TLM_SOURCE_DIR/include/telemachy/server.h" \
