@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@ int tlm_h_ui_start(const char *dir, tlm_h_ui *u, const char *const *args, const 
 		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600),
 		    nul = open("/dev/null", O_RDWR);
 
+		/* A test that fails before tlm_h_ui_stop leaves no dashboard behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fd, 1);
 		dup2(nul, 0);
 		if (getenv("TLM_TEST_VERBOSE") == NULL)

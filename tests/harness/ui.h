@@ -11,7 +11,8 @@ typedef struct tlm_h_ui {
 
 /* Starts `telemachy ui ARGS...` (NULL-terminated) without
  * TELEMACHY_STATE_DIR / TELEMACHY_JOURNAL and with env ("NAME=VALUE",
- * may be NULL) added, its stdout in a file under dir; fills u once the URL
+ * may be NULL) added, its stdout in a file under dir, SIGKILLed if the test
+ * process dies; fills u once the URL
  * line is out (10 s at most, else the test fails).  Returns -1 and the exit
  * code in *code when the process ended instead. */
 int tlm_h_ui_start(const char *dir, tlm_h_ui *u, const char *const *args, const char *const *env,

@@ -388,16 +388,25 @@ def main():
                 fail("telemachy ui exited %d on SIGTERM:\n%s" % (ui.returncode, f.read()[-3000:]))
         print("ui.browser: ok; screenshots in " + OUT)
     finally:
+        # Every step on its own: one that fails must not leave the others'
+        # processes running.
         if browser is not None:
-            browser.close()
+            try:
+                browser.close()
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - cleanup goes on
+                print("ui.browser: closing chromium: %r" % e, file=sys.stderr)
+                browser.proc.kill()
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            try:
+                if p.poll() is None:
+                    p.terminate()
+                    try:
+                        p.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
+            except OSError as e:
+                print("ui.browser: stopping %s: %r" % (p.args[:2], e), file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
