@@ -12,7 +12,7 @@ _telemachy() {
 	COMPREPLY=()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--action-log|--api-key|--api-key-file|--backlog|--connection|--control-plane|--drain-timeout|--drop-field|--fault|--graph|--hook|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--max-runs|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--poll|--rate-limit|--reason|--request-log|--request-timeout|--root|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--wait|--workflow) ((i++)) ;;
+		--action-log|--api-key|--api-key-file|--backlog|--connection|--control-plane|--drain-timeout|--drop-field|--fault|--graph|--hook|--host|--journal|--listen|--max-concurrent|--max-connections|--max-connections-per-ip|--max-runs|--metrics-listen|--metrics-textfile|--nats|--nats-ca|--nats-cert|--nats-creds|--nats-key|--nats-token-file|--older-than|--output|--pass-env|--poll|--rate-limit|--reason|--request-log|--request-timeout|--root|--state|--state-dir|--threads|--timeout|--tls-cert|--tls-client-ca|--tls-key|--token-file|--wait|--workflow) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -99,6 +99,11 @@ _telemachy() {
 		files="--api-key-file --tls-cert --tls-key --tls-client-ca --nats-ca --nats-cert --nats-key --nats-creds --nats-token-file --state --request-log"
 		dirs="--state-dir"
 		values="--listen --api-key --rate-limit --nats --fault --threads --max-connections --max-connections-per-ip --backlog --request-timeout --pass-env --metrics-listen" ;;
+	ui)
+		opts="--listen --state-dir --journal --token-file --tls-cert --tls-key --insecure-http --host --help --output --quiet --verbose"
+		files="--token-file --tls-cert --tls-key"
+		dirs="--state-dir"
+		values="--listen --journal --host" ;;
 	version)
 		opts="--help --output --quiet --verbose" ;;
 	esac
@@ -119,7 +124,7 @@ _telemachy() {
 		return
 	fi
 	if [ -z "$cmd" ] && [[ $cur != -* ]]; then
-		mapfile -t COMPREPLY < <(compgen -W "run status list cancel submit worker resume teardown reconcile abandon logs mcp doctor audit validate plan schema serve version" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "run status list cancel submit worker resume teardown reconcile abandon logs mcp doctor audit validate plan schema serve ui version" -- "$cur")
 	elif [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 	elif [ "$pos" = spec ]; then
