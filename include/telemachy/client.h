@@ -66,12 +66,16 @@ typedef struct tlm_client_opts {
 	 * may be shorter.  The engine commits its journal batch there unless
 	 * it is gathering a group commit, which bounds the wait. */
 	long (*before_wait)(void *ctx, long wait_ms);
+	/* A W3C traceparent value sent as the traceparent header of every
+	 * request (docs/tracing.md, "Propagation"); copied.  NULL: no header
+	 * (and no cost). */
+	const char *traceparent;
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
 		NULL, NULL, 30000, 5000, 16, 0, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
-			0, NULL, NULL, 0, 0, NULL                                                  \
+			0, NULL, NULL, 0, 0, NULL, NULL                                            \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order

@@ -108,7 +108,7 @@ int tlm_engine_field_parse(const char *name, unsigned *bit, tlm_error *err);
  * by starting from TLM_ENGINE_OPTS_INIT; every entry point refuses another
  * (TLM_EINVALID), so a program built against other headers fails clearly
  * instead of reading fields that are not there (docs/library.md). */
-#define TLM_ENGINE_OPTS_VERSION 1u
+#define TLM_ENGINE_OPTS_VERSION 2u
 
 typedef struct tlm_engine_opts {
 	unsigned version;      /* TLM_ENGINE_OPTS_VERSION (TLM_ENGINE_OPTS_INIT sets it) */
@@ -160,13 +160,16 @@ typedef struct tlm_engine_opts {
 	void (*pause)(void);
 	tlm_engine_event_cb on_event; /* NULL: none */
 	void *on_event_ctx;
+	/* A W3C traceparent every request to the control plane carries
+	 * (tlm_trace_traceparent, docs/tracing.md); NULL: none. */
+	const char *traceparent;
 } tlm_engine_opts;
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
 		TLM_ENGINE_OPTS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,  \
 			NULL, NULL, 0, -1, 0, 1, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0,   \
-			NULL, NULL, 0, NULL, NULL, NULL, NULL                                      \
+			NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL                                \
 	}
 
 /* Why the run ended. */

@@ -52,8 +52,9 @@ struct tlm_req {
 struct tlm_client {
 	CURLM *multi;
 	char *base_url;
-	char *auth;  /* "Authorization: Bearer ..." or NULL */
-	char *owner; /* "X-Telemachy-Owner: RUN/EPOCH" or NULL */
+	char *auth;        /* "Authorization: Bearer ..." or NULL */
+	char *owner;       /* "X-Telemachy-Owner: RUN/EPOCH" or NULL */
+	char *traceparent; /* "traceparent: 00-..." or NULL */
 	char *ca_file;
 	char *cert_file, *key_file; /* the client certificate (mTLS), or NULL */
 	char host[256];             /* base_url's host, for messages */
@@ -219,6 +220,22 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 		}
 		snprintf(c->auth, n, "Authorization: Bearer %s", opts->api_key);
 	}
+	/* Only a well-formed value becomes a header: it goes on the wire
+	 * as it is, so a CR or LF in it must never reach curl. */
+	if (opts->traceparent != NULL) {
+		char buf[128];
+
+		if (strlen(opts->traceparent) != 55 ||
+		    strspn(opts->traceparent, "0123456789abcdef-") != 55) {
+			rc = tlm_error_set(err, TLM_EINVALID, "client: malformed traceparent");
+			goto done;
+		}
+		snprintf(buf, sizeof(buf), "traceparent: %s", opts->traceparent);
+		if ((c->traceparent = dupstr(buf)) == NULL) {
+			rc = tlm_error_set(err, TLM_ERROR, "out of memory");
+			goto done;
+		}
+	}
 	if (copy_opt(&c->ca_file, opts->ca_file) != 0 ||
 	    copy_opt(&c->cert_file, opts->cert_file) != 0 ||
 	    copy_opt(&c->key_file, opts->key_file) != 0) {
@@ -231,6 +248,7 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 	c->opts.ca_file = c->ca_file;
 	c->opts.cert_file = c->cert_file;
 	c->opts.key_file = c->key_file;
+	c->opts.traceparent = NULL; /* c->traceparent is the header */
 	c->bo_opts.base_ms = opts->retry_base_ms;
 	c->bo_opts.cap_ms = opts->retry_cap_ms;
 	c->bo_opts.max_total_ms = opts->retry_max_total_ms;
@@ -350,6 +368,7 @@ void tlm_client_free(tlm_client *c)
 	free(c->cert_file);
 	free(c->key_file);
 	free(c->owner);
+	free(c->traceparent);
 	free(c);
 }
 
@@ -474,6 +493,8 @@ static int req_start(tlm_req *r, tlm_error *err)
 		r->hdrs = curl_slist_append(r->hdrs, c->auth);
 	if (c->owner != NULL)
 		r->hdrs = curl_slist_append(r->hdrs, c->owner);
+	if (c->traceparent != NULL)
+		r->hdrs = curl_slist_append(r->hdrs, c->traceparent);
 	if (r->hdrs == NULL) {
 		rc = tlm_error_set(err, TLM_ERROR, "out of memory");
 		goto done;

@@ -46,6 +46,7 @@ void tlm_eng__client_opts(const tlm_engine_opts *o, const char *url, int ours,
 		co->timeout_ms = o->request_timeout_ms;
 	co->rate_rps = o->rate_rps;
 	co->rate_burst = o->rate_burst;
+	co->traceparent = o->traceparent;
 	/* Paging bounds a test can reach in seconds (test builds only). */
 	if ((v = tlm_testhook_env("TLM_TEST_LIST_MAX_ITEMS")) != NULL)
 		co->list_max_items = (size_t)strtoul(v, NULL, 10);
