@@ -165,7 +165,8 @@ static enum MHD_Result refuse_uncertified(tlm_http *h, struct MHD_Connection *c,
 	tlm_srv__error(&res, 403, "%s (this server verifies client certificates)", why);
 	tlm_reqlog_write(h->srv->reqlog, h->srv->reqlog != NULL ? tlm_reqlog_now_ms() : 0, method,
 			 url, 403,
-			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Telemachy-Owner"));
+			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Telemachy-Owner"),
+			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"));
 	ok = send_response(c, &res);
 	json_decref(res.body);
 	return ok;
@@ -237,7 +238,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key"), &res, &drop);
 	tlm_metrics_server_request(method, url, drop ? 0 : res.status, tlm_metrics_now_us() - t0);
 	tlm_reqlog_write(h->srv->reqlog, arrived, method, url, drop ? 0 : res.status,
-			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Telemachy-Owner"));
+			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Telemachy-Owner"),
+			 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"));
 	/* drop: the change is committed, the answer is lost (a fault). */
 	ok = drop ? MHD_NO : send_response(c, &res);
 	json_decref(res.body);

@@ -47,7 +47,7 @@ static json_t *capped(const char *s)
 }
 
 void tlm_reqlog_write(tlm_reqlog *l, int64_t ms, const char *method, const char *path, int status,
-		      const char *owner)
+		      const char *owner, const char *traceparent)
 {
 	json_t *o;
 	char *line;
@@ -57,6 +57,8 @@ void tlm_reqlog_write(tlm_reqlog *l, int64_t ms, const char *method, const char 
 		return;
 	o = json_pack("{s:I, s:o, s:o, s:i, s:o}", "ms", (json_int_t)ms, "method", capped(method),
 		      "path", capped(path), "status", status, "owner", capped(owner));
+	if (o != NULL && traceparent != NULL)
+		json_object_set_new(o, "traceparent", capped(traceparent));
 	line = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 	json_decref(o);
 	if (line == NULL)
