@@ -13,6 +13,7 @@
 #include "cli/cli_metrics.h"
 #include "cli/run_output.h"
 #include "telemachy/server.h"
+#include "telemachy/trace.h"
 #include "util/secret.h"
 
 static volatile sig_atomic_t interrupts, pauses;
@@ -142,6 +143,31 @@ static int start_plane(tlm_engine_opts *eo, const char *const *pass_env, tlm_ser
 	return TLM_EXIT_OK;
 }
 
+static void trace_warn(void *ctx, const char *message)
+{
+	(void)ctx;
+	tlm_log_cmd(TLM_ENGINE_WARN, NULL, "%s", message);
+}
+
+/* The run's trace when OTEL_EXPORTER_OTLP_ENDPOINT asks for one
+ * (docs/tracing.md): NULL otherwise, and nothing else happens. */
+static tlm_trace *start_trace(tlm_cli_events *events, tlm_engine_opts *eo)
+{
+	tlm_trace_opts to = TLM_TRACE_OPTS_INIT;
+	tlm_trace *tr;
+
+	to.warn = trace_warn;
+	if ((tr = tlm_trace_new_from_env(&to)) == NULL)
+		return NULL;
+	if (tlm_cli_events_add(events, tlm_trace_on_event, tr) != 0) {
+		tlm_log_cmd(TLM_ENGINE_WARN, NULL, "tracing: too many event consumers");
+		tlm_trace_free(tr);
+		return NULL;
+	}
+	eo->traceparent = tlm_trace_traceparent(tr);
+	return tr;
+}
+
 /* What could not even start: a bad setting or a run that is not ours to
  * take is a usage error, a live owner a conflict (also 2), the rest 1. */
 static int start_failure(int rc, const tlm_error *err)
@@ -160,6 +186,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	tlm_cli_events events = { { NULL }, { NULL }, 0 };
 	tlm_server *srv = NULL;
 	tlm_hooks *hooks = NULL;
+	tlm_trace *trace;
 	char *key = NULL;
 	int rc;
 
@@ -188,6 +215,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 		eo->observe_ctx = NULL;
 		return rc;
 	}
+	trace = start_trace(&events, eo);
 	tlm_cli_events_attach(&events, eo);
 	rc = teardown_run != NULL ? tlm_engine_teardown(eo, teardown_run, &res, &err)
 				  : tlm_engine_run(eo, &res, &err);
@@ -227,5 +255,11 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	tlm_engine_result_clear(&res);
 	eo->observe = NULL; /* out lives on this stack only */
 	eo->observe_ctx = NULL;
+	eo->on_event = NULL; /* events too */
+	eo->on_event_ctx = NULL;
+	/* After the summary: the last export waits at most the export timeout,
+	 * and the run's result is out before it. */
+	eo->traceparent = NULL;
+	tlm_trace_free(trace);
 	return rc;
 }
