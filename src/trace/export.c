@@ -8,6 +8,7 @@
  * thread-safe, and a failed export is never an error of the run.  Header
  * values (secrets) go to libcurl only; curl's messages never hold them. */
 #include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,7 @@ static int post(tlm_trace *t, const tlm_trace_span *spans, size_t n)
 static void *run(void *arg)
 {
 	tlm_trace *t = arg;
+	int oom = 0;
 
 	for (;;) {
 		tlm_trace_span *batch;
@@ -145,7 +147,7 @@ static void *run(void *arg)
 		int stop;
 
 		pthread_mutex_lock(&t->mu);
-		if (t->nqueue == 0 && !t->stop) {
+		if ((t->nqueue == 0 || oom) && !t->stop) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -155,6 +157,7 @@ static void *run(void *arg)
 		stop = t->stop;
 		n = t->nqueue < TLM_TRACE_BATCH_MAX ? t->nqueue : TLM_TRACE_BATCH_MAX;
 		batch = n > 0 ? malloc(n * sizeof(*batch)) : NULL;
+		oom = n > 0 && batch == NULL; /* wait a turn before trying again */
 		if (batch != NULL) {
 			memcpy(batch, t->queue, n * sizeof(*batch));
 			memmove(t->queue, t->queue + n, (t->nqueue - n) * sizeof(*batch));
@@ -210,6 +213,8 @@ static void *run(void *arg)
 int tlm_trace__export_start(tlm_trace *t)
 {
 	pthread_condattr_t ca;
+	sigset_t all, old;
+	int rc;
 
 	if (pthread_condattr_init(&ca) != 0)
 		return -1;
@@ -219,7 +224,13 @@ int tlm_trace__export_start(tlm_trace *t)
 		return -1;
 	}
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&t->thread, NULL, run, t) != 0) {
+	/* The thread takes no signal: the CLI's handlers must run on the
+	 * engine's thread, whose wait they cut short (src/cli/run_drive.c). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t->thread, NULL, run, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		pthread_cond_destroy(&t->cv);
 		return -1;
 	}
