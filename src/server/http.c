@@ -273,7 +273,7 @@ static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 		{ MHD_OPTION_HTTPS_MEM_TRUST, 0, tls != NULL ? tls->client_ca : NULL },
 		{ MHD_OPTION_END, 0, NULL }
 	};
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
 			 MHD_USE_SUSPEND_RESUME;
 
 	if (tls == NULL || tls->cert == NULL)
@@ -283,6 +283,12 @@ static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 	if (tls != NULL && tls->cert != NULL)
 		flags |= MHD_USE_TLS;
 	/* ITC lets MHD_quiesce_daemon() hand the listening socket back.
+	 * poll(), not epoll: with epoll, quiescing races a worker that has
+	 * just taken the listening socket out of its epoll set at its share
+	 * of the connection limit, and libmicrohttpd (0.9.75) aborts the
+	 * process ("Failed to remove listen FD from epoll set"); with poll
+	 * quiescing only sets a flag.  Each worker holds at most its share
+	 * of max_conns, where poll() costs no more than epoll.
 	 * MHD's own connection limit is ours plus room for the connections
 	 * conns.c has shut down and a worker has not cleaned up yet: past it
 	 * MHD stops accepting, and conns.c could no longer make room.  Its
