@@ -90,6 +90,23 @@ typedef struct tlm_engine_event {
  * consumer queues (hooks and traces run on threads of their own). */
 typedef void (*tlm_engine_event_cb)(void *ctx, const tlm_engine_event *ev);
 
+/* The name of a final event, the one hooks listen for: "task_completed",
+ * "task_failed" (failed or timed_out), "task_skipped", "teardown_failed",
+ * "run_completed", "run_failed" (failed, teardown_failed, timed_out,
+ * preflight_failed), "run_cancelled"; NULL for any other event (a
+ * retried attempt, a run this process only stopped running). */
+const char *tlm_engine_event_final(const tlm_engine_event *ev);
+
+/* The longest id tlm_engine_event_id writes, with its NUL. */
+#define TLM_ENGINE_EVENT_ID_MAX 1024
+
+/* Whether ev is final (tlm_engine_event_final) and its id: the same
+ * for the same event of the same run wherever and however often it is
+ * reported ("RUN:task_failed:TEAM/TASK:ATTEMPT", "RUN:run_failed:STATE",
+ * docs/hooks.md).  0 and id[cap] (cut when longer); TLM_EINVALID when ev
+ * is not final. */
+int tlm_engine_event_id(const tlm_engine_event *ev, char *id, size_t cap);
+
 /* The agent settings upstream Agamemnon drops on create
  * (docs/agamemnon.md, "What upstream keeps of an agent"), as bits. */
 #define TLM_ENGINE_FIELD_MODEL  1u
@@ -163,13 +180,17 @@ typedef struct tlm_engine_opts {
 	/* A W3C traceparent every request to the control plane carries
 	 * (tlm_trace_traceparent, docs/tracing.md); NULL: none. */
 	const char *traceparent;
+	/* 1: every final event (tlm_engine_event_id) is journaled with the state
+	 * change it reports, so a later owner can deliver what this process
+	 * could not (hooks at least once, docs/hooks.md).  Needs on_event. */
+	int journal_events;
 } tlm_engine_opts;
 
 #define TLM_ENGINE_OPTS_INIT                                                                       \
 	{                                                                                          \
 		TLM_ENGINE_OPTS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,  \
 			NULL, NULL, 0, -1, 0, 1, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0,   \
-			NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL                                \
+			NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0                             \
 	}
 
 /* Why the run ended. */

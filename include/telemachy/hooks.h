@@ -11,8 +11,8 @@
  * failure, a webhook's error after its retries — is logged (warning) and
  * counted (telemachy_hook_failures_total); none changes the run.
  *
- * Payload (JSON, the same for both kinds): id (deterministic: the same
- * event of the same run has the same id, so a receiver can de-duplicate),
+ * Payload (JSON, the same for both kinds): id (tlm_engine_event_id: the
+ * same event of the same run has the same id, so a receiver can de-duplicate),
  * event, run, workflow, team, task, attempt, status, message, at.
  */
 #ifndef TELEMACHY_HOOKS_H
@@ -23,6 +23,7 @@
 
 #include "telemachy/engine.h"
 #include "telemachy/error.h"
+#include "telemachy/journal.h"
 #include "telemachy/spec.h"
 
 #define TLM_HOOKS_QUEUE_DEFAULT 1024            /* events waiting for the dispatcher */
@@ -44,11 +45,16 @@ typedef struct tlm_hooks_opts {
 	size_t queue_max; /* 0: TLM_HOOKS_QUEUE_DEFAULT */
 	tlm_hooks_log_fn log;
 	void *log_ctx;
+	/* Where deliveries are remembered, and the run's journaled events read
+	 * back when a run is resumed or torn down (docs/hooks.md, "At least
+	 * once"): borrowed, used by the dispatcher thread only, so it must be
+	 * a connection of its own.  NULL: best effort, this process only. */
+	tlm_journal *journal;
 } tlm_hooks_opts;
 
 #define TLM_HOOKS_OPTS_INIT                                                                        \
 	{                                                                                          \
-		NULL, 0, 0, NULL, NULL                                                             \
+		NULL, 0, 0, NULL, NULL, NULL                                                       \
 	}
 
 /* What happened to the events so far. */
@@ -63,9 +69,10 @@ typedef struct tlm_hooks_stats {
 int tlm_hooks_new(tlm_hooks **out, const tlm_hooks_opts *o, tlm_error *err);
 
 /* A tlm_engine_event_cb (ctx: the tlm_hooks): queues the event when it is
- * one the hooks listen for (TASK completed, failed, timed_out, skipped;
- * TEARDOWN_FAILED; RUN_ENDED completed, failed, teardown_failed,
- * cancelled).  Never blocks on a hook. */
+ * one the hooks listen for (tlm_engine_event_final).  With a journal, a
+ * RUN_STARTED "resumed" or "teardown" first queues the run's journaled
+ * events, delivered to each hook that has not had them; and no hook gets
+ * an event the journal says it had.  Never blocks on a hook. */
 void tlm_hooks_on_event(void *ctx, const tlm_engine_event *ev);
 
 /* Waits until the queue is empty and the dispatcher idle, or until

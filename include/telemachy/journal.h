@@ -24,7 +24,7 @@
 
 #include "telemachy/error.h"
 
-#define TLM_JOURNAL_SCHEMA_VERSION 7
+#define TLM_JOURNAL_SCHEMA_VERSION 8
 #define TLM_JOURNAL_FILE           "journal.db"
 #define TLM_JOURNAL_RUN_ID_LEN     8         /* [a-z0-9]{8}, part of every resource name */
 #define TLM_JOURNAL_NAME_MAX       255       /* resource names, teams, subjects */
@@ -432,5 +432,44 @@ int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team
 /* Calls cb for every task attempt of run, by team, subject and attempt. */
 int tlm_journal_tasks(tlm_journal *j, const char *run_id, tlm_journal_task_cb cb, void *ctx,
 		      tlm_error *err);
+
+/* ---- run events and hook deliveries (docs/hooks.md, "At least once") ---- */
+
+/* One event of a run as journaled: the final ones a hook may want (a task
+ * attempt's end, a teardown that left resources, the run's end).  Strings
+ * are valid during a callback only. */
+typedef struct tlm_journal_event {
+	const char *id;           /* unique in the run, deterministic (the hooks' event id) */
+	const char *kind;         /* "task", "teardown_failed", "run_ended" */
+	const char *team;         /* task: its team; else NULL */
+	const char *name;         /* task: its subject; else NULL */
+	const char *state;        /* the final state */
+	const char *message;      /* why, or NULL; at most TLM_JOURNAL_TEXT_MAX bytes */
+	int attempt;              /* task: 1-based; else 0 */
+	long long count;          /* teardown_failed: resources left; else 0 */
+	unsigned long long at_ms; /* when it happened, ms since the epoch */
+} tlm_journal_event;
+
+typedef int (*tlm_journal_event_cb)(const tlm_journal_event *ev, void *ctx);
+
+/* Records ev for run: fenced, in the batch of the state change it reports
+ * when batching is on.  The same id again is a no-op (an event is what it
+ * was).  TLM_EINVALID for a missing id, kind or state, TLM_ETOOBIG for a
+ * text too long. */
+int tlm_journal_event_put(tlm_journal *j, const char *run_id, const tlm_journal_event *ev,
+			  tlm_error *err);
+
+/* Calls cb for every journaled event of run, oldest first. */
+int tlm_journal_events(tlm_journal *j, const char *run_id, tlm_journal_event_cb cb, void *ctx,
+		       tlm_error *err);
+
+/* Records that hook (a key, at most 64 characters) had event_id of run;
+ * not fenced: any process that ran the hook may say so.  Idempotent. */
+int tlm_journal_delivery_put(tlm_journal *j, const char *run_id, const char *event_id,
+			     const char *hook, tlm_error *err);
+
+/* *delivered = 1 when tlm_journal_delivery_put recorded this, else 0. */
+int tlm_journal_delivery_get(tlm_journal *j, const char *run_id, const char *event_id,
+			     const char *hook, int *delivered, tlm_error *err);
 
 #endif

@@ -23,8 +23,26 @@ static void log_line(void *ctx, tlm_engine_level level, const char *message)
 	tlm_log_cmd(level, NULL, "%s", message);
 }
 
-int tlm_cli_hooks_start(tlm_hooks **out, const tlm_spec *spec, const tlm_cli_hooks *extra,
-			tlm_cli_events *events)
+/* The journal the hooks remember deliveries in: a connection of their own
+ * (the dispatcher thread uses it while the engine uses its own). */
+static tlm_journal *open_ledger(const char *state_dir)
+{
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_journal *j = NULL;
+
+	if (tlm_journal_open(&j, state_dir, &err) != 0) {
+		tlm_log_cmd(
+			TLM_ENGINE_WARN, NULL,
+			"hooks: %s: deliveries are not remembered, and events an earlier process "
+			"did not deliver are not delivered",
+			err.message);
+		return NULL;
+	}
+	return j;
+}
+
+int tlm_cli_hooks_start(tlm_cli_hooks_run *out, const tlm_spec *spec, const tlm_cli_hooks *extra,
+			const char *state_dir, tlm_cli_events *events)
 {
 	tlm_hooks_opts o = TLM_HOOKS_OPTS_INIT;
 	tlm_error err = TLM_ERROR_INIT;
@@ -32,7 +50,8 @@ int tlm_cli_hooks_start(tlm_hooks **out, const tlm_spec *spec, const tlm_cli_hoo
 	tlm_spec_hook *all;
 	int rc;
 
-	*out = NULL;
+	out->hooks = NULL;
+	out->ledger = NULL;
 	if (ns + nx == 0)
 		return TLM_EXIT_OK;
 	if ((all = calloc(ns + nx, sizeof(*all))) == NULL) {
@@ -46,28 +65,34 @@ int tlm_cli_hooks_start(tlm_hooks **out, const tlm_spec *spec, const tlm_cli_hoo
 	o.hooks = all;
 	o.nhooks = ns + nx;
 	o.log = log_line;
-	rc = tlm_hooks_new(out, &o, &err);
+	o.journal = out->ledger = open_ledger(state_dir);
+	rc = tlm_hooks_new(&out->hooks, &o, &err);
 	free(all); /* copied */
 	if (rc != 0) {
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s", err.message);
+		tlm_cli_hooks_finish(out);
 		return TLM_EXIT_FAILED;
 	}
-	if (tlm_cli_events_add(events, tlm_hooks_on_event, *out) != 0) {
+	if (tlm_cli_events_add(events, tlm_hooks_on_event, out->hooks) != 0) {
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL,
 			    "hooks: too many consumers of the run's events");
-		tlm_hooks_free(*out);
-		*out = NULL;
+		tlm_cli_hooks_finish(out);
 		return TLM_EXIT_FAILED;
 	}
 	return TLM_EXIT_OK;
 }
 
-void tlm_cli_hooks_finish(tlm_hooks *h)
+void tlm_cli_hooks_finish(tlm_cli_hooks_run *r)
 {
-	if (h == NULL)
-		return;
-	/* The hook running gets its whole timeout and its kill grace: a hook
-	 * that hangs delays the exit by that much at most, never the run. */
-	tlm_hooks_drain(h, tlm_hooks_max_timeout_ms(h) + TLM_HOOKS_KILL_GRACE_MS + 1000);
-	tlm_hooks_free(h);
+	if (r->hooks != NULL) {
+		/* The hook running gets its whole timeout and its kill grace: a
+		 * hook that hangs delays the exit by that much at most, never
+		 * the run. */
+		tlm_hooks_drain(r->hooks, tlm_hooks_max_timeout_ms(r->hooks) +
+						  TLM_HOOKS_KILL_GRACE_MS + 1000);
+		tlm_hooks_free(r->hooks);
+	}
+	tlm_journal_close(r->ledger); /* after the thread that used it */
+	r->hooks = NULL;
+	r->ledger = NULL;
 }

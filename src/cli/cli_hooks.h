@@ -22,14 +22,22 @@ typedef struct tlm_cli_hooks {
 /* Adds one --hook; a usage error's exit code (message printed) otherwise. */
 int tlm_cli_hook_add(const tlm_cli *cli, tlm_cli_hooks *h, const char *arg);
 
-/* The hooks of spec plus extra (either may have none): *out NULL when
- * there are none.  Adds them to events.  TLM_EXIT_OK, or TLM_EXIT_FAILED
- * (logged). */
-int tlm_cli_hooks_start(tlm_hooks **out, const tlm_spec *spec, const tlm_cli_hooks *extra,
-			tlm_cli_events *events);
+/* The hooks a run is driven with, and their own connection to the journal
+ * (docs/hooks.md, "At least once"). */
+typedef struct tlm_cli_hooks_run {
+	tlm_hooks *hooks; /* NULL: the run has none */
+	tlm_journal *ledger;
+} tlm_cli_hooks_run;
+
+/* The hooks of spec plus extra (either may have none): out->hooks NULL
+ * when there are none.  Adds them to events, and opens the journal at
+ * state_dir for their deliveries (when it cannot, they are best effort:
+ * warned).  TLM_EXIT_OK, or TLM_EXIT_FAILED (logged). */
+int tlm_cli_hooks_start(tlm_cli_hooks_run *out, const tlm_spec *spec, const tlm_cli_hooks *extra,
+			const char *state_dir, tlm_cli_events *events);
 
 /* After the run: lets the hooks finish within their own timeout (a hook
- * that hangs is killed then), then frees them.  NULL is a no-op. */
-void tlm_cli_hooks_finish(tlm_hooks *h);
+ * that hangs is killed then), then frees them and closes their journal. */
+void tlm_cli_hooks_finish(tlm_cli_hooks_run *r);
 
 #endif

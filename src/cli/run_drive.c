@@ -11,6 +11,7 @@
 #include "cli/cli_events.h"
 #include "cli/cli_hooks.h"
 #include "cli/cli_metrics.h"
+#include "cli/run_journal.h"
 #include "cli/run_output.h"
 #include "telemachy/server.h"
 #include "telemachy/trace.h"
@@ -177,6 +178,50 @@ static int start_failure(int rc, const tlm_error *err)
 										: TLM_EXIT_FAILED;
 }
 
+/* The spec a torn-down run was started with, for its hooks: NULL when it
+ * no longer loads (teardown goes on without them, warned). */
+static tlm_spec *journaled_spec(const char *state_dir, const char *run_id)
+{
+	tlm_journal_run run;
+	tlm_spec *spec = NULL;
+	tlm_diags diags = TLM_DIAGS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+
+	if (tlm_cli_journal_run(state_dir, run_id, &run) != TLM_EXIT_OK)
+		return NULL;
+	if (run.spec != NULL && tlm_spec_parse(&spec, "the journal's copy of the spec", run.spec,
+					       strlen(run.spec), &diags, &err) != 0) {
+		tlm_log_cmd(TLM_ENGINE_WARN, NULL,
+			    "run %s: its spec no longer loads (%s): no hooks", run_id,
+			    diags.count > 0 ? diags.items[0].message : err.message);
+		spec = NULL;
+	}
+	tlm_diags_clear(&diags);
+	tlm_journal_run_clear(&run);
+	return spec;
+}
+
+/* The run's hooks (docs/hooks.md): the spec's and --hook's for run and
+ * resume, the journaled spec's for teardown; none for a dry run. */
+static int start_hooks(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
+		       tlm_cli_events *events, tlm_cli_hooks_run *hooks)
+{
+	tlm_spec *old = NULL;
+	int rc;
+
+	hooks->hooks = NULL;
+	hooks->ledger = NULL;
+	if (eo->dry_run)
+		return TLM_EXIT_OK;
+	if (teardown_run != NULL && (old = journaled_spec(eo->state_dir, teardown_run)) == NULL)
+		return TLM_EXIT_OK;
+	rc = tlm_cli_hooks_start(hooks, teardown_run != NULL ? old : eo->spec,
+				 teardown_run != NULL ? NULL : cli->hooks, eo->state_dir, events);
+	tlm_spec_free(old); /* the hooks copied what they need */
+	eo->journal_events = hooks->hooks != NULL;
+	return rc;
+}
+
 int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 		  const char *const *pass_env)
 {
@@ -185,7 +230,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	tlm_run_output out;
 	tlm_cli_events events = { { NULL }, { NULL }, 0 };
 	tlm_server *srv = NULL;
-	tlm_hooks *hooks = NULL;
+	tlm_cli_hooks_run hooks;
 	tlm_trace *trace;
 	char *key = NULL;
 	int rc;
@@ -204,9 +249,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	eo->observe_ctx = &out;
 	tlm_cli_catch_signals(eo);
 	/* Consumers of the run's events (hooks, traces) are added here. */
-	/* A dry run runs nothing, hooks included. */
-	if (teardown_run == NULL && !eo->dry_run &&
-	    (rc = tlm_cli_hooks_start(&hooks, eo->spec, cli->hooks, &events)) != TLM_EXIT_OK) {
+	if ((rc = start_hooks(cli, eo, teardown_run, &events, &hooks)) != TLM_EXIT_OK) {
 		tlm_run_output_done(&out);
 		tlm_server_stop(srv);
 		tlm_secret_free(key);
@@ -221,7 +264,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 				  : tlm_engine_run(eo, &res, &err);
 	/* The run and its teardown are over: the hooks may take their time
 	 * now (bounded by their timeouts), before the summary. */
-	tlm_cli_hooks_finish(hooks);
+	tlm_cli_hooks_finish(&hooks);
 	tlm_run_output_done(&out);
 	tlm_server_stop(srv);
 	tlm_cli_metrics_finish(); /* after the server: the textfile has all of it */

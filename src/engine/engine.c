@@ -349,8 +349,10 @@ static void finish_result(eng *e)
 
 	collect(e);
 	res->state = result_state(e, &final);
-	/* The final state is committed before the result says it. */
-	if (e->stop == STOP_NONE && (tlm_eng__run_to(e, final) != 0 || tlm_eng__flush(e) != 0)) {
+	/* The final state is committed before the result says it, and the
+	 * events that say it with it. */
+	if (e->stop == STOP_NONE &&
+	    (tlm_eng__run_to(e, final) != 0 || (tlm_eng__journal_end(e), tlm_eng__flush(e) != 0))) {
 		final = TLM_RUN_FAILED; /* the journal could not say so: we do */
 		res->state = e->stop == STOP_FENCED ? "taken_over" : tlm_run_state_name(final);
 	}

@@ -165,7 +165,8 @@ struct eng {
 	int oom; /* an allocation failed: the run fails, saying so */
 	uint64_t next_cancel_check;
 	tlm_engine_outcome outcome;
-	char *error; /* the run's first error */
+	char *error;        /* the run's first error */
+	uint64_t end_at_ms; /* when the run's end events happened (wall clock; 0: not yet) */
 	uint64_t t0, deadline, next_heartbeat, next_reconcile;
 	uint64_t next_timeouts; /* when task timeouts are next checked (a walk of every task) */
 	long reconcile_gap, reconcile_min, reconcile_max;
@@ -288,6 +289,10 @@ void tlm_eng__emit_task(eng *e, const eng_task *t, eng_task_state from, eng_task
 void tlm_eng__emit_resource(eng *e, const eng_rs *r, const char *why);
 /* TEARDOWN_FAILED when resources are left, then RUN_ENDED, from e->res. */
 void tlm_eng__emit_end(eng *e);
+/* Journals the events tlm_eng__emit_end will emit (with journal_events),
+ * in the batch of the run's final state: called after that state is
+ * written and before the flush that commits it. */
+void tlm_eng__journal_end(eng *e);
 
 /* Sets the client's gate and before_wait hooks to this engine's. */
 void tlm_eng__client_hooks(eng *e, tlm_client_opts *co);

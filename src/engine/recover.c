@@ -88,13 +88,15 @@ static void teardown_result(eng *e)
 						     : TLM_RUN_CANCELLED;
 	res->outcome = e->outcome;
 	res->state = tlm_run_state_name(final);
-	if (tlm_eng__run_to(e, final) == 0 &&
-	    tlm_journal_audit(e->j, e->run_id, "teardown",
-			      res->nleftovers == 0 ? "everything deleted"
-						   : "teardown left resources",
-			      &err) != 0)
-		tlm_eng__log(e, TLM_ENGINE_WARN, "no audit entry for the teardown: %s",
-			     err.message);
+	if (tlm_eng__run_to(e, final) == 0) {
+		tlm_eng__journal_end(e); /* committed with the final state */
+		if (tlm_journal_audit(e->j, e->run_id, "teardown",
+				      res->nleftovers == 0 ? "everything deleted"
+							   : "teardown left resources",
+				      &err) != 0)
+			tlm_eng__log(e, TLM_ENGINE_WARN, "no audit entry for the teardown: %s",
+				     err.message);
+	}
 	/* The final state is committed before the result says it. */
 	if (tlm_eng__flush(e) != 0 && e->stop == STOP_FENCED) {
 		res->taken_over = 1;

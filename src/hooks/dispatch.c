@@ -22,6 +22,8 @@ struct tlm_hooks {
 	tlm_hooks_log_fn log;
 	void *log_ctx;
 	size_t queue_max;
+	tlm_journal *journal;                /* the ledger (ledger.c); NULL: none */
+	char (*keys)[TLM_HOOKS_KEY_LEN + 1]; /* per hook, with a journal */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* an item queued, or stop */
@@ -64,7 +66,7 @@ static void describe(const tlm_spec_hook *hk, char *buf, size_t cap)
 	tlm_esc_str(buf, cap, hk->url != NULL ? hk->url : hk->argv[0], NULL);
 }
 
-static void run_one(tlm_hooks *h, const tlm_spec_hook *hk, const tlm_hooks_item *it)
+static int run_one(tlm_hooks *h, const tlm_spec_hook *hk, const tlm_hooks_item *it)
 {
 	const char *ev = tlm_hook_event_name(it->event);
 	char why[512] = "", what[256], idesc[256];
@@ -102,6 +104,83 @@ static void run_one(tlm_hooks *h, const tlm_spec_hook *hk, const tlm_hooks_item 
 		}
 	}
 	free(out);
+	return rc;
+}
+
+static void count_dropped(tlm_hooks *h)
+{
+	tlm_metrics_hook_dropped();
+	pthread_mutex_lock(&h->mu);
+	h->stats.dropped++;
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Hook i and it, remembering deliveries in the journal: a hook the journal
+ * says had it is skipped (at least once, not more than needed); one it
+ * cannot tell about runs (at least once). */
+static void deliver_to(tlm_hooks *h, size_t i, const tlm_hooks_item *it)
+{
+	const char *ev = tlm_hook_event_name(it->event);
+	char why[512], idesc[256];
+	int had = 0;
+
+	tlm_esc_str(idesc, sizeof(idesc), it->id, NULL);
+	if (h->journal != NULL &&
+	    (had = tlm_hooks__had(h->journal, it, h->keys[i], why, sizeof(why))) < 0)
+		say(h, TLM_ENGINE_WARN,
+		    "hook %s: the journal cannot tell whether event %s was "
+		    "delivered (%s): delivering it",
+		    ev, idesc, why);
+	if (had == 1) {
+		say(h, TLM_ENGINE_DEBUG, "hook %s: event %s was delivered before", ev, idesc);
+		return;
+	}
+	if (run_one(h, &h->hooks[i], it) == 0 && h->journal != NULL &&
+	    tlm_hooks__note(h->journal, it, h->keys[i], why, sizeof(why)) != 0)
+		say(h, TLM_ENGINE_WARN,
+		    "hook %s: event %s was delivered, the journal does not say so (%s): a "
+		    "resume may deliver it again",
+		    ev, idesc, why);
+}
+
+static void deliver(tlm_hooks *h, const tlm_hooks_item *it)
+{
+	size_t i;
+
+	for (i = 0; i < h->nhooks; i++)
+		if (h->hooks[i].event == it->event) {
+			if (atomic_load(&h->abort_now))
+				count_dropped(h);
+			else
+				deliver_to(h, i, it);
+		}
+}
+
+/* A run picked up again: its journaled events, each to the hooks that have
+ * not had it, before what this process sees. */
+static void replay(tlm_hooks *h, const tlm_hooks_item *marker)
+{
+	char why[512] = "", run[64];
+	size_t dropped = 0, n = 0;
+	tlm_hooks_item *it = tlm_hooks__replay(h->journal, marker, &dropped, why, sizeof(why));
+
+	tlm_esc_str(run, sizeof(run), marker->run, NULL);
+	if (why[0] != '\0')
+		say(h, TLM_ENGINE_WARN,
+		    "hooks: run %s's journaled events cannot be read (%s): events an earlier "
+		    "process did not deliver are not delivered now",
+		    run, why);
+	while (dropped-- > 0)
+		count_dropped(h);
+	while (it != NULL) {
+		tlm_hooks_item *next = it->next;
+
+		n++;
+		deliver(h, it);
+		tlm_hooks__item_free(it);
+		it = next;
+	}
+	say(h, TLM_ENGINE_DEBUG, "hooks: run %s: %zu journaled events looked at", run, n);
 }
 
 static void *dispatcher(void *arg)
@@ -111,7 +190,6 @@ static void *dispatcher(void *arg)
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
 		tlm_hooks_item *it;
-		size_t i;
 
 		while (h->head == NULL && !h->stop)
 			pthread_cond_wait(&h->cv, &h->mu);
@@ -124,17 +202,10 @@ static void *dispatcher(void *arg)
 		h->queued--;
 		h->busy = 1;
 		pthread_mutex_unlock(&h->mu);
-		for (i = 0; i < h->nhooks; i++)
-			if (h->hooks[i].event == it->event) {
-				if (atomic_load(&h->abort_now)) {
-					tlm_metrics_hook_dropped();
-					pthread_mutex_lock(&h->mu);
-					h->stats.dropped++;
-					pthread_mutex_unlock(&h->mu);
-					continue;
-				}
-				run_one(h, &h->hooks[i], it);
-			}
+		if (it->replay)
+			replay(h, it);
+		else
+			deliver(h, it);
 		tlm_hooks__item_free(it);
 		pthread_mutex_lock(&h->mu);
 		h->busy = 0;
@@ -202,6 +273,30 @@ static void free_parts(tlm_hooks *h)
 	free(h->strings);
 	free(h->hooks);
 	tlm_hooks__env_free(h->env_base);
+	free(h->keys);
+}
+
+/* Each hook's key in the journal (ledger.c): identical hooks are told
+ * apart by how many come before. */
+static int make_keys(tlm_hooks *h)
+{
+	char(*base)[TLM_HOOKS_KEY_LEN + 1];
+	size_t i, k;
+	int rc = 0;
+
+	h->keys = calloc(h->nhooks ? h->nhooks : 1, sizeof(*h->keys));
+	base = calloc(h->nhooks ? h->nhooks : 1, sizeof(*base));
+	for (i = 0; rc == 0 && h->keys != NULL && base != NULL && i < h->nhooks; i++)
+		rc = tlm_hooks__key(&h->hooks[i], 0, base[i]);
+	for (i = 0; rc == 0 && h->keys != NULL && base != NULL && i < h->nhooks; i++) {
+		unsigned occurrence = 0;
+
+		for (k = 0; k < i; k++)
+			occurrence += strcmp(base[k], base[i]) == 0;
+		rc = tlm_hooks__key(&h->hooks[i], occurrence, h->keys[i]);
+	}
+	free(base);
+	return h->keys == NULL || base == NULL ? -1 : rc;
 }
 
 int tlm_hooks_new(tlm_hooks **out, const tlm_hooks_opts *o, tlm_error *err)
@@ -215,8 +310,9 @@ int tlm_hooks_new(tlm_hooks **out, const tlm_hooks_opts *o, tlm_error *err)
 	h->log = o->log;
 	h->log_ctx = o->log_ctx;
 	h->queue_max = o->queue_max ? o->queue_max : TLM_HOOKS_QUEUE_DEFAULT;
+	h->journal = o->journal;
 	atomic_init(&h->abort_now, 0);
-	if (copy_hooks(h, o->hooks, o->nhooks) != 0 ||
+	if (copy_hooks(h, o->hooks, o->nhooks) != 0 || (h->journal != NULL && make_keys(h) != 0) ||
 	    (h->env_base = tlm_hooks__env_base()) == NULL) {
 		free_parts(h);
 		free(h);
@@ -253,7 +349,16 @@ void tlm_hooks_on_event(void *ctx, const tlm_engine_event *ev)
 
 	if (h == NULL)
 		return;
-	it = tlm_hooks__item_new(ev, &ignored);
+	/* A run picked up again may have events an earlier process did not
+	 * deliver: the dispatcher reads them first. */
+	if (ev->kind == TLM_ENGINE_EV_RUN_STARTED && h->journal != NULL && ev->run_id != NULL &&
+	    ev->state != NULL &&
+	    (strcmp(ev->state, "resumed") == 0 || strcmp(ev->state, "teardown") == 0)) {
+		ignored = 0;
+		it = tlm_hooks__replay_marker(ev);
+	} else {
+		it = tlm_hooks__item_new(ev, &ignored);
+	}
 	if (it == NULL) {
 		if (!ignored) {
 			tlm_metrics_hook_dropped();
@@ -261,7 +366,7 @@ void tlm_hooks_on_event(void *ctx, const tlm_engine_event *ev)
 		}
 		return;
 	}
-	if (!listened(h, it->event)) {
+	if (!it->replay && !listened(h, it->event)) {
 		tlm_hooks__item_free(it);
 		return;
 	}
@@ -324,7 +429,7 @@ int tlm_hooks_drain(tlm_hooks *h, long deadline_ms)
 			size_t i;
 
 			h->head = it->next;
-			for (i = 0; i < h->nhooks; i++)
+			for (i = 0; !it->replay && i < h->nhooks; i++)
 				if (h->hooks[i].event == it->event) {
 					h->stats.dropped++;
 					tlm_metrics_hook_dropped();

@@ -8,7 +8,8 @@
 
 #include "telemachy/hooks.h"
 
-#define TLM_HOOKS_ID_MAX 1024
+#define TLM_HOOKS_ID_MAX  1024
+#define TLM_HOOKS_KEY_LEN 32 /* hex characters of a hook's key (ledger.c) */
 
 /* One event as the hooks get it: everything copied (the engine's strings
  * live only during its callback). */
@@ -17,6 +18,9 @@ typedef struct tlm_hooks_item {
 	char *json; /* the payload */
 	char id[TLM_HOOKS_ID_MAX];
 	char *run, *team, *task, *status; /* "" when not applicable */
+	char *workflow;
+	int replay;   /* not an event: read the run's journaled events (ledger.c) */
+	int replayed; /* read back from the journal, not seen by this process */
 	struct tlm_hooks_item *next;
 } tlm_hooks_item;
 
@@ -24,6 +28,26 @@ typedef struct tlm_hooks_item {
  * memory). */
 tlm_hooks_item *tlm_hooks__item_new(const tlm_engine_event *ev, int *ignored);
 void tlm_hooks__item_free(tlm_hooks_item *it);
+/* The marker a RUN_STARTED of a run picked up again queues: NULL when out
+ * of memory. */
+tlm_hooks_item *tlm_hooks__replay_marker(const tlm_engine_event *ev);
+
+/* ---- ledger.c: the journal's record of deliveries ---- */
+/* hk's key (TLM_HOOKS_KEY_LEN hex characters); occurrence: how many
+ * identical hooks come before it.  0, or -1 (no digest). */
+int tlm_hooks__key(const tlm_spec_hook *hk, unsigned occurrence, char key[TLM_HOOKS_KEY_LEN + 1]);
+/* 1 when the journal says the hook of key had it, 0 when not, -1 when it
+ * cannot tell (why). */
+int tlm_hooks__had(tlm_journal *j, const tlm_hooks_item *it, const char *key, char *why,
+		   size_t whycap);
+/* Records that the hook of key had it: 0, or -1 (why). */
+int tlm_hooks__note(tlm_journal *j, const tlm_hooks_item *it, const char *key, char *why,
+		    size_t whycap);
+/* The run's journaled events (start: its replay marker) as items, oldest
+ * first (NULL: none, or why says what failed); *dropped: events that could
+ * not be made items (out of memory). */
+tlm_hooks_item *tlm_hooks__replay(tlm_journal *j, const tlm_hooks_item *start, size_t *dropped,
+				  char *why, size_t whycap);
 
 /* The environment a command hook inherits (env.c): this process's, minus
  * what may be a secret, as a NULL-terminated array of "NAME=value" (caller

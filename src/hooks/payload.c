@@ -9,38 +9,13 @@
 
 #include "hooks/hooks_internal.h"
 
-/* Which hook event ev is: 0, or -1 when none.  A task's "failed" is final
- * (a failed attempt that will be retried is "retrying"); "interrupted" and
- * "taken_over" end this process's part, not the run (resume continues it). */
+/* Which hook event ev is: 0, or -1 when none (the engine decides which
+ * events are final, include/telemachy/engine.h). */
 static int classify(const tlm_engine_event *ev, tlm_hook_event *out)
 {
-	const char *s = ev->state != NULL ? ev->state : "";
+	const char *name = tlm_engine_event_final(ev);
 
-	switch (ev->kind) {
-	case TLM_ENGINE_EV_TASK:
-		if (strcmp(s, "completed") == 0)
-			*out = TLM_HOOK_TASK_COMPLETED;
-		else if (strcmp(s, "failed") == 0 || strcmp(s, "timed_out") == 0)
-			*out = TLM_HOOK_TASK_FAILED;
-		else if (strcmp(s, "skipped") == 0)
-			*out = TLM_HOOK_TASK_SKIPPED;
-		else
-			return -1;
-		return 0;
-	case TLM_ENGINE_EV_TEARDOWN_FAILED: *out = TLM_HOOK_TEARDOWN_FAILED; return 0;
-	case TLM_ENGINE_EV_RUN_ENDED:
-		if (strcmp(s, "completed") == 0)
-			*out = TLM_HOOK_RUN_COMPLETED;
-		else if (strcmp(s, "cancelled") == 0)
-			*out = TLM_HOOK_RUN_CANCELLED;
-		else if (strcmp(s, "failed") == 0 || strcmp(s, "teardown_failed") == 0 ||
-			 strcmp(s, "timed_out") == 0 || strcmp(s, "preflight_failed") == 0)
-			*out = TLM_HOOK_RUN_FAILED;
-		else
-			return -1;
-		return 0;
-	default: return -1;
-	}
+	return name != NULL && tlm_hook_event_parse(name, out) == 0 ? 0 : -1;
 }
 
 static void iso8601(uint64_t ms, char buf[32])
@@ -76,13 +51,7 @@ int tlm_hooks_payload(const tlm_engine_event *ev, tlm_hook_event *event, char **
 	if (classify(ev, event) != 0)
 		return TLM_EINVALID;
 	name = tlm_hook_event_name(*event);
-	/* The same event of the same run always has the same id: a task's
-	 * final state is reached once per attempt, a run's end once. */
-	if (task)
-		snprintf(id, idcap, "%s:%s:%s/%s:%d", ev->run_id ? ev->run_id : "", name,
-			 ev->team ? ev->team : "", ev->name ? ev->name : "", ev->attempt);
-	else
-		snprintf(id, idcap, "%s:%s", ev->run_id ? ev->run_id : "", name);
+	tlm_engine_event_id(ev, id, idcap);
 	iso8601(ev->at_ms, at);
 	o = json_object();
 	if (o == NULL)
@@ -129,7 +98,25 @@ tlm_hooks_item *tlm_hooks__item_new(const tlm_engine_event *ev, int *ignored)
 	it->team = dup_or_empty(task ? ev->team : NULL);
 	it->task = dup_or_empty(task ? ev->name : NULL);
 	it->status = dup_or_empty(ev->state);
-	if (it->run == NULL || it->team == NULL || it->task == NULL || it->status == NULL) {
+	it->workflow = dup_or_empty(ev->workflow);
+	if (it->run == NULL || it->team == NULL || it->task == NULL || it->status == NULL ||
+	    it->workflow == NULL) {
+		tlm_hooks__item_free(it);
+		return NULL;
+	}
+	return it;
+}
+
+tlm_hooks_item *tlm_hooks__replay_marker(const tlm_engine_event *ev)
+{
+	tlm_hooks_item *it = calloc(1, sizeof(*it));
+
+	if (it == NULL)
+		return NULL;
+	it->replay = 1;
+	it->run = dup_or_empty(ev->run_id);
+	it->workflow = ev->workflow != NULL ? strdup(ev->workflow) : NULL;
+	if (it->run == NULL || (ev->workflow != NULL && it->workflow == NULL)) {
 		tlm_hooks__item_free(it);
 		return NULL;
 	}
@@ -140,6 +127,7 @@ void tlm_hooks__item_free(tlm_hooks_item *it)
 {
 	if (it == NULL)
 		return;
+	free(it->workflow);
 	free(it->json);
 	free(it->run);
 	free(it->team);

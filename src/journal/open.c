@@ -82,9 +82,23 @@ static const char schema_v7[] =
 	"INSERT INTO run_specs (run_id, spec) SELECT id, spec FROM runs;"
 	"UPDATE runs SET spec = '';";
 
+/* Version 8 (hooks at least once, docs/hooks.md): the run's events a hook
+ * may want, written in the same batch as the state change they report, and
+ * which hook has had which event.  A process that dies between the two is
+ * found out by the next one to own the run, which delivers what is missing.
+ * Deliveries name no foreign key: they are written outside the owner's
+ * batch, by whichever process ran the hook. */
+static const char schema_v8[] =
+	"CREATE TABLE run_events (run_id TEXT NOT NULL REFERENCES runs (id), id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL, team TEXT, name TEXT, state TEXT, message TEXT,"
+	"  attempt INTEGER, count INTEGER, at_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (run_id, id));"
+	"CREATE TABLE hook_deliveries (run_id TEXT NOT NULL, event_id TEXT NOT NULL,"
+	"  hook TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (run_id, event_id, hook));";
+
 /* migrations[v - 1] takes the schema from version v - 1 to v. */
 static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4,
-					  schema_v5, schema_v6, schema_v7 };
+					  schema_v5, schema_v6, schema_v7, schema_v8 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(NMIGRATIONS == TLM_JOURNAL_SCHEMA_VERSION, "one migration step per schema version");
 
@@ -139,7 +153,9 @@ static const char *step_from(const tlm_journal *j, int v, int *to)
 	}
 	if (v == 6)
 		return schema_v7; /* the same SQL on both */
-	return NULL;              /* later versions add their PostgreSQL steps here */
+	if (v == 7)
+		return schema_v8;
+	return NULL; /* later versions add their PostgreSQL steps here */
 }
 
 static int exec(tlm_journal *j, const char *sql, const char *what, tlm_error *err)

@@ -52,6 +52,8 @@ assert team == (p["team"] or "") and task == (p["task"] or "") and status == p["
 assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", p["at"]), p["at"]
 if p["task"] is not None:
     assert p["id"] == "%s:%s:%s/%s:%d" % (p["run"], event, p["team"], p["task"], p["attempt"]), p
+elif event.startswith("run_"):
+    assert p["id"] == "%s:%s:%s" % (p["run"], event, p["status"]), p
 else:
     assert p["id"] == "%s:%s" % (p["run"], event), p
 assert others == "unset|unset|visible", "environment: " + others
@@ -156,7 +158,7 @@ if pgrep -u "$(id -u)" -f "sleep 6[1]7" >/dev/null; then fail "the hanging hook'
 run 0 run -v --hook "run_completed=echo \"flag \$TLM_EVENT \$TLM_EVENT_ID\" >>$tmp/c.log" \
 	--hook "task_completed=cat >>$tmp/c.json; echo >>$tmp/c.json" \
 	"$TLM_SOURCE_DIR/examples/hello-world.yaml"
-grep -qE '^flag run_completed [a-z0-9]+:run_completed$' "$tmp/c.log" || fail "--hook: $(cat "$tmp/c.log")"
+grep -qE '^flag run_completed [a-z0-9]+:run_completed:completed$' "$tmp/c.log" || fail "--hook: $(cat "$tmp/c.log")"
 grep -q '"event":"task_completed"' "$tmp/c.json" || fail "--hook task_completed"
 
 # A dry run runs no hook.
@@ -285,6 +287,6 @@ for path, event in (("/tc", "task_completed"), ("/tf", "task_failed"), ("/ts", "
 # 500 then 200: retried, delivered once, with the same id.
 assert [r["status"] for r in flaky] == [500, 200], flaky
 ids = {json.loads(r["body"])["id"] for r in flaky}
-assert len(ids) == 1 and ids.pop().endswith(":run_failed"), flaky
+assert len(ids) == 1 and ids.pop().endswith(":run_failed:failed"), flaky
 PY
 echo ok

@@ -4,7 +4,8 @@
  * is created and deleted, each task's attempt is reported with its team,
  * attempt and final state (a failure with the control plane's message, its
  * dependent skipped), and the run ends failed — in that order, each event
- * carrying the run's id and workflow. */
+ * carrying the run's id and workflow.  With journal_events, the final
+ * ones are in the journal under the ids they were reported with. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "harness/harness.h"
 #include "harness/serve.h"
 #include "telemachy/engine.h"
+#include "telemachy/journal.h"
 #include "telemachy/spec.h"
 
 #define MAX_EVENTS 256
@@ -32,7 +34,9 @@ static const char spec_text[] =
 	"      - {subject: c, description: d, assign_to: good, blocked_by: [b]}\n";
 
 typedef struct seen {
-	char line[MAX_EVENTS][160]; /* "KIND state name" */
+	char line[MAX_EVENTS][160];           /* "KIND state name" */
+	char ids[8][TLM_ENGINE_EVENT_ID_MAX]; /* the final events' ids */
+	size_t nids;
 	char run_id[MAX_EVENTS][16];
 	char b_message[256];
 	size_t n;
@@ -66,6 +70,8 @@ static void on_event(void *ctx, const tlm_engine_event *ev)
 	snprintf(s->run_id[s->n], sizeof(s->run_id[0]), "%s", ev->run_id ? ev->run_id : "");
 	s->bad_workflow |= ev->workflow == NULL || strcmp(ev->workflow, "evs") != 0;
 	s->bad_time |= ev->at_ms < 1700000000000ull;
+	if (s->nids < 8 && tlm_engine_event_id(ev, s->ids[s->nids], sizeof(s->ids[0])) == 0)
+		s->nids++;
 	if (ev->kind == TLM_ENGINE_EV_TASK && strcmp(ev->name, "b") == 0 && ev->state &&
 	    strcmp(ev->state, "failed") == 0) {
 		snprintf(s->b_message, sizeof(s->b_message), "%s", ev->message ? ev->message : "");
@@ -86,6 +92,23 @@ static size_t find(const seen *s, size_t from, const char *want)
 	return 0;
 }
 
+/* Every final event is journaled (journal_events) under the id the
+ * engine reported it with: the journal's ids, one by one, are struck off
+ * the list of reported ones. */
+static int journaled(const tlm_journal_event *ev, void *ctx)
+{
+	seen *s = ctx;
+	size_t i;
+
+	for (i = 0; i < s->nids; i++)
+		if (strcmp(s->ids[i], ev->id) == 0) {
+			s->ids[i][0] = '\0';
+			return 0;
+		}
+	fail_msg("journaled event %s was not reported", ev->id);
+	return 1;
+}
+
 static void test_events(void **state)
 {
 	tlm_engine_opts o = TLM_ENGINE_OPTS_INIT;
@@ -96,6 +119,7 @@ static void test_events(void **state)
 	tlm_h_serve srv;
 	char *dir = tlm_h_tmpdir();
 	seen *s = calloc(1, sizeof(*s));
+	tlm_journal *j = NULL;
 	size_t i, run, end;
 
 	(void)state;
@@ -111,8 +135,16 @@ static void test_events(void **state)
 	o.state_dir = dir;
 	o.on_event = on_event;
 	o.on_event_ctx = s;
+	o.journal_events = 1;
 	assert_int_equal(tlm_engine_run(&o, &res, &err), 0);
 	assert_string_equal(res.state, "failed");
+	/* a completed, b failed, c skipped, the run failed; all journaled. */
+	assert_int_equal(s->nids, 4);
+	assert_int_equal(tlm_journal_open(&j, dir, &err), 0);
+	assert_int_equal(tlm_journal_events(j, res.run_id, journaled, s, &err), 0);
+	tlm_journal_close(j);
+	for (i = 0; i < s->nids; i++)
+		assert_string_equal(s->ids[i], "");
 
 	assert_string_equal(s->line[0], "run_started new -");
 	assert_false(s->bad_workflow);

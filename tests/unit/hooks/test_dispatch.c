@@ -84,7 +84,7 @@ static void test_payload(void **state)
 	ev.message = "bad \xff byte";
 	o = payload(&ev, &e, id, sizeof(id));
 	assert_int_equal(e, TLM_HOOK_RUN_FAILED);
-	assert_string_equal(id, "r1:run_failed");
+	assert_string_equal(id, "r1:run_failed:teardown_failed");
 	assert_true(json_is_null(json_object_get(o, "team")));
 	assert_true(json_is_null(json_object_get(o, "attempt")));
 	assert_true(json_is_null(json_object_get(o, "message")));

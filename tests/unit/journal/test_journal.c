@@ -68,7 +68,7 @@ static void test_open_modes_and_schema(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
 	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
-	assert_int_equal(version, 7);
+	assert_int_equal(version, 8);
 	/* The -wal file inherits the database's mode: no window where the
 	 * journal's content is readable by others. */
 	{
@@ -99,7 +99,7 @@ static void test_open_modes_and_schema(void **state)
 	/* Reopening does not migrate twice. */
 	assert_int_equal(tlm_journal_open(&j, dir, &err), 0);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
-	assert_int_equal(version, 7);
+	assert_int_equal(version, 8);
 	tlm_journal_close(j);
 	tlm_journal_close(NULL);
 	free(db);
@@ -578,6 +578,94 @@ static void test_batch(void **state)
 	free(tmp);
 }
 
+struct events_seen {
+	int n;
+	char line[4][160];
+};
+
+static int collect_event(const tlm_journal_event *ev, void *ctx)
+{
+	struct events_seen *s = ctx;
+
+	if (s->n < 4)
+		snprintf(s->line[s->n], sizeof(s->line[0]), "%s %s %s/%s %s #%d n%lld %llu %s",
+			 ev->id, ev->kind, ev->team ? ev->team : "-", ev->name ? ev->name : "-",
+			 ev->state, ev->attempt, ev->count, ev->at_ms,
+			 ev->message ? ev->message : "(null)");
+	s->n++;
+	return 0;
+}
+
+/* Run events (schema 8): fenced, idempotent, oldest first; deliveries are
+ * any process's to record, once. */
+static void test_events_and_deliveries(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), *db = subdir(tmp, "journal.db"),
+	     long_msg[TLM_JOURNAL_TEXT_MAX + 2];
+	tlm_journal *j = NULL, *k = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	tlm_journal_event a = {
+		"r:task_completed:t/a:1", "task", "t", "a", "completed", "", 1, 0, 2000
+	};
+	tlm_journal_event b = { "r:teardown_failed",
+				"teardown_failed",
+				NULL,
+				NULL,
+				"teardown_failed",
+				"2 left",
+				0,
+				2,
+				1000 };
+	struct events_seen s = { 0 };
+	int had = -1;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_event_put(j, run, &a, &err), 0);
+	assert_int_equal(tlm_journal_event_put(j, run, &b, &err), 0);
+	a.state = "failed"; /* the same id again: what was recorded stays */
+	assert_int_equal(tlm_journal_event_put(j, run, &a, &err), 0);
+	assert_int_equal(tlm_journal_events(j, run, collect_event, &s, &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(
+		s.line[0],
+		"r:teardown_failed teardown_failed -/- teardown_failed #0 n2 1000 2 left");
+	assert_string_equal(s.line[1],
+			    "r:task_completed:t/a:1 task t/a completed #1 n0 2000 (null)");
+	/* Bad events are refused, naming what is wrong. */
+	a.id = NULL;
+	assert_int_equal(tlm_journal_event_put(j, run, &a, &err), TLM_EINVALID);
+	a.id = "r:x";
+	memset(long_msg, 'm', sizeof(long_msg) - 1);
+	long_msg[sizeof(long_msg) - 1] = '\0';
+	a.message = long_msg;
+	assert_int_equal(tlm_journal_event_put(j, run, &a, &err), TLM_ETOOBIG);
+	assert_int_equal(tlm_journal_event_put(j, "NOT-A-RUN", &a, &err), TLM_EINVALID);
+	/* Another process may not write the run's events: they are fenced. */
+	assert_int_equal(tlm_journal_open(&k, tmp, &err), 0);
+	a.message = NULL;
+	assert_int_equal(tlm_journal_event_put(k, run, &a, &err), TLM_EFENCED);
+	/* Deliveries: anyone's, idempotent. */
+	assert_int_equal(tlm_journal_delivery_get(k, run, "r:x", "hook1", &had, &err), 0);
+	assert_int_equal(had, 0);
+	assert_int_equal(tlm_journal_delivery_put(k, run, "r:x", "hook1", &err), 0);
+	assert_int_equal(tlm_journal_delivery_put(k, run, "r:x", "hook1", &err), 0);
+	assert_int_equal(tlm_journal_delivery_get(j, run, "r:x", "hook1", &had, &err), 0);
+	assert_int_equal(had, 1);
+	assert_int_equal(tlm_journal_delivery_get(j, run, "r:x", "hook2", &had, &err), 0);
+	assert_int_equal(had, 0);
+	assert_int_equal(raw_count(db, "SELECT count(*) FROM hook_deliveries"), 1);
+	assert_int_equal(tlm_journal_delivery_put(k, run, "r:x", "", &err), TLM_EINVALID);
+	assert_int_equal(tlm_journal_delivery_put(k, run, "r:x", long_msg, &err), TLM_ETOOBIG);
+	tlm_journal_close(k);
+	tlm_journal_close(j);
+	free(db);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +679,7 @@ int main(void)
 		cmocka_unit_test(test_reopen_and_per_run_listing),
 		cmocka_unit_test(test_task_attempts),
 		cmocka_unit_test(test_task_ended),
+		cmocka_unit_test(test_events_and_deliveries),
 		cmocka_unit_test(test_bad_state_dir),
 		cmocka_unit_test(test_corrupt_db_names_path),
 	};

@@ -33,13 +33,13 @@ static void test_schema(void **state)
 	/* The label names the database and never a password. */
 	assert_non_null(strstr(tlm_journal_path(j), "127.0.0.1"));
 	assert_null(strstr(tlm_journal_path(j), tlm_h_pg_group.password));
-	/* Opening again migrates nothing: two rows, the creation at version 6
-	 * and the step to 7 (the spec's own table). */
+	/* Opening again migrates nothing: three rows, the creation at version
+	 * 6, the step to 7 (the spec's own table) and to 8 (run events). */
 	assert_int_equal(tlm_journal_open(&k, uri, &err), 0);
 	v = tlm_h_pg_query(
 		&tlm_h_pg_group, uri,
 		"SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version");
-	assert_string_equal(v, "6,7");
+	assert_string_equal(v, "6,7,8");
 	free(v);
 	tlm_journal_close(k);
 	assert_int_equal(tlm_journal_open_readonly(&k, uri, &err), 0);
@@ -179,6 +179,63 @@ static void test_fencing(void **state)
 	assert_int_equal(tlm_journal_intent(b, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
 	tlm_journal_close(a);
 	tlm_journal_close(b);
+	free(uri);
+}
+
+static int count_event(const tlm_journal_event *ev, void *ctx)
+{
+	int *n = ctx;
+
+	/* Oldest first, as written; a message the statement binds as text. */
+	assert_string_equal(ev->id, *n == 0 ? "r:teardown_failed" : "r:run_failed:failed");
+	assert_string_equal(ev->message, *n == 0 ? HOSTILE : "why");
+	(*n)++;
+	return 0;
+}
+
+/* Run events and deliveries on PostgreSQL: the same SQL as SQLite's. */
+static void test_events(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	tlm_journal_event a = { "r:teardown_failed",
+				"teardown_failed",
+				NULL,
+				NULL,
+				"teardown_failed",
+				HOSTILE,
+				0,
+				3,
+				1000 };
+	tlm_journal_event b = {
+		"r:run_failed:failed", "run_ended", NULL, NULL, "failed", "why", 0, 0, 1001
+	};
+	tlm_journal *j = NULL, *k = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	int n = 0, had = 0;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_open(&k, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	assert_int_equal(tlm_journal_event_put(j, run, &b, &err), 0);
+	assert_int_equal(tlm_journal_event_put(j, run, &a, &err), 0);
+	assert_int_equal(tlm_journal_event_put(j, run, &a, &err), 0); /* again: no-op */
+	/* Not committed yet: another connection sees nothing. */
+	assert_int_equal(tlm_journal_events(k, run, count_event, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	assert_int_equal(tlm_journal_events(k, run, count_event, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(tlm_journal_event_put(k, run, &a, &err), TLM_EFENCED);
+	assert_int_equal(tlm_journal_delivery_put(k, run, b.id, "h", &err), 0);
+	assert_int_equal(tlm_journal_delivery_put(k, run, b.id, "h", &err), 0);
+	assert_int_equal(tlm_journal_delivery_get(j, run, b.id, "h", &had, &err), 0);
+	assert_int_equal(had, 1);
+	assert_int_equal(tlm_journal_delivery_get(j, run, a.id, "h", &had, &err), 0);
+	assert_int_equal(had, 0);
+	tlm_journal_close(k);
+	tlm_journal_close(j);
 	free(uri);
 }
 
@@ -391,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_fencing),
+		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_claim_race),
 		cmocka_unit_test(test_connection_cut),
 		cmocka_unit_test(test_batch_lost),

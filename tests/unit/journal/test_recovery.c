@@ -116,7 +116,7 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
 	assert_int_equal(tlm_journal_schema_version(j, &version, &err), 0);
 	assert_int_equal(version, TLM_JOURNAL_SCHEMA_VERSION);
-	assert_int_equal(version, 7);
+	assert_int_equal(version, 8);
 	assert_int_equal(tlm_journal_run_get(j, "oldrun01", &r, &err), 0);
 	/* Version 7 moved the spec's text to its own table: still there. */
 	assert_string_equal(r.spec, "spec");
@@ -150,7 +150,7 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(tlm_journal_audit(j, "oldrun01", "abandon", "migrated", &err), 0);
 	tlm_journal_close(j);
 	/* A journal from a newer build is refused, never written. */
-	raw_exec(db, "INSERT INTO schema_version VALUES (8)");
+	raw_exec(db, "INSERT INTO schema_version VALUES (9)");
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), TLM_ECONFLICT);
 	assert_null(j);
 	assert_non_null(strstr(err.message, "newer"));
