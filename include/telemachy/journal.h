@@ -92,6 +92,8 @@ typedef enum tlm_journal_state {
 	TLM_JOURNAL_ABANDONED
 } tlm_journal_state;
 
+#define TLM_JOURNAL_STATE_COUNT 7
+
 /* One resource row as read back; strings live until the callback returns. */
 typedef struct tlm_journal_resource {
 	tlm_journal_kind kind;
@@ -405,6 +407,20 @@ int tlm_journal_set_resource_state(tlm_journal *j, const char *run_id, tlm_journ
  * (teardown reads this, not memory).  A run with none is not an error. */
 int tlm_journal_resources(tlm_journal *j, const char *run_id, tlm_journal_resource_cb cb, void *ctx,
 			  tlm_error *err);
+
+/* How many resources one run has in each state. */
+typedef struct tlm_journal_counts {
+	char run_id[TLM_JOURNAL_RUN_ID_LEN + 1];
+	long n[TLM_JOURNAL_STATE_COUNT]; /* indexed by tlm_journal_state */
+} tlm_journal_counts;
+
+typedef int (*tlm_journal_counts_cb)(const tlm_journal_counts *c, void *ctx);
+
+/* Calls cb once for each run that has resources, among those
+ * tlm_journal_runs would list with the same filter, in no set order: one
+ * grouped query, so that a listing does not ask once per run. */
+int tlm_journal_resource_counts(tlm_journal *j, const tlm_run_state *state, const char *workflow,
+				tlm_journal_counts_cb cb, void *ctx, tlm_error *err);
 
 /* Records a task attempt (attempt >= 1; a retry is a new attempt) or updates
  * its remote id and status.  remote_id NULL keeps the one recorded.  A status

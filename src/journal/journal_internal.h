@@ -105,6 +105,16 @@ void tlm_journal__batch_close(tlm_journal *j);
 int tlm_journal__read_run(tlm_journal *j, tlm_db_stmt *q, int with_spec, tlm_journal_run *out,
 			  tlm_error *err);
 
+/* The filter of a listing of runs (tlm_journal_runs), for a WHERE clause
+ * over runs: every query that must select the same runs says it this way. */
+#define TLM_JOURNAL__RUN_FILTER                                                                    \
+	"(?1 IS NULL OR runs.state = ?1) AND (?2 IS NULL OR runs.workflow = ?2)"
+
+/* Prepares sql (with TLM_JOURNAL__RUN_FILTER in it) and binds the filter's
+ * state and workflow, each NULL for any. */
+int tlm_journal__prepare_run_filter(tlm_journal *j, const char *sql, const tlm_run_state *state,
+				    const char *workflow, tlm_db_stmt **q, tlm_error *err);
+
 /* Inserts a run: pending and held by this handle at epoch 1 (run_new), or
  * queued with no owner (submit; control_plane may be NULL). */
 int tlm_journal__insert_run(tlm_journal *j, const char *workflow, const char *spec_text,

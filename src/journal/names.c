@@ -6,8 +6,9 @@
 #include "journal/journal_internal.h"
 
 static const char *const kind_names[] = { "agent", "team" };
-static const char *const state_names[] = { "intent",  "created", "started",  "deleting",
-					   "deleted", "absent",  "abandoned" };
+static const char *const state_names[TLM_JOURNAL_STATE_COUNT] = { "intent",   "created", "started",
+								  "deleting", "deleted", "absent",
+								  "abandoned" };
 static const char *const run_names[TLM_RUN_STATE_COUNT] = {
 	"pending", "provisioning", "running",         "tearing_down", "completed",
 	"failed",  "cancelled",    "teardown_failed", "queued"

@@ -203,6 +203,59 @@ done:
 	return rc;
 }
 
+/* One row (run_id, state, count) of the grouped query into c; a new run
+ * hands the previous one's counts to cb first. */
+static int add_count(tlm_journal *j, tlm_db_stmt *q, tlm_journal_counts *c,
+		     tlm_journal_counts_cb cb, void *ctx, tlm_error *err)
+{
+	const char *id = tlm_db_column_text(q, 0);
+	tlm_journal_state s;
+	int rc;
+
+	if (tlm_journal__check_run_id(j, id, NULL) != 0 ||
+	    tlm_journal_state_parse(tlm_db_column_text(q, 1), &s) != 0)
+		return tlm_error_set(err, TLM_EINVALID, "journal %s: corrupt resource row",
+				     j->path);
+	if (c->run_id[0] != '\0' && strcmp(c->run_id, id) != 0) {
+		if ((rc = cb(c, ctx)) != 0)
+			return rc;
+		memset(c, 0, sizeof(*c));
+	}
+	memcpy(c->run_id, id, TLM_JOURNAL_RUN_ID_LEN + 1);
+	c->n[s] = (long)tlm_db_column_int64(q, 2);
+	return 0;
+}
+
+/* ORDER BY run_id only brings each run's rows together, whatever the
+ * database's collation, so that one run's counts are complete before its
+ * callback. */
+int tlm_journal_resource_counts(tlm_journal *j, const tlm_run_state *state, const char *workflow,
+				tlm_journal_counts_cb cb, void *ctx, tlm_error *err)
+{
+	tlm_journal_counts c;
+	tlm_db_stmt *q = NULL;
+	int rc, step;
+
+	memset(&c, 0, sizeof(c));
+	if ((rc = tlm_journal__prepare_run_filter(
+		     j,
+		     "SELECT run_id, state, COUNT(*) FROM resources WHERE run_id IN"
+		     " (SELECT id FROM runs WHERE " TLM_JOURNAL__RUN_FILTER ")"
+		     " GROUP BY run_id, state ORDER BY run_id",
+		     state, workflow, &q, err)) != 0)
+		goto done;
+	while ((step = tlm_db_step(q)) == TLM_DB_ROW)
+		if ((rc = add_count(j, q, &c, cb, ctx, err)) != 0)
+			goto done;
+	if (step != TLM_DB_DONE)
+		rc = tlm_journal__db_error(j, err, "counting resources");
+	else if (c.run_id[0] != '\0')
+		rc = cb(&c, ctx);
+done:
+	tlm_db_finalize(q);
+	return rc;
+}
+
 /* Only a resource known to be gone may be created again: from any other
  * state a remote one may exist, and a second create under its name would
  * orphan it.  abandoned stays abandoned: the operator's word is final. */

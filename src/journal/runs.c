@@ -429,6 +429,18 @@ done:
 	return rc;
 }
 
+int tlm_journal__prepare_run_filter(tlm_journal *j, const char *sql, const tlm_run_state *state,
+				    const char *workflow, tlm_db_stmt **q, tlm_error *err)
+{
+	int rc = tlm_journal__prepare(j, sql, q, err);
+
+	if (rc == 0 && state != NULL)
+		tlm_db_bind_text(*q, 1, tlm_run_state_name(*state));
+	if (rc == 0 && workflow != NULL)
+		tlm_db_bind_text(*q, 2, workflow);
+	return rc;
+}
+
 int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *workflow,
 		     tlm_journal_run_cb cb, void *ctx, tlm_error *err)
 {
@@ -437,17 +449,12 @@ int tlm_journal_runs(tlm_journal *j, const tlm_run_state *state, const char *wor
 	int rc, step;
 
 	memset(&r, 0, sizeof(r));
-	if ((rc = tlm_journal__prepare(
+	if ((rc = tlm_journal__prepare_run_filter(
 		     j,
-		     TLM_JOURNAL__RUN_COLUMNS("NULL") " WHERE (?1 IS NULL OR state = ?1)"
-						      " AND (?2 IS NULL OR workflow = ?2)"
+		     TLM_JOURNAL__RUN_COLUMNS("NULL") " WHERE " TLM_JOURNAL__RUN_FILTER
 						      " ORDER BY created_at DESC, id DESC",
-		     &q, err)) != 0)
+		     state, workflow, &q, err)) != 0)
 		goto done;
-	if (state != NULL)
-		tlm_db_bind_text(q, 1, tlm_run_state_name(*state));
-	if (workflow != NULL)
-		tlm_db_bind_text(q, 2, workflow);
 	while ((step = tlm_db_step(q)) == TLM_DB_ROW) {
 		if ((rc = tlm_journal__read_run(j, q, 0, &r, err)) != 0)
 			goto done;

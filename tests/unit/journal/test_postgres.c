@@ -55,8 +55,9 @@ static void test_schema(void **state)
 }
 
 typedef struct seen {
-	int runs, resources, tasks, audits;
+	int runs, resources, tasks, audits, ncounts;
 	char result[128];
+	tlm_journal_counts counts;
 } seen;
 
 static int on_run(const tlm_journal_run *r, void *ctx)
@@ -92,6 +93,15 @@ static int on_audit(const tlm_journal_audit_entry *a, void *ctx)
 {
 	(void)a;
 	((seen *)ctx)->audits++;
+	return 0;
+}
+
+static int on_counts(const tlm_journal_counts *c, void *ctx)
+{
+	seen *s = ctx;
+
+	s->ncounts++;
+	s->counts = *c;
 	return 0;
 }
 
@@ -149,6 +159,11 @@ static void test_rows(void **state)
 	assert_int_equal(tlm_journal_resources(j, run, on_resource, &s, &err), 0);
 	assert_int_equal(tlm_journal_tasks(j, run, on_task, &s, &err), 0);
 	assert_int_equal(tlm_journal_audits(j, run, on_audit, &s, &err), 0);
+	assert_int_equal(tlm_journal_resource_counts(j, NULL, HOSTILE, on_counts, &s, &err), 0);
+	assert_int_equal(s.counts.n[TLM_JOURNAL_INTENT], 1);
+	assert_int_equal(s.counts.n[TLM_JOURNAL_DELETED], 1);
+	assert_string_equal(s.counts.run_id, run);
+	assert_int_equal(s.ncounts, 1);
 	assert_int_equal(s.runs, 1);
 	assert_int_equal(s.resources, 2);
 	assert_int_equal(s.tasks, 1);

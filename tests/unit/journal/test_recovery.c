@@ -1,7 +1,8 @@
 /* The journal's recovery support (schema 2): migrating a version-1 journal
  * with its rows, the new run fields, listing runs, owner liveness and the
  * claim (against a live, a killed and a stale owner), the audit trail,
- * re-intents, the control plane record (no credentials) and cancel requests. */
+ * re-intents, the control plane record (no credentials), cancel requests, and
+ * the resource counts of a listing. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -249,6 +250,74 @@ static void test_list_runs(void **state)
 	tlm_journal_run_clear(&r);
 	tlm_journal_close(j);
 	free(db);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
+/* What tlm_journal_resource_counts handed over, by run. */
+struct counts_seen {
+	int n;
+	tlm_journal_counts c[4];
+};
+
+static int counts_cb(const tlm_journal_counts *c, void *ctx)
+{
+	struct counts_seen *s = ctx;
+
+	if (s->n >= 4)
+		return -100;
+	s->c[s->n++] = *c;
+	return 0;
+}
+
+/* The counts of run id among those seen (fails when it is not there). */
+static const tlm_journal_counts *counts_of(const struct counts_seen *s, const char *id)
+{
+	for (int i = 0; i < s->n; i++)
+		if (strcmp(s->c[i].run_id, id) == 0)
+			return &s->c[i];
+	fail_msg("no counts for run %s", id);
+	return NULL;
+}
+
+/* One callback per run with resources, whatever the order of their rows, and
+ * the filter of tlm_journal_runs. */
+static void test_resource_counts(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), a[TLM_JOURNAL_RUN_ID_LEN + 1], b[TLM_JOURNAL_RUN_ID_LEN + 1],
+	     c[TLM_JOURNAL_RUN_ID_LEN + 1];
+	const char *names[] = { "tlm-a-1", "tlm-a-2", "tlm-a-3" };
+	const tlm_run_state completed = TLM_RUN_COMPLETED;
+	tlm_error err = TLM_ERROR_INIT;
+	struct counts_seen s = { 0 };
+	tlm_journal *j = NULL;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "alpha", SPEC, a, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "beta", SPEC, b, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "alpha", SPEC, c, &err), 0);
+	assert_int_equal(tlm_journal_intent(j, a, TLM_JOURNAL_AGENT, names[0], &err), 0);
+	assert_int_equal(tlm_journal_intent(j, c, TLM_JOURNAL_TEAM, "tlm-c-1", &err), 0);
+	assert_int_equal(tlm_journal_intents(j, a, TLM_JOURNAL_TEAM, names + 1, 2, &err), 0);
+	assert_int_equal(tlm_journal_created(j, a, TLM_JOURNAL_TEAM, names[2], "r", &err), 0);
+	assert_int_equal(tlm_journal_set_resource_state(j, c, TLM_JOURNAL_TEAM, "tlm-c-1",
+							TLM_JOURNAL_DELETED, NULL, &err),
+			 0);
+	assert_int_equal(tlm_journal_run_set_state(j, b, TLM_RUN_COMPLETED, &err), 0);
+	assert_int_equal(tlm_journal_resource_counts(j, NULL, "alpha", counts_cb, &s, &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(counts_of(&s, a)->n[TLM_JOURNAL_INTENT], 2);
+	assert_int_equal(counts_of(&s, a)->n[TLM_JOURNAL_CREATED], 1);
+	assert_int_equal(counts_of(&s, a)->n[TLM_JOURNAL_DELETED], 0);
+	assert_int_equal(counts_of(&s, c)->n[TLM_JOURNAL_DELETED], 1);
+	assert_int_equal(counts_of(&s, c)->n[TLM_JOURNAL_INTENT], 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(tlm_journal_resource_counts(j, &completed, NULL, counts_cb, &s, &err), 0);
+	assert_int_equal(s.n, 0); /* b has none */
+	s.n = 4;
+	assert_int_equal(tlm_journal_resource_counts(j, NULL, NULL, counts_cb, &s, &err), -100);
+	tlm_journal_close(j);
 	tlm_h_rmrf(tmp);
 	free(tmp);
 }
@@ -575,6 +644,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_migrate_from_v1),
 		cmocka_unit_test(test_list_runs),
+		cmocka_unit_test(test_resource_counts),
 		cmocka_unit_test(test_owner_rules),
 		cmocka_unit_test(test_claim),
 		cmocka_unit_test(test_audit),
