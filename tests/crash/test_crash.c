@@ -23,8 +23,8 @@
 
 #define CMD_MS 60000
 
-static tlm_h_serve srv;
-static char *dir;
+/* Each test's server and temporary dir (tlm_h_fixture_setup). */
+static tlm_h_fixture *const fx = &tlm_h_fx;
 
 /* 2 agents, 2 teams, 3 tasks, one dependency across the teams. */
 static const char two_teams[] = "apiVersion: telemachy/v1\n"
@@ -43,24 +43,6 @@ static const char two_teams[] = "apiVersion: telemachy/v1\n"
 				"    tasks:\n"
 				"      - {subject: s3, description: d, assign_to: b,\n"
 				"         blocked_by: [front/s2]}\n";
-
-static int setup(void **state)
-{
-	(void)state;
-	memset(&srv, 0, sizeof(srv));
-	dir = tlm_h_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	if (srv.pid != 0)
-		tlm_h_serve_stop(&srv);
-	tlm_h_rmrf(dir);
-	free(dir);
-	return 0;
-}
 
 static long step(void)
 {
@@ -82,20 +64,21 @@ static void crash_every_point(const char *label, const char *file, const char *f
 	size_t rlen = 0;
 	long k;
 
-	tlm_h_serve_start(&srv, NULL);
-	tlm_h_crash_count(&srv, file, fault, &pts);
+	tlm_h_serve_start(&fx->srv, NULL);
+	tlm_h_crash_count(&fx->srv, file, fault, &pts);
 	if (pts.exit_code != 0)
 		fail_msg("%s: the crash-free run exited %d; stderr:\n%s", label, pts.exit_code,
 			 pts.err);
 	if (pts.n == 0)
 		fail_msg("%s: no crash point counted (is TLM_CRASH_LOG supported?)", label);
-	tlm_h_assert_no_tlm(&srv);
+	tlm_h_assert_no_tlm(&fx->srv);
 
 	for (k = 1; k <= (long)pts.n; k += kstep) {
 		for (r = 0; r < nrecs; r++) {
 			tlm_h_crash_result res;
 
-			tlm_h_crash_trial(&srv, file, fault, k, recs[r], CMD_MS, settle_ms, &res);
+			tlm_h_crash_trial(&fx->srv, file, fault, k, recs[r], CMD_MS, settle_ms,
+					  &res);
 			trials++;
 			crashed += res.crashed ? 1u : 0u;
 			ended += res.crashed ? 0u : 1u;
@@ -164,7 +147,7 @@ static void test_hello_world(void **state)
 /* (b) two teams, a cross-team dependency, every point, teardown and resume. */
 static void test_two_teams(void **state)
 {
-	char *file = tlm_h_write_file(dir, "two-teams.yaml", two_teams);
+	char *file = tlm_h_write_file(fx->dir, "two-teams.yaml", two_teams);
 
 	(void)state;
 	crash_every_point("two-teams", file, NULL, both, 2, step(), 0);
@@ -175,7 +158,7 @@ static void test_two_teams(void **state)
  * connection dropped), every point, teardown. */
 static void test_two_teams_drop_agent(void **state)
 {
-	char *file = tlm_h_write_file(dir, "two-teams.yaml", two_teams);
+	char *file = tlm_h_write_file(fx->dir, "two-teams.yaml", two_teams);
 
 	(void)state;
 	crash_every_point("two-teams+drop-agent", file, "drop:route=POST /v1/agents", tear_only, 1,
@@ -186,7 +169,7 @@ static void test_two_teams_drop_agent(void **state)
 /* (c) and with the reply of a team create lost. */
 static void test_two_teams_drop_team(void **state)
 {
-	char *file = tlm_h_write_file(dir, "two-teams.yaml", two_teams);
+	char *file = tlm_h_write_file(fx->dir, "two-teams.yaml", two_teams);
 
 	(void)state;
 	crash_every_point("two-teams+drop-team", file, "drop:route=POST /v1/teams", tear_only, 1,
@@ -200,7 +183,7 @@ static void test_two_teams_drop_team(void **state)
  * waits for the late create), teardown; checked 0.7 s after the teardown. */
 static void test_two_teams_slow_create(void **state)
 {
-	char *file = tlm_h_write_file(dir, "two-teams.yaml", two_teams);
+	char *file = tlm_h_write_file(fx->dir, "two-teams.yaml", two_teams);
 
 	(void)state;
 	crash_every_point("two-teams+slow-agent-create", file,
@@ -215,15 +198,20 @@ static void test_two_teams_slow_create(void **state)
 int main(void)
 {
 	const struct CMUnitTest hello[] = {
-		cmocka_unit_test_setup_teardown(test_hello_world, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hello_world, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
 	};
 	const struct CMUnitTest teams[] = {
-		cmocka_unit_test_setup_teardown(test_two_teams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_teams, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
 	};
 	const struct CMUnitTest faults[] = {
-		cmocka_unit_test_setup_teardown(test_two_teams_drop_agent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_teams_drop_team, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_teams_slow_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_teams_drop_agent, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_two_teams_drop_team, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_two_teams_slow_create, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
 	};
 	const char *g = getenv("TLM_CRASH_GROUP");
 	const char *journal = getenv("TLM_CRASH_JOURNAL");

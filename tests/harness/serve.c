@@ -205,6 +205,27 @@ int tlm_h_serve_stop(tlm_h_serve *s)
 	return status;
 }
 
+tlm_h_fixture tlm_h_fx;
+
+int tlm_h_fixture_setup(void **state)
+{
+	(void)state;
+	memset(&tlm_h_fx.srv, 0, sizeof(tlm_h_fx.srv));
+	tlm_h_fx.dir = tlm_h_tmpdir();
+	return 0;
+}
+
+int tlm_h_fixture_teardown(void **state)
+{
+	(void)state;
+	if (tlm_h_fx.srv.pid != 0)
+		tlm_h_serve_stop(&tlm_h_fx.srv);
+	tlm_h_rmrf(tlm_h_fx.dir);
+	free(tlm_h_fx.dir);
+	tlm_h_fx.dir = NULL;
+	return 0;
+}
+
 size_t tlm_h_curl_body(char *p, size_t size, size_t n, void *ud)
 {
 	tlm_h_body *b = ud;

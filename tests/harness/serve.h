@@ -36,6 +36,21 @@ int tlm_h_serve_run(const char *const *args, const char *const *env, long wait_m
  * Returns the exit status as waitpid reports it. */
 int tlm_h_serve_stop(tlm_h_serve *s);
 
+/* The per-test fixture of the tests that may start a server, as cmocka's
+ * setup and teardown: cmocka_unit_test_setup_teardown(test,
+ * tlm_h_fixture_setup, tlm_h_fixture_teardown).  Setup makes a fresh
+ * temporary dir and leaves the server zeroed (the test starts it when it
+ * needs one); teardown stops the server if it runs and removes the dir, so
+ * that a failed test leaves nothing behind for the next. */
+typedef struct tlm_h_fixture {
+	tlm_h_serve srv;
+	char *dir;
+} tlm_h_fixture;
+
+extern tlm_h_fixture tlm_h_fx;
+int tlm_h_fixture_setup(void **state);
+int tlm_h_fixture_teardown(void **state);
+
 /* One HTTP request with libcurl (a new connection each time).  body may be
  * NULL; headers is a NULL-terminated list of "Name: value" (may be NULL).
  * Returns the status (0 when the connection failed: *curl_code says why);

@@ -32,26 +32,8 @@ typedef struct client {
 	long next_id;
 } client;
 
-static char *dir;
-static tlm_h_serve srv;
-
-static int setup(void **state)
-{
-	(void)state;
-	memset(&srv, 0, sizeof(srv));
-	dir = tlm_h_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	if (srv.pid != 0)
-		tlm_h_serve_stop(&srv);
-	tlm_h_rmrf(dir);
-	free(dir);
-	return 0;
-}
+/* Each test's server and temporary dir (tlm_h_fixture_setup). */
+static tlm_h_fixture *const fx = &tlm_h_fx;
 
 /* Starts TLM_BIN mcp --state-dir DIR/state ARGS... with env ("NAME=VALUE")
  * added to an environment without the engine's variables. */
@@ -64,7 +46,7 @@ static void client_start(client *c, const char *const *args, const char *const *
 
 	memset(c, 0, sizeof(*c));
 	c->next_id = 1;
-	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(state, sizeof(state), "%s/state", fx->dir);
 	/* TLM_TEST_VALGRIND=1: the server under valgrind (docs/mcp.md, "Tests");
 	 * its errors and leaks make it exit 99, which client_close catches. */
 	if (getenv("TLM_TEST_VALGRIND") != NULL) {
@@ -606,13 +588,13 @@ static void test_spec_tools(void **state)
 	char *dump;
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/root", dir);
+	snprintf(root, sizeof(root), "%s/root", fx->dir);
 	assert_int_equal(mkdir(root, 0700), 0);
 	good = tlm_h_write_file(root, "good.yaml", good_wf);
 	bad = tlm_h_write_file(root, "bad.yaml",
 			       "apiVersion: telemachy/v1\nmetadata: {name: x}\nagents: 3\n");
-	snprintf(outside, sizeof(outside), "%s/outside.yaml", dir);
-	free(tlm_h_write_file(dir, "outside.yaml", good_wf));
+	snprintf(outside, sizeof(outside), "%s/outside.yaml", fx->dir);
+	free(tlm_h_write_file(fx->dir, "outside.yaml", good_wf));
 	snprintf(arg, sizeof(arg), "%s", "link.yaml");
 	{
 		char link[600];
@@ -696,7 +678,7 @@ static void write_journal(char run_a[9], char run_b[9])
 	tlm_journal *j = NULL;
 	char path[512], result[8192], tail[5000];
 
-	snprintf(path, sizeof(path), "%s/state", dir);
+	snprintf(path, sizeof(path), "%s/state", fx->dir);
 	assert_int_equal(tlm_journal_open(&j, path, &err), 0);
 	assert_int_equal(tlm_journal_run_new(j, HOSTILE, "spec", run_a, &err), 0);
 	assert_int_equal(tlm_journal_run_set_state(j, run_a, TLM_RUN_FAILED, &err), 0);
@@ -740,7 +722,7 @@ static void test_journal_tools(void **state)
 		char p[600];
 		struct stat st;
 
-		snprintf(p, sizeof(p), "%s/state/journal.db", dir);
+		snprintf(p, sizeof(p), "%s/state/journal.db", fx->dir);
 		assert_int_not_equal(stat(p, &st), 0);
 	}
 
@@ -870,9 +852,9 @@ static void test_actions(void **state)
 	int found = 0;
 
 	(void)state;
-	tlm_h_serve_start(&srv, NULL);
-	snprintf(url, sizeof(url), "AGAMEMNON_URL=%s", srv.url);
-	snprintf(logenv, sizeof(logenv), "%s/action.log", dir);
+	tlm_h_serve_start(&fx->srv, NULL);
+	snprintf(url, sizeof(url), "AGAMEMNON_URL=%s", fx->srv.url);
+	snprintf(logenv, sizeof(logenv), "%s/action.log", fx->dir);
 	env[0] = url;
 	env[1] = NULL;
 	{
@@ -884,7 +866,7 @@ static void test_actions(void **state)
 	handshake(&c, "2025-11-25");
 
 	/* run_workflow: the run appears, completes; its output is readable */
-	wf = tlm_h_sh_workflow(dir, "mcp-quick", "echo hello-from-mcp");
+	wf = tlm_h_sh_workflow(fx->dir, "mcp-quick", "echo hello-from-mcp");
 	v = call_ok(&c, "run_workflow", json_pack("{s:s}", "path", wf));
 	snprintf(run, sizeof(run), "%s", tlm_h_str(v, "run"));
 	assert_string_equal(tlm_h_str(v, "workflow"), "mcp-quick");
@@ -904,7 +886,7 @@ static void test_actions(void **state)
 	free(wf);
 	assert_fail_has(&c, "run_workflow", json_pack("{s:s}", "path", "/nonexistent.yaml"),
 			"No such file");
-	snprintf(path, sizeof(path), "%s/bad", dir);
+	snprintf(path, sizeof(path), "%s/bad", fx->dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	t = tlm_h_write_file(path, "w.yaml",
 			     "apiVersion: telemachy/v1\nmetadata: {name: x}\nagents: 3\n");
@@ -913,7 +895,7 @@ static void test_actions(void **state)
 	assert_fail_has(&c, "run_workflow", NULL, "\"path\"");
 
 	/* a slow run: teardown refused while its owner lives; cancel stops it */
-	snprintf(path, sizeof(path), "%s/slow", dir);
+	snprintf(path, sizeof(path), "%s/slow", fx->dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	wf = tlm_h_sh_workflow(path, "mcp-slow", "sleep 60");
 	v = call_ok(&c, "run_workflow", json_pack("{s:s}", "path", wf));
@@ -947,7 +929,7 @@ static void test_actions(void **state)
 	{
 		char kept[9];
 
-		snprintf(path, sizeof(path), "%s/kept", dir);
+		snprintf(path, sizeof(path), "%s/kept", fx->dir);
 		assert_int_equal(mkdir(path, 0700), 0);
 		wf = tlm_h_write_file(
 			path, "w.yaml",
@@ -967,13 +949,13 @@ static void test_actions(void **state)
 		v = status_of(&c, kept);
 		assert_true(tlm_h_int(v, "leftovers") > 0);
 		json_decref(v);
-		assert_true(tlm_h_count_prefixed(&srv, "agents", "tlm-") > 0);
+		assert_true(tlm_h_count_prefixed(&fx->srv, "agents", "tlm-") > 0);
 		v = call_ok(&c, "teardown_run",
 			    json_pack("{s:s, s:i}", "run", kept, "wait_seconds", 60));
 		assert_true(json_is_true(json_object_get(v, "finished")));
 		assert_int_equal(tlm_h_int(v, "leftovers"), 0);
 		json_decref(v);
-		tlm_h_assert_no_tlm(&srv);
+		tlm_h_assert_no_tlm(&fx->srv);
 	}
 
 	/* a queued run (no owner yet) is asked too: a worker reads it */
@@ -982,12 +964,12 @@ static void test_actions(void **state)
 		const char *sub[] = { "submit", "--state-dir", sd, NULL, NULL };
 		tlm_h_cmd cmd;
 
-		snprintf(sd, sizeof(sd), "%s/state", dir);
-		snprintf(path, sizeof(path), "%s/queued", dir);
+		snprintf(sd, sizeof(sd), "%s/state", fx->dir);
+		snprintf(path, sizeof(path), "%s/queued", fx->dir);
 		assert_int_equal(mkdir(path, 0700), 0);
 		wf = tlm_h_sh_workflow(path, "mcp-queued", "true");
 		sub[3] = wf;
-		tlm_h_cmd_run(&cmd, dir, NULL, sub, 10000);
+		tlm_h_cmd_run(&cmd, fx->dir, NULL, sub, 10000);
 		assert_int_equal(cmd.exit_code, 0);
 		snprintf(queued, sizeof(queued), "%.8s", cmd.out);
 		tlm_h_cmd_free(&cmd);
@@ -1006,7 +988,7 @@ static void test_actions(void **state)
 	assert_fail_has(&c, "cancel_run", json_pack("{s:s, s:i}", "run", slow, "wait_seconds", -1),
 			"integer");
 	assert_int_equal(client_close(&c), 0);
-	tlm_h_assert_no_tlm(&srv);
+	tlm_h_assert_no_tlm(&fx->srv);
 }
 
 /* ---- the command ------------------------------------------------------- */
@@ -1021,14 +1003,14 @@ static void test_command(void **state)
 	json_t *r;
 
 	(void)state;
-	tlm_h_cmd_run(&cmd, dir, NULL, bad_root, 10000);
+	tlm_h_cmd_run(&cmd, fx->dir, NULL, bad_root, 10000);
 	assert_int_equal(cmd.exit_code, 2);
 	assert_non_null(strstr(cmd.err, "--root"));
 	tlm_h_cmd_free(&cmd);
-	tlm_h_cmd_run(&cmd, dir, NULL, extra, 10000);
+	tlm_h_cmd_run(&cmd, fx->dir, NULL, extra, 10000);
 	assert_int_equal(cmd.exit_code, 2);
 	tlm_h_cmd_free(&cmd);
-	tlm_h_cmd_run(&cmd, dir, NULL, help, 10000);
+	tlm_h_cmd_run(&cmd, fx->dir, NULL, help, 10000);
 	assert_int_equal(cmd.exit_code, 0);
 	assert_non_null(strstr(cmd.out, "--allow-actions"));
 	tlm_h_cmd_free(&cmd);
@@ -1047,13 +1029,20 @@ static void test_command(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_handshake, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tools_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spec_tools, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_tools, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handshake, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_errors, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_tools_list, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_spec_tools, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_tools, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_actions, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_command, tlm_h_fixture_setup,
+						tlm_h_fixture_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
