@@ -163,7 +163,7 @@ static void pg_clear(tlm_db_stmt *q)
 	for (i = 0; i < MAX_PARAMS; i++) {
 		free(S(q)->values[i]);
 		S(q)->values[i] = NULL;
-		S(q)->types[i] = 0;
+		S(q)->types[i] = TEXTOID; /* as pg_prepare leaves it: the statement is reused */
 	}
 	S(q)->nomem = 0;
 }
