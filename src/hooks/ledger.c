@@ -11,14 +11,15 @@
 
 #include "hooks/hooks_internal.h"
 
-/* The hook's key: the SHA-256 of what it runs (kind, argv or URL) and of
- * how many identical hooks come before it, so a hook keeps its key
- * across processes and lists, and two identical hooks both run. */
+/* The hook's key: the SHA-256 of its event, what it runs (kind, argv or
+ * URL) and how many identical hooks come before it, so a hook keeps its
+ * key across processes and lists, and two identical hooks both run. */
 int tlm_hooks__key(const tlm_spec_hook *hk, unsigned occurrence, char key[TLM_HOOKS_KEY_LEN + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0, i;
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	const char *ev;
 	char n[16];
 	size_t k;
 	int ok;
@@ -26,7 +27,9 @@ int tlm_hooks__key(const tlm_spec_hook *hk, unsigned occurrence, char key[TLM_HO
 	if (c == NULL)
 		return -1;
 	snprintf(n, sizeof(n), "%u", occurrence);
+	ev = tlm_hook_event_name(hk->event);
 	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(c, ev, strlen(ev) + 1) &&
 	     EVP_DigestUpdate(c, hk->url != NULL ? "url" : "command", hk->url != NULL ? 4 : 8);
 	if (hk->url != NULL)
 		ok = ok && EVP_DigestUpdate(c, hk->url, strlen(hk->url) + 1);

@@ -1,6 +1,7 @@
 /* The hooks module on its own (docs/hooks.md): which engine events become
  * hook events and their payload and id, --hook, the environment rule, and
- * the queue: delivery, overflow and a drain cut short by its deadline. */
+ * the queue: delivery, overflow and a drain cut short by its deadline; with
+ * a journal, deliveries remembered and a run's journaled events replayed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "harness/harness.h"
 #include "hooks/hooks_internal.h"
 #include "telemachy/hooks.h"
 
@@ -232,6 +234,82 @@ static void test_overflow_and_cut(void **state)
 	assert_true(now_ms() - t0 < 300 + TLM_HOOKS_KILL_GRACE_MS + 1000);
 }
 
+/* With a journal (docs/hooks.md, "At least once"): a run picked up again
+ * gets its journaled events replayed, each to the hooks that lack it; two
+ * identical hooks are two hooks; a live event already delivered is not
+ * delivered again; every delivery is recorded. */
+static void test_ledger(void **state)
+{
+	char *dir = tlm_h_tmpdir(), path[512], cmd[600], got[4096], want[300],
+	     run[TLM_JOURNAL_RUN_ID_LEN + 1], key[TLM_HOOKS_KEY_LEN + 1], tid[128], rid[128];
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	tlm_spec_hook hk[3] = {
+		{ TLM_HOOK_TASK_COMPLETED, { 0, 0 }, argv, 3, NULL, NULL, 5 },
+		{ TLM_HOOK_TASK_COMPLETED, { 0, 0 }, argv, 3, NULL, NULL, 5 },
+		{ TLM_HOOK_RUN_COMPLETED, { 0, 0 }, argv, 3, NULL, NULL, 5 },
+	};
+	tlm_journal_event te = { tid, "task", "core", "build it", "completed", NULL, 1, 0, 1000 };
+	tlm_journal_event re = { rid, "run_ended", NULL, NULL, "completed", NULL, 0, 0, 2000 };
+	tlm_hooks_opts o = TLM_HOOKS_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_engine_event ev = task_event("resumed", 0);
+	tlm_journal *owner = NULL, *ledger = NULL;
+	tlm_hooks_stats st;
+	tlm_hooks *h = NULL;
+	int had = 0;
+	FILE *f;
+	size_t n;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/out", dir);
+	snprintf(cmd, sizeof(cmd), "cat >/dev/null; echo \"$TLM_EVENT_ID\" >> %s", path);
+	assert_int_equal(tlm_journal_open(&owner, dir, &err), 0);
+	assert_int_equal(tlm_journal_run_new(owner, "wf", "spec", run, &err), 0);
+	snprintf(tid, sizeof(tid), "%s:task_completed:core/build it:1", run);
+	snprintf(rid, sizeof(rid), "%s:run_completed:completed", run);
+	assert_int_equal(tlm_journal_event_put(owner, run, &te, &err), 0);
+	assert_int_equal(tlm_journal_event_put(owner, run, &re, &err), 0);
+	/* The first hook had the task's event before the crash. */
+	assert_int_equal(tlm_hooks__key(&hk[0], 0, key), 0);
+	assert_int_equal(tlm_journal_delivery_put(owner, run, tid, key, &err), 0);
+
+	assert_int_equal(tlm_journal_open(&ledger, dir, &err), 0);
+	o.hooks = hk;
+	o.nhooks = 3;
+	o.log = on_log;
+	o.journal = ledger;
+	assert_int_equal(tlm_hooks_new(&h, &o, &err), 0);
+	ev.kind = TLM_ENGINE_EV_RUN_STARTED;
+	ev.run_id = run;
+	tlm_hooks_on_event(h, &ev);
+	ev = task_event("completed", 1); /* the same event, seen live */
+	ev.run_id = run;
+	tlm_hooks_on_event(h, &ev);
+	assert_int_equal(tlm_hooks_drain(h, 10000), 0);
+	tlm_hooks_stats_get(h, &st);
+	assert_int_equal(st.delivered, 2);
+	assert_int_equal(st.failed, 0);
+	tlm_hooks_free(h);
+
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(got, 1, sizeof(got) - 1, f);
+	fclose(f);
+	got[n] = '\0';
+	snprintf(want, sizeof(want), "%s\n%s\n", tid, rid);
+	assert_string_equal(got, want); /* the second task hook, the run hook */
+	assert_int_equal(tlm_hooks__key(&hk[1], 1, key), 0);
+	assert_int_equal(tlm_journal_delivery_get(owner, run, tid, key, &had, &err), 0);
+	assert_int_equal(had, 1);
+	assert_int_equal(tlm_hooks__key(&hk[2], 0, key), 0);
+	assert_int_equal(tlm_journal_delivery_get(owner, run, rid, key, &had, &err), 0);
+	assert_int_equal(had, 1);
+	tlm_journal_close(ledger);
+	tlm_journal_close(owner);
+	tlm_h_rmrf(dir);
+	free(dir);
+}
+
 /* No hooks at all, and a hooks object freed without a drain. */
 static void test_empty(void **state)
 {
@@ -255,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_payload),          cmocka_unit_test(test_parse_arg),
 		cmocka_unit_test(test_env_rule),         cmocka_unit_test(test_delivery),
 		cmocka_unit_test(test_overflow_and_cut), cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_ledger),
 	};
 
 	return cmocka_run_group_tests_name("hooks.dispatch", tests, NULL, NULL);
