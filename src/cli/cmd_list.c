@@ -15,13 +15,6 @@ typedef struct list_args {
 	const char *dir, *state, *workflow;
 } list_args;
 
-typedef struct list_ctx {
-	const tlm_cli *cli;
-	tlm_journal *j;
-	tlm_error *err;
-	long n;
-} list_ctx;
-
 static void usage(void)
 {
 	printf("Usage: telemachy list [--state-dir DIR] [--state STATE] [--workflow NAME]\n"
@@ -71,31 +64,45 @@ static int parse_args(tlm_cli *cli, int argc, char **argv, list_args *a)
 	return 0;
 }
 
-static int list_cb(const tlm_journal_run *r, void *ctx)
+static const char *str(const json_t *o, const char *key)
 {
-	list_ctx *l = ctx;
-	tlm_journal_owner o = tlm_journal_run_owner(r);
-	long live = 0;
-	int rc;
+	const char *v = json_string_value(json_object_get(o, key));
 
-	if ((rc = tlm_report_count_live(l->j, r->id, &live, l->err)) != 0)
-		return rc;
-	l->n++;
-	if (l->cli->quiet) {
-		tlm_cli_line(stdout, "%s", r->id);
-		return 0;
+	return v != NULL ? v : "";
+}
+
+/* One row of the text listing, from the report's document (the JSON
+ * listing's, so the two never disagree). */
+static void print_row(const tlm_cli *cli, const json_t *run, size_t n)
+{
+	if (cli->quiet) {
+		tlm_cli_line(stdout, "%s", str(run, "id"));
+		return;
 	}
-	if (l->n == 1)
+	if (n == 1)
 		printf("%-8s  %-24s  %-15s  %-24s  %-5s  %s\n", "RUN", "WORKFLOW", "STATE",
 		       "CREATED", "OWNER", "LIVE");
 	/* The journal's text, escaped: a workflow name comes from a spec file. */
-	tlm_cli_cell(stdout, r->id, 8, 0);
+	tlm_cli_cell(stdout, str(run, "id"), 8, 0);
 	fputs("  ", stdout);
-	tlm_cli_cell(stdout, r->workflow, 24, 0);
-	printf("  %-15s  ", tlm_run_state_name(r->state));
-	tlm_cli_cell(stdout, r->created_at, 24, 0);
-	printf("  %-5s  %ld\n", tlm_journal_owner_name(o), live);
-	return 0;
+	tlm_cli_cell(stdout, str(run, "workflow"), 24, 0);
+	printf("  %-15s  ", str(run, "state"));
+	tlm_cli_cell(stdout, str(run, "created_at"), 24, 0);
+	printf("  %-5s  %lld\n", str(json_object_get(run, "owner"), "state"),
+	       (long long)json_integer_value(json_object_get(run, "live_resources")));
+}
+
+/* The text listing: one query for the runs, one for their resources. */
+static int list_text(const tlm_cli *cli, tlm_journal *j, const tlm_run_state *state,
+		     const char *workflow, size_t *n, tlm_error *err)
+{
+	json_t *doc = NULL, *run;
+	size_t i;
+	int rc = tlm_report_runs(j, state, workflow, &doc, err);
+
+	json_array_foreach(json_object_get(doc, "runs"), i, run) print_row(cli, run, ++*n);
+	json_decref(doc);
+	return rc;
 }
 
 /* The document `list --output json` prints: {"runs": []} when there is no
@@ -119,7 +126,8 @@ int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
 {
 	tlm_error err = TLM_ERROR_INIT;
 	list_args a = { NULL, NULL, NULL };
-	list_ctx l = { cli, NULL, &err, 0 };
+	tlm_journal *j = NULL;
+	size_t n = 0;
 	tlm_run_state state = TLM_RUN_PENDING;
 	const tlm_run_state *only;
 	int rc = parse_args(cli, argc, argv, &a);
@@ -128,22 +136,22 @@ int tlm_cmd_list(tlm_cli *cli, int argc, char **argv)
 		return rc < 0 ? TLM_EXIT_OK : rc; /* -1: help was shown */
 	if (a.state != NULL && tlm_run_state_parse(a.state, &state) != 0)
 		return tlm_cli_usage_error(cli, "--state: no run state \"%s\"", a.state);
-	if ((rc = tlm_cli_journal_open(a.dir, &l.j)) != TLM_EXIT_OK)
+	if ((rc = tlm_cli_journal_open(a.dir, &j)) != TLM_EXIT_OK)
 		return rc;
 	only = a.state != NULL ? &state : NULL;
 	if (cli->output == TLM_OUTPUT_JSON)
-		rc = list_json(l.j, only, a.workflow, &err);
-	else if (l.j != NULL)
-		rc = tlm_journal_runs(l.j, only, a.workflow, list_cb, &l, &err);
+		rc = list_json(j, only, a.workflow, &err);
+	else if (j != NULL)
+		rc = list_text(cli, j, only, a.workflow, &n, &err);
 	if (rc != 0) {
 		tlm_log_cmd(TLM_ENGINE_ERROR, NULL, "%s",
 			    err.message[0] ? err.message : "out of memory");
 		rc = TLM_EXIT_FAILED;
-	} else if (cli->output == TLM_OUTPUT_TEXT && l.n == 0 && !cli->quiet) {
+	} else if (cli->output == TLM_OUTPUT_TEXT && n == 0 && !cli->quiet) {
 		printf("no runs\n");
 	}
 	if (fflush(stdout) != 0)
 		rc = TLM_EXIT_FAILED;
-	tlm_journal_close(l.j);
+	tlm_journal_close(j);
 	return rc;
 }

@@ -120,6 +120,7 @@ has "$tmp/out" "leftovers: 2"
 has "$tmp/out" "its owner died: \`telemachy resume $old\` or \`telemachy teardown $old\`"
 run 0 list --state-dir "$sd" --state running
 has "$tmp/out" "dead"
+[ "$(awk 'NR == 2 {print $NF}' "$tmp/out")" = 2 ] || fail "text: LIVE is not 2: $(cat "$tmp/out")"
 run 0 list --state-dir "$sd" --output json --state running
 [ "$(json 'd["runs"][0]["live_resources"]')" = 2 ] || fail "json: 2 live resources"
 [ "$(json 'd["runs"][0]["owner"]["state"]')" = dead ] || fail "json: owner dead"
