@@ -29,7 +29,11 @@
 
 typedef struct tlm_client tlm_client;
 
+/* The layout of tlm_client_opts; raised when a field is added (at the end). */
+#define TLM_CLIENT_OPTS_VERSION 1u
+
 typedef struct tlm_client_opts {
+	unsigned version;        /* TLM_CLIENT_OPTS_VERSION (the INIT macro sets it) */
 	const char *base_url;    /* "http://127.0.0.1:8080"; copied */
 	const char *api_key;     /* NULL: no auth header; copied, never logged */
 	long timeout_ms;         /* whole request, per attempt (0: no limit) */
@@ -74,8 +78,8 @@ typedef struct tlm_client_opts {
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
-		NULL, NULL, 30000, 5000, 16, 0, 1, NULL, NULL, NULL, 200, 10000, 120000, 8, 0, 0,  \
-			0, NULL, NULL, 0, 0, NULL, NULL                                            \
+		TLM_CLIENT_OPTS_VERSION, NULL, NULL, 30000, 5000, 16, 0, 1, NULL, NULL, NULL, 200, \
+			10000, 120000, 8, 0, 0, 0, NULL, NULL, 0, 0, NULL, NULL                    \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order

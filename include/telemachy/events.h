@@ -29,8 +29,12 @@ typedef struct tlm_watcher tlm_watcher;
  * that calls curl_multi_wakeup).  May be NULL. */
 typedef void (*tlm_watcher_wake_fn)(void *ctx);
 
+/* The layout of tlm_watcher_opts; raised when a field is added (at the end). */
+#define TLM_WATCHER_OPTS_VERSION 1u
+
 typedef struct tlm_watcher_opts {
-	const char *url; /* "nats://127.0.0.1:4222", comma-separated list allowed; required */
+	unsigned version; /* TLM_WATCHER_OPTS_VERSION (the INIT macro sets it) */
+	const char *url;  /* "nats://127.0.0.1:4222", comma-separated list allowed; required */
 	const char *creds_file; /* NULL: none (NATS .creds file); never logged */
 	const char *token;      /* NULL: none; never in any message */
 	/* TLS: on when the URL is tls:// or any of these is given (PEM files;
@@ -47,7 +51,7 @@ typedef struct tlm_watcher_opts {
 
 #define TLM_WATCHER_OPTS_INIT                                                                      \
 	{                                                                                          \
-		NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL                               \
+		TLM_WATCHER_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL     \
 	}
 
 /* Longest team or task id (bytes) and status word accepted; longer events

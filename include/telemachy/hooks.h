@@ -39,7 +39,11 @@ typedef struct tlm_hooks tlm_hooks;
  * never a secret. */
 typedef void (*tlm_hooks_log_fn)(void *ctx, tlm_engine_level level, const char *message);
 
+/* The layout of tlm_hooks_opts; raised when a field is added (at the end). */
+#define TLM_HOOKS_OPTS_VERSION 1u
+
 typedef struct tlm_hooks_opts {
+	unsigned version;           /* TLM_HOOKS_OPTS_VERSION (the INIT macro sets it) */
 	const tlm_spec_hook *hooks; /* copied by tlm_hooks_new */
 	size_t nhooks;
 	size_t queue_max; /* 0: TLM_HOOKS_QUEUE_DEFAULT */
@@ -54,7 +58,7 @@ typedef struct tlm_hooks_opts {
 
 #define TLM_HOOKS_OPTS_INIT                                                                        \
 	{                                                                                          \
-		NULL, 0, 0, NULL, NULL, NULL                                                       \
+		TLM_HOOKS_OPTS_VERSION, NULL, 0, 0, NULL, NULL, NULL                               \
 	}
 
 /* What happened to the events so far. */

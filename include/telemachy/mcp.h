@@ -26,7 +26,11 @@
  * does not know (the newest it implements). */
 #define TLM_MCP_PROTOCOL_LATEST "2025-11-25"
 
+/* The layout of tlm_mcp_opts; raised when a field is added (at the end). */
+#define TLM_MCP_OPTS_VERSION 1u
+
 typedef struct tlm_mcp_opts {
+	unsigned version;        /* TLM_MCP_OPTS_VERSION (the INIT macro sets it) */
 	const char *journal;     /* --state-dir / --journal; NULL: TELEMACHY_JOURNAL or default */
 	const char *root;        /* workflow files only under this directory; NULL: anywhere */
 	int allow_actions;       /* also run_workflow, cancel_run, teardown_run */
@@ -34,12 +38,13 @@ typedef struct tlm_mcp_opts {
 	const char *action_log;  /* where started commands write (appended, 0600); NULL: nowhere */
 	long run_wait_ms;        /* how long run_workflow waits for the new run in the journal */
 	const char *server_name; /* serverInfo.name */
-	const char *version;     /* serverInfo.version */
+	const char *server_version; /* serverInfo.version */
 } tlm_mcp_opts;
 
 #define TLM_MCP_OPTS_INIT                                                                          \
 	{                                                                                          \
-		NULL, NULL, 0, "/proc/self/exe", NULL, 15000, "telemachy", "0"                     \
+		TLM_MCP_OPTS_VERSION, NULL, NULL, 0, "/proc/self/exe", NULL, 15000, "telemachy",   \
+			"0"                                                                        \
 	}
 
 /* One session's state (lifecycle, negotiated version, options). */

@@ -28,7 +28,11 @@
 
 typedef struct tlm_trace tlm_trace;
 
+/* The layout of tlm_trace_opts; raised when a field is added (at the end). */
+#define TLM_TRACE_OPTS_VERSION 1u
+
 typedef struct tlm_trace_opts {
+	unsigned version; /* TLM_TRACE_OPTS_VERSION (the INIT macro sets it) */
 	/* Where warnings go (bad variables, a failed export); called on the
 	 * thread that called tlm_trace_new_from_env or tlm_trace_finish, never
 	 * on the exporter's.  NULL: stderr.  Messages never hold a secret. */
@@ -42,7 +46,7 @@ typedef struct tlm_trace_opts {
 
 #define TLM_TRACE_OPTS_INIT                                                                        \
 	{                                                                                          \
-		NULL, NULL, NULL, NULL, NULL                                                       \
+		TLM_TRACE_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL                               \
 	}
 
 /* A tracer configured from the OTEL_* environment (docs/tracing.md), with a

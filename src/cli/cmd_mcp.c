@@ -80,7 +80,7 @@ int tlm_cmd_mcp(tlm_cli *cli, int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		return tlm_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
-	o.version = TLM_VERSION;
+	o.server_version = TLM_VERSION;
 	/* Under valgrind /proc/self/exe is valgrind itself: the test names the
 	 * binary the actions start (test builds only). */
 	if (tlm_testhook_env("TLM_TEST_MCP_EXE") != NULL)

@@ -20,6 +20,7 @@
 #include "client/sync.h"
 #include "util/crashpoint.h"
 #include "util/json.h"
+#include "util/opts.h"
 #include "telemachy/client.h"
 #include "telemachy/metrics.h"
 
@@ -186,6 +187,9 @@ int tlm_client_new(tlm_client **out, const tlm_client_opts *opts, tlm_error *err
 
 	assert(out != NULL && opts != NULL);
 	*out = NULL;
+	if ((rc = tlm_opts_version_check(opts->version, TLM_CLIENT_OPTS_VERSION, "client",
+					 "TLM_CLIENT_OPTS_INIT", err)) != 0)
+		return rc;
 	if (opts->base_url == NULL || opts->base_url[0] == '\0')
 		return tlm_error_set(err, TLM_EINVALID, "client: base_url is required");
 	if (opts->max_in_flight == 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "util/opts.h"
 
 const char *tlm_engine_outcome_name(tlm_engine_outcome o)
 {
@@ -370,12 +371,8 @@ static void finish_result(eng *e)
 
 int tlm_eng__opts_check(const tlm_engine_opts *o, tlm_error *err)
 {
-	if (o->version == TLM_ENGINE_OPTS_VERSION)
-		return 0;
-	return tlm_error_set(err, TLM_EINVALID,
-			     "engine options of version %u; this library knows version %u: start "
-			     "from TLM_ENGINE_OPTS_INIT",
-			     o->version, TLM_ENGINE_OPTS_VERSION);
+	return tlm_opts_version_check(o->version, TLM_ENGINE_OPTS_VERSION, "engine",
+				      "TLM_ENGINE_OPTS_INIT", err);
 }
 
 int tlm_engine_run(const tlm_engine_opts *o, tlm_engine_result *res, tlm_error *err)

@@ -30,6 +30,7 @@
 #include "telemachy/metrics.h"
 #include "util/nats_auth.h"
 #include "util/nats_life.h"
+#include "util/opts.h"
 
 #define W_URL_MAX          4096u
 #define W_URL_SHOWN        512u  /* an URL quoted in an error message */
@@ -403,7 +404,10 @@ int tlm_watcher_new(tlm_watcher **out, const tlm_watcher_opts *opts, tlm_error *
 
 	assert(out != NULL && opts != NULL);
 	*out = NULL;
-	rc = check_url(opts->url, err);
+	rc = tlm_opts_version_check(opts->version, TLM_WATCHER_OPTS_VERSION, "watcher",
+				    "TLM_WATCHER_OPTS_INIT", err);
+	if (rc == 0)
+		rc = check_url(opts->url, err);
 	if (rc != 0)
 		goto done;
 	w = calloc(1, sizeof(*w));

@@ -12,6 +12,7 @@
 #include "hooks/hooks_internal.h"
 #include "telemachy/metrics.h"
 #include "util/esc.h"
+#include "util/opts.h"
 
 struct tlm_hooks {
 	tlm_spec_hook *hooks; /* copies; their strings in strings[] */
@@ -301,11 +302,14 @@ static int make_keys(tlm_hooks *h)
 
 int tlm_hooks_new(tlm_hooks **out, const tlm_hooks_opts *o, tlm_error *err)
 {
-	tlm_hooks *h = calloc(1, sizeof(*h));
+	tlm_hooks *h;
 	int rc;
 
 	*out = NULL;
-	if (h == NULL)
+	if ((rc = tlm_opts_version_check(o->version, TLM_HOOKS_OPTS_VERSION, "hooks",
+					 "TLM_HOOKS_OPTS_INIT", err)) != 0)
+		return rc;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return tlm_error_set(err, TLM_ERROR, "hooks: out of memory");
 	h->log = o->log;
 	h->log_ctx = o->log_ctx;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mcp/mcp_internal.h"
+#include "util/opts.h"
 
 /* Newest first: the first one is what a client asking for an unknown
  * revision is offered. */
@@ -20,10 +21,14 @@ static const char *const versions[] = { TLM_MCP_PROTOCOL_LATEST, "2025-06-18", "
 
 int tlm_mcp_new(tlm_mcp **out, const tlm_mcp_opts *opts, tlm_error *err)
 {
-	tlm_mcp *m = calloc(1, sizeof(*m));
+	tlm_mcp *m;
+	int rc;
 
 	*out = NULL;
-	if (m == NULL)
+	if ((rc = tlm_opts_version_check(opts->version, TLM_MCP_OPTS_VERSION, "MCP",
+					 "TLM_MCP_OPTS_INIT", err)) != 0)
+		return rc;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	m->o = *opts;
 	if (opts->root != NULL && (m->root_real = realpath(opts->root, NULL)) == NULL) {
@@ -106,7 +111,7 @@ static json_t *initialize(tlm_mcp *m, json_t *id, json_t *params)
 					"protocolVersion", m->version, "capabilities", "tools",
 					"listChanged", 0, "serverInfo", "name", m->o.server_name,
 					"title", "telemachy workflow engine", "version",
-					m->o.version, "instructions", instructions));
+					m->o.server_version, "instructions", instructions));
 }
 
 static json_t *tools_call(tlm_mcp *m, json_t *id, json_t *params)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "trace/trace_internal.h"
+#include "util/opts.h"
 
 static const char *process_env(void *ctx, const char *name)
 {
@@ -37,8 +38,17 @@ tlm_trace *tlm_trace_new_from_env(const tlm_trace_opts *opts)
 	tlm_trace_config cfg;
 	tlm_trace *t;
 
-	if (opts != NULL)
+	if (opts != NULL) {
+		tlm_error err = TLM_ERROR_INIT;
+
+		/* A struct of another layout is not read past its version. */
+		if (tlm_opts_version_check(opts->version, TLM_TRACE_OPTS_VERSION, "trace",
+					   "TLM_TRACE_OPTS_INIT", &err) != 0) {
+			fprintf(stderr, "telemachy: tracing off: %s\n", err.message);
+			return NULL;
+		}
 		o = *opts;
+	}
 	if (o.getenv == NULL)
 		o.getenv = process_env;
 	if (tlm_trace_config_read(&cfg, o.getenv, o.getenv_ctx, o.warn, o.warn_ctx) != 0 ||

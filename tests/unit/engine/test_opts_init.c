@@ -1,6 +1,7 @@
 /* The options structs' INIT macros are positional (include/telemachy/):
  * a field added in the middle shifts every value after it.  Each default
- * that is not zero, and each TLS field, is checked by name here. */
+ * that is not zero, and each TLS field, is checked by name here, and each
+ * struct's layout version is checked by the function that takes it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +13,10 @@
 #include "telemachy/client.h"
 #include "telemachy/engine.h"
 #include "telemachy/events.h"
+#include "telemachy/hooks.h"
+#include "telemachy/mcp.h"
 #include "telemachy/server.h"
+#include "telemachy/trace.h"
 
 static void test_client(void **state)
 {
@@ -134,12 +138,82 @@ static void test_engine_version(void **state)
 	assert_int_equal(tlm_engine_check_nats(&o, 100, &err), TLM_EINVALID);
 }
 
+static const char *otel_env(void *ctx, const char *name)
+{
+	(void)ctx;
+	return strcmp(name, "OTEL_EXPORTER_OTLP_ENDPOINT") == 0 ? "http://127.0.0.1:1" : NULL;
+}
+
+/* Every installed options struct starts with its layout version, set by
+ * its INIT macro; the function that takes it refuses another version
+ * (docs/library.md), and takes its own. */
+static void test_other_versions(void **state)
+{
+	tlm_client_opts co = TLM_CLIENT_OPTS_INIT;
+	tlm_watcher_opts wo = TLM_WATCHER_OPTS_INIT;
+	tlm_hooks_opts ho = TLM_HOOKS_OPTS_INIT;
+	tlm_mcp_opts mo = TLM_MCP_OPTS_INIT;
+	tlm_trace_opts to = TLM_TRACE_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	tlm_client *c = NULL;
+	tlm_watcher *w = NULL;
+	tlm_hooks *h = NULL;
+	tlm_mcp *m = NULL;
+	tlm_trace *t;
+
+	(void)state;
+	assert_int_equal(co.version, TLM_CLIENT_OPTS_VERSION);
+	assert_int_equal(wo.version, TLM_WATCHER_OPTS_VERSION);
+	assert_int_equal(ho.version, TLM_HOOKS_OPTS_VERSION);
+	assert_int_equal(mo.version, TLM_MCP_OPTS_VERSION);
+	assert_int_equal(to.version, TLM_TRACE_OPTS_VERSION);
+	assert_string_equal(mo.server_name, "telemachy");
+	assert_string_equal(mo.server_version, "0");
+	assert_int_equal(mo.run_wait_ms, 15000);
+
+	co.base_url = "http://127.0.0.1:1";
+	co.version = 0;
+	assert_int_equal(tlm_client_new(&c, &co, &err), TLM_EINVALID);
+	assert_non_null(strstr(err.message, "TLM_CLIENT_OPTS_INIT"));
+	co.version = TLM_CLIENT_OPTS_VERSION;
+	assert_int_equal(tlm_client_new(&c, &co, &err), 0);
+	tlm_client_free(c);
+
+	wo.url = "nats://127.0.0.1:1";
+	wo.version = 7;
+	assert_int_equal(tlm_watcher_new(&w, &wo, &err), TLM_EINVALID);
+	assert_non_null(strstr(err.message, "TLM_WATCHER_OPTS_INIT"));
+	assert_null(w);
+
+	ho.version = 0;
+	assert_int_equal(tlm_hooks_new(&h, &ho, &err), TLM_EINVALID);
+	assert_non_null(strstr(err.message, "TLM_HOOKS_OPTS_INIT"));
+	ho.version = TLM_HOOKS_OPTS_VERSION;
+	assert_int_equal(tlm_hooks_new(&h, &ho, &err), 0);
+	tlm_hooks_free(h);
+
+	mo.version = 2;
+	assert_int_equal(tlm_mcp_new(&m, &mo, &err), TLM_EINVALID);
+	assert_non_null(strstr(err.message, "TLM_MCP_OPTS_INIT"));
+	mo.version = TLM_MCP_OPTS_VERSION;
+	assert_int_equal(tlm_mcp_new(&m, &mo, &err), 0);
+	tlm_mcp_free(m);
+
+	to.getenv = otel_env;
+	to.version = 0;
+	assert_null(tlm_trace_new_from_env(&to));
+	to.version = TLM_TRACE_OPTS_VERSION;
+	t = tlm_trace_new_from_env(&to);
+	assert_non_null(t);
+	tlm_trace_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client),         cmocka_unit_test(test_engine),
 		cmocka_unit_test(test_engine_version), cmocka_unit_test(test_watcher),
-		cmocka_unit_test(test_server),
+		cmocka_unit_test(test_server),         cmocka_unit_test(test_other_versions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
