@@ -75,6 +75,20 @@ static int lost(tlm_journal *j, tlm_error *err)
 	return j->batch_lost.code;
 }
 
+/* The previous write's savepoint is released and this one's taken.  On
+ * PostgreSQL in one round trip, one string; on SQLite as two cached
+ * statements, which spares parsing that string for every write (it was
+ * a tenth of the engine's CPU time on bench/run M). */
+static int take_savepoint(tlm_journal *j)
+{
+	if (!j->sp_held)
+		return run_sql(j, "SAVEPOINT tlm_write");
+	if (tlm_db_which(j->db) == TLM_DB_POSTGRES)
+		return tlm_db_exec(j->db, "RELEASE tlm_write; SAVEPOINT tlm_write");
+	return run_sql(j, "RELEASE tlm_write") != 0 ? TLM_DB_FAIL
+						    : run_sql(j, "SAVEPOINT tlm_write");
+}
+
 int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err)
 {
 	int rc;
@@ -91,10 +105,7 @@ int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err)
 		j->batch_opened_us = tlm_metrics_now_us();
 		memcpy(j->batch_run, run_id, sizeof(j->batch_run));
 	}
-	/* The previous write's savepoint is released here, in the same round
-	 * trip as this one's is taken (one PostgreSQL round trip, not two). */
-	if ((j->sp_held ? tlm_db_exec(j->db, "RELEASE tlm_write; SAVEPOINT tlm_write")
-			: run_sql(j, "SAVEPOINT tlm_write")) != 0) {
+	if (take_savepoint(j) != 0) {
 		lose(j, "opening a savepoint");
 		return lost(j, err);
 	}
