@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "harness/harness.h"
+#include "harness/run.h"
 #include "hooks/hooks_internal.h"
 #include "telemachy/hooks.h"
 
@@ -240,7 +241,7 @@ static void test_overflow_and_cut(void **state)
  * delivered again; every delivery is recorded. */
 static void test_ledger(void **state)
 {
-	char *dir = tlm_h_tmpdir(), path[512], cmd[600], got[4096], want[300],
+	char *dir = tlm_h_tmpdir(), *got, path[512], cmd[600], want[300],
 	     run[TLM_JOURNAL_RUN_ID_LEN + 1], key[TLM_HOOKS_KEY_LEN + 1], tid[128], rid[128];
 	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 	tlm_spec_hook hk[3] = {
@@ -257,8 +258,6 @@ static void test_ledger(void **state)
 	tlm_hooks_stats st;
 	tlm_hooks *h = NULL;
 	int had = 0;
-	FILE *f;
-	size_t n;
 	(void)state;
 
 	snprintf(path, sizeof(path), "%s/out", dir);
@@ -291,13 +290,10 @@ static void test_ledger(void **state)
 	assert_int_equal(st.failed, 0);
 	tlm_hooks_free(h);
 
-	f = fopen(path, "r");
-	assert_non_null(f);
-	n = fread(got, 1, sizeof(got) - 1, f);
-	fclose(f);
-	got[n] = '\0';
+	got = tlm_h_slurp(path);
 	snprintf(want, sizeof(want), "%s\n%s\n", tid, rid);
 	assert_string_equal(got, want); /* the second task hook, the run hook */
+	free(got);
 	assert_int_equal(tlm_hooks__key(&hk[1], 1, key), 0);
 	assert_int_equal(tlm_journal_delivery_get(owner, run, tid, key, &had, &err), 0);
 	assert_int_equal(had, 1);
