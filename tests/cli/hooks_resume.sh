@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Hooks at least once (docs/hooks.md, "At least once"): a run is killed
 # (SIGKILL) while a hook is still running for an event.  The process that
-# picks the run up again — `resume`, then in a second round `teardown` —
+# picks the run up again — `resume`, in a second round `teardown` —
 # delivers that event to the hook that did not finish, does not deliver it
 # again to the hook that did, and delivers its own events; `resume --hook`
-# adds a hook.  Everything runs on the in-process control plane; every wait
+# adds a hook.  A third round has `worker --once` take the run over.  Everything runs on the in-process control plane; every wait
 # is bounded.
 set -euo pipefail
 
@@ -127,4 +127,13 @@ run 0 teardown -q "$run"
 run 0 teardown -q "$run"
 [ "$(wc -l <"$tmp/fast2.log")" = 2 ] || fail "second teardown: $(cat "$tmp/fast2.log")"
 [ "$(wc -l <"$tmp/stuck2.log")" = 2 ] || fail "second teardown, stuck: $(cat "$tmp/stuck2.log")"
+
+# --- a worker that takes the dead owner's run over delivers the same way ------
+start 3
+touch "$tmp/go.3"
+run 0 worker --once -q
+[ "$(count "$tmp/fast3.log" "$first")" = 1 ] || fail "worker: fast hook got $first again"
+[ "$(count "$tmp/stuck3.log" "$first $first")" = 1 ] || fail "worker, stuck hook: $(cat "$tmp/stuck3.log")"
+[ "$(count "$tmp/fast3.log" "$run:run_completed:completed")" = 1 ] ||
+	fail "worker: no run_completed: $(cat "$tmp/fast3.log")"
 echo ok
