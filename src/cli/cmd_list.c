@@ -96,11 +96,13 @@ static void print_row(const tlm_cli *cli, const json_t *run, size_t n)
 static int list_text(const tlm_cli *cli, tlm_journal *j, const tlm_run_state *state,
 		     const char *workflow, size_t *n, tlm_error *err)
 {
-	json_t *doc = NULL, *run;
+	json_t *doc = NULL, *runs;
 	size_t i;
 	int rc = tlm_report_runs(j, state, workflow, &doc, err);
 
-	json_array_foreach(json_object_get(doc, "runs"), i, run) print_row(cli, run, ++*n);
+	runs = json_object_get(doc, "runs");
+	for (i = 0; i < json_array_size(runs); i++)
+		print_row(cli, json_array_get(runs, i), ++*n);
 	json_decref(doc);
 	return rc;
 }
