@@ -204,12 +204,32 @@ static int check_version(tlm_journal *j, int version, tlm_error *err)
  * opening a fresh journal at once do not both migrate: BEGIN IMMEDIATE
  * serialises them on SQLite, a transaction-scoped advisory lock on
  * PostgreSQL (where CREATE TABLE IF NOT EXISTS alone can race). */
+/* 1 when the journal is at this build's version already — every open but
+ * a journal's first: a plain read, so that `status`, `list` or a hook's
+ * ledger connection does not take the write lock to find nothing to do.
+ * Anything else (no table yet, older, newer, an error) takes the locked
+ * path below, which decides. */
+static int up_to_date(tlm_journal *j)
+{
+	tlm_db_stmt *q = NULL;
+	long long v = -1;
+
+	if (tlm_db_prepare(j->db, "SELECT COALESCE(MAX(version), 0) FROM schema_version", &q) != 0)
+		return 0;
+	if (tlm_db_step(q) == TLM_DB_ROW)
+		v = tlm_db_column_int64(q, 0);
+	tlm_db_finalize(q);
+	return v == NMIGRATIONS;
+}
+
 int tlm_journal__migrate(tlm_journal *j, tlm_error *err)
 {
 	char sql[96];
 	const char *step;
 	int rc, version = 0, to;
 
+	if (up_to_date(j))
+		return 0;
 	if (tlm_db_begin(j->db) != 0)
 		return tlm_journal__db_error(j, err, "starting a migration");
 	if ((tlm_db_which(j->db) == TLM_DB_POSTGRES &&

@@ -666,6 +666,30 @@ static void test_events_and_deliveries(void **state)
 	free(tmp);
 }
 
+/* Opening a journal at this build's version takes no write lock: with
+ * another connection holding it (a run's open batch), `status` and a hook
+ * ledger still open at once instead of waiting out the busy timeout. */
+static void test_open_without_write_lock(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), *db = subdir(tmp, "journal.db");
+	tlm_journal *j = NULL, *k = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	sqlite3 *raw = NULL;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0); /* creates and migrates */
+	tlm_journal_close(j);
+	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(tlm_journal_open(&k, tmp, &err), 0);
+	tlm_journal_close(k);
+	sqlite3_exec(raw, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(raw);
+	free(db);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -680,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_task_attempts),
 		cmocka_unit_test(test_task_ended),
 		cmocka_unit_test(test_events_and_deliveries),
+		cmocka_unit_test(test_open_without_write_lock),
 		cmocka_unit_test(test_bad_state_dir),
 		cmocka_unit_test(test_corrupt_db_names_path),
 	};
