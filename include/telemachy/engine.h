@@ -272,7 +272,8 @@ typedef enum tlm_engine_cancel_how {
 	TLM_CANCEL_HAD_ENDED = 0, /* the run was already in a final state */
 	TLM_CANCEL_OWNER_STOPPED, /* its live owner was asked and ended the run */
 	TLM_CANCEL_STILL_RUNNING, /* its live owner was asked; wait_ms ran out first */
-	TLM_CANCEL_TORN_DOWN      /* no live owner (or forced): torn down here (teardown) */
+	TLM_CANCEL_TORN_DOWN,     /* no live owner (or forced): torn down here (teardown) */
+	TLM_CANCEL_DEQUEUED       /* queued, no worker had it: cancelled before it started */
 } tlm_engine_cancel_how;
 
 typedef struct tlm_engine_cancel_result {

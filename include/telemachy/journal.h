@@ -321,6 +321,12 @@ int tlm_journal_run_release(tlm_journal *j, const char *run_id, tlm_error *err);
 int tlm_journal_listen(tlm_journal *j, const char *channel, tlm_error *err);
 int tlm_journal_wait(tlm_journal *j, long timeout_ms, tlm_error *err);
 
+/* A queued run no worker has claimed is cancelled where it stands:
+ * nothing was made for it.  *done 1 then; 0 when it is not queued, or a
+ * worker claimed it first (then its owner is to be asked).  Not fenced
+ * (the run has no owner); one conditional statement decides the race. */
+int tlm_journal_run_dequeue(tlm_journal *j, const char *run_id, int *done, tlm_error *err);
+
 /* Asks the run's owner to cancel (sets cancel_requested_at); the engine
  * polls it.  *yes gets 1 once requested. */
 int tlm_journal_run_request_cancel(tlm_journal *j, const char *run_id, tlm_error *err);

@@ -75,6 +75,9 @@ static int report(const tlm_engine_cancel_result *res, const char *run_id, long 
 			    wait_s);
 		return TLM_EXIT_FAILED;
 	case TLM_CANCEL_TORN_DOWN: return TLM_EXIT_OK; /* the teardown's own summary */
+	case TLM_CANCEL_DEQUEUED:
+		tlm_cli_line(stdout, "run %s: cancelled before it started (it was queued)", run_id);
+		break;
 	}
 	return res->state == TLM_RUN_TEARDOWN_FAILED ? TLM_EXIT_TEARDOWN : TLM_EXIT_OK;
 }

@@ -212,6 +212,31 @@ static int ask_owner(const tlm_engine_opts *o, tlm_journal *j, const tlm_journal
 	}
 }
 
+/* A queued run no worker has taken is cancelled in the journal: nothing
+ * exists for it anywhere.  When a worker took it meanwhile, *run is read
+ * again and its owner is asked as for any run. */
+static int dequeue(tlm_journal *j, tlm_journal_run *run, tlm_engine_cancel_result *res,
+		   tlm_error *err)
+{
+	char id[TLM_JOURNAL_RUN_ID_LEN + 1];
+	int done = 0, rc;
+
+	if (run->state != TLM_RUN_QUEUED || run->owner_pid > 0)
+		return 0;
+	if ((rc = tlm_journal_run_dequeue(j, run->id, &done, err)) != 0)
+		return rc;
+	if (done) {
+		res->how = TLM_CANCEL_DEQUEUED;
+		res->state = TLM_RUN_CANCELLED;
+		if (tlm_journal_audit(j, run->id, "cancel", "cancelled while queued", err) != 0)
+			tlm_error_clear(err); /* the trail has the change itself */
+		return 0;
+	}
+	memcpy(id, run->id, sizeof(id));
+	tlm_journal_run_clear(run);
+	return tlm_journal_run_get(j, id, run, err);
+}
+
 int tlm_engine_cancel(const tlm_engine_opts *o, const char *run_id, long wait_ms,
 		      tlm_engine_cancel_result *res, tlm_error *err)
 {
@@ -226,6 +251,8 @@ int tlm_engine_cancel(const tlm_engine_opts *o, const char *run_id, long wait_ms
 		return rc;
 	if ((rc = tlm_journal_open(&j, o->state_dir, err)) != 0 ||
 	    (rc = tlm_journal_run_get(j, run_id, &run, err)) != 0)
+		goto out;
+	if ((rc = dequeue(j, &run, res, err)) != 0 || res->how == TLM_CANCEL_DEQUEUED)
 		goto out;
 	owner = tlm_journal_run_owner(&run);
 	res->state = run.state;

@@ -203,3 +203,31 @@ int tlm_journal_wait(tlm_journal *j, long timeout_ms, tlm_error *err)
 		return tlm_journal__db_error(j, err, "reading notifications");
 	return got > 0;
 }
+
+int tlm_journal_run_dequeue(tlm_journal *j, const char *run_id, int *done, tlm_error *err)
+{
+	tlm_db_stmt *q = NULL;
+	int rc;
+
+	*done = 0;
+	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
+		return rc;
+	/* One statement: a worker's claim either came first (no row changes)
+	 * or finds the run cancelled. */
+	if ((rc = tlm_journal__prepare(
+		     j,
+		     "UPDATE runs SET state = 'cancelled', updated_at = " TLM_JOURNAL__NOW
+		     " WHERE id = ?1 AND state = 'queued' AND owner_pid IS NULL",
+		     &q, err)) != 0)
+		return rc;
+	tlm_db_bind_text(q, 1, run_id);
+	if (tlm_db_step(q) != TLM_DB_DONE)
+		rc = tlm_journal__db_error(j, err, "cancelling a queued run");
+	else
+		*done = tlm_db_changes(j->db) == 1;
+	tlm_db_finalize(q);
+	if (rc == 0 && *done)
+		rc = tlm_journal__record(j, run_id, NULL, "run", run_id, "queued", "cancelled",
+					 "dequeue", "cancelled before a worker took it", err);
+	return rc;
+}
