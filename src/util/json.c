@@ -16,10 +16,14 @@ static void *json_malloc(size_t n)
 }
 
 /* Installed before main() runs, so before any thread exists and before any
- * JSON value is made: jansson's allocator hooks are plain globals. */
+ * JSON value is made: jansson's allocator hooks are plain globals.  The
+ * hashtable seed is chosen here too: jansson otherwise picks it lazily at
+ * the first object, which two threads (the engine and the in-process
+ * server) can race on (helgrind reports it). */
 __attribute__((constructor)) static void json_alloc_install(void)
 {
 	json_set_alloc_funcs(json_malloc, free);
+	json_object_seed(0);
 }
 
 char *tlm_json_dump_body(const json_t *v)
