@@ -87,11 +87,13 @@ static const char schema_v7[] =
  * which hook has had which event.  A process that dies between the two is
  * found out by the next one to own the run, which delivers what is missing.
  * Deliveries name no foreign key: they are written outside the owner's
- * batch, by whichever process ran the hook. */
+ * batch, by whichever process ran the hook.  BIGINT, not INTEGER: the
+ * same SQL runs on PostgreSQL, where INTEGER is 32 bits (at_ms is not),
+ * and SQLite gives BIGINT its 64-bit integer affinity. */
 static const char schema_v8[] =
 	"CREATE TABLE run_events (run_id TEXT NOT NULL REFERENCES runs (id), id TEXT NOT NULL,"
 	"  kind TEXT NOT NULL, team TEXT, name TEXT, state TEXT, message TEXT,"
-	"  attempt INTEGER, count INTEGER, at_ms INTEGER NOT NULL,"
+	"  attempt BIGINT, count BIGINT, at_ms BIGINT NOT NULL,"
 	"  PRIMARY KEY (run_id, id));"
 	"CREATE TABLE hook_deliveries (run_id TEXT NOT NULL, event_id TEXT NOT NULL,"
 	"  hook TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (run_id, event_id, hook));";

@@ -157,6 +157,76 @@ static void test_teardown_after_kill(void **state)
 	free(id);
 }
 
+/* Hooks at least once on PostgreSQL (docs/hooks.md, "At least once"): the
+ * task's event is journaled and its delivery recorded on the shared
+ * journal; the owner is killed; `teardown` from another process delivers
+ * the run's end and does not deliver the task's event again. */
+static void test_hooks_on_shared_journal(void **state)
+{
+	const char *args[] = { "--journal", uri, NULL }, *targs[] = { NULL, NULL };
+	char spec[2048], log[512], sql[256], *file, *text, *v, *id;
+	tlm_h_cmd c;
+	int i;
+	(void)state;
+
+	snprintf(log, sizeof(log), "%s/hooks.log", dir);
+	snprintf(
+		spec, sizeof(spec),
+		"apiVersion: telemachy/v1\n"
+		"metadata: {name: hooked}\n"
+		"agents:\n"
+		"  - {name: q, program: none}\n"
+		"  - {name: s, program: /bin/sh, args: ['-c', 'sleep 30']}\n"
+		"teams:\n"
+		"  - name: t\n"
+		"    agents: [q, s]\n"
+		"    tasks:\n"
+		"      - {subject: a, description: d, assign_to: q}\n"
+		"      - {subject: b, description: d, assign_to: s}\n"
+		"hooks:\n"
+		"  - {event: task_completed, command: [/bin/sh, -c, 'echo \"$TLM_EVENT_ID\" >> %s']}\n"
+		"  - {event: run_cancelled, command: [/bin/sh, -c, 'echo \"$TLM_EVENT_ID\" >> %s']}\n",
+		log, log);
+	file = tlm_h_write_file(dir, "hooked.yaml", spec);
+	tlm_h_run_on(&run, &srv, file, NULL, args);
+	free(file);
+	for (i = 0; i < 200 && access(log, F_OK) != 0; i++)
+		usleep(100000);
+	assert_int_equal(access(log, F_OK), 0);
+	/* The delivery is recorded after the hook exits: wait for the row. */
+	for (i = 0; i < 100; i++) {
+		v = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM hook_deliveries");
+		if (v != NULL && strcmp(v, "1") == 0)
+			break;
+		free(v);
+		v = NULL;
+		usleep(100000);
+	}
+	assert_non_null(v);
+	free(v);
+	kill(run.pid, SIGKILL);
+	tlm_h_run_wait(&run, 10000);
+	assert_null(strstr(run.err, "is not in the journal")); /* every event was */
+	id = only_run();
+	targs[0] = id;
+	jcmd("teardown", targs, 0, &c);
+	assert_null(strstr(c.err, "is not in the journal"));
+	tlm_h_cmd_free(&c);
+	text = tlm_h_slurp(log);
+	snprintf(spec, sizeof(spec), "%s:task_completed:t/a:1\n%s:run_cancelled:cancelled\n", id,
+		 id);
+	assert_string_equal(text, spec);
+	free(text);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM run_events WHERE run_id = '%s'", id);
+	v = tlm_h_pg_query(&tlm_h_pg_group, uri, sql);
+	assert_string_equal(v, "2");
+	free(v);
+	v = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM hook_deliveries");
+	assert_string_equal(v, "2");
+	free(v);
+	free(id);
+}
+
 static void test_cancel_from_another_process(void **state)
 {
 	const char *args[] = { NULL, NULL };
@@ -269,6 +339,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_run_seen_by_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_after_kill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hooks_on_shared_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_from_another_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abandon_and_reconcile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doctor, setup, teardown),

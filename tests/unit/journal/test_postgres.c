@@ -212,17 +212,12 @@ static int count_event(const tlm_journal_event *ev, void *ctx)
 static void test_events(void **state)
 {
 	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), run[TLM_JOURNAL_RUN_ID_LEN + 1];
-	tlm_journal_event a = { "r:teardown_failed",
-				"teardown_failed",
-				NULL,
-				NULL,
-				"teardown_failed",
-				HOSTILE,
-				0,
-				3,
-				1000 };
+	tlm_journal_event a = { "r:teardown_failed", "teardown_failed", NULL, NULL,
+				"teardown_failed",   HOSTILE,           0,    3,
+				1764710278185ull };
 	tlm_journal_event b = {
-		"r:run_failed:failed", "run_ended", NULL, NULL, "failed", "why", 0, 0, 1001
+		"r:run_failed:failed", "run_ended", NULL, NULL, "failed", "why", 0, 0,
+		1764710278186ull
 	};
 	tlm_journal *j = NULL, *k = NULL;
 	tlm_error err = TLM_ERROR_INIT;
