@@ -93,27 +93,39 @@ done:
 	return rc;
 }
 
+/* The file's type and mode, checked without opening it: closing any
+ * descriptor of a file drops every POSIX lock this process holds on it,
+ * SQLite's included, so a second connection in the same process (the
+ * hooks' ledger beside the engine's) must never open and close the
+ * database file itself.  Only a file that does not exist yet is made, with
+ * O_EXCL: no connection can hold a lock on it. */
 int tlm_journal__make_db_file(const char *path, tlm_error *err)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	struct stat st;
-	int rc = 0;
+	int fd;
 
-	if (fd < 0)
-		return tlm_error_set(err, TLM_ERROR, "journal: cannot open %s: %s", path,
-				     strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = tlm_error_set(err, TLM_EINVALID, "journal: %s is not a regular file", path);
-		goto done;
+	if (lstat(path, &st) != 0) {
+		if (errno != ENOENT)
+			return tlm_error_set(err, TLM_ERROR, "journal: cannot open %s: %s", path,
+					     strerror(errno));
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != EEXIST || lstat(path, &st) != 0) /* EEXIST: another made it */
+			return tlm_error_set(err, TLM_ERROR, "journal: cannot open %s: %s", path,
+					     strerror(errno));
 	}
+	if (!S_ISREG(st.st_mode))
+		return tlm_error_set(err, TLM_EINVALID, "journal: %s is not a regular file", path);
 	/* SQLite gives the -wal and -shm files the database's mode, so this one
-	 * chmod covers all three; it also tightens a file made by an older tool. */
-	if ((st.st_mode & 0777) != 0600 && fchmod(fd, 0600) != 0)
-		rc = tlm_error_set(err, TLM_ERROR, "journal: cannot chmod %s: %s", path,
-				   strerror(errno));
-done:
-	close(fd);
-	return rc;
+	 * chmod covers all three; it also tightens a file made by an older tool.
+	 * lstat said it is no symbolic link, in a directory only we may write. */
+	if ((st.st_mode & 0777) != 0600 && chmod(path, 0600) != 0)
+		return tlm_error_set(err, TLM_ERROR, "journal: cannot chmod %s: %s", path,
+				     strerror(errno));
+	return 0;
 }
 
 int tlm_journal_is_shared(const char *where)

@@ -1,6 +1,7 @@
 /* The journal: files and modes, schema version, run ids, the write-ahead
  * rows and their states, group commit (all or nothing), durability across a
  * crashed process, listing per run, task attempts, and clear errors. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -690,6 +691,54 @@ static void test_open_without_write_lock(void **state)
 	free(tmp);
 }
 
+/* 1 when another process sees a write lock on byte 100 of path. */
+static int locked_elsewhere(const char *path)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct flock fl = {
+			.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 1
+		};
+		int fd = open(path, O_RDWR);
+
+		_exit(fd >= 0 && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 1;
+}
+
+/* Closing any descriptor of a file drops every POSIX lock the process
+ * holds on it, SQLite's included: opening the journal again in the same
+ * process (the hooks' ledger beside the engine's connection) must not
+ * open and close the database file.  A lock of our own on byte 100 stands
+ * for SQLite's; it must survive a second open. */
+static void test_second_open_keeps_locks(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), *db = subdir(tmp, "journal.db");
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 1 };
+	tlm_journal *j = NULL, *k = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	int fd;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	fd = open(db, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_SETLK, &fl), 0);
+	assert_true(locked_elsewhere(db));
+	assert_int_equal(tlm_journal_open(&k, tmp, &err), 0);
+	assert_true(locked_elsewhere(db)); /* the second open kept it */
+	tlm_journal_close(k);
+	close(fd);
+	tlm_journal_close(j);
+	free(db);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_task_ended),
 		cmocka_unit_test(test_events_and_deliveries),
 		cmocka_unit_test(test_open_without_write_lock),
+		cmocka_unit_test(test_second_open_keeps_locks),
 		cmocka_unit_test(test_bad_state_dir),
 		cmocka_unit_test(test_corrupt_db_names_path),
 	};
