@@ -135,15 +135,17 @@ int tlm_cli_log_env_bad(void);
 
 #include "cli/log.h"
 #include "telemachy/engine.h"
+#include "telemachy/journal.h"
 #include "telemachy/spec.h"
 
 /* Runs the engine with eo — a run, a resume (eo->resume_run_id), or with
- * teardown_run set `telemachy teardown` of that run — handling signals, the
+ * teardown set (read from the journal, its spec included) `telemachy
+ * teardown` of that run — handling signals, the
  * observer, the summary and the exit code.  A run or resume with no control
  * plane (and every dry run) gets the in-process one, whose agent programs
  * also get the variables named in pass_env (NULL-terminated, may be NULL).
  * Returns the exit code. */
-int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
+int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const tlm_journal_run *teardown,
 		  const char *const *pass_env);
 
 /* --pass-env NAME (serve, and run/resume for the in-process control plane):

@@ -108,7 +108,7 @@ int tlm_cmd_cancel(tlm_cli *cli, int argc, char **argv)
 				    "run %s's owner (pid %ld on %s) is gone: tearing it down here",
 				    run.id, run.owner_pid, run.owner_host ? run.owner_host : "?");
 		eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
-		rc = tlm_cli_drive(cli, &eo, run.id, NULL);
+		rc = tlm_cli_drive(cli, &eo, &run, NULL);
 	} else {
 		tlm_error err = TLM_ERROR_INIT;
 		tlm_run_output out;

@@ -58,7 +58,7 @@ int tlm_cmd_teardown(tlm_cli *cli, int argc, char **argv)
 		if (eo.claim_flags & TLM_JOURNAL_CLAIM_FORCE)
 			tlm_cli_warn_force(&run);
 		eo.control_plane = tlm_cli_run_control_plane(&run, flag, eo.control_plane);
-		rc = tlm_cli_drive(cli, &eo, run.id, NULL);
+		rc = tlm_cli_drive(cli, &eo, &run, NULL);
 		tlm_journal_run_clear(&run);
 	}
 	tlm_cli_secrets_clear(&sec);

@@ -11,7 +11,6 @@
 #include "cli/cli_events.h"
 #include "cli/cli_hooks.h"
 #include "cli/cli_metrics.h"
-#include "cli/run_journal.h"
 #include "cli/run_output.h"
 #include "telemachy/server.h"
 #include "telemachy/trace.h"
@@ -178,32 +177,29 @@ static int start_failure(int rc, const tlm_error *err)
 										: TLM_EXIT_FAILED;
 }
 
-/* The spec a torn-down run was started with, for its hooks: NULL when it
- * no longer loads (teardown goes on without them, warned). */
-static tlm_spec *journaled_spec(const char *state_dir, const char *run_id)
+/* The spec a torn-down run was started with (its journaled text, read
+ * with the run), for its hooks: NULL when it no longer loads (teardown
+ * goes on without them, warned). */
+static tlm_spec *journaled_spec(const tlm_journal_run *run)
 {
-	tlm_journal_run run;
 	tlm_spec *spec = NULL;
 	tlm_diags diags = TLM_DIAGS_INIT;
 	tlm_error err = TLM_ERROR_INIT;
 
-	if (tlm_cli_journal_run(state_dir, run_id, &run) != TLM_EXIT_OK)
-		return NULL;
-	if (run.spec != NULL && tlm_spec_parse(&spec, "the journal's copy of the spec", run.spec,
-					       strlen(run.spec), &diags, &err) != 0) {
+	if (run->spec != NULL && tlm_spec_parse(&spec, "the journal's copy of the spec", run->spec,
+						strlen(run->spec), &diags, &err) != 0) {
 		tlm_log_cmd(TLM_ENGINE_WARN, NULL,
-			    "run %s: its spec no longer loads (%s): no hooks", run_id,
+			    "run %s: its spec no longer loads (%s): no hooks", run->id,
 			    diags.count > 0 ? diags.items[0].message : err.message);
 		spec = NULL;
 	}
 	tlm_diags_clear(&diags);
-	tlm_journal_run_clear(&run);
 	return spec;
 }
 
 /* The run's hooks (docs/hooks.md): the spec's and --hook's for run and
  * resume, the journaled spec's for teardown; none for a dry run. */
-static int start_hooks(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
+static int start_hooks(tlm_cli *cli, tlm_engine_opts *eo, const tlm_journal_run *teardown,
 		       tlm_cli_events *events, tlm_cli_hooks_run *hooks)
 {
 	tlm_spec *old = NULL;
@@ -213,16 +209,16 @@ static int start_hooks(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_r
 	hooks->ledger = NULL;
 	if (eo->dry_run)
 		return TLM_EXIT_OK;
-	if (teardown_run != NULL && (old = journaled_spec(eo->state_dir, teardown_run)) == NULL)
+	if (teardown != NULL && (old = journaled_spec(teardown)) == NULL)
 		return TLM_EXIT_OK;
-	rc = tlm_cli_hooks_start(hooks, teardown_run != NULL ? old : eo->spec,
-				 teardown_run != NULL ? NULL : cli->hooks, eo->state_dir, events);
+	rc = tlm_cli_hooks_start(hooks, teardown != NULL ? old : eo->spec,
+				 teardown != NULL ? NULL : cli->hooks, eo->state_dir, events);
 	tlm_spec_free(old); /* the hooks copied what they need */
 	eo->journal_events = hooks->hooks != NULL;
 	return rc;
 }
 
-int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
+int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const tlm_journal_run *teardown,
 		  const char *const *pass_env)
 {
 	tlm_error err = TLM_ERROR_INIT;
@@ -237,7 +233,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 
 	if ((rc = tlm_cli_metrics_start()) != TLM_EXIT_OK)
 		return rc;
-	if (teardown_run == NULL && (eo->control_plane == NULL || eo->dry_run) &&
+	if (teardown == NULL && (eo->control_plane == NULL || eo->dry_run) &&
 	    (rc = start_plane(eo, pass_env, &srv, &key)) != TLM_EXIT_OK) {
 		tlm_server_stop(srv);
 		tlm_secret_free(key);
@@ -249,7 +245,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	eo->observe_ctx = &out;
 	tlm_cli_catch_signals(eo);
 	/* Consumers of the run's events (hooks, traces) are added here. */
-	if ((rc = start_hooks(cli, eo, teardown_run, &events, &hooks)) != TLM_EXIT_OK) {
+	if ((rc = start_hooks(cli, eo, teardown, &events, &hooks)) != TLM_EXIT_OK) {
 		tlm_run_output_done(&out);
 		tlm_server_stop(srv);
 		tlm_secret_free(key);
@@ -260,8 +256,8 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 	}
 	trace = start_trace(&events, eo);
 	tlm_cli_events_attach(&events, eo);
-	rc = teardown_run != NULL ? tlm_engine_teardown(eo, teardown_run, &res, &err)
-				  : tlm_engine_run(eo, &res, &err);
+	rc = teardown != NULL ? tlm_engine_teardown(eo, teardown->id, &res, &err)
+			      : tlm_engine_run(eo, &res, &err);
 	/* The run and its teardown are over: the hooks may take their time
 	 * now (bounded by their timeouts), before the summary. */
 	tlm_cli_hooks_finish(&hooks);
@@ -277,7 +273,7 @@ int tlm_cli_drive(tlm_cli *cli, tlm_engine_opts *eo, const char *teardown_run,
 		rc = tlm_cli_exit_code(&res);
 		/* A teardown that deleted everything succeeded, whatever the
 		 * run's own outcome was. */
-		if (teardown_run != NULL && !res.abandoned && !res.taken_over)
+		if (teardown != NULL && !res.abandoned && !res.taken_over)
 			rc = res.nleftovers > 0 ? TLM_EXIT_TEARDOWN : TLM_EXIT_OK;
 		if (res.outcome == TLM_ENGINE_PREFLIGHT_FAILED)
 			tlm_log_cmd(TLM_ENGINE_ERROR, NULL,

@@ -19,8 +19,7 @@ typedef struct tlm_hooks_item {
 	char id[TLM_HOOKS_ID_MAX];
 	char *run, *team, *task, *status; /* "" when not applicable */
 	char *workflow;
-	int replay;   /* not an event: read the run's journaled events (ledger.c) */
-	int replayed; /* read back from the journal, not seen by this process */
+	int replay; /* not an event: read the run's journaled events (ledger.c) */
 	struct tlm_hooks_item *next;
 } tlm_hooks_item;
 

@@ -105,7 +105,6 @@ static int on_event(const tlm_journal_event *je, void *ctx)
 		r->dropped += !ignored;
 		return 0;
 	}
-	it->replayed = 1;
 	if (r->tail != NULL)
 		r->tail->next = it;
 	else
