@@ -8,7 +8,11 @@
  * Each write stays atomic on its own: it runs inside a SAVEPOINT, so a write
  * that fails is undone alone and the batch goes on.  A write's savepoint is
  * released when the next one is taken (one statement string, one round
- * trip on PostgreSQL) or by the commit.  A batch whose
+ * trip on PostgreSQL) or by the commit.  On SQLite a write of one statement
+ * (tlm_journal__begin_one) takes none: SQLite undoes a failed statement by
+ * itself, or, after an I/O error or a full disk, the whole transaction,
+ * which counts as the batch lost.  PostgreSQL aborts the whole transaction
+ * on any failed statement, so there every write has its savepoint.  A batch whose
  * transaction itself is lost (a failed COMMIT, a dropped connection, a
  * savepoint that cannot be rolled back) is reported by the next flush as
  * TLM_EFENCED: what it held never reached the journal, exactly as if the
@@ -89,7 +93,7 @@ static int take_savepoint(tlm_journal *j)
 						    : run_sql(j, "SAVEPOINT tlm_write");
 }
 
-int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err)
+int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, int one, tlm_error *err)
 {
 	int rc;
 
@@ -105,12 +109,16 @@ int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err)
 		j->batch_opened_us = tlm_metrics_now_us();
 		memcpy(j->batch_run, run_id, sizeof(j->batch_run));
 	}
+	j->in_write = 1;
+	j->sp_write = !one || tlm_db_which(j->db) != TLM_DB_SQLITE;
+	if (!j->sp_write)
+		return 0; /* the savepoint of the write before stays held */
 	if (take_savepoint(j) != 0) {
+		j->in_write = 0;
 		lose(j, "opening a savepoint");
 		return lost(j, err);
 	}
 	j->sp_held = 0;
-	j->in_write = 1;
 	return 0;
 }
 
@@ -118,11 +126,17 @@ int tlm_journal__batch_end(tlm_journal *j, int rc)
 {
 	j->in_write = 0;
 	if (rc == 0) {
-		j->sp_held = 1; /* released by the next write, or by the commit */
+		j->sp_held |= j->sp_write; /* released by the next write, or by the commit */
 		return 0;
 	}
 	if (rc == TLM_EFENCED && j->batch_lost.code != 0)
 		return rc;
+	if (!j->sp_write) {
+		/* SQLite undid the statement, or the whole transaction. */
+		if (!tlm_db_in_tx(j->db))
+			lose(j, "a failed write");
+		return rc;
+	}
 	if (tlm_db_exec(j->db, "ROLLBACK TO tlm_write; RELEASE tlm_write") != 0)
 		lose(j, "undoing a failed write");
 	return rc;

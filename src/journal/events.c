@@ -41,7 +41,7 @@ int tlm_journal_event_put(tlm_journal *j, const char *run_id, const tlm_journal_
 	int rc;
 
 	if ((rc = check_event(j, run_id, ev, err)) != 0 ||
-	    (rc = tlm_journal__begin(j, run_id, err)) != 0)
+	    (rc = tlm_journal__begin_one(j, run_id, err)) != 0)
 		return rc;
 	rc = tlm_journal__prepare(
 		j,

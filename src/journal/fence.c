@@ -124,16 +124,26 @@ int tlm_journal__begin_tx(tlm_journal *j, const char *run_id, tlm_error *err)
 	return rc;
 }
 
-int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err)
+static int begin(tlm_journal *j, const char *run_id, int one, tlm_error *err)
 {
 	int rc;
 
 	if (j->batching)
-		return tlm_journal__batch_begin(j, run_id, err);
+		return tlm_journal__batch_begin(j, run_id, one, err);
 	/* An unbatched write after a batch (batching turned off meanwhile). */
 	if ((rc = tlm_journal_flush(j, err)) != 0)
 		return rc;
 	return tlm_journal__begin_tx(j, run_id, err);
+}
+
+int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err)
+{
+	return begin(j, run_id, 0, err);
+}
+
+int tlm_journal__begin_one(tlm_journal *j, const char *run_id, tlm_error *err)
+{
+	return begin(j, run_id, 1, err);
 }
 
 int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err)

@@ -31,7 +31,8 @@ struct tlm_journal {
 	int batching;             /* tlm_journal_set_batching: fenced writes share a transaction */
 	int batch_open;           /* that transaction is open, about batch_run */
 	uint64_t batch_opened_us; /* when (tlm_metrics_now_us) */
-	int in_write;             /* a write of the batch is under way (its savepoint) */
+	int in_write;             /* a write of the batch is under way */
+	int sp_write;             /* ... inside a savepoint of its own */
 	int sp_held;              /* the last write's savepoint is not released yet */
 	char batch_run[TLM_JOURNAL_RUN_ID_LEN + 1];
 	tlm_error batch_lost; /* code != 0: the open batch was lost; the next flush says so */
@@ -79,6 +80,11 @@ int tlm_journal__migrate(tlm_journal *j, tlm_error *err);
  * tlm_journal__end(j, rc, what, err), which commits on rc == 0 (the fsync)
  * and rolls back otherwise; it returns the final rc. */
 int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err);
+/* tlm_journal__begin for a write of exactly one statement, which nothing
+ * after its step can fail once it changed a row: on SQLite a failed
+ * statement undoes itself, so in a batch it needs no savepoint of its own
+ * (batch.c).  A write of several statements uses tlm_journal__begin. */
+int tlm_journal__begin_one(tlm_journal *j, const char *run_id, tlm_error *err);
 int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err);
 
 /* The transaction and fence check of tlm_journal__begin, unbatched. */
@@ -87,7 +93,7 @@ int tlm_journal__begin_tx(tlm_journal *j, const char *run_id, tlm_error *err);
 /* Group commit (batch.c): with batching on, tlm_journal__begin and __end
  * run each write in a savepoint of the run's open batch; audit records
  * wait in a queue for the commit; close commits what is still open. */
-int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, tlm_error *err);
+int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, int one, tlm_error *err);
 int tlm_journal__batch_end(tlm_journal *j, int rc);
 int tlm_journal__batch_queue(tlm_journal *j, const tlm_auditlog_event *ev);
 void tlm_journal__batch_close(tlm_journal *j);

@@ -154,7 +154,7 @@ int tlm_journal_run_release(tlm_journal *j, const char *run_id, tlm_error *err)
 	tlm_db_stmt *q = NULL;
 	int rc;
 
-	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
+	if ((rc = tlm_journal__begin_one(j, run_id, err)) != 0)
 		return rc;
 	if ((rc = tlm_journal__prepare(j,
 				       "UPDATE runs SET owner_pid = NULL, owner_domain = NULL,"

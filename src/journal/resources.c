@@ -107,7 +107,7 @@ static int update_resource(tlm_journal *j, const char *sql, const char *run_id,
 	if ((rc = check_key(j, run_id, kind, name, err)) != 0)
 		return rc;
 	tlm_journal__before(j, &c);
-	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
+	if ((rc = tlm_journal__begin_one(j, run_id, err)) != 0)
 		return rc;
 	if ((rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
 		goto done;

@@ -174,7 +174,7 @@ static int update_run(tlm_journal *j, const char *sql, const char *run_id, const
 
 	if ((rc = tlm_journal__check_run_id(j, run_id, err)) != 0)
 		return rc;
-	if (fenced && (rc = tlm_journal__begin(j, run_id, err)) != 0)
+	if (fenced && (rc = tlm_journal__begin_one(j, run_id, err)) != 0)
 		return rc;
 	if ((rc = tlm_journal__prepare(j, sql, &q, err)) != 0)
 		goto done;

@@ -63,7 +63,7 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 		goto done;
 	}
 	tlm_journal__before(j, &c);
-	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
+	if ((rc = tlm_journal__begin_one(j, run_id, err)) != 0)
 		goto done;
 	open_tx = 1;
 	rc = tlm_journal__prepare(
@@ -108,7 +108,7 @@ int tlm_journal_task_ended(tlm_journal *j, const char *run_id, const char *team,
 	    (rc = tlm_journal__check_text(j, note, TLM_JOURNAL_TEXT_MAX, "note", err)) != 0)
 		goto done;
 	tlm_journal__before(j, &c);
-	if ((rc = tlm_journal__begin(j, run_id, err)) != 0)
+	if ((rc = tlm_journal__begin_one(j, run_id, err)) != 0)
 		goto done;
 	open_tx = 1;
 	rc = tlm_journal__prepare(
@@ -141,7 +141,7 @@ int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team
 	if ((rc = check_task(j, run_id, team, subject, NULL, err)) != 0 ||
 	    (rc = tlm_journal__check_text(j, result, TLM_JOURNAL_RESULT_MAX, "task result", err)) !=
 		    0 ||
-	    (rc = tlm_journal__begin(j, run_id, err)) != 0)
+	    (rc = tlm_journal__begin_one(j, run_id, err)) != 0)
 		goto done;
 	open_tx = 1;
 	rc = tlm_journal__prepare(j,

@@ -579,6 +579,64 @@ static void test_batch(void **state)
 	free(tmp);
 }
 
+/* Runs sql through a connection of its own. */
+static void raw_exec(const char *db, const char *sql)
+{
+	sqlite3 *raw = NULL;
+
+	assert_int_equal(sqlite3_open_v2(db, &raw, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+}
+
+/* A write of one statement takes no savepoint in a batch on SQLite
+ * (batch.c): when its statement fails in the database, SQLite undoes that
+ * statement, what its trigger did included, and the batch goes on. */
+static void test_batch_one_statement_fails(void **state)
+{
+	char *tmp = tlm_h_tmpdir(), *db = subdir(tmp, "journal.db");
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	/* An insert of subject "poison" fails; so does an update of "half"
+	 * to running, after its trigger wrote an audit row. */
+	raw_exec(db, "CREATE TRIGGER poison BEFORE INSERT ON tasks WHEN NEW.subject = 'poison'"
+		     " BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+		     "CREATE TRIGGER half AFTER UPDATE ON tasks"
+		     " WHEN NEW.subject = 'half' AND NEW.status = 'running' BEGIN"
+		     " INSERT INTO audit (at, action) VALUES ('now', 'half-done');"
+		     " SELECT RAISE(ABORT, 'half'); END;");
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "half", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_int_not_equal(
+		tlm_journal_task_record(j, run, "t", "poison", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_non_null(strstr(err.message, "poisoned"));
+	assert_int_not_equal(
+		tlm_journal_task_record(j, run, "t", "half", 1, "id-1", TLM_ATTEMPT_RUNNING, &err),
+		0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "after", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_true(tlm_journal_unflushed(j));
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	assert_int_equal(raw_count(db, "SELECT count(*) FROM tasks"), 2);
+	assert_int_equal(raw_count(db, "SELECT count(*) FROM tasks WHERE subject = 'half'"
+				       " AND status = 'pending' AND remote_id IS NULL"),
+			 1);
+	assert_int_equal(raw_count(db, "SELECT count(*) FROM audit WHERE action = 'half-done'"), 0);
+	tlm_journal_close(j);
+	free(db);
+	tlm_h_rmrf(tmp);
+	free(tmp);
+}
+
 struct events_seen {
 	int n;
 	char line[4][160];
@@ -743,6 +801,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_batch_one_statement_fails),
 		cmocka_unit_test(test_open_modes_and_schema),
 		cmocka_unit_test(test_default_dir),
 		cmocka_unit_test(test_run_ids),
