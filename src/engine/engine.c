@@ -46,7 +46,9 @@ int tlm_eng__build(eng *e, tlm_error *err)
 	e->teams = calloc(s->nteams + 1, sizeof(*e->teams));
 	e->tasks = calloc(s->ntasks + 1, sizeof(*e->tasks));
 	e->ready = calloc(s->ntasks + 1, sizeof(*e->ready));
-	if (e->agents == NULL || e->teams == NULL || e->tasks == NULL || e->ready == NULL)
+	e->unwritten = calloc(s->ntasks + 1, sizeof(*e->unwritten));
+	if (e->agents == NULL || e->teams == NULL || e->tasks == NULL || e->ready == NULL ||
+	    e->unwritten == NULL)
 		return tlm_error_set(err, TLM_ERROR, "out of memory");
 	for (i = 0; i < s->nagents; i++)
 		if ((rc = name_res(e, &e->agents[i], TLM_JOURNAL_AGENT, i, s->agents[i].name,
@@ -215,6 +217,7 @@ void tlm_eng__free_run(eng *e)
 	free(e->teams);
 	free(e->tasks);
 	free(e->ready);
+	free(e->unwritten);
 	tlm_strmap_clear(&e->by_id);
 	free(e->early);
 	tlm_plan_free(e->plan);

@@ -102,7 +102,8 @@ typedef struct eng_task {
 	char **old_ids;   /* ids of earlier attempts (their events are ignored) */
 	size_t nold;
 	size_t deps_left;
-	int polling; /* a reconcile GET is in flight */
+	int polling;      /* a reconcile GET is in flight */
+	int in_unwritten; /* listed in e->unwritten: a `running` row may be owed (states.c) */
 	uint64_t submitted_ms, finished_ms, first_ms;
 	char *message;
 	char *err_line; /* the last line of its last attempt's stderr, if said */
@@ -153,7 +154,9 @@ struct eng {
 	tlm_strmap by_id; /* remote id of any attempt -> task index (keys: t->id, old_ids) */
 	eng_early *early; /* events of ids not known yet (early.c); NULL until one came */
 	size_t early_next;
-	size_t *ready; /* FIFO of task indices, capacity ntasks */
+	size_t *ready;     /* FIFO of task indices, capacity ntasks */
+	size_t *unwritten; /* tasks whose `running` row is not written yet, capacity ntasks */
+	size_t nunwritten;
 	size_t ready_head, ready_tail;
 	unsigned prov_busy;  /* spec resources with a request in flight */
 	int ending;          /* decided to end: submit nothing more */
@@ -212,6 +215,10 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
 /* Puts t in state to and keeps the per-state counts (nstate) true: every
  * change of a task's state goes through here. */
 void tlm_eng__task_set(eng *e, eng_task *t, eng_task_state to);
+
+/* Writes the `running` rows task_to deferred (states.c); tlm_eng__flush
+ * calls it before every commit. */
+void tlm_eng__write_unwritten(eng *e);
 
 /* Journals one attempt's status (the one place task rows are written). */
 int tlm_eng__attempt_record(eng *e, const eng_task *t, int attempt, const char *id,

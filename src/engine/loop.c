@@ -184,7 +184,10 @@ int tlm_eng__turn(eng *e, long max_wait_ms)
 	}
 	/* The turn's writes are committed before the next turn unless the
 	 * batch is gathering a group commit (linger_ms): an open batch holds
-	 * the journal's write lock, so it lasts a few ms at most. */
+	 * the journal's write lock, so it lasts a few ms at most.  A `running`
+	 * row waits no longer than its turn. */
+	if (e->nunwritten > 0 && e->stop == STOP_NONE)
+		tlm_eng__write_unwritten(e);
 	if (linger_ms(e) == 0)
 		(void)tlm_eng__flush(e);
 	return e->stop == STOP_NONE;
@@ -221,7 +224,11 @@ int tlm_eng__flush(eng *e)
 	tlm_error err = TLM_ERROR_INIT;
 	int rc;
 
-	if (e->j == NULL || !tlm_journal_unflushed(e->j))
+	if (e->j == NULL)
+		return 0;
+	if (e->nunwritten > 0)
+		tlm_eng__write_unwritten(e);
+	if (!tlm_journal_unflushed(e->j))
 		return 0;
 	if ((rc = tlm_journal_flush(e->j, &err)) != 0)
 		(void)tlm_eng__journal_check(e, rc, &err);

@@ -167,6 +167,8 @@ void tlm_eng__cleanup(eng *e)
 	e->w = NULL;
 	tlm_client_free(e->c);
 	e->c = NULL;
+	if (e->j != NULL && e->nunwritten > 0)
+		tlm_eng__write_unwritten(e); /* close commits them */
 	tlm_journal_close(e->j);
 	e->j = NULL;
 	if (e->tmp_dir != NULL)

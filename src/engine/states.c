@@ -234,6 +234,30 @@ int tlm_eng__attempt_record(eng *e, const eng_task *t, int attempt, const char *
 		&err);
 }
 
+/* Lists t for tlm_eng__write_unwritten, once however often it moves. */
+static void defer_running(eng *e, eng_task *t)
+{
+	if (!t->in_unwritten)
+		e->unwritten[e->nunwritten++] = t->idx;
+	t->in_unwritten = 1;
+}
+
+/* A listed task that moved on since (ended, or retried and not running
+ * yet) had its row written by that move. */
+void tlm_eng__write_unwritten(eng *e)
+{
+	size_t i, n = e->nunwritten;
+
+	e->nunwritten = 0;
+	for (i = 0; i < n; i++) {
+		eng_task *t = &e->tasks[e->unwritten[i]];
+
+		t->in_unwritten = 0;
+		if (t->st == TASK_RUNNING && e->stop != STOP_FENCED)
+			(void)tlm_eng__attempt_record(e, t, t->attempt, t->id, TLM_ATTEMPT_RUNNING);
+	}
+}
+
 static int in_flight(eng_task_state st)
 {
 	return st == TASK_SUBMITTING || st == TASK_UNKNOWN || st == TASK_SUBMITTED ||
@@ -293,9 +317,16 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
 	if (to == TASK_SUBMITTING && t->st == TASK_READY)
 		attempt++;
 	/* Write-ahead: a new attempt is durable before its create is sent, so
-	 * a failed write leaves the task where it was and nothing is sent. */
-	if (journal_of(t, to, why, &st))
-		rc = tlm_eng__attempt_record(e, t, attempt, to == TASK_READY ? NULL : t->id, st);
+	 * a failed write leaves the task where it was and nothing is sent.
+	 * `running` waits for the next commit: nothing is sent because of it,
+	 * and a task that ends before then is written once, as it ended. */
+	if (journal_of(t, to, why, &st)) {
+		if (to == TASK_RUNNING)
+			defer_running(e, t);
+		else
+			rc = tlm_eng__attempt_record(e, t, attempt, to == TASK_READY ? NULL : t->id,
+						     st);
+	}
 	if (rc != 0 && to == TASK_SUBMITTING)
 		return rc;
 	t->attempt = attempt;

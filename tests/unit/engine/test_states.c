@@ -221,6 +221,9 @@ static void test_task_attempts(void **state)
 	a->id = strdup("task-1");
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_SUBMITTED, 0, NULL), 0);
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_RUNNING, 0, NULL), 0);
+	/* `running` is written by the next commit (the end of the turn). */
+	assert_string_equal(journaled(f, "a"), "1:submitted");
+	assert_int_equal(tlm_eng__flush(&f->e), 0);
 	assert_string_equal(journaled(f, "a"), "1:running");
 	/* A retry: the attempt ends timed out, the task is ready again. */
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_READY, TASK_TIMED_OUT, NULL), 0);
@@ -244,6 +247,44 @@ static void test_task_attempts(void **state)
 	assert_false(tlm_eng__task_move_ok(TASK_WAITING, TASK_COMPLETED));
 	assert_false(tlm_eng__task_move_ok(TASK_WAITING, TASK_SUBMITTED));
 	assert_true(tlm_eng__task_move_ok(TASK_WAITING, TASK_SKIPPED));
+}
+
+/* A task that runs and completes before the commit is written once, as it
+ * ended: the `running` row waiting for the commit is not written over it;
+ * one that runs, is retried and runs again gets the row of its new attempt. */
+static void test_running_written_once(void **state)
+{
+	fixture *f = *state;
+	eng_task *a = task(f, "a"), *e = task(f, "e");
+
+	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_READY, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_SUBMITTING, 0, NULL), 0);
+	a->id = strdup("task-a");
+	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_SUBMITTED, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_RUNNING, 0, NULL), 0);
+	assert_int_equal(f->e.nunwritten, 1);
+	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_COMPLETED, 0, NULL), 0);
+	assert_string_equal(journaled(f, "a"), "1:completed");
+	assert_int_equal(tlm_eng__flush(&f->e), 0);
+	assert_string_equal(journaled(f, "a"), "1:completed");
+	assert_int_equal(f->e.nunwritten, 0);
+	/* Running, retried (timed out), submitted and running again: one
+	 * entry in the list, the new attempt's row written. */
+	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_READY, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_SUBMITTING, 0, NULL), 0);
+	e->id = strdup("task-e1");
+	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_SUBMITTED, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_RUNNING, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_READY, TASK_TIMED_OUT, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_SUBMITTING, 0, NULL), 0);
+	free(e->id);
+	e->id = strdup("task-e2");
+	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_SUBMITTED, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_RUNNING, 0, NULL), 0);
+	assert_int_equal(f->e.nunwritten, 1);
+	assert_string_equal(journaled(f, "e"), "1:timed_out 2:submitted");
+	assert_int_equal(tlm_eng__flush(&f->e), 0);
+	assert_string_equal(journaled(f, "e"), "1:timed_out 2:running");
 }
 
 /* A failure skips exactly its dependents, transitively; the independent
@@ -350,6 +391,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resource_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_task_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_running_written_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_skips_dependents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fenced_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_decision, setup, teardown),
