@@ -72,6 +72,7 @@ struct tlm_client {
 	tlm_error closed;       /* code != 0: the gate refused; nothing is sent any more */
 	int cancelling;         /* tlm_client_cancel_all is telling callbacks: no new requests */
 	tlm_client_reach reach; /* does the control plane answer (tlm_client_reach_get) */
+	char date_seen[48];     /* the Date header reach.server_date was read from */
 };
 
 static uint64_t now_ms(void)
@@ -440,13 +441,21 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	} else if (n > sizeof(date) - 1 && n < 128 &&
 		   strncasecmp(data, date, sizeof(date) - 1) == 0) {
 		char value[128];
+		size_t vl;
 		time_t t;
 
 		memcpy(value, data + sizeof(date) - 1, n - (sizeof(date) - 1));
 		value[n - (sizeof(date) - 1)] = '\0';
 		value[strcspn(value, "\r\n")] = '\0';
-		if ((t = curl_getdate(value, NULL)) > 0)
+		/* It changes once a second: parsed only when it did. */
+		vl = strlen(value);
+		if (vl < sizeof(r->c->date_seen) && memcmp(value, r->c->date_seen, vl + 1) == 0)
+			return n;
+		if ((t = curl_getdate(value, NULL)) > 0) {
 			r->c->reach.server_date = (int64_t)t;
+			if (vl < sizeof(r->c->date_seen))
+				memcpy(r->c->date_seen, value, vl + 1);
+		}
 	}
 	return n;
 }
