@@ -33,8 +33,8 @@ struct tlm_req {
 	char method[8];
 	char *path;
 	char *url;
-	char *body;       /* NULL: no body */
-	size_t body_sent; /* of a create's body, read by libcurl so far */
+	char *body;        /* NULL: no body */
+	unsigned sendings; /* of this transfer, by libcurl (once_only) */
 	tlm_client_kind kind;
 	tlm_client_cb cb;
 	void *ctx;
@@ -294,7 +294,7 @@ static void req_reset_transfer(tlm_req *r)
 	r->len = r->cap = 0;
 	r->too_big = 0;
 	r->retry_after = -1;
-	r->body_sent = 0;
+	r->sendings = 0;
 }
 
 static void req_free(tlm_req *r)
@@ -460,26 +460,21 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* A create's body, handed to libcurl piece by piece (see no_rewind). */
-static size_t read_body(char *buf, size_t size, size_t nitems, void *ud)
+/* libcurl sends a request again by itself, on a new connection, when the
+ * kept-alive one it was sent on closes before any reply: for a create the
+ * server may have committed, a twin (docs/lessons.md #3).  It asks this
+ * before each sending; a create is sent once, and a second ask fails the
+ * transfer, whose outcome is then unknown (looked up by name, create.c). */
+static int once_only(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+		     int conn_local_port)
 {
 	tlm_req *r = ud;
-	size_t left = strlen(r->body + r->body_sent),
-	       n = size * nitems < left ? size * nitems : left;
 
-	memcpy(buf, r->body + r->body_sent, n);
-	r->body_sent += n;
-	return n;
-}
-
-/* libcurl rewinds a body only to send its request again.  Before anything
- * was read that is harmless; after, the server may have the create. */
-static int no_rewind(void *ud, curl_off_t offset, int origin)
-{
-	const tlm_req *r = ud;
-
-	return offset == 0 && origin == SEEK_SET && r->body_sent == 0 ? CURL_SEEKFUNC_OK
-								      : CURL_SEEKFUNC_FAIL;
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	return r->sendings++ == 0 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 static int req_start(tlm_req *r, tlm_error *err)
@@ -545,22 +540,15 @@ static int req_start(tlm_req *r, tlm_error *err)
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	}
+	/* A create is sent once (once_only), so creates share the kept-alive
+	 * connections like every other request; its body goes with its
+	 * headers, in one write. */
+	if (r->kind == TLM_CLIENT_POST_CREATE) {
+		curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, once_only);
+		curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
+	}
 	/* Content-Length always, 0 for bodiless POST/PUT/PATCH (docs/contract.md §1). */
-	if (r->kind == TLM_CLIENT_POST_CREATE && r->body != NULL) {
-		/* libcurl sends a request again by itself when a reused
-		 * connection closes before any reply: for a create that the
-		 * server may have committed, a twin (docs/lessons.md #3).  To
-		 * send it again it must rewind the body, which no_rewind
-		 * refuses: the transfer fails, and the create's outcome is
-		 * unknown, looked up by name (create.c).  So creates share the
-		 * kept-alive connections like every other request. */
-		curl_easy_setopt(e, CURLOPT_POST, 1L);
-		curl_easy_setopt(e, CURLOPT_READFUNCTION, read_body);
-		curl_easy_setopt(e, CURLOPT_READDATA, r);
-		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, no_rewind);
-		curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->body));
-	} else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0) {
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)(r->body != NULL ? strlen(r->body) : 0));
@@ -649,9 +637,9 @@ static tlm_xfer map_curl(CURLcode cc, CURL *e)
 	case CURLE_GOT_NOTHING: return TLM_XFER_EMPTY_REPLY;
 	case CURLE_RECV_ERROR: return TLM_XFER_RESET;
 	case CURLE_SEND_ERROR: return TLM_XFER_SEND_ERROR;
-	/* no_rewind refused a second sending of a create: its connection
+	/* once_only refused a second sending of a create: its connection
 	 * died after the request went out. */
-	case CURLE_SEND_FAIL_REWIND: return TLM_XFER_RESET;
+	case CURLE_ABORTED_BY_CALLBACK: return TLM_XFER_RESET;
 	case CURLE_SSL_CONNECT_ERROR: return TLM_XFER_TLS_HANDSHAKE;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
