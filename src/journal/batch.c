@@ -8,11 +8,13 @@
  * Each write stays atomic on its own: it runs inside a SAVEPOINT, so a write
  * that fails is undone alone and the batch goes on.  A write's savepoint is
  * released when the next one is taken (one statement string, one round
- * trip on PostgreSQL) or by the commit.  On SQLite a write of one statement
- * (tlm_journal__begin_one) takes none: SQLite undoes a failed statement by
- * itself, or, after an I/O error or a full disk, the whole transaction,
- * which counts as the batch lost.  PostgreSQL aborts the whole transaction
- * on any failed statement, so there every write has its savepoint.  A batch whose
+ * trip on PostgreSQL) or by the commit.  A write of one statement
+ * (tlm_journal__begin_one) takes none.  SQLite undoes a failed statement by
+ * itself and the batch goes on, unless an I/O error or a full disk rolled
+ * back the whole transaction.  PostgreSQL aborts the whole transaction on
+ * any failed statement: there a failed one-statement write loses the batch,
+ * exactly as a lost connection does (a statement that changes nothing, an
+ * update of a row not journaled, is no failure to the database).  A batch whose
  * transaction itself is lost (a failed COMMIT, a dropped connection, a
  * savepoint that cannot be rolled back) is reported by the next flush as
  * TLM_EFENCED: what it held never reached the journal, exactly as if the
@@ -110,7 +112,7 @@ int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, int one, tlm_er
 		memcpy(j->batch_run, run_id, sizeof(j->batch_run));
 	}
 	j->in_write = 1;
-	j->sp_write = !one || tlm_db_which(j->db) != TLM_DB_SQLITE;
+	j->sp_write = !one;
 	if (!j->sp_write)
 		return 0; /* the savepoint of the write before stays held */
 	if (take_savepoint(j) != 0) {
@@ -132,8 +134,8 @@ int tlm_journal__batch_end(tlm_journal *j, int rc)
 	if (rc == TLM_EFENCED && j->batch_lost.code != 0)
 		return rc;
 	if (!j->sp_write) {
-		/* SQLite undid the statement, or the whole transaction. */
-		if (!tlm_db_in_tx(j->db))
+		/* The statement undid itself, or the transaction is gone. */
+		if (!tlm_db_tx_usable(j->db))
 			lose(j, "a failed write");
 		return rc;
 	}

@@ -49,6 +49,11 @@ int tlm_db_in_tx(const tlm_db *db)
 	return db->ops->in_tx(db);
 }
 
+int tlm_db_tx_usable(const tlm_db *db)
+{
+	return db->ops->tx_usable(db);
+}
+
 const char *tlm_db_for_update(const tlm_db *db)
 {
 	return db->ops->for_update;

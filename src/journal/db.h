@@ -48,6 +48,9 @@ int tlm_db_begin(tlm_db *db);
 int tlm_db_commit(tlm_db *db);
 void tlm_db_rollback(tlm_db *db); /* no-op outside a transaction */
 int tlm_db_in_tx(const tlm_db *db);
+/* 1: a transaction is open and takes statements (on PostgreSQL, not after
+ * a statement failed in it). */
+int tlm_db_tx_usable(const tlm_db *db);
 
 /* " FOR UPDATE" on PostgreSQL (locks the rows a SELECT reads until the
  * transaction ends), "" on SQLite (the whole database is locked already). */

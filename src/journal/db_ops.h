@@ -12,6 +12,7 @@ typedef struct tlm_db_ops {
 	int (*exec)(tlm_db *db, const char *sql);
 	int (*begin)(tlm_db *db);
 	int (*in_tx)(const tlm_db *db);
+	int (*tx_usable)(const tlm_db *db);
 	int (*prepare)(tlm_db *db, const char *sql, tlm_db_stmt **out);
 	void (*finalize)(tlm_db_stmt *q);
 	void (*reset)(tlm_db_stmt *q);

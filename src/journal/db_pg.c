@@ -96,6 +96,12 @@ static int pg_in_tx(const tlm_db *db)
 	return PQtransactionStatus(((const pg *)db)->conn) != PQTRANS_IDLE;
 }
 
+/* Not after a failed statement: the transaction takes none any more. */
+static int pg_tx_usable(const tlm_db *db)
+{
+	return PQtransactionStatus(((const pg *)db)->conn) == PQTRANS_INTRANS;
+}
+
 /* ?N -> $N outside quoted text; everything else is copied. */
 static char *translate(const char *sql, int *nparams)
 {
@@ -334,6 +340,7 @@ static const tlm_db_ops pg_ops = {
 	.exec = pg_exec,
 	.begin = pg_begin,
 	.in_tx = pg_in_tx,
+	.tx_usable = pg_tx_usable,
 	.prepare = pg_prepare,
 	.finalize = pg_finalize,
 	.reset = pg_reset,

@@ -201,6 +201,7 @@ static const tlm_db_ops lite_ops = {
 	.exec = lite_exec,
 	.begin = lite_begin,
 	.in_tx = lite_in_tx,
+	.tx_usable = lite_in_tx,
 	.prepare = lite_prepare,
 	.finalize = lite_finalize,
 	.reset = lite_reset,

@@ -81,9 +81,10 @@ int tlm_journal__migrate(tlm_journal *j, tlm_error *err);
  * and rolls back otherwise; it returns the final rc. */
 int tlm_journal__begin(tlm_journal *j, const char *run_id, tlm_error *err);
 /* tlm_journal__begin for a write of exactly one statement, which nothing
- * after its step can fail once it changed a row: on SQLite a failed
- * statement undoes itself, so in a batch it needs no savepoint of its own
- * (batch.c).  A write of several statements uses tlm_journal__begin. */
+ * after its step can fail once it changed a row: in a batch it takes no
+ * savepoint of its own (batch.c).  On SQLite a failed statement undoes
+ * itself; on PostgreSQL it loses the batch.  A write of several statements
+ * uses tlm_journal__begin. */
 int tlm_journal__begin_one(tlm_journal *j, const char *run_id, tlm_error *err);
 int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err);
 

@@ -428,6 +428,59 @@ static void test_batch_failed_write(void **state)
 	free(uri);
 }
 
+/* A write of one statement takes no savepoint in a batch (batch.c): one
+ * that changes nothing (a row never journaled) is no failure to the
+ * database and the batch goes on; one that fails in the database loses
+ * the batch, as a cut connection does. */
+static void test_batch_one_statement(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n;
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	free(tlm_h_pg_query(&tlm_h_pg_group, uri,
+			    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS"
+			    " $$ BEGIN RAISE EXCEPTION 'poisoned'; END $$;"
+			    "CREATE TRIGGER poison BEFORE INSERT ON tasks FOR EACH ROW"
+			    " WHEN (NEW.subject = 'poison') EXECUTE FUNCTION poison()"));
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", &err), 0);
+	assert_int_equal(
+		tlm_journal_created(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-none", "id-0", &err),
+		TLM_ENOTFOUND);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "ok", 1, NULL, TLM_ATTEMPT_PENDING, &err), 0);
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM resources");
+	assert_string_equal(n, "1");
+	free(n);
+	/* The failed statement takes the batch with it. */
+	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", "id-a", &err),
+			 0);
+	assert_int_not_equal(
+		tlm_journal_task_record(j, run, "t", "poison", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_non_null(strstr(err.message, "poisoned"));
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "after", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		TLM_EFENCED);
+	assert_int_equal(tlm_journal_flush(j, &err), TLM_EFENCED);
+	assert_non_null(strstr(err.message, "never committed"));
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri,
+			   "SELECT count(*) FROM resources WHERE remote_id IS NOT NULL");
+	assert_string_equal(n, "0");
+	free(n);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
+	assert_string_equal(n, "1");
+	free(n);
+	tlm_journal_close(j);
+	free(uri);
+}
+
 static void test_password_never_shown(void **state)
 {
 	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), with[256],
@@ -466,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_connection_cut),
 		cmocka_unit_test(test_batch_lost),
 		cmocka_unit_test(test_batch_failed_write),
+		cmocka_unit_test(test_batch_one_statement),
 		cmocka_unit_test(test_password_never_shown),
 	};
 
