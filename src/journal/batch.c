@@ -16,8 +16,9 @@
  * exactly as a lost connection does (a statement that changes nothing, an
  * update of a row not journaled, is no failure to the database).  A batch whose
  * transaction itself is lost (a failed COMMIT, a dropped connection, a
- * savepoint that cannot be rolled back) is reported by the next flush as
- * TLM_EFENCED: what it held never reached the journal, exactly as if the
+ * savepoint that cannot be rolled back, a failed one-statement write on
+ * PostgreSQL) is reported as TLM_EFENCED by the write that lost it and by
+ * every write and flush after: what it held never reached the journal, exactly as if the
  * process had died there, and its owner must stop before another request.
  * The fence is checked once, when the batch opens: from then on the batch
  * holds the write lock (SQLite) or the run's row (PostgreSQL, FOR UPDATE),
@@ -62,15 +63,16 @@ static void drop_queued(tlm_journal *j)
 /* The batch's transaction is gone: everything it held is lost. */
 static int lose(tlm_journal *j, const char *what)
 {
-	tlm_db_rollback(j->db);
-	j->batch_open = j->sp_held = 0;
-	drop_queued(j);
+	/* The database's message first: the rollback replaces it. */
 	if (j->batch_lost.code == 0)
 		tlm_error_set(&j->batch_lost, TLM_EFENCED,
 			      "journal %s: %s failed (%s): the writes of this batch were never "
 			      "committed; stopping at once, the journal holds the run as of its "
 			      "last commit",
 			      j->path, what, tlm_db_errmsg(j->db));
+	tlm_db_rollback(j->db);
+	j->batch_open = j->sp_held = 0;
+	drop_queued(j);
 	return TLM_EFENCED;
 }
 
@@ -124,7 +126,7 @@ int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, int one, tlm_er
 	return 0;
 }
 
-int tlm_journal__batch_end(tlm_journal *j, int rc)
+int tlm_journal__batch_end(tlm_journal *j, int rc, tlm_error *err)
 {
 	j->in_write = 0;
 	if (rc == 0) {
@@ -133,14 +135,20 @@ int tlm_journal__batch_end(tlm_journal *j, int rc)
 	}
 	if (rc == TLM_EFENCED && j->batch_lost.code != 0)
 		return rc;
+	/* A one-statement write undid itself, unless its transaction is gone
+	 * with it; any other write is undone to its savepoint.  A batch lost
+	 * here stops the caller at once, as a failed commit would. */
 	if (!j->sp_write) {
-		/* The statement undid itself, or the transaction is gone. */
-		if (!tlm_db_tx_usable(j->db))
-			lose(j, "a failed write");
+		if (!tlm_db_tx_usable(j->db)) {
+			lose(j, "a write");
+			return lost(j, err);
+		}
 		return rc;
 	}
-	if (tlm_db_exec(j->db, "ROLLBACK TO tlm_write; RELEASE tlm_write") != 0)
+	if (tlm_db_exec(j->db, "ROLLBACK TO tlm_write; RELEASE tlm_write") != 0) {
 		lose(j, "undoing a failed write");
+		return lost(j, err);
+	}
 	return rc;
 }
 

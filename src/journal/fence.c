@@ -151,7 +151,7 @@ int tlm_journal__end(tlm_journal *j, int rc, const char *what, tlm_error *err)
 	uint64_t t0 = tlm_metrics_now_us();
 
 	if (j->in_write)
-		return tlm_journal__batch_end(j, rc);
+		return tlm_journal__batch_end(j, rc, err);
 	if (rc == 0 && tlm_db_commit(j->db) != 0)
 		rc = tlm_journal__db_error(j, err, what);
 	else if (rc == 0)

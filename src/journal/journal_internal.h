@@ -95,7 +95,7 @@ int tlm_journal__begin_tx(tlm_journal *j, const char *run_id, tlm_error *err);
  * run each write in a savepoint of the run's open batch; audit records
  * wait in a queue for the commit; close commits what is still open. */
 int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, int one, tlm_error *err);
-int tlm_journal__batch_end(tlm_journal *j, int rc);
+int tlm_journal__batch_end(tlm_journal *j, int rc, tlm_error *err);
 int tlm_journal__batch_queue(tlm_journal *j, const tlm_auditlog_event *ev);
 void tlm_journal__batch_close(tlm_journal *j);
 

@@ -461,10 +461,11 @@ static void test_batch_one_statement(void **state)
 	/* The failed statement takes the batch with it. */
 	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", "id-a", &err),
 			 0);
-	assert_int_not_equal(
+	assert_int_equal(
 		tlm_journal_task_record(j, run, "t", "poison", 1, NULL, TLM_ATTEMPT_PENDING, &err),
-		0);
+		TLM_EFENCED);
 	assert_non_null(strstr(err.message, "poisoned"));
+	assert_non_null(strstr(err.message, "never committed"));
 	assert_int_equal(
 		tlm_journal_task_record(j, run, "t", "after", 1, NULL, TLM_ATTEMPT_PENDING, &err),
 		TLM_EFENCED);
