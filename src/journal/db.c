@@ -44,11 +44,6 @@ void tlm_db_rollback(tlm_db *db)
 		(void)db->ops->exec(db, "ROLLBACK");
 }
 
-int tlm_db_in_tx(const tlm_db *db)
-{
-	return db->ops->in_tx(db);
-}
-
 int tlm_db_tx_usable(const tlm_db *db)
 {
 	return db->ops->tx_usable(db);

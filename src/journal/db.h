@@ -47,7 +47,6 @@ int tlm_db_exec(tlm_db *db, const char *sql);
 int tlm_db_begin(tlm_db *db);
 int tlm_db_commit(tlm_db *db);
 void tlm_db_rollback(tlm_db *db); /* no-op outside a transaction */
-int tlm_db_in_tx(const tlm_db *db);
 /* 1: a transaction is open and takes statements (on PostgreSQL, not after
  * a statement failed in it). */
 int tlm_db_tx_usable(const tlm_db *db);
