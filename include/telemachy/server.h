@@ -62,12 +62,18 @@ typedef struct tlm_server_opts {
 	 * (5, docs/agamemnon.md "Connection policy"), whose full queue drops
 	 * connection attempts that then wait out a 1 s SYN retransmit. */
 	unsigned backlog;
+	/* Called, from one of the server's threads, with a one-line message
+	 * about trouble the server works around by itself (a listener that
+	 * cannot be opened again after a refuse window yet, and is retried);
+	 * NULL: not reported.  The message holds no secret. */
+	void (*warn)(void *ctx, const char *message);
+	void *warn_ctx;
 } tlm_server_opts;
 
 #define TLM_SERVER_OPTS_INIT                                                                       \
 	{                                                                                          \
 		"127.0.0.1:0", NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0,      \
-			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0              \
+			NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL  \
 	}
 
 /* Starts serving (threads of its own) and returns at once.  The caller frees

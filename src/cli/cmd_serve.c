@@ -360,6 +360,13 @@ static int start_metrics(tlm_server *srv)
 	return tlm_cli_metrics_start();
 }
 
+/* What the server works around by itself still shows in its log. */
+static void serve_warn(void *ctx, const char *message)
+{
+	(void)ctx;
+	tlm_log_cmd(TLM_ENGINE_WARN, NULL, "%s", message);
+}
+
 int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 {
 	serve_args a = { TLM_SERVER_OPTS_INIT, { 0 }, { { 0 }, 0 }, NULL, NULL, NULL, NULL, 0 };
@@ -373,6 +380,7 @@ int tlm_cmd_serve(tlm_cli *cli, int argc, char **argv)
 	 * and its one client, has no such limit). */
 	a.opts.max_connections_per_ip = PER_IP;
 	a.opts.max_connections = 1024;
+	a.opts.warn = serve_warn;
 	rc = parse_args(cli, argc, argv, &a);
 
 	if (rc != 0) {

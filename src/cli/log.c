@@ -133,11 +133,14 @@ static void vrecord(tlm_engine_level level, json_t *fields, int prefix, const ch
 	if (lg.json && vasprintf(&msg, fmt, copy) >= 0 &&
 	    put_json(level, lg.run, fields, msg, -1) == 0)
 		goto done;
+	/* One line, even when serve's threads log at once. */
+	flockfile(stderr);
 	if (prefix)
 		fprintf(stderr, "telemachy%s%s: %s", lg.command ? " " : "",
 			lg.command ? lg.command : "", level == TLM_ENGINE_WARN ? "warning: " : "");
 	tlm_cli_vesc(stderr, fmt, ap);
 	putc('\n', stderr);
+	funlockfile(stderr);
 done:
 	va_end(copy);
 	free(msg);

@@ -8,11 +8,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,9 +26,10 @@
 
 /* The first daemon, and one per refuse window at most (chaos.c refuses the
  * refuse faults that would need more); old ones are stopped at the end. */
-#define MAX_DAEMONS (TLM_CHAOS_REFUSE_MAX + 1)
-#define MHD_SLACK   64  /* connections shut down but not yet cleaned up by MHD */
-#define FD_RESERVE  256 /* descriptors the rest of the server may need */
+#define MAX_DAEMONS    (TLM_CHAOS_REFUSE_MAX + 1)
+#define MHD_SLACK      64  /* connections shut down but not yet cleaned up by MHD */
+#define FD_RESERVE     256 /* descriptors the rest of the server may need */
+#define REOPEN_RETRY_S 0.2 /* s between tries to listen again after a refuse window */
 
 struct tlm_http {
 	tlm_server *srv;
@@ -304,6 +307,23 @@ static struct MHD_Daemon *start_daemon(tlm_http *h, int fd)
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
 }
 
+/* A daemon on fd.  When libmicrohttpd fails, it has closed fd or not,
+ * depending on how far it got; we close fd only while it is still the same
+ * socket (same inode), never a descriptor another thread opened since. */
+static struct MHD_Daemon *start_on(tlm_http *h, int fd)
+{
+	struct stat before, now;
+	int known = fstat(fd, &before) == 0;
+	struct MHD_Daemon *d = start_daemon(h, fd);
+	int e = errno; /* what libmicrohttpd failed with, for the message */
+
+	if (d == NULL && known && fstat(fd, &now) == 0 && now.st_ino == before.st_ino &&
+	    now.st_dev == before.st_dev)
+		close(fd);
+	errno = e;
+	return d;
+}
+
 /* A monotonic condition variable: a refuse window must not stretch or shrink
  * when the wall clock is set. */
 static void init_wake(tlm_http *h)
@@ -363,9 +383,8 @@ int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, const 
 		tlm_http_stop(h);
 		return rc;
 	}
-	h->daemons[h->ndaemons] = start_daemon(h, fd);
+	h->daemons[h->ndaemons] = start_on(h, fd);
 	if (h->daemons[h->ndaemons] == NULL) {
-		close(fd);
 		tlm_http_stop(h);
 		return tlm_error_set(err, TLM_ERROR, "cannot start the HTTP server");
 	}
@@ -385,41 +404,89 @@ typedef struct reopen_arg {
 	double seconds;
 } reopen_arg;
 
+/* Waits `seconds` on the monotonic clock, or less when tlm_http_stop wakes
+ * us.  Under h->lock. */
+static void wait_for(tlm_http *h, double seconds)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)seconds;
+	until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!h->stopping && pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT)
+		;
+}
+
+static void warn(tlm_http *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(tlm_http *h, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (h->o.warn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	h->o.warn(h->o.warn_ctx, msg);
+}
+
+/* A new socket on the same port and a daemon on it.  0, or a TLM_E* code
+ * with err set.  Under h->lock. */
+static int listen_again(tlm_http *h, tlm_error *err)
+{
+	int fd;
+
+	if (h->ndaemons == MAX_DAEMONS)
+		return tlm_error_set(err, TLM_ERROR, "no daemon slot left");
+	if ((fd = open_socket(h, err)) < 0)
+		return fd;
+	if ((h->daemons[h->ndaemons] = start_on(h, fd)) == NULL)
+		return tlm_error_set(err, TLM_ERROR, "cannot start an HTTP daemon: %s",
+				     strerror(errno));
+	h->ndaemons++;
+	return 0;
+}
+
 /* Waits out the window, and any refuse added meanwhile that ends later (the
  * listing must not show a refuse active while we listen), then serves again
- * on a new socket, same port.  tlm_http_stop ends the wait at once. */
+ * on a new socket, same port.  Until that works (the port taken meanwhile,
+ * no descriptors or threads left) it tries again every REOPEN_RETRY_S, a
+ * refuse added meanwhile waited out first, and says so through the warn
+ * hook: a listener that silently never came back
+ * would leave the server deaf for good.  tlm_http_stop ends either wait at
+ * once. */
 static void *reopen_later(void *arg)
 {
 	reopen_arg a = *(reopen_arg *)arg;
 	tlm_http *h = a.h;
 	double left = a.seconds;
-	int fd;
+	unsigned failed = 0;
+	tlm_error err = TLM_ERROR_INIT;
 
 	free(arg);
 	pthread_mutex_lock(&h->lock);
-	while (!h->stopping && left > 0) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)left;
-		until.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
+	for (;;) {
+		while (!h->stopping && left > 0) {
+			wait_for(h, left);
+			left = h->stopping ? 0 : tlm_chaos_refuse_remaining(h->srv->chaos);
 		}
-		while (!h->stopping &&
-		       pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT)
-			;
+		if (h->stopping || listen_again(h, &err) == 0)
+			break;
+		if (failed++ == 0)
+			warn(h,
+			     "the refuse window is over but the server cannot listen again "
+			     "yet (%s); trying every %.1f s",
+			     err.message, REOPEN_RETRY_S);
+		wait_for(h, REOPEN_RETRY_S);
 		left = h->stopping ? 0 : tlm_chaos_refuse_remaining(h->srv->chaos);
 	}
-	if (!h->stopping) {
-		fd = open_socket(h, NULL);
-		if (fd >= 0 && h->ndaemons < MAX_DAEMONS &&
-		    (h->daemons[h->ndaemons] = start_daemon(h, fd)) != NULL)
-			h->ndaemons++;
-		else if (fd >= 0)
-			close(fd);
-	}
+	if (failed > 0 && !h->stopping)
+		warn(h, "listening again, after %u failed attempts", failed);
 	h->reopening = 0;
 	pthread_mutex_unlock(&h->lock);
 	return NULL;
@@ -428,7 +495,7 @@ static void *reopen_later(void *arg)
 void tlm_http_refuse(tlm_http *h, double seconds)
 {
 	reopen_arg *a;
-	int fd;
+	int fd, rc;
 
 	pthread_mutex_lock(&h->lock);
 	if (h->reopening || h->ndaemons == 0 || h->ndaemons == MAX_DAEMONS ||
@@ -436,6 +503,22 @@ void tlm_http_refuse(tlm_http *h, double seconds)
 		pthread_mutex_unlock(&h->lock);
 		return;
 	}
+	a->h = h;
+	a->seconds = seconds;
+	/* The previous window's thread has finished (reopening is 0): join it. */
+	if (h->have_reopen)
+		pthread_join(h->reopen, NULL);
+	/* The thread that reopens first: without it the listener would be
+	 * closed for good.  It waits for the lock we hold. */
+	rc = pthread_create(&h->reopen, NULL, reopen_later, a);
+	h->have_reopen = rc == 0;
+	if (rc != 0) {
+		free(a);
+		warn(h, "cannot start a refuse window: %s", strerror(rc));
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+	h->reopening = 1;
 	/* Connections already open go on; new ones are refused. */
 	/* MHD wants a quiesced daemon's socket open until the daemon is
 	 * stopped; shutting it down stops listening, so new connections are
@@ -444,16 +527,6 @@ void tlm_http_refuse(tlm_http *h, double seconds)
 	h->quiesced[h->ndaemons - 1] = fd;
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR);
-	a->h = h;
-	a->seconds = seconds;
-	/* The previous window's thread has finished (reopening is 0): join it. */
-	if (h->have_reopen)
-		pthread_join(h->reopen, NULL);
-	h->have_reopen = pthread_create(&h->reopen, NULL, reopen_later, a) == 0;
-	if (h->have_reopen)
-		h->reopening = 1;
-	else
-		free(a);
 	pthread_mutex_unlock(&h->lock);
 }
 

@@ -190,6 +190,8 @@ static int start_parts(tlm_server *srv, const tlm_server_opts *o, tlm_error *err
 	timeout = o->request_timeout > 0 ? o->request_timeout : 10;
 	ho.request_timeout_ms = (unsigned)((timeout < 86400 ? timeout : 86400) * 1000);
 	ho.tls = srv->tls.cert != NULL ? &srv->tls : NULL;
+	ho.warn = o->warn;
+	ho.warn_ctx = o->warn_ctx;
 	return tlm_http_start(&srv->http, srv, &addr, &ho, &srv->bound, err);
 }
 

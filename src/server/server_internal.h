@@ -149,6 +149,9 @@ typedef struct tlm_http_opts {
 	/* HTTPS when tls->cert is set (tls.h); borrowed, and must outlive the
 	 * tlm_http (a refuse window starts a new daemon with it). */
 	const tlm_tls *tls;
+	/* Trouble the layer recovers from by itself (tlm_server_opts.warn). */
+	void (*warn)(void *ctx, const char *message);
+	void *warn_ctx;
 } tlm_http_opts;
 
 int tlm_http_start(tlm_http **out, tlm_server *srv, const tlm_addr *addr, const tlm_http_opts *o,

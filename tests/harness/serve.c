@@ -70,9 +70,23 @@ void tlm_h_serve_start(tlm_h_serve *s, const char *const *args)
 	tlm_h_serve_start_env(s, args, NULL);
 }
 
+static void start(tlm_h_serve *s, const char *const *args, const char *const *env,
+		  const char *log_path);
+
 void tlm_h_serve_start_env(tlm_h_serve *s, const char *const *args, const char *const *env)
 {
-	int out[2];
+	start(s, args, env, NULL);
+}
+
+void tlm_h_serve_start_log(tlm_h_serve *s, const char *const *args, const char *log_path)
+{
+	start(s, args, NULL, log_path);
+}
+
+static void start(tlm_h_serve *s, const char *const *args, const char *const *env,
+		  const char *log_path)
+{
+	int out[2], log = -1;
 	char line[120], *colon;
 	char **argv, **envp;
 	FILE *f;
@@ -82,15 +96,22 @@ void tlm_h_serve_start_env(tlm_h_serve *s, const char *const *args, const char *
 	argv = build_argv(s->state_dir, args);
 	envp = build_env(env);
 	assert_int_equal(pipe(out), 0);
+	if (log_path != NULL)
+		assert_true((log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+					0600)) >= 0);
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
 		dup2(out[1], 1);
+		if (log >= 0)
+			dup2(log, 2);
 		close(out[0]);
 		close(out[1]);
 		execve(argv[0], argv, envp);
 		_exit(127);
 	}
+	if (log >= 0)
+		close(log);
 	free(argv);
 	free(envp);
 	close(out[1]);

@@ -23,6 +23,10 @@ void tlm_h_serve_start(tlm_h_serve *s, const char *const *args);
  * loopback address. */
 void tlm_h_serve_start_env(tlm_h_serve *s, const char *const *args, const char *const *env);
 
+/* The same as tlm_h_serve_start, with the server's stderr appended to
+ * log_path (created 0600 when missing) instead of the test's. */
+void tlm_h_serve_start_log(tlm_h_serve *s, const char *const *args, const char *log_path);
+
 /* Runs `telemachy serve ARGS...` exactly as given (nothing added) with env
  * applied as above, and waits at most wait_ms for it to exit.  Returns the
  * exit code, or -1 when it still ran (it is then SIGKILLed) or died by a

@@ -20,13 +20,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness/harness.h"
 #include "harness/nats.h"
+#include "harness/run.h"
 #include "harness/serve.h"
 
 #define WAIT_MS 10000 /* the longest any wait may take */
@@ -39,6 +44,7 @@ static tlm_h_sub *sub;
 static pid_t child;      /* a server started by hand (bad specs) */
 static pthread_t held;   /* a delayed call */
 static int held_started; /* joined by the teardown, also after a failure */
+static char *log_dir;    /* a server's stderr, removed by the teardown */
 static long held_status;
 
 /* ---- time ---------------------------------------------------------------- */
@@ -75,6 +81,10 @@ static int teardown(void **state)
 	tlm_h_serve_stop(&srv);
 	tlm_h_nats_stop(nats_pid);
 	nats_pid = 0;
+	if (log_dir != NULL)
+		tlm_h_rmrf(log_dir);
+	free(log_dir);
+	log_dir = NULL;
 	if (held_started) /* the server is gone: the call has ended */
 		pthread_join(held, NULL);
 	held_started = 0;
@@ -517,6 +527,25 @@ static long kept_req(kept *k, const char *method, const char *path, const char *
 	return status;
 }
 
+/* Whether some socket of this machine listens on the server's port
+ * (/proc/net/tcp): tells a listener that never came back from one that
+ * does not answer. */
+static int port_listened(void)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	unsigned port, st;
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = sscanf(line, " %*u: %*x:%x %*x:%*x %x", &port, &st) == 2 &&
+			port == srv.port && st == 0x0A; /* TCP_LISTEN */
+	fclose(f);
+	return found;
+}
+
 /* Polls new connections until one is answered; returns the ms that took,
  * and *refused how many attempts were refused (each must be
  * CURLE_COULDNT_CONNECT). */
@@ -537,7 +566,8 @@ static int64_t wait_accepting(int *refused)
 				 st, code, curl_easy_strerror((CURLcode)code));
 		(*refused)++;
 		if (tlm_h_now_ms() - t0 > WAIT_MS)
-			fail_msg("still refused after %d ms", WAIT_MS);
+			fail_msg("still refused after %d ms (a socket listens on port %u: %s)",
+				 WAIT_MS, srv.port, port_listened() ? "yes" : "no");
 		tlm_h_sleep_ms(POLL_MS);
 	}
 }
@@ -635,6 +665,64 @@ static void test_refuse_overlap(void **state)
 		}
 	}
 	json_decref(j);
+}
+
+/* Waits until the file at path holds want; fails after WAIT_MS. */
+static void wait_text(const char *path, const char *want)
+{
+	int64_t t0 = tlm_h_now_ms();
+
+	for (;;) {
+		char *text = tlm_h_slurp(path);
+		int found = text != NULL && strstr(text, want) != NULL;
+
+		if (found) {
+			free(text);
+			return;
+		}
+		if (tlm_h_now_ms() - t0 > WAIT_MS) {
+			char shown[1024];
+
+			snprintf(shown, sizeof(shown), "%s", text != NULL ? text : "(none)");
+			free(text);
+			fail_msg("no \"%s\" in serve's log after %d ms: %s", want, WAIT_MS, shown);
+		}
+		free(text);
+		tlm_h_sleep_ms(POLL_MS);
+	}
+}
+
+/* A refuse window that ends while the port is taken (here by a socket of
+ * ours: the closed listener does not keep it out): serve says so, keeps
+ * trying, and serves again once the port is free.  (A failed reopen used
+ * to be silent, the server deaf for good.) */
+static void test_refuse_port_taken(void **state)
+{
+	char log[512], id[16];
+	struct sockaddr_in sa;
+	int squat, one = 1, refused = 0;
+	(void)state;
+
+	log_dir = tlm_h_tmpdir();
+	snprintf(log, sizeof(log), "%s/serve.log", log_dir);
+	tlm_h_serve_start_log(&srv, NULL, log);
+	chaos_add("refuse", "{\"seconds\":2}", id, sizeof(id));
+	squat = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(squat >= 0);
+	setsockopt(squat, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(srv.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(squat, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(squat, 4) != 0) {
+		close(squat);
+		fail_msg("cannot take port %u during the window: %s", srv.port, strerror(errno));
+	}
+	wait_text(log, "cannot listen again yet (cannot listen on 127.0.0.1:");
+	close(squat);
+	(void)wait_accepting(&refused);
+	wait_text(log, "listening again, after");
+	assert_int_equal(create_ok("after-taken"), 201);
 }
 
 /* SIGTERM ends the server promptly, also during a long refuse window.
@@ -1158,6 +1246,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_overlap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_port_taken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_during_refuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nats_off, setup, teardown),
