@@ -18,6 +18,7 @@
 /* A task's last journaled attempt. */
 typedef struct last_attempt {
 	int seen;
+	int has_id; /* its own remote id is known (the newest of old_ids) */
 	tlm_attempt_status status;
 } last_attempt;
 
@@ -146,6 +147,7 @@ static int on_task(const tlm_journal_task *row, void *ctx)
 		t->attempt = row->attempt;
 		r->last[i].seen = 1;
 		r->last[i].status = row->status;
+		r->last[i].has_id = row->remote_id != NULL;
 	}
 	return 0;
 }
@@ -160,7 +162,9 @@ static int settle_task(restore *r, eng_task *t)
 	t->attempt_base = t->attempt;
 	if (!r->last[t->idx].seen)
 		return 0; /* never journaled: a fresh task */
-	last = t->nold > 0 ? t->old_ids[t->nold - 1] : NULL;
+	/* The last attempt's own id: an earlier attempt's, when the last
+	 * one's create reply was never journaled, names another task. */
+	last = t->nold > 0 && r->last[t->idx].has_id ? t->old_ids[t->nold - 1] : NULL;
 	open = status == TLM_ATTEMPT_SUBMITTED || status == TLM_ATTEMPT_RUNNING ||
 	       status == TLM_ATTEMPT_PENDING;
 	if (status == TLM_ATTEMPT_COMPLETED) {

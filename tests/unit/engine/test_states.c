@@ -287,6 +287,38 @@ static void test_running_written_once(void **state)
 	assert_string_equal(journaled(f, "e"), "1:timed_out 2:running");
 }
 
+/* A resumed run whose task's last attempt is `pending` (its create sent,
+ * the reply never journaled) looks that create up by name; it does not
+ * follow the id of the attempt before, which is another task upstream.
+ * A last attempt with its own id is followed. */
+static void test_restore_pending_after_retry(void **state)
+{
+	fixture *f = *state;
+	tlm_error err = TLM_ERROR_INIT;
+	eng_task *b = task(f, "b"), *e = task(f, "e");
+
+	assert_int_equal(tlm_journal_task_record(f->e.j, f->e.run_id, "t", "b", 1, "task-b1",
+						 TLM_ATTEMPT_TIMED_OUT, &err),
+			 0);
+	assert_int_equal(tlm_journal_task_record(f->e.j, f->e.run_id, "t", "b", 2, NULL,
+						 TLM_ATTEMPT_PENDING, &err),
+			 0);
+	assert_int_equal(tlm_journal_task_record(f->e.j, f->e.run_id, "t", "e", 1, "task-e1",
+						 TLM_ATTEMPT_TIMED_OUT, &err),
+			 0);
+	assert_int_equal(tlm_journal_task_record(f->e.j, f->e.run_id, "t", "e", 2, "task-e2",
+						 TLM_ATTEMPT_SUBMITTED, &err),
+			 0);
+	assert_int_equal(tlm_eng__restore(&f->e, "http://127.0.0.1:9", -1, &err), 0);
+	assert_int_equal(b->attempt, 2);
+	assert_int_equal(b->st, TASK_UNKNOWN);
+	assert_null(b->id);
+	assert_int_equal(e->attempt, 2);
+	assert_int_equal(e->st, TASK_SUBMITTED);
+	assert_non_null(e->id);
+	assert_string_equal(e->id, "task-e2");
+}
+
 /* A failure skips exactly its dependents, transitively; the independent
  * task is untouched; completion readies dependents once all are done. */
 static void test_failure_skips_dependents(void **state)
@@ -392,6 +424,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resource_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_task_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_running_written_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_pending_after_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_skips_dependents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fenced_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_decision, setup, teardown),
