@@ -103,7 +103,8 @@ typedef struct eng_task {
 	size_t nold;
 	size_t deps_left;
 	int polling;      /* a reconcile GET is in flight */
-	int in_unwritten; /* listed in e->unwritten: a `running` row may be owed (states.c) */
+	int in_unwritten; /* listed in e->unwritten (states.c) */
+	int row_owed;     /* its `submitted` or `running` row waits for the next commit */
 	uint64_t submitted_ms, finished_ms, first_ms;
 	char *message;
 	char *err_line; /* the last line of its last attempt's stderr, if said */
@@ -155,7 +156,7 @@ struct eng {
 	eng_early *early; /* events of ids not known yet (early.c); NULL until one came */
 	size_t early_next;
 	size_t *ready;     /* FIFO of task indices, capacity ntasks */
-	size_t *unwritten; /* tasks whose `running` row is not written yet, capacity ntasks */
+	size_t *unwritten; /* tasks that may owe a row (row_owed), capacity ntasks */
 	size_t nunwritten;
 	size_t ready_head, ready_tail;
 	unsigned prov_busy;  /* spec resources with a request in flight */
@@ -216,9 +217,12 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
  * change of a task's state goes through here. */
 void tlm_eng__task_set(eng *e, eng_task *t, eng_task_state to);
 
-/* Writes the `running` rows task_to deferred (states.c); tlm_eng__flush
- * calls it before every commit. */
+/* Writes the `submitted` and `running` rows task_to deferred (states.c);
+ * tlm_eng__flush calls it before every commit. */
 void tlm_eng__write_unwritten(eng *e);
+/* Writes t's deferred row now, if it owes one: before its id is set aside
+ * for a retry, since the row of the attempt that ends names that id. */
+void tlm_eng__write_owed(eng *e, eng_task *t);
 
 /* Journals one attempt's status (the one place task rows are written). */
 int tlm_eng__attempt_record(eng *e, const eng_task *t, int attempt, const char *id,

@@ -184,10 +184,9 @@ int tlm_eng__turn(eng *e, long max_wait_ms)
 	}
 	/* The turn's writes are committed before the next turn unless the
 	 * batch is gathering a group commit (linger_ms): an open batch holds
-	 * the journal's write lock, so it lasts a few ms at most.  A `running`
-	 * row waits no longer than its turn. */
-	if (e->nunwritten > 0 && e->stop == STOP_NONE)
-		tlm_eng__write_unwritten(e);
+	 * the journal's write lock, so it lasts a few ms at most.  Deferred
+	 * `submitted` and `running` rows are written by the flush, just
+	 * before the commit that makes them durable. */
 	if (linger_ms(e) == 0)
 		(void)tlm_eng__flush(e);
 	return e->stop == STOP_NONE;

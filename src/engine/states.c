@@ -235,15 +235,27 @@ int tlm_eng__attempt_record(eng *e, const eng_task *t, int attempt, const char *
 }
 
 /* Lists t for tlm_eng__write_unwritten, once however often it moves. */
-static void defer_running(eng *e, eng_task *t)
+static void defer_row(eng *e, eng_task *t)
 {
 	if (!t->in_unwritten)
 		e->unwritten[e->nunwritten++] = t->idx;
 	t->in_unwritten = 1;
+	t->row_owed = 1;
 }
 
-/* A listed task that moved on since (ended, or retried and not running
- * yet) had its row written by that move. */
+/* A task that moved on since (ended, or retried and not submitted yet) had
+ * its row written by that move. */
+void tlm_eng__write_owed(eng *e, eng_task *t)
+{
+	if (!t->row_owed)
+		return;
+	t->row_owed = 0;
+	if ((t->st == TASK_SUBMITTED || t->st == TASK_RUNNING) && e->stop != STOP_FENCED)
+		(void)tlm_eng__attempt_record(e, t, t->attempt, t->id,
+					      t->st == TASK_RUNNING ? TLM_ATTEMPT_RUNNING
+								    : TLM_ATTEMPT_SUBMITTED);
+}
+
 void tlm_eng__write_unwritten(eng *e)
 {
 	size_t i, n = e->nunwritten;
@@ -253,8 +265,7 @@ void tlm_eng__write_unwritten(eng *e)
 		eng_task *t = &e->tasks[e->unwritten[i]];
 
 		t->in_unwritten = 0;
-		if (t->st == TASK_RUNNING && e->stop != STOP_FENCED)
-			(void)tlm_eng__attempt_record(e, t, t->attempt, t->id, TLM_ATTEMPT_RUNNING);
+		tlm_eng__write_owed(e, t);
 	}
 }
 
@@ -318,14 +329,18 @@ int tlm_eng__task_to(eng *e, eng_task *t, eng_task_state to, eng_task_state why,
 		attempt++;
 	/* Write-ahead: a new attempt is durable before its create is sent, so
 	 * a failed write leaves the task where it was and nothing is sent.
-	 * `running` waits for the next commit: nothing is sent because of it,
+	 * `submitted` (the id) and `running` wait for the next commit: nothing
+	 * is sent because of them, a crash before it leaves the attempt
+	 * `pending`, whose create is looked up by name as for a lost reply,
 	 * and a task that ends before then is written once, as it ended. */
 	if (journal_of(t, to, why, &st)) {
-		if (to == TASK_RUNNING)
-			defer_running(e, t);
-		else
+		if (to == TASK_SUBMITTED || to == TASK_RUNNING) {
+			defer_row(e, t);
+		} else {
+			t->row_owed = 0;
 			rc = tlm_eng__attempt_record(e, t, attempt, to == TASK_READY ? NULL : t->id,
 						     st);
+		}
 	}
 	if (rc != 0 && to == TASK_SUBMITTING)
 		return rc;

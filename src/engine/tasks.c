@@ -95,6 +95,7 @@ void tlm_eng__attempt_failed(eng *e, eng_task *t, eng_task_state why, const char
 	tlm_eng__log(e, TLM_ENGINE_WARN, "task %s attempt %d %s (%s); retrying (%d of %d)",
 		     tlm_eng__task_name(e, t->idx, name, sizeof(name)), t->attempt,
 		     tlm_eng__task_state_name(why), msg, t->attempt, retries);
+	tlm_eng__write_owed(e, t); /* with the id the ending attempt had */
 	if (t->id != NULL) {
 		old = realloc(t->old_ids, (t->nold + 1) * sizeof(*old));
 		if (old == NULL) {

@@ -77,6 +77,7 @@ static int teardown(void **state)
  * like "1:failed 2:pending". */
 typedef struct rows {
 	const char *subject;
+	int ids; /* "1:failed@ID" (or "@-": none) */
 	char text[256];
 } rows;
 
@@ -86,19 +87,34 @@ static int row_cb(const tlm_journal_task *t, void *ctx)
 	size_t n = strlen(r->text);
 
 	if (strcmp(t->subject, r->subject) == 0)
-		snprintf(r->text + n, sizeof(r->text) - n, "%s%d:%s", n ? " " : "", t->attempt,
-			 tlm_attempt_status_name(t->status));
+		snprintf(r->text + n, sizeof(r->text) - n, "%s%d:%s%s%s", n ? " " : "", t->attempt,
+			 tlm_attempt_status_name(t->status), r->ids ? "@" : "",
+			 !r->ids        ? ""
+			 : t->remote_id ? t->remote_id
+					: "-");
 	return 0;
 }
 
-static const char *journaled(fixture *f, const char *subject)
+static const char *rows_of(fixture *f, const char *subject, int ids)
 {
 	static rows r;
 
 	memset(&r, 0, sizeof(r));
 	r.subject = subject;
+	r.ids = ids;
 	assert_int_equal(tlm_journal_tasks(f->e.j, f->e.run_id, row_cb, &r, NULL), 0);
 	return r.text;
+}
+
+static const char *journaled(fixture *f, const char *subject)
+{
+	return rows_of(f, subject, 0);
+}
+
+/* The same with each attempt's remote id. */
+static const char *journaled_ids(fixture *f, const char *subject)
+{
+	return rows_of(f, subject, 1);
 }
 
 static eng_task *task(fixture *f, const char *subject)
@@ -221,10 +237,10 @@ static void test_task_attempts(void **state)
 	a->id = strdup("task-1");
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_SUBMITTED, 0, NULL), 0);
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_RUNNING, 0, NULL), 0);
-	/* `running` is written by the next commit (the end of the turn). */
-	assert_string_equal(journaled(f, "a"), "1:submitted");
+	/* `submitted` and `running` are written by the next commit. */
+	assert_string_equal(journaled(f, "a"), "1:pending");
 	assert_int_equal(tlm_eng__flush(&f->e), 0);
-	assert_string_equal(journaled(f, "a"), "1:running");
+	assert_string_equal(journaled_ids(f, "a"), "1:running@task-1");
 	/* A retry: the attempt ends timed out, the task is ready again. */
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_READY, TASK_TIMED_OUT, NULL), 0);
 	assert_string_equal(journaled(f, "a"), "1:timed_out");
@@ -249,42 +265,49 @@ static void test_task_attempts(void **state)
 	assert_true(tlm_eng__task_move_ok(TASK_WAITING, TASK_SKIPPED));
 }
 
-/* A task that runs and completes before the commit is written once, as it
- * ended: the `running` row waiting for the commit is not written over it;
- * one that runs, is retried and runs again gets the row of its new attempt. */
+/* A task that is submitted, runs and completes before the commit is
+ * written once, as it ended, with its id: the `submitted` and `running` rows
+ * waiting for the commit are not written over it.  One that is retried
+ * writes the ending attempt's row, id included, before the id is set aside
+ * (tasks.c), and gets the row of its new attempt at the commit. */
 static void test_running_written_once(void **state)
 {
 	fixture *f = *state;
-	eng_task *a = task(f, "a"), *e = task(f, "e");
+	eng_task *a = task(f, "a"), *b = task(f, "b");
 
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_READY, 0, NULL), 0);
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_SUBMITTING, 0, NULL), 0);
 	a->id = strdup("task-a");
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_SUBMITTED, 0, NULL), 0);
+	assert_int_equal(f->e.nunwritten, 1);
+	assert_string_equal(journaled_ids(f, "a"), "1:pending@-");
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_RUNNING, 0, NULL), 0);
 	assert_int_equal(f->e.nunwritten, 1);
 	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_COMPLETED, 0, NULL), 0);
-	assert_string_equal(journaled(f, "a"), "1:completed");
+	assert_string_equal(journaled_ids(f, "a"), "1:completed@task-a");
 	assert_int_equal(tlm_eng__flush(&f->e), 0);
-	assert_string_equal(journaled(f, "a"), "1:completed");
+	assert_string_equal(journaled_ids(f, "a"), "1:completed@task-a");
 	assert_int_equal(f->e.nunwritten, 0);
-	/* Running, retried (timed out), submitted and running again: one
-	 * entry in the list, the new attempt's row written. */
-	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_READY, 0, NULL), 0);
-	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_SUBMITTING, 0, NULL), 0);
-	e->id = strdup("task-e1");
-	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_SUBMITTED, 0, NULL), 0);
-	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_RUNNING, 0, NULL), 0);
-	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_READY, TASK_TIMED_OUT, NULL), 0);
-	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_SUBMITTING, 0, NULL), 0);
-	free(e->id);
-	e->id = strdup("task-e2");
-	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_SUBMITTED, 0, NULL), 0);
-	assert_int_equal(tlm_eng__task_to(&f->e, e, TASK_RUNNING, 0, NULL), 0);
+	/* Submitted, running, retried (timed out: the engine's retry, which
+	 * sets the id aside), submitted and running again: one entry in the
+	 * list; the first attempt keeps its id. */
+	assert_int_equal(tlm_eng__task_to(&f->e, b, TASK_READY, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, b, TASK_SUBMITTING, 0, NULL), 0);
+	b->id = strdup("task-b1");
+	assert_int_equal(tlm_eng__task_to(&f->e, b, TASK_SUBMITTED, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, b, TASK_RUNNING, 0, NULL), 0);
+	tlm_eng__attempt_failed(&f->e, b, TASK_TIMED_OUT, "timed out");
+	assert_int_equal(b->st, TASK_READY);
+	assert_null(b->id);
+	assert_string_equal(journaled_ids(f, "b"), "1:timed_out@task-b1");
+	assert_int_equal(tlm_eng__task_to(&f->e, b, TASK_SUBMITTING, 0, NULL), 0);
+	b->id = strdup("task-b2");
+	assert_int_equal(tlm_eng__task_to(&f->e, b, TASK_SUBMITTED, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, b, TASK_RUNNING, 0, NULL), 0);
 	assert_int_equal(f->e.nunwritten, 1);
-	assert_string_equal(journaled(f, "e"), "1:timed_out 2:submitted");
+	assert_string_equal(journaled_ids(f, "b"), "1:timed_out@task-b1 2:pending@-");
 	assert_int_equal(tlm_eng__flush(&f->e), 0);
-	assert_string_equal(journaled(f, "e"), "1:timed_out 2:running");
+	assert_string_equal(journaled_ids(f, "b"), "1:timed_out@task-b1 2:running@task-b2");
 }
 
 /* A resumed run whose task's last attempt is `pending` (its create sent,
