@@ -55,26 +55,61 @@ typedef struct request {
 	int refused; /* answered 403 at once (no client certificate): the rest is ignored */
 } request;
 
-static int open_socket(tlm_http *h, tlm_error *err)
+/* A socket on h->addr with SO_REUSEADDR, bound, not listening; -1 with errno. */
+static int bound_socket(tlm_http *h)
 {
 	int fd = socket(h->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	if (fd < 0)
-		return tlm_error_set(err, TLM_ERROR, "socket: %s", strerror(errno));
+		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&h->addr.ss, h->addr.len) != 0 ||
-	    listen(fd, (int)h->o.backlog) != 0) {
+	if (bind(fd, (struct sockaddr *)&h->addr.ss, h->addr.len) != 0) {
 		int e = errno;
-		char where[160];
 
 		close(fd);
-		tlm_addr_format(&h->addr, where, sizeof(where));
-		return tlm_error_set(err, TLM_ERROR, "cannot listen on %s: %s", where, strerror(e));
+		errno = e;
+		return -1;
 	}
-	/* Port 0 became a real port: reopening must get the same one. */
-	h->addr.len = sizeof(h->addr.ss);
-	getsockname(fd, (struct sockaddr *)&h->addr.ss, &h->addr.len);
 	return fd;
+}
+
+static int port_of(const tlm_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+/* Port 0 becomes a real port, bound by its number: a socket bound to port 0
+ * gives the port back when a refuse window shuts it down, and any connect()
+ * on the machine may then take it as its source port, so that the listener
+ * cannot come back (EADDRINUSE with nobody listening; seen in CI).  A probe
+ * finds the number, the listener binds it by name before the probe lets go;
+ * a reopen binds h->addr, by then a real port. */
+static int open_socket(tlm_http *h, tlm_error *err)
+{
+	int probe = -1, fd = -1, e;
+	char where[160];
+
+	if (port_of(&h->addr) == 0) {
+		if ((probe = bound_socket(h)) < 0)
+			goto fail;
+		h->addr.len = sizeof(h->addr.ss);
+		getsockname(probe, (struct sockaddr *)&h->addr.ss, &h->addr.len);
+	}
+	fd = bound_socket(h);
+	e = errno;
+	if (probe >= 0)
+		close(probe);
+	errno = e;
+	if (fd >= 0 && listen(fd, (int)h->o.backlog) == 0)
+		return fd;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	tlm_addr_format(&h->addr, where, sizeof(where));
+	return tlm_error_set(err, TLM_ERROR, "cannot listen on %s: %s", where, strerror(e));
 }
 
 static void client_ip(struct MHD_Connection *c, char *buf, size_t size)

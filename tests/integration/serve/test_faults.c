@@ -725,6 +725,46 @@ static void test_refuse_port_taken(void **state)
 	assert_int_equal(create_ok("after-taken"), 201);
 }
 
+/* The server's port, picked by the kernel (--listen 127.0.0.1:0), stays
+ * held during a refuse window: a bind without SO_REUSEADDR, as any
+ * connect() makes for its source port, is refused.  (Bound to port 0, the
+ * listener gave its port back when the window shut it down; a connection
+ * anywhere on the machine could then take it and keep the server from
+ * listening again: a CI failure.) */
+static void test_refuse_keeps_port(void **state)
+{
+	char id[16];
+	struct sockaddr_in sa;
+	int64_t t0;
+	int refused = 0, tries = 0;
+	(void)state;
+
+	start_serve(NULL, 0);
+	chaos_add("refuse", "{\"seconds\":2}", id, sizeof(id));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(srv.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* For a second: the connections the server had open hold the port a
+	 * little longer, whatever the listener does. */
+	for (t0 = tlm_h_now_ms(); tlm_h_now_ms() - t0 < 1000; tries++) {
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc, e;
+
+		assert_true(s >= 0);
+		rc = bind(s, (struct sockaddr *)&sa, sizeof(sa));
+		e = errno;
+		close(s);
+		if (rc == 0)
+			fail_msg("port %u was free %lld ms into the refuse window", srv.port,
+				 (long long)(tlm_h_now_ms() - t0));
+		assert_int_equal(e, EADDRINUSE);
+		tlm_h_sleep_ms(POLL_MS);
+	}
+	assert_true(tries > 10);
+	(void)wait_accepting(&refused);
+	assert_int_equal(create_ok("after-window"), 201);
+}
+
 /* SIGTERM ends the server promptly, also during a long refuse window.
  * (Fails against http.c as of this writing: tlm_http_stop() joins the
  * thread that sleeps out the window, so the server exits only when the
@@ -1247,6 +1287,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_port_taken, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_keeps_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_during_refuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nats_off, setup, teardown),
