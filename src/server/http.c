@@ -73,13 +73,6 @@ static int bound_socket(tlm_http *h)
 	return fd;
 }
 
-static int port_of(const tlm_addr *a)
-{
-	if (a->ss.ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
-}
-
 /* Port 0 becomes a real port, bound by its number: a socket bound to port 0
  * gives the port back when a refuse window shuts it down, and any connect()
  * on the machine may then take it as its source port, so that the listener
@@ -91,7 +84,7 @@ static int open_socket(tlm_http *h, tlm_error *err)
 	int probe = -1, fd = -1, e;
 	char where[160];
 
-	if (port_of(&h->addr) == 0) {
+	if (tlm_addr_port(&h->addr) == 0) {
 		if ((probe = bound_socket(h)) < 0)
 			goto fail;
 		h->addr.len = sizeof(h->addr.ss);

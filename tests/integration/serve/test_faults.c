@@ -667,6 +667,15 @@ static void test_refuse_overlap(void **state)
 	json_decref(j);
 }
 
+/* The server's port on 127.0.0.1, for binding it ourselves. */
+static void server_port(struct sockaddr_in *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(srv.port);
+	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
 /* Waits until the file at path holds want; fails after WAIT_MS. */
 static void wait_text(const char *path, const char *want)
 {
@@ -710,10 +719,7 @@ static void test_refuse_port_taken(void **state)
 	squat = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(squat >= 0);
 	setsockopt(squat, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(srv.port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	server_port(&sa);
 	if (bind(squat, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(squat, 4) != 0) {
 		close(squat);
 		fail_msg("cannot take port %u during the window: %s", srv.port, strerror(errno));
@@ -741,10 +747,7 @@ static void test_refuse_keeps_port(void **state)
 
 	start_serve(NULL, 0);
 	chaos_add("refuse", "{\"seconds\":2}", id, sizeof(id));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(srv.port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	server_port(&sa);
 	/* For a second: the connections the server had open hold the port a
 	 * little longer, whatever the listener does. */
 	for (t0 = tlm_h_now_ms(); tlm_h_now_ms() - t0 < 1000; tries++) {
