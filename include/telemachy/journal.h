@@ -262,6 +262,13 @@ int tlm_journal_set_batching(tlm_journal *j, int on, tlm_error *err);
  * journal is committed but an audit record could not be appended. */
 int tlm_journal_flush(tlm_journal *j, tlm_error *err);
 
+/* Sends the open batch's queued writes (PostgreSQL, docs/internals/journal.md,
+ * "Queued writes on PostgreSQL") to the database without waiting for them,
+ * so that they run while the caller waits for other work and the commit
+ * waits for less.  Nothing to do on SQLite.  A failure is learnt by the next
+ * call that waits for the database, tlm_journal_flush at the latest. */
+void tlm_journal_push(tlm_journal *j);
+
 /* 1 while writes wait for tlm_journal_flush. */
 int tlm_journal_unflushed(const tlm_journal *j);
 

@@ -281,8 +281,10 @@ static long before_wait(void *ctx, long wait_ms)
 	eng *e = ctx;
 	long hold = linger_ms(e);
 
-	if (hold > 0)
+	if (hold > 0) {
+		tlm_journal_push(e->j); /* the database works while we wait */
 		return hold < wait_ms ? hold : wait_ms;
+	}
 	(void)tlm_eng__flush(e);
 	return wait_ms;
 }

@@ -152,6 +152,16 @@ int tlm_journal__batch_end(tlm_journal *j, int rc, tlm_error *err)
 	return rc;
 }
 
+int tlm_journal__queues(const tlm_journal *j)
+{
+	return j->in_write && !j->sp_write;
+}
+
+int tlm_journal__step_write(tlm_journal *j, tlm_db_stmt *q)
+{
+	return tlm_journal__queues(j) ? tlm_db_step_queued(q) : tlm_db_step(q);
+}
+
 int tlm_journal__batch_queue(tlm_journal *j, const tlm_auditlog_event *ev)
 {
 	const char *in[8] = { ev->run_id, ev->workflow, ev->kind,   ev->name,
@@ -232,6 +242,12 @@ int tlm_journal_set_batching(tlm_journal *j, int on, tlm_error *err)
 
 	j->batching = on != 0;
 	return rc;
+}
+
+void tlm_journal_push(tlm_journal *j)
+{
+	if (j->batch_open)
+		tlm_db_push(j->db);
 }
 
 uint64_t tlm_journal_batch_age_us(const tlm_journal *j)

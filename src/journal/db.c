@@ -152,6 +152,19 @@ int tlm_db_step(tlm_db_stmt *q)
 	return q->db->ops->step(q);
 }
 
+int tlm_db_step_queued(tlm_db_stmt *q)
+{
+	if (q->db->ops->step_queued != NULL)
+		return q->db->ops->step_queued(q);
+	return q->db->ops->step(q) == TLM_DB_FAIL ? TLM_DB_FAIL : TLM_DB_DONE;
+}
+
+void tlm_db_push(tlm_db *db)
+{
+	if (db->ops->push != NULL)
+		db->ops->push(db);
+}
+
 const char *tlm_db_column_text(tlm_db_stmt *q, int i)
 {
 	return q->db->ops->column_text(q, i);

@@ -74,6 +74,16 @@ void tlm_db_bind_int64(tlm_db_stmt *q, int i, long long v);
 /* TLM_DB_ROW, TLM_DB_DONE or TLM_DB_FAIL. */
 int tlm_db_step(tlm_db_stmt *q);
 
+/* Runs a write whose rows and changes the caller never reads: TLM_DB_DONE
+ * or TLM_DB_FAIL.  On PostgreSQL inside a transaction it is queued in
+ * libpq's pipeline and not waited for; its failure fails the next call that
+ * waits for the database (COMMIT at the latest), with its message and
+ * class, and leaves the transaction unusable.  Elsewhere it is a step. */
+int tlm_db_step_queued(tlm_db_stmt *q);
+
+/* Sends queued writes (tlm_db_step_queued) without waiting for them. */
+void tlm_db_push(tlm_db *db);
+
 /* Columns from 0, valid until the next step or reset.  Text is NULL for SQL
  * NULL; integers read 0 there, and booleans read 0 or 1. */
 const char *tlm_db_column_text(tlm_db_stmt *q, int i);

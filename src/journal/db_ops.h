@@ -20,6 +20,8 @@ typedef struct tlm_db_ops {
 	void (*bind_text)(tlm_db_stmt *q, int i, const char *s);
 	void (*bind_int64)(tlm_db_stmt *q, int i, long long v);
 	int (*step)(tlm_db_stmt *q);
+	int (*step_queued)(tlm_db_stmt *q); /* NULL: step */
+	void (*push)(tlm_db *db);           /* NULL: nothing to send */
 	const char *(*column_text)(tlm_db_stmt *q, int i);
 	long long (*column_int64)(tlm_db_stmt *q, int i);
 	int (*column_is_null)(tlm_db_stmt *q, int i);

@@ -1,8 +1,14 @@
 /* The PostgreSQL backend of db.h, over libpq (docs/distributed.md).  Each
- * step runs the statement with PQexecParams in text format; ?N in the
- * journal's SQL becomes $N here.  There is no reconnection: a journal whose
+ * step runs the statement in text format, by name once the cache keeps it
+ * (server_name); ?N in the journal's SQL becomes $N here.  There is no reconnection: a journal whose
  * connection is gone can no longer prove it holds its runs, so every call
- * fails from then on and the engine stops (the fencing rule). */
+ * fails from then on and the engine stops (the fencing rule).
+ *
+ * A queued step (tlm_db_step_queued) inside a transaction is sent in
+ * libpq's pipeline mode without waiting for its result; the next call that
+ * waits for the database reads the queued results first and fails with the
+ * first queued failure (docs/internals/journal.md, "Queued writes on
+ * PostgreSQL").  So a batch's writes cost one round trip together. */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +20,10 @@
 /* The journal's statements use at most a handful of parameters. */
 #define MAX_PARAMS 16
 #define MSG_MAX    512
+/* Queued writes read back at once, at most: their results wait in the
+ * server's and the kernel's buffers until then, and a blocking connection
+ * that never reads could fill them. */
+#define QUEUED_MAX 128
 
 /* pg_type OIDs of the parameter types we send (catalog/pg_type.h). */
 #define INT8OID 20
@@ -23,6 +33,8 @@ typedef struct pg {
 	tlm_db base;
 	PGconn *conn;
 	long long changes;
+	int queued;             /* queued writes whose results are not read yet */
+	unsigned int nprepared; /* statements prepared on the server */
 	tlm_db_errclass errclass;
 	char msg[MSG_MAX];
 } pg;
@@ -35,7 +47,10 @@ typedef struct pg_stmt {
 	Oid types[MAX_PARAMS];
 	PGresult *res;
 	int row, nrows;
-	int nomem; /* a binding could not be copied: the next step fails */
+	int nomem;    /* a binding could not be copied: the next step fails */
+	int prepared; /* on the server, as name, with ptypes */
+	char name[24];
+	Oid ptypes[MAX_PARAMS];
 } pg_stmt;
 
 static pg *P(tlm_db *db)
@@ -73,13 +88,50 @@ static int fail(pg *p, const PGresult *res)
 	return TLM_DB_FAIL;
 }
 
+/* Reads the results of the queued writes: 0, or the first failure's
+ * message and class.  The pipeline ends either way (a failure aborts every
+ * queued write after it, and the transaction with them). */
+static int drain(pg *p)
+{
+	int rc = 0, nulls = 0;
+
+	if (p->queued == 0)
+		return 0;
+	p->queued = 0;
+	if (PQpipelineSync(p->conn) != 1)
+		return fail(p, NULL);
+	/* Each write's result and a NULL, then the sync's own; two NULLs in a
+	 * row mean the connection has nothing more to give. */
+	while (nulls < 2) {
+		PGresult *res = PQgetResult(p->conn);
+		ExecStatusType st = PQresultStatus(res);
+
+		nulls = res == NULL ? nulls + 1 : 0;
+		if (res != NULL && rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+		    st != PGRES_PIPELINE_SYNC && st != PGRES_PIPELINE_ABORTED)
+			rc = fail(p, res);
+		PQclear(res);
+		if (st == PGRES_PIPELINE_SYNC)
+			break;
+	}
+	if (PQexitPipelineMode(p->conn) != 1 && rc == 0)
+		rc = fail(p, NULL);
+	return rc;
+}
+
 static int pg_exec(tlm_db *db, const char *sql)
 {
 	pg *p = P(db);
-	PGresult *res = PQexec(p->conn, sql);
-	ExecStatusType st = PQresultStatus(res);
+	PGresult *res;
+	ExecStatusType st;
 	int rc = 0;
 
+	/* A ROLLBACK runs even after a queued write failed: it is how the
+	 * caller recovers. */
+	if (drain(p) != 0 && strcmp(sql, "ROLLBACK") != 0)
+		return TLM_DB_FAIL;
+	res = PQexec(p->conn, sql);
+	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		rc = fail(p, res);
 	PQclear(res);
@@ -96,10 +148,15 @@ static int pg_in_tx(const tlm_db *db)
 	return PQtransactionStatus(((const pg *)db)->conn) != PQTRANS_IDLE;
 }
 
-/* Not after a failed statement: the transaction takes none any more. */
+/* Not after a failed statement: the transaction takes none any more.
+ * While writes are queued libpq reports the connection busy; whether one
+ * of them failed is learnt by the next call that reads their results. */
 static int pg_tx_usable(const tlm_db *db)
 {
-	return PQtransactionStatus(((const pg *)db)->conn) == PQTRANS_INTRANS;
+	const pg *p = (const pg *)db;
+	PGTransactionStatusType st = PQtransactionStatus(p->conn);
+
+	return st == PQTRANS_INTRANS || (p->queued > 0 && st == PQTRANS_ACTIVE);
 }
 
 /* ?N -> $N outside quoted text; everything else is copied. */
@@ -210,9 +267,37 @@ static void pg_bind_int64(tlm_db_stmt *q, int i, long long v)
 	set_param(q, i, copy, INT8OID, copy != NULL);
 }
 
+/* A kept statement is prepared on the server at its first run, with that
+ * run's parameter types, and runs by name after: parsing and planning every
+ * write again was a third of PostgreSQL's time for a run
+ * (docs/performance.md).  A run with other types, a statement the cache
+ * does not keep, or one that cannot be prepared now (writes queued, a
+ * failed prepare) goes unnamed, as before; the run then reports any error. */
+static const char *server_name(pg_stmt *q)
+{
+	pg *p = P(q->base.db);
+	PGresult *res;
+	int ok;
+
+	if (q->prepared)
+		return memcmp(q->ptypes, q->types, sizeof(q->types)) == 0 ? q->name : NULL;
+	if (!q->base.cached || p->queued > 0)
+		return NULL;
+	snprintf(q->name, sizeof(q->name), "tlm_%u", ++p->nprepared);
+	res = PQprepare(p->conn, q->name, q->sql, q->nparams, q->types);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok)
+		return NULL;
+	q->prepared = 1;
+	memcpy(q->ptypes, q->types, sizeof(q->types));
+	return q->name;
+}
+
 static int run(pg_stmt *q)
 {
 	pg *p = P(q->base.db);
+	const char *name;
 	ExecStatusType st;
 
 	if (q->nomem) {
@@ -220,8 +305,14 @@ static int run(pg_stmt *q)
 		p->errclass = TLM_DB_EOTHER;
 		return TLM_DB_FAIL;
 	}
-	q->res = PQexecParams(p->conn, q->sql, q->nparams, q->types, (const char *const *)q->values,
-			      NULL, NULL, 0);
+	if (drain(p) != 0)
+		return TLM_DB_FAIL;
+	if ((name = server_name(q)) != NULL)
+		q->res = PQexecPrepared(p->conn, name, q->nparams, (const char *const *)q->values,
+					NULL, NULL, 0);
+	else
+		q->res = PQexecParams(p->conn, q->sql, q->nparams, q->types,
+				      (const char *const *)q->values, NULL, NULL, 0);
 	st = PQresultStatus(q->res);
 	if (st == PGRES_TUPLES_OK) {
 		q->nrows = PQntuples(q->res);
@@ -251,6 +342,45 @@ static int pg_step(tlm_db_stmt *base)
 	}
 	q->row = q->nrows;
 	return TLM_DB_DONE;
+}
+
+/* Outside a transaction a statement is its own transaction and its
+ * failure must be known now: it runs as any other. */
+static int pg_step_queued(tlm_db_stmt *base)
+{
+	pg_stmt *q = S(base);
+	pg *p = P(base->db);
+	const char *name;
+	int sent;
+
+	if (q->nomem || (p->queued == 0 && PQtransactionStatus(p->conn) != PQTRANS_INTRANS))
+		return pg_step(base) == TLM_DB_FAIL ? TLM_DB_FAIL : TLM_DB_DONE;
+	name = server_name(q); /* before the pipeline: a prepare waits for its answer */
+	if (p->queued == 0 && PQenterPipelineMode(p->conn) != 1)
+		return fail(p, NULL);
+	if (name != NULL)
+		sent = PQsendQueryPrepared(p->conn, name, q->nparams,
+					   (const char *const *)q->values, NULL, NULL, 0);
+	else
+		sent = PQsendQueryParams(p->conn, q->sql, q->nparams, q->types,
+					 (const char *const *)q->values, NULL, NULL, 0);
+	if (sent != 1) {
+		fail(p, NULL);
+		p->queued++; /* the drain ends the pipeline */
+		(void)drain(p);
+		return TLM_DB_FAIL;
+	}
+	if (++p->queued == QUEUED_MAX && drain(p) != 0)
+		return TLM_DB_FAIL;
+	return TLM_DB_DONE;
+}
+
+/* The server runs what it receives and keeps the results until the drain
+ * asks for them; a failed send is learnt by the drain. */
+static void pg_push(tlm_db *db)
+{
+	if (P(db)->queued > 0)
+		(void)PQflush(P(db)->conn);
 }
 
 static int in_row(pg_stmt *q, int i)
@@ -317,7 +447,7 @@ static int pg_notifications(tlm_db *db, void (*cb)(const char *payload, void *ct
 	pg *p = P(db);
 	PGnotify *n;
 
-	if (PQconsumeInput(p->conn) != 1)
+	if (drain(p) != 0 || PQconsumeInput(p->conn) != 1)
 		return fail(p, NULL);
 	while ((n = PQnotifies(p->conn)) != NULL) {
 		cb(n->extra, ctx);
@@ -348,6 +478,8 @@ static const tlm_db_ops pg_ops = {
 	.bind_text = pg_bind_text,
 	.bind_int64 = pg_bind_int64,
 	.step = pg_step,
+	.step_queued = pg_step_queued,
+	.push = pg_push,
 	.column_text = pg_column_text,
 	.column_int64 = pg_column_int64,
 	.column_is_null = pg_column_is_null,

@@ -61,7 +61,7 @@ int tlm_journal_event_put(tlm_journal *j, const char *run_id, const tlm_journal_
 		tlm_db_bind_int64(q, 8, ev->attempt);
 		tlm_db_bind_int64(q, 9, ev->count);
 		tlm_db_bind_int64(q, 10, (long long)ev->at_ms);
-		if (tlm_db_step(q) != TLM_DB_DONE)
+		if (tlm_journal__step_write(j, q) != TLM_DB_DONE)
 			rc = tlm_journal__db_error(j, err, "recording an event");
 	}
 	tlm_db_finalize(q);

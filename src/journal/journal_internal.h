@@ -96,6 +96,12 @@ int tlm_journal__begin_tx(tlm_journal *j, const char *run_id, tlm_error *err);
  * wait in a queue for the commit; close commits what is still open. */
 int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, int one, tlm_error *err);
 int tlm_journal__batch_end(tlm_journal *j, int rc, tlm_error *err);
+/* 1 inside a one-statement write of a batch: its statement may be queued
+ * (tlm_db_step_queued), since its failure loses the batch whenever it is
+ * learnt, and the batch commits before anything depends on it. */
+int tlm_journal__queues(const tlm_journal *j);
+/* The write's statement, queued when tlm_journal__queues says it may be. */
+int tlm_journal__step_write(tlm_journal *j, tlm_db_stmt *q);
 int tlm_journal__batch_queue(tlm_journal *j, const tlm_auditlog_event *ev);
 void tlm_journal__batch_close(tlm_journal *j);
 

@@ -80,7 +80,7 @@ int tlm_journal_task_record(tlm_journal *j, const char *run_id, const char *team
 	if (remote_id != NULL)
 		tlm_db_bind_text(q, 5, remote_id);
 	tlm_db_bind_text(q, 6, tlm_attempt_status_name(status));
-	if (tlm_db_step(q) != TLM_DB_DONE) {
+	if (tlm_journal__step_write(j, q) != TLM_DB_DONE) {
 		if (tlm_db_errclass_last(j->db) == TLM_DB_EFOREIGN_KEY)
 			rc = tlm_error_set(err, TLM_ENOTFOUND, "journal %s: no run %s", j->path,
 					   run_id);
@@ -152,7 +152,16 @@ int tlm_journal_task_result(tlm_journal *j, const char *run_id, const char *team
 		goto done;
 	bind_task(q, run_id, team, subject, attempt);
 	tlm_db_bind_text(q, 5, result);
-	rc = step_update(j, q, "recording a task result", run_id, team, subject, attempt, err);
+	/* In a batch the update is queued and its count of changes unknown:
+	 * the engine records results only of attempts it read from the
+	 * journal, so the row is there. */
+	if (tlm_journal__queues(j))
+		rc = tlm_journal__step_write(j, q) == TLM_DB_DONE
+			     ? 0
+			     : tlm_journal__db_error(j, err, "recording a task result");
+	else
+		rc = step_update(j, q, "recording a task result", run_id, team, subject, attempt,
+				 err);
 done:
 	tlm_db_finalize(q);
 	if (open_tx)

@@ -89,6 +89,16 @@ static int on_task(const tlm_journal_task *t, void *ctx)
 	return 0;
 }
 
+/* Counts the completed attempts with their id. */
+static int count_tasks(const tlm_journal_task *t, void *ctx)
+{
+	seen *s = ctx;
+
+	s->tasks += t->status == TLM_ATTEMPT_COMPLETED && t->remote_id != NULL &&
+		    strcmp(t->remote_id, "id") == 0;
+	return 0;
+}
+
 static int on_audit(const tlm_journal_audit_entry *a, void *ctx)
 {
 	(void)a;
@@ -458,25 +468,161 @@ static void test_batch_one_statement(void **state)
 	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM resources");
 	assert_string_equal(n, "1");
 	free(n);
-	/* The failed statement takes the batch with it. */
+	/* The failed statement takes the batch with it.  A task row is queued
+	 * in the pipeline (db_pg.c), so its failure is learnt by the next call
+	 * that waits for the database: here a write that reads its count of
+	 * changes. */
 	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, "tlm-x-a-a", "id-a", &err),
 			 0);
 	assert_int_equal(
 		tlm_journal_task_record(j, run, "t", "poison", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "after", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_int_equal(
+		tlm_journal_created(j, run, TLM_JOURNAL_TEAM, "tlm-x-t-none", "id-t", &err),
 		TLM_EFENCED);
 	assert_non_null(strstr(err.message, "poisoned"));
 	assert_non_null(strstr(err.message, "never committed"));
 	assert_int_equal(
-		tlm_journal_task_record(j, run, "t", "after", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		tlm_journal_task_record(j, run, "t", "after2", 1, NULL, TLM_ATTEMPT_PENDING, &err),
 		TLM_EFENCED);
 	assert_int_equal(tlm_journal_flush(j, &err), TLM_EFENCED);
 	assert_non_null(strstr(err.message, "never committed"));
+	/* Learnt by the commit itself: the flush fails and commits nothing. */
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "poison", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_int_equal(tlm_journal_flush(j, &err), TLM_EFENCED);
+	assert_non_null(strstr(err.message, "poisoned"));
 	n = tlm_h_pg_query(&tlm_h_pg_group, uri,
 			   "SELECT count(*) FROM resources WHERE remote_id IS NOT NULL");
 	assert_string_equal(n, "0");
 	free(n);
 	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
 	assert_string_equal(n, "1");
+	free(n);
+	/* The connection was rolled back and left pipeline mode: the next
+	 * batch commits. */
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "later", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
+	assert_string_equal(n, "2");
+	free(n);
+	/* Unbatched, a write is its own transaction and fails at once. */
+	assert_int_equal(tlm_journal_set_batching(j, 0, &err), 0);
+	assert_int_not_equal(
+		tlm_journal_task_record(j, run, "t", "poison", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		0);
+	assert_non_null(strstr(err.message, "poisoned"));
+	assert_int_equal(tlm_journal_task_record(j, run, "t", "unbatched", 1, NULL,
+						 TLM_ATTEMPT_PENDING, &err),
+			 0);
+	tlm_journal_close(j);
+	free(uri);
+}
+
+/* Queued writes (db_pg.c) land with their batch's commit, in order, past
+ * the number the pipeline holds before reading results back; a result
+ * queued in a batch updates its row; reads in the middle of a batch see
+ * the queued writes before them. */
+static void test_batch_queued(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n, subject[32];
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	seen s;
+	int i;
+	(void)state;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	for (i = 0; i < 300; i++) {
+		snprintf(subject, sizeof(subject), "s%03d", i);
+		assert_int_equal(tlm_journal_task_record(j, run, "t", subject, 1, NULL,
+							 TLM_ATTEMPT_PENDING, &err),
+				 0);
+		assert_int_equal(tlm_journal_task_record(j, run, "t", subject, 1, "id",
+							 TLM_ATTEMPT_COMPLETED, &err),
+				 0);
+	}
+	assert_int_equal(tlm_journal_task_result(j, run, "t", "s007", 1, "{\"result\":7}", &err),
+			 0);
+	/* Nothing is committed yet, and a read of this connection sees it all. */
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
+	assert_string_equal(n, "0");
+	free(n);
+	assert_int_equal(tlm_journal_tasks(j, run, count_tasks, &s, &err), 0);
+	assert_int_equal(s.tasks, 300);
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	n = tlm_h_pg_query(
+		&tlm_h_pg_group, uri,
+		"SELECT count(*) FROM tasks WHERE status = 'completed' AND remote_id = 'id'");
+	assert_string_equal(n, "300");
+	free(n);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT result FROM tasks WHERE subject = 's007'");
+	assert_string_equal(n, "{\"result\":7}");
+	free(n);
+	tlm_journal_close(j);
+	free(uri);
+}
+
+/* The last statement the journal's connection ran, as the server saw it. */
+static char *last_statement(const char *uri)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT left(query, 20) FROM pg_stat_activity WHERE datname = 't%d'"
+		 " AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+		 tlm_h_pg_group.ndb);
+	return tlm_h_pg_query(&tlm_h_pg_group, uri, sql);
+}
+
+/* tlm_journal_push sends queued writes without waiting: the server runs
+ * them before the commit asks for their results. */
+static void test_batch_push(void **state)
+{
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n = NULL;
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	int i;
+	(void)state;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	/* A first batch prepares the statement on the server. */
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "a", 1, NULL, TLM_ATTEMPT_PENDING, &err), 0);
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	tlm_journal_push(j); /* no batch: nothing to send */
+	/* The next opens with the fence check; its write waits in libpq. */
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "b", 1, NULL, TLM_ATTEMPT_PENDING, &err), 0);
+	n = last_statement(uri);
+	assert_string_equal(n, "SELECT owner_epoch, ");
+	for (i = 0; i < 200; i++) {
+		free(n);
+		if (i == 0)
+			tlm_journal_push(j);
+		n = last_statement(uri);
+		if (strcmp(n, "INSERT INTO tasks (r") == 0)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_string_equal(n, "INSERT INTO tasks (r");
+	free(n);
+	assert_int_equal(tlm_journal_flush(j, &err), 0);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
+	assert_string_equal(n, "2");
 	free(n);
 	tlm_journal_close(j);
 	free(uri);
@@ -521,6 +667,8 @@ int main(void)
 		cmocka_unit_test(test_batch_lost),
 		cmocka_unit_test(test_batch_failed_write),
 		cmocka_unit_test(test_batch_one_statement),
+		cmocka_unit_test(test_batch_queued),
+		cmocka_unit_test(test_batch_push),
 		cmocka_unit_test(test_password_never_shown),
 	};
 
