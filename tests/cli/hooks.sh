@@ -5,7 +5,8 @@
 # hooks that hang, fail or print garbage; --hook; webhooks to a receiver that
 # checks the signature, one that answers 500 then 200, and one that is down.
 # None of them may change the run's result or delay it past the hook's
-# timeout.  Every wait is bounded.
+# timeout.  Every wait is bounded.  As cli.hooks-pg, the journal is
+# PostgreSQL (journal_from_env), and its password must reach no hook.
 set -euo pipefail
 
 . "$(dirname "$0")/lib/common.bash"
@@ -17,9 +18,11 @@ cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	journal_stop
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+journal_from_env
 
 # rec.sh FILE: one line per call: the payload, then the TLM_* variables and
 # three others (two secrets a hook must not get, one it must), tab-separated.
@@ -69,7 +72,9 @@ for kv in want:
 PY
 }
 
-export MY_SERVICE_TOKEN=s3cret-token PGPASSWORD=s3cret-pg NORMAL_VAR=visible
+export MY_SERVICE_TOKEN=s3cret-token NORMAL_VAR=visible
+# On PostgreSQL the real password is set already (journal_from_env).
+[ "${TLM_TEST_JOURNAL:-}" = postgres ] || export PGPASSWORD=s3cret-pg
 
 # --- usage --------------------------------------------------------------------
 run 2 run --hook 'task_done=true' "$TLM_SOURCE_DIR/examples/hello-world.yaml"
@@ -187,9 +192,10 @@ YAML
 runpid=$!
 pids+=("$runpid")
 for _ in $(seq 100); do
-	"$TLM_BIN" list --state-dir "$tmp/state" 2>/dev/null | grep -q running && break
+	"$TLM_BIN" list 2>/dev/null | grep -q running && break
 	sleep 0.1
 done
+"$TLM_BIN" list 2>/dev/null | grep -q running || fail "the slow run never showed as running"
 kill -INT "$runpid"
 rc=0
 timeout 20 tail --pid="$runpid" -f /dev/null || fail "cancelled run did not exit"
@@ -289,4 +295,8 @@ assert [r["status"] for r in flaky] == [500, 200], flaky
 ids = {json.loads(r["body"])["id"] for r in flaky}
 assert len(ids) == 1 and ids.pop().endswith(":run_failed:failed"), flaky
 PY
+if [ "${TLM_TEST_JOURNAL:-}" = postgres ]; then
+	[ ! -e "$tmp/state/journal.db" ] || fail "a local journal was written beside PostgreSQL"
+	! grep -rqF -- "$PGPASSWORD" "$tmp" || fail "the database password reached $(grep -rlF -- "$PGPASSWORD" "$tmp")"
+fi
 echo ok

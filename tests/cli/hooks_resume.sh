@@ -4,8 +4,11 @@
 # picks the run up again — `resume`, in a second round `teardown` —
 # delivers that event to the hook that did not finish, does not deliver it
 # again to the hook that did, and delivers its own events; `resume --hook`
-# adds a hook.  A third round has `worker --once` take the run over.  Everything runs on the in-process control plane; every wait
-# is bounded.
+# adds a hook.  A third round has `worker --once` take the run over.
+# Everything runs on the in-process control plane; every wait is bounded.
+# As cli.hooks_resume-pg, the journal is PostgreSQL (journal_from_env):
+# there an event's journal row is a queued write of its batch
+# (docs/internals/journal.md), and the password must reach no hook.
 set -euo pipefail
 
 . "$(dirname "$0")/lib/common.bash"
@@ -16,15 +19,18 @@ runpid=
 cleanup() {
 	[ -n "$runpid" ] && kill -9 "$runpid" 2>/dev/null || true
 	pkill -9 -f "$tmp/" 2>/dev/null || true
+	journal_stop
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+journal_from_env
 
-# fast.sh LOG: one line per call, "EVENT_ID".
+# fast.sh LOG: one line per call, "EVENT_ID"; its environment to LOG.env.
 cat >"$tmp/fast.sh" <<'SH'
 #!/bin/sh
 cat >/dev/null
 echo "$TLM_EVENT_ID" >>"$1"
+env >>"$1.env"
 SH
 # stuck.sh LOG ONCE: the first call (ONCE absent) says "stuck ID" and hangs;
 # the others record "ID" and the payload's id.
@@ -136,4 +142,13 @@ run 0 worker --once -q
 [ "$(count "$tmp/stuck3.log" "$first $first")" = 1 ] || fail "worker, stuck hook: $(cat "$tmp/stuck3.log")"
 [ "$(count "$tmp/fast3.log" "$run:run_completed:completed")" = 1 ] ||
 	fail "worker: no run_completed: $(cat "$tmp/fast3.log")"
+if [ "${TLM_TEST_JOURNAL:-}" = postgres ]; then
+	[ -s "$tmp/fast3.log.env" ] || fail "the fast hook recorded no environment"
+	! grep -rqF -- "$PGPASSWORD" "$tmp" || fail "the database password reached $(grep -rlF -- "$PGPASSWORD" "$tmp")"
+	n=$("$TLM_BIN" list -q | wc -l)
+	[ "$n" = 3 ] || fail "the PostgreSQL journal lists $n runs, want 3"
+	[ ! -e "$tmp/state/journal.db" ] || fail "a local journal was written beside PostgreSQL"
+	[ "$(env -u TELEMACHY_JOURNAL "$TLM_BIN" list -q 2>/dev/null | wc -l)" = 0 ] ||
+		fail "the runs are in the local journal"
+fi
 echo ok

@@ -3,12 +3,17 @@
 # and a failed task's exit status and output tails, one task, JSON, usage
 # errors, output that tries to drive the terminal, and a task that is still
 # running (nothing collected yet), then ended by an interrupt (its note).
+# As cli.logs-pg, the journal is PostgreSQL (journal_from_env): there a
+# task's result is a queued write of the teardown's batch
+# (docs/internals/journal.md).
 set -euo pipefail
 
 . "$(dirname "$0")/lib/common.bash"
 
 unset AGAMEMNON_URL NATS_URL AGAMEMNON_API_KEY AGAMEMNON_API_KEY_FILE REQUIRE_TLS LOG_LEVEL LOG_FORMAT
 export TELEMACHY_STATE_DIR="$tmp/state"
+trap 'journal_stop; rm -rf "$tmp"' EXIT
+journal_from_env
 
 cat >"$tmp/w.yaml" <<'YAML'
 apiVersion: telemachy/v1
@@ -84,7 +89,7 @@ has "$tmp/err" "in-process control plane of its own process"
 # apart, until the task ends.
 "$TLM_BIN" serve --listen 127.0.0.1:0 >"$tmp/serve.url" 2>"$tmp/serve.err" &
 spid=$!
-trap 'kill $spid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+trap 'kill $spid 2>/dev/null || true; journal_stop; rm -rf "$tmp"' EXIT
 for _ in $(seq 1 100); do [ -s "$tmp/serve.url" ] && break; sleep 0.1; done
 url=$(head -1 "$tmp/serve.url")
 cat >"$tmp/tick.yaml" <<'YAML'
@@ -124,4 +129,8 @@ for bad in ("?stream=stdin", "?offset=-1", "?offset=1x"):
 assert code("/no-such-task/output")[0] == 404
 PY
 kill $spid
+if [ "${TLM_TEST_JOURNAL:-}" = postgres ]; then
+	[ ! -e "$tmp/state/journal.db" ] || fail "a local journal was written beside PostgreSQL"
+	! grep -rqF -- "$PGPASSWORD" "$tmp" || fail "the database password reached $(grep -rlF -- "$PGPASSWORD" "$tmp")"
+fi
 echo "logs: ok"

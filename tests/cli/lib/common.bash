@@ -32,3 +32,29 @@ has() {
 hasnt() {
 	! grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "unexpected \"$2\" in $(basename "$1")"; }
 }
+
+# journal_from_env: with TLM_TEST_JOURNAL=postgres (ctest "cli.<name>-pg"),
+# starts a throwaway PostgreSQL cluster (tests/tools/pg_cluster.c) and points
+# every telemachy command at a fresh database on it: TELEMACHY_JOURNAL, and
+# PGPASSWORD, which libpq reads.  The cluster stops at journal_stop, or when
+# this shell exits (the helper's input ends).  Without it: nothing.
+journal_from_env() {
+	[ "${TLM_TEST_JOURNAL:-}" = postgres ] || return 0
+	: "${TLM_TEST_PG:?}"
+	coproc TLM_PG { exec "$TLM_TEST_PG"; }
+	read -r -t 60 -u "${TLM_PG[0]}" pg_uri || fail "the PostgreSQL cluster did not start"
+	read -r -t 5 -u "${TLM_PG[0]}" pg_password || fail "no password from the cluster"
+	export TELEMACHY_JOURNAL=$pg_uri PGPASSWORD=$pg_password
+}
+
+# journal_stop: stops the cluster of journal_from_env and waits (bounded).
+journal_stop() {
+	local pid=${TLM_PG_PID:-}
+	[ -n "$pid" ] || return 0
+	eval "exec ${TLM_PG[1]}>&-"
+	for _ in $(seq 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+}
