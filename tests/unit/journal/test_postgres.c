@@ -406,6 +406,51 @@ static void test_batch_lost(void **state)
 	free(uri);
 }
 
+/* The same with the batch's writes queued in the pipeline (db_pg.c), sent
+ * to the server (push) or still in libpq's buffer: the drain meets the cut
+ * connection, the flush loses the batch, and every write after fails at
+ * once instead of waiting on the dead connection. */
+static void lost_queued(int push)
+{
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n;
+	tlm_journal *j = NULL;
+	tlm_error err = TLM_ERROR_INIT;
+	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	int64_t t0;
+
+	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
+	assert_int_equal(tlm_journal_run_new(j, "demo", SPEC, run, &err), 0);
+	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "a", 1, NULL, TLM_ATTEMPT_PENDING, &err), 0);
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "b", 1, NULL, TLM_ATTEMPT_PENDING, &err), 0);
+	if (push)
+		tlm_journal_push(j);
+	cut_connection(uri);
+	t0 = tlm_h_now_ms();
+	assert_int_equal(tlm_journal_flush(j, &err), TLM_EFENCED);
+	assert_non_null(strstr(err.message, "never committed"));
+	assert_int_equal(
+		tlm_journal_task_record(j, run, "t", "c", 1, NULL, TLM_ATTEMPT_PENDING, &err),
+		TLM_EFENCED);
+	assert_non_null(strstr(err.message, "connection to the database was lost"));
+	assert_int_equal(tlm_journal_flush(j, &err), 0); /* nothing was held */
+	assert_true(tlm_h_now_ms() - t0 < 5000);
+	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
+	assert_string_equal(n, "0");
+	free(n);
+	tlm_journal_close(j);
+	free(uri);
+}
+
+static void test_batch_lost_queued(void **state)
+{
+	(void)state;
+	lost_queued(0);
+	lost_queued(1);
+}
+
 /* A write that fails in the database inside a batch (PostgreSQL aborts the
  * whole transaction on an error) is undone alone: the writes before and
  * after it are committed by the flush. */
@@ -665,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_claim_race),
 		cmocka_unit_test(test_connection_cut),
 		cmocka_unit_test(test_batch_lost),
+		cmocka_unit_test(test_batch_lost_queued),
 		cmocka_unit_test(test_batch_failed_write),
 		cmocka_unit_test(test_batch_one_statement),
 		cmocka_unit_test(test_batch_queued),
