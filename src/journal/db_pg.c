@@ -1,8 +1,9 @@
 /* The PostgreSQL backend of db.h, over libpq (docs/distributed.md).  Each
  * step runs the statement in text format, by name once the cache keeps it
- * (server_name); ?N in the journal's SQL becomes $N here.  There is no reconnection: a journal whose
- * connection is gone can no longer prove it holds its runs, so every call
- * fails from then on and the engine stops (the fencing rule).
+ * (server_name); ?N in the journal's SQL becomes $N here.  There is no
+ * reconnection: a journal whose connection is gone can no longer prove it
+ * holds its runs, so every call fails from then on and the engine stops
+ * (the fencing rule).
  *
  * A queued step (tlm_db_step_queued) inside a transaction is sent in
  * libpq's pipeline mode without waiting for its result; the next call that

@@ -295,8 +295,5 @@ assert [r["status"] for r in flaky] == [500, 200], flaky
 ids = {json.loads(r["body"])["id"] for r in flaky}
 assert len(ids) == 1 and ids.pop().endswith(":run_failed:failed"), flaky
 PY
-if [ "${TLM_TEST_JOURNAL:-}" = postgres ]; then
-	[ ! -e "$tmp/state/journal.db" ] || fail "a local journal was written beside PostgreSQL"
-	! grep -rqF -- "$PGPASSWORD" "$tmp" || fail "the database password reached $(grep -rlF -- "$PGPASSWORD" "$tmp")"
-fi
+journal_check_clean
 echo ok

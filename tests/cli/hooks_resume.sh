@@ -144,11 +144,10 @@ run 0 worker --once -q
 	fail "worker: no run_completed: $(cat "$tmp/fast3.log")"
 if [ "${TLM_TEST_JOURNAL:-}" = postgres ]; then
 	[ -s "$tmp/fast3.log.env" ] || fail "the fast hook recorded no environment"
-	! grep -rqF -- "$PGPASSWORD" "$tmp" || fail "the database password reached $(grep -rlF -- "$PGPASSWORD" "$tmp")"
 	n=$("$TLM_BIN" list -q | wc -l)
 	[ "$n" = 3 ] || fail "the PostgreSQL journal lists $n runs, want 3"
-	[ ! -e "$tmp/state/journal.db" ] || fail "a local journal was written beside PostgreSQL"
 	[ "$(env -u TELEMACHY_JOURNAL "$TLM_BIN" list -q 2>/dev/null | wc -l)" = 0 ] ||
 		fail "the runs are in the local journal"
 fi
+journal_check_clean
 echo ok

@@ -129,8 +129,5 @@ for bad in ("?stream=stdin", "?offset=-1", "?offset=1x"):
 assert code("/no-such-task/output")[0] == 404
 PY
 kill $spid
-if [ "${TLM_TEST_JOURNAL:-}" = postgres ]; then
-	[ ! -e "$tmp/state/journal.db" ] || fail "a local journal was written beside PostgreSQL"
-	! grep -rqF -- "$PGPASSWORD" "$tmp" || fail "the database password reached $(grep -rlF -- "$PGPASSWORD" "$tmp")"
-fi
+journal_check_clean
 echo "logs: ok"

@@ -47,6 +47,15 @@ journal_from_env() {
 	export TELEMACHY_JOURNAL=$pg_uri PGPASSWORD=$pg_password
 }
 
+# journal_check_clean: on PostgreSQL, that the run wrote no local journal
+# ($tmp/state) and that the database password is in no file under $tmp.
+journal_check_clean() {
+	[ "${TLM_TEST_JOURNAL:-}" = postgres ] || return 0
+	[ ! -e "$tmp/state/journal.db" ] || fail "a local journal was written beside PostgreSQL"
+	! grep -rqF -- "$PGPASSWORD" "$tmp" ||
+		fail "the database password reached $(grep -rlF -- "$PGPASSWORD" "$tmp")"
+}
+
 # journal_stop: stops the cluster of journal_from_env and waits (bounded).
 journal_stop() {
 	local pid=${TLM_PG_PID:-}

@@ -18,6 +18,16 @@
 #define SPEC    "apiVersion: telemachy/v1\nmetadata:\n  name: demo\n"
 #define HOSTILE "it's ?1 \"quoted\" $1 '); DROP TABLE runs; --"
 
+/* The first column of the first row of sql on uri is want. */
+static void expect_row(const char *uri, const char *sql, const char *want)
+{
+	char *got = tlm_h_pg_query(&tlm_h_pg_group, uri, sql);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
 static void test_schema(void **state)
 {
 	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *v;
@@ -349,15 +359,13 @@ static void test_claim_race(void **state)
  * what a dropped network or a restarted server does to it. */
 static void cut_connection(const char *uri)
 {
-	char sql[256], *n;
+	char sql[256];
 
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname ="
 		 " 't%d' AND pid <> pg_backend_pid()",
 		 tlm_h_pg_group.ndb);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, sql);
-	assert_string_equal(n, "1");
-	free(n);
+	expect_row(uri, sql, "1");
 }
 
 static void test_connection_cut(void **state)
@@ -385,7 +393,7 @@ static void test_connection_cut(void **state)
  * must stop as after a crash). */
 static void test_batch_lost(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n;
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group);
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
@@ -399,9 +407,7 @@ static void test_batch_lost(void **state)
 	cut_connection(uri);
 	assert_int_equal(tlm_journal_flush(j, &err), TLM_EFENCED);
 	assert_non_null(strstr(err.message, "never committed"));
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM resources");
-	assert_string_equal(n, "0");
-	free(n);
+	expect_row(uri, "SELECT count(*) FROM resources", "0");
 	tlm_journal_close(j);
 	free(uri);
 }
@@ -412,7 +418,7 @@ static void test_batch_lost(void **state)
  * once instead of waiting on the dead connection. */
 static void lost_queued(int push)
 {
-	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n;
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group);
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
@@ -437,9 +443,7 @@ static void lost_queued(int push)
 	assert_non_null(strstr(err.message, "connection to the database was lost"));
 	assert_int_equal(tlm_journal_flush(j, &err), 0); /* nothing was held */
 	assert_true(tlm_h_now_ms() - t0 < 5000);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
-	assert_string_equal(n, "0");
-	free(n);
+	expect_row(uri, "SELECT count(*) FROM tasks", "0");
 	tlm_journal_close(j);
 	free(uri);
 }
@@ -456,7 +460,7 @@ static void test_batch_lost_queued(void **state)
  * after it are committed by the flush. */
 static void test_batch_failed_write(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n;
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group);
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
@@ -472,13 +476,8 @@ static void test_batch_failed_write(void **state)
 	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_TEAM, "tlm-x-t-t", "id-t", &err),
 			 0);
 	assert_int_equal(tlm_journal_flush(j, &err), 0);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM resources");
-	assert_string_equal(n, "2");
-	free(n);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri,
-			   "SELECT count(*) FROM resources WHERE remote_id = 'id-t'");
-	assert_string_equal(n, "1");
-	free(n);
+	expect_row(uri, "SELECT count(*) FROM resources", "2");
+	expect_row(uri, "SELECT count(*) FROM resources WHERE remote_id = 'id-t'", "1");
 	tlm_journal_close(j);
 	free(uri);
 }
@@ -489,7 +488,7 @@ static void test_batch_failed_write(void **state)
  * the batch, as a cut connection does. */
 static void test_batch_one_statement(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n;
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group);
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
@@ -510,9 +509,7 @@ static void test_batch_one_statement(void **state)
 	assert_int_equal(
 		tlm_journal_task_record(j, run, "t", "ok", 1, NULL, TLM_ATTEMPT_PENDING, &err), 0);
 	assert_int_equal(tlm_journal_flush(j, &err), 0);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM resources");
-	assert_string_equal(n, "1");
-	free(n);
+	expect_row(uri, "SELECT count(*) FROM resources", "1");
 	/* The failed statement takes the batch with it.  A task row is queued
 	 * in the pipeline (db_pg.c), so its failure is learnt by the next call
 	 * that waits for the database: here a write that reads its count of
@@ -541,22 +538,15 @@ static void test_batch_one_statement(void **state)
 		0);
 	assert_int_equal(tlm_journal_flush(j, &err), TLM_EFENCED);
 	assert_non_null(strstr(err.message, "poisoned"));
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri,
-			   "SELECT count(*) FROM resources WHERE remote_id IS NOT NULL");
-	assert_string_equal(n, "0");
-	free(n);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
-	assert_string_equal(n, "1");
-	free(n);
+	expect_row(uri, "SELECT count(*) FROM resources WHERE remote_id IS NOT NULL", "0");
+	expect_row(uri, "SELECT count(*) FROM tasks", "1");
 	/* The connection was rolled back and left pipeline mode: the next
 	 * batch commits. */
 	assert_int_equal(
 		tlm_journal_task_record(j, run, "t", "later", 1, NULL, TLM_ATTEMPT_PENDING, &err),
 		0);
 	assert_int_equal(tlm_journal_flush(j, &err), 0);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
-	assert_string_equal(n, "2");
-	free(n);
+	expect_row(uri, "SELECT count(*) FROM tasks", "2");
 	/* Unbatched, a write is its own transaction and fails at once. */
 	assert_int_equal(tlm_journal_set_batching(j, 0, &err), 0);
 	assert_int_not_equal(
@@ -576,7 +566,7 @@ static void test_batch_one_statement(void **state)
  * the queued writes before them. */
 static void test_batch_queued(void **state)
 {
-	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), *n, subject[32];
+	char *uri = tlm_h_pg_newdb(&tlm_h_pg_group), subject[32];
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
@@ -600,20 +590,14 @@ static void test_batch_queued(void **state)
 	assert_int_equal(tlm_journal_task_result(j, run, "t", "s007", 1, "{\"result\":7}", &err),
 			 0);
 	/* Nothing is committed yet, and a read of this connection sees it all. */
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
-	assert_string_equal(n, "0");
-	free(n);
+	expect_row(uri, "SELECT count(*) FROM tasks", "0");
 	assert_int_equal(tlm_journal_tasks(j, run, count_tasks, &s, &err), 0);
 	assert_int_equal(s.tasks, 300);
 	assert_int_equal(tlm_journal_flush(j, &err), 0);
-	n = tlm_h_pg_query(
-		&tlm_h_pg_group, uri,
-		"SELECT count(*) FROM tasks WHERE status = 'completed' AND remote_id = 'id'");
-	assert_string_equal(n, "300");
-	free(n);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT result FROM tasks WHERE subject = 's007'");
-	assert_string_equal(n, "{\"result\":7}");
-	free(n);
+	expect_row(uri,
+		   "SELECT count(*) FROM tasks WHERE status = 'completed' AND remote_id = 'id'",
+		   "300");
+	expect_row(uri, "SELECT result FROM tasks WHERE subject = 's007'", "{\"result\":7}");
 	tlm_journal_close(j);
 	free(uri);
 }
@@ -666,9 +650,7 @@ static void test_batch_push(void **state)
 	assert_string_equal(n, "INSERT INTO tasks (r");
 	free(n);
 	assert_int_equal(tlm_journal_flush(j, &err), 0);
-	n = tlm_h_pg_query(&tlm_h_pg_group, uri, "SELECT count(*) FROM tasks");
-	assert_string_equal(n, "2");
-	free(n);
+	expect_row(uri, "SELECT count(*) FROM tasks", "2");
 	tlm_journal_close(j);
 	free(uri);
 }
