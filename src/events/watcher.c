@@ -1,6 +1,6 @@
 /* The engine's NATS task-event watcher (include/telemachy/events.h).
  *
- * Threads: libnats delivers each team's messages on that subscription's own
+ * Threads: libnats delivers every team's messages on its one shared delivery
  * thread, and connection events on its callback thread.  Those threads only
  * parse, append to our queue under w->mu and call the wake function; the
  * engine thread drains.  Nobody holds w->mu while calling out: drain swaps
@@ -37,9 +37,11 @@
 #define W_TIMEOUT_MS       5000L /* default first-connect timeout */
 #define W_QUEUE_MAX        100000u
 #define W_RECONNECT_MS     250
-#define W_PING_MS          10000 /* a silently dead server is noticed in ~30 s */
-#define W_CLOSE_WAIT_MS    5000  /* for libnats' threads to let go of us */
-#define W_CONNECTED_UNSEEN (-1)  /* no callback has reported a state yet */
+#define W_PING_MS          10000          /* a silently dead server is noticed in ~30 s */
+#define W_SPENT_MAX        32u            /* handled messages destroyed together... */
+#define W_SPENT_BYTES      (256u * 1024u) /* ...or once their payloads are this big */
+#define W_CLOSE_WAIT_MS    5000           /* for libnats' threads to let go of us */
+#define W_CONNECTED_UNSEEN (-1)           /* no callback has reported a state yet */
 
 /* One queued event; the three strings live in buf. */
 struct w_node {
@@ -65,7 +67,9 @@ struct tlm_watcher {
 	struct w_node *head, *tail;
 	size_t count;
 	int owe_reconcile;
-	size_t reconcile_at; /* events queued before the first loss */
+	size_t reconcile_at;         /* events queued before the first loss */
+	natsMsg *spent[W_SPENT_MAX]; /* handled, not destroyed yet (see retire) */
+	size_t nspent, spent_bytes;
 
 	atomic_int connected; /* 1, 0, or W_CONNECTED_UNSEEN */
 	atomic_uint_fast64_t received, queued, dropped, ignored, reconnects;
@@ -229,6 +233,31 @@ static struct w_node *node_new(const tlm_client_event *ev, int *ignore)
 	return n;
 }
 
+/* Destroys msg, W_SPENT_MAX at a time.  libnats frees a message on its GC
+ * thread and wakes that thread whenever it finds it idle: destroyed one by
+ * one, that is a wake (two context switches) per event.  Destroyed in a
+ * batch, the first wakes it and the rest join its list (docs/performance.md,
+ * fix 21).  What is kept is bounded by count and by bytes. */
+static void retire(tlm_watcher *w, natsMsg *msg)
+{
+	natsMsg *batch[W_SPENT_MAX];
+	int len = natsMsg_GetDataLength(msg);
+	size_t n = 0, i;
+
+	pthread_mutex_lock(&w->mu);
+	w->spent[w->nspent++] = msg;
+	w->spent_bytes += len > 0 ? (size_t)len : 0;
+	if (w->nspent == W_SPENT_MAX || w->spent_bytes >= W_SPENT_BYTES) {
+		n = w->nspent;
+		memcpy(batch, w->spent, n * sizeof(*batch));
+		w->nspent = 0;
+		w->spent_bytes = 0;
+	}
+	pthread_mutex_unlock(&w->mu);
+	for (i = 0; i < n; i++)
+		natsMsg_Destroy(batch[i]);
+}
+
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
 	tlm_watcher *w = closure;
@@ -246,7 +275,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	else if (rc == TLM_ERROR)
 		ignore = 0; /* out of memory: a lost event, not a foreign one */
 	tlm_client__event_clear(&ev);
-	natsMsg_Destroy(msg);
+	retire(w, msg);
 	if (ignore)
 		atomic_fetch_add(&w->ignored, 1);
 	else
@@ -338,6 +367,11 @@ static natsStatus set_options(natsOptions *o, const tlm_watcher_opts *opts, tlm_
 		s = natsOptions_SetReconnectWait(o, W_RECONNECT_MS);
 	if (s == NATS_OK)
 		s = natsOptions_SetPingInterval(o, W_PING_MS);
+	/* One delivery thread for all teams instead of one per team: a thread
+	 * that is awake takes every message waiting for it, so a burst across
+	 * teams costs fewer wakes; the order within a team is kept. */
+	if (s == NATS_OK)
+		s = natsOptions_UseGlobalMessageDelivery(o, true);
 	if (s == NATS_OK)
 		s = set_callbacks(o, w);
 	return s;
@@ -666,6 +700,8 @@ void tlm_watcher_free(tlm_watcher *w)
 	if (w->locks_ready < 0)
 		return; /* leaked on purpose, see close_nats */
 	queue_clear(w);
+	while (w->nspent > 0)
+		natsMsg_Destroy(w->spent[--w->nspent]);
 	for (i = 0; i < w->nteams; i++)
 		free(w->teams[i]);
 	free(w->teams);

@@ -526,6 +526,46 @@ static void test_invalid_team(void **state)
 	assert_int_equal(tlm_watcher_subscribe(f->w, longid, &err), 0);
 }
 
+/* Many events with large payloads, interleaved across two teams: every one
+ * arrives, each team's in order, while the handled messages are destroyed
+ * in batches by count and by bytes; the last few, still held, are destroyed
+ * by free (valgrind/LSan check). */
+static void test_many_events(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 60, PAD = 10000 };
+	char subject[64], task[16], *payload = malloc(PAD + 64);
+	int i, last[2] = { -1, -1 };
+
+	assert_non_null(payload);
+	watcher_new(f, 0);
+	subscribe(f, "ta");
+	subscribe(f, "tb");
+	for (i = 0; i < N; i++) {
+		snprintf(subject, sizeof(subject), "hi.tasks.%s.k%d.updated", i % 2 ? "tb" : "ta",
+			 i);
+		snprintf(payload, PAD + 64, "{\"task\":{\"status\":\"%s\",\"d\":\"%0*d\"}}",
+			 i % 3 ? "completed" : "running", PAD, i);
+		publish(f, subject, payload);
+	}
+	free(payload);
+	wait_received(f, N);
+	while (tlm_watcher_drain(f->w, on_item, &f->got) > 0)
+		;
+	assert_int_equal(f->got.n, N);
+	for (i = 0; i < N; i++) {
+		int k = atoi(f->got.task[i] + 1), team = strcmp(f->got.team[i], "tb") == 0;
+
+		assert_int_equal(k % 2, team);
+		assert_true(k > last[team]); /* in publish order within the team */
+		last[team] = k;
+		assert_string_equal(f->got.status[i], k % 3 ? "completed" : "running");
+		snprintf(task, sizeof(task), "k%d", k);
+		assert_string_equal(f->got.task[i], task);
+	}
+	assert_int_equal(f->got.reconciles, 0);
+}
+
 /* Freeing with events still queued frees them (valgrind/LSan check). */
 static void test_free_with_queued(void **state)
 {
@@ -564,6 +604,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_subscribe_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_team, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_queued, setup, teardown),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_connect_timeout),
