@@ -15,6 +15,7 @@
  * - the same owner seen from another host once its heartbeat is stale: a
  *   plain `resume` takes it over. */
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,67 @@ static void wait_journaled(const char *state, const char *run_id)
 		fail_msg("the journal never held the first task's id");
 }
 
+/* 1 when another process holds the write lock of the SQLite journal in
+ * state: a write transaction cannot begin at once. */
+static int journal_locked(const char *state)
+{
+	char path[4096];
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (snprintf(path, sizeof(path), "%s/journal.db", state) >= (int)sizeof(path))
+		fail_msg("state directory path too long");
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 0);
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	return rc == SQLITE_BUSY;
+}
+
+/* 1 once pid is stopped (state T in /proc), within a second. */
+static int stopped(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int k;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (k = 0; k < 100; k++) {
+		FILE *f = fopen(path, "r");
+		size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+		if (f != NULL)
+			fclose(f);
+		buf[n] = '\0';
+		if ((p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'T')
+			return 1;
+		tlm_h_sleep_ms(10);
+	}
+	return 0;
+}
+
+/* SIGSTOP that lands between two journal transactions.  One that lands
+ * inside a turn's batch holds the journal's write lock until the process
+ * is continued (docs/internals/engine.md, "A stopped owner and the write
+ * lock"): a case of its own, not the one these tests are about.  So a stop
+ * inside a transaction is undone and tried again (bounded). */
+static void stop_between_batches(pid_t pid, const char *state)
+{
+	int k;
+
+	for (k = 0; k < 50; k++) {
+		assert_int_equal(kill(pid, SIGSTOP), 0);
+		if (!stopped(pid))
+			fail_msg("the owner did not stop");
+		if (!journal_locked(state))
+			return;
+		assert_int_equal(kill(pid, SIGCONT), 0);
+		tlm_h_sleep_ms(20);
+	}
+	fail_msg("the owner held the journal's write lock at each of 50 stops");
+}
+
 /* The old owner is stopped once its first task runs; the new owner (from
  * new_domain; NULL: this host) takes the run with the given arguments; the
  * old one is continued and must stop at once, exit 5, and send nothing. */
@@ -414,7 +476,7 @@ static void stopped_owner(const char *old_domain, const char *new_domain, int fo
 	if (tlm_h_run_wait_for(&run, "task t/s1 submitted", 10000) != 0)
 		fail_msg("the first task was never submitted");
 	wait_journaled(state_of(&run), run_id);
-	assert_int_equal(kill(run.pid, SIGSTOP), 0);
+	stop_between_batches(run.pid, state_of(&run));
 	if (stale_wait_ms > 0)
 		tlm_h_sleep_ms(stale_wait_ms); /* the lease runs out */
 	else {
