@@ -169,6 +169,22 @@ void tlm_client__event_clear(tlm_client_event *ev);
 int tlm_client__parse_event(tlm_client_event *out, const char *subject, const char *payload,
 			    size_t len, tlm_error *err);
 
+/* What tlm_client__event_status_fast made of a payload. */
+#define TLM_EVSTAT_FOUND    1  /* *status: the payload's status (malloc'd) */
+#define TLM_EVSTAT_NONE     0  /* read; it names no status */
+#define TLM_EVSTAT_DECLINED -1 /* not read: jansson must decide */
+#define TLM_EVSTAT_NOMEM    -2
+#define TLM_EVSTAT_MAX_LEN  8192u /* longer payloads are declined */
+
+/* The status of an event's payload read with yajl's callback parser, for the
+ * documents on which it and jansson cannot differ (src/client/event_status.c);
+ * any other document is declined. */
+int tlm_client__event_status_fast(const char *payload, size_t len, char **status);
+
+/* The same status from a document jansson loaded (NULL if none): the
+ * reference the fast reading is checked against. */
+const char *tlm_client__event_status_json(const json_t *root);
+
 /* ---- retry policy ---------------------------------------------------- */
 
 typedef enum tlm_http_method {

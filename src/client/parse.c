@@ -565,7 +565,7 @@ static const char *status_at(const json_t *obj, const char *key)
 	return (json_is_string(v) && json_string_length(v) > 0) ? json_string_value(v) : NULL;
 }
 
-static const char *payload_status(const json_t *root)
+const char *tlm_client__event_status_json(const json_t *root)
 {
 	const char *s;
 
@@ -596,7 +596,7 @@ int tlm_client__parse_event(tlm_client_event *out, const char *subject, const ch
 {
 	const char *tok[6], *p, *status;
 	size_t toklen[6], ntok = 0;
-	char verb[32];
+	char verb[32], *fast = NULL;
 	json_t *root = NULL;
 	int rc = 0, oom;
 
@@ -628,9 +628,10 @@ int tlm_client__parse_event(tlm_client_event *out, const char *subject, const ch
 		goto done;
 	}
 	/* A payload we cannot read still has a verb worth knowing. */
-	if (payload != NULL && len > 0)
+	if (payload != NULL && len > 0 &&
+	    tlm_client__event_status_fast(payload, len, &fast) < 0) /* declined, or no memory */
 		root = tlm_json_loadb(payload, len, 0, NULL, &oom);
-	status = payload_status(root);
+	status = fast != NULL ? fast : tlm_client__event_status_json(root);
 	if (status == NULL)
 		status = verb_status(verb);
 	if (status == NULL) {
@@ -649,5 +650,6 @@ done:
 	if (rc != 0)
 		tlm_client__event_clear(out);
 	json_decref(root);
+	free(fast);
 	return rc;
 }

@@ -34,7 +34,7 @@ field Description | grep 'workflow' >/dev/null || fail "Description: $(field Des
 # The runtime libraries of everything linked in (the package names carry the
 # SONAME's version: libnats3.4, libssl3...).
 field Depends | tr ',' '\n' | sed 's/^ *//; s/[ (].*//' >"$tmp/depends"
-for lib in libc6 libyaml-0- libjansson libnats libsqlite3- libpq5 libcurl libssl libmicrohttpd libgnutls; do
+for lib in libc6 libyaml-0- libjansson libyajl libnats libsqlite3- libpq5 libcurl libssl libmicrohttpd libgnutls; do
 	grep -q "^$lib" "$tmp/depends" || { cat "$tmp/depends" >&2; fail "Depends has no $lib*"; }
 done
 dpkg-deb -I "$deb" shlibs | grep '^libtelemachy ' >/dev/null || fail "no shlibs entry for libtelemachy"

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "client/client_internal.h"
+#include "util/json.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 
@@ -658,6 +659,124 @@ static void test_event_precedence(void **state)
 		     TLM_TASK_FAILED);
 }
 
+/* The fast reading of an event's status (src/client/event_status.c) answers
+ * only where jansson would answer the same, and declines the rest. */
+static void expect_fast(const char *payload, size_t len, int want, const char *status)
+{
+	char *fast = NULL;
+	json_t *root;
+	const char *ref;
+	int rc = tlm_client__event_status_fast(payload, len, &fast), oom = 0;
+
+	if (rc != want)
+		fail_msg("%.*s: fast reading gave %d, want %d", (int)len, payload, rc, want);
+	if (status != NULL)
+		assert_string_equal(fast, status);
+	else
+		assert_null(fast);
+	if (rc != TLM_EVSTAT_DECLINED) {
+		root = tlm_json_loadb(payload, len, 0, NULL, &oom);
+		ref = tlm_client__event_status_json(root);
+		if (fast != NULL || ref != NULL) {
+			assert_non_null(ref);
+			assert_non_null(fast);
+			assert_string_equal(fast, ref);
+		}
+		json_decref(root);
+	}
+	free(fast);
+}
+
+/* A document of exactly len bytes: head, then 'y' up to tail. */
+static void long_doc(size_t len, const char *head, const char *tail, int want)
+{
+	char *doc = malloc(len);
+	size_t h = strlen(head), t = strlen(tail);
+
+	assert_non_null(doc);
+	memcpy(doc, head, h);
+	memset(doc + h, 'y', len - h - t);
+	memcpy(doc + len - t, tail, t);
+	expect_fast(doc, len, want, want == TLM_EVSTAT_FOUND ? "a" : NULL);
+	free(doc);
+}
+
+#define FAST(lit, want, status) expect_fast(lit, sizeof(lit) - 1, want, status)
+
+static void test_event_fast_reading(void **state)
+{
+	char deep[200];
+	(void)state;
+
+	/* what serve and upstream send */
+	FAST("{\"task\":{\"id\":\"K\",\"team_id\":\"T\",\"status\":\"completed\",\"n\":3,"
+	     "\"x\":1.5,\"ok\":true,\"z\":null,\"labels\":[\"a\",{\"status\":\"no\"}]}}",
+	     TLM_EVSTAT_FOUND, "completed");
+	FAST("{\"id\":\"K\",\"status\":\"running\",\"task\":null}", TLM_EVSTAT_FOUND, "running");
+	FAST(" {\"task_id\":\"K\"} \r\n\t", TLM_EVSTAT_NONE, NULL);
+	/* the last duplicate key wins, as in the tree jansson builds */
+	FAST("{\"task\":{\"status\":\"a\",\"status\":\"b\"}}", TLM_EVSTAT_FOUND, "b");
+	FAST("{\"task\":{\"status\":\"a\"},\"task\":{\"id\":\"x\"}}", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"task\":{\"status\":\"a\"},\"task\":7,\"status\":\"r\"}", TLM_EVSTAT_FOUND, "r");
+	FAST("{\"status\":\"a\",\"status\":5}", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"status\":\"a\",\"status\":[\"b\"]}", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"task\":{\"status\":\"a\",\"status\":\"\"}}", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"data\":{\"status\":\"c\"},\"data\":null,\"newStatus\":\"d\"}", TLM_EVSTAT_FOUND,
+	     "d");
+	/* only the places the contract names */
+	FAST("{\"task\":{\"meta\":{\"status\":\"x\"}}}", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"task\":[{\"status\":\"x\"}],\"other\":{\"status\":\"y\"}}", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"task\":{\"list\":[\"status\",\"x\"]}}", TLM_EVSTAT_NONE, NULL);
+	FAST("[{\"status\":\"a\"}]", TLM_EVSTAT_NONE, NULL);
+	FAST("\"status\"", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"newStatus\":{\"status\":\"x\"}}", TLM_EVSTAT_NONE, NULL);
+	/* escapes both read the same way */
+	FAST("{\"status\":\"a\\\"b\\\\c\\/d\\n\"}", TLM_EVSTAT_FOUND, "a\"b\\c/d\n");
+	FAST("{\"st\\/atus\":\"a\",\"sta\\tus\":\"b\"}", TLM_EVSTAT_NONE, NULL);
+	/* where the parsers may differ, jansson decides */
+	FAST("{\"status\":\"\\u0061\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\\u0000b\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"\\ud800\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"caf\xc3\xa9\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"\xc0\xaf\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("\xef\xbb\xbf{\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}\f", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}\v", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\tb\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\nb\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\0b\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"n\":1e999,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"n\":1E2,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"n\":12345678901234567890,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"n\":-9223372036854775808,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"n\":-92233720368547758,\"status\":\"a\"}", TLM_EVSTAT_FOUND, "a");
+	FAST("{\"n\":01,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"n\":-,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"n\":.5,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"} x", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}{}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}\"n", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"} tr", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}1", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\",}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"/**/}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":'a'}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\"", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"a\",\"x\":tru}", TLM_EVSTAT_DECLINED, NULL);
+	/* the largest document read, with yajl's buffers at their largest
+	 * (a long string with an escape; an unfinished token at the end) */
+	long_doc(TLM_EVSTAT_MAX_LEN, "{\"status\":\"a\",\"x\":\"\\n", "\"}", TLM_EVSTAT_FOUND);
+	long_doc(TLM_EVSTAT_MAX_LEN, "{\"status\":\"a\"}\"", "", TLM_EVSTAT_DECLINED);
+	long_doc(TLM_EVSTAT_MAX_LEN + 1, "{\"status\":\"a\",\"x\":\"", "\"}", TLM_EVSTAT_DECLINED);
+	/* deep documents go to jansson too */
+	memset(deep, '[', 40);
+	memset(deep + 40, ']', 40);
+	expect_fast(deep, 80, TLM_EVSTAT_DECLINED, NULL);
+	memset(deep, '[', 20);
+	memset(deep + 20, ']', 20);
+	expect_fast(deep, 40, TLM_EVSTAT_NONE, NULL);
+}
+
 static void test_event_ignored(void **state)
 {
 	static const char *const subjects[] = {
@@ -718,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_vocabulary),
 		cmocka_unit_test(test_event_precedence),
 		cmocka_unit_test(test_event_ignored),
+		cmocka_unit_test(test_event_fast_reading),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
