@@ -69,6 +69,18 @@ int tlm_client__res_agent_create(tlm_client_resource *out, const tlm_client_resu
 int tlm_client__res_resource(tlm_client_resource *out, const char *kind,
 			     const tlm_client_result *res, tlm_error *err);
 
+/* The id of a task create's reply submitted with tlm_client__submit_raw:
+ * read without a tree where it can be (tlm_client__task_reply_id_fast),
+ * else as tlm_client__res_resource reads it, with its errors. */
+int tlm_client__res_task_id(const tlm_client_result *res, char **id, tlm_error *err);
+
+/* tlm_client_submit for a caller that reads the reply's raw text itself: the
+ * transport does not parse it (res->body is NULL), and a 2xx whose reply is
+ * not JSON stays DONE — the caller's reading finds that out. */
+int tlm_client__submit_raw(tlm_client *c, const char *method, const char *path,
+			   const char *json_body, tlm_client_kind kind, tlm_client_cb cb, void *ctx,
+			   tlm_error *err);
+
 /* Extracts a resource from an object that is already parsed (list items).
  * kind is "agent", "team" or "task"; out->object takes a new reference. */
 int tlm_client__resource_from_json(tlm_client_resource *out, const char *kind, json_t *obj,
@@ -169,21 +181,59 @@ void tlm_client__event_clear(tlm_client_event *ev);
 int tlm_client__parse_event(tlm_client_event *out, const char *subject, const char *payload,
 			    size_t len, tlm_error *err);
 
-/* What tlm_client__event_status_fast made of a payload. */
-#define TLM_EVSTAT_FOUND    1  /* *status: the payload's status (malloc'd) */
-#define TLM_EVSTAT_NONE     0  /* read; it names no status */
-#define TLM_EVSTAT_DECLINED -1 /* not read: jansson must decide */
-#define TLM_EVSTAT_NOMEM    -2
-#define TLM_EVSTAT_MAX_LEN  8192u /* longer payloads are declined */
+/* ---- reading without a tree (src/client/scan.c) ----------------------- */
 
-/* The status of an event's payload read with yajl's callback parser, for the
- * documents on which it and jansson cannot differ (src/client/event_status.c);
- * any other document is declined. */
+/* What a value is, for a scan's visitor. */
+typedef enum tlm_scan_type {
+	TLM_SCAN_NULL = 0,
+	TLM_SCAN_BOOL,
+	TLM_SCAN_NUMBER,
+	TLM_SCAN_STRING,
+	TLM_SCAN_OBJECT, /* its members follow, at the next depth */
+	TLM_SCAN_ARRAY   /* its elements are not reported */
+} tlm_scan_type;
+
+/* Told each member of the root object (depth 1) and of an object that is
+ * one (depth 2).  key[1] is the code of the depth-1 key (the member itself,
+ * or the object holding it), key[2] the member's own at depth 2: i + 1 for
+ * names[i], 0 for any other key.  s and len for strings (not NUL-ended,
+ * valid during the call).  value returns non-zero to stop (out of memory). */
+typedef struct tlm_scan_visitor {
+	const char *const *names;
+	size_t nnames;
+	int (*value)(void *ctx, int depth, const int *key, tlm_scan_type type,
+		     const unsigned char *s, size_t len);
+	void *ctx;
+} tlm_scan_visitor;
+
+#define TLM_SCAN_READ     0     /* read to the end; *is_object: the root is an object */
+#define TLM_SCAN_DECLINED -1    /* not read: jansson must decide */
+#define TLM_SCAN_STOPPED  -2    /* the visitor stopped */
+#define TLM_SCAN_MAX_LEN  8192u /* longer documents are declined */
+
+/* Reads doc with yajl's callback parser when yajl and jansson cannot read it
+ * differently (docs/internals/client.md#reading-without-a-tree); declines
+ * any other document. */
+int tlm_client__scan(const char *doc, size_t len, const tlm_scan_visitor *v, int *is_object);
+
+/* What the fast readers below made of a document. */
+#define TLM_FAST_FOUND    1  /* *out: the string (malloc'd) */
+#define TLM_FAST_NONE     0  /* read; it has none */
+#define TLM_FAST_DECLINED -1 /* not read, or not as the jansson reader would: use that */
+#define TLM_FAST_NOMEM    -2
+
+/* The status of an event's payload, as tlm_client__event_status_json would
+ * find it (src/client/event_status.c). */
 int tlm_client__event_status_fast(const char *payload, size_t len, char **status);
 
 /* The same status from a document jansson loaded (NULL if none): the
  * reference the fast reading is checked against. */
 const char *tlm_client__event_status_json(const json_t *root);
+
+/* The id of a task create's reply (src/client/task_reply.c): FOUND only where
+ * tlm_client__parse_task would succeed with that id; DECLINED where it
+ * would fail, or might read the reply differently.  Never NONE. */
+int tlm_client__task_reply_id_fast(const char *body, size_t len, char **id);
 
 /* ---- retry policy ---------------------------------------------------- */
 

@@ -245,6 +245,23 @@ int tlm_client__res_resource(tlm_client_resource *out, const char *kind,
 	return parse_wrapped(out, kind, res->body, res->raw, res->raw_len, err);
 }
 
+int tlm_client__res_task_id(const tlm_client_result *res, char **id, tlm_error *err)
+{
+	tlm_client_resource k = TLM_CLIENT_RESOURCE_INIT;
+	int rc = tlm_client__task_reply_id_fast(res->raw, res->raw_len, id);
+
+	if (rc == TLM_FAST_FOUND)
+		return 0;
+	if (rc == TLM_FAST_NOMEM)
+		return tlm_error_set(err, TLM_ERROR, "out of memory");
+	if ((rc = parse_wrapped(&k, "task", res->body, res->raw, res->raw_len, err)) == 0) {
+		*id = k.id;
+		k.id = NULL;
+	}
+	tlm_client__resource_clear(&k);
+	return rc;
+}
+
 /* ---- paging ------------------------------------------------------------ */
 
 void tlm_client__pager_init(tlm_client_pager *p, const char *key, size_t limit)

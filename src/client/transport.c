@@ -43,6 +43,7 @@ struct tlm_req {
 	char *buf; /* reply, capped at TLM_CLIENT_MAX_BODY */
 	size_t len, cap;
 	int too_big;
+	int raw_reply;                /* the caller reads the reply's text: not parsed here */
 	long retry_after;             /* from the header, -1 when absent */
 	char errbuf[CURL_ERROR_SIZE]; /* curl's detail of a failed transfer (TLS) */
 	uint64_t due_ms;              /* when sleeping before a retry, or a timer's time */
@@ -570,8 +571,8 @@ done:
 	return rc;
 }
 
-int tlm_client_submit(tlm_client *c, const char *method, const char *path, const char *json_body,
-		      tlm_client_kind kind, tlm_client_cb cb, void *ctx, tlm_error *err)
+static int submit(tlm_client *c, const char *method, const char *path, const char *json_body,
+		  tlm_client_kind kind, int raw_reply, tlm_client_cb cb, void *ctx, tlm_error *err)
 {
 	tlm_req *r;
 	size_t n;
@@ -590,6 +591,7 @@ int tlm_client_submit(tlm_client *c, const char *method, const char *path, const
 	r->c = c;
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	r->kind = kind;
+	r->raw_reply = raw_reply;
 	r->cb = cb;
 	r->ctx = ctx;
 	r->retry_after = -1;
@@ -613,6 +615,19 @@ int tlm_client_submit(tlm_client *c, const char *method, const char *path, const
 	c->waiting++;
 done:
 	return rc;
+}
+
+int tlm_client_submit(tlm_client *c, const char *method, const char *path, const char *json_body,
+		      tlm_client_kind kind, tlm_client_cb cb, void *ctx, tlm_error *err)
+{
+	return submit(c, method, path, json_body, kind, 0, cb, ctx, err);
+}
+
+int tlm_client__submit_raw(tlm_client *c, const char *method, const char *path,
+			   const char *json_body, tlm_client_kind kind, tlm_client_cb cb, void *ctx,
+			   tlm_error *err)
+{
+	return submit(c, method, path, json_body, kind, 1, cb, ctx, err);
 }
 
 static tlm_xfer map_curl(CURLcode cc, CURL *e)
@@ -686,9 +701,9 @@ static void deliver(tlm_req *r, tlm_client_outcome outcome, int rc, long status,
 	res.raw_len = r->len;
 	res.attempts = r->attempts;
 	res.err = err;
-	if (r->len > 0)
+	if (r->len > 0 && !r->raw_reply)
 		res.body = tlm_json_loadb(r->buf, r->len, JSON_DECODE_ANY, &jerr, &oom);
-	if (outcome == TLM_CLIENT_DONE && r->len > 0 && res.body == NULL &&
+	if (outcome == TLM_CLIENT_DONE && r->len > 0 && res.body == NULL && !r->raw_reply &&
 	    r->kind == TLM_CLIENT_POST_CREATE) {
 		res.outcome = TLM_CLIENT_UNKNOWN;
 		res.rc = tlm_error_set(err, TLM_ERROR, "%s %s: HTTP %ld: the reply %s", r->method,

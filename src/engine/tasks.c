@@ -146,8 +146,8 @@ static void on_submitted(void *ctx, const tlm_client_result *res)
 {
 	eng_task *t = ctx;
 	eng *e = t->e;
-	tlm_client_resource k = TLM_CLIENT_RESOURCE_INIT;
 	tlm_error err = TLM_ERROR_INIT;
+	char *id = NULL;
 
 	if (res->outcome == TLM_CLIENT_CANCELLED)
 		return; /* the client stopped: nothing more to do */
@@ -156,16 +156,14 @@ static void on_submitted(void *ctx, const tlm_client_result *res)
 		tlm_eng__attempt_failed(e, t, TASK_FAILED, res->err->message);
 		return;
 	}
-	if (res->outcome == TLM_CLIENT_UNKNOWN ||
-	    tlm_client__res_resource(&k, "task", res, &err) != 0 || k.id == NULL) {
-		tlm_client__resource_clear(&k);
+	/* A reply without a readable id (not JSON, no memory) leaves the
+	 * create's outcome unknown: the task is looked for by its subject. */
+	if (res->outcome == TLM_CLIENT_UNKNOWN || tlm_client__res_task_id(res, &id, &err) != 0) {
 		if (tlm_eng__task_to(e, t, TASK_UNKNOWN, TASK_UNKNOWN, NULL) == 0)
 			resolve_task(e, t);
 		return;
 	}
-	adopt_task(e, t, k.id);
-	k.id = NULL;
-	tlm_client__resource_clear(&k);
+	adopt_task(e, t, id);
 }
 
 /* The create body; NULL out of memory. */
@@ -210,8 +208,8 @@ static void post_task(eng *e, eng_task *t)
 	}
 	if (tlm_client_path(path, sizeof(path), "/v1/teams/", team_id(e, t), "/tasks", NULL, NULL,
 			    &err) != 0 ||
-	    tlm_client_submit(e->c, "POST", path, text, TLM_CLIENT_POST_CREATE, on_submitted, t,
-			      &err) != 0)
+	    tlm_client__submit_raw(e->c, "POST", path, text, TLM_CLIENT_POST_CREATE, on_submitted,
+				   t, &err) != 0)
 		tlm_eng__attempt_failed(e, t, TASK_FAILED, err.message);
 	free(text);
 }

@@ -13,7 +13,9 @@
  * one is needed and owns NUL-terminated strings; no parse error quotes the
  * body (a reply may carry secrets: the marker "s3cr3t" in the input must not
  * reach a message); paging always ends; error text is printable ASCII within
- * its buffer; retry delays are -1 or 0..86400 seconds.
+ * its buffer; retry delays are -1 or 0..86400 seconds.  And the fast
+ * reading of a task create's id never answers where the parser would not,
+ * nor with another id.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +71,20 @@ static void check_resource(int rc, const tlm_client_resource *r, const tlm_error
 	touch(r->team_id);
 }
 
+/* The fast reading of a create's id (src/client/task_reply.c) answers only
+ * where the parser succeeded, and with its id. */
+static void check_task_id(const char *body, size_t len, int rc, const tlm_client_resource *r)
+{
+	char *id = NULL;
+	int fast = tlm_client__task_reply_id_fast(body, len, &id);
+
+	CHECK(fast == TLM_FAST_FOUND || fast == TLM_FAST_DECLINED || fast == TLM_FAST_NOMEM);
+	CHECK((fast == TLM_FAST_FOUND) == (id != NULL));
+	if (fast == TLM_FAST_FOUND)
+		CHECK(rc == 0 && strcmp(id, r->id) == 0);
+	free(id);
+}
+
 static void fuzz_resource(int which, const char *body, size_t len)
 {
 	tlm_client_resource r = TLM_CLIENT_RESOURCE_INIT;
@@ -82,6 +98,8 @@ static void fuzz_resource(int which, const char *body, size_t len)
 	default: rc = tlm_client__parse_task(&r, body, len, &err); break;
 	}
 	check_resource(rc, &r, &err, which == 3);
+	if (which == 3)
+		check_task_id(body, len, rc, &r);
 	tlm_client__resource_clear(&r);
 	CHECK(r.id == NULL && r.object == NULL);
 }

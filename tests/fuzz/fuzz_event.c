@@ -37,10 +37,10 @@ static void check_fast(const char *payload, size_t len)
 	json_t *root;
 	const char *ref;
 
-	CHECK(rc == TLM_EVSTAT_FOUND || rc == TLM_EVSTAT_NONE || rc == TLM_EVSTAT_DECLINED ||
-	      rc == TLM_EVSTAT_NOMEM);
-	CHECK((rc == TLM_EVSTAT_FOUND) == (fast != NULL));
-	if (rc == TLM_EVSTAT_FOUND || rc == TLM_EVSTAT_NONE) {
+	CHECK(rc == TLM_FAST_FOUND || rc == TLM_FAST_NONE || rc == TLM_FAST_DECLINED ||
+	      rc == TLM_FAST_NOMEM);
+	CHECK((rc == TLM_FAST_FOUND) == (fast != NULL));
+	if (rc == TLM_FAST_FOUND || rc == TLM_FAST_NONE) {
 		root = tlm_json_loadb(payload, len, 0, NULL, &oom);
 		ref = tlm_client__event_status_json(root);
 		if (!oom)

@@ -339,6 +339,14 @@ static enum MHD_Result create_task(tlm_h_hostile *h, struct MHD_Connection *c, c
 	r = add(h, TASK, id, NULL);
 	r->team_id = team_id;
 	r->subject = strdup(subject != NULL ? subject : "");
+	if (h->o.task_create_reply == 1)
+		return reply_text(c, 201, "<html>201 Created</html>", 24);
+	if (h->o.task_create_reply == 2) {
+		json_t *k = task_json(h, r);
+
+		json_object_set_new(k, "id", json_integer((json_int_t)h->tasks_made));
+		return reply(c, 201, json_pack("{s:o}", "task", k));
+	}
 	return reply(c, 201, json_pack("{s:o}", "task", task_json(h, r)));
 }
 

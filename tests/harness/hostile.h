@@ -33,6 +33,9 @@ typedef struct tlm_h_hostile_opts {
 	/* Agent creates are carried out but answered 201 with a body that is
 	 * not JSON (1) or one of more than 1 MiB (2). */
 	int create_reply;
+	/* Task creates likewise: carried out, answered 201 with a body that
+	 * is not JSON (1), or whose task has a number for an id (2). */
+	int task_create_reply;
 	/* Tasks are created in this status (NULL: "completed"), with this
 	 * statusMessage (NULL: none). */
 	const char *task_status, *task_message;

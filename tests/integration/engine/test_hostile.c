@@ -809,6 +809,42 @@ static void test_create_reply_over_1mib(void **state)
 	create_reply(2);
 }
 
+/* Task creates answered 201 with a body that is not JSON (1), or with an
+ * id that is a number (2): the reply is read without the transport's
+ * parse (src/client/task_reply.c) and both readings refuse it; the task
+ * exists, so the engine finds it by its subject, posts it once, and the
+ * run completes with nothing left. */
+static void task_create_reply(int mode)
+{
+	tlm_h_hostile_opts o = { 0 };
+
+	o.task_create_reply = mode;
+	hs = tlm_h_hostile_start(&o);
+	start_run(two_agents, NULL);
+	if (finish_run() != 0)
+		fail_msg("exit %d, want 0\n%s", run.exit_code, run.err);
+	assert_string_equal(tlm_h_str(run.result, "outcome"), "completed");
+	/* its id came from the listing: the reply had none to read */
+	assert_string_equal(
+		tlm_h_str(json_array_get(json_object_get(run.result, "tasks"), 0), "id"), "task-1");
+	assert_int_equal(tlm_h_hostile_count(hs, "POST", "/v1/teams/team-1/tasks"), 1);
+	assert_int_equal(tlm_h_hostile_live(hs, "agents"), 0);
+	assert_int_equal(tlm_h_hostile_live(hs, "teams"), 0);
+	want_no_miss();
+}
+
+static void test_task_create_reply_not_json(void **state)
+{
+	(void)state;
+	task_create_reply(1);
+}
+
+static void test_task_create_reply_numeric_id(void **state)
+{
+	(void)state;
+	task_create_reply(2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +861,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forged_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_reply_not_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_reply_over_1mib, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_task_create_reply_not_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_task_create_reply_numeric_id, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

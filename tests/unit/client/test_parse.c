@@ -674,7 +674,7 @@ static void expect_fast(const char *payload, size_t len, int want, const char *s
 		assert_string_equal(fast, status);
 	else
 		assert_null(fast);
-	if (rc != TLM_EVSTAT_DECLINED) {
+	if (rc != TLM_FAST_DECLINED) {
 		root = tlm_json_loadb(payload, len, 0, NULL, &oom);
 		ref = tlm_client__event_status_json(root);
 		if (fast != NULL || ref != NULL) {
@@ -697,7 +697,7 @@ static void long_doc(size_t len, const char *head, const char *tail, int want)
 	memcpy(doc, head, h);
 	memset(doc + h, 'y', len - h - t);
 	memcpy(doc + len - t, tail, t);
-	expect_fast(doc, len, want, want == TLM_EVSTAT_FOUND ? "a" : NULL);
+	expect_fast(doc, len, want, want == TLM_FAST_FOUND ? "a" : NULL);
 	free(doc);
 }
 
@@ -711,70 +711,136 @@ static void test_event_fast_reading(void **state)
 	/* what serve and upstream send */
 	FAST("{\"task\":{\"id\":\"K\",\"team_id\":\"T\",\"status\":\"completed\",\"n\":3,"
 	     "\"x\":1.5,\"ok\":true,\"z\":null,\"labels\":[\"a\",{\"status\":\"no\"}]}}",
-	     TLM_EVSTAT_FOUND, "completed");
-	FAST("{\"id\":\"K\",\"status\":\"running\",\"task\":null}", TLM_EVSTAT_FOUND, "running");
-	FAST(" {\"task_id\":\"K\"} \r\n\t", TLM_EVSTAT_NONE, NULL);
+	     TLM_FAST_FOUND, "completed");
+	FAST("{\"id\":\"K\",\"status\":\"running\",\"task\":null}", TLM_FAST_FOUND, "running");
+	FAST(" {\"task_id\":\"K\"} \r\n\t", TLM_FAST_NONE, NULL);
 	/* the last duplicate key wins, as in the tree jansson builds */
-	FAST("{\"task\":{\"status\":\"a\",\"status\":\"b\"}}", TLM_EVSTAT_FOUND, "b");
-	FAST("{\"task\":{\"status\":\"a\"},\"task\":{\"id\":\"x\"}}", TLM_EVSTAT_NONE, NULL);
-	FAST("{\"task\":{\"status\":\"a\"},\"task\":7,\"status\":\"r\"}", TLM_EVSTAT_FOUND, "r");
-	FAST("{\"status\":\"a\",\"status\":5}", TLM_EVSTAT_NONE, NULL);
-	FAST("{\"status\":\"a\",\"status\":[\"b\"]}", TLM_EVSTAT_NONE, NULL);
-	FAST("{\"task\":{\"status\":\"a\",\"status\":\"\"}}", TLM_EVSTAT_NONE, NULL);
-	FAST("{\"data\":{\"status\":\"c\"},\"data\":null,\"newStatus\":\"d\"}", TLM_EVSTAT_FOUND,
+	FAST("{\"task\":{\"status\":\"a\",\"status\":\"b\"}}", TLM_FAST_FOUND, "b");
+	FAST("{\"task\":{\"status\":\"a\"},\"task\":{\"id\":\"x\"}}", TLM_FAST_NONE, NULL);
+	FAST("{\"task\":{\"status\":\"a\"},\"task\":7,\"status\":\"r\"}", TLM_FAST_FOUND, "r");
+	FAST("{\"status\":\"a\",\"status\":5}", TLM_FAST_NONE, NULL);
+	FAST("{\"status\":\"a\",\"status\":[\"b\"]}", TLM_FAST_NONE, NULL);
+	FAST("{\"task\":{\"status\":\"a\",\"status\":\"\"}}", TLM_FAST_NONE, NULL);
+	FAST("{\"data\":{\"status\":\"c\"},\"data\":null,\"newStatus\":\"d\"}", TLM_FAST_FOUND,
 	     "d");
 	/* only the places the contract names */
-	FAST("{\"task\":{\"meta\":{\"status\":\"x\"}}}", TLM_EVSTAT_NONE, NULL);
-	FAST("{\"task\":[{\"status\":\"x\"}],\"other\":{\"status\":\"y\"}}", TLM_EVSTAT_NONE, NULL);
-	FAST("{\"task\":{\"list\":[\"status\",\"x\"]}}", TLM_EVSTAT_NONE, NULL);
-	FAST("[{\"status\":\"a\"}]", TLM_EVSTAT_NONE, NULL);
-	FAST("\"status\"", TLM_EVSTAT_NONE, NULL);
-	FAST("{\"newStatus\":{\"status\":\"x\"}}", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"task\":{\"meta\":{\"status\":\"x\"}}}", TLM_FAST_NONE, NULL);
+	FAST("{\"task\":[{\"status\":\"x\"}],\"other\":{\"status\":\"y\"}}", TLM_FAST_NONE, NULL);
+	FAST("{\"task\":{\"list\":[\"status\",\"x\"]}}", TLM_FAST_NONE, NULL);
+	FAST("[{\"status\":\"a\"}]", TLM_FAST_NONE, NULL);
+	FAST("\"status\"", TLM_FAST_NONE, NULL);
+	FAST("{\"newStatus\":{\"status\":\"x\"}}", TLM_FAST_NONE, NULL);
 	/* escapes both read the same way */
-	FAST("{\"status\":\"a\\\"b\\\\c\\/d\\n\"}", TLM_EVSTAT_FOUND, "a\"b\\c/d\n");
-	FAST("{\"st\\/atus\":\"a\",\"sta\\tus\":\"b\"}", TLM_EVSTAT_NONE, NULL);
+	FAST("{\"status\":\"a\\\"b\\\\c\\/d\\n\"}", TLM_FAST_FOUND, "a\"b\\c/d\n");
+	FAST("{\"st\\/atus\":\"a\",\"sta\\tus\":\"b\"}", TLM_FAST_NONE, NULL);
 	/* where the parsers may differ, jansson decides */
-	FAST("{\"status\":\"\\u0061\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\\u0000b\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"\\ud800\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"caf\xc3\xa9\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"\xc0\xaf\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("\xef\xbb\xbf{\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"}\f", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"}\v", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\tb\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\nb\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\0b\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"n\":1e999,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"n\":1E2,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"n\":12345678901234567890,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"n\":-9223372036854775808,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"n\":-92233720368547758,\"status\":\"a\"}", TLM_EVSTAT_FOUND, "a");
-	FAST("{\"n\":01,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"n\":-,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"n\":.5,\"status\":\"a\"}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"} x", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"}{}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"}\"n", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"} tr", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"}1", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\",}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"/**/}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":'a'}", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\"", TLM_EVSTAT_DECLINED, NULL);
-	FAST("{\"status\":\"a\",\"x\":tru}", TLM_EVSTAT_DECLINED, NULL);
+	FAST("{\"status\":\"\\u0061\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\\u0000b\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"\\ud800\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"caf\xc3\xa9\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"\xc0\xaf\"}", TLM_FAST_DECLINED, NULL);
+	FAST("\xef\xbb\xbf{\"status\":\"a\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}\f", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}\v", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\tb\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\nb\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\0b\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"n\":1e999,\"status\":\"a\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"n\":1E2,\"status\":\"a\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"n\":12345678901234567890,\"status\":\"a\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"n\":-9223372036854775808,\"status\":\"a\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"n\":-92233720368547758,\"status\":\"a\"}", TLM_FAST_FOUND, "a");
+	FAST("{\"n\":01,\"status\":\"a\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"n\":-,\"status\":\"a\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"n\":.5,\"status\":\"a\"}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"} x", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}{}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}\"n", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"} tr", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"}1", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\",}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"/**/}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":'a'}", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\"", TLM_FAST_DECLINED, NULL);
+	FAST("{\"status\":\"a\",\"x\":tru}", TLM_FAST_DECLINED, NULL);
 	/* the largest document read, with yajl's buffers at their largest
 	 * (a long string with an escape; an unfinished token at the end) */
-	long_doc(TLM_EVSTAT_MAX_LEN, "{\"status\":\"a\",\"x\":\"\\n", "\"}", TLM_EVSTAT_FOUND);
-	long_doc(TLM_EVSTAT_MAX_LEN, "{\"status\":\"a\"}\"", "", TLM_EVSTAT_DECLINED);
-	long_doc(TLM_EVSTAT_MAX_LEN + 1, "{\"status\":\"a\",\"x\":\"", "\"}", TLM_EVSTAT_DECLINED);
+	long_doc(TLM_SCAN_MAX_LEN, "{\"status\":\"a\",\"x\":\"\\n", "\"}", TLM_FAST_FOUND);
+	long_doc(TLM_SCAN_MAX_LEN, "{\"status\":\"a\"}\"", "", TLM_FAST_DECLINED);
+	long_doc(TLM_SCAN_MAX_LEN + 1, "{\"status\":\"a\",\"x\":\"", "\"}", TLM_FAST_DECLINED);
 	/* deep documents go to jansson too */
 	memset(deep, '[', 40);
 	memset(deep + 40, ']', 40);
-	expect_fast(deep, 80, TLM_EVSTAT_DECLINED, NULL);
+	expect_fast(deep, 80, TLM_FAST_DECLINED, NULL);
 	memset(deep, '[', 20);
 	memset(deep + 20, ']', 20);
-	expect_fast(deep, 40, TLM_EVSTAT_NONE, NULL);
+	expect_fast(deep, 40, TLM_FAST_NONE, NULL);
+}
+
+/* The id of a task create's reply read without a tree
+ * (src/client/task_reply.c): found only where tlm_client__parse_task
+ * succeeds, with its id. */
+static void expect_task_id(const char *body, size_t len, int want, const char *id)
+{
+	tlm_client_resource k = TLM_CLIENT_RESOURCE_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	char *fast = NULL;
+	int rc = tlm_client__task_reply_id_fast(body, len, &fast);
+	int parsed = tlm_client__parse_task(&k, body, len, &err);
+
+	if (rc != want)
+		fail_msg("%.*s: fast reading gave %d, want %d", (int)len, body, rc, want);
+	if (rc == TLM_FAST_FOUND) {
+		assert_int_equal(parsed, 0);
+		assert_string_equal(fast, id);
+		assert_string_equal(k.id, id);
+	} else {
+		assert_null(fast);
+	}
+	free(fast);
+	tlm_client__resource_clear(&k);
+}
+
+#define TASK_ID(lit, want, id) expect_task_id(lit, sizeof(lit) - 1, want, id)
+
+static void test_task_reply_fast_reading(void **state)
+{
+	(void)state;
+
+	/* v2, v1, v1 with the stray "task":null */
+	TASK_ID("{\"task\":{\"id\":\"k1\",\"teamId\":\"t\",\"status\":\"pending\",\"n\":2,"
+		"\"blockedBy\":[\"a\"],\"meta\":{\"id\":5}}}",
+		TLM_FAST_FOUND, "k1");
+	TASK_ID("{\"id\":\"k2\",\"status\":null,\"teamId\":null}", TLM_FAST_FOUND, "k2");
+	TASK_ID("{\"id\":\"k3\",\"task\":null}", TLM_FAST_FOUND, "k3");
+	/* the last duplicate wins, as in jansson's tree */
+	TASK_ID("{\"task\":{\"id\":\"a\",\"id\":\"b\"}}", TLM_FAST_FOUND, "b");
+	TASK_ID("{\"task\":{\"id\":\"a\"},\"task\":{\"id\":\"c\"}}", TLM_FAST_FOUND, "c");
+	TASK_ID("{\"task\":{\"id\":\"a\"},\"task\":null,\"id\":\"r\"}", TLM_FAST_FOUND, "r");
+	TASK_ID("{\"task\":{\"id\":\"a\",\"id\":null}}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"id\":\"r\",\"task\":{\"id\":\"a\"},\"task\":{}}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"task\":{\"id\":\"a\",\"status\":\"s\",\"status\":[]}}", TLM_FAST_DECLINED,
+		NULL);
+	/* what parse_task refuses, the fast reading declines */
+	TASK_ID("{\"task\":{\"id\":7}}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"task\":{\"id\":\"\"}}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"task\":{\"name\":\"x\"}}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"task\":{\"id\":\"a\",\"status\":1}}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"task\":{\"id\":\"a\",\"teamId\":{}}}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"task\":\"k\"}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"task\":[{\"id\":\"a\"}]}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("[{\"id\":\"a\"}]", TLM_FAST_DECLINED, NULL);
+	TASK_ID("\"a\"", TLM_FAST_DECLINED, NULL);
+	TASK_ID("<html>201 Created</html>", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"id\":\"a\"}x", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"id\":\"a\"}\"", TLM_FAST_DECLINED, NULL);
+	/* where the parsers may differ, jansson reads it (and here succeeds) */
+	TASK_ID("{\"task\":{\"id\":\"\\u0061\"}}", TLM_FAST_DECLINED, NULL);
+	TASK_ID("{\"task\":{\"id\":\"a\",\"n\":1e3}}", TLM_FAST_DECLINED, NULL);
+	/* the ids upstream and serve make */
+	TASK_ID("{\"task\":{\"id\":\"7c1f2a9e-3b4d-4e5f-8a6b-1c2d3e4f5a6b\"}}", TLM_FAST_FOUND,
+		"7c1f2a9e-3b4d-4e5f-8a6b-1c2d3e4f5a6b");
+	TASK_ID("{\"task\":{\"id\":\"a\\/b\\\"c\"}}", TLM_FAST_FOUND, "a/b\"c");
 }
 
 static void test_event_ignored(void **state)
@@ -838,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_event_precedence),
 		cmocka_unit_test(test_event_ignored),
 		cmocka_unit_test(test_event_fast_reading),
+		cmocka_unit_test(test_task_reply_fast_reading),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
