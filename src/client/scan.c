@@ -198,13 +198,19 @@ static const yajl_callbacks callbacks = { on_null,   on_boolean,     NULL,      
 					  on_number, on_string,      on_start_map, on_map_key,
 					  on_end,    on_start_array, on_end };
 
+/* The whitespace JSON allows (RFC 8259), which jansson takes and no more. */
+static int json_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /* The bytes on which yajl and jansson cannot differ (see the top). */
 static int plain(const char *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)p[i];
 
-		if (c >= 0x80 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r'))
+		if (c >= 0x80 || (c < 0x20 && !json_space(c)))
 			return 0;
 		if (c == '\\' && i + 1 < len && p[i + 1] == 'u')
 			return 0;
@@ -216,7 +222,7 @@ static int plain(const char *p, size_t len)
 static int nothing_after(const scan *s, const char *doc, size_t len)
 {
 	for (size_t i = s->end; i < len; i++)
-		if (doc[i] != ' ' && doc[i] != '\t' && doc[i] != '\n' && doc[i] != '\r')
+		if (!json_space((unsigned char)doc[i]))
 			return 0;
 	return 1;
 }
