@@ -30,7 +30,7 @@
 typedef struct tlm_client tlm_client;
 
 /* The layout of tlm_client_opts; raised when a field is added (at the end). */
-#define TLM_CLIENT_OPTS_VERSION 1u
+#define TLM_CLIENT_OPTS_VERSION 2u
 
 typedef struct tlm_client_opts {
 	unsigned version;        /* TLM_CLIENT_OPTS_VERSION (the INIT macro sets it) */
@@ -53,13 +53,15 @@ typedef struct tlm_client_opts {
 	double rate_rps;             /* client-side token bucket: requests/s (0: none) */
 	unsigned rate_burst;         /* bucket size (0: max(1, rate_rps)) */
 	unsigned max_connections;    /* open at once (0: max_in_flight); more requests wait */
-	/* Asked before requests leave, once for each burst started together
-	 * (NULL: always yes).  0 lets them go; a positive n holds them and
-	 * asks again within n ms (the engine gathering a group commit); a
-	 * negative value (and *err filled) closes the client: nothing more is
-	 * sent, and every later step or run returns that error.  The engine's
-	 * fencing check and group commit. */
-	int (*gate)(void *ctx, tlm_error *err);
+	/* Asked before requests leave (NULL: always yes), with a request's
+	 * stamp (below): before the first of each burst started together, and
+	 * again before any of it stamped higher than those already let go.  0
+	 * lets them go; a positive n holds them and asks again within n ms
+	 * (the engine gathering a group commit); a negative value (and *err
+	 * filled) closes the client: nothing more is sent, and every later
+	 * step or run returns that error.  The engine's fencing check and
+	 * group commit. */
+	int (*gate)(void *ctx, uint64_t stamp, tlm_error *err);
 	void *gate_ctx;
 	/* Paging bounds of tlm_client_list (0: TLM_CLIENT_LIST_MAX_ITEMS,
 	 * TLM_CLIENT_LIST_MAX_MS); lower ones let a test reach them quickly. */
@@ -74,12 +76,17 @@ typedef struct tlm_client_opts {
 	 * request (docs/tracing.md, "Propagation"); copied.  NULL: no header
 	 * (and no cost). */
 	const char *traceparent;
+	/* Called with gate_ctx when a request is queued (NULL: every stamp is
+	 * 0): a number the gate is given back before the request leaves.  The
+	 * engine stamps each request with its journal's mark: the writes the
+	 * request depends on. */
+	uint64_t (*stamp)(void *ctx);
 } tlm_client_opts;
 
 #define TLM_CLIENT_OPTS_INIT                                                                       \
 	{                                                                                          \
 		TLM_CLIENT_OPTS_VERSION, NULL, NULL, 30000, 5000, 16, 0, 1, NULL, NULL, NULL, 200, \
-			10000, 120000, 8, 0, 0, 0, NULL, NULL, 0, 0, NULL, NULL                    \
+			10000, 120000, 8, 0, 0, 0, NULL, NULL, 0, 0, NULL, NULL, NULL              \
 	}
 
 /* What a request does, which decides whether it may be retried.  Same order
@@ -162,6 +169,8 @@ unsigned tlm_client_pending(const tlm_client *c);
 /* Requests sent and not yet answered; requests queued and not yet sent. */
 unsigned tlm_client_in_flight(const tlm_client *c);
 unsigned tlm_client_waiting(const tlm_client *c);
+/* Requests queued, not yet sent, and stamped higher than stamp. */
+unsigned tlm_client_waiting_above(const tlm_client *c, uint64_t stamp);
 
 /* Whether the control plane answers, as the requests finished so far show
  * (docs/agamemnon.md, "Outages").  It goes down at the first transport

@@ -272,6 +272,17 @@ void tlm_journal_push(tlm_journal *j);
 /* 1 while writes wait for tlm_journal_flush. */
 int tlm_journal_unflushed(const tlm_journal *j);
 
+/* Marks for the write-ahead rule under group commit (docs/internals/journal.md,
+ * "Group commit"): tlm_journal_mark is the mark of the latest write (a
+ * request decided now depends on the writes up to it);
+ * tlm_journal_committed_mark the highest mark committed; tlm_journal_durable
+ * is 1 once every write up to mark is committed, and 0 while a lost batch
+ * is unreported (the next flush says so).  Without batching every write is
+ * committed when it returns and every mark is durable. */
+uint64_t tlm_journal_mark(const tlm_journal *j);
+uint64_t tlm_journal_committed_mark(const tlm_journal *j);
+int tlm_journal_durable(const tlm_journal *j, uint64_t mark);
+
 /* How long (µs, monotonic) the open batch has been open; 0 when none. */
 uint64_t tlm_journal_batch_age_us(const tlm_journal *j);
 

@@ -48,6 +48,7 @@ struct tlm_req {
 	char errbuf[CURL_ERROR_SIZE]; /* curl's detail of a failed transfer (TLS) */
 	uint64_t due_ms;              /* when sleeping before a retry, or a timer's time */
 	tlm_client_timer_cb timer;    /* non-NULL: a timer (tlm_client_after), no request */
+	uint64_t stamp;               /* opts.stamp when queued: what the gate is asked with */
 	tlm_req *next;
 };
 
@@ -607,6 +608,7 @@ static int submit(tlm_client *c, const char *method, const char *path, const cha
 	}
 	snprintf(r->url, n, "%s%s", c->base_url, path);
 	tlm_client__backoff_init(&r->bo, &c->bo_opts, NULL, NULL);
+	r->stamp = c->opts.stamp != NULL ? c->opts.stamp(c->opts.gate_ctx) : 0;
 	if (c->wait_tail != NULL)
 		c->wait_tail->next = r;
 	else
@@ -901,13 +903,13 @@ static void fire(tlm_client *c, tlm_req *r)
  * engine's fencing check: a process that lost its run sends nothing more;
  * and its group commit, which may hold them a few ms: *hold_ms).  A
  * refusal closes the client for good. */
-static int gate_open(tlm_client *c, long *hold_ms)
+static int gate_open(tlm_client *c, uint64_t stamp, long *hold_ms)
 {
 	int rc;
 
 	if (c->closed.code != 0 || c->opts.gate == NULL)
 		return c->closed.code == 0;
-	rc = c->opts.gate(c->opts.gate_ctx, &c->closed);
+	rc = c->opts.gate(c->opts.gate_ctx, stamp, &c->closed);
 	if (rc > 0 && c->closed.code == 0) {
 		*hold_ms = rc;
 		return 0;
@@ -932,8 +934,9 @@ static long before_wait(tlm_client *c, long wait_ms)
  * (-1: no wait needed). */
 static long start_more(tlm_client *c)
 {
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), cleared = 0;
 	long token_wait = -1;
+	int asked = 0;
 
 	/* Due retries go to the head of the FIFO: they are the oldest work. */
 	while (c->closed.code == 0 && c->sleeping != NULL && c->sleeping->due_ms <= now) {
@@ -951,16 +954,20 @@ static long start_more(tlm_client *c)
 			c->wait_tail = r;
 		c->waiting++;
 	}
-	/* The gate is asked once for the burst: what it checks (the run is
-	 * still ours, the journal committed) holds for all of it. */
-	if (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
-	    !gate_open(c, &token_wait))
-		return token_wait;
-	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight &&
-	       take_token(c, now, &token_wait)) {
+	/* The gate is asked once for the burst, and again only for a request
+	 * stamped higher than those it let go: what it checks (the run is
+	 * still ours, what they depend on committed) holds for the rest.  A
+	 * held request holds those behind it (FIFO). */
+	while (c->wait_head != NULL && c->in_flight < c->opts.max_in_flight) {
 		tlm_req *r = c->wait_head;
 		tlm_error err = TLM_ERROR_INIT;
 
+		if ((!asked || r->stamp > cleared) && !gate_open(c, r->stamp, &token_wait))
+			return token_wait;
+		asked = 1;
+		cleared = r->stamp > cleared ? r->stamp : cleared;
+		if (!take_token(c, now, &token_wait))
+			break;
 		c->wait_head = r->next;
 		if (c->wait_head == NULL)
 			c->wait_tail = NULL;
@@ -1078,6 +1085,16 @@ unsigned tlm_client_in_flight(const tlm_client *c)
 unsigned tlm_client_waiting(const tlm_client *c)
 {
 	return c->waiting;
+}
+
+unsigned tlm_client_waiting_above(const tlm_client *c, uint64_t stamp)
+{
+	const tlm_req *r;
+	unsigned n = 0;
+
+	for (r = c->wait_head; r != NULL; r = r->next)
+		n += r->stamp > stamp;
+	return n;
 }
 
 unsigned tlm_client_pending(const tlm_client *c)

@@ -283,9 +283,9 @@ int tlm_eng__await(eng *e, const int *done);
 /* The request timeout in force (a create's outcome may stay open so long). */
 long tlm_eng__request_timeout(const eng *e);
 void tlm_eng__end(eng *e, tlm_engine_outcome outcome, const char *why);
-/* The client's gate: before requests leave, the journal batch is committed
- * and the run still ours. */
-int tlm_eng__gate(void *ctx, tlm_error *err);
+/* The client's gate: before requests leave, what they depend on (the
+ * journal up to stamp) is committed and the run still ours. */
+int tlm_eng__gate(void *ctx, uint64_t stamp, tlm_error *err);
 
 /* 0 when o has the layout this library was built with (its version). */
 int tlm_eng__opts_check(const tlm_engine_opts *o, tlm_error *err);

@@ -123,7 +123,8 @@ static long linger_ms(eng *e)
 	if (e->stop != STOP_NONE || e->c == NULL || e->j == NULL || !tlm_journal_unflushed(e->j))
 		return 0;
 	busy = tlm_client_in_flight(e->c);
-	if (busy < ENG_LINGER_MIN_BUSY || tlm_client_waiting(e->c) >= e->maxc)
+	if (busy < ENG_LINGER_MIN_BUSY ||
+	    tlm_client_waiting_above(e->c, tlm_journal_committed_mark(e->j)) >= e->maxc)
 		return 0;
 	age_us = tlm_journal_batch_age_us(e->j);
 	return age_us < cap_us ? (long)((cap_us - age_us + 999) / 1000) : 0;
@@ -240,22 +241,23 @@ static int fenced_error(const eng *e, tlm_error *err)
 			     e->error != NULL ? e->error : "the run was taken over");
 }
 
-/* Called by the client before requests leave (once per burst).  The
- * journal's open batch is committed first: what the requests depend on is
- * durable before they go (group commit, docs/internals/journal.md); that
- * commit's transaction checked the fence.  With nothing to commit, one
- * indexed read: the epoch this process holds the run at must still be the
- * journal's.  Without it, a process that was paused past its lease and
- * taken over would, once resumed, send what it had queued before it
- * noticed. */
-int tlm_eng__gate(void *ctx, tlm_error *err)
+/* Called by the client before requests leave, with the journal's mark
+ * when they were queued (tlm_eng__stamp).  What they depend on, the writes
+ * up to that mark, is committed first unless it is already (group commit,
+ * docs/internals/journal.md): then the commit's transaction checked the
+ * fence.  A batch still open holds the journal's lock since its own fence
+ * check.  Otherwise one indexed read: the epoch this process holds the run
+ * at must still be the journal's.  Without it, a process that was paused
+ * past its lease and taken over would, once resumed, send what it had
+ * queued before it noticed. */
+int tlm_eng__gate(void *ctx, uint64_t stamp, tlm_error *err)
 {
 	eng *e = ctx;
 	int rc;
 
 	if (e->stop == STOP_FENCED)
 		return fenced_error(e, err);
-	if (tlm_journal_unflushed(e->j)) {
+	if (!tlm_journal_durable(e->j, stamp)) {
 		long hold = linger_ms(e);
 
 		if (hold > 0)
@@ -263,6 +265,8 @@ int tlm_eng__gate(void *ctx, tlm_error *err)
 		rc = tlm_eng__flush(e);
 		return e->stop == STOP_FENCED ? fenced_error(e, err) : 0;
 	}
+	if (tlm_journal_unflushed(e->j))
+		return 0; /* durable and unflushed: a batch is open, its lock held */
 	if (e->run_id[0] == '\0' || tlm_journal_held_epoch(e->j, e->run_id) == 0)
 		return 0; /* before the run exists (preflight), or not ours to fence */
 	rc = tlm_journal_fence_check(e->j, e->run_id, err);
@@ -289,9 +293,18 @@ static long before_wait(void *ctx, long wait_ms)
 	return wait_ms;
 }
 
+/* A request depends on every write made before it was queued. */
+static uint64_t stamp(void *ctx)
+{
+	eng *e = ctx;
+
+	return e->j != NULL ? tlm_journal_mark(e->j) : 0;
+}
+
 void tlm_eng__client_hooks(eng *e, tlm_client_opts *co)
 {
 	co->gate = tlm_eng__gate;
+	co->stamp = stamp;
 	co->before_wait = before_wait;
 	co->gate_ctx = e;
 }

@@ -309,12 +309,18 @@ static void subscribe(eng *e)
 	free(ids);
 }
 
+/* Ready tasks are queued up to a window beyond the one on the wire: their
+ * intents join the open batch, so that one commit makes the next window
+ * durable while the current one is served, and a reply's free slot takes
+ * the next create at once instead of waiting for a commit
+ * (docs/internals/journal.md, "Group commit"). */
 static void step_tasks(eng *e)
 {
 	size_t n = e->spec->ntasks;
 	uint64_t now;
 
-	while (!e->ending && e->ready_head < e->ready_tail && tlm_client_pending(e->c) < e->maxc) {
+	while (!e->ending && e->ready_head < e->ready_tail &&
+	       tlm_client_pending(e->c) < 2 * e->maxc) {
 		eng_task *t = &e->tasks[e->ready[e->ready_head++ % n]];
 
 		if (t->st == TASK_READY)

@@ -110,6 +110,7 @@ int tlm_journal__batch_begin(tlm_journal *j, const char *run_id, int one, tlm_er
 		if ((rc = tlm_journal__begin_tx(j, run_id, err)) != 0)
 			return rc;
 		j->batch_open = 1;
+		j->batch_no++;
 		j->batch_opened_us = tlm_metrics_now_us();
 		memcpy(j->batch_run, run_id, sizeof(j->batch_run));
 	}
@@ -231,6 +232,7 @@ int tlm_journal_flush(tlm_journal *j, tlm_error *err)
 		return tlm_journal_flush(j, err);
 	}
 	j->batch_open = j->sp_held = 0;
+	j->committed_no = j->batch_no;
 	tlm_metrics_journal_commit(tlm_metrics_now_us() - t0);
 	tlm_crashpoint("journal commit");
 	return append_queued(j, err);
@@ -253,6 +255,21 @@ void tlm_journal_push(tlm_journal *j)
 uint64_t tlm_journal_batch_age_us(const tlm_journal *j)
 {
 	return j->batch_open ? tlm_metrics_now_us() - j->batch_opened_us : 0;
+}
+
+uint64_t tlm_journal_mark(const tlm_journal *j)
+{
+	return tlm_journal_unflushed(j) ? j->batch_no : j->committed_no;
+}
+
+uint64_t tlm_journal_committed_mark(const tlm_journal *j)
+{
+	return j->committed_no;
+}
+
+int tlm_journal_durable(const tlm_journal *j, uint64_t mark)
+{
+	return j->batch_lost.code == 0 && mark <= j->committed_no;
 }
 
 int tlm_journal_unflushed(const tlm_journal *j)

@@ -31,6 +31,8 @@ struct tlm_journal {
 	int batching;             /* tlm_journal_set_batching: fenced writes share a transaction */
 	int batch_open;           /* that transaction is open, about batch_run */
 	uint64_t batch_opened_us; /* when (tlm_metrics_now_us) */
+	uint64_t batch_no;        /* batches opened so far: the open one's number */
+	uint64_t committed_no;    /* the last batch committed (tlm_journal_mark) */
 	int in_write;             /* a write of the batch is under way */
 	int sp_write;             /* ... inside a savepoint of its own */
 	int sp_held;              /* the last write's savepoint is not released yet */

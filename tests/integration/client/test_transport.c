@@ -704,9 +704,10 @@ static void test_paths(void **state)
 
 static int gate_calls, gate_refuse;
 
-static int gate(void *ctx, tlm_error *err)
+static int gate(void *ctx, uint64_t stamp, tlm_error *err)
 {
 	(void)ctx;
+	(void)stamp;
 	gate_calls++;
 	return gate_refuse ? tlm_error_set(err, TLM_EFENCED, "not ours any more") : 0;
 }
@@ -756,11 +757,12 @@ static void test_gate_and_cancel(void **state)
 static uint64_t hold_until; /* hold_gate holds requests until then (ms) */
 static long waited;         /* the wait before_wait was offered last */
 
-static int hold_gate(void *ctx, tlm_error *err)
+static int hold_gate(void *ctx, uint64_t stamp, tlm_error *err)
 {
 	uint64_t now = tlm_h_now_ms();
 
 	(void)ctx;
+	(void)stamp;
 	(void)err;
 	gate_calls++;
 	return now < hold_until ? (int)(hold_until - now) : 0;
@@ -824,6 +826,95 @@ static void test_gate_hold(void **state)
 	gate_calls = 0;
 }
 
+static uint64_t next_stamp; /* what stamp() gives the next request queued */
+static uint64_t stamp_ok;   /* stamp_gate lets requests stamped up to this go */
+static uint64_t asked[16];  /* the stamps stamp_gate was asked with */
+static unsigned nasked;
+
+static uint64_t stamp(void *ctx)
+{
+	(void)ctx;
+	return next_stamp;
+}
+
+static int stamp_gate(void *ctx, uint64_t s, tlm_error *err)
+{
+	(void)ctx;
+	(void)err;
+	if (nasked < 16)
+		asked[nasked++] = s;
+	return s <= stamp_ok ? 0 : 20;
+}
+
+static void submit_stamped(got *g, uint64_t s)
+{
+	tlm_error err = TLM_ERROR_INIT;
+
+	next_stamp = s;
+	assert_int_equal(
+		tlm_client_submit(cli, "GET", "/v1/agents", NULL, TLM_CLIENT_GET, on_done, g, &err),
+		0);
+}
+
+/* Each request carries the stamp it was queued with (the engine's journal
+ * mark); the gate is asked once for the requests of one stamp and again
+ * at a higher one, so a burst's older requests leave while the gate holds
+ * the newer (the engine committing only what they need), and requests
+ * behind a held one wait behind it (FIFO). */
+static void test_gate_stamps(void **state)
+{
+	tlm_client_opts o = TLM_CLIENT_OPTS_INIT;
+	tlm_error err = TLM_ERROR_INIT;
+	uint64_t t0;
+	static got g[6]; /* the teardown's free may still answer them */
+	int i;
+
+	(void)state;
+	tlm_h_serve_start(&srv, NULL);
+	o.base_url = srv.url;
+	o.gate = stamp_gate;
+	o.stamp = stamp;
+	o.max_in_flight = 8;
+	assert_int_equal(tlm_client_new(&cli, &o, &err), 0);
+	memset(g, 0, sizeof(g));
+	nasked = 0;
+	stamp_ok = 1;
+	submit_stamped(&g[0], 1);
+	submit_stamped(&g[1], 1);
+	submit_stamped(&g[2], 1);
+	submit_stamped(&g[3], 2);
+	submit_stamped(&g[4], 1); /* behind a held one */
+	submit_stamped(&g[5], 2);
+	assert_int_equal(tlm_client_waiting_above(cli, 0), 6);
+	assert_int_equal(tlm_client_waiting_above(cli, 1), 2);
+	assert_int_equal(tlm_client_waiting_above(cli, 2), 0);
+	assert_int_equal(tlm_client_step(cli, 0, &err), 0);
+	/* Once for the three of stamp 1, then for stamp 2 (held), asked again
+	 * at each later start. */
+	assert_true(nasked >= 2);
+	assert_int_equal(asked[0], 1);
+	for (i = 1; i < (int)nasked; i++)
+		assert_int_equal(asked[i], 2);
+	assert_int_equal(
+		tlm_client_in_flight(cli) + (unsigned)(g[0].calls + g[1].calls + g[2].calls), 3);
+	assert_int_equal(tlm_client_waiting(cli), 3);
+	assert_int_equal(tlm_client_waiting_above(cli, 1), 2);
+	t0 = tlm_h_now_ms();
+	while (g[0].calls + g[1].calls + g[2].calls < 3 && tlm_h_now_ms() - t0 < RUN_MS)
+		assert_int_equal(tlm_client_step(cli, 100, &err), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(g[i].outcome, TLM_CLIENT_DONE);
+	for (i = 3; i < 6; i++)
+		assert_int_equal(g[i].calls, 0); /* still held */
+	stamp_ok = 2;
+	assert_int_equal(tlm_client_run(cli, RUN_MS, &err), 0);
+	for (i = 3; i < 6; i++)
+		assert_int_equal(g[i].outcome, TLM_CLIENT_DONE);
+	assert_int_equal(asked[nasked - 1], 2);
+	tlm_client_free(cli);
+	cli = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -848,6 +939,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gate_and_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gate_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gate_stamps, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

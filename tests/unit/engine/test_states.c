@@ -111,6 +111,20 @@ static const char *journaled(fixture *f, const char *subject)
 	return rows_of(f, subject, 0);
 }
 
+/* What another process reads: the committed rows only. */
+static const char *committed(fixture *f, const char *subject)
+{
+	static rows r;
+	tlm_journal *other = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.subject = subject;
+	assert_int_equal(tlm_journal_open(&other, f->dir, NULL), 0);
+	assert_int_equal(tlm_journal_tasks(other, f->e.run_id, row_cb, &r, NULL), 0);
+	tlm_journal_close(other);
+	return r.text;
+}
+
 /* The same with each attempt's remote id. */
 static const char *journaled_ids(fixture *f, const char *subject)
 {
@@ -400,9 +414,35 @@ static void test_fenced_stops(void **state)
 	assert_int_equal(f->e.stop, STOP_FENCED);
 	assert_int_equal(f->e.outcome, TLM_ENGINE_TAKEN_OVER);
 	assert_non_null(strstr(f->e.error, "taken over"));
-	assert_int_equal(tlm_eng__gate(&f->e, NULL), TLM_EFENCED);
+	assert_int_equal(tlm_eng__gate(&f->e, 0, NULL), TLM_EFENCED);
 	assert_int_equal(tlm_eng__turn(&f->e, 0), 0); /* the loop stops turning */
 	tlm_journal_close(other);
+}
+
+/* The gate commits what the requests about to leave depend on, and only
+ * that: a request queued before a task's intent was written leaves without
+ * a commit (the open batch holds the journal's lock since its fence
+ * check); the task's own create waits for the commit of its intent. */
+static void test_gate_commits_what_is_needed(void **state)
+{
+	fixture *f = *state;
+	eng_task *a = task(f, "a");
+	tlm_error err = TLM_ERROR_INIT;
+	uint64_t before, mine;
+
+	assert_int_equal(tlm_journal_set_batching(f->e.j, 1, &err), 0);
+	before = tlm_journal_mark(f->e.j);
+	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_READY, 0, NULL), 0);
+	assert_int_equal(tlm_eng__task_to(&f->e, a, TASK_SUBMITTING, 0, NULL), 0);
+	mine = tlm_journal_mark(f->e.j);
+	assert_true(tlm_journal_unflushed(f->e.j));
+	assert_int_equal(tlm_eng__gate(&f->e, before, &err), 0);
+	assert_true(tlm_journal_unflushed(f->e.j)); /* no commit for it */
+	assert_string_equal(committed(f, "a"), "");
+	assert_int_equal(tlm_eng__gate(&f->e, mine, &err), 0);
+	assert_false(tlm_journal_unflushed(f->e.j));
+	assert_true(tlm_journal_durable(f->e.j, mine));
+	assert_string_equal(committed(f, "a"), "1:pending");
 }
 
 static void test_teardown_decision(void **state)
@@ -450,6 +490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_pending_after_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_skips_dependents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fenced_stops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gate_commits_what_is_needed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_decision, setup, teardown),
 	};
 

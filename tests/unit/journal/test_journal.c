@@ -532,6 +532,7 @@ static void test_batch(void **state)
 	tlm_error err = TLM_ERROR_INIT;
 	char run[TLM_JOURNAL_RUN_ID_LEN + 1], a[64], b[64], *text;
 	struct collected c = { 0 };
+	uint64_t m0, m1;
 	(void)state;
 
 	assert_int_equal(tlm_journal_open(&j, tmp, &err), 0);
@@ -541,8 +542,17 @@ static void test_batch(void **state)
 	snprintf(b, sizeof(b), "tlm-%s-second", run);
 	assert_int_equal(tlm_journal_set_batching(j, 1, &err), 0);
 	assert_false(tlm_journal_unflushed(j));
+	m0 = tlm_journal_mark(j);
+	assert_true(tlm_journal_durable(j, m0)); /* nothing written yet */
 	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, a, &err), 0);
 	assert_true(tlm_journal_unflushed(j));
+	/* A request decided now depends on the intent: not durable until the
+	 * flush; what was decided before it still is. */
+	m1 = tlm_journal_mark(j);
+	assert_true(m1 > m0);
+	assert_false(tlm_journal_durable(j, m1));
+	assert_true(tlm_journal_durable(j, m0));
+	assert_int_equal(tlm_journal_committed_mark(j), m0);
 	/* This handle reads its own batch; another connection does not. */
 	assert_int_equal(tlm_journal_resources(j, run, collect, &c, &err), 0);
 	assert_int_equal(c.n, 1);
@@ -558,8 +568,12 @@ static void test_batch(void **state)
 	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, a, &err), TLM_ECONFLICT);
 	assert_int_equal(tlm_journal_intent(j, run, TLM_JOURNAL_AGENT, b, &err), 0);
 	assert_int_equal(tlm_journal_created(j, run, TLM_JOURNAL_AGENT, b, "id-2", &err), 0);
+	assert_int_equal(tlm_journal_mark(j), m1); /* the same batch */
 	assert_int_equal(tlm_journal_flush(j, &err), 0);
 	assert_false(tlm_journal_unflushed(j));
+	assert_true(tlm_journal_durable(j, m1));
+	assert_int_equal(tlm_journal_committed_mark(j), m1);
+	assert_int_equal(tlm_journal_mark(j), m1);
 	assert_int_equal(raw_count(db, "SELECT count(*) FROM resources"), 2);
 	assert_int_equal(raw_count(db, "SELECT count(*) FROM resources WHERE remote_id = 'id-2'"),
 			 1);

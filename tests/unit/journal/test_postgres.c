@@ -492,6 +492,7 @@ static void test_batch_one_statement(void **state)
 	tlm_journal *j = NULL;
 	tlm_error err = TLM_ERROR_INIT;
 	char run[TLM_JOURNAL_RUN_ID_LEN + 1];
+	uint64_t m;
 	(void)state;
 
 	assert_int_equal(tlm_journal_open(&j, uri, &err), 0);
@@ -510,6 +511,8 @@ static void test_batch_one_statement(void **state)
 		tlm_journal_task_record(j, run, "t", "ok", 1, NULL, TLM_ATTEMPT_PENDING, &err), 0);
 	assert_int_equal(tlm_journal_flush(j, &err), 0);
 	expect_row(uri, "SELECT count(*) FROM resources", "1");
+	m = tlm_journal_mark(j);
+	assert_true(tlm_journal_durable(j, m));
 	/* The failed statement takes the batch with it.  A task row is queued
 	 * in the pipeline (db_pg.c), so its failure is learnt by the next call
 	 * that waits for the database: here a write that reads its count of
@@ -527,6 +530,9 @@ static void test_batch_one_statement(void **state)
 		TLM_EFENCED);
 	assert_non_null(strstr(err.message, "poisoned"));
 	assert_non_null(strstr(err.message, "never committed"));
+	/* Until the flush reports it, nothing counts as durable: not even
+	 * what the last commit made so (the gate commits, and learns). */
+	assert_false(tlm_journal_durable(j, m));
 	assert_int_equal(
 		tlm_journal_task_record(j, run, "t", "after2", 1, NULL, TLM_ATTEMPT_PENDING, &err),
 		TLM_EFENCED);
