@@ -242,7 +242,7 @@ static int fenced_error(const eng *e, tlm_error *err)
 }
 
 /* Called by the client before requests leave, with the journal's mark
- * when they were queued (tlm_eng__stamp).  What they depend on, the writes
+ * when they were queued (stamp(), below).  What they depend on, the writes
  * up to that mark, is committed first unless it is already (group commit,
  * docs/internals/journal.md): then the commit's transaction checked the
  * fence.  A batch still open holds the journal's lock since its own fence
